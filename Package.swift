@@ -1,0 +1,63 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// One library per pipeline stage; stages depend on CVMCore only, never on each other.
+// Pipeline wires them together; `cvm` is a thin CLI over Pipeline (see DESIGN.md).
+let package = Package(
+    name: "cvm",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "cvm", targets: ["cvm"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "CVMCore"),
+        .target(name: "Extract", dependencies: ["CVMCore", "CZlib"]),
+        .target(name: "Clean", dependencies: ["CVMCore"]),
+        .target(name: "Features", dependencies: ["CVMCore"]),
+        .target(name: "Cluster", dependencies: ["CVMCore"]),
+        .target(name: "Value", dependencies: ["CVMCore"]),
+        .target(name: "Warehouse", dependencies: ["CVMCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Report", dependencies: ["CVMCore", .product(name: "Mustache", package: "swift-mustache")]),
+        .target(name: "Generate", dependencies: ["CVMCore", "CZlib"]),
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "CVMCore", "Extract", "Clean", "Features", "Cluster", "Value", "Warehouse", "Report", "Generate",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "cvm",
+            dependencies: ["Pipeline", "CVMCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .target(name: "TestSupport", dependencies: ["CVMCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "CVMCoreTests", dependencies: ["CVMCore", "TestSupport"]),
+        .testTarget(name: "ExtractTests", dependencies: ["Extract", "CVMCore", "TestSupport", "CZlib"]),
+        .testTarget(name: "CleanTests", dependencies: ["Clean", "CVMCore", "TestSupport"]),
+        .testTarget(name: "FeaturesTests", dependencies: ["Features", "CVMCore", "TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "CVMCore", "TestSupport"]),
+        .testTarget(name: "ValueTests", dependencies: ["Value", "CVMCore", "TestSupport"]),
+        .testTarget(name: "WarehouseTests", dependencies: ["Warehouse", "CVMCore", "TestSupport"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "CVMCore", "TestSupport"]),
+        .testTarget(name: "GenerateTests", dependencies: ["Generate", "Extract", "CVMCore", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CVMCore", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Pipeline", "CVMCore", "TestSupport"]),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,200 @@
+/// How one input source (orders, events, customers, ...) is read, typed and validated.
+///
+/// Declared under `sources.<name>` in a pipeline config; shared by Extract (reading
+/// and typing) and Clean (validation rules), so both stages agree on one declaration.
+///
+/// Column names in the spec are **canonical** names used by later stages; `from`
+/// maps them to the file's header name (or 1-based position when `header: false`).
+public struct SourceSpec: Decodable, Sendable {
+    public enum Format: String, ConfigEnum {
+        case csv
+        public static var noun: String { "format" }
+        public init(from decoder: any Decoder) throws { self = try Self.decodeWord(from: decoder) }
+    }
+    /// What to do when a whole file is unreadable, corrupt or has the wrong header.
+    public enum FileErrorPolicy: String, ConfigEnum {
+        case fail
+        case quarantineFile = "quarantine-file"
+        public static var noun: String { "file error policy" }
+        public init(from decoder: any Decoder) throws { self = try Self.decodeWord(from: decoder) }
+    }
+    /// Header columns not declared in `columns`.
+    public enum ExtraColumnsPolicy: String, ConfigEnum {
+        case ignore, error
+        public static var noun: String { "extra columns policy" }
+        public init(from decoder: any Decoder) throws { self = try Self.decodeWord(from: decoder) }
+    }
+    /// Declared columns missing from a file's header.
+    public enum MissingColumnsPolicy: String, ConfigEnum {
+        case error
+        case null
+        public static var noun: String { "missing columns policy" }
+        public init(from decoder: any Decoder) throws { self = try Self.decodeWord(from: decoder) }
+    }
+    /// Which of several rows with the same key is kept.
+    public enum DedupePolicy: String, ConfigEnum {
+        case first, last
+        public static var noun: String { "dedupe policy" }
+        public init(from decoder: any Decoder) throws { self = try Self.decodeWord(from: decoder) }
+    }
+
+    /// The source's name (its key under `sources`).
+    public var name: String = ""
+    /// File globs, relative to the config file (`**` matches across folders).
+    public var files: [String]
+    public var format: Format
+    /// `","`, `"\t"`, `";"`, `"|"`, or `"whitespace"` (runs of spaces and tabs).
+    public var delimiter: String
+    public var header: Bool
+    /// Time zone for timestamps without an offset: `UTC`, a fixed offset `+08:00`, or an IANA name.
+    public var timezone: String
+    public var onFileError: FileErrorPolicy
+    public var extraColumns: ExtraColumnsPolicy
+    public var missingColumns: MissingColumnsPolicy
+    /// Field texts read as null (after trimming).
+    public var nullValues: [String]
+    public var columns: KeyedList<ColumnDecl>
+    /// Columns that identify a row; duplicates are quarantined (rule `duplicate`).
+    public var key: [String]
+    public var dedupe: DedupePolicy
+    /// Foreign keys: `column: other_source.column`; unmatched rows are quarantined (rule `reference`).
+    public var references: KeyedList<String>
+    /// Data-quality budget: the run fails with exit 65 when more than this share of rows is rejected.
+    public var maxRejectRate: Double
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case files, format, delimiter, header, timezone
+        case onFileError = "on_file_error", extraColumns = "extra_columns", missingColumns = "missing_columns"
+        case nullValues = "null_values", columns, key, dedupe, references
+        case maxRejectRate = "max_reject_rate"
+    }
+
+    public init(name: String, files: [String], columns: [(String, ColumnDecl)]) {
+        self.name = name
+        self.files = files
+        format = .csv
+        delimiter = ","
+        header = true
+        timezone = "UTC"
+        onFileError = .fail
+        extraColumns = .ignore
+        missingColumns = .error
+        nullValues = ["", "NULL", "null", "NA", "N/A"]
+        self.columns = KeyedList(columns.map { (key: $0.0, value: $0.1) })
+        key = []
+        dedupe = .first
+        references = KeyedList()
+        maxRejectRate = 0.05
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: "", files: try c.decode(StringList.self, forKey: .files).values, columns: [])
+        format = try c.decodeIfPresent(Format.self, forKey: .format) ?? format
+        delimiter = try c.decodeIfPresent(String.self, forKey: .delimiter) ?? delimiter
+        header = try c.decodeIfPresent(Bool.self, forKey: .header) ?? header
+        timezone = try c.decodeIfPresent(String.self, forKey: .timezone) ?? timezone
+        onFileError = try c.decodeIfPresent(FileErrorPolicy.self, forKey: .onFileError) ?? onFileError
+        extraColumns = try c.decodeIfPresent(ExtraColumnsPolicy.self, forKey: .extraColumns) ?? extraColumns
+        missingColumns = try c.decodeIfPresent(MissingColumnsPolicy.self, forKey: .missingColumns) ?? missingColumns
+        nullValues = try c.decodeIfPresent([String].self, forKey: .nullValues) ?? nullValues
+        columns = try c.decode(KeyedList<ColumnDecl>.self, forKey: .columns)
+        for i in columns.entries.indices { columns.entries[i].value.name = columns.entries[i].key }
+        key = try c.decodeIfPresent(StringList.self, forKey: .key)?.values ?? key
+        dedupe = try c.decodeIfPresent(DedupePolicy.self, forKey: .dedupe) ?? dedupe
+        references = try c.decodeIfPresent(KeyedList<String>.self, forKey: .references) ?? references
+        maxRejectRate = try c.decodeIfPresent(Double.self, forKey: .maxRejectRate) ?? maxRejectRate
+    }
+
+    /// The typed schema of this source's table (canonical names, declaration order).
+    public var schema: Schema {
+        Schema(columns.entries.map { ColumnSpec($0.key, $0.value.type, scale: $0.value.scale, nullable: !$0.value.required) })
+    }
+}
+
+/// One declared column: where it comes from, its type and its validation rules.
+public struct ColumnDecl: Decodable, Sendable {
+    /// Canonical name (the key under `columns`).
+    public var name: String = ""
+    /// Header name in the file (default: the canonical name), or a 1-based position when `header: false`.
+    public var from: String?
+    public var type: ColumnType
+    /// Date/timestamp pattern: `iso8601` (default), `epoch_s`, `epoch_ms`, or a pattern
+    /// such as `yyyy-MM-dd HH:mm:ss`, `yyyyMMdd`, `dd/MM/yyyy`.
+    public var format: String?
+    /// Decimal places kept for `decimal` columns (fixed point).
+    public var scale: Int
+    /// Allowed values for `enum` columns.
+    public var values: [String]?
+    /// A null or empty value rejects the row (rule `required`).
+    public var required: Bool
+    /// Inclusive numeric bounds (rules `min`, `max`).
+    public var min: Double?
+    public var max: Double?
+    /// Normalisations applied before validation.
+    public var trim: Bool
+    public var lowercase: Bool
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case from, type, format, scale, values, required, min, max, trim, lowercase
+    }
+
+    public init(_ type: ColumnType, from: String? = nil, format: String? = nil, scale: Int = 2, values: [String]? = nil,
+                required: Bool = false, min: Double? = nil, max: Double? = nil) {
+        self.type = type
+        self.from = from
+        self.format = format
+        self.scale = type == .decimal ? scale : 0
+        self.values = values
+        self.required = required
+        self.min = min
+        self.max = max
+        trim = true
+        lowercase = false
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let type = try c.decode(ColumnType.self, forKey: .type)
+        self.init(type)
+        from = try c.decodeIfPresent(String.self, forKey: .from)
+        format = try c.decodeIfPresent(String.self, forKey: .format)
+        scale = type == .decimal ? (try c.decodeIfPresent(Int.self, forKey: .scale) ?? 2) : 0
+        values = try c.decodeIfPresent([String].self, forKey: .values)
+        required = try c.decodeIfPresent(Bool.self, forKey: .required) ?? false
+        min = try c.decodeIfPresent(Double.self, forKey: .min)
+        max = try c.decodeIfPresent(Double.self, forKey: .max)
+        trim = try c.decodeIfPresent(Bool.self, forKey: .trim) ?? true
+        lowercase = try c.decodeIfPresent(Bool.self, forKey: .lowercase) ?? false
+    }
+
+    /// The header name (or position) this column is read from.
+    public var sourceName: String { from ?? name }
+}
+
+/// A row set aside by Extract or Clean, with the reason, file and line. Nothing is silently lost.
+public struct QuarantineRecord: Sendable, Hashable {
+    public var source: String
+    public var file: String
+    public var line: Int
+    /// 1-based field position, when the problem is in one field.
+    public var column: Int?
+    /// Rule name: `parse`, `field_count`, `required`, `min`, `max`, `enum`, `duplicate`, `reference`, `file`, ...
+    public var rule: String
+    public var reason: String
+    /// The raw record text (truncated to 1 KiB).
+    public var raw: String
+
+    public init(source: String, file: String, line: Int, column: Int? = nil, rule: String, reason: String, raw: String) {
+        (self.source, self.file, self.line, self.column, self.rule, self.reason, self.raw) = (source, file, line, column, rule, reason, raw)
+    }
+}
+
+/// Provenance columns every extracted table carries, so later stages can name the
+/// file and line of any row they reject.
+public enum Provenance {
+    /// Dictionary-encoded string column: the input file path (as given in the config's glob match).
+    public static let file = "_file"
+    /// Int column: the 1-based physical line where the record starts.
+    public static let line = "_line"
+}

@@ -1,0 +1,36 @@
+/// A columnar table: named, typed columns of equal length.
+///
+/// Stages exchange data only as `Table`s with declared names (`stg_orders`,
+/// `customer_features`, ...). Value semantics; copying is cheap until mutation.
+public struct Table: Sendable, Equatable {
+    public var name: String
+    public private(set) var columns: [Column]
+    public private(set) var rowCount: Int
+
+    public init(name: String, columns: [Column] = [], rowCount: Int? = nil) {
+        let n = rowCount ?? columns.first?.count ?? 0
+        for c in columns { precondition(c.count == n, "table \(name): column \(c.name) has \(c.count) rows, expected \(n)") }
+        self.name = name
+        self.columns = columns
+        self.rowCount = n
+    }
+
+    public var schema: Schema { Schema(columns.map(\.spec)) }
+    public var columnNames: [String] { columns.map(\.name) }
+
+    public func column(_ name: String) -> Column? { columns.first { $0.name == name } }
+
+    public subscript(name: String) -> Column? { column(name) }
+
+    public mutating func append(_ column: Column) {
+        if columns.isEmpty { rowCount = column.count }
+        precondition(column.count == rowCount, "table \(name): column \(column.name) has \(column.count) rows, expected \(rowCount)")
+        precondition(self.column(column.name) == nil, "table \(name): duplicate column \(column.name)")
+        columns.append(column)
+    }
+
+    /// Rows selected by `indices`, in that order.
+    public func gathering(_ indices: [Int]) -> Table {
+        Table(name: name, columns: columns.map { $0.gathering(indices) }, rowCount: indices.count)
+    }
+}

@@ -1,0 +1,1 @@
+// The Clean stage module. See DESIGN.md.

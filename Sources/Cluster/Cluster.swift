@@ -1,0 +1,1 @@
+// The Cluster stage module. See DESIGN.md.

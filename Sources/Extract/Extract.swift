@@ -1,0 +1,1 @@
+// The Extract stage module. See DESIGN.md.

@@ -1,0 +1,1 @@
+// The Features stage module. See DESIGN.md.

@@ -1,0 +1,1 @@
+// The Generate stage module. See DESIGN.md.

@@ -1,0 +1,1 @@
+// The Pipeline stage module. See DESIGN.md.

@@ -1,0 +1,1 @@
+// The Report stage module. See DESIGN.md.

@@ -1,0 +1,1 @@
+// The Value stage module. See DESIGN.md.

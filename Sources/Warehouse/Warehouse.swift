@@ -1,0 +1,1 @@
+// The Warehouse stage module. See DESIGN.md.
