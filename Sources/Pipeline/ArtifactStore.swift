@@ -1,0 +1,222 @@
+import Foundation
+public import CVMCore
+
+/// Columnar artifact files: every stage's output tables, persisted so one stage
+/// can be rerun alone from its persisted inputs (DESIGN.md, "Data flow").
+///
+/// Layout: `<root>/<as-of>/<stage>/<table>/` holding `manifest.json` and per
+/// column `cN.bin` (raw little-endian Int64/Double/Int32 codes), `cN.valid`
+/// (one byte per row, only when the column has nulls) and `cN.dict` (string
+/// dictionary: UInt32 count, UInt32 end offsets, UTF-8 bytes).
+///
+/// A stage's folder is written beside the old one and swapped in by rename, so
+/// the folder always holds the outputs of the latest *successful* run of that
+/// stage for that as-of date. Reading is a memory map plus one copy per column.
+public struct ArtifactStore: Sendable {
+    public var root: String
+
+    public init(root: String) { self.root = root }
+
+    public struct Manifest: Codable, Sendable, Equatable {
+        public struct ColumnEntry: Codable, Sendable, Equatable {
+            public var name: String
+            public var type: String
+            public var scale: Int
+            public var file: String
+            public var validity: String?
+            public var dictionary: String?
+            public var checksum: String
+        }
+        public var table: String
+        public var rows: Int
+        public var stage: String
+        public var asOf: String
+        public var runID: String
+        public var configHash: String
+        public var columns: [ColumnEntry]
+    }
+
+    public func stageDirectory(asOf: CivilDate, stage: String) -> String {
+        "\(root)/\(asOf)/\(stage)"
+    }
+
+    /// Writes all of a stage's tables and swaps them in atomically.
+    /// - Throws: `CVMFailure` (exit 74) naming the path when the disk refuses.
+    public func write(_ tables: [Table], stage: String, asOf: CivilDate, runID: String, configHash: String) throws {
+        let fm = FileManager.default
+        let final = stageDirectory(asOf: asOf, stage: stage)
+        let tmp = final + ".tmp-" + runID
+        let old = final + ".old-" + runID
+        do {
+            try? fm.removeItem(atPath: tmp)
+            try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+            for table in tables {
+                try writeTable(table, to: "\(tmp)/\(table.name)", stage: stage, asOf: asOf, runID: runID, configHash: configHash)
+            }
+            if fm.fileExists(atPath: final) { try fm.moveItem(atPath: final, toPath: old) }
+            try fm.moveItem(atPath: tmp, toPath: final)
+            try? fm.removeItem(atPath: old)
+        } catch {
+            try? fm.removeItem(atPath: tmp)
+            if !fm.fileExists(atPath: final), fm.fileExists(atPath: old) { try? fm.moveItem(atPath: old, toPath: final) }
+            throw CVMFailure(.ioError, "\(final): error: cannot write artifacts: \(error.localizedDescription); check free space and permissions")
+        }
+    }
+
+    /// Names of the tables a stage persisted for `asOf`, or nil when it never completed.
+    public func tableNames(stage: String, asOf: CivilDate) -> [String]? {
+        let dir = stageDirectory(asOf: asOf, stage: stage)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return nil }
+        return names.filter { FileManager.default.fileExists(atPath: "\(dir)/\($0)/manifest.json") }.sorted()
+    }
+
+    public func manifest(stage: String, table: String, asOf: CivilDate) throws -> Manifest {
+        let path = "\(stageDirectory(asOf: asOf, stage: stage))/\(table)/manifest.json"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CVMFailure(.noInput, "\(path): error: no persisted table \(table) from stage \(stage) for as-of \(asOf); run that stage first (cvm run CONFIG --until \(stage))")
+        }
+        do {
+            return try JSONDecoder().decode(Manifest.self, from: data)
+        } catch {
+            throw CVMFailure(.noInput, "\(path): error: unreadable manifest (\(error)); rerun stage \(stage)")
+        }
+    }
+
+    /// Reads a persisted table, verifying checksums.
+    /// - Throws: `CVMFailure` (exit 66) when missing or corrupt, naming the file and what to do.
+    public func read(stage: String, table: String, asOf: CivilDate) throws -> Table {
+        let m = try manifest(stage: stage, table: table, asOf: asOf)
+        let dir = "\(stageDirectory(asOf: asOf, stage: stage))/\(table)"
+        var columns: [Column] = []
+        for entry in m.columns {
+            guard let type = ColumnType(rawValue: entry.type) else {
+                throw CVMFailure(.noInput, "\(dir)/manifest.json: error: unknown column type \(entry.type); rerun stage \(stage)")
+            }
+            let spec = ColumnSpec(entry.name, type, scale: entry.scale)
+            let bytes = try mapped("\(dir)/\(entry.file)", stage: stage)
+            let validity = try entry.validity.map { try mapped("\(dir)/\($0)", stage: stage) }
+            let dict = try entry.dictionary.map { try mapped("\(dir)/\($0)", stage: stage) }
+            var sum = checksum(bytes)
+            if let validity { sum = sum &* 31 &+ checksum(validity) }
+            if let dict { sum = sum &* 31 &+ checksum(dict) }
+            guard hex(sum) == entry.checksum else {
+                throw CVMFailure(.noInput, "\(dir)/\(entry.file): error: checksum mismatch (artifact corrupt or changed); rerun stage \(stage)")
+            }
+            let storage: ColumnStorage
+            switch type.storageKind {
+            case .int64: storage = .int64(array(bytes, of: Int64.self))
+            case .double: storage = .double(array(bytes, of: Double.self))
+            case .string: storage = .string(codes: array(bytes, of: Int32.self), dictionary: try decodeDictionary(dict ?? Data(), path: "\(dir)/\(entry.dictionary ?? "")"))
+            }
+            guard storage.count == m.rows else {
+                throw CVMFailure(.noInput, "\(dir)/\(entry.file): error: \(storage.count) rows, manifest says \(m.rows); rerun stage \(stage)")
+            }
+            columns.append(Column(spec, storage, validity: validity.map { $0.map { $0 != 0 } }))
+        }
+        return Table(name: m.table, columns: columns, rowCount: m.rows)
+    }
+
+    // MARK: - Encoding
+
+    private func writeTable(_ table: Table, to dir: String, stage: String, asOf: CivilDate, runID: String, configHash: String) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var entries: [Manifest.ColumnEntry] = []
+        for (i, column) in table.columns.enumerated() {
+            let data: Data
+            var dict: Data?
+            switch column.storage {
+            case .int64(let v): data = v.withUnsafeBytes { Data($0) }
+            case .double(let v): data = v.withUnsafeBytes { Data($0) }
+            case .string(let codes, let dictionary):
+                data = codes.withUnsafeBytes { Data($0) }
+                dict = encodeDictionary(dictionary)
+            }
+            let validity = column.validity.map { Data($0.map { $0 ? 1 : 0 }) }
+            try data.write(to: URL(fileURLWithPath: "\(dir)/c\(i).bin"))
+            if let validity { try validity.write(to: URL(fileURLWithPath: "\(dir)/c\(i).valid")) }
+            if let dict { try dict.write(to: URL(fileURLWithPath: "\(dir)/c\(i).dict")) }
+            var sum = checksum(data)
+            if let validity { sum = sum &* 31 &+ checksum(validity) }
+            if let dict { sum = sum &* 31 &+ checksum(dict) }
+            entries.append(.init(name: column.name, type: column.type.rawValue, scale: column.spec.scale, file: "c\(i).bin",
+                                 validity: validity == nil ? nil : "c\(i).valid", dictionary: dict == nil ? nil : "c\(i).dict",
+                                 checksum: hex(sum)))
+        }
+        let manifest = Manifest(table: table.name, rows: table.rowCount, stage: stage, asOf: asOf.description,
+                                runID: runID, configHash: configHash, columns: entries)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(manifest).write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
+    }
+
+    private func mapped(_ path: String, stage: String) throws -> Data {
+        do {
+            return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw CVMFailure(.noInput, "\(path): error: cannot read artifact (\(error.localizedDescription)); rerun stage \(stage)")
+        }
+    }
+
+    private func array<T>(_ data: Data, of: T.Type) -> [T] {
+        data.withUnsafeBytes { raw in
+            let n = raw.count / MemoryLayout<T>.stride
+            return [T](unsafeUninitializedCapacity: n) { buf, count in
+                if n > 0 { memcpy(buf.baseAddress!, raw.baseAddress!, n * MemoryLayout<T>.stride) }
+                count = n
+            }
+        }
+    }
+
+    private func encodeDictionary(_ strings: [String]) -> Data {
+        var offsets: [UInt32] = []
+        var bytes: [UInt8] = []
+        for s in strings {
+            bytes.append(contentsOf: s.utf8)
+            offsets.append(UInt32(bytes.count))
+        }
+        var out = Data()
+        var count = UInt32(strings.count)
+        withUnsafeBytes(of: &count) { out.append(contentsOf: $0) }
+        offsets.withUnsafeBytes { out.append(contentsOf: $0) }
+        out.append(contentsOf: bytes)
+        return out
+    }
+
+    private func decodeDictionary(_ data: Data, path: String) throws -> [String] {
+        try data.withUnsafeBytes { raw -> [String] in
+            guard raw.count >= 4 else { return [] }
+            let count = Int(raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+            let base = 4 + 4 * count
+            guard raw.count >= base else { throw CVMFailure(.noInput, "\(path): error: truncated dictionary; rerun the stage") }
+            var out: [String] = []
+            out.reserveCapacity(count)
+            var start = 0
+            for i in 0..<count {
+                let end = Int(raw.loadUnaligned(fromByteOffset: 4 + 4 * i, as: UInt32.self))
+                guard end >= start, base + end <= raw.count else { throw CVMFailure(.noInput, "\(path): error: corrupt dictionary; rerun the stage") }
+                out.append(String(decoding: UnsafeRawBufferPointer(rebasing: raw[(base + start)..<(base + end)]), as: UTF8.self))
+                start = end
+            }
+            return out
+        }
+    }
+
+    /// A fast 64-bit checksum over 8-byte words (multiply-xorshift); detects corruption, not tampering.
+    private func checksum(_ data: Data) -> UInt64 {
+        data.withUnsafeBytes { raw -> UInt64 in
+            var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
+            let words = raw.count / 8
+            for i in 0..<words {
+                h = (h ^ raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                h ^= h >> 32
+            }
+            for i in (words * 8)..<raw.count { h = (h ^ UInt64(raw[i])) &* 0x100_0000_01b3 }
+            return h
+        }
+    }
+
+    private func hex(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+}

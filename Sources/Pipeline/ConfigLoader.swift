@@ -1,0 +1,268 @@
+import Foundation
+public import CVMCore
+import Extract
+
+/// A config that decoded and passed every check, with its paths resolved.
+public struct LoadedConfig: Sendable {
+    public var config: PipelineConfig
+    /// The config file as given on the command line (used in messages).
+    public var path: String
+    /// The folder relative paths resolve against.
+    public var baseDirectory: String
+    /// FNV-1a 64 of the config bytes, hex: identifies the config in the run ledger and artifact manifests.
+    public var configHash: String
+    /// Concrete input files per source, sorted; the deterministic read order.
+    public var files: [String: [String]]
+    public var warnings: [Diagnostic]
+
+    public var warehousePath: String { resolve(config.warehouse) }
+    public var artifactsPath: String {
+        config.artifacts.map(resolve) ?? (URL(fileURLWithPath: warehousePath).deletingLastPathComponent().appendingPathComponent("artifacts").path)
+    }
+    public var reportPath: String {
+        config.report.map(resolve) ?? (URL(fileURLWithPath: warehousePath).deletingLastPathComponent().appendingPathComponent("report").path)
+    }
+
+    /// Makes a config-relative path absolute (absolute paths stay as they are).
+    public func resolve(_ path: String) -> String {
+        if path.hasPrefix("/") { return URL(fileURLWithPath: path).standardized.path }
+        return URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardized.path
+    }
+
+    public func source(_ name: String) -> SourceSpec? { config.sources[name] }
+}
+
+/// Loads a pipeline config: YAML → `PipelineConfig` → semantic checks, reporting
+/// every problem at once (exit 78) with file, line, column and key path.
+public enum ConfigLoader {
+    /// Canonical columns later stages read, per role: (name, allowed types, required).
+    static let featureColumns: [String: [(String, [ColumnType], Bool)]] = [
+        "orders": [
+            ("customer_id", [.string, .enum, .int], true), ("order_id", [.string, .enum, .int], true),
+            ("ordered_at", [.timestamp, .date], true),
+        ],
+        "events": [
+            ("customer_id", [.string, .enum, .int], true), ("occurred_at", [.timestamp], true),
+            ("event_type", [.string, .enum], true),
+        ],
+        "customers": [("customer_id", [.string, .enum, .int], true)],
+    ]
+
+    /// - Parameters:
+    ///   - path: the config file (relative to the current directory or absolute).
+    ///   - checkFiles: whether globs must match files (off for `cvm plan` on another machine).
+    /// - Throws: `DiagnosticsError` (exit 78) listing every problem; `CVMFailure` (exit 66) when the file is missing.
+    public static func load(path: String, checkFiles: Bool = true) throws -> LoadedConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw CVMFailure(.noInput, "\(path): error: \(exists ? "cannot read the config file" : "no such config file"); check the path")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw CVMFailure(.config, "\(path):1:1: error: the config is not valid UTF-8 text")
+        }
+        let decoder = ConfigDecoder(path: path)
+        let decoded = decoder.decode(PipelineConfig.self, fromYAML: text)
+        guard let config = decoded else {
+            throw DiagnosticsError(.config, decoder.diagnostics)
+        }
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().standardized.path
+        var loaded = LoadedConfig(config: config, path: path, baseDirectory: base.isEmpty ? "." : base,
+                                  configHash: fnv1aHex(data), files: [:], warnings: [])
+        check(&loaded, decoder, checkFiles: checkFiles)
+        let errors = decoder.diagnostics.filter { $0.severity == .error }
+        if !errors.isEmpty { throw DiagnosticsError(.config, decoder.diagnostics) }
+        loaded.warnings = decoder.diagnostics.filter { $0.severity != .error }
+        return loaded
+    }
+
+    // MARK: - Semantic checks
+
+    static func check(_ loaded: inout LoadedConfig, _ d: ConfigDecoder, checkFiles: Bool) {
+        let c = loaded.config
+        if !c.pipeline.isEmpty, !isName(c.pipeline) {
+            d.error("pipeline", "\"\(c.pipeline)\" is not a valid name; use letters, digits, '_' and '-'")
+        }
+        if let asOf = c.asOf, CivilDate(iso: asOf) == nil {
+            d.error("as_of", "\"\(asOf)\" is not a valid date; write YYYY-MM-DD")
+        }
+        if let t = c.threads, t < 0 { d.error("threads", "must be 0 (one per core) or more, found \(t)") }
+        if c.sources.isEmpty, d.positions["sources"] != nil {
+            d.error("sources", "declare at least one source (orders are required by the features stage)")
+        }
+        let names = c.sources.keys
+        for (name, source) in c.sources {
+            checkSource(name, source, sourceNames: names, all: c.sources, d)
+            if checkFiles {
+                var files: [String] = []
+                for (i, glob) in source.files.enumerated() {
+                    let key = source.files.count == 1 && d.positions["sources.\(name).files[0]"] == nil
+                        ? "sources.\(name).files" : "sources.\(name).files[\(i)]"
+                    do {
+                        let matched = try expandGlob(glob, baseDirectory: loaded.baseDirectory)
+                        if matched.isEmpty {
+                            d.error(key, "\"\(glob)\" matches no file (relative to \(loaded.baseDirectory)); check the path or generate the data")
+                        }
+                        files += matched
+                    } catch {
+                        d.error(key, "cannot expand \"\(glob)\": \(error)")
+                    }
+                }
+                loaded.files[name] = Array(Set(files)).sorted()
+            }
+        }
+        checkStages(c, d)
+    }
+
+    static func checkSource(_ name: String, _ s: SourceSpec, sourceNames: [String], all: KeyedList<SourceSpec>, _ d: ConfigDecoder) {
+        let p = "sources.\(name)"
+        if !isName(name) { d.error(p, "\"\(name)\" is not a valid source name; use letters, digits and '_'") }
+        if s.files.isEmpty { d.error("\(p).files", "list at least one file or glob") }
+        if ![",", "\t", ";", "|", "whitespace"].contains(s.delimiter) {
+            d.error("\(p).delimiter", "unsupported delimiter \"\(s.delimiter)\" (expected \",\", \"\\t\", \";\", \"|\" or whitespace)")
+        }
+        if !isValidTimeZone(s.timezone) {
+            d.error("\(p).timezone", "unknown time zone \"\(s.timezone)\" (expected UTC, an offset such as +08:00, or an IANA name such as Europe/Berlin)")
+        }
+        if !(0...1).contains(s.maxRejectRate) {
+            d.error("\(p).max_reject_rate", "must be a share between 0 and 1, found \(formatDouble(s.maxRejectRate))")
+        }
+        if s.columns.isEmpty, d.positions["\(p).columns"] != nil {
+            d.error("\(p).columns", "declare at least one column")
+        }
+        let declared = s.columns.keys
+        for (col, decl) in s.columns {
+            let cp = "\(p).columns.\(col)"
+            if !isName(col) { d.error(cp, "\"\(col)\" is not a valid column name; use letters, digits and '_' (map the file's header with from:)") }
+            if decl.type == .enum, decl.values?.isEmpty ?? true {
+                d.error("\(cp).values", "enum columns need a non-empty list of allowed values")
+            }
+            if decl.type != .enum, decl.values != nil {
+                d.error("\(cp).values", "only enum columns take values; declare type: enum or remove values")
+            }
+            if decl.type == .decimal, !(0...18).contains(decl.scale) {
+                d.error("\(cp).scale", "must be between 0 and 18, found \(decl.scale)")
+            }
+            if let lo = decl.min, let hi = decl.max, lo > hi {
+                d.error("\(cp).min", "min \(formatDouble(lo)) is greater than max \(formatDouble(hi))")
+            }
+            if (decl.min != nil || decl.max != nil), ![.int, .double, .decimal].contains(decl.type) {
+                d.error(decl.min != nil ? "\(cp).min" : "\(cp).max", "min and max apply to int, double and decimal columns, not \(decl.type)")
+            }
+            if let f = decl.format {
+                if ![.date, .timestamp].contains(decl.type) {
+                    d.error("\(cp).format", "format applies to date and timestamp columns, not \(decl.type)")
+                } else if let problem = checkTimeFormat(f, type: decl.type) {
+                    d.error("\(cp).format", problem)
+                }
+            }
+            if !s.header, let from = decl.from, Int(from) == nil || Int(from)! < 1 {
+                d.error("\(cp).from", "with header: false, from is a 1-based column position, found \"\(from)\"")
+            }
+        }
+        for (i, k) in s.key.enumerated() where !declared.contains(k) {
+            let key = s.key.count == 1 && d.positions["\(p).key[0]"] == nil ? "\(p).key" : "\(p).key[\(i)]"
+            d.error(key, "column \"\(k)\" is not declared in \(p).columns (declared: \(declared.joined(separator: ", ")))")
+        }
+        for (col, target) in s.references {
+            let rp = "\(p).references.\(col)"
+            if !declared.contains(col) {
+                d.error(rp, "column \"\(col)\" is not declared in \(p).columns (declared: \(declared.joined(separator: ", ")))")
+            }
+            let parts = target.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2 else {
+                d.error(rp, "expected source.column, found \"\(target)\"")
+                continue
+            }
+            guard let other = all[parts[0]] else {
+                var m = "unknown source \"\(parts[0])\""
+                if let s = suggestion(for: parts[0], among: sourceNames) { m += "; did you mean \"\(s)\"?" }
+                d.error(rp, m + " (expected one of \(sourceNames.joined(separator: ", ")))")
+                continue
+            }
+            if other.columns[parts[1]] == nil {
+                d.error(rp, "source \(parts[0]) has no column \"\(parts[1])\" (declared: \(other.columns.keys.joined(separator: ", ")))")
+            }
+            if parts[0] == name { d.error(rp, "a source cannot reference itself") }
+        }
+    }
+
+    static func checkStages(_ c: PipelineConfig, _ d: ConfigDecoder) {
+        let names = c.sources.keys
+        func sourceRef(_ key: String, _ value: String?, role: String) {
+            guard let value else { return }
+            guard let source = c.sources[value] else {
+                var m = "unknown source \"\(value)\""
+                if let s = suggestion(for: value, among: names) { m += "; did you mean \"\(s)\"?" }
+                d.error(key, m + " (expected one of \(names.joined(separator: ", ")))")
+                return
+            }
+            for (col, types, required) in featureColumns[role] ?? [] {
+                guard let decl = source.columns[col] else {
+                    if required {
+                        d.error("sources.\(value).columns", "the \(role) role needs a column \"\(col)\" (\(types.map(\.rawValue).joined(separator: " or "))); declare it and map your file's header with from:")
+                    }
+                    continue
+                }
+                if !types.contains(decl.type) {
+                    d.error("sources.\(value).columns.\(col).type", "the \(role) role needs \(col) as \(types.map(\.rawValue).joined(separator: " or ")), found \(decl.type)")
+                }
+            }
+            if role == "orders", source.columns["unit_price"] == nil, source.columns["amount"] == nil {
+                d.error("sources.\(value).columns", "the orders role needs a money column: unit_price (with quantity) or amount; declare one and map your header with from:")
+            }
+        }
+        let f = c.stages.features
+        sourceRef("stages.features.orders", featuresOrders(f), role: "orders")
+        sourceRef("stages.features.events", featuresEvents(f), role: "events")
+        sourceRef("stages.features.customers", featuresCustomers(f), role: "customers")
+        sourceRef("stages.clean.sessions.source", sessionsSource(c.stages.clean), role: "events")
+    }
+
+    // MARK: - Helpers
+
+    static func isName(_ s: String) -> Bool {
+        guard let first = s.utf8.first, !(48...57).contains(first) else { return false }
+        return s.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 || $0 == 45 }
+    }
+
+    static func isValidTimeZone(_ tz: String) -> Bool {
+        if tz == "UTC" || tz == "Z" { return true }
+        let b = Array(tz.utf8)
+        if b.count == 6, b[0] == UInt8(ascii: "+") || b[0] == UInt8(ascii: "-"), b[3] == UInt8(ascii: ":"),
+           let h = Int(String(decoding: b[1...2], as: UTF8.self)), let m = Int(String(decoding: b[4...5], as: UTF8.self)),
+           h <= 18, m < 60 { return true }
+        return TimeZone(identifier: tz) != nil
+    }
+
+    /// Nil when `format` is a supported date/timestamp format, else what is wrong.
+    static func checkTimeFormat(_ format: String, type: ColumnType) -> String? {
+        if ["iso8601", "epoch_s", "epoch_ms"].contains(format) {
+            return type == .date && format != "iso8601" ? "\(format) applies to timestamps; dates use iso8601 or a pattern such as yyyy-MM-dd" : nil
+        }
+        let tokens = ["yyyy", "MM", "dd", "HH", "mm", "ss", "SSS"]
+        var rest = Substring(format)
+        var seen: Set<String> = []
+        while !rest.isEmpty {
+            if let t = tokens.first(where: { rest.hasPrefix($0) }) {
+                seen.insert(t)
+                rest = rest.dropFirst(t.count)
+            } else if let ch = rest.first, ch.isLetter {
+                return "unsupported format \"\(format)\": unknown field \"\(ch)\" (use yyyy, MM, dd, HH, mm, ss, SSS, or iso8601, epoch_s, epoch_ms)"
+            } else {
+                rest = rest.dropFirst()
+            }
+        }
+        if !seen.isSuperset(of: ["yyyy", "MM", "dd"]) {
+            return "unsupported format \"\(format)\": a pattern needs yyyy, MM and dd"
+        }
+        return nil
+    }
+}
+
+/// FNV-1a 64-bit hash as 16 hex digits. Identifies configs; not a security hash.
+public func fnv1aHex(_ data: Data) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in data { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    let s = String(h, radix: 16)
+    return String(repeating: "0", count: 16 - s.count) + s
+}

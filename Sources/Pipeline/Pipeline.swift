@@ -1,1 +1,0 @@
-// The Pipeline stage module. See DESIGN.md.

@@ -1,0 +1,61 @@
+import Foundation
+public import CVMCore
+
+/// The declarative pipeline config (`pipelines/*.yaml`), decoded and checked.
+///
+/// Paths in the file are relative to the file; `resolve(_:)` makes them absolute.
+public struct PipelineConfig: Decodable, Sendable {
+    /// The pipeline's name (letters, digits, `_`, `-`).
+    public var pipeline: String
+    /// Pinned as-of date `YYYY-MM-DD`; when absent, runs default to yesterday (UTC).
+    public var asOf: String?
+    public var seed: UInt64
+    /// Worker threads; absent or 0 means one per core.
+    public var threads: Int?
+    /// SQLite warehouse file.
+    public var warehouse: String
+    /// Columnar artifacts folder; default `<warehouse folder>/artifacts`.
+    public var artifacts: String?
+    /// Report folder; default `<warehouse folder>/report`.
+    public var report: String?
+    public var privacy: PrivacyConfiguration
+    public var sources: KeyedList<SourceSpec>
+    public var stages: StagesConfiguration
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case pipeline, asOf = "as_of", seed, threads, warehouse, artifacts, report, privacy, sources, stages
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        pipeline = (try? c.decode(String.self, forKey: .pipeline)) ?? ""
+        asOf = try c.decodeIfPresent(String.self, forKey: .asOf)
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
+        threads = try c.decodeIfPresent(Int.self, forKey: .threads)
+        warehouse = (try? c.decode(String.self, forKey: .warehouse)) ?? ""
+        artifacts = try c.decodeIfPresent(String.self, forKey: .artifacts)
+        report = try c.decodeIfPresent(String.self, forKey: .report)
+        privacy = try c.decodeIfPresent(PrivacyConfiguration.self, forKey: .privacy) ?? PrivacyConfiguration()
+        sources = (try? c.decode(KeyedList<SourceSpec>.self, forKey: .sources)) ?? KeyedList()
+        for i in sources.entries.indices { sources.entries[i].value.name = sources.entries[i].key }
+        stages = try c.decodeIfPresent(StagesConfiguration.self, forKey: .stages) ?? StagesConfiguration()
+    }
+}
+
+/// Personal data handling (BACKGROUND.md, "Data privacy").
+public struct PrivacyConfiguration: Decodable, Sendable {
+    /// Columns replaced by a keyed hash before they reach the warehouse.
+    public var pseudonymize: [String] = ["email"]
+    /// The key mixed into the hash; set it per installation (e.g. from a secret file).
+    public var salt: String = "cvm"
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case pseudonymize, salt }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        pseudonymize = try c.decodeIfPresent([String].self, forKey: .pseudonymize) ?? pseudonymize
+        salt = try c.decodeIfPresent(String.self, forKey: .salt) ?? salt
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+public import CVMCore
+public import Logging
+import Warehouse
+
+/// Options for one run, from the command line.
+public struct RunOptions: Sendable {
+    public var asOf: CivilDate?
+    public var selection: StageSelection
+    /// Worker threads; nil uses the config's `threads`, else one per core.
+    public var threads: Int?
+    /// Overrides for `cvm check` (scratch outputs).
+    public var warehouseOverride: String?
+    public var artifactsOverride: String?
+    public var reportOverride: String?
+
+    public init(asOf: CivilDate? = nil, selection: StageSelection = StageSelection(), threads: Int? = nil) {
+        self.asOf = asOf
+        self.selection = selection
+        self.threads = threads
+    }
+}
+
+/// What a stage did, for the run ledger, logs and the report.
+public struct StageStats: Sendable {
+    public var rowsIn = 0
+    public var rowsOut = 0
+    public var rowsRejected = 0
+    public var detail: [String: String] = [:]
+    public init() {}
+}
+
+/// The result of a run.
+public struct RunOutcome: Sendable {
+    public var runID: String
+    public var asOf: CivilDate
+    public var status: String
+    public var exitStatus: ExitStatus
+    public var stages: [StageRecord]
+    public var warehouse: String
+    public var reportDirectory: String
+    public var error: String?
+}
+
+/// Resolves the as-of date: the command line, else the config's `as_of`, else yesterday (UTC).
+public func resolveAsOf(_ option: CivilDate?, _ config: PipelineConfig, now: Date = Date()) -> CivilDate {
+    if let option { return option }
+    if let s = config.asOf, let d = CivilDate(iso: s) { return d }
+    let today = Int64((now.timeIntervalSince1970 / 86_400).rounded(.down))
+    return CivilDate(daysSinceEpoch: today - 1)
+}
+
+/// Runs the selected stages in order, persisting every stage's outputs as
+/// artifacts and recording the run in the warehouse ledger.
+///
+/// Stages read their inputs from tables produced earlier in the same run, or —
+/// when a run starts later in the graph (`--only`, `--from`) — from the
+/// persisted artifacts of the latest successful run of the producing stage for
+/// the same as-of date.
+public final class PipelineRunner {
+    public let loaded: LoadedConfig
+    public let options: RunOptions
+    public let asOf: CivilDate
+    public let threads: Int
+    public let runID: String
+    let logger: Logger
+    let progress: ProgressLine?
+    let artifacts: ArtifactStore
+    let plan: Plan
+    let warehousePath: String
+    let reportPath: String
+    /// Tables produced in this run, by name.
+    var tables: [String: Table] = [:]
+    var stageRecords: [StageRecord] = []
+    var stageStats: [StageName: StageStats] = [:]
+    let startedAt = Date()
+
+    public init(_ loaded: LoadedConfig, options: RunOptions, logger: Logger, progress: ProgressLine? = nil) {
+        var loaded = loaded
+        if let w = options.warehouseOverride { loaded.config.warehouse = w }
+        if let a = options.artifactsOverride { loaded.config.artifacts = a }
+        if let r = options.reportOverride { loaded.config.report = r }
+        self.loaded = loaded
+        self.options = options
+        self.logger = logger
+        self.progress = progress
+        asOf = resolveAsOf(options.asOf, loaded.config)
+        let configured = options.threads ?? loaded.config.threads ?? 0
+        threads = configured > 0 ? configured : availableCores
+        runID = PipelineRunner.makeRunID()
+        artifacts = ArtifactStore(root: loaded.artifactsPath)
+        plan = Plan(loaded, asOf: asOf)
+        warehousePath = loaded.warehousePath
+        reportPath = loaded.reportPath
+    }
+
+    static func makeRunID() -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        var rng = SystemRandomNumberGenerator()
+        let suffix = String(UInt32.random(in: 0...UInt32.max, using: &rng), radix: 16)
+        return "\(f.string(from: Date()))-\(suffix)"
+    }
+
+    /// Runs the pipeline. Always records the run's end in the ledger when the warehouse could be opened.
+    /// - Throws: the failing stage's error (a `CVMError` carries the exit status).
+    public func run() throws -> RunOutcome {
+        let selected = try options.selection.stages()
+        let lock = try RunLock(warehouse: warehousePath)
+        defer { withExtendedLifetime(lock) {} }
+        let warehouse = try Warehouse(path: warehousePath)
+        defer { try? warehouse.close() }
+        let started = isoNow()
+        try warehouse.recordRunStart(RunRecord(
+            runID: runID, pipeline: loaded.config.pipeline, configHash: loaded.configHash, asOf: asOf,
+            startedAt: started, endedAt: nil, status: "running", exitCode: nil, threads: threads, message: nil))
+        logger.info("run \(runID) started", metadata: [
+            "pipeline": "\(loaded.config.pipeline)", "as_of": "\(asOf)", "threads": "\(threads)",
+            "stages": "\(selected.map(\.rawValue).joined(separator: ","))",
+        ])
+        for w in loaded.warnings { logger.warning("\(w.description)") }
+
+        var failure: (any Error)?
+        for stage in selected {
+            let t0 = Date()
+            progress?.begin(stage: stage.rawValue)
+            var log = logger
+            log[metadataKey: "stage"] = "\(stage.rawValue)"
+            log.info("started")
+            do {
+                let stats = try execute(stage, warehouse: warehouse, selected: selected, logger: log)
+                progress?.end()
+                let seconds = Date().timeIntervalSince(t0)
+                stageStats[stage] = stats
+                let record = StageRecord(runID: runID, stage: stage.rawValue, status: "succeeded", startedAt: isoString(t0),
+                                         durationSeconds: seconds, rowsIn: stats.rowsIn, rowsOut: stats.rowsOut,
+                                         rowsRejected: stats.rowsRejected, message: nil)
+                stageRecords.append(record)
+                try warehouse.recordStage(record)
+                var md: Logger.Metadata = [
+                    "seconds": "\(String(format: "%.3f", seconds))", "rows_in": "\(stats.rowsIn)",
+                    "rows_out": "\(stats.rowsOut)", "rejected": "\(stats.rowsRejected)",
+                ]
+                for (k, v) in stats.detail { md[k] = "\(v)" }
+                log.info("done", metadata: md)
+            } catch {
+                progress?.end()
+                let seconds = Date().timeIntervalSince(t0)
+                let record = StageRecord(runID: runID, stage: stage.rawValue, status: "failed", startedAt: isoString(t0),
+                                         durationSeconds: seconds, rowsIn: stageStats[stage]?.rowsIn ?? 0, rowsOut: 0,
+                                         rowsRejected: stageStats[stage]?.rowsRejected ?? 0, message: "\(error)")
+                stageRecords.append(record)
+                try? warehouse.recordStage(record)
+                log.error("failed: \(firstLine(error))")
+                failure = error
+                break
+            }
+        }
+        let status = failure == nil ? "succeeded" : "failed"
+        let exit = failure.map(exitStatus(for:)) ?? .ok
+        try? warehouse.recordRunEnd(runID: runID, endedAt: isoNow(), status: status, exitCode: Int(exit.rawValue),
+                                    message: failure.map { "\($0)" })
+        if failure != nil { writeSchedulerFiles(status: status, exit: exit, warehouse: warehouse, message: failure.map { "\($0)" }) }
+        logger.info("run \(runID) \(status)", metadata: [
+            "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(startedAt)))", "warehouse": "\(warehousePath)",
+        ])
+        if let failure { throw failure }
+        return RunOutcome(runID: runID, asOf: asOf, status: status, exitStatus: exit, stages: stageRecords,
+                          warehouse: warehousePath, reportDirectory: reportPath, error: nil)
+    }
+
+    /// A table by reference: produced earlier in this run, or read from the producing stage's artifacts.
+    func input(_ ref: TableRef) throws -> Table {
+        if let t = tables[ref.table] { return t }
+        let t = try artifacts.read(stage: ref.stage.rawValue, table: ref.table, asOf: asOf)
+        tables[ref.table] = t
+        return t
+    }
+
+    func optionalInput(_ ref: TableRef) -> Table? {
+        if let t = tables[ref.table] { return t }
+        return try? input(ref)
+    }
+
+    /// Persists a stage's outputs and keeps them for later stages in this run.
+    func publish(_ outputs: [Table], stage: StageName) throws {
+        try artifacts.write(outputs, stage: stage.rawValue, asOf: asOf, runID: runID, configHash: loaded.configHash)
+        for t in outputs { tables[t.name] = t }
+    }
+}
+
+func isoString(_ date: Date) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime]
+    return f.string(from: date)
+}
+
+/// The exit status for any error: a `CVMError`'s own, else 70 (internal).
+public func exitStatus(for error: any Error) -> ExitStatus {
+    (error as? any CVMError)?.exitStatus ?? .internal
+}
+
+func firstLine(_ error: any Error) -> String {
+    let s = "\(error)"
+    return s.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? s
+}

@@ -1,0 +1,214 @@
+import Foundation
+import CVMCore
+import Logging
+import Extract
+import Clean
+import Features
+import Cluster
+import Value
+import Warehouse
+import Report
+
+/// The body of each stage: read declared inputs, call the stage module, publish outputs.
+extension PipelineRunner {
+    func execute(_ stage: StageName, warehouse: Warehouse, selected: [StageName], logger: Logger) throws -> StageStats {
+        switch stage {
+        case .extract: return try runExtract(logger)
+        case .clean: return try runClean(logger)
+        case .features: return try runFeatures(logger)
+        case .cluster: return try runCluster(logger)
+        case .value: return try runValue(logger)
+        case .load: return try runLoad(warehouse, logger)
+        case .report: return try runReport(warehouse, logger)
+        }
+    }
+
+    // MARK: extract
+
+    func runExtract(_ logger: Logger) throws -> StageStats {
+        var stats = StageStats()
+        var outputs: [Table] = []
+        var rejects: [QuarantineRecord] = []
+        var reports: [(String, FileReport)] = []
+        for (name, source) in loaded.config.sources {
+            let files = loaded.files[name] ?? []
+            let result = try Extractor.extract(source, files: files, threads: threads)
+            var table = result.table
+            table.name = "raw_\(name)"
+            outputs.append(table)
+            rejects += result.rejects
+            reports += result.files.map { (name, $0) }
+            let read = result.files.reduce(0) { $0 + $1.rowsRead }
+            stats.rowsIn += read
+            stats.rowsOut += table.rowCount
+            stats.rowsRejected += result.rejects.count
+            let bytes = result.files.reduce(Int64(0)) { $0 + $1.bytes }
+            logger.info("read \(name)", metadata: [
+                "files": "\(files.count)", "rows": "\(read)", "accepted": "\(table.rowCount)",
+                "rejected": "\(result.rejects.count)", "bytes": "\(bytes)",
+            ])
+        }
+        outputs.append(Table(name: "extract_files", columns: [
+            Column("source", strings: reports.map { $0.0 }),
+            Column("path", strings: reports.map { $0.1.path }),
+            Column("compressed_bytes", .int, int64: reports.map { $0.1.compressedBytes }),
+            Column("bytes", .int, int64: reports.map { $0.1.bytes }),
+            Column("rows_read", .int, int64: reports.map { Int64($0.1.rowsRead) }),
+            Column("rows_accepted", .int, int64: reports.map { Int64($0.1.rowsAccepted) }),
+            Column("rows_rejected", .int, int64: reports.map { Int64($0.1.rowsRejected) }),
+            Column("rejected_reason", strings: reports.map { $0.1.rejectedReason }),
+        ], rowCount: reports.count))
+        outputs.append(QuarantineRecord.table(rejects, name: "extract_rejects"))
+        try publish(outputs, stage: .extract)
+        return stats
+    }
+
+    // MARK: clean
+
+    func runClean(_ logger: Logger) throws -> StageStats {
+        var stats = StageStats()
+        let sources = loaded.config.sources.entries.map(\.value)
+        let order = try Cleaner.referenceOrder(sources)
+        var cleaned: [String: Table] = [:]
+        var quarantine = QuarantineRecord.records(from: try input(TableRef(stage: .extract, table: "extract_rejects")))
+        var budgetProblems: [String] = []
+        var profiles: [Table] = []
+        for name in order {
+            guard let source = loaded.config.sources[name] else { continue }
+            let raw = try input(TableRef(stage: .extract, table: "raw_\(name)"))
+            var refs: [String: Column] = [:]
+            for (_, target) in source.references {
+                let parts = target.split(separator: ".").map(String.init)
+                if parts.count == 2, let col = cleaned[parts[0]]?[parts[1]] { refs[target] = col }
+            }
+            let result = Cleaner.clean(source, table: raw, references: refs, threads: threads)
+            var table = result.table
+            table.name = "stg_\(name)"
+            cleaned[name] = table
+            quarantine += result.quarantine
+            let extractRejected = quarantine.filter { $0.source == name && ($0.rule == "parse" || $0.rule == "field_count" || $0.rule == "encoding" || $0.rule == "file") }.count
+            let rowsSeen = raw.rowCount + extractRejected
+            let rejected = result.quarantine.count + extractRejected
+            stats.rowsIn += rowsSeen
+            stats.rowsOut += table.rowCount
+            stats.rowsRejected += rejected
+            let rate = rowsSeen == 0 ? 0 : Double(rejected) / Double(rowsSeen)
+            logger.info("cleaned \(name)", metadata: [
+                "rows": "\(rowsSeen)", "accepted": "\(table.rowCount)", "rejected": "\(rejected)",
+                "reject_rate": "\(String(format: "%.4f", rate))",
+            ])
+            if rate > source.maxRejectRate {
+                let byRule = Dictionary(grouping: quarantine.filter { $0.source == name }, by: \.rule)
+                    .map { "\($0.key) \($0.value.count)" }.sorted().joined(separator: ", ")
+                budgetProblems.append("\(loaded.path): error: sources.\(name).max_reject_rate: \(String(format: "%.2f", rate * 100))% of \(name) rows were rejected (\(rejected) of \(rowsSeen); \(byRule)), more than the budget of \(String(format: "%.2f", source.maxRejectRate * 100))%; inspect the quarantine (cvm export \(loaded.path) --table quarantine) and fix the data or raise the budget")
+            }
+            profiles.append(Cleaner.profile(table, source: name))
+        }
+        var outputs = sources.compactMap { cleaned[$0.name] }
+        if let sessionSource = sessionsSource(loaded.config.stages.clean), let events = cleaned[sessionSource] {
+            let sessions = try Sessionizer.sessionize(events, gapMinutes: sessionsGap(loaded.config.stages.clean), threads: threads)
+            outputs.append(sessions)
+            stats.detail["sessions"] = "\(sessions.rowCount)"
+        }
+        outputs.append(QuarantineRecord.table(quarantine, name: "quarantine"))
+        outputs.append(Table.concatenating(profiles, name: "data_quality"))
+        try publish(outputs, stage: .clean)
+        if !budgetProblems.isEmpty {
+            throw CVMFailure(.dataQuality, budgetProblems.joined(separator: "\n"))
+        }
+        return stats
+    }
+
+    // MARK: features
+
+    func runFeatures(_ logger: Logger) throws -> StageStats {
+        let roles = FeatureRoles(loaded.config)
+        let orders = try input(TableRef(stage: .clean, table: "stg_\(roles.orders)"))
+        let events = try roles.events.map { try input(TableRef(stage: .clean, table: "stg_\($0)")) }
+        let sessions = try roles.sessions.map { _ in try input(TableRef(stage: .clean, table: "stg_sessions")) }
+        let customers = try roles.customers.map { try input(TableRef(stage: .clean, table: "stg_\($0)")) }
+        let result = try FeatureBuilder.build(
+            FeatureInputs(orders: orders, events: events, sessions: sessions, customers: customers),
+            asOf: asOf, configuration: loaded.config.stages.features, threads: threads)
+        try publish([result.features, result.catalog], stage: .features)
+        var stats = StageStats()
+        stats.rowsIn = orders.rowCount + (events?.rowCount ?? 0) + (sessions?.rowCount ?? 0) + (customers?.rowCount ?? 0)
+        stats.rowsOut = result.features.rowCount
+        stats.detail["features"] = "\(result.features.columns.count - 1)"
+        return stats
+    }
+
+    // MARK: cluster
+
+    func runCluster(_ logger: Logger) throws -> StageStats {
+        let features = try input(TableRef(stage: .features, table: "customer_features"))
+        let out = try ClusterStage.run(features: features, configuration: loaded.config.stages.cluster,
+                                       seed: loaded.config.seed, threads: threads)
+        try publish([out.assignments, out.centroids, out.scaling, out.profiles], stage: .cluster)
+        var stats = StageStats()
+        stats.rowsIn = features.rowCount
+        stats.rowsOut = out.assignments.rowCount
+        return stats
+    }
+
+    // MARK: value
+
+    func runValue(_ logger: Logger) throws -> StageStats {
+        let features = try input(TableRef(stage: .features, table: "customer_features"))
+        let value = try ValueStage.run(features: features, asOf: asOf, configuration: loaded.config.stages.value)
+        let pareto = ValueStage.paretoSummary(value)
+        try publish([value, pareto], stage: .value)
+        var stats = StageStats()
+        stats.rowsIn = features.rowCount
+        stats.rowsOut = value.rowCount
+        return stats
+    }
+
+    // MARK: load
+
+    func runLoad(_ warehouse: Warehouse, _ logger: Logger) throws -> StageStats {
+        var tables: [Table] = []
+        for ref in Plan.warehouseTables(loaded) {
+            tables.append(try input(ref))
+        }
+        var options = LoadOptions()
+        options.pseudonymize = loaded.config.privacy.pseudonymize
+        options.salt = loaded.config.privacy.salt
+        if let pause = ProcessInfo.processInfo.environment["CVM_FAULT_PAUSE_IN_LOAD"], let s = Double(pause) {
+            // Fault injection for the crash-safety tests: hold the load transaction open.
+            options.pauseInsideTransaction = s
+        }
+        let report = try warehouse.loadSnapshot(asOf: asOf, runID: runID, tables: tables, options: options)
+        var stats = StageStats()
+        stats.rowsIn = tables.reduce(0) { $0 + $1.rowCount }
+        stats.rowsOut = report.rows.values.reduce(0, +)
+        stats.detail["tables"] = "\(tables.count)"
+        return stats
+    }
+
+    // MARK: report
+
+    func runReport(_ warehouse: Warehouse, _ logger: Logger) throws -> StageStats {
+        let summary = makeSummary(status: "succeeded", exit: .ok, message: nil)
+        let inputs = ReportInputs(
+            summary: summary,
+            customerValue: optionalInput(TableRef(stage: .value, table: "customer_value")),
+            clusterProfiles: optionalInput(TableRef(stage: .cluster, table: "cluster_profiles")),
+            quarantine: optionalInput(TableRef(stage: .clean, table: "quarantine")),
+            paretoSummary: optionalInput(TableRef(stage: .value, table: "pareto_summary")),
+            dataQuality: optionalInput(TableRef(stage: .clean, table: "data_quality")))
+        let files = try ReportWriter.write(inputs, to: reportPath)
+        logger.info("wrote report", metadata: ["path": "\(reportPath)/index.html"])
+        var stats = StageStats()
+        stats.rowsOut = files.count
+        return stats
+    }
+
+    /// On failure, still leave summary.json and metrics.prom for schedulers.
+    func writeSchedulerFiles(status: String, exit: ExitStatus, warehouse: Warehouse, message: String?) {
+        let summary = makeSummary(status: status, exit: exit, message: message)
+        let inputs = ReportInputs(summary: summary, customerValue: nil, clusterProfiles: nil, quarantine: nil,
+                                  paretoSummary: nil, dataQuality: nil)
+        _ = try? ReportWriter.write(inputs, to: reportPath)
+    }
+}

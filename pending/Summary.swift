@@ -1,0 +1,59 @@
+import Foundation
+import CVMCore
+import Report
+
+extension PipelineRunner {
+    /// The run summary for summary.json, metrics.prom and the report.
+    func makeSummary(status: String, exit: ExitStatus, message: String?) -> RunSummary {
+        let stages = stageRecords.map {
+            StageSummary(name: $0.stage, status: $0.status, durationSeconds: $0.durationSeconds,
+                         rowsIn: $0.rowsIn, rowsOut: $0.rowsOut, rowsRejected: $0.rowsRejected)
+        }
+        var sources: [SourceSummary] = []
+        let files = optionalInput(TableRef(stage: .extract, table: "extract_files"))
+        let quarantine = optionalInput(TableRef(stage: .clean, table: "quarantine")).map(QuarantineRecord.records(from:)) ?? []
+        for name in loaded.config.sources.keys {
+            var nFiles = 0, bytes: Int64 = 0
+            if let files, let src = files["source"], let b = files["bytes"] {
+                for i in 0..<files.rowCount where src.string(at: i) == name {
+                    nFiles += 1
+                    bytes += b.int64(at: i) ?? 0
+                }
+            }
+            let rejects = quarantine.filter { $0.source == name }
+            let accepted = tables["stg_\(name)"]?.rowCount ?? optionalInput(TableRef(stage: .clean, table: "stg_\(name)"))?.rowCount ?? 0
+            let byRule = Dictionary(grouping: rejects, by: \.rule).map { RuleCount(rule: $0.key, count: $0.value.count) }
+                .sorted { $0.rule < $1.rule }
+            sources.append(SourceSummary(name: name, files: nFiles, bytes: bytes, rowsRead: accepted + rejects.count,
+                                         rowsAccepted: accepted, rowsRejected: rejects.count, rejectsByRule: byRule))
+        }
+        var kpis: [KPI] = []
+        if let cv = optionalInput(TableRef(stage: .value, table: "customer_value")) {
+            kpis.append(KPI(name: "customers", value: Double(cv.rowCount), unit: "customers"))
+            if let m = cv["monetary"] {
+                let total = (0..<cv.rowCount).reduce(0.0) { $0 + (m.double(at: $1) ?? 0) }
+                kpis.append(KPI(name: "revenue", value: total, unit: "currency"))
+            }
+            if let f = cv["frequency"] {
+                let buyers = (0..<cv.rowCount).filter { (f.double(at: $0) ?? 0) >= 1 }.count
+                let repeaters = (0..<cv.rowCount).filter { (f.double(at: $0) ?? 0) >= 2 }.count
+                kpis.append(KPI(name: "buyers", value: Double(buyers), unit: "customers"))
+                kpis.append(KPI(name: "repeat_rate", value: buyers == 0 ? 0 : Double(repeaters) / Double(buyers), unit: "share"))
+            }
+        }
+        if let p = optionalInput(TableRef(stage: .value, table: "pareto_summary")),
+           let label = p.columns.first(where: { $0.type.storageKind == .string }),
+           let value = p.columns.first(where: { $0.type == .double }) {
+            for i in 0..<p.rowCount {
+                if let l = label.string(at: i), let v = value.double(at: i) { kpis.append(KPI(name: l, value: v, unit: nil)) }
+            }
+        }
+        kpis.append(KPI(name: "rows_rejected", value: Double(quarantine.count), unit: "rows"))
+        let ended = Date()
+        return RunSummary(
+            pipeline: loaded.config.pipeline, runID: runID, asOf: asOf.description, status: status,
+            exitCode: Int(exit.rawValue), startedAt: isoString(startedAt), endedAt: isoString(ended),
+            durationSeconds: ended.timeIntervalSince(startedAt), configHash: loaded.configHash, threads: threads,
+            stages: stages, sources: sources, kpis: kpis, warehouse: warehousePath, message: message)
+    }
+}
