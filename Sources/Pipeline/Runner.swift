@@ -37,6 +37,8 @@ public struct RunOutcome: Sendable {
     public var status: String
     public var exitStatus: ExitStatus
     public var stages: [StageRecord]
+    /// The stages that ran successfully, in order.
+    public var ranStages: [StageName]
     public var warehouse: String
     public var reportDirectory: String
     public var error: String?
@@ -168,6 +170,7 @@ public final class PipelineRunner {
         ])
         if let failure { throw failure }
         return RunOutcome(runID: runID, asOf: asOf, status: status, exitStatus: exit, stages: stageRecords,
+                          ranStages: selected,
                           warehouse: warehousePath, reportDirectory: reportPath, error: nil)
     }
 

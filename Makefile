@@ -1,0 +1,52 @@
+# cvm: two commands set everything up on a fresh machine:
+#   make run    builds (release) and runs the demo pipeline on fixtures/demo
+#   make test   builds and runs every test, then `cvm check` on the demo fixtures
+SWIFT    ?= swift
+CONFIG   ?= pipelines/demo.yaml
+EXPECT   ?= fixtures/expected/demo.yaml
+SYSDEPS  := libsqlite3-dev zlib1g-dev
+RELEASE  := .build/release/cvm
+DEBUG    := .build/debug/cvm
+
+.PHONY: all deps build run test unit check fixtures bench clean help
+
+all: build
+
+help:
+	@echo "make run       build (release) and run $(CONFIG)"
+	@echo "make test      unit + end-to-end tests, then cvm check on the demo fixtures"
+	@echo "make fixtures  regenerate fixtures/demo byte-identically (cvm generate --preset demo --seed 42)"
+	@echo "make bench     benchmarks (see bench/)"
+
+# Installs the system libraries the build links against, only when missing.
+deps:
+	@missing=""; for p in $(SYSDEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --product cvm
+
+run: build
+	$(RELEASE) run $(CONFIG)
+
+unit: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --disable-xctest
+
+check: deps
+	$(SWIFT) build --product cvm
+	$(DEBUG) check $(CONFIG) --expect $(EXPECT)
+
+test: unit check
+
+fixtures: deps
+	$(SWIFT) build -c release --product cvm
+	rm -rf fixtures/demo
+	$(RELEASE) generate --preset demo --seed 42 --out fixtures/demo
+
+clean:
+	rm -rf .build out

@@ -1,0 +1,252 @@
+import ArgumentParser
+import CVMCore
+import Foundation
+import Logging
+import Pipeline
+
+/// `cvm`: the command line. Parses arguments, calls Pipeline, maps errors to exit codes. No logic here.
+@main
+struct CVM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cvm",
+        abstract: "Online customer value management: a nightly batch pipeline from order and click logs to a SQLite warehouse.",
+        discussion: """
+        Exit codes: 0 ok, 1 a stage failed, 64 usage error, 65 data-quality budget exceeded or check failed,
+        66 input missing or unreadable, 70 internal error, 74 I/O error writing outputs, 75 another run holds
+        the lock (try again later), 78 config error.
+        """,
+        version: "0.1.0",
+        subcommands: [Run.self, Plan.self, Validate.self, Runs.self, Generate.self, Check.self, Export.self]
+    )
+}
+
+/// Runs `body`, printing any error once, compiler style, and exiting with its sysexits code.
+func guarded(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        FileHandle.standardError.write(Data("\(error)\n".utf8))
+        throw ExitCode(exitStatus(for: error).rawValue)
+    }
+}
+
+struct StageOptions: ParsableArguments {
+    @Option(help: "The snapshot date, YYYY-MM-DD (default: the config's as_of, else yesterday UTC).")
+    var asOf: String?
+
+    @Option(help: "Run only this stage, from the persisted inputs of the latest successful run for the as-of date.")
+    var only: StageName?
+
+    @Option(help: "Run this stage and every stage after it.")
+    var from: StageName?
+
+    @Option(help: "Stop after this stage.")
+    var until: StageName?
+
+    func parsedAsOf() throws -> CivilDate? {
+        guard let asOf else { return nil }
+        guard let d = CivilDate(iso: asOf) else {
+            throw ValidationError("--as-of \"\(asOf)\" is not a valid date; write YYYY-MM-DD")
+        }
+        return d
+    }
+
+    var selection: StageSelection { StageSelection(only: only, from: from, until: until) }
+}
+
+extension StageName: ExpressibleByArgument {
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}
+
+extension LogFormat: ExpressibleByArgument {}
+
+func makeLogger(_ format: LogFormat, progress: ProgressLine?) -> Logger {
+    Logger(label: "cvm") { label in CVMLogHandler(label: label, format: format, progress: progress) }
+}
+
+extension CVM {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the pipeline (all stages, or a selection) and load the snapshot for the as-of date.")
+
+        @Argument(help: "The pipeline config (YAML).", completion: .file(extensions: ["yaml", "yml"]))
+        var config: String
+
+        @OptionGroup var stages: StageOptions
+
+        @Option(help: "Worker threads (default: the config's threads, else one per core).")
+        var threads: Int?
+
+        @Option(help: "Log format: text or json (JSON lines).")
+        var logFormat: LogFormat = .text
+
+        func validate() throws {
+            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        }
+
+        func run() throws {
+            try guarded {
+                let loaded = try ConfigLoader.load(path: config)
+                let progress = logFormat == .text ? ProgressLine.makeIfTerminal() : nil
+                let logger = makeLogger(logFormat, progress: progress)
+                var options = RunOptions(asOf: try stages.parsedAsOf(), selection: stages.selection, threads: threads)
+                options.threads = threads
+                let outcome = try PipelineRunner(loaded, options: options, logger: logger, progress: progress).run()
+                print("run \(outcome.runID) \(outcome.status) (as-of \(outcome.asOf))")
+                print("warehouse: \(outcome.warehouse)")
+                if outcome.ranStages.contains(.report) {
+                    print("report:    \(outcome.reportDirectory)/index.html")
+                }
+            }
+        }
+    }
+
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the stages, their inputs and outputs, and what a run would read and write.")
+
+        @Argument(help: "The pipeline config (YAML).", completion: .file(extensions: ["yaml", "yml"]))
+        var config: String
+
+        @OptionGroup var stages: StageOptions
+
+        func run() throws {
+            try guarded {
+                let loaded = try ConfigLoader.load(path: config)
+                let asOf = resolveAsOf(try stages.parsedAsOf(), loaded.config)
+                let plan = Pipeline.Plan(loaded, asOf: asOf)
+                print(plan.describe(selected: try stages.selection.stages(), loaded: loaded, asOf: asOf), terminator: "")
+            }
+        }
+    }
+
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the config and that its inputs exist, without running.")
+
+        @Argument(help: "The pipeline config (YAML).", completion: .file(extensions: ["yaml", "yml"]))
+        var config: String
+
+        func run() throws {
+            try guarded {
+                let loaded = try ConfigLoader.load(path: config)
+                for w in loaded.warnings { FileHandle.standardError.write(Data("\(w)\n".utf8)) }
+                let files = loaded.files.values.reduce(0) { $0 + $1.count }
+                print("\(config): ok (\(loaded.config.sources.count) sources, \(files) input files)")
+            }
+        }
+    }
+
+    struct Runs: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List past runs: id, as-of, status, duration, rows in/out/rejected per stage.")
+
+        @Option(help: "The warehouse (SQLite file).", completion: .file(extensions: ["sqlite", "db"]))
+        var warehouse: String
+
+        @Option(help: "How many runs to list, newest first.")
+        var limit: Int = 20
+
+        func run() throws {
+            try guarded { print(try listRuns(warehouse: warehouse, limit: limit), terminator: "") }
+        }
+    }
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a realistic synthetic shop (customers, daily orders, hourly clickstream) as gzip CSV.")
+
+        @Option(help: "Size preset: demo, S, M or L.")
+        var preset: String = "S"
+
+        @Option(help: "Number of customers (overrides the preset).")
+        var customers: Int?
+
+        @Option(help: "Days of order history (overrides the preset).")
+        var days: Int?
+
+        @Option(help: "Random seed; the same seed gives byte-identical files.")
+        var seed: UInt64
+
+        @Option(help: "Output folder.", completion: .directory)
+        var out: String
+
+        @Option(help: "Worker threads (default: one per core).")
+        var threads: Int?
+
+        func run() throws {
+            try guarded {
+                let summary = try generateShop(preset: preset, customers: customers, days: days, seed: seed, out: out,
+                                               threads: threads ?? availableCores)
+                print(summary)
+            }
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the pipeline into a scratch warehouse and compare its key outputs with an expectations file.",
+            discussion: "Exits 65 with a readable diff when they differ; --update rewrites the expectations.")
+
+        @Argument(help: "The pipeline config (YAML).", completion: .file(extensions: ["yaml", "yml"]))
+        var config: String
+
+        @Option(help: "The expectations file (YAML).", completion: .file(extensions: ["yaml", "yml"]))
+        var expect: String
+
+        @Flag(help: "Rewrite the expectations file from this run.")
+        var update = false
+
+        @Option(help: "The snapshot date (default: the config's as_of).")
+        var asOf: String?
+
+        @Option(help: "Worker threads.")
+        var threads: Int?
+
+        func run() throws {
+            try guarded {
+                let loaded = try ConfigLoader.load(path: config)
+                let asOfDate = try asOf.map { s -> CivilDate in
+                    guard let d = CivilDate(iso: s) else { throw ValidationError("--as-of \"\(s)\" is not a valid date") }
+                    return d
+                }
+                let result = try ExpectationCheck.run(loaded, expectations: expect, update: update, asOf: asOfDate,
+                                                      threads: threads, logger: makeLogger(.text, progress: nil))
+                print(result)
+            }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print or export a persisted table (any stage's artifact) as CSV.")
+
+        @Argument(help: "The pipeline config (YAML).", completion: .file(extensions: ["yaml", "yml"]))
+        var config: String
+
+        @Option(help: "The table, e.g. quarantine, stg_orders, customer_features.")
+        var table: String
+
+        @Option(help: "The snapshot date (default: the config's as_of, else yesterday UTC).")
+        var asOf: String?
+
+        @Option(help: "Write to this file instead of standard output.")
+        var out: String?
+
+        @Option(help: "At most this many rows.")
+        var limit: Int?
+
+        func run() throws {
+            try guarded {
+                let loaded = try ConfigLoader.load(path: config, checkFiles: false)
+                let date = try asOf.map { s -> CivilDate in
+                    guard let d = CivilDate(iso: s) else { throw ValidationError("--as-of \"\(s)\" is not a valid date") }
+                    return d
+                }
+                try exportTable(loaded, table: table, asOf: resolveAsOf(date, loaded.config), to: out, limit: limit)
+            }
+        }
+    }
+}

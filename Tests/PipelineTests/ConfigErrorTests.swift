@@ -1,0 +1,88 @@
+import CVMCore
+import Foundation
+import Pipeline
+import TestSupport
+import Testing
+
+/// The bad-config corpus: every file under fixtures/bad/config gives exit 78 and
+/// exactly the message in its `.expected` file (file:line:column, key path, what to do).
+struct BadConfigCorpusTests {
+    static let directory = Repo.path("fixtures/bad/config")
+    static let cases: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+        .filter { $0.hasSuffix(".yaml") }.sorted()
+
+    @Test func corpusHasAtLeastFifteenConfigs() {
+        #expect(Self.cases.count >= 15)
+    }
+
+    @Test("each bad config fails with exit 78 and its exact message", arguments: cases)
+    func reportsExactMessage(file: String) throws {
+        let relative = "fixtures/bad/config/\(file)"
+        var message = ""
+        do {
+            _ = try ConfigLoader.load(path: Repo.path(relative))
+            Issue.record("\(file) loaded without error")
+            return
+        } catch let error as any CVMError {
+            #expect(error.exitStatus == .config, "\(file): exit \(error.exitStatus.rawValue)")
+            message = error.description.replacingOccurrences(of: Repo.root.path + "/", with: "") + "\n"
+        }
+        #expect(message.hasPrefix(relative + ":"), "message must start with file:line:column: \(message)")
+        let golden = "bad/config/" + file.replacingOccurrences(of: ".yaml", with: ".expected")
+        if let diff = try checkGolden(message, golden) { Issue.record("\(diff)") }
+    }
+}
+
+/// The config decoder on small inline documents.
+struct ConfigDecoderTests {
+    struct Inner: Decodable, Sendable {
+        var k: Int
+        var name: String
+        enum CodingKeys: String, CodingKey, CaseIterable { case k, name }
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            k = try c.decodeIfPresent(Int.self, forKey: .k) ?? 3
+            name = try c.decode(String.self, forKey: .name)
+        }
+    }
+    struct Outer: Decodable, Sendable {
+        var items: KeyedList<Inner>
+        var types: [ColumnType]
+        enum CodingKeys: String, CodingKey, CaseIterable { case items, types }
+    }
+
+    func diagnostics(_ yaml: String) -> [String] {
+        let d = ConfigDecoder(path: "t.yaml")
+        _ = d.decode(Outer.self, fromYAML: yaml)
+        return d.diagnostics.map(\.description)
+    }
+
+    @Test func reportsEveryErrorNotOnlyTheFirst() {
+        let yaml = """
+        items:
+          a: {k: two, name: x}
+          b: {kk: 1}
+        types: [int, integr]
+        """
+        #expect(diagnostics(yaml) == [
+            "t.yaml:2:10: error: items.a.k: expected an integer, found \"two\"",
+            "t.yaml:3:7: error: items.b.kk: unknown key; did you mean \"k\"? (expected one of k, name)",
+            "t.yaml:3:6: error: items.b: missing required key \"name\"",
+            "t.yaml:4:14: error: types[1]: unknown type \"integr\" (expected int, double, decimal, string, bool, date, timestamp, enum)",
+        ])
+    }
+
+    @Test func keepsDocumentOrderOfKeyedLists() throws {
+        let d = ConfigDecoder(path: "t.yaml")
+        let v = try #require(d.decode(Outer.self, fromYAML: "items: {z: {name: a}, a: {name: b}, m: {name: c}}\ntypes: []\n"))
+        #expect(v.items.keys == ["z", "a", "m"])
+        #expect(v.items["z"]?.k == 3)
+    }
+
+    @Test func pointsSyntaxErrorsAtTheirLine() {
+        let out = diagnostics("items:\n  a: {name: x\ntypes: []\n")
+        #expect(out.count == 1)
+        #expect(out.first?.hasPrefix("t.yaml:3:") == true || out.first?.hasPrefix("t.yaml:2:") == true)
+        #expect(out.first?.contains("invalid YAML") == true)
+    }
+}
