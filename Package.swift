@@ -51,7 +51,10 @@ let package = Package(
         .testTarget(name: "ReportTests", dependencies: ["Report", "CVMCore", "TestSupport"]),
         .testTarget(name: "GenerateTests", dependencies: ["Generate", "Extract", "CVMCore", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CVMCore", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Pipeline", "CVMCore", "TestSupport"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["Pipeline", "CVMCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
     ]
 )
 

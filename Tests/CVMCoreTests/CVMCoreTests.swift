@@ -1,1 +1,136 @@
+import CVMCore
 import Testing
+
+struct CivilDateTests {
+    /// Slow obvious oracle: count days one by one from 1970-01-01.
+    func oracleDays(_ y: Int, _ m: Int, _ d: Int) -> Int64 {
+        var days: Int64 = 0
+        if y >= 1970 {
+            for yy in 1970..<y { days += CivilDate.isLeap(yy) ? 366 : 365 }
+        } else {
+            for yy in y..<1970 { days -= CivilDate.isLeap(yy) ? 366 : 365 }
+        }
+        for mm in 1..<m { days += Int64(CivilDate.daysIn(year: y, month: mm)) }
+        return days + Int64(d - 1)
+    }
+
+    @Test("days since epoch match a day-counting oracle", arguments: [
+        (1970, 1, 1), (1969, 12, 31), (2000, 2, 29), (2024, 12, 31), (2026, 6, 30), (1900, 3, 1), (2100, 2, 28),
+    ])
+    func daysSinceEpoch(y: Int, m: Int, d: Int) {
+        let date = CivilDate(year: y, month: m, day: d)
+        #expect(date.daysSinceEpoch == oracleDays(y, m, d))
+        #expect(CivilDate(daysSinceEpoch: date.daysSinceEpoch) == date)
+    }
+
+    @Test func roundTripsEveryDayOfFourHundredYears() {
+        var expected = CivilDate(year: 1800, month: 1, day: 1)
+        for z in CivilDate(year: 1800, month: 1, day: 1).daysSinceEpoch..<CivilDate(year: 2200, month: 1, day: 1).daysSinceEpoch {
+            let c = CivilDate(daysSinceEpoch: z)
+            #expect(c == expected)
+            if c != expected { return }
+            expected = expected.day < CivilDate.daysIn(year: expected.year, month: expected.month)
+                ? CivilDate(year: expected.year, month: expected.month, day: expected.day + 1)
+                : (expected.month == 12 ? CivilDate(year: expected.year + 1, month: 1, day: 1)
+                                        : CivilDate(year: expected.year, month: expected.month + 1, day: 1))
+        }
+    }
+
+    @Test func parsesISODatesAndRejectsImpossibleOnes() {
+        #expect(CivilDate(iso: "2026-06-30") == CivilDate(year: 2026, month: 6, day: 30))
+        #expect(CivilDate(iso: "2026-02-30") == nil)
+        #expect(CivilDate(iso: "2024-02-29") != nil)
+        #expect(CivilDate(iso: "2023-02-29") == nil)
+        #expect(CivilDate(iso: "2026-6-30") == nil)
+        #expect(CivilDate(iso: "2026-13-01") == nil)
+    }
+
+    @Test func weekdaysAreISO() {
+        #expect(CivilDate(year: 1970, month: 1, day: 1).isoWeekday == 4)  // Thursday
+        #expect(CivilDate(year: 2026, month: 11, day: 23).isoWeekday == 1)  // Monday
+        #expect(CivilDate(year: 1969, month: 12, day: 28).isoWeekday == 7)  // Sunday
+    }
+
+    @Test func formatsTimestampsInUTC() {
+        #expect(formatTimestampMicros(0) == "1970-01-01T00:00:00Z")
+        #expect(formatTimestampMicros(-1) == "1969-12-31T23:59:59.999999Z")
+        #expect(formatTimestampMicros(1_782_777_600_000_000 + 3_723_000_000) == "2026-06-30T01:02:03Z")
+    }
+}
+
+struct ColumnTests {
+    @Test func decimalsFormatExactly() {
+        #expect(formatDecimal(1999, scale: 2) == "19.99")
+        #expect(formatDecimal(-5, scale: 2) == "-0.05")
+        #expect(formatDecimal(7, scale: 0) == "7")
+        let c = Column("p", .decimal, int64: [1999, 5], scale: 2)
+        #expect(c.double(at: 0) == 19.99)
+        #expect(c.formatted(at: 1) == "0.05")
+    }
+
+    @Test func stringColumnsInternInFirstSeenOrder() {
+        let c = Column("s", strings: ["b", nil, "a", "b"])
+        #expect(c.dictionary == ["b", "a"])
+        #expect(c.stringCodes == [0, 0, 1, 0])
+        #expect(c.validity == [true, false, true, true])
+        #expect(c.string(at: 1) == nil)
+        #expect(c.string(at: 3) == "b")
+    }
+
+    @Test func concatenationMergesDictionariesDeterministically() {
+        let a = Table(name: "t", columns: [Column("s", strings: ["x", "y"]), Column("n", .int, int64: [1, 2])])
+        let b = Table(name: "t", columns: [Column("s", strings: ["y", nil]), Column("n", .int, int64: [3, 4])])
+        let c = Table.concatenating([a, b], name: "t")
+        #expect(c.rowCount == 4)
+        #expect((0..<4).map { c["s"]!.string(at: $0) } == ["x", "y", "y", nil])
+        #expect(c["n"]!.int64Values == [1, 2, 3, 4])
+        #expect(c["s"]!.dictionary == ["x", "y"])
+    }
+
+    @Test func gatheringKeepsValidity() {
+        let t = Table(name: "t", columns: [Column("v", double: [1, 2, 3], validity: [true, false, true])])
+        let g = t.gathering([2, 1])
+        #expect(g["v"]!.doubleValues == [3, 2])
+        #expect(g["v"]!.validity == [true, false])
+    }
+}
+
+struct QuarantineTableTests {
+    @Test func recordsRoundTripThroughATable() {
+        let records = [
+            QuarantineRecord(source: "orders", file: "a.csv.gz", line: 3, column: 7, rule: "parse", reason: "bad", raw: "1,2"),
+            QuarantineRecord(source: "orders", file: "b.csv.gz", line: 9, column: nil, rule: "duplicate", reason: "dup", raw: "x"),
+        ]
+        let t = QuarantineRecord.table(records)
+        #expect(t.columnNames == QuarantineRecord.schema.columns.map(\.name))
+        #expect(QuarantineRecord.records(from: t) == records)
+    }
+}
+
+struct SeededRNGTests {
+    @Test func sameSeedAndStreamGiveTheSameSequence() {
+        var a = SeededRNG(seed: 42, stream: 3), b = SeededRNG(seed: 42, stream: 3), c = SeededRNG(seed: 42, stream: 4)
+        let xa = (0..<100).map { _ in a.next() }, xb = (0..<100).map { _ in b.next() }, xc = (0..<100).map { _ in c.next() }
+        #expect(xa == xb)
+        #expect(xa != xc)
+    }
+
+    @Test func doublesAreUniformInUnitInterval() {
+        var r = SeededRNG(seed: 1)
+        var buckets = [Int](repeating: 0, count: 10)
+        for _ in 0..<100_000 {
+            let d = r.nextDouble()
+            #expect(d >= 0 && d < 1)
+            buckets[Int(d * 10)] += 1
+        }
+        #expect(buckets.allSatisfy { abs($0 - 10_000) < 600 })
+    }
+}
+
+struct ParallelMapTests {
+    @Test func resultsComeInChunkOrderForAnyThreadCount() {
+        for threads in [1, 2, 3, 8] {
+            #expect(parallelMap(chunks: 37, threads: threads) { $0 * $0 } == (0..<37).map { $0 * $0 })
+        }
+    }
+}

@@ -1,1 +1,176 @@
+import CVMCore
+import Foundation
+import GRDB
+import TestSupport
 import Testing
+
+/// The whole pipeline on the demo fixtures, through the real `cvm` binary.
+@Suite(.serialized)
+struct EndToEndTests {
+    @Test func fullRunLoadsEveryDemoCustomer() throws {
+        let dir = try makeTemporaryDirectory("e2e-full")
+        let config = try makeDemoConfig(in: dir)
+        let r = try runCVM(["run", config, "--threads", "2"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let wh = "\(dir)/cvm.sqlite"
+        let customers = try #require(try scalar(wh, "SELECT COUNT(*) FROM stg_customers", as: Int.self))
+        #expect(customers > 100)
+        // Every demo customer has features, a segment and scores in the snapshot.
+        #expect(try scalar(wh, "SELECT COUNT(DISTINCT customer_id) FROM customer_features", as: Int.self) == customers)
+        #expect(try scalar(wh, "SELECT COUNT(DISTINCT customer_id) FROM customer_value", as: Int.self) == customers)
+        #expect(try scalar(wh, "SELECT COUNT(DISTINCT customer_id) FROM cluster_assignments", as: Int.self) == customers)
+        #expect(try scalar(wh, "SELECT COUNT(*) FROM customer_value WHERE rfm_segment IS NULL", as: Int.self) == 0)
+        // The run ledger holds the run with all seven stages.
+        #expect(try scalar(wh, "SELECT status FROM cvm_runs", as: String.self) == "succeeded")
+        #expect(try scalar(wh, "SELECT COUNT(*) FROM cvm_run_stages WHERE status = 'succeeded'", as: Int.self) == 7)
+        // Row accounting: every order line read is either staged or quarantined.
+        let read = try #require(try scalar(wh, "SELECT rows_in FROM cvm_run_stages WHERE stage = 'clean'", as: Int.self))
+        let out = try #require(try scalar(wh, "SELECT rows_out FROM cvm_run_stages WHERE stage = 'clean'", as: Int.self))
+        let rejected = try #require(try scalar(wh, "SELECT rows_rejected FROM cvm_run_stages WHERE stage = 'clean'", as: Int.self))
+        #expect(read == out + rejected)
+        #expect(try scalar(wh, "SELECT COUNT(*) FROM quarantine", as: Int.self) == rejected)
+        // Personal data does not reach the warehouse in clear text.
+        #expect(try scalar(wh, "SELECT COUNT(*) FROM stg_customers WHERE email LIKE '%@%'", as: Int.self) == 0)
+        // The report and the scheduler files exist.
+        for f in ["index.html", "summary.json", "metrics.prom"] {
+            #expect(FileManager.default.fileExists(atPath: "\(dir)/report/\(f)"), "\(f) missing")
+        }
+        #expect(r.stdout.contains("warehouse: \(wh)"))
+    }
+
+    @Test func onlyFeaturesRerunsFromPersistedInputsAndLeavesOtherOutputsUntouched() throws {
+        let dir = try makeTemporaryDirectory("e2e-only")
+        let config = try makeDemoConfig(in: dir)
+        #expect(try runCVM(["run", config]).status == 0)
+        let artifacts = "\(dir)/artifacts/2026-06-30"
+        let before = try snapshotFiles(artifacts)
+        let warehouseBefore = try dumpWarehouse("\(dir)/cvm.sqlite")
+        // Without the extract outputs the features stage must still run: it reads clean's artifacts.
+        try FileManager.default.removeItem(atPath: "\(artifacts)/extract")
+        let r = try runCVM(["run", config, "--only", "features"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let after = try snapshotFiles(artifacts)
+        for (path, bytes) in before where !path.hasPrefix("extract/") && !path.hasPrefix("features/") {
+            #expect(after[path] == bytes, "\(path) changed")
+        }
+        // The features were rewritten by the new run (its manifest names another run id) with the same values.
+        let oldManifest = try #require(before["features/customer_features/manifest.json"])
+        let newManifest = try #require(after["features/customer_features/manifest.json"])
+        #expect(oldManifest != newManifest)
+        for (path, bytes) in before where path.hasPrefix("features/") && !path.hasSuffix("manifest.json") {
+            #expect(after[path] == bytes, "\(path) differs after rerun")
+        }
+        #expect(try dumpWarehouse("\(dir)/cvm.sqlite") == warehouseBefore)
+        // Without clean's outputs, --only features says what to run first (exit 66).
+        try FileManager.default.removeItem(atPath: "\(artifacts)/clean")
+        let missing = try runCVM(["run", config, "--only", "features"])
+        #expect(missing.status == 66)
+        #expect(missing.stderr.contains("--until clean"))
+    }
+
+    @Test func sameInputsGiveTheSameWarehouseForOneAndTwoThreads() throws {
+        let a = try makeTemporaryDirectory("e2e-t1"), b = try makeTemporaryDirectory("e2e-t2")
+        #expect(try runCVM(["run", try makeDemoConfig(in: a), "--threads", "1"]).status == 0)
+        #expect(try runCVM(["run", try makeDemoConfig(in: b), "--threads", "2"]).status == 0)
+        let da = try dumpWarehouse("\(a)/cvm.sqlite"), db = try dumpWarehouse("\(b)/cvm.sqlite")
+        #expect(da.keys.sorted() == db.keys.sorted())
+        for (table, rows) in da {
+            #expect(rows == db[table], "table \(table) differs between --threads 1 and 2")
+        }
+    }
+
+    @Test func killDuringLoadLeavesThePreviousSnapshotIntact() throws {
+        let dir = try makeTemporaryDirectory("e2e-kill")
+        let config = try makeDemoConfig(in: dir)
+        let wh = "\(dir)/cvm.sqlite"
+        #expect(try runCVM(["run", config]).status == 0)
+        let before = try dumpWarehouse(wh)
+        // Rerun the same as-of, held open inside the load transaction, and kill it there.
+        let p = try startCVM(["run", config, "--log-format", "json"], environment: ["CVM_FAULT_PAUSE_IN_LOAD": "60"])
+        let deadline = Date().addingTimeInterval(120)
+        var log = ""
+        let handle = p.stderrPipe.fileHandleForReading
+        while Date() < deadline, !log.contains("\"stage\":\"load\""), p.process.isRunning {
+            log += String(decoding: handle.availableData, as: UTF8.self)
+        }
+        #expect(log.contains("\"stage\":\"load\""), "load never started: \(log)")
+        Thread.sleep(forTimeInterval: 1.0)  // inside the transaction: the first table is written, nothing committed
+        kill(p.process.processIdentifier, SIGKILL)
+        p.process.waitUntilExit()
+        #expect(p.process.terminationReason == .uncaughtSignal)
+        #expect(try scalar(wh, "PRAGMA integrity_check", as: String.self) == "ok")
+        #expect(try dumpWarehouse(wh) == before)
+        // A rerun completes and gives the same warehouse.
+        #expect(try runCVM(["run", config]).status == 0)
+        #expect(try dumpWarehouse(wh) == before)
+    }
+
+    @Test func secondRunOnTheSameWarehouseIsRefusedWithExit75() throws {
+        let dir = try makeTemporaryDirectory("e2e-lock")
+        let config = try makeDemoConfig(in: dir)
+        let first = try startCVM(["run", config, "--log-format", "json"], environment: ["CVM_FAULT_PAUSE_IN_LOAD": "60"])
+        defer { kill(first.process.processIdentifier, SIGKILL); first.process.waitUntilExit() }
+        var log = ""
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, !log.contains("\"stage\":\"load\""), first.process.isRunning {
+            log += String(decoding: first.stderrPipe.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        let second = try runCVM(["run", config])
+        #expect(second.status == 75)
+        #expect(second.stderr.contains("another cvm run holds the lock"))
+        #expect(second.stderr.contains("try again later"))
+    }
+
+    @Test func exceedingTheRejectBudgetExits65AndKeepsTheQuarantine() throws {
+        let dir = try makeTemporaryDirectory("e2e-budget")
+        let config = try makeDemoConfig(in: dir, edits: [("max_reject_rate: 0.05", "max_reject_rate: 0.0001")])
+        let r = try runCVM(["run", config])
+        #expect(r.status == 65, "stderr: \(r.stderr)")
+        #expect(r.stderr.contains("sources.orders.max_reject_rate"))
+        // The quarantine is inspectable after the failure.
+        let q = try runCVM(["export", config, "--table", "quarantine", "--limit", "3"])
+        #expect(q.status == 0)
+        #expect(q.stdout.hasPrefix("source,file,line,column,rule,reason,raw\n"))
+        #expect(try scalar("\(dir)/cvm.sqlite", "SELECT status FROM cvm_runs", as: String.self) == "failed")
+    }
+
+    @Test("bad configs exit 78 with their exact message", arguments: BadConfigs.names)
+    func badConfigExits78(name: String) throws {
+        let r = try runCVM(["validate", "fixtures/bad/config/\(name).yaml"])
+        #expect(r.status == 78)
+        let expected = try String(contentsOfFile: Repo.path("fixtures/bad/config/\(name).expected"), encoding: .utf8)
+        #expect(r.stderr == expected)
+    }
+
+    @Test func checkDetectsADifferenceAndExits65() throws {
+        let dir = try makeTemporaryDirectory("e2e-check")
+        let config = try makeDemoConfig(in: dir)
+        let expect = "\(dir)/expect.yaml"
+        #expect(try runCVM(["check", config, "--expect", expect, "--update"]).status == 0)
+        #expect(try runCVM(["check", config, "--expect", expect]).status == 0)
+        var text = try String(contentsOfFile: expect, encoding: .utf8)
+        let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("  customer_value: ") })
+        text = text.replacingOccurrences(of: String(line), with: "  customer_value: 1")
+        try text.write(toFile: expect, atomically: true, encoding: .utf8)
+        let r = try runCVM(["check", config, "--expect", expect])
+        #expect(r.status == 65)
+        #expect(r.stderr.contains("tables.customer_value: 1 → "))
+    }
+}
+
+enum BadConfigs {
+    static let names: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: Repo.path("fixtures/bad/config"))) ?? [])
+        .filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }.sorted()
+}
+
+/// Every file below `dir`, by relative path, with its bytes.
+func snapshotFiles(_ dir: String) throws -> [String: Data] {
+    var out: [String: Data] = [:]
+    let base = URL(fileURLWithPath: dir)
+    guard let e = FileManager.default.enumerator(at: base, includingPropertiesForKeys: [.isRegularFileKey]) else { return out }
+    for case let url as URL in e where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
+        let rel = String(url.path.dropFirst(base.path.count + 1))
+        out[rel] = try Data(contentsOf: url)
+    }
+    return out
+}
