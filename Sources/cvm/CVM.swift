@@ -11,9 +11,12 @@ struct CVM: ParsableCommand {
         commandName: "cvm",
         abstract: "Online customer value management: a nightly batch pipeline from order and click logs to a SQLite warehouse.",
         discussion: """
-        Exit codes: 0 ok, 1 a stage failed, 64 usage error, 65 data-quality budget exceeded or check failed,
-        66 input missing or unreadable, 70 internal error, 74 I/O error writing outputs, 75 another run holds
-        the lock (try again later), 78 config error.
+        Exit codes (BSD sysexits):
+          0  ok                              66  an input is missing or unreadable
+          1  a stage failed                  70  internal error
+          64 usage error                     74  I/O error writing outputs
+          65 data-quality budget exceeded    75  another run holds the lock (try later)
+             or cvm check found differences  78  config error
         """,
         version: "0.1.0",
         subcommands: [Run.self, Plan.self, Validate.self, Runs.self, Generate.self, Check.self, Export.self]
