@@ -1,0 +1,402 @@
+import CVMCore
+import Foundation
+
+/// What was read from one input file.
+public struct FileReport: Sendable, Equatable {
+    public var path: String
+    public var compressedBytes: Int64
+    /// Uncompressed bytes.
+    public var bytes: Int64
+    public var rowsRead: Int
+    public var rowsAccepted: Int
+    public var rowsRejected: Int
+    /// Set when the whole file was rejected (`on_file_error: quarantine-file`).
+    public var rejectedReason: String?
+}
+
+/// The typed rows of one source, what was set aside, and per-file accounting.
+public struct ExtractResult: Sendable {
+    /// `raw_<source>`: declared columns (canonical names, declared types) then `_file`, `_line`.
+    public var table: Table
+    public var rejects: [QuarantineRecord]
+    public var files: [FileReport]
+}
+
+/// A file-level input error (exit 66): unreadable file, corrupt gzip, header mismatch.
+public struct ExtractError: CVMError, Equatable {
+    public var message: String
+    public var exitStatus: ExitStatus { .noInput }
+    public var description: String { message }
+}
+
+/// Interns byte strings into dictionary codes without creating a `String` per field.
+///
+/// Written by hand because it is the hot path of string columns: an open-addressing
+/// table over an arena of bytes; a `String` is made once per distinct value.
+struct ByteInterner {
+    private var arena: [UInt8] = []
+    private var offsets: [Int] = [0]
+    private var hashes: [UInt64] = []
+    private var slots: [Int32]
+    private var mask: Int
+
+    init() {
+        slots = [Int32](repeating: -1, count: 1024)
+        mask = 1023
+    }
+
+    var count: Int { hashes.count }
+
+    @inline(__always) static func hash(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for c in b { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
+        return h ^ (h >> 29)
+    }
+
+    /// The code of `b`, or nil when it is new and `isNew` rejects it; new values are added.
+    mutating func intern(_ b: UnsafeBufferPointer<UInt8>, accept: (UnsafeBufferPointer<UInt8>) -> Bool) -> Int32? {
+        let h = ByteInterner.hash(b)
+        var s = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let code = slots[s]
+            if code < 0 { break }
+            if hashes[Int(code)] == h {
+                let start = offsets[Int(code)], end = offsets[Int(code) + 1]
+                if end - start == b.count {
+                    let equal = arena.withUnsafeBufferPointer { a in
+                        b.count == 0 || memcmp(a.baseAddress! + start, b.baseAddress!, b.count) == 0
+                    }
+                    if equal { return code }
+                }
+            }
+            s = (s + 1) & mask
+        }
+        guard accept(b) else { return nil }
+        let code = Int32(hashes.count)
+        arena.append(contentsOf: b)
+        offsets.append(arena.count)
+        hashes.append(h)
+        slots[s] = code
+        if hashes.count * 2 > slots.count { grow() }
+        return code
+    }
+
+    private mutating func grow() {
+        slots = [Int32](repeating: -1, count: slots.count * 2)
+        mask = slots.count - 1
+        for (code, h) in hashes.enumerated() {
+            var s = Int(truncatingIfNeeded: h) & mask
+            while slots[s] >= 0 { s = (s + 1) & mask }
+            slots[s] = Int32(code)
+        }
+    }
+
+    func strings() -> [String] {
+        (0..<hashes.count).map { String(decoding: arena[offsets[$0]..<offsets[$0 + 1]], as: UTF8.self) }
+    }
+}
+
+/// Reads one source's files into a typed table (the extract stage).
+public enum Extractor {
+    /// Reads `files` (already sorted) in parallel, one file per task, and merges in file order,
+    /// so the result is identical for any `threads`.
+    /// - Throws: `ExtractError` (exit 66) for a file-level problem when `on_file_error` is `fail`.
+    /// - Complexity: O(bytes); memory is the output table plus one chunk per worker.
+    public static func extract(_ source: SourceSpec, files: [String], threads: Int) throws -> ExtractResult {
+        let results = parallelMap(chunks: files.count, threads: threads) { i in
+            Result { try FileExtractor(source: source, path: files[i]).run() }
+        }
+        var tables: [Table] = []
+        var rejects: [QuarantineRecord] = []
+        var reports: [FileReport] = []
+        for (i, r) in results.enumerated() {
+            switch r {
+            case .success(let part):
+                tables.append(part.table)
+                rejects += part.rejects
+                reports.append(part.report)
+            case .failure(let error):
+                let message = "\(error)"
+                if source.onFileError == .fail {
+                    throw ExtractError(message: message + (message.contains("on_file_error") ? "" : "; or set sources.\(source.name).on_file_error: quarantine-file to skip the file"))
+                }
+                let rowsRead = (error as? PartialFileError)?.rowsRead ?? 0
+                let line = (error as? PartialFileError)?.line ?? 0
+                let reason = (error as? PartialFileError)?.underlying ?? message
+                rejects.append(QuarantineRecord(source: source.name, file: files[i], line: line, rule: "file",
+                                                reason: "file rejected: \(reason) (\(rowsRead) rows read before the error were dropped)", raw: ""))
+                reports.append(FileReport(path: files[i], compressedBytes: 0, bytes: 0, rowsRead: rowsRead, rowsAccepted: 0,
+                                          rowsRejected: rowsRead, rejectedReason: reason))
+            }
+        }
+        let table = tables.isEmpty ? FileExtractor.emptyTable(source) : Table.concatenating(tables, name: "raw_\(source.name)")
+        return ExtractResult(table: table, rejects: rejects, files: reports)
+    }
+}
+
+/// A file-level error after some rows were read (they are dropped with the file).
+struct PartialFileError: Error, CustomStringConvertible {
+    var underlying: String
+    var rowsRead: Int
+    var line: Int
+    var description: String { underlying }
+}
+
+/// Per-column typing state for one file.
+struct ColumnReader {
+    let decl: ColumnDecl
+    let kind: ColumnStorage.Kind
+    let format: TimeFormat
+    var ints: [Int64] = []
+    var doubles: [Double] = []
+    var codes: [Int32] = []
+    var valid: [Bool] = []
+    var hasNull = false
+    var interner = ByteInterner()
+}
+
+/// Extracts one file. Not shared between threads.
+final class FileExtractor {
+    let source: SourceSpec
+    let path: String
+    let zone: ZoneConverter
+    let nullValues: [[UInt8]]
+
+    init(source: SourceSpec, path: String) {
+        self.source = source
+        self.path = path
+        zone = ZoneConverter(source.timezone) ?? ZoneConverter("UTC")!
+        nullValues = source.nullValues.map { Array($0.utf8) }
+    }
+
+    static func emptyTable(_ source: SourceSpec) -> Table {
+        var cols: [Column] = source.columns.entries.map { e in
+            let spec = ColumnSpec(e.key, e.value.type, scale: e.value.scale)
+            switch e.value.type.storageKind {
+            case .int64: return Column(spec, .int64([]))
+            case .double: return Column(spec, .double([]))
+            case .string: return Column(spec, .string(codes: [], dictionary: []))
+            }
+        }
+        cols.append(Column(ColumnSpec(Provenance.file, .string), .string(codes: [], dictionary: [])))
+        cols.append(Column(ColumnSpec(Provenance.line, .int), .int64([])))
+        return Table(name: "raw_\(source.name)", columns: cols, rowCount: 0)
+    }
+
+    struct Part {
+        var table: Table
+        var rejects: [QuarantineRecord]
+        var report: FileReport
+    }
+
+    func run() throws -> Part {
+        let reader: GzipReader
+        do { reader = try GzipReader(path: path) } catch { throw PartialFileError(underlying: "\(error)", rowsRead: 0, line: 0) }
+        let delimiter: CSVScanner.Delimiter = source.delimiter == "whitespace" ? .whitespace : .byte(source.delimiter.utf8.first ?? 44)
+        let scanner = CSVScanner(reader: reader, delimiter: delimiter)
+        let decls = source.columns.entries.map(\.value)
+        var readers = decls.map { d in
+            ColumnReader(decl: d, kind: d.type.storageKind, format: TimeFormat(d.format) ?? .iso8601)
+        }
+        var rejects: [QuarantineRecord] = []
+        var lines: [Int64] = []
+        var rowsRead = 0
+        // Field index in the file for each declared column (-1: missing, all null).
+        var fieldIndex: [Int] = []
+        var expectedFields = -1
+        do {
+            if source.header {
+                guard try scanner.next() == .record else {
+                    throw InputFileError(path: path, message: "the file is empty; expected a header line")
+                }
+                let names = scanner.fields.map { f in
+                    scanner.withFieldBytes(f) { String(decoding: $0, as: UTF8.self) }.trimmingCharacters(in: .whitespaces)
+                }
+                expectedFields = names.count
+                var seen: Set<String> = []
+                for n in names where !seen.insert(n).inserted {
+                    throw InputFileError(path: path, message: "1:1: the header names column \"\(n)\" twice; rename one of them")
+                }
+                for d in decls {
+                    if let i = names.firstIndex(of: d.sourceName) {
+                        fieldIndex.append(i)
+                    } else if source.missingColumns == .null {
+                        fieldIndex.append(-1)
+                    } else {
+                        throw InputFileError(path: path, message: "1:1: the header lacks column \"\(d.sourceName)\" (declared as sources.\(source.name).columns.\(d.name)); found: \(names.joined(separator: ", ")); map it with from: or set missing_columns: null")
+                    }
+                }
+                if source.extraColumns == .error {
+                    let declared = Set(decls.map(\.sourceName))
+                    let extra = names.filter { !declared.contains($0) }
+                    if !extra.isEmpty {
+                        throw InputFileError(path: path, message: "1:1: the header has undeclared columns \(extra.joined(separator: ", ")); declare them or set extra_columns: ignore")
+                    }
+                }
+            } else {
+                var next = 0
+                for d in decls {
+                    if let f = d.from, let p = Int(f) { fieldIndex.append(p - 1); next = p } else { fieldIndex.append(next); next += 1 }
+                }
+            }
+            let maxIndex = fieldIndex.max() ?? -1
+            var scratch: [UInt8] = []
+            while true {
+                let outcome = try scanner.next()
+                if outcome == .end { break }
+                rowsRead += 1
+                if case .malformed(let reason) = outcome {
+                    rejects.append(QuarantineRecord(source: source.name, file: path, line: scanner.recordLine, rule: "parse",
+                                                    reason: reason, raw: scanner.recordText()))
+                    continue
+                }
+                let nf = scanner.fields.count
+                if (expectedFields >= 0 && nf != expectedFields) || nf <= maxIndex {
+                    let expected = expectedFields >= 0 ? expectedFields : maxIndex + 1
+                    rejects.append(QuarantineRecord(source: source.name, file: path, line: scanner.recordLine, rule: "field_count",
+                                                    reason: "expected \(expected) fields, found \(nf)", raw: scanner.recordText()))
+                    continue
+                }
+                if let problem = typeRow(scanner, &readers, fieldIndex, &scratch) {
+                    rejects.append(QuarantineRecord(source: source.name, file: path, line: scanner.recordLine,
+                                                    column: problem.field + 1, rule: problem.rule, reason: problem.reason,
+                                                    raw: scanner.recordText()))
+                    // Roll back the values this row already appended.
+                    let n = lines.count
+                    for c in readers.indices { truncate(&readers[c], to: n) }
+                    continue
+                }
+                lines.append(Int64(scanner.recordLine))
+            }
+        } catch let e as InputFileError {
+            throw PartialFileError(underlying: e.description, rowsRead: rowsRead, line: scanner.recordLine)
+        }
+        var columns: [Column] = []
+        for r in readers {
+            let spec = ColumnSpec(r.decl.name, r.decl.type, scale: r.decl.scale)
+            let validity = r.hasNull ? r.valid : nil
+            switch r.kind {
+            case .int64: columns.append(Column(spec, .int64(r.ints), validity: validity))
+            case .double: columns.append(Column(spec, .double(r.doubles), validity: validity))
+            case .string: columns.append(Column(spec, .string(codes: r.codes, dictionary: r.interner.strings()), validity: validity))
+            }
+        }
+        columns.append(Column(ColumnSpec(Provenance.file, .string), .string(codes: [Int32](repeating: 0, count: lines.count), dictionary: [path])))
+        columns.append(Column(ColumnSpec(Provenance.line, .int), .int64(lines)))
+        let table = Table(name: "raw_\(source.name)", columns: columns, rowCount: lines.count)
+        let report = FileReport(path: path, compressedBytes: reader.compressedSize, bytes: reader.uncompressedBytes,
+                                rowsRead: rowsRead, rowsAccepted: lines.count, rowsRejected: rejects.count, rejectedReason: nil)
+        return Part(table: table, rejects: rejects, report: report)
+    }
+
+    private func truncate(_ r: inout ColumnReader, to n: Int) {
+        if r.valid.count > n { r.valid.removeLast(r.valid.count - n) }
+        switch r.kind {
+        case .int64: if r.ints.count > n { r.ints.removeLast(r.ints.count - n) }
+        case .double: if r.doubles.count > n { r.doubles.removeLast(r.doubles.count - n) }
+        case .string: if r.codes.count > n { r.codes.removeLast(r.codes.count - n) }
+        }
+    }
+
+    struct Problem {
+        var field: Int
+        var rule: String
+        var reason: String
+    }
+
+    /// Types one record's fields into the column readers; on failure returns the first problem.
+    private func typeRow(_ scanner: CSVScanner, _ readers: inout [ColumnReader], _ fieldIndex: [Int],
+                         _ scratch: inout [UInt8]) -> Problem? {
+        for c in readers.indices {
+            let fi = fieldIndex[c]
+            if fi < 0 {
+                appendNull(&readers[c])
+                continue
+            }
+            let f = scanner.fields[fi]
+            let problem: Problem? = scanner.withFieldBytes(f) { raw -> Problem? in
+                var b = raw
+                if readers[c].decl.trim {
+                    var s = 0, e = b.count
+                    while s < e, b[s] == 32 || b[s] == 9 { s += 1 }
+                    while e > s, b[e - 1] == 32 || b[e - 1] == 9 { e -= 1 }
+                    b = UnsafeBufferPointer(rebasing: b[s..<e])
+                }
+                if isNull(b) {
+                    appendNull(&readers[c])
+                    return nil
+                }
+                return appendValue(b, &readers[c], field: fi, &scratch)
+            }
+            if let problem { return problem }
+        }
+        return nil
+    }
+
+    @inline(__always) private func isNull(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        for n in nullValues where n.count == b.count {
+            if n.isEmpty { return true }
+            if n.withUnsafeBufferPointer({ memcmp($0.baseAddress!, b.baseAddress!, b.count) == 0 }) { return true }
+        }
+        return false
+    }
+
+    private func appendNull(_ r: inout ColumnReader) {
+        r.hasNull = true
+        r.valid.append(false)
+        switch r.kind {
+        case .int64: r.ints.append(0)
+        case .double: r.doubles.append(0)
+        case .string: r.codes.append(0)
+        }
+    }
+
+    private func appendValue(_ b: UnsafeBufferPointer<UInt8>, _ r: inout ColumnReader, field: Int,
+                             _ scratch: inout [UInt8]) -> Problem? {
+        let d = r.decl
+        func fail(_ what: String) -> Problem {
+            let text = String(decoding: b.prefix(200), as: UTF8.self)
+            return Problem(field: field, rule: "parse", reason: "\(d.name): \"\(text)\" is not \(what)")
+        }
+        switch d.type {
+        case .int:
+            guard let v = parseInt64(b) else { return fail("an integer") }
+            r.ints.append(v)
+        case .decimal:
+            guard let v = parseDecimal(b, scale: d.scale) else { return fail("a decimal number with at most \(d.scale) decimals") }
+            r.ints.append(v)
+        case .double:
+            guard let v = parseDouble(b) else { return fail("a number") }
+            r.doubles.append(v)
+        case .bool:
+            guard let v = parseBool(b) else { return fail("a boolean (true/false, yes/no, 1/0)") }
+            r.ints.append(v)
+        case .date:
+            guard let v = parseDate(b, r.format) else { return fail("a valid date (format \(d.format ?? "iso8601"))") }
+            r.ints.append(v)
+        case .timestamp:
+            guard let v = parseTimestamp(b, r.format, zone: zone) else { return fail("a valid timestamp (format \(d.format ?? "iso8601"))") }
+            r.ints.append(v)
+        case .string, .enum:
+            var bytes = b
+            if d.lowercase, b.contains(where: { $0 >= 65 && $0 <= 90 }) {
+                scratch.removeAll(keepingCapacity: true)
+                for c in b { scratch.append(c >= 65 && c <= 90 ? c + 32 : c) }
+                let code = scratch.withUnsafeBufferPointer { r.interner.intern($0, accept: isValidUTF8) }
+                guard let code else {
+                    return Problem(field: field, rule: "encoding", reason: "\(d.name): invalid UTF-8 text")
+                }
+                r.codes.append(code)
+                r.valid.append(true)
+                return nil
+            }
+            bytes = b
+            guard let code = r.interner.intern(bytes, accept: isValidUTF8) else {
+                return Problem(field: field, rule: "encoding", reason: "\(d.name): invalid UTF-8 text")
+            }
+            r.codes.append(code)
+        }
+        r.valid.append(true)
+        return nil
+    }
+}

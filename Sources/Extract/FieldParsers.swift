@@ -1,0 +1,327 @@
+import CVMCore
+import Foundation
+
+// Byte-level field parsers: no Foundation formatter, regex or String per field.
+// Each returns nil on malformed input; the caller builds the message on the cold path.
+
+@inline(__always) func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+
+/// Parses an optionally signed decimal integer with overflow checking.
+/// - Complexity: O(n) in the field length.
+@inlinable func parseInt64(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
+    var i = 0, neg = false
+    let n = b.count
+    if n == 0 { return nil }
+    if b[0] == UInt8(ascii: "-") || b[0] == UInt8(ascii: "+") { neg = b[0] == UInt8(ascii: "-"); i = 1 }
+    if i >= n { return nil }
+    var v: Int64 = 0
+    while i < n {
+        let d = b[i] &- 48
+        guard d <= 9 else { return nil }
+        let (m, o1) = v.multipliedReportingOverflow(by: 10)
+        let (s, o2) = neg ? m.subtractingReportingOverflow(Int64(d)) : m.addingReportingOverflow(Int64(d))
+        if o1 || o2 { return nil }
+        v = s
+        i += 1
+    }
+    return v
+}
+
+/// Parses a decimal number into fixed point with `scale` places; more non-zero
+/// decimals than `scale` are rejected rather than silently rounded.
+func parseDecimal(_ b: UnsafeBufferPointer<UInt8>, scale: Int) -> Int64? {
+    var i = 0, neg = false
+    let n = b.count
+    if n == 0 { return nil }
+    if b[0] == UInt8(ascii: "-") || b[0] == UInt8(ascii: "+") { neg = b[0] == UInt8(ascii: "-"); i = 1 }
+    var v: Int64 = 0
+    var digits = 0, frac = 0, seenDot = false
+    while i < n {
+        let c = b[i]
+        if c == UInt8(ascii: ".") {
+            if seenDot { return nil }
+            seenDot = true
+        } else if isDigit(c) {
+            if seenDot {
+                if frac >= scale {
+                    if c != 48 { return nil }  // a non-zero digit beyond the scale
+                    i += 1
+                    continue
+                }
+                frac += 1
+            }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (s, o2) = m.addingReportingOverflow(Int64(c - 48))
+            if o1 || o2 { return nil }
+            v = s
+            digits += 1
+        } else {
+            return nil
+        }
+        i += 1
+    }
+    if digits == 0 { return nil }
+    while frac < scale {
+        let (m, o) = v.multipliedReportingOverflow(by: 10)
+        if o { return nil }
+        v = m
+        frac += 1
+    }
+    return neg ? -v : v
+}
+
+/// Parses a double with `strtod` on a NUL-terminated copy (no allocation: a fixed stack buffer).
+func parseDouble(_ b: UnsafeBufferPointer<UInt8>) -> Double? {
+    let n = b.count
+    guard n > 0, n < 64 else { return nil }
+    return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 65) { tmp -> Double? in
+        for i in 0..<n { tmp[i] = CChar(bitPattern: b[i]) }
+        tmp[n] = 0
+        var end: UnsafeMutablePointer<CChar>?
+        let v = strtod(tmp.baseAddress!, &end)
+        guard let end, end == tmp.baseAddress! + n, v.isFinite else { return nil }
+        return v
+    }
+}
+
+func parseBool(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
+    var s: UInt64 = 0
+    guard b.count <= 5 else { return nil }
+    for c in b { s = s << 8 | UInt64(c | 0x20) }  // ASCII lowercase
+    switch s {
+    case 0x74_72_75_65, 0x79_65_73, 0x31 | 0x20, 0x74, 0x79: return 1      // true yes 1 t y
+    case 0x66_61_6c_73_65, 0x6e_6f, 0x30 | 0x20, 0x66, 0x6e: return 0     // false no 0 f n
+    default: return nil
+    }
+}
+
+/// A compiled date/timestamp format.
+public enum TimeFormat: Sendable, Equatable {
+    case iso8601
+    case epochSeconds
+    case epochMillis
+    /// Fixed-width fields and literal bytes.
+    case pattern([PatternPart])
+
+    public enum PatternPart: Sendable, Equatable {
+        case year, month, day, hour, minute, second, millis
+        case literal(UInt8)
+    }
+
+    /// Compiles `iso8601`, `epoch_s`, `epoch_ms` or a pattern of `yyyy MM dd HH mm ss SSS` and literals.
+    public init?(_ text: String?) {
+        guard let text, text != "iso8601" else { self = .iso8601; return }
+        if text == "epoch_s" { self = .epochSeconds; return }
+        if text == "epoch_ms" { self = .epochMillis; return }
+        var parts: [PatternPart] = []
+        var rest = Substring(text)
+        let tokens: [(String, PatternPart)] = [("yyyy", .year), ("MM", .month), ("dd", .day), ("HH", .hour),
+                                               ("mm", .minute), ("ss", .second), ("SSS", .millis)]
+        while let c = rest.first {
+            if let (t, p) = tokens.first(where: { rest.hasPrefix($0.0) }) {
+                parts.append(p)
+                rest = rest.dropFirst(t.count)
+            } else if c.isLetter || !c.isASCII {
+                return nil
+            } else {
+                parts.append(.literal(c.asciiValue!))
+                rest = rest.dropFirst()
+            }
+        }
+        self = .pattern(parts)
+    }
+}
+
+/// Converts local wall-clock times to UTC for a fixed offset or an IANA zone.
+///
+/// IANA offsets come from Foundation's `TimeZone`, cached per local hour so the
+/// hot loop does one dictionary lookup; DST transitions are handled per hour.
+final class ZoneConverter {
+    enum Kind { case fixed(Int64), iana(TimeZone) }
+    let kind: Kind
+    private var cache: [Int64: Int64] = [:]
+
+    init?(_ name: String) {
+        if name == "UTC" || name == "Z" { kind = .fixed(0); return }
+        let b = Array(name.utf8)
+        if b.count == 6, b[0] == UInt8(ascii: "+") || b[0] == UInt8(ascii: "-"), b[3] == UInt8(ascii: ":"),
+           let h = Int64(String(decoding: b[1...2], as: UTF8.self)), let m = Int64(String(decoding: b[4...5], as: UTF8.self)) {
+            let s = (h * 3600 + m * 60) * (b[0] == UInt8(ascii: "-") ? -1 : 1)
+            kind = .fixed(s)
+            return
+        }
+        guard let tz = TimeZone(identifier: name) else { return nil }
+        kind = .iana(tz)
+    }
+
+    /// Seconds to subtract from a local time (in seconds since epoch, as if UTC) to get UTC.
+    func offset(localSeconds: Int64) -> Int64 {
+        switch kind {
+        case .fixed(let s): return s
+        case .iana(let tz):
+            let hour = floorDiv(localSeconds, 3600)
+            if let o = cache[hour] { return o }
+            // Two-step resolution: the offset at the guessed instant, then at the corrected one.
+            let guess = Double(localSeconds)
+            let o1 = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: guess)))
+            let o2 = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: guess - Double(o1))))
+            cache[hour] = o2
+            return o2
+        }
+    }
+}
+
+/// Days since epoch from y-m-d, or nil when not a real date.
+@inline(__always) func civilDays(_ y: Int, _ m: Int, _ d: Int) -> Int64? {
+    guard CivilDate.isValid(year: y, month: m, day: d) else { return nil }
+    return CivilDate(year: y, month: m, day: d).daysSinceEpoch
+}
+
+@inline(__always) func digits(_ b: UnsafeBufferPointer<UInt8>, _ at: Int, _ count: Int) -> Int? {
+    guard at + count <= b.count else { return nil }
+    var v = 0
+    for i in at..<(at + count) {
+        let d = b[i] &- 48
+        guard d <= 9 else { return nil }
+        v = v * 10 + Int(d)
+    }
+    return v
+}
+
+/// Parses a date (days since epoch) with `format`.
+func parseDate(_ b: UnsafeBufferPointer<UInt8>, _ format: TimeFormat) -> Int64? {
+    switch format {
+    case .iso8601:
+        // YYYY-MM-DD, optionally followed by a time part which is ignored only if it is midnight-free? Keep strict.
+        guard b.count == 10, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"),
+              let y = digits(b, 0, 4), let m = digits(b, 5, 2), let d = digits(b, 8, 2) else { return nil }
+        return civilDays(y, m, d)
+    case .pattern(let parts):
+        guard let f = parsePattern(b, parts) else { return nil }
+        return civilDays(f.y, f.m, f.d)
+    case .epochSeconds, .epochMillis:
+        return nil
+    }
+}
+
+/// Parses a timestamp into microseconds since epoch (UTC).
+func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>, _ format: TimeFormat, zone: ZoneConverter) -> Int64? {
+    switch format {
+    case .epochSeconds:
+        if let s = parseInt64(b) {
+            let (v, o) = s.multipliedReportingOverflow(by: 1_000_000)
+            return o ? nil : v
+        }
+        guard let d = parseDouble(b), abs(d) < 9e12 else { return nil }
+        return Int64((d * 1_000_000).rounded())
+    case .epochMillis:
+        guard let ms = parseInt64(b) else { return nil }
+        let (v, o) = ms.multipliedReportingOverflow(by: 1000)
+        return o ? nil : v
+    case .pattern(let parts):
+        guard let f = parsePattern(b, parts), let days = civilDays(f.y, f.m, f.d),
+              f.hh < 24, f.mi < 60, f.ss < 61 else { return nil }
+        let local = days * 86_400 + Int64(f.hh * 3600 + f.mi * 60 + f.ss)
+        return (local - zone.offset(localSeconds: local)) * 1_000_000 + Int64(f.ms) * 1000
+    case .iso8601:
+        return parseISOTimestamp(b, zone: zone)
+    }
+}
+
+struct PatternFields { var y = 1970, m = 1, d = 1, hh = 0, mi = 0, ss = 0, ms = 0 }
+
+func parsePattern(_ b: UnsafeBufferPointer<UInt8>, _ parts: [TimeFormat.PatternPart]) -> PatternFields? {
+    var f = PatternFields()
+    var i = 0
+    for p in parts {
+        switch p {
+        case .literal(let c):
+            guard i < b.count, b[i] == c else { return nil }
+            i += 1
+        case .year: guard let v = digits(b, i, 4) else { return nil }; f.y = v; i += 4
+        case .month: guard let v = digits(b, i, 2) else { return nil }; f.m = v; i += 2
+        case .day: guard let v = digits(b, i, 2) else { return nil }; f.d = v; i += 2
+        case .hour: guard let v = digits(b, i, 2) else { return nil }; f.hh = v; i += 2
+        case .minute: guard let v = digits(b, i, 2) else { return nil }; f.mi = v; i += 2
+        case .second: guard let v = digits(b, i, 2) else { return nil }; f.ss = v; i += 2
+        case .millis: guard let v = digits(b, i, 3) else { return nil }; f.ms = v; i += 3
+        }
+    }
+    return i == b.count ? f : nil
+}
+
+/// `YYYY-MM-DD[(T| )HH:MM[:SS[.fraction]]][Z|±HH:MM|±HHMM|±HH]`; without an offset the source zone applies.
+func parseISOTimestamp(_ b: UnsafeBufferPointer<UInt8>, zone: ZoneConverter) -> Int64? {
+    let n = b.count
+    guard n >= 10, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"),
+          let y = digits(b, 0, 4), let m = digits(b, 5, 2), let d = digits(b, 8, 2),
+          let days = civilDays(y, m, d) else { return nil }
+    var secs: Int64 = 0, micros: Int64 = 0
+    var i = 10
+    if i < n, b[i] == UInt8(ascii: "T") || b[i] == UInt8(ascii: " ") || b[i] == UInt8(ascii: "t") {
+        guard let hh = digits(b, i + 1, 2), i + 3 < n, b[i + 3] == UInt8(ascii: ":"), let mi = digits(b, i + 4, 2),
+              hh < 24, mi < 60 else { return nil }
+        secs = Int64(hh * 3600 + mi * 60)
+        i += 6
+        if i < n, b[i] == UInt8(ascii: ":") {
+            guard let ss = digits(b, i + 1, 2), ss < 61 else { return nil }
+            secs += Int64(ss)
+            i += 3
+            if i < n, b[i] == UInt8(ascii: ".") || b[i] == UInt8(ascii: ",") {
+                i += 1
+                var scale: Int64 = 100_000
+                let fs = i
+                while i < n, isDigit(b[i]) {
+                    micros += Int64(b[i] - 48) * scale
+                    scale /= 10
+                    i += 1
+                }
+                if i == fs { return nil }
+            }
+        }
+    }
+    let local = days * 86_400 + secs
+    if i == n { return (local - zone.offset(localSeconds: local)) * 1_000_000 + micros }
+    let c = b[i]
+    if c == UInt8(ascii: "Z") || c == UInt8(ascii: "z") {
+        return i + 1 == n ? local * 1_000_000 + micros : nil
+    }
+    guard c == UInt8(ascii: "+") || c == UInt8(ascii: "-"), let oh = digits(b, i + 1, 2), oh <= 18 else { return nil }
+    var om = 0
+    var j = i + 3
+    if j < n, b[j] == UInt8(ascii: ":") { j += 1 }
+    if j < n {
+        guard let v = digits(b, j, 2), v < 60 else { return nil }
+        om = v
+        j += 2
+    }
+    guard j == n else { return nil }
+    let offset = Int64(oh * 3600 + om * 60) * (c == UInt8(ascii: "-") ? -1 : 1)
+    return (local - offset) * 1_000_000 + micros
+}
+
+/// True when `b` is valid UTF-8 (checked once per new dictionary entry, not per row).
+func isValidUTF8(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+    var i = 0
+    let n = b.count
+    while i < n {
+        let c = b[i]
+        if c < 0x80 { i += 1; continue }
+        let len: Int
+        if c & 0xE0 == 0xC0 { len = 2; if c < 0xC2 { return false } }
+        else if c & 0xF0 == 0xE0 { len = 3 }
+        else if c & 0xF8 == 0xF0 { len = 4; if c > 0xF4 { return false } }
+        else { return false }
+        if i + len > n { return false }
+        for k in 1..<len where b[i + k] & 0xC0 != 0x80 { return false }
+        if len == 3 {
+            let cp = (UInt32(c & 0x0F) << 12) | (UInt32(b[i + 1] & 0x3F) << 6) | UInt32(b[i + 2] & 0x3F)
+            if cp < 0x800 || (0xD800...0xDFFF).contains(cp) { return false }
+        } else if len == 4 {
+            let cp = (UInt32(c & 0x07) << 18) | (UInt32(b[i + 1] & 0x3F) << 12)
+            if cp < 0x10000 || cp > 0x10FFFF { return false }
+        }
+        i += len
+    }
+    return true
+}

@@ -1,0 +1,178 @@
+import CZlib
+import Foundation
+
+/// A file-level read problem (unreadable, corrupt or truncated gzip), with the byte offset.
+public struct InputFileError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var path: String
+    public var message: String
+    public var description: String { "\(path): error: \(message)" }
+}
+
+/// Streams a gzip (single- or multi-member) or plain file in chunks with zlib.
+///
+/// Memory stays flat: one compressed input buffer plus the caller's output
+/// buffer, whatever the file size. Files without the gzip magic `1f 8b` pass
+/// through unchanged. Not thread-safe: one reader per file.
+public final class GzipReader {
+    public let path: String
+    private let file: UnsafeMutablePointer<FILE>
+    private let inputCapacity: Int
+    private let input: UnsafeMutablePointer<UInt8>
+    private var stream = z_stream()
+    private let isGzip: Bool
+    private var streamOpen = false
+    /// Inside a gzip member (false between members and at the end).
+    private var inMember = false
+    private var finished = false
+    /// Plain files: bytes of the first buffer not yet handed out.
+    private var plainPending = 0
+    private var plainOffset = 0
+    /// Compressed bytes consumed so far; error messages point here.
+    public private(set) var compressedOffset: Int64 = 0
+    public private(set) var compressedSize: Int64 = 0
+    public private(set) var uncompressedBytes: Int64 = 0
+
+    /// - Throws: `InputFileError` when the file cannot be opened.
+    public init(path: String, bufferSize: Int = 1 << 18) throws {
+        self.path = path
+        guard let f = fopen(path, "rb") else {
+            throw InputFileError(path: path, message: "cannot open: \(String(cString: strerror(errno))); check the path and permissions")
+        }
+        file = f
+        var st = stat()
+        if fstat(fileno(f), &st) == 0 {
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                fclose(f)
+                throw InputFileError(path: path, message: "is a directory, not a file; check the glob")
+            }
+            compressedSize = Int64(st.st_size)
+        }
+        inputCapacity = bufferSize
+        input = .allocate(capacity: bufferSize)
+        let n = fread(input, 1, bufferSize, f)
+        isGzip = n >= 2 && input[0] == 0x1f && input[1] == 0x8b
+        if isGzip {
+            // 15 + 32: zlib detects the gzip header itself.
+            guard inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+                input.deallocate()
+                fclose(f)
+                throw InputFileError(path: path, message: "zlib initialisation failed")
+            }
+            streamOpen = true
+            inMember = true
+            stream.next_in = input
+            stream.avail_in = UInt32(n)
+        } else {
+            plainPending = n
+        }
+    }
+
+    deinit {
+        if streamOpen { inflateEnd(&stream) }
+        input.deallocate()
+        fclose(file)
+    }
+
+    /// Appends up to `max` decompressed bytes to `out`.
+    /// - Returns: the number of bytes appended; 0 at the end of the file.
+    /// - Throws: `InputFileError` naming the compressed byte offset of corrupt or truncated data.
+    public func read(into out: inout [UInt8], max: Int) throws -> Int {
+        if finished || max == 0 { return 0 }
+        let base = out.count
+        out.append(contentsOf: repeatElement(0, count: max))
+        var produced = 0
+        defer {
+            out.removeLast(max - produced)
+            uncompressedBytes += Int64(produced)
+        }
+        try out.withUnsafeMutableBufferPointer { buf in
+            let dst = buf.baseAddress! + base
+            produced = isGzip ? try inflateSome(into: dst, max: max) : try readPlain(into: dst, max: max)
+        }
+        return produced
+    }
+
+    private func refill() throws -> Bool {
+        let n = fread(input, 1, inputCapacity, file)
+        if n == 0, ferror(file) != 0 {
+            throw InputFileError(path: path, message: "read error at byte offset \(compressedOffset): \(String(cString: strerror(errno)))")
+        }
+        stream.next_in = input
+        stream.avail_in = UInt32(n)
+        return n > 0
+    }
+
+    private func inflateSome(into dst: UnsafeMutablePointer<UInt8>, max: Int) throws -> Int {
+        var produced = 0
+        while produced < max && !finished {
+            if stream.avail_in == 0, !(try refill()) {
+                if inMember {
+                    throw InputFileError(path: path, message: "truncated gzip data at compressed byte offset \(compressedOffset) (the file ends inside a gzip member); re-download the file or set on_file_error: quarantine-file")
+                }
+                finished = true
+                break
+            }
+            if !inMember {
+                // Between members: trailing zero padding ends the file; anything else starts a new member.
+                let avail = Int(stream.avail_in)
+                var zeros = 0
+                while zeros < avail && stream.next_in[zeros] == 0 { zeros += 1 }
+                if zeros == avail {
+                    compressedOffset += Int64(zeros)
+                    stream.avail_in = 0
+                    continue
+                }
+                inflateReset(&stream)
+                inMember = true
+            }
+            let inBefore = stream.avail_in
+            stream.next_out = dst + produced
+            stream.avail_out = UInt32(max - produced)
+            let outBefore = stream.avail_out
+            let rc = inflate(&stream, Z_NO_FLUSH)
+            compressedOffset += Int64(inBefore - stream.avail_in)
+            produced += Int(outBefore - stream.avail_out)
+            switch rc {
+            case Z_OK:
+                continue
+            case Z_STREAM_END:
+                inMember = false
+            case Z_BUF_ERROR:
+                if stream.avail_in == 0 || stream.avail_out == 0 { continue }
+                throw corrupt("no progress")
+            case Z_DATA_ERROR, Z_NEED_DICT:
+                throw corrupt(stream.msg.map { String(cString: $0) } ?? "invalid compressed data")
+            case Z_MEM_ERROR:
+                throw InputFileError(path: path, message: "out of memory while decompressing")
+            default:
+                throw corrupt("zlib error \(rc)")
+            }
+        }
+        return produced
+    }
+
+    private func readPlain(into dst: UnsafeMutablePointer<UInt8>, max: Int) throws -> Int {
+        var produced = 0
+        if plainPending > 0 {
+            let n = min(plainPending, max)
+            dst.update(from: input + plainOffset, count: n)
+            plainOffset += n
+            plainPending -= n
+            produced = n
+        }
+        if produced < max {
+            let n = fread(dst + produced, 1, max - produced, file)
+            if n == 0, ferror(file) != 0 {
+                throw InputFileError(path: path, message: "read error at byte offset \(compressedOffset): \(String(cString: strerror(errno)))")
+            }
+            produced += n
+        }
+        if produced == 0 { finished = true }
+        compressedOffset += Int64(produced)
+        return produced
+    }
+
+    private func corrupt(_ detail: String) -> InputFileError {
+        InputFileError(path: path, message: "corrupt gzip data at compressed byte offset \(compressedOffset) (\(detail)); re-download the file or set on_file_error: quarantine-file")
+    }
+}
