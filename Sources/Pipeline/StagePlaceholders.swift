@@ -15,7 +15,6 @@ func featuresCustomers(_ f: FeaturesConfiguration) -> String? { "customers" }
 func sessionsSource(_ c: CleanConfiguration) -> String? { "events" }
 import Logging
 public func listRuns(warehouse path: String, limit: Int) throws -> String { "" }
-public func generateShop(preset: String, customers: Int?, days: Int?, seed: UInt64, out: String, threads: Int) throws -> String { "" }
 public enum ExpectationCheck {
     public static func run(_ loaded: LoadedConfig, expectations path: String, update: Bool, asOf: CivilDate?, threads: Int?, logger: Logger) throws -> String { "" }
 }

@@ -1,1 +1,0 @@
-// The Generate stage module. See DESIGN.md.
