@@ -25,7 +25,12 @@ let package = Package(
         .target(name: "Features", dependencies: ["CVMCore"]),
         .target(name: "Cluster", dependencies: ["CVMCore"]),
         .target(name: "Value", dependencies: ["CVMCore"]),
-        .target(name: "Warehouse", dependencies: ["CVMCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "Warehouse",
+            dependencies: [
+                "CVMCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
+        ),
         .target(name: "Report", dependencies: ["CVMCore", .product(name: "Mustache", package: "swift-mustache")]),
         .target(name: "Generate", dependencies: ["CVMCore", "CZlib"]),
         .target(

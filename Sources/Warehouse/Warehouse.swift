@@ -1,13 +1,396 @@
-// The Warehouse stage module. See DESIGN.md.
-import CVMCore
-// TEMPORARY placeholder (main only) until the warehouse branch lands.
-public struct RunRecord: Sendable { public init(runID: String, pipeline: String, configHash: String, asOf: CivilDate, startedAt: String, endedAt: String?, status: String, exitCode: Int?, threads: Int, message: String?) {} }
-public struct StageRecord: Sendable { public var stage = ""; public var status = ""; public var durationSeconds = 0.0; public var rowsIn = 0; public var rowsOut = 0; public var rowsRejected = 0
-  public init(runID: String, stage: String, status: String, startedAt: String, durationSeconds: Double, rowsIn: Int, rowsOut: Int, rowsRejected: Int, message: String?) {} }
-public final class Warehouse: @unchecked Sendable {
-  public init(path: String) throws {}
-  public func recordRunStart(_ r: RunRecord) throws {}
-  public func recordStage(_ r: StageRecord) throws {}
-  public func recordRunEnd(runID: String, endedAt: String, status: String, exitCode: Int, message: String?) throws {}
-  public func close() throws {}
+public import CVMCore
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// One run in the ledger.
+public struct RunRecord: Sendable, Equatable {
+    public var runID: String
+    public var pipeline: String
+    public var configHash: String
+    public var asOf: CivilDate
+    public var startedAt: String
+    public var endedAt: String?
+    /// `running`, `succeeded` or `failed`.
+    public var status: String
+    public var exitCode: Int?
+    public var threads: Int
+    public var message: String?
+
+    public init(runID: String, pipeline: String, configHash: String, asOf: CivilDate, startedAt: String, endedAt: String?,
+                status: String, exitCode: Int?, threads: Int, message: String?) {
+        (self.runID, self.pipeline, self.configHash, self.asOf, self.startedAt, self.endedAt) = (runID, pipeline, configHash, asOf, startedAt, endedAt)
+        (self.status, self.exitCode, self.threads, self.message) = (status, exitCode, threads, message)
+    }
+}
+
+/// One stage of a run in the ledger.
+public struct StageRecord: Sendable, Equatable {
+    public var runID: String
+    public var stage: String
+    public var status: String
+    public var startedAt: String
+    public var durationSeconds: Double
+    public var rowsIn: Int
+    public var rowsOut: Int
+    public var rowsRejected: Int
+    public var message: String?
+
+    public init(runID: String, stage: String, status: String, startedAt: String, durationSeconds: Double,
+                rowsIn: Int, rowsOut: Int, rowsRejected: Int, message: String?) {
+        (self.runID, self.stage, self.status, self.startedAt, self.durationSeconds) = (runID, stage, status, startedAt, durationSeconds)
+        (self.rowsIn, self.rowsOut, self.rowsRejected, self.message) = (rowsIn, rowsOut, rowsRejected, message)
+    }
+}
+
+/// How a snapshot is loaded.
+public struct LoadOptions: Sendable {
+    /// Fault injection for crash tests: sleep this many seconds inside the open load
+    /// transaction, after the first table is written and before commit.
+    public var pauseInsideTransaction: Double?
+    /// Columns whose values are replaced by a keyed hash (`email`): personal data stays out of the warehouse.
+    public var pseudonymize: [String] = []
+    /// The key mixed into the hash.
+    public var salt: String = "cvm"
+
+    public init() {}
+}
+
+/// What a load wrote.
+public struct LoadReport: Sendable {
+    public var rows: [String: Int]
+    public var seconds: Double
+}
+
+/// The SQLite warehouse analysts query: snapshot tables keyed by `as_of`, the run
+/// ledger, and analyst views. One connection per run (GRDB `DatabaseQueue`, serial).
+public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises all access
+    /// The schema version this build writes; a newer warehouse is refused.
+    public static let schemaVersion = 1
+    public let path: String
+    let queue: DatabaseQueue
+
+    /// Opens or creates the warehouse, applies migrations and sets WAL mode.
+    /// - Throws: `CVMFailure` (exit 74) when the file cannot be opened or written;
+    ///   (exit 78) when it was written by a newer cvm.
+    public init(path: String) throws {
+        self.path = path
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            var config = Configuration()
+            config.journalMode = .wal
+            config.busyMode = .timeout(10)
+            queue = try DatabaseQueue(path: path, configuration: config)
+        } catch {
+            throw CVMFailure(.ioError, "\(path): error: cannot open the warehouse: \(Warehouse.describe(error)); check the path, permissions and free space")
+        }
+        let version = try io { try queue.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 } }
+        if version > Warehouse.schemaVersion {
+            throw CVMFailure(.config, "\(path): error: warehouse schema version \(version) is newer than this cvm supports (\(Warehouse.schemaVersion)); upgrade cvm")
+        }
+        try io { try Warehouse.migrator.migrate(queue) }
+        try io { try queue.writeWithoutTransaction { try $0.execute(sql: "PRAGMA user_version = \(Warehouse.schemaVersion)") } }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-ledger") { db in
+            try db.execute(sql: """
+                CREATE TABLE cvm_runs (
+                  run_id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, config_hash TEXT NOT NULL, as_of TEXT NOT NULL,
+                  started_at TEXT NOT NULL, ended_at TEXT, status TEXT NOT NULL, exit_code INTEGER, threads INTEGER NOT NULL,
+                  message TEXT);
+                CREATE TABLE cvm_run_stages (
+                  run_id TEXT NOT NULL REFERENCES cvm_runs(run_id), stage TEXT NOT NULL, status TEXT NOT NULL,
+                  started_at TEXT NOT NULL, duration_s REAL NOT NULL, rows_in INTEGER NOT NULL, rows_out INTEGER NOT NULL,
+                  rows_rejected INTEGER NOT NULL, message TEXT, PRIMARY KEY (run_id, stage));
+                CREATE INDEX cvm_runs_as_of ON cvm_runs(as_of);
+                """)
+        }
+        return m
+    }
+
+    public func close() throws { try queue.close() }
+
+    // MARK: - Ledger
+
+    public func recordRunStart(_ r: RunRecord) throws {
+        try io {
+            try queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO cvm_runs (run_id, pipeline, config_hash, as_of, started_at, ended_at, status, exit_code, threads, message)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [r.runID, r.pipeline, r.configHash, r.asOf.description, r.startedAt, r.endedAt, r.status,
+                                     r.exitCode, r.threads, r.message])
+            }
+        }
+    }
+
+    public func recordStage(_ s: StageRecord) throws {
+        try io {
+            try queue.write { db in
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO cvm_run_stages (run_id, stage, status, started_at, duration_s, rows_in, rows_out, rows_rejected, message)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [s.runID, s.stage, s.status, s.startedAt, s.durationSeconds, s.rowsIn, s.rowsOut, s.rowsRejected, s.message])
+            }
+        }
+    }
+
+    public func recordRunEnd(runID: String, endedAt: String, status: String, exitCode: Int, message: String?) throws {
+        try io {
+            try queue.write { db in
+                try db.execute(sql: "UPDATE cvm_runs SET ended_at = ?, status = ?, exit_code = ?, message = ? WHERE run_id = ?",
+                               arguments: [endedAt, status, exitCode, message, runID])
+            }
+        }
+    }
+
+    /// The newest runs first.
+    public func runs(limit: Int) throws -> [RunRecord] {
+        try io {
+            try queue.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM cvm_runs ORDER BY started_at DESC, run_id DESC LIMIT ?", arguments: [limit]).map { r in
+                    RunRecord(runID: r["run_id"], pipeline: r["pipeline"], configHash: r["config_hash"],
+                              asOf: CivilDate(iso: r["as_of"]) ?? CivilDate(year: 1970, month: 1, day: 1),
+                              startedAt: r["started_at"], endedAt: r["ended_at"], status: r["status"], exitCode: r["exit_code"],
+                              threads: r["threads"], message: r["message"])
+                }
+            }
+        }
+    }
+
+    public func stages(runID: String) throws -> [StageRecord] {
+        try io {
+            try queue.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM cvm_run_stages WHERE run_id = ? ORDER BY started_at, rowid", arguments: [runID]).map { r in
+                    StageRecord(runID: r["run_id"], stage: r["stage"], status: r["status"], startedAt: r["started_at"],
+                                durationSeconds: r["duration_s"], rowsIn: r["rows_in"], rowsOut: r["rows_out"],
+                                rowsRejected: r["rows_rejected"], message: r["message"])
+                }
+            }
+        }
+    }
+
+    // MARK: - Snapshots
+
+    /// Replaces the snapshot for `asOf` atomically, in one transaction: creates or widens each
+    /// table, deletes that as-of's rows, bulk inserts the new ones, then rebuilds the analyst views.
+    /// Other as-of snapshots are untouched; loading the same tables twice gives the same contents.
+    /// - Throws: `CVMFailure` (exit 78) for invalid table or column names; (exit 74) for database errors.
+    public func loadSnapshot(asOf: CivilDate, runID: String, tables: [CVMCore.Table], options: LoadOptions) throws -> LoadReport {
+        for t in tables {
+            try Warehouse.checkIdentifier(t.name, what: "table")
+            for c in t.columns { try Warehouse.checkIdentifier(c.name, what: "column of \(t.name)") }
+        }
+        let t0 = Date()
+        var rows: [String: Int] = [:]
+        try io {
+            try queue.write { db in
+                for (i, table) in tables.enumerated() {
+                    let created = try Warehouse.prepareTable(db, table)
+                    try db.execute(sql: "DELETE FROM \(quote(table.name)) WHERE as_of = ?", arguments: [asOf.description])
+                    try Warehouse.bulkInsert(db, table, asOf: asOf.description, runID: runID, options: options)
+                    if created { try Warehouse.createIndexes(db, table) }
+                    rows[table.name] = table.rowCount
+                    if i == 0, let pause = options.pauseInsideTransaction {
+                        Thread.sleep(forTimeInterval: pause)
+                    }
+                }
+                try Views.create(db)
+            }
+        }
+        return LoadReport(rows: rows, seconds: Date().timeIntervalSince(t0))
+    }
+
+    /// Rows per data table in the snapshot for `asOf`.
+    public func snapshotRowCounts(asOf: CivilDate) throws -> [String: Int] {
+        try io {
+            try queue.read { db in
+                var out: [String: Int] = [:]
+                for t in try Warehouse.dataTables(db) {
+                    out[t] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(quote(t)) WHERE as_of = ?", arguments: [asOf.description]) ?? 0
+                }
+                return out
+            }
+        }
+    }
+
+    /// Names of all tables (data and ledger).
+    public func tableNames() throws -> [String] {
+        try io {
+            try queue.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY name") }
+        }
+    }
+
+    static func dataTables(_ db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' AND name NOT LIKE 'cvm_%' ORDER BY name")
+    }
+
+    /// Table and column names must be plain identifiers; they are also always quoted in SQL.
+    public static func checkIdentifier(_ name: String, what: String) throws {
+        let ok = !name.isEmpty && name.utf8.count <= 128 && !(name.utf8.first.map { $0 >= 48 && $0 <= 57 } ?? true)
+            && name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
+        if !ok || name.lowercased().hasPrefix("sqlite_") {
+            throw CVMFailure(.config, "error: \(what) name \"\(name)\" is not a valid identifier; use letters, digits and '_' (not starting with a digit)")
+        }
+    }
+
+    static func sqlType(_ t: ColumnType) -> String {
+        switch t {
+        case .int, .bool: "INTEGER"
+        case .double, .decimal: "REAL"
+        case .string, .enum, .date, .timestamp: "TEXT"
+        }
+    }
+
+    /// Creates the table if missing (returns true), or adds columns a newer run has.
+    static func prepareTable(_ db: Database, _ t: CVMCore.Table) throws -> Bool {
+        if try db.tableExists(t.name) {
+            let existing = Set(try db.columns(in: t.name).map(\.name))
+            for c in t.columns where !existing.contains(c.name) {
+                try db.execute(sql: "ALTER TABLE \(quote(t.name)) ADD COLUMN \(quote(c.name)) \(sqlType(c.type))")
+            }
+            return false
+        }
+        let cols = ["\"as_of\" TEXT NOT NULL", "\"run_id\" TEXT NOT NULL"] + t.columns.map { "\(quote($0.name)) \(sqlType($0.type))" }
+        try db.execute(sql: "CREATE TABLE \(quote(t.name)) (\(cols.joined(separator: ", ")))")
+        return true
+    }
+
+    static func createIndexes(_ db: Database, _ t: CVMCore.Table) throws {
+        try db.execute(sql: "CREATE INDEX IF NOT EXISTS \(quote("ix_\(t.name)_as_of")) ON \(quote(t.name)) (as_of)")
+        if t.column("customer_id") != nil {
+            try db.execute(sql: "CREATE INDEX IF NOT EXISTS \(quote("ix_\(t.name)_customer")) ON \(quote(t.name)) (as_of, customer_id)")
+        }
+    }
+
+    /// Binds values straight from the column arrays with one reused prepared statement.
+    ///
+    /// Written against the raw SQLite API because this is the load's hot loop: no
+    /// per-value boxing; each dictionary string is encoded to UTF-8 once and bound
+    /// with SQLITE_STATIC (the bytes outlive every step).
+    static func bulkInsert(_ db: Database, _ t: CVMCore.Table, asOf: String, runID: String, options: LoadOptions) throws {
+        guard let handle = db.sqliteConnection else { throw CVMFailure(.internal, "error: no SQLite connection") }
+        let names = ["as_of", "run_id"] + t.columns.map(\.name)
+        let sql = "INSERT INTO \(quote(t.name)) (\(names.map(quote).joined(separator: ", "))) VALUES (\(names.map { _ in "?" }.joined(separator: ", ")))"
+        var stmt: OpaquePointer?
+        guard sqlite3_prepare_v2(handle, sql, -1, &stmt, nil) == SQLITE_OK, let stmt else {
+            throw CVMFailure(.ioError, "error: cannot prepare insert into \(t.name): \(String(cString: sqlite3_errmsg(handle)))")
+        }
+        defer { sqlite3_finalize(stmt) }
+        // Pre-render per column: dictionary strings (pseudonymised where asked) as NUL-free UTF-8 buffers.
+        enum Binder {
+            case int(UnsafeBufferPointer<Int64>)
+            case real(UnsafeBufferPointer<Int64>, Double)
+            case double(UnsafeBufferPointer<Double>)
+            case text([[UInt8]], UnsafeBufferPointer<Int32>)
+            case rendered([[UInt8]])
+        }
+        var keep: [Any] = []
+        var binders: [Binder] = []
+        var valid: [[Bool]?] = []
+        for c in t.columns {
+            valid.append(c.validity)
+            switch c.storage {
+            case .int64(let v):
+                let buf = UnsafeMutableBufferPointer<Int64>.allocate(capacity: max(1, v.count))
+                _ = buf.initialize(from: v)
+                keep.append(buf)
+                switch c.type {
+                case .decimal: binders.append(.real(UnsafeBufferPointer(buf), Double(pow10(c.spec.scale))))
+                case .date, .timestamp:
+                    // Rendered once per distinct value would need a map; dates repeat, timestamps rarely: render per row.
+                    binders.append(.rendered(v.map { x in Array((c.type == .date ? CivilDate(daysSinceEpoch: x).description : formatTimestampMicros(x)).utf8) }))
+                default: binders.append(.int(UnsafeBufferPointer(buf)))
+                }
+            case .double(let v):
+                let buf = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(1, v.count))
+                _ = buf.initialize(from: v)
+                keep.append(buf)
+                binders.append(.double(UnsafeBufferPointer(buf)))
+            case .string(let codes, let dict):
+                let hash = options.pseudonymize.contains(c.name)
+                let encoded = dict.map { Array((hash ? pseudonym($0, salt: options.salt) : $0).utf8) }
+                let buf = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(1, codes.count))
+                _ = buf.initialize(from: codes)
+                keep.append(buf)
+                binders.append(.text(encoded, UnsafeBufferPointer(buf)))
+            }
+        }
+        defer {
+            for k in keep {
+                if let b = k as? UnsafeMutableBufferPointer<Int64> { b.deallocate() }
+                if let b = k as? UnsafeMutableBufferPointer<Double> { b.deallocate() }
+                if let b = k as? UnsafeMutableBufferPointer<Int32> { b.deallocate() }
+            }
+        }
+        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        sqlite3_bind_text(stmt, 1, asOf, -1, transient)
+        sqlite3_bind_text(stmt, 2, runID, -1, transient)
+        for row in 0..<t.rowCount {
+            for (j, b) in binders.enumerated() {
+                let idx = Int32(j + 3)
+                if let v = valid[j], !v[row] { sqlite3_bind_null(stmt, idx); continue }
+                switch b {
+                case .int(let v): sqlite3_bind_int64(stmt, idx, v[row])
+                case .real(let v, let scale): sqlite3_bind_double(stmt, idx, Double(v[row]) / scale)
+                case .double(let v):
+                    if v[row].isFinite { sqlite3_bind_double(stmt, idx, v[row]) } else { sqlite3_bind_null(stmt, idx) }
+                case .text(let dict, let codes):
+                    let bytes = dict[Int(codes[row])]
+                    bindText(stmt, idx, bytes, transient)
+                case .rendered(let texts):
+                    bindText(stmt, idx, texts[row], transient)
+                }
+            }
+            let rc = sqlite3_step(stmt)
+            guard rc == SQLITE_DONE else {
+                throw CVMFailure(.ioError, "error: insert into \(t.name) failed at row \(row + 1): \(String(cString: sqlite3_errmsg(handle)))")
+            }
+            sqlite3_reset(stmt)
+        }
+    }
+
+    /// A stable keyed hash of a personal value (FNV-1a 64 of salt + value, twice with different
+    /// seeds for 128 bits): joins across tables still work, the value cannot be read back.
+    /// Not a cryptographic MAC: keep the salt secret.
+    public static func pseudonymValue(_ s: String, salt: String) -> String { pseudonym(s, salt: salt) }
+
+    func io<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as CVMFailure { throw e } catch {
+            throw CVMFailure(.ioError, "\(path): error: warehouse write failed: \(Warehouse.describe(error)); check free space and permissions")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? DatabaseError { return e.message ?? "\(e.resultCode)" }
+        return "\(error)"
+    }
+}
+
+func pseudonym(_ s: String, salt: String) -> String {
+    func fnv(_ seed: UInt64) -> UInt64 {
+        var h = seed
+        for b in salt.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        h = (h ^ 0xff) &* 0x100_0000_01b3
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return h ^ (h >> 31)
+    }
+    func hex(_ v: UInt64) -> String { let x = String(v, radix: 16); return String(repeating: "0", count: 16 - x.count) + x }
+    return "p_" + hex(fnv(0xcbf2_9ce4_8422_2325)) + hex(fnv(0x8422_2325_cbf2_9ce4))
+}
+
+/// Double-quotes an identifier for SQL (names are also validated before use).
+func quote(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+
+@inline(__always) func bindText(_ stmt: OpaquePointer, _ idx: Int32, _ bytes: [UInt8], _ destructor: sqlite3_destructor_type?) {
+    bytes.withUnsafeBytes { raw in
+        if raw.isEmpty {
+            _ = sqlite3_bind_text(stmt, idx, "", 0, destructor)
+        } else {
+            _ = sqlite3_bind_text(stmt, idx, raw.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(raw.count), destructor)
+        }
+    }
 }

@@ -1,1 +1,0 @@
-// The Clean stage module. See DESIGN.md.

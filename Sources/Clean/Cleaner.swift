@@ -1,0 +1,245 @@
+public import CVMCore
+
+/// Settings of the clean stage (`stages.clean`).
+public struct Configuration: Decodable, Sendable {
+    /// Sessionize this source's click events into `stg_sessions`.
+    public var sessions: SessionConfiguration?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case sessions }
+
+    public init(sessions: SessionConfiguration? = nil) { self.sessions = sessions }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        sessions = try c.decodeIfPresent(SessionConfiguration.self, forKey: .sessions)
+    }
+}
+
+/// `stages.clean.sessions`: which events to sessionize and the inactivity gap.
+public struct SessionConfiguration: Decodable, Sendable {
+    public var source: String
+    /// A new session starts after more than this many minutes without an event.
+    public var gapMinutes: Int
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case source, gapMinutes = "gap_minutes" }
+
+    public init(source: String, gapMinutes: Int = 30) { (self.source, self.gapMinutes) = (source, gapMinutes) }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        source = try c.decode(String.self, forKey: .source)
+        gapMinutes = try c.decodeIfPresent(Int.self, forKey: .gapMinutes) ?? 30
+        if gapMinutes < 1 { throw ConfigValueError("gap_minutes must be at least 1, found \(gapMinutes)") }
+    }
+}
+
+/// The cleaned rows of one source and what was set aside.
+public struct CleanResult: Sendable {
+    /// `stg_<source>`: the input's columns minus rejected rows, in input order.
+    public var table: Table
+    public var quarantine: [QuarantineRecord]
+    public var rowsIn: Int
+    /// Rejections per rule, in the fixed rule order.
+    public var rejectsByRule: [(rule: String, count: Int)]
+    public var rejectRate: Double { rowsIn == 0 ? 0 : Double(quarantine.count) / Double(rowsIn) }
+}
+
+/// Validates typed rows against a source's declared rules (the clean stage).
+public enum Cleaner {
+    /// Rules in the order they are checked; the first failure names a row's reason.
+    public static let ruleOrder = ["required", "enum", "min", "max", "duplicate", "reference"]
+
+    /// Validates `table` against `source`'s rules: `required`, `enum`, `min`, `max`, then
+    /// `duplicate` (by `key`, keeping the first or last in input order) and `reference`.
+    /// - Parameter references: `"other_source.column"` → that source's **cleaned** column.
+    /// - Complexity: O(rows × columns); string rules work on dictionary codes, once per distinct value.
+    public static func clean(_ source: SourceSpec, table: Table, references: [String: Column], threads: Int) -> CleanResult {
+        let n = table.rowCount
+        var reason = [String?](repeating: nil, count: n)
+        var rule = [String?](repeating: nil, count: n)
+        var column = [Int?](repeating: nil, count: n)
+        let decls = source.columns.entries
+
+        func reject(_ i: Int, _ r: String, _ why: @autoclosure () -> String, col: Int?) {
+            if rule[i] == nil { (rule[i], reason[i], column[i]) = (r, why(), col) }
+        }
+        // required
+        for (ci, e) in decls.enumerated() where e.value.required {
+            guard let c = table[e.key] else { continue }
+            if let v = c.validity {
+                for i in 0..<n where !v[i] { reject(i, "required", "\(e.key) is required but empty", col: ci + 1) }
+            }
+            if case .string(let codes, let dict) = c.storage {
+                let empty = dict.map(\.isEmpty)
+                for i in 0..<n where c.isValid(i) && empty[Int(codes[i])] { reject(i, "required", "\(e.key) is required but empty", col: ci + 1) }
+            }
+        }
+        // enum
+        for (ci, e) in decls.enumerated() {
+            guard let allowed = e.value.values, let c = table[e.key], case .string(let codes, let dict) = c.storage else { continue }
+            let set = Set(allowed)
+            let ok = dict.map { set.contains($0) }
+            for i in 0..<n where c.isValid(i) && !ok[Int(codes[i])] {
+                reject(i, "enum", "\(e.key): \"\(dict[Int(codes[i])])\" is not one of \(allowed.joined(separator: ", "))", col: ci + 1)
+            }
+        }
+        // min / max
+        for (ci, e) in decls.enumerated() where e.value.min != nil || e.value.max != nil {
+            guard let c = table[e.key] else { continue }
+            for i in 0..<n where c.isValid(i) {
+                guard let x = c.double(at: i) else { continue }
+                if let lo = e.value.min, x < lo {
+                    reject(i, "min", "\(e.key): \(c.formatted(at: i)) is below the minimum \(formatDouble(lo))", col: ci + 1)
+                } else if let hi = e.value.max, x > hi {
+                    reject(i, "max", "\(e.key): \(c.formatted(at: i)) is above the maximum \(formatDouble(hi))", col: ci + 1)
+                }
+            }
+        }
+        let fileCol = table[Provenance.file], lineCol = table[Provenance.line]
+        func place(_ i: Int) -> (String, Int) { (fileCol?.string(at: i) ?? "", Int(lineCol?.int64(at: i) ?? 0)) }
+        // duplicate: among rows that passed the row rules.
+        let keyCols = source.key.compactMap { table[$0] }
+        if !keyCols.isEmpty, keyCols.count == source.key.count {
+            var seen: [[Int64]: Int] = [:]
+            let order: [Int] = source.dedupe == .first ? Array(0..<n) : Array((0..<n).reversed())
+            for i in order where rule[i] == nil {
+                let key = keyCols.map { c -> Int64 in
+                    guard c.isValid(i) else { return Int64.min }
+                    switch c.storage {
+                    case .int64(let v): return v[i]
+                    case .double(let v): return Int64(bitPattern: v[i].bitPattern)
+                    case .string(let codes, _): return Int64(codes[i])
+                    }
+                }
+                if let first = seen[key] {
+                    let (f, l) = place(first)
+                    let desc = zip(source.key, keyCols).map { "\($0)=\($1.formatted(at: i))" }.joined(separator: ", ")
+                    reject(i, "duplicate", "duplicate of \(f):\(l) (key \(desc))", col: nil)
+                } else {
+                    seen[key] = i
+                }
+            }
+        }
+        // reference
+        for (colName, target) in source.references {
+            guard let c = table[colName], let ref = references[target], case .string(let codes, let dict) = c.storage else { continue }
+            let known = Set((0..<ref.count).compactMap { ref.string(at: $0) })
+            let ok = dict.map { known.contains($0) }
+            let ci = (decls.firstIndex { $0.key == colName } ?? 0) + 1
+            for i in 0..<n where c.isValid(i) && !ok[Int(codes[i])] {
+                reject(i, "reference", "\(colName) \"\(dict[Int(codes[i])])\" not found in \(target)", col: ci)
+            }
+        }
+
+        var keep: [Int] = []
+        keep.reserveCapacity(n)
+        var records: [QuarantineRecord] = []
+        var counts: [String: Int] = [:]
+        let dataCols = table.columns.filter { !$0.name.hasPrefix("_") }
+        for i in 0..<n {
+            guard let r = rule[i] else { keep.append(i); continue }
+            let (f, l) = place(i)
+            var raw = dataCols.map { $0.formatted(at: i) }.joined(separator: ",")
+            if raw.utf8.count > 1024 { raw = String(raw.prefix(1024)) }
+            records.append(QuarantineRecord(source: source.name, file: f, line: l, column: column[i], rule: r, reason: reason[i] ?? r, raw: raw))
+            counts[r, default: 0] += 1
+        }
+        var out = table.gathering(keep)
+        out.name = "stg_\(source.name)"
+        return CleanResult(table: out, quarantine: records, rowsIn: n,
+                           rejectsByRule: ruleOrder.compactMap { r in counts[r].map { (r, $0) } })
+    }
+
+    /// The order in which to clean sources so referenced sources come first.
+    /// - Throws: `CVMFailure` (exit 78) for a reference cycle or an unknown source.
+    public static func referenceOrder(_ sources: [SourceSpec]) throws -> [String] {
+        let names = sources.map(\.name)
+        var deps: [String: [String]] = [:]
+        for s in sources {
+            for (col, target) in s.references {
+                let other = String(target.split(separator: ".").first ?? "")
+                guard names.contains(other) else {
+                    throw CVMFailure(.config, "error: sources.\(s.name).references.\(col): unknown source \"\(other)\" (expected one of \(names.joined(separator: ", ")))")
+                }
+                if other != s.name { deps[s.name, default: []].append(other) }
+            }
+        }
+        var order: [String] = []
+        var state: [String: Int] = [:]  // 1 visiting, 2 done
+        func visit(_ n: String, _ path: [String]) throws {
+            if state[n] == 2 { return }
+            if state[n] == 1 {
+                throw CVMFailure(.config, "error: sources: references form a cycle (\((path + [n]).joined(separator: " → "))); remove one reference")
+            }
+            state[n] = 1
+            for d in deps[n] ?? [] { try visit(d, path + [n]) }
+            state[n] = 2
+            order.append(n)
+        }
+        for n in names { try visit(n, []) }
+        return order
+    }
+
+    /// Data-quality profile: one row per column (source, column, type, rows, nulls, null_share, distinct, min, max, mean).
+    public static func profile(_ table: Table, source: String) -> Table {
+        var cols: [String] = [], types: [String] = [], rows: [Int64] = [], nulls: [Int64] = [], share: [Double] = []
+        var distinct: [Int64] = [], mins: [String?] = [], maxs: [String?] = [], means: [Double] = [], meanValid: [Bool] = []
+        let n = table.rowCount
+        for c in table.columns where !c.name.hasPrefix("_") {
+            let nullCount = c.validity.map { $0.filter { !$0 }.count } ?? 0
+            cols.append(c.name)
+            types.append(c.type.rawValue)
+            rows.append(Int64(n))
+            nulls.append(Int64(nullCount))
+            share.append(n == 0 ? 0 : Double(nullCount) / Double(n))
+            var lo: Int?, hi: Int?
+            var sum = 0.0, count = 0
+            switch c.storage {
+            case .string(let codes, _):
+                var used = Set<Int32>()
+                for i in 0..<n where c.isValid(i) { used.insert(codes[i]) }
+                distinct.append(Int64(used.count))
+                let sorted = used.map { c.dictionary[Int($0)] }.sorted()
+                mins.append(sorted.first)
+                maxs.append(sorted.last)
+            case .int64(let v):
+                var set = Set<Int64>()
+                for i in 0..<n where c.isValid(i) {
+                    set.insert(v[i])
+                    if lo == nil || v[i] < v[lo!] { lo = i }
+                    if hi == nil || v[i] > v[hi!] { hi = i }
+                    if c.type != .date && c.type != .timestamp { sum += c.double(at: i) ?? 0; count += 1 }
+                }
+                distinct.append(Int64(set.count))
+                mins.append(lo.map { c.formatted(at: $0) })
+                maxs.append(hi.map { c.formatted(at: $0) })
+            case .double(let v):
+                var set = Set<UInt64>()
+                for i in 0..<n where c.isValid(i) {
+                    set.insert(v[i].bitPattern)
+                    if lo == nil || v[i] < v[lo!] { lo = i }
+                    if hi == nil || v[i] > v[hi!] { hi = i }
+                    sum += v[i]
+                    count += 1
+                }
+                distinct.append(Int64(set.count))
+                mins.append(lo.map { c.formatted(at: $0) })
+                maxs.append(hi.map { c.formatted(at: $0) })
+            }
+            means.append(count > 0 ? sum / Double(count) : 0)
+            meanValid.append(count > 0)
+        }
+        return Table(name: "data_quality", columns: [
+            Column("source", strings: cols.map { _ in source }),
+            Column("column", strings: cols),
+            Column("type", strings: types),
+            Column("rows", .int, int64: rows),
+            Column("nulls", .int, int64: nulls),
+            Column("null_share", double: share),
+            Column("distinct", .int, int64: distinct),
+            Column("min", strings: mins),
+            Column("max", strings: maxs),
+            Column("mean", double: means, validity: meanValid),
+        ], rowCount: cols.count)
+    }
+}

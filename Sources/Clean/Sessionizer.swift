@@ -1,0 +1,102 @@
+public import CVMCore
+
+/// Groups each customer's click events into sessions by inactivity gap.
+public enum Sessionizer {
+    static let counted = ["page_view": 0, "search": 1, "add_to_cart": 2, "checkout": 3, "purchase": 4]
+
+    /// Builds `stg_sessions` from cleaned events: per customer, events sorted by time
+    /// (ties in input order); a gap longer than `gapMinutes` starts a new session.
+    /// Events without a customer are not sessionized. Rows are sorted by customer id
+    /// (byte order) then start time; identical for any `threads`.
+    /// - Throws: `CVMFailure` (exit 78) when a needed column is missing.
+    /// - Complexity: O(n log n) for the sort, then O(n).
+    public static func sessionize(_ events: Table, gapMinutes: Int, threads: Int) throws -> Table {
+        guard let cust = events["customer_id"], case .string(let codes, let dict) = cust.storage else {
+            throw CVMFailure(.config, "error: sessions need column customer_id (string) in the events source")
+        }
+        guard let timeCol = events["occurred_at"], timeCol.type == .timestamp else {
+            throw CVMFailure(.config, "error: sessions need column occurred_at (timestamp) in the events source; map yours with from:")
+        }
+        guard let typeCol = events["event_type"], case .string(let typeCodes, let typeDict) = typeCol.storage else {
+            throw CVMFailure(.config, "error: sessions need column event_type (string or enum) in the events source")
+        }
+        let times = timeCol.int64Values
+        let device = events["device"], referrer = events["referrer"]
+        let typeIndex = typeDict.map { counted[$0] ?? -1 }
+        let gap = Int64(gapMinutes) * 60 * microsPerSecond
+
+        // Customers in byte order of their ids; rows grouped per customer by a counting sort.
+        let order = dict.indices.sorted { dict[$0].utf8.lexicographicallyPrecedes(dict[$1].utf8) }
+        var rank = [Int](repeating: 0, count: dict.count)
+        for (r, code) in order.enumerated() { rank[code] = r }
+        var counts = [Int](repeating: 0, count: dict.count + 1)
+        for i in 0..<events.rowCount where cust.isValid(i) { counts[rank[Int(codes[i])] + 1] += 1 }
+        for k in 1..<counts.count { counts[k] += counts[k - 1] }
+        var rows = [Int](repeating: 0, count: counts.last ?? 0)
+        var fill = counts
+        for i in 0..<events.rowCount where cust.isValid(i) {
+            let r = rank[Int(codes[i])]
+            rows[fill[r]] = i
+            fill[r] += 1
+        }
+
+        struct Session {
+            var customer: Int32, n: Int, start: Int64, end: Int64, events: Int64
+            var c = [Int64](repeating: 0, count: 5)
+            var device: String?, referrer: String?, firstIsView: Bool
+        }
+        // Fixed customer chunks: partials concatenate in order, whatever the thread count.
+        let customers = dict.count, chunk = 1024
+        let chunks = (customers + chunk - 1) / chunk
+        let (rowsL, countsL, orderL) = (rows, counts, order)
+        let parts = parallelMap(chunks: chunks, threads: threads) { ci -> [Session] in
+            var out: [Session] = []
+            for r in (ci * chunk)..<min(customers, (ci + 1) * chunk) {
+                var idx = Array(rowsL[countsL[r]..<countsL[r + 1]])
+                if idx.isEmpty { continue }
+                idx.sort { (times[$0], $0) < (times[$1], $1) }
+                var n = 0
+                var cur: Session?
+                for i in idx {
+                    let t = times[i]
+                    if cur == nil || t - cur!.end > gap {
+                        if let s = cur { out.append(s) }
+                        n += 1
+                        cur = Session(customer: Int32(orderL[r]), n: n, start: t, end: t, events: 0,
+                                      device: device?.string(at: i), referrer: referrer?.string(at: i),
+                                      firstIsView: typeIndex[Int(typeCodes[i])] == 0)
+                    }
+                    cur!.end = t
+                    cur!.events += 1
+                    let k = typeIndex[Int(typeCodes[i])]
+                    if k >= 0 { cur!.c[k] += 1 }
+                }
+                if let s = cur { out.append(s) }
+            }
+            return out
+        }
+        let sessions = parts.flatMap { $0 }
+        var ids = StringColumnBuilder(), customersCol = StringColumnBuilder()
+        for s in sessions {
+            ids.append("\(dict[Int(s.customer)])-\(s.n)")
+            customersCol.append(dict[Int(s.customer)])
+        }
+        func typeCounts(_ k: Int) -> [Int64] { sessions.map { $0.c[k] } }
+        return Table(name: "stg_sessions", columns: [
+            ids.finish(name: "session_id"),
+            customersCol.finish(name: "customer_id"),
+            Column("started_at", .timestamp, int64: sessions.map(\.start)),
+            Column("ended_at", .timestamp, int64: sessions.map(\.end)),
+            Column("duration_s", .int, int64: sessions.map { ($0.end - $0.start) / microsPerSecond }),
+            Column("events", .int, int64: sessions.map(\.events)),
+            Column("page_views", .int, int64: typeCounts(0)),
+            Column("searches", .int, int64: typeCounts(1)),
+            Column("add_to_cart", .int, int64: typeCounts(2)),
+            Column("checkouts", .int, int64: typeCounts(3)),
+            Column("purchases", .int, int64: typeCounts(4)),
+            Column("device", strings: sessions.map(\.device)),
+            Column("referrer", strings: sessions.map(\.referrer)),
+            Column("is_bounce", .bool, int64: sessions.map { $0.events == 1 && $0.firstIsView ? 1 : 0 }),
+        ], rowCount: sessions.count)
+    }
+}
