@@ -1,0 +1,281 @@
+import CVMCore
+
+/// Per-order aggregate of one customer's lines.
+struct OrderAgg {
+    var time: Int64
+    var day: Int64
+    var revenue = 0.0
+    var gross = 0.0
+    var discount = 0.0
+    var completed = false
+}
+
+/// Computes one customer's features into `row` (NaN = undefined).
+/// - Complexity: O(the customer's rows × windows).
+func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutableBufferPointer<Double>, _ s: inout Scratch) {
+    let asOf = ctx.asOfDay
+    let lines = ctx.orders.range(c)
+    // Orders of this customer, by order code, in time order of their first line.
+    var orders: [OrderAgg] = []
+    var orderIndex: [Int32: Int] = [:]
+    for k in lines {
+        let i = Int(ctx.orders.rows[k])
+        let key = ctx.oOrder[i]
+        var o: Int
+        if let x = orderIndex[key] { o = x } else {
+            o = orders.count
+            orderIndex[key] = o
+            orders.append(OrderAgg(time: ctx.oTime[i], day: floorDiv(ctx.oTime[i], microsPerDay)))
+        }
+        if ctx.oStatus[i] == 0 {
+            orders[o].revenue += ctx.oNet[i]
+            orders[o].gross += ctx.oGross[i]
+            orders[o].discount += ctx.oDiscount[i]
+            orders[o].completed = true
+        }
+    }
+    let completed = orders.filter(\.completed)
+    let first = completed.first?.day, last = completed.last?.day
+
+    @inline(__always) func put(_ offset: Int, _ v: Double?) { if let v, v.isFinite { row[offset] = v } }
+    func inWindow(_ day: Int64, _ w: Int?) -> Bool { w.map { day > asOf - Int64($0) } ?? true }
+
+    if L.rfm >= 0 {
+        let revenue = completed.reduce(0) { $0 + $1.revenue }
+        put(L.rfm, last.map { Double(asOf - $0) })
+        put(L.rfm + 1, Double(completed.count))
+        put(L.rfm + 2, revenue)
+        put(L.rfm + 3, completed.isEmpty ? nil : revenue / Double(completed.count))
+        put(L.rfm + 4, first.map { Double(asOf - $0) })
+        put(L.rfm + 5, ctx.signupDay.isEmpty ? nil : ctx.signupDay[c].map { Double(asOf - $0) })
+    }
+
+    var returnRateAll: Double?, cancelRateAll: Double?
+    for (wi, w) in L.windows.enumerated() where !L.ordersBlocks.isEmpty {
+        let b = L.ordersBlocks[wi]
+        let os = completed.filter { inWindow($0.day, w) }
+        let rev = os.map(\.revenue)
+        let n = Double(os.count)
+        put(b, n)
+        put(b + 1, rev.reduce(0, +))
+        if !os.isEmpty {
+            let mean = rev.reduce(0, +) / n
+            put(b + 2, mean)
+            put(b + 3, rev.max())
+            put(b + 4, rev.min())
+            put(b + 5, (rev.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n).squareRoot())
+        }
+        var items: Int64 = 0, bought = 0, returned = 0, cancelled = 0, all = 0
+        var gross = 0.0, discount = 0.0
+        s.seen.removeAll(keepingCapacity: true)
+        var products = 0
+        var cats = Set<Int32>()
+        for k in lines {
+            let i = Int(ctx.orders.rows[k])
+            guard inWindow(floorDiv(ctx.oTime[i], microsPerDay), w) else { continue }
+            all += 1
+            switch ctx.oStatus[i] {
+            case 0:
+                bought += 1
+                items += ctx.oQty[i]
+                gross += ctx.oGross[i]
+                discount += ctx.oDiscount[i]
+                if ctx.oSku[i] >= 0, s.seen.insert(ctx.oSku[i]).inserted { products += 1 }
+                if ctx.oCategory[i] >= 0 { cats.insert(ctx.oCategory[i]) }
+            case 1: returned += 1
+            default: cancelled += 1
+            }
+        }
+        put(b + 6, Double(items))
+        put(b + 7, Double(products))
+        put(b + 8, Double(cats.count))
+        put(b + 9, gross > 0 ? discount / gross : nil)
+        put(b + 10, bought + returned > 0 ? Double(returned) / Double(bought + returned) : nil)
+        put(b + 11, all > 0 ? Double(cancelled) / Double(all) : nil)
+        if w == nil {
+            returnRateAll = bought + returned > 0 ? Double(returned) / Double(bought + returned) : nil
+            cancelRateAll = all > 0 ? Double(cancelled) / Double(all) : nil
+        }
+    }
+
+    // Sessions.
+    let sr = ctx.sessions.range(c)
+    for (wi, w) in L.windows.enumerated() where !L.clickBlocks.isEmpty {
+        let b = L.clickBlocks[wi]
+        var n = 0, views: Int64 = 0, events: Int64 = 0, searches: Int64 = 0, bounces = 0
+        var carts = 0, abandonedCarts = 0, checkouts = 0, abandonedCheckouts = 0, purchases = 0
+        var days = Set<Int64>()
+        s.durations.removeAll(keepingCapacity: true)
+        for k in sr {
+            let i = Int(ctx.sessions.rows[k])
+            let day = floorDiv(ctx.sStart[i], microsPerDay)
+            guard inWindow(day, w) else { continue }
+            n += 1
+            days.insert(day)
+            views += ctx.sViews[i]
+            events += ctx.sEvents[i]
+            searches += ctx.sSearches[i]
+            if ctx.sBounce[i] { bounces += 1 }
+            let bought = ctx.sPurchases[i] > 0
+            if ctx.sCarts[i] > 0 { carts += 1; if !bought { abandonedCarts += 1 } }
+            if ctx.sCheckouts[i] > 0 { checkouts += 1; if !bought { abandonedCheckouts += 1 } }
+            if bought { purchases += 1 }
+            s.durations.append(ctx.sDuration[i])
+        }
+        let dn = Double(n)
+        put(b, dn)
+        put(b + 1, Double(days.count))
+        put(b + 2, Double(views))
+        if n > 0 {
+            put(b + 3, Double(views) / dn)
+            put(b + 4, s.durations.reduce(0, +) / dn)
+            s.durations.sort()
+            let m = s.durations.count
+            put(b + 5, m % 2 == 1 ? s.durations[m / 2] : (s.durations[m / 2 - 1] + s.durations[m / 2]) / 2)
+            put(b + 6, Double(bounces) / dn)
+            put(b + 7, Double(carts) / dn)
+            put(b + 10, Double(purchases) / dn)
+        }
+        put(b + 8, carts > 0 ? Double(abandonedCarts) / Double(carts) : nil)
+        put(b + 9, checkouts > 0 ? Double(abandonedCheckouts) / Double(checkouts) : nil)
+        put(b + 11, events > 0 ? Double(searches) / Double(events) : nil)
+    }
+    if L.deviceStart >= 0 {
+        let total = Double(sr.count)
+        for (k, d) in ctx.topDevices.enumerated() {
+            let count = sr.reduce(0) { $0 + (ctx.sDevice[Int(ctx.sessions.rows[$1])] == d.code ? 1 : 0) }
+            put(L.deviceStart + k, total > 0 ? Double(count) / total : nil)
+        }
+        for (k, r) in ctx.topReferrers.enumerated() {
+            let count = sr.reduce(0) { $0 + (ctx.sReferrer[Int(ctx.sessions.rows[$1])] == r.code ? 1 : 0) }
+            put(L.referrerStart + k, total > 0 ? Double(count) / total : nil)
+        }
+    }
+
+    // Events by type.
+    let er = ctx.events.range(c)
+    var typeAll = [Int](repeating: 0, count: FeatureBuilder.eventTypes.count)
+    for (wi, w) in L.windows.enumerated() where !L.eventBlocks.isEmpty || w == nil {
+        var counts = [Int](repeating: 0, count: FeatureBuilder.eventTypes.count)
+        for k in er {
+            let i = Int(ctx.events.rows[k])
+            guard ctx.eType[i] >= 0, inWindow(floorDiv(ctx.eTime[i], microsPerDay), w) else { continue }
+            counts[Int(ctx.eType[i])] += 1
+        }
+        if w == nil { typeAll = counts }
+        if !L.eventBlocks.isEmpty {
+            for t in counts.indices { put(L.eventBlocks[wi] + t, Double(counts[t])) }
+        }
+    }
+
+    // Category mix over all time.
+    if L.categoryStart >= 0 {
+        let top = ctx.topCategories
+        var spend = [Double](repeating: 0, count: top.count)
+        var ordersWith = [Set<Int32>](repeating: [], count: top.count)
+        var total = 0.0
+        for k in lines {
+            let i = Int(ctx.orders.rows[k])
+            guard ctx.oStatus[i] == 0 else { continue }
+            total += ctx.oNet[i]
+            if let j = top.firstIndex(of: ctx.oCategory[i]) {
+                spend[j] += ctx.oNet[i]
+                ordersWith[j].insert(ctx.oOrder[i])
+            }
+        }
+        for j in top.indices {
+            put(L.categoryStart + j, total > 0 ? spend[j] / total : nil)
+            put(L.categoryStart + top.count + j, completed.isEmpty ? nil : Double(ordersWith[j].count) / Double(completed.count))
+        }
+        if let best = spend.indices.max(by: { (spend[$0], -$0) < (spend[$1], -$1) }), spend[best] > 0 {
+            put(L.categoryStart + 2 * top.count, Double(best))
+        }
+    }
+
+    // Timing.
+    var regularity: Double?
+    if L.timing >= 0 {
+        let t = L.timing
+        if !completed.isEmpty {
+            var dow = [Int](repeating: 0, count: 7), hours = [Int](repeating: 0, count: 4)
+            for o in completed {
+                dow[CivilDate(daysSinceEpoch: o.day).isoWeekday - 1] += 1
+                let hour = Int((o.time - o.day * microsPerDay) / (3600 * microsPerSecond))
+                hours[min(3, hour / 6)] += 1
+            }
+            let n = Double(completed.count)
+            for d in 0..<7 { put(t + d, Double(dow[d]) / n) }
+            for h in 0..<4 { put(t + 7 + h, Double(hours[h]) / n) }
+            put(t + 11, Double(dow[5] + dow[6]) / n)
+        }
+        if completed.count >= 2 {
+            var gaps: [Double] = []
+            for k in 1..<completed.count { gaps.append(Double(completed[k].time - completed[k - 1].time) / Double(microsPerDay)) }
+            let mean = gaps.reduce(0, +) / Double(gaps.count)
+            let std = (gaps.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(gaps.count)).squareRoot()
+            put(t + 12, mean)
+            put(t + 13, std)
+            put(t + 14, gaps.min())
+            put(t + 15, gaps.max())
+            regularity = mean > 0 ? std / mean : nil
+            put(t + 16, regularity)
+        }
+        if let f = first, !ctx.signupDay.isEmpty, let sd = ctx.signupDay[c] { put(t + 17, Double(f - sd)) }
+    }
+
+    // Trends.
+    if L.trends >= 0 {
+        func sums(_ from: Int64, _ to: Int64) -> (Double, Double, Double) {  // days (from, to]
+            var rev = 0.0, n = 0.0, sess = 0.0
+            for o in completed where o.day > from && o.day <= to { rev += o.revenue; n += 1 }
+            for k in sr {
+                let d = floorDiv(ctx.sStart[Int(ctx.sessions.rows[k])], microsPerDay)
+                if d > from && d <= to { sess += 1 }
+            }
+            return (rev, n, sess)
+        }
+        for (k, span) in [Int64(30), 90].enumerated() {
+            let cur = sums(asOf - span, asOf), prev = sums(asOf - 2 * span, asOf - span)
+            put(L.trends + k, (cur.0 + 1) / (prev.0 + 1))
+            put(L.trends + 2 + k, (cur.1 + 1) / (prev.1 + 1))
+            put(L.trends + 4 + k, ctx.hasSessions ? (cur.2 + 1) / (prev.2 + 1) : nil)
+        }
+        // Monthly revenue over the last 12 months (30-day buckets, oldest first), least-squares slope.
+        var months = [Double](repeating: 0, count: 12)
+        for o in completed where o.day > asOf - 360 {
+            let m = Int((asOf - o.day) / 30)
+            if m < 12 { months[11 - m] += o.revenue }
+        }
+        let xm = 5.5, ym = months.reduce(0, +) / 12
+        var num = 0.0, den = 0.0
+        for (x, y) in months.enumerated() { num += (Double(x) - xm) * (y - ym); den += (Double(x) - xm) * (Double(x) - xm) }
+        put(L.trends + 6, num / den)
+    }
+
+    // Profile.
+    if L.profile >= 0 {
+        let p = L.profile
+        if let by = ctx.birthYear[c] {
+            let age = Int64(CivilDate(daysSinceEpoch: asOf).year) - by
+            put(p, Double(age))
+            put(p + 1, Double(age < 25 ? 1 : age < 35 ? 2 : age < 45 ? 3 : age < 55 ? 4 : age < 65 ? 5 : 6))
+        }
+        put(p + 2, ctx.countryCode[c].map(Double.init))
+        put(p + 3, ctx.channelCode[c].map(Double.init))
+        put(p + 4, ctx.completeness[c])
+    }
+
+    // The value parts of BACKGROUND.md.
+    if L.value >= 0 {
+        let v = L.value
+        if ctx.hasEvents {
+            put(v, Double(typeAll[6] + typeAll[7] + typeAll[8]))
+            put(v + 2, Double(typeAll[6] + typeAll[9]))
+        }
+        let contributed = Double(min(100, er.count)) / 100
+        put(v + 1, 0.5 * (ctx.completeness.isEmpty ? 0 : (ctx.completeness[c] ?? 0)) + 0.5 * contributed)
+        if !completed.isEmpty {
+            put(v + 3, (1 - (returnRateAll ?? 0)) * (1 - (cancelRateAll ?? 0)) / (1 + (regularity ?? 0)))
+        }
+    }
+}

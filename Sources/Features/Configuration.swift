@@ -1,0 +1,84 @@
+public import CVMCore
+
+/// Settings of the features stage (`stages.features`).
+public struct Configuration: Decodable, Sendable {
+    /// Source names playing the orders, events and customers roles.
+    public var orders: String
+    public var events: String?
+    public var customers: String?
+    /// Window lengths in days, each ending at the as-of date (inclusive).
+    public var windows: [Int]
+    /// How many of the shop's top categories get spend and order shares.
+    public var topCategories: Int
+    /// Status values meaning completed, returned and cancelled (after lowercasing).
+    public var statuses: Statuses
+    /// Families switched on; all by default.
+    public var families: Families
+
+    public struct Statuses: Decodable, Sendable {
+        public var completed: [String] = ["completed", "complete", "paid", "shipped", "delivered"]
+        public var returned: [String] = ["returned", "refunded"]
+        public var cancelled: [String] = ["cancelled", "canceled"]
+        enum CodingKeys: String, CodingKey, CaseIterable { case completed, returned, cancelled }
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            completed = try c.decodeIfPresent([String].self, forKey: .completed) ?? completed
+            returned = try c.decodeIfPresent([String].self, forKey: .returned) ?? returned
+            cancelled = try c.decodeIfPresent([String].self, forKey: .cancelled) ?? cancelled
+        }
+    }
+
+    public struct Families: Decodable, Sendable {
+        public var rfm = true, orders = true, clickstream = true, categories = true, timing = true
+        public var trends = true, profile = true, value = true
+        enum CodingKeys: String, CodingKey, CaseIterable { case rfm, orders, clickstream, categories, timing, trends, profile, value }
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            rfm = try c.decodeIfPresent(Bool.self, forKey: .rfm) ?? true
+            orders = try c.decodeIfPresent(Bool.self, forKey: .orders) ?? true
+            clickstream = try c.decodeIfPresent(Bool.self, forKey: .clickstream) ?? true
+            categories = try c.decodeIfPresent(Bool.self, forKey: .categories) ?? true
+            timing = try c.decodeIfPresent(Bool.self, forKey: .timing) ?? true
+            trends = try c.decodeIfPresent(Bool.self, forKey: .trends) ?? true
+            profile = try c.decodeIfPresent(Bool.self, forKey: .profile) ?? true
+            value = try c.decodeIfPresent(Bool.self, forKey: .value) ?? true
+        }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case orders, events, customers, windows, topCategories = "top_categories", statuses, families
+    }
+
+    public init(orders: String = "orders", events: String? = nil, customers: String? = nil,
+                windows: [Int] = [7, 30, 90, 180, 365], topCategories: Int = 5) {
+        self.orders = orders
+        self.events = events
+        self.customers = customers
+        self.windows = windows
+        self.topCategories = topCategories
+        statuses = Statuses()
+        families = Families()
+    }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        orders = try c.decodeIfPresent(String.self, forKey: .orders) ?? orders
+        events = try c.decodeIfPresent(String.self, forKey: .events)
+        customers = try c.decodeIfPresent(String.self, forKey: .customers)
+        if let w = try c.decodeIfPresent([Int].self, forKey: .windows) {
+            if w.isEmpty || w.contains(where: { $0 < 1 }) || Set(w).count != w.count {
+                throw ConfigValueError("windows must be distinct whole numbers of days, each at least 1")
+            }
+            windows = w.sorted()
+        }
+        if let n = try c.decodeIfPresent(Int.self, forKey: .topCategories) {
+            if n < 0 || n > 50 { throw ConfigValueError("top_categories must be between 0 and 50, found \(n)") }
+            topCategories = n
+        }
+        statuses = try c.decodeIfPresent(Statuses.self, forKey: .statuses) ?? statuses
+        families = try c.decodeIfPresent(Families.self, forKey: .families) ?? families
+    }
+}

@@ -1,0 +1,148 @@
+public import CVMCore
+
+/// The cleaned tables the feature stage reads (canonical column names).
+public struct FeatureInputs: Sendable {
+    public var orders: Table
+    public var events: Table?
+    public var sessions: Table?
+    public var customers: Table?
+
+    public init(orders: Table, events: Table? = nil, sessions: Table? = nil, customers: Table? = nil) {
+        (self.orders, self.events, self.sessions, self.customers) = (orders, events, sessions, customers)
+    }
+}
+
+/// `customer_features` (one row per customer, a column per feature) and `feature_catalog`.
+public struct FeatureResult: Sendable {
+    public var features: Table
+    public var catalog: Table
+}
+
+/// One catalog entry.
+struct FeatureSpec {
+    var name: String
+    var family: String
+    var unit: String
+    var window: Int?
+    var description: String
+    var isInteger: Bool
+}
+
+/// Builds per-customer features from declared families (the features stage).
+///
+/// Point-in-time correct: only rows before the end of the as-of day (UTC) count;
+/// a window of w days covers the w days ending at the as-of date. Every feature of
+/// a customer depends only on that customer's rows plus global parameters (as-of,
+/// top categories), so the work partitions by customer (DESIGN.md).
+public enum FeatureBuilder {
+    static let eventTypes = ["page_view", "search", "add_to_cart", "remove_from_cart", "checkout", "purchase",
+                             "review", "share", "referral", "support_contact"]
+
+    /// - Throws: `CVMFailure` (exit 78) when a needed column is missing or has the wrong type.
+    /// - Complexity: O(rows log rows) for grouping, then O(rows + customers × features).
+    public static func build(_ inputs: FeatureInputs, asOf: CivilDate, configuration: Configuration, threads: Int) throws -> FeatureResult {
+        let ctx = try Context(inputs, asOf: asOf, configuration: configuration)
+        let layout = Layout(ctx, configuration)
+        let f = layout.specs.count
+        let n = ctx.customerIDs.count
+        // Row-major output, NaN = undefined; each chunk fills only its own customers' rows.
+        let chunk = 1024
+        let chunks = (n + chunk - 1) / chunk
+        let parts = parallelMap(chunks: chunks, threads: threads) { c -> [Double] in
+            var out = [Double](repeating: .nan, count: (min(n, (c + 1) * chunk) - c * chunk) * f)
+            var scratch = Scratch()
+            for i in (c * chunk)..<min(n, (c + 1) * chunk) {
+                out.withUnsafeMutableBufferPointer { buf in
+                    let row = UnsafeMutableBufferPointer(rebasing: buf[((i - c * chunk) * f)..<((i - c * chunk + 1) * f)])
+                    computeCustomer(i, ctx, layout, row, &scratch)
+                }
+            }
+            return out
+        }
+        var columns: [Column] = [Column("customer_id", strings: ctx.customerIDs)]
+        for (j, spec) in layout.specs.enumerated() {
+            var values = [Double](repeating: 0, count: n)
+            var valid = [Bool](repeating: true, count: n)
+            var i = 0
+            for part in parts {
+                let rows = part.count / max(f, 1)
+                for r in 0..<rows {
+                    let v = part[r * f + j]
+                    if v.isNaN { valid[i] = false } else { values[i] = v }
+                    i += 1
+                }
+            }
+            if spec.isInteger {
+                columns.append(Column(spec.name, .int, int64: values.map { Int64($0) }, validity: valid))
+            } else {
+                columns.append(Column(spec.name, double: values, validity: valid))
+            }
+        }
+        let features = Table(name: "customer_features", columns: columns, rowCount: n)
+        let specs = layout.specs
+        let catalog = Table(name: "feature_catalog", columns: [
+            Column("name", strings: specs.map(\.name)),
+            Column("family", strings: specs.map(\.family)),
+            Column("description", strings: specs.map(\.description)),
+            Column("type", strings: specs.map { $0.isInteger ? "int" : "double" }),
+            Column("window_days", .int, int64: specs.map { Int64($0.window ?? 0) }, validity: specs.map { $0.window != nil }),
+            Column("unit", strings: specs.map(\.unit)),
+        ], rowCount: specs.count)
+        return FeatureResult(features: features, catalog: catalog)
+    }
+}
+
+/// Per-chunk reusable buffers.
+struct Scratch {
+    var orderTimes: [Int64] = []
+    var orderRevenue: [Double] = []
+    var orderDays: [Int64] = []
+    var seen = Set<Int32>()
+    var durations: [Double] = []
+}
+
+/// A string column as codes, whatever its storage (ints are rendered once per distinct value).
+func stringCodes(_ c: Column) -> (codes: [Int32], dict: [String]) {
+    switch c.storage {
+    case .string(let codes, let dict): return (codes, dict)
+    case .int64, .double:
+        var b = StringColumnBuilder()
+        for i in 0..<c.count { b.append(c.formatted(at: i)) }
+        return (b.codes, b.dictionary)
+    }
+}
+
+func requireColumn(_ t: Table, _ name: String, role: String, types: [ColumnType]) throws -> Column {
+    guard let c = t[name] else {
+        throw CVMFailure(.config, "error: features need column \(name) (\(types.map(\.rawValue).joined(separator: " or "))) in the \(role) source; declare it and map your header with from:")
+    }
+    guard types.contains(c.type) else {
+        throw CVMFailure(.config, "error: features need \(role) column \(name) as \(types.map(\.rawValue).joined(separator: " or ")), found \(c.type)")
+    }
+    return c
+}
+
+/// Rows of one table grouped by customer index (counting sort), each group in time order.
+struct Groups {
+    var start: [Int]   // customers + 1
+    var rows: [Int32]
+
+    init(customer: [Int32], time: [Int64], customers: Int) {
+        var counts = [Int](repeating: 0, count: customers + 1)
+        for c in customer where c >= 0 { counts[Int(c) + 1] += 1 }
+        for k in 1..<counts.count { counts[k] += counts[k - 1] }
+        var rows = [Int32](repeating: 0, count: counts[customers])
+        var fill = counts
+        for (i, c) in customer.enumerated() where c >= 0 {
+            rows[fill[Int(c)]] = Int32(i)
+            fill[Int(c)] += 1
+        }
+        for k in 0..<customers where counts[k + 1] - counts[k] > 1 {
+            rows[counts[k]..<counts[k + 1]].sort { (time[Int($0)], $0) < (time[Int($1)], $1) }
+        }
+        start = counts
+        self.rows = rows
+    }
+
+    @inline(__always) func range(_ c: Int) -> Range<Int> { start[c]..<start[c + 1] }
+}

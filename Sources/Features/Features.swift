@@ -1,1 +1,0 @@
-// The Features stage module. See DESIGN.md.

@@ -1,0 +1,180 @@
+import CVMCore
+
+/// Feature columns in a fixed order, with offsets per family so computation and
+/// catalog can never disagree. Built once per run from the config and the data's
+/// global parameters (top categories, devices, referrers).
+struct Layout: Sendable {
+    var specs: [FeatureSpec] = []
+
+    struct WindowOffsets: Sendable { var start: Int }  // first feature of this window's block
+
+    // Family offsets (-1 when the family is off).
+    var rfm = -1
+    var ordersBlocks: [Int] = []       // per window (windows..., all)
+    var clickBlocks: [Int] = []
+    var eventBlocks: [Int] = []
+    var deviceStart = -1, referrerStart = -1
+    var categoryStart = -1
+    var timing = -1
+    var trends = -1
+    var profile = -1
+    var value = -1
+
+    /// Windows then nil for all time.
+    let windows: [Int?]
+
+    static let orderMetrics: [(String, String, String, Bool)] = [
+        ("orders_count", "orders", "Completed orders", true),
+        ("revenue_sum", "currency", "Net revenue from completed order lines (after discounts; returned and cancelled lines excluded)", false),
+        ("revenue_mean", "currency", "Average net revenue per completed order", false),
+        ("revenue_max", "currency", "Largest completed order by net revenue", false),
+        ("revenue_min", "currency", "Smallest completed order by net revenue", false),
+        ("revenue_std", "currency", "Standard deviation of net revenue per completed order", false),
+        ("items", "items", "Units bought in completed order lines", true),
+        ("distinct_products", "count", "Distinct products bought", true),
+        ("distinct_categories", "count", "Distinct categories bought", true),
+        ("discount_share", "share", "Discounts as a share of gross revenue", false),
+        ("return_rate", "share", "Share of bought order lines that were returned", false),
+        ("cancel_rate", "share", "Share of order lines that were cancelled", false),
+    ]
+
+    static let clickMetrics: [(String, String, String, Bool)] = [
+        ("sessions", "sessions", "Browsing sessions", true),
+        ("active_days", "days", "Days with at least one session", true),
+        ("page_views", "count", "Page views", true),
+        ("pv_per_session", "ratio", "Page views per session", false),
+        ("session_duration_mean_s", "seconds", "Mean session duration", false),
+        ("session_duration_median_s", "seconds", "Median session duration", false),
+        ("bounce_rate", "share", "Share of sessions with a single page view and nothing else", false),
+        ("add_to_cart_rate", "share", "Share of sessions with an add-to-cart", false),
+        ("cart_abandonment", "share", "Share of sessions with a cart but no purchase", false),
+        ("checkout_abandonment", "share", "Share of sessions that reached checkout but did not purchase", false),
+        ("conversion", "share", "Share of sessions ending in a purchase (view → cart → purchase)", false),
+        ("search_share", "share", "Searches as a share of all session events", false),
+    ]
+
+    init(_ ctx: Context, _ config: Configuration) {
+        windows = ctx.windows.map { Optional($0) } + [nil]
+        let fam = config.families
+        func suffix(_ w: Int?) -> String { w.map { "_\($0)d" } ?? "_all" }
+        func span(_ w: Int?) -> String { w.map { "in the last \($0) days" } ?? "over all time" }
+        var used = Set<String>()
+        func add(_ name: String, _ family: String, _ unit: String, _ window: Int?, _ desc: String, int: Bool = false) {
+            // Labels from the data (categories, devices) may slug to the same name: keep names unique.
+            var name = name, k = 2
+            while used.contains(name) { name = "\(name)_\(k)"; k += 1 }
+            used.insert(name)
+            specs.append(FeatureSpec(name: name, family: family, unit: unit, window: window, description: desc, isInteger: int))
+        }
+        if fam.rfm {
+            rfm = specs.count
+            add("recency_days", "rfm", "days", nil, "Days from the last completed order to the as-of date", int: true)
+            add("frequency", "rfm", "orders", nil, "Completed orders over all time", int: true)
+            add("monetary", "rfm", "currency", nil, "Net revenue over all time", )
+            add("aov_all", "rfm", "currency", nil, "Average order value over all time")
+            add("tenure_days", "rfm", "days", nil, "Days since the first completed order", int: true)
+            add("days_since_signup", "rfm", "days", nil, "Days since the customer signed up", int: true)
+        }
+        if fam.orders {
+            for w in windows {
+                ordersBlocks.append(specs.count)
+                for (m, unit, desc, isInt) in Layout.orderMetrics {
+                    add("\(m)\(suffix(w))", "orders", unit, w, "\(desc) \(span(w))", int: isInt)
+                }
+            }
+        }
+        if fam.clickstream && ctx.hasSessions {
+            for w in windows {
+                clickBlocks.append(specs.count)
+                for (m, unit, desc, isInt) in Layout.clickMetrics {
+                    add("\(m)\(suffix(w))", "clickstream", unit, w, "\(desc) \(span(w))", int: isInt)
+                }
+            }
+            deviceStart = specs.count
+            for d in ctx.topDevices {
+                add("device_share_\(slug(d.name))", "clickstream", "share", nil, "Share of sessions on \(d.name)")
+            }
+            referrerStart = specs.count
+            for r in ctx.topReferrers {
+                add("referrer_share_\(slug(r.name))", "clickstream", "share", nil, "Share of sessions arriving from \(r.name)")
+            }
+        }
+        if fam.clickstream && ctx.hasEvents {
+            for w in windows {
+                eventBlocks.append(specs.count)
+                for t in FeatureBuilder.eventTypes {
+                    add("events_\(t)\(suffix(w))", "clickstream", "count", w, "Events of type \(t) \(span(w))", int: true)
+                }
+            }
+        }
+        if fam.categories && !ctx.topCategories.isEmpty {
+            categoryStart = specs.count
+            for c in ctx.topCategories {
+                let name = ctx.categoryNames[Int(c)]
+                add("category_spend_share_\(slug(name))", "categories", "share", nil, "Share of net revenue spent on \(name)")
+            }
+            for c in ctx.topCategories {
+                let name = ctx.categoryNames[Int(c)]
+                add("category_order_share_\(slug(name))", "categories", "share", nil, "Share of completed orders containing \(name)")
+            }
+            add("favourite_category", "categories", "code", nil,
+                "Rank (0 = the shop's top category) of the category with the customer's highest spend, among the top categories: \(ctx.topCategories.map { ctx.categoryNames[Int($0)] }.joined(separator: ", "))", int: true)
+        }
+        if fam.timing {
+            timing = specs.count
+            for d in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
+                add("dow_share_\(d)", "timing", "share", nil, "Share of completed orders placed on \(d) (UTC)")
+            }
+            for (b, hours) in [("night", "0-6h"), ("morning", "6-12h"), ("afternoon", "12-18h"), ("evening", "18-24h")] {
+                add("hour_share_\(b)", "timing", "share", nil, "Share of completed orders placed in the \(b) (\(hours) UTC)")
+            }
+            add("weekend_share", "timing", "share", nil, "Share of completed orders placed on Saturday or Sunday (UTC)")
+            add("interval_mean_days", "timing", "days", nil, "Mean days between consecutive completed orders")
+            add("interval_std_days", "timing", "days", nil, "Standard deviation of days between consecutive completed orders")
+            add("interval_min_days", "timing", "days", nil, "Shortest gap between consecutive completed orders")
+            add("interval_max_days", "timing", "days", nil, "Longest gap between consecutive completed orders")
+            add("purchase_regularity_cv", "timing", "ratio", nil, "Coefficient of variation of inter-purchase intervals (lower is more regular)")
+            add("signup_to_first_order_days", "timing", "days", nil, "Days from signup to the first completed order", int: true)
+        }
+        if fam.trends {
+            trends = specs.count
+            for (what, unit) in [("revenue", "net revenue"), ("orders", "completed orders"), ("sessions", "sessions")] {
+                add("\(what)_trend_30v30", "trends", "ratio", 30, "(\(unit) in the last 30 days + 1) / (\(unit) in the 30 days before + 1); 1 means flat")
+                add("\(what)_trend_90v90", "trends", "ratio", 90, "(\(unit) in the last 90 days + 1) / (\(unit) in the 90 days before + 1); 1 means flat")
+            }
+            add("revenue_slope_12m", "trends", "currency per month", 365, "Least-squares slope of monthly net revenue over the last 12 months")
+        }
+        if fam.profile && ctx.hasCustomers {
+            profile = specs.count
+            add("age", "profile", "years", nil, "Age in the as-of year, from birth_year", int: true)
+            add("age_band", "profile", "code", nil, "Age band: 1 <25, 2 25-34, 3 35-44, 4 45-54, 5 55-64, 6 65+", int: true)
+            add("country_code", "profile", "code", nil, "Country as a code (index in: \(ctx.countries.prefix(30).joined(separator: ", ")))", int: true)
+            add("channel_code", "profile", "code", nil, "Acquisition channel as a code (index in: \(ctx.channels.joined(separator: ", ")))", int: true)
+            add("profile_completeness", "profile", "share", nil, "Share of profile fields filled in (email, signup date, country, birth year, channel)")
+        }
+        if fam.value {
+            value = specs.count
+            add("value_reputation", "value", "count", nil, "Reputation value: referral, share and review events (word of mouth)", int: true)
+            add("value_information", "value", "score", nil, "Information value: half profile completeness, half events contributed (capped at 100)")
+            add("value_knowledge", "value", "count", nil, "Knowledge value: reviews and support contacts (feedback)", int: true)
+            add("value_transaction", "value", "score", nil, "Transaction value: (1 - return rate) × (1 - cancellation rate) / (1 + purchase irregularity)")
+        }
+    }
+}
+
+/// A lowercase identifier from a label: `books, magazines` → `books_magazines`.
+func slug(_ s: String) -> String {
+    var out = ""
+    var lastUnderscore = false
+    for c in s.lowercased().unicodeScalars {
+        if (c >= "a" && c <= "z") || (c >= "0" && c <= "9") {
+            out.unicodeScalars.append(c)
+            lastUnderscore = false
+        } else if !lastUnderscore && !out.isEmpty {
+            out += "_"
+            lastUnderscore = true
+        }
+    }
+    while out.hasSuffix("_") { out.removeLast() }
+    return out.isEmpty ? "other" : out
+}
