@@ -66,7 +66,15 @@ public struct KeyedList<Value: Decodable & Sendable>: Decodable, Sendable, Seque
 public struct StringList: Decodable, Sendable, Hashable {
     public var values: [String]
     public init(_ values: [String]) { self.values = values }
+    /// Set by decoders that know the node kind, so probing does not record an error.
+    public static let isSequenceKey = CodingUserInfoKey(rawValue: "cvm.isSequence")!
+
     public init(from decoder: any Decoder) throws {
+        if let isSequence = decoder.userInfo[StringList.isSequenceKey] as? Bool {
+            values = isSequence ? try decoder.singleValueContainer().decode([String].self)
+                                : [try decoder.singleValueContainer().decode(String.self)]
+            return
+        }
         let c = try decoder.singleValueContainer()
         if let one = try? c.decode(String.self) {
             values = [one]

@@ -44,7 +44,7 @@ public final class CSVScanner {
     public private(set) var recordEnd = 0
     private var nextLine = 1
 
-    public init(reader: GzipReader, delimiter: Delimiter, chunkSize: Int = 1 << 20, maxRecordBytes: Int = 64 << 20) {
+    public init(reader: GzipReader, delimiter: Delimiter, chunkSize: Int = 1 << 18, maxRecordBytes: Int = 64 << 20) {
         self.reader = reader
         self.delimiter = delimiter
         self.chunkSize = chunkSize

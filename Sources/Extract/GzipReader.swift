@@ -69,6 +69,7 @@ public final class GzipReader {
 
     deinit {
         if streamOpen { inflateEnd(&stream) }
+        scratch?.deallocate()
         input.deallocate()
         fclose(file)
     }
@@ -78,19 +79,21 @@ public final class GzipReader {
     /// - Throws: `InputFileError` naming the compressed byte offset of corrupt or truncated data.
     public func read(into out: inout [UInt8], max: Int) throws -> Int {
         if finished || max == 0 { return 0 }
-        let base = out.count
-        out.append(contentsOf: repeatElement(0, count: max))
-        var produced = 0
-        defer {
-            out.removeLast(max - produced)
-            uncompressedBytes += Int64(produced)
+        if scratchCapacity < max {
+            scratch?.deallocate()
+            scratch = .allocate(capacity: max)
+            scratchCapacity = max
         }
-        try out.withUnsafeMutableBufferPointer { buf in
-            let dst = buf.baseAddress! + base
-            produced = isGzip ? try inflateSome(into: dst, max: max) : try readPlain(into: dst, max: max)
-        }
+        let dst = scratch!
+        let produced = isGzip ? try inflateSome(into: dst, max: max) : try readPlain(into: dst, max: max)
+        // One memcpy into the caller's buffer (appending a repeated element is element-wise).
+        out.append(contentsOf: UnsafeBufferPointer(start: dst, count: produced))
+        uncompressedBytes += Int64(produced)
         return produced
     }
+
+    private var scratch: UnsafeMutablePointer<UInt8>?
+    private var scratchCapacity = 0
 
     private func refill() throws -> Bool {
         let n = fread(input, 1, inputCapacity, file)

@@ -161,7 +161,10 @@ struct NodeDecoder: Decoder {
     let node: Node
     let owner: ConfigDecoder
     var codingPath: [any CodingKey]
-    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    var userInfo: [CodingUserInfoKey: Any] {
+        if case .sequence = node { return [StringList.isSequenceKey: true] }
+        return [StringList.isSequenceKey: false]
+    }
 
     var key: String { keyPath(codingPath) }
 

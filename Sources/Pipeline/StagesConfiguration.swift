@@ -1,3 +1,7 @@
+import Clean
+import Cluster
+import Features
+import Value
 public import CVMCore
 
 /// Settings per stage, under `stages:` in the pipeline config. Each stage module

@@ -1,6 +1,7 @@
 import Foundation
 import CVMCore
 import Report
+import Warehouse
 
 extension PipelineRunner {
     /// The run summary for summary.json, metrics.prom and the report.

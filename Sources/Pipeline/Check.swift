@@ -2,6 +2,7 @@ import Foundation
 public import CVMCore
 public import Logging
 import Warehouse
+import Report
 
 /// The key outputs `cvm check` compares: rows per table, quarantined rows per
 /// source and rule, segment sizes, and KPIs within tolerances.

@@ -1,1 +1,0 @@
-// The Cluster stage module. See DESIGN.md.

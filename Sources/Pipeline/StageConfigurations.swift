@@ -1,0 +1,17 @@
+import Clean
+import Cluster
+import Features
+import Value
+
+// Each stage module owns its settings; the pipeline config nests them under `stages:`.
+public typealias CleanConfiguration = Clean.Configuration
+public typealias FeaturesConfiguration = Features.Configuration
+public typealias ClusterConfiguration = Cluster.Configuration
+public typealias ValueConfiguration = Value.Configuration
+
+/// The source playing each role, as the stage settings declare it.
+func featuresOrders(_ f: FeaturesConfiguration) -> String? { f.orders }
+func featuresEvents(_ f: FeaturesConfiguration) -> String? { f.events }
+func featuresCustomers(_ f: FeaturesConfiguration) -> String? { f.customers }
+func sessionsSource(_ c: CleanConfiguration) -> String? { c.sessions?.source }
+func sessionsGap(_ c: CleanConfiguration) -> Int { c.sessions?.gapMinutes ?? 30 }

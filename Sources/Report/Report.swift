@@ -1,1 +1,0 @@
-// The Report stage module. See DESIGN.md.

@@ -1,1 +1,0 @@
-// The Value stage module. See DESIGN.md.

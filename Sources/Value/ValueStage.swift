@@ -1,0 +1,186 @@
+public import CVMCore
+
+/// Settings of the value stage (`stages.value`).
+public struct Configuration: Decodable, Sendable {
+    public struct RFM: Decodable, Sendable {
+        /// Score levels (quantile bins) for R, F and M.
+        public var bins = 5
+        enum CodingKeys: String, CodingKey, CaseIterable { case bins }
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            bins = try c.decodeIfPresent(Int.self, forKey: .bins) ?? 5
+            if bins < 2 || bins > 10 { throw ConfigValueError("bins must be between 2 and 10, found \(bins)") }
+        }
+    }
+
+    /// Lifecycle stage thresholds, in days and orders.
+    public struct Lifecycle: Decodable, Sendable {
+        /// First order at most this many days ago: `new`.
+        public var newDays = 30
+        /// Last order at most this many days ago: `active` (or `loyal`).
+        public var activeDays = 90
+        /// Last order more than `activeDays` and at most this many days ago: `at_risk`; beyond: `churned`.
+        public var atRiskDays = 180
+        /// Active customers with at least this many orders are `loyal`.
+        public var loyalMinOrders = 5
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case newDays = "new_days", activeDays = "active_days", atRiskDays = "at_risk_days", loyalMinOrders = "loyal_min_orders"
+        }
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            newDays = try c.decodeIfPresent(Int.self, forKey: .newDays) ?? newDays
+            activeDays = try c.decodeIfPresent(Int.self, forKey: .activeDays) ?? activeDays
+            atRiskDays = try c.decodeIfPresent(Int.self, forKey: .atRiskDays) ?? atRiskDays
+            loyalMinOrders = try c.decodeIfPresent(Int.self, forKey: .loyalMinOrders) ?? loyalMinOrders
+            if !(newDays <= activeDays && activeDays < atRiskDays) {
+                throw ConfigValueError("thresholds must satisfy new_days <= active_days < at_risk_days")
+            }
+        }
+    }
+
+    public var rfm = RFM()
+    public var lifecycle = Lifecycle()
+    /// The Pareto flag marks the top share of customers by revenue (0.2: the 20/80 view).
+    public var paretoShare = 0.2
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case rfm, lifecycle, paretoShare = "pareto_share" }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        rfm = try c.decodeIfPresent(RFM.self, forKey: .rfm) ?? rfm
+        lifecycle = try c.decodeIfPresent(Lifecycle.self, forKey: .lifecycle) ?? lifecycle
+        paretoShare = try c.decodeIfPresent(Double.self, forKey: .paretoShare) ?? paretoShare
+        if !(paretoShare > 0 && paretoShare < 1) { throw ConfigValueError("pareto_share must be between 0 and 1") }
+    }
+}
+
+/// RFM scores and segments, lifecycle stages and the Pareto view (the value stage).
+public enum ValueStage {
+    /// The recency × frequency grid (rows R = 5…1, columns F = 1…5): total and non-overlapping.
+    public static let segmentGrid: [[String]] = [
+        ["New Customers", "Potential Loyalists", "Potential Loyalists", "Champions", "Champions"],
+        ["Promising", "Potential Loyalists", "Potential Loyalists", "Loyal Customers", "Loyal Customers"],
+        ["About To Sleep", "About To Sleep", "Need Attention", "Loyal Customers", "Loyal Customers"],
+        ["Hibernating", "Hibernating", "At Risk", "At Risk", "Can't Lose Them"],
+        ["Hibernating", "Hibernating", "At Risk", "At Risk", "Can't Lose Them"],
+    ]
+
+    /// The segment of 5-level scores r and f (1…5).
+    public static func segment(r: Int, f: Int) -> String { segmentGrid[5 - r][f - 1] }
+
+    /// Quantile scores 1…`bins` where equal values always get equal scores:
+    /// score = 1 + ⌊bins × (number of values strictly below x) / n⌋.
+    /// - Complexity: O(n log n).
+    public static func quantileScores(_ values: [Double], bins: Int) -> [Int] {
+        let n = values.count
+        guard n > 0 else { return [] }
+        let sorted = values.sorted()
+        return values.map { x in
+            var lo = 0, hi = n
+            while lo < hi { let m = (lo + hi) / 2; if sorted[m] < x { lo = m + 1 } else { hi = m } }
+            return min(bins, 1 + (bins * lo) / n)
+        }
+    }
+
+    /// Builds `customer_value` from `customer_features` (needs recency_days, frequency, monetary).
+    /// Customers without purchases get scores 0 and segment "No Purchases".
+    /// - Throws: `CVMFailure` (exit 78) when a needed feature is missing (the rfm family switched off).
+    public static func run(features: Table, asOf: CivilDate, configuration: Configuration) throws -> Table {
+        func need(_ name: String) throws -> Column {
+            guard let c = features[name] else {
+                throw CVMFailure(.config, "error: stages.value needs the feature \(name); keep the rfm family on under stages.features.families")
+            }
+            return c
+        }
+        let ids = try need("customer_id"), rec = try need("recency_days"), freq = try need("frequency"), mon = try need("monetary")
+        let tenure = features["tenure_days"]
+        let n = features.rowCount
+        let bins = configuration.rfm.bins
+        let buyers = (0..<n).filter { (freq.double(at: $0) ?? 0) >= 1 }
+        // Recency is reversed: fewer days since the last order scores higher.
+        let rS = quantileScores(buyers.map { -(rec.double(at: $0) ?? 0) }, bins: bins)
+        let fS = quantileScores(buyers.map { freq.double(at: $0) ?? 0 }, bins: bins)
+        let mS = quantileScores(buyers.map { mon.double(at: $0) ?? 0 }, bins: bins)
+        var r = [Int64](repeating: 0, count: n), f = r, m = r
+        for (k, i) in buyers.enumerated() { (r[i], f[i], m[i]) = (Int64(rS[k]), Int64(fS[k]), Int64(mS[k])) }
+
+        var segment: [String] = [], code: [String] = [], stage: [String] = []
+        let lc = configuration.lifecycle
+        for i in 0..<n {
+            let isBuyer = r[i] > 0
+            code.append(isBuyer ? "\(r[i])\(f[i])\(m[i])" : "000")
+            if !isBuyer {
+                segment.append("No Purchases")
+            } else {
+                // Map to the 5-level grid when bins differ from 5.
+                let r5 = 1 + Int((r[i] - 1) * 5 / Int64(bins)), f5 = 1 + Int((f[i] - 1) * 5 / Int64(bins))
+                segment.append(ValueStage.segment(r: r5, f: f5))
+            }
+            let recency = rec.double(at: i), orders = freq.double(at: i) ?? 0, age = tenure?.double(at: i)
+            if !isBuyer || recency == nil {
+                stage.append("prospect")
+            } else if let age, age <= Double(lc.newDays) {
+                stage.append("new")
+            } else if recency! <= Double(lc.activeDays) {
+                stage.append(orders >= Double(lc.loyalMinOrders) ? "loyal" : "active")
+            } else if recency! <= Double(lc.atRiskDays) {
+                stage.append("at_risk")
+            } else {
+                stage.append("churned")
+            }
+        }
+        // Pareto: rank by revenue (ties by customer id order), cumulative share.
+        let revenue = (0..<n).map { max(0, mon.double(at: $0) ?? 0) }
+        let order = (0..<n).sorted { (revenue[$0], -$0) > (revenue[$1], -$1) }
+        let total = revenue.reduce(0, +)
+        var rank = [Int64](repeating: 0, count: n), cum = [Double](repeating: 0, count: n), top = [Int64](repeating: 0, count: n)
+        var acc = 0.0
+        let cutoff = Int((Double(n) * configuration.paretoShare).rounded(.up))
+        for (k, i) in order.enumerated() {
+            acc += revenue[i]
+            rank[i] = Int64(k + 1)
+            cum[i] = total > 0 ? acc / total : 0
+            top[i] = k < cutoff && revenue[i] > 0 ? 1 : 0
+        }
+        return Table(name: "customer_value", columns: [
+            ids.renamed("customer_id"),
+            Column("recency_days", double: (0..<n).map { rec.double(at: $0) ?? 0 }, validity: (0..<n).map { rec.isValid($0) }),
+            Column("frequency", .int, int64: (0..<n).map { Int64(freq.double(at: $0) ?? 0) }),
+            Column("monetary", double: (0..<n).map { mon.double(at: $0) ?? 0 }),
+            Column("r_score", .int, int64: r), Column("f_score", .int, int64: f), Column("m_score", .int, int64: m),
+            Column("rfm_code", strings: code), Column("rfm_segment", strings: segment),
+            Column("lifecycle_stage", strings: stage),
+            Column("revenue_rank", .int, int64: rank), Column("revenue_share_cum", double: cum),
+            Column("pareto_top20", .bool, int64: top),
+        ], rowCount: n)
+    }
+
+    /// `pareto_summary`: revenue share of the top 10/20/50% of customers and the Gini coefficient.
+    public static func paretoSummary(_ customerValue: Table) -> Table {
+        let m = customerValue["monetary"]
+        var revenue = (0..<customerValue.rowCount).map { max(0, m?.double(at: $0) ?? 0) }
+        revenue.sort(by: >)
+        let n = revenue.count
+        let total = revenue.reduce(0, +)
+        func topShare(_ p: Double) -> Double {
+            guard total > 0 else { return 0 }
+            let k = Int((Double(n) * p).rounded(.up))
+            return revenue.prefix(k).reduce(0, +) / total
+        }
+        // Gini from the Lorenz curve of ascending revenue.
+        var gini = 0.0
+        if total > 0 && n > 0 {
+            let asc = revenue.reversed()
+            var weighted = 0.0
+            for (i, x) in asc.enumerated() { weighted += Double(i + 1) * x }
+            gini = (2 * weighted) / (Double(n) * total) - Double(n + 1) / Double(n)
+        }
+        let labels = ["top10_revenue_share", "top20_revenue_share", "top50_revenue_share", "gini", "customers", "revenue"]
+        let values = [topShare(0.1), topShare(0.2), topShare(0.5), gini, Double(n), total]
+        return Table(name: "pareto_summary", columns: [Column("metric", strings: labels), Column("value", double: values)], rowCount: labels.count)
+    }
+}
