@@ -27,6 +27,13 @@ public final class ConfigDecoder {
 
     /// Parses YAML text and decodes `T` from it. Returns nil when any error was recorded.
     public func decode<T: Decodable>(_ type: T.Type, fromYAML text: String) -> T? {
+        let value = decodePartially(type, fromYAML: text)
+        return diagnostics.contains { $0.severity == .error } ? nil : value
+    }
+
+    /// Decodes as much as possible: the value may be present although errors were recorded
+    /// (entries with errors are left out), so later checks can still report their findings.
+    public func decodePartially<T: Decodable>(_ type: T.Type, fromYAML text: String) -> T? {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
@@ -42,8 +49,7 @@ public final class ConfigDecoder {
             return nil
         }
         let decoder = NodeDecoder(node: root, owner: self, codingPath: [])
-        let value = try? T(from: decoder)
-        return diagnostics.contains { $0.severity == .error } ? nil : value
+        return try? T(from: decoder)
     }
 
     /// Records an error found after decoding, at the position of `key` (or its nearest recorded parent).
@@ -65,6 +71,9 @@ public final class ConfigDecoder {
         }
         return positions[""] ?? SourcePosition(path: path, line: 1, column: 1)
     }
+
+    /// True when a key was present in the document (even if its value failed to decode).
+    public func wasPresent(_ key: String) -> Bool { positions[key] != nil }
 
     func record(at position: SourcePosition, key: String, _ message: String) {
         let d = Diagnostic(.error, at: position, key: key, message)
@@ -274,7 +283,42 @@ struct KeyedNodeContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return isNull(v)
     }
 
-    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
+    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try decodeGeneric(type, forKey: key) }
+
+    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? { try decodeIfPresentGeneric(type, forKey: key) }
+
+    // The protocol's default overloads for concrete types would bypass the error recovery
+    // of the generic versions (a failed `decodeIfPresent` must return nil, not throw).
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try decodeGeneric(type, forKey: key) }
+    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try decodeIfPresentGeneric(type, forKey: key) }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try decodeGeneric(type, forKey: key) }
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try decodeIfPresentGeneric(type, forKey: key) }
+    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try decodeGeneric(type, forKey: key) }
+    func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try decodeIfPresentGeneric(type, forKey: key) }
+    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { try decodeGeneric(type, forKey: key) }
+    func decodeIfPresent(_ type: Float.Type, forKey key: Key) throws -> Float? { try decodeIfPresentGeneric(type, forKey: key) }
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try decodeGeneric(type, forKey: key) }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try decodeIfPresentGeneric(type, forKey: key) }
+    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try decodeGeneric(type, forKey: key) }
+    func decodeIfPresent(_ type: Int8.Type, forKey key: Key) throws -> Int8? { try decodeIfPresentGeneric(type, forKey: key) }
+    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try decodeGeneric(type, forKey: key) }
+    func decodeIfPresent(_ type: Int16.Type, forKey key: Key) throws -> Int16? { try decodeIfPresentGeneric(type, forKey: key) }
+    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try decodeGeneric(type, forKey: key) }
+    func decodeIfPresent(_ type: Int32.Type, forKey key: Key) throws -> Int32? { try decodeIfPresentGeneric(type, forKey: key) }
+    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try decodeGeneric(type, forKey: key) }
+    func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try decodeIfPresentGeneric(type, forKey: key) }
+    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try decodeGeneric(type, forKey: key) }
+    func decodeIfPresent(_ type: UInt.Type, forKey key: Key) throws -> UInt? { try decodeIfPresentGeneric(type, forKey: key) }
+    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try decodeGeneric(type, forKey: key) }
+    func decodeIfPresent(_ type: UInt8.Type, forKey key: Key) throws -> UInt8? { try decodeIfPresentGeneric(type, forKey: key) }
+    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try decodeGeneric(type, forKey: key) }
+    func decodeIfPresent(_ type: UInt16.Type, forKey key: Key) throws -> UInt16? { try decodeIfPresentGeneric(type, forKey: key) }
+    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try decodeGeneric(type, forKey: key) }
+    func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try decodeIfPresentGeneric(type, forKey: key) }
+    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try decodeGeneric(type, forKey: key) }
+    func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try decodeIfPresentGeneric(type, forKey: key) }
+
+    func decodeGeneric<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         guard let (_, v) = value(key) else {
             throw decoder.fail("missing required key \"\(key.stringValue)\"")
         }
@@ -286,7 +330,7 @@ struct KeyedNodeContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return try d.decodeValue(type)
     }
 
-    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+    func decodeIfPresentGeneric<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         guard let (_, v) = value(key), !isNull(v) else { return nil }
         let d = child(key, v)
         d.owner.note(d.key, v)

@@ -61,8 +61,8 @@ public enum ConfigLoader {
             throw CVMFailure(.config, "\(path):1:1: error: the config is not valid UTF-8 text")
         }
         let decoder = ConfigDecoder(path: path)
-        let decoded = decoder.decode(PipelineConfig.self, fromYAML: text)
-        guard let config = decoded else {
+        // Decode what can be decoded, then check it too: all errors are reported at once.
+        guard let config = decoder.decodePartially(PipelineConfig.self, fromYAML: text) else {
             throw DiagnosticsError(.config, decoder.diagnostics)
         }
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().standardized.path
@@ -86,7 +86,7 @@ public enum ConfigLoader {
             d.error("as_of", "\"\(asOf)\" is not a valid date; write YYYY-MM-DD")
         }
         if let t = c.threads, t < 0 { d.error("threads", "must be 0 (one per core) or more, found \(t)") }
-        if c.sources.isEmpty, d.positions["sources"] != nil {
+        if c.sources.isEmpty, d.wasPresent("sources"), !d.diagnostics.contains(where: { $0.key == "sources" }) {
             d.error("sources", "declare at least one source (orders are required by the features stage)")
         }
         let names = c.sources.keys
@@ -100,7 +100,7 @@ public enum ConfigLoader {
                     do {
                         let matched = try expandGlob(glob, baseDirectory: loaded.baseDirectory)
                         if matched.isEmpty {
-                            d.error(key, "\"\(glob)\" matches no file (relative to \(loaded.baseDirectory)); check the path or generate the data")
+                            d.error(key, "\"\(glob)\" matches no file (paths are relative to the config's folder \(displayFolder(loaded.path))); check the path or generate the data")
                         }
                         files += matched
                     } catch {
@@ -110,7 +110,7 @@ public enum ConfigLoader {
                 loaded.files[name] = Array(Set(files)).sorted()
             }
         }
-        checkStages(c, d)
+        if !c.sources.isEmpty { checkStages(c, d) }
     }
 
     static func checkSource(_ name: String, _ s: SourceSpec, sourceNames: [String], all: KeyedList<SourceSpec>, _ d: ConfigDecoder) {
@@ -159,13 +159,13 @@ public enum ConfigLoader {
                 d.error("\(cp).from", "with header: false, from is a 1-based column position, found \"\(from)\"")
             }
         }
-        for (i, k) in s.key.enumerated() where !declared.contains(k) {
+        for (i, k) in s.key.enumerated() where !declared.contains(k) && !d.wasPresent("\(p).columns.\(k)") {
             let key = s.key.count == 1 && d.positions["\(p).key[0]"] == nil ? "\(p).key" : "\(p).key[\(i)]"
             d.error(key, "column \"\(k)\" is not declared in \(p).columns (declared: \(declared.joined(separator: ", ")))")
         }
         for (col, target) in s.references {
             let rp = "\(p).references.\(col)"
-            if !declared.contains(col) {
+            if !declared.contains(col) && !d.wasPresent("\(p).columns.\(col)") {
                 d.error(rp, "column \"\(col)\" is not declared in \(p).columns (declared: \(declared.joined(separator: ", ")))")
             }
             let parts = target.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
@@ -174,6 +174,7 @@ public enum ConfigLoader {
                 continue
             }
             guard let other = all[parts[0]] else {
+                if d.wasPresent("sources.\(parts[0])") { continue }  // declared, but had errors of its own
                 var m = "unknown source \"\(parts[0])\""
                 if let s = suggestion(for: parts[0], among: sourceNames) { m += "; did you mean \"\(s)\"?" }
                 d.error(rp, m + " (expected one of \(sourceNames.joined(separator: ", ")))")
@@ -191,6 +192,7 @@ public enum ConfigLoader {
         func sourceRef(_ key: String, _ value: String?, role: String) {
             guard let value else { return }
             guard let source = c.sources[value] else {
+                if d.wasPresent("sources.\(value)") { return }  // declared, but had errors of its own
                 var m = "unknown source \"\(value)\""
                 if let s = suggestion(for: value, among: names) { m += "; did you mean \"\(s)\"?" }
                 d.error(key, m + " (expected one of \(names.joined(separator: ", ")))")
@@ -265,4 +267,11 @@ public func fnv1aHex(_ data: Data) -> String {
     for b in data { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
     let s = String(h, radix: 16)
     return String(repeating: "0", count: 16 - s.count) + s
+}
+
+/// The config's folder as the user named it (relative stays relative), for messages.
+func displayFolder(_ configPath: String) -> String {
+    guard let cut = configPath.lastIndex(of: "/") else { return "." }
+    let folder = String(configPath[..<cut])
+    return folder.isEmpty ? "/" : folder
 }
