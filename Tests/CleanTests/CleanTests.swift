@@ -1,1 +1,215 @@
+import Clean
+import CVMCore
+import TestSupport
 import Testing
+
+/// A raw table as Extract makes it, with provenance columns.
+func rawOrders(_ rows: [(order: String, line: Int64, customer: String?, qty: Int64?, status: String)]) -> Table {
+    Table(name: "raw_orders", columns: [
+        Column("order_id", strings: rows.map(\.order)),
+        Column("line_no", .int, int64: rows.map(\.line)),
+        Column("customer_id", strings: rows.map(\.customer)),
+        Column("quantity", .int, int64: rows.map { $0.qty ?? 0 }, validity: rows.map { $0.qty != nil }),
+        Column("status", .enum, strings: rows.map(\.status)),
+        Column(Provenance.file, strings: rows.map { _ in "o.csv" }),
+        Column(Provenance.line, .int, int64: (0..<rows.count).map { Int64($0 + 2) }),
+    ])
+}
+
+func ordersSpec(dedupe: SourceSpec.DedupePolicy = .first) -> SourceSpec {
+    var s = SourceSpec(name: "orders", files: [], columns: [
+        ("order_id", ColumnDecl(.string, required: true)),
+        ("line_no", ColumnDecl(.int, required: true)),
+        ("customer_id", ColumnDecl(.string, required: true)),
+        ("quantity", ColumnDecl(.int, min: 1, max: 10)),
+        ("status", ColumnDecl(.enum, values: ["completed", "returned"])),
+    ])
+    s.key = ["order_id", "line_no"]
+    s.dedupe = dedupe
+    s.references = KeyedList([(key: "customer_id", value: "customers.customer_id")])
+    return s
+}
+
+let knownCustomers = Column("customer_id", strings: ["C1", "C2"])
+
+struct CleanerRuleTests {
+    func clean(_ rows: [(order: String, line: Int64, customer: String?, qty: Int64?, status: String)],
+               dedupe: SourceSpec.DedupePolicy = .first) -> CleanResult {
+        Cleaner.clean(ordersSpec(dedupe: dedupe), table: rawOrders(rows), references: ["customers.customer_id": knownCustomers], threads: 1)
+    }
+
+    @Test func eachRuleRejectsWithItsReasonFileAndLine() {
+        let r = clean([
+            ("O1", 1, "C1", 2, "completed"),     // ok
+            ("O2", 1, nil, 2, "completed"),      // required
+            ("O3", 1, "C1", 2, "shipped"),       // enum
+            ("O4", 1, "C1", 0, "completed"),     // min
+            ("O5", 1, "C1", 11, "completed"),    // max
+            ("O1", 1, "C2", 3, "completed"),     // duplicate of line 2
+            ("O6", 1, "C9", 1, "returned"),      // reference
+            ("O7", 1, "C2", nil, "returned"),    // nullable quantity: ok
+        ])
+        #expect(r.table.rowCount == 2)
+        #expect(r.table.name == "stg_orders")
+        #expect(r.quarantine.map(\.rule) == ["required", "enum", "min", "max", "duplicate", "reference"])
+        #expect(r.quarantine.map(\.reason) == [
+            "customer_id is required but empty",
+            "status: \"shipped\" is not one of completed, returned",
+            "quantity: 0 is below the minimum 1",
+            "quantity: 11 is above the maximum 10",
+            "duplicate of o.csv:2 (key order_id=O1, line_no=1)",
+            "customer_id \"C9\" not found in customers.customer_id",
+        ])
+        #expect(r.quarantine.map(\.line) == [3, 4, 5, 6, 7, 8])
+        #expect(r.quarantine.map(\.column) == [3, 5, 4, 4, nil, 3])
+        #expect(r.quarantine.allSatisfy { $0.file == "o.csv" && $0.source == "orders" })
+        #expect(r.rowsIn == r.table.rowCount + r.quarantine.count)
+        #expect(r.rejectsByRule.map(\.rule) == Cleaner.ruleOrder)
+    }
+
+    @Test func theFirstFailingRuleNamesTheRow() {
+        // Missing customer AND an unknown status: required comes first.
+        let r = clean([("O1", 1, nil, 50, "shipped")])
+        #expect(r.quarantine.map(\.rule) == ["required"])
+    }
+
+    @Test func dedupeKeepsTheFirstOrTheLastRow() {
+        let rows: [(order: String, line: Int64, customer: String?, qty: Int64?, status: String)] =
+            [("O1", 1, "C1", 1, "completed"), ("O1", 1, "C1", 2, "completed"), ("O1", 2, "C1", 3, "completed")]
+        let first = clean(rows, dedupe: .first), last = clean(rows, dedupe: .last)
+        #expect(first.table["quantity"]?.int64Values == [1, 3])
+        #expect(last.table["quantity"]?.int64Values == [2, 3])
+        #expect(first.quarantine.map(\.line) == [3])
+        #expect(last.quarantine.map(\.line) == [2])
+    }
+
+    @Test func rowsThatFailARowRuleDoNotCountAsTheKeptDuplicate() {
+        // The first O1 fails `min`, so the second O1 is not a duplicate of it.
+        let r = clean([("O1", 1, "C1", 0, "completed"), ("O1", 1, "C1", 2, "completed")])
+        #expect(r.quarantine.map(\.rule) == ["min"])
+        #expect(r.table.rowCount == 1)
+    }
+
+    @Test func decimalBoundsCompareRealValues() {
+        var s = SourceSpec(name: "p", files: [], columns: [("price", ColumnDecl(.decimal, scale: 2, min: 0, max: 19.99))])
+        s.key = []
+        let t = Table(name: "raw_p", columns: [
+            Column("price", .decimal, int64: [1999, 2000, -1], scale: 2),
+            Column(Provenance.file, strings: ["f", "f", "f"]), Column(Provenance.line, .int, int64: [2, 3, 4]),
+        ])
+        let r = Cleaner.clean(s, table: t, references: [:], threads: 1)
+        #expect(r.quarantine.map(\.rule) == ["max", "min"])
+        #expect(r.quarantine.first?.reason == "price: 20.00 is above the maximum 19.99")
+    }
+}
+
+struct ReferenceOrderTests {
+    func spec(_ name: String, refs: [(String, String)]) -> SourceSpec {
+        var s = SourceSpec(name: name, files: [], columns: [("id", ColumnDecl(.string))])
+        s.references = KeyedList(refs.map { (key: $0.0, value: $0.1) })
+        return s
+    }
+
+    @Test func referencedSourcesAreCleanedFirst() throws {
+        let order = try Cleaner.referenceOrder([
+            spec("events", refs: [("id", "customers.id")]), spec("orders", refs: [("id", "customers.id")]), spec("customers", refs: []),
+        ])
+        #expect(order == ["customers", "events", "orders"])
+    }
+
+    @Test func cyclesAndUnknownSourcesAreConfigErrors() {
+        #expect(throws: CVMFailure.self) {
+            try Cleaner.referenceOrder([spec("a", refs: [("id", "b.id")]), spec("b", refs: [("id", "a.id")])])
+        }
+        do {
+            _ = try Cleaner.referenceOrder([spec("orders", refs: [("id", "custmers.id")])])
+            Issue.record("expected an error")
+        } catch let e as CVMFailure {
+            #expect(e.exitStatus == .config)
+            #expect(e.message.contains("unknown source \"custmers\""))
+        } catch { Issue.record("\(error)") }
+    }
+}
+
+struct ProfileTests {
+    @Test func profilesNullsDistinctAndRanges() {
+        let t = Table(name: "stg_x", columns: [
+            Column("n", .int, int64: [3, 1, 3, 0], validity: [true, true, true, false]),
+            Column("s", strings: ["b", "a", nil, "b"]),
+            Column(Provenance.line, .int, int64: [1, 2, 3, 4]),
+        ])
+        let p = Cleaner.profile(t, source: "x")
+        #expect(p.rowCount == 2)  // provenance columns are not profiled
+        #expect(p["nulls"]?.int64Values == [1, 1])
+        #expect(p["distinct"]?.int64Values == [2, 2])
+        #expect(p["min"]?.string(at: 0) == "1")
+        #expect(p["max"]?.string(at: 0) == "3")
+        #expect(p["min"]?.string(at: 1) == "a")
+        #expect(p["mean"]?.double(at: 0).map { approxEqual($0, 7.0 / 3) } == true)
+        #expect(p["null_share"]?.doubleValues == [0.25, 0.25])
+    }
+}
+
+struct SessionizerTests {
+    static let minute: Int64 = 60 * microsPerSecond
+
+    func events(_ rows: [(String?, Int64, String)]) -> Table {
+        Table(name: "stg_events", columns: [
+            Column("customer_id", strings: rows.map(\.0)),
+            Column("occurred_at", .timestamp, int64: rows.map(\.1)),
+            Column("event_type", .enum, strings: rows.map(\.2)),
+        ])
+    }
+
+    @Test func aGapLongerThanTheLimitStartsANewSession() throws {
+        let m = Self.minute
+        let t = events([
+            ("B", 0, "page_view"), ("A", 0, "page_view"), ("A", 30 * m, "add_to_cart"),  // exactly 30 min: same session
+            ("A", 61 * m, "purchase"), (nil, 5, "page_view"), ("A", 10 * m, "search"),
+        ])
+        let s = try Sessionizer.sessionize(t, gapMinutes: 30, threads: 1)
+        #expect((0..<s.rowCount).map { s["session_id"]!.string(at: $0)! } == ["A-1", "A-2", "B-1"])
+        #expect(s["events"]?.int64Values == [3, 1, 1])
+        #expect(s["duration_s"]?.int64Values == [1800, 0, 0])
+        #expect(s["add_to_cart"]?.int64Values == [1, 0, 0])
+        #expect(s["searches"]?.int64Values == [1, 0, 0])
+        #expect(s["purchases"]?.int64Values == [0, 1, 0])
+        #expect(s["is_bounce"]?.int64Values == [0, 0, 1])
+    }
+
+    /// Slow obvious oracle: per customer, sort times, split on gaps.
+    func oracle(_ rows: [(String?, Int64, String)], gap: Int64) -> [String: [Int]] {
+        var by: [String: [Int64]] = [:]
+        for r in rows { if let c = r.0 { by[c, default: []].append(r.1) } }
+        return by.mapValues { ts in
+            let s = ts.sorted()
+            var sizes = [1]
+            for k in 1..<max(1, s.count) where s.count > 1 {
+                if s[k] - s[k - 1] > gap { sizes.append(1) } else { sizes[sizes.count - 1] += 1 }
+            }
+            return sizes
+        }
+    }
+
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func matchesAnOracleAndIsIdenticalForAnyThreadCount(seed: UInt64) throws {
+        var rng = SeededRNG(seed: seed)
+        let types = ["page_view", "search", "add_to_cart", "checkout", "purchase"]
+        let rows: [(String?, Int64, String)] = (0..<3000).map { _ in
+            let c = rng.next() % 50 == 0 ? nil : "C\(rng.next() % 300)"
+            return (c, Int64(rng.next() % 100_000) * microsPerSecond * 10, types[Int(rng.next() % 5)])
+        }
+        let t = events(rows)
+        let one = try Sessionizer.sessionize(t, gapMinutes: 30, threads: 1)
+        let two = try Sessionizer.sessionize(t, gapMinutes: 30, threads: 2)
+        #expect(one == two)
+        var got: [String: [Int]] = [:]
+        for i in 0..<one.rowCount { got[one["customer_id"]!.string(at: i)!, default: []].append(Int(one["events"]!.int64(at: i)!)) }
+        #expect(got == oracle(rows, gap: 30 * Self.minute))
+    }
+
+    @Test func missingColumnsAreConfigErrors() {
+        let t = Table(name: "e", columns: [Column("customer_id", strings: ["A"])])
+        #expect(throws: CVMFailure.self) { try Sessionizer.sessionize(t, gapMinutes: 30, threads: 1) }
+    }
+}
