@@ -1,1 +1,144 @@
+import Cluster
+import CVMCore
+import TestSupport
 import Testing
+
+/// Seeded blobs around `centers` (row-major), `perCenter` points each.
+func blobs(_ centers: [[Double]], perCenter: Int, spread: Double, seed: UInt64) -> Matrix {
+    var rng = SeededRNG(seed: seed)
+    var values: [Double] = []
+    for c in centers {
+        for _ in 0..<perCenter {
+            for x in c { values.append(x + (rng.nextDouble() - 0.5) * 2 * spread) }
+        }
+    }
+    return Matrix(rows: centers.count * perCenter, cols: centers[0].count, values: values)
+}
+
+/// Plain serial Lloyd from given centroids: the obvious oracle.
+func oracleLloyd(_ x: Matrix, _ initial: Matrix, iterations: Int) -> (labels: [Int32], inertia: Double) {
+    var c = initial.values
+    let k = initial.rows, d = x.cols
+    var labels = [Int32](repeating: 0, count: x.rows)
+    func assign() -> Double {
+        var total = 0.0
+        for i in 0..<x.rows {
+            var best = 0, bestD = Double.infinity
+            for j in 0..<k {
+                var s = 0.0
+                for f in 0..<d { let t = x[i, f] - c[j * d + f]; s += t * t }
+                if s < bestD { (best, bestD) = (j, s) }
+            }
+            labels[i] = Int32(best)
+            total += bestD
+        }
+        return total
+    }
+    for _ in 0..<iterations {
+        _ = assign()
+        var sums = [Double](repeating: 0, count: k * d), counts = [Int](repeating: 0, count: k)
+        for i in 0..<x.rows {
+            counts[Int(labels[i])] += 1
+            for f in 0..<d { sums[Int(labels[i]) * d + f] += x[i, f] }
+        }
+        for j in 0..<k where counts[j] > 0 { for f in 0..<d { c[j * d + f] = sums[j * d + f] / Double(counts[j]) } }
+    }
+    return (labels, assign())
+}
+
+struct KMeansTests {
+    @Test func matchesSerialLloydFromTheSameInitialCentroids() {
+        let x = blobs([[0, 0], [5, 5], [0, 6], [7, 0]], perCenter: 3000, spread: 2.5, seed: 7)
+        let initial = Matrix(rows: 4, cols: 2, values: [1, 1, 2, 2, 3, 3, 4, 4])
+        let fit = KMeans(k: 4, maxIterations: 25, tolerance: 0, initialization: .given(initial), threads: 2).fit(x)
+        let oracle = oracleLloyd(x, initial, iterations: fit.iterations)
+        #expect(fit.labels == oracle.labels)
+        #expect(approxEqual(fit.inertia, oracle.inertia, rel: 1e-12))
+    }
+
+    @Test func resultsAreBitIdenticalForOneAndTwoThreads() {
+        let x = blobs([[0, 0, 0], [4, 4, 4], [8, 0, 4]], perCenter: 5000, spread: 3, seed: 11)
+        let a = KMeans(k: 3, seed: 42, nInit: 3, threads: 1).fit(x)
+        let b = KMeans(k: 3, seed: 42, nInit: 3, threads: 2).fit(x)
+        #expect(a.labels == b.labels)
+        #expect(a.inertia.bitPattern == b.inertia.bitPattern)
+        #expect(a.centroids.values.map(\.bitPattern) == b.centroids.values.map(\.bitPattern))
+    }
+
+    @Test func recoversWellSeparatedClusters() {
+        let centers: [[Double]] = [[0, 0], [100, 0], [0, 100], [100, 100]]
+        let x = blobs(centers, perCenter: 200, spread: 1, seed: 3)
+        let fit = KMeans(k: 4, seed: 1, threads: 2).fit(x)
+        // Every blob is one cluster, and the four clusters are distinct.
+        var seen = Set<Int32>()
+        for b in 0..<4 {
+            let labels = Set(fit.labels[(b * 200)..<((b + 1) * 200)])
+            #expect(labels.count == 1)
+            seen.formUnion(labels)
+        }
+        #expect(seen.count == 4)
+        #expect(fit.converged)
+    }
+
+    @Test func theSameSeedGivesTheSameFitAndAnotherSeedMayNot() {
+        let x = blobs([[0, 0], [3, 3], [6, 0]], perCenter: 400, spread: 2, seed: 5)
+        #expect(KMeans(k: 3, seed: 9, nInit: 1).fit(x) == KMeans(k: 3, seed: 9, nInit: 1).fit(x))
+    }
+
+    @Test func emptyClustersAreReseededFromTheFarthestPoints() {
+        // Two initial centroids far from all data: one cluster would be empty without re-seeding.
+        let x = Matrix(rows: 6, cols: 1, values: [0, 0.1, 0.2, 10, 10.1, 10.2])
+        let initial = Matrix(rows: 2, cols: 1, values: [-100, -99])
+        let fit = KMeans(k: 2, maxIterations: 20, initialization: .given(initial)).fit(x)
+        #expect(Set(fit.labels).count == 2)
+        #expect(Array(fit.labels[0..<3]) == [fit.labels[0], fit.labels[0], fit.labels[0]])
+        #expect(fit.labels[0] != fit.labels[3])
+        #expect(approxEqual(fit.inertia, 0.04, rel: 1e-9))  // 2 clusters × (0.01 + 0 + 0.01)
+    }
+
+    /// Inertia of numpy-verifiable toy data: points {0,1} and {9,10} → centroids 0.5 and 9.5, inertia 4 × 0.25.
+    @Test func inertiaIsTheSumOfSquaredDistances() {
+        let x = Matrix(rows: 4, cols: 1, values: [0, 1, 9, 10])
+        let fit = KMeans(k: 2, seed: 0).fit(x)
+        #expect(fit.inertia == 1.0)
+        #expect(Set(fit.centroids.values) == [0.5, 9.5])
+    }
+}
+
+struct ClusterStageTests {
+    func features(_ n: Int) -> Table {
+        var rng = SeededRNG(seed: 1)
+        let spend = (0..<n).map { i in Double(i % 2 == 0 ? 1000 : 10) + rng.nextDouble() }
+        let orders = (0..<n).map { i in Double(i % 2 == 0 ? 20 : 1) + rng.nextDouble() }
+        return Table(name: "customer_features", columns: [
+            Column("customer_id", strings: (0..<n).map { "C\($0)" }),
+            Column("revenue_sum_all", double: spend),
+            Column("orders_count_all", double: orders),
+            Column("recency_days", double: (0..<n).map { Double($0 % 7) }, validity: (0..<n).map { $0 % 10 != 0 }),
+        ])
+    }
+
+    @Test func fitsNamedClusteringsWithGlobsAndWritesProfiles() throws {
+        let config = Configuration(clusterings: [("value", ClusteringConfiguration(features: ["*_all", "recency_days"], k: 2))])
+        let out = try ClusterStage.run(features: features(200), configuration: config, seed: 42, threads: 2)
+        #expect(out.assignments.rowCount == 200)
+        #expect(out.scaling["feature"].map { c in (0..<c.count).map { c.string(at: $0)! } } == ["revenue_sum_all", "orders_count_all", "recency_days"])
+        #expect(out.profiles.rowCount == 2)
+        #expect(out.centroids.rowCount == 6)
+        // Big spenders and small spenders separate perfectly.
+        let labels = out.assignments["cluster"]!.int64Values
+        #expect(Set(stride(from: 0, to: 200, by: 2).map { labels[$0] }).count == 1)
+        #expect(labels[0] != labels[1])
+        let names = (0..<2).map { out.profiles["name"]!.string(at: $0)! }
+        #expect(names.contains { $0.contains("high spenders") })
+        // Nulls were imputed with the median, recorded in the scaling table.
+        #expect(out.scaling["imputed_value"]!.doubleValues[2] == 3)
+    }
+
+    @Test func unknownFeaturesAndTooLargeKAreConfigErrors() {
+        let bad = Configuration(clusterings: [("value", ClusteringConfiguration(features: ["revnue_*"], k: 2))])
+        #expect(throws: CVMFailure.self) { try ClusterStage.run(features: features(10), configuration: bad, seed: 1, threads: 1) }
+        let big = Configuration(clusterings: [("value", ClusteringConfiguration(features: ["*_all"], k: 50))])
+        #expect(throws: CVMFailure.self) { try ClusterStage.run(features: features(10), configuration: big, seed: 1, threads: 1) }
+    }
+}

@@ -1,1 +1,89 @@
+import CVMCore
+import TestSupport
 import Testing
+import Value
+
+struct QuantileScoreTests {
+    @Test func equalValuesGetEqualScores() {
+        let values: [Double] = [1, 1, 1, 1, 1, 1, 2, 3, 4, 5]
+        let s = ValueStage.quantileScores(values, bins: 5)
+        #expect(Set(s[0..<6]).count == 1)
+        #expect(s[0] == 1)
+        #expect(s == [1, 1, 1, 1, 1, 1, 4, 4, 5, 5])
+    }
+
+    @Test func scoresAreMonotoneAndUseEveryBinOnDistinctValues() {
+        let values = (0..<100).map { Double($0) }.shuffled(using: &Self.rng)
+        let s = ValueStage.quantileScores(values, bins: 5)
+        for (v, score) in zip(values, s) { #expect(score == 1 + Int(v) / 20) }
+    }
+    nonisolated(unsafe) static var rng = SeededRNG(seed: 3)
+}
+
+struct SegmentGridTests {
+    @Test func theGridIsTotalAndMatchesTheReferenceTable() {
+        let reference: [String: String] = [
+            "51": "New Customers", "52": "Potential Loyalists", "53": "Potential Loyalists", "54": "Champions", "55": "Champions",
+            "41": "Promising", "42": "Potential Loyalists", "43": "Potential Loyalists", "44": "Loyal Customers", "45": "Loyal Customers",
+            "31": "About To Sleep", "32": "About To Sleep", "33": "Need Attention", "34": "Loyal Customers", "35": "Loyal Customers",
+            "21": "Hibernating", "22": "Hibernating", "23": "At Risk", "24": "At Risk", "25": "Can't Lose Them",
+            "11": "Hibernating", "12": "Hibernating", "13": "At Risk", "14": "At Risk", "15": "Can't Lose Them",
+        ]
+        for r in 1...5 { for f in 1...5 { #expect(ValueStage.segment(r: r, f: f) == reference["\(r)\(f)"]) } }
+        #expect(Set(reference.values).count == 10)
+    }
+}
+
+struct ValueStageTests {
+    func features() -> Table {
+        // 10 buyers with rising spend and falling recency, plus one customer without orders.
+        let n = 11
+        return Table(name: "customer_features", columns: [
+            Column("customer_id", strings: (0..<n).map { "C\($0)" }),
+            Column("recency_days", .int, int64: (0..<n).map { Int64(400 - $0 * 40) }, validity: (0..<n).map { $0 < 10 }),
+            Column("frequency", .int, int64: (0..<n).map { $0 < 10 ? Int64($0 + 1) : 0 }),
+            Column("monetary", double: (0..<n).map { $0 < 10 ? Double(($0 + 1) * 100) : 0 }),
+            Column("tenure_days", .int, int64: (0..<n).map { _ in 500 }, validity: (0..<n).map { $0 < 10 }),
+        ])
+    }
+
+    @Test func scoresSegmentsAndLifecycle() throws {
+        let v = try ValueStage.run(features: features(), asOf: CivilDate(year: 2026, month: 6, day: 30), configuration: Configuration())
+        #expect(v.rowCount == 11)
+        #expect(v["r_score"]?.int64Values == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 0])
+        #expect(v["f_score"]?.int64Values == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 0])
+        #expect(v["rfm_code"]?.string(at: 9) == "555")
+        #expect(v["rfm_segment"]?.string(at: 9) == "Champions")
+        #expect(v["rfm_segment"]?.string(at: 0) == "Hibernating")
+        #expect(v["rfm_segment"]?.string(at: 10) == "No Purchases")
+        // recency 400 → churned, 160 → at_risk, 40 with 10 orders → loyal, 80 with 9 → loyal, none → prospect.
+        #expect(v["lifecycle_stage"]?.string(at: 0) == "churned")
+        #expect(v["lifecycle_stage"]?.string(at: 6) == "at_risk")
+        #expect(v["lifecycle_stage"]?.string(at: 9) == "loyal")
+        #expect(v["lifecycle_stage"]?.string(at: 10) == "prospect")
+        #expect(v["revenue_rank"]?.int64(at: 9) == 1)
+        // Top 20% of 11 customers = 3 customers by revenue.
+        #expect(v["pareto_top20"]?.int64Values == [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0])
+    }
+
+    @Test func paretoSharesAndGiniMatchAnOracle() throws {
+        let revenue: [Double] = [500, 300, 100, 50, 30, 10, 5, 3, 1, 1]
+        let t = Table(name: "customer_value", columns: [Column("monetary", double: revenue)])
+        let p = ValueStage.paretoSummary(t)
+        func metric(_ name: String) -> Double { (0..<p.rowCount).first { p["metric"]!.string(at: $0) == name }.flatMap { p["value"]!.double(at: $0) }! }
+        let total = revenue.reduce(0, +)
+        #expect(approxEqual(metric("top10_revenue_share"), 500 / total))
+        #expect(approxEqual(metric("top20_revenue_share"), 800 / total))
+        #expect(approxEqual(metric("top50_revenue_share"), 980 / total))
+        // Oracle: Gini = Σ_i Σ_j |x_i - x_j| / (2 n² mean).
+        var pairs = 0.0
+        for a in revenue { for b in revenue { pairs += abs(a - b) } }
+        let gini = pairs / (2 * Double(revenue.count * revenue.count) * (total / Double(revenue.count)))
+        #expect(approxEqual(metric("gini"), gini, rel: 1e-12))
+    }
+
+    @Test func missingRFMFeaturesAreAConfigError() {
+        let t = Table(name: "customer_features", columns: [Column("customer_id", strings: ["C1"])])
+        #expect(throws: CVMFailure.self) { try ValueStage.run(features: t, asOf: CivilDate(year: 2026, month: 1, day: 1), configuration: Configuration()) }
+    }
+}
