@@ -360,7 +360,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
 
     func io<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as CVMFailure { throw e } catch {
-            throw CVMFailure(.ioError, "\(path): error: warehouse write failed: \(Warehouse.describe(error)); check free space and permissions")
+            throw CVMFailure(.ioError, "\(path): error: warehouse error: \(Warehouse.describe(error)); check free space and permissions")
         }
     }
 

@@ -1,1 +1,164 @@
+import CVMCore
+import Foundation
+import TestSupport
 import Testing
+import Warehouse
+
+func snapshotTable(_ name: String = "customer_value", rows: Int, offset: Int64 = 0) -> Table {
+    Table(name: name, columns: [
+        Column("customer_id", strings: (0..<rows).map { "C\($0)" }),
+        Column("score", .int, int64: (0..<rows).map { Int64($0) + offset }),
+        Column("price", .decimal, int64: (0..<rows).map { Int64($0) * 101 }, scale: 2),
+        Column("ratio", double: (0..<rows).map { Double($0) / 3 }, validity: (0..<rows).map { $0 % 4 != 0 }),
+        Column("day", .date, int64: (0..<rows).map { 20_000 + Int64($0) }),
+        Column("at", .timestamp, int64: (0..<rows).map { Int64($0) * 1_000_000 }),
+        Column("email", strings: (0..<rows).map { "user\($0)@example.com" }),
+    ])
+}
+
+func dump(_ path: String, _ sql: String) throws -> [String] {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["sqlite3", path, sql]
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+}
+
+struct WarehouseTests {
+    let d1 = CivilDate(year: 2026, month: 6, day: 29), d2 = CivilDate(year: 2026, month: 6, day: 30)
+
+    @Test func createsTheLedgerAndRoundTripsRuns() throws {
+        let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
+        let w = try Warehouse(path: path)
+        let run = RunRecord(runID: "r1", pipeline: "demo", configHash: "abc", asOf: d2, startedAt: "2026-07-01T02:00:00Z",
+                            endedAt: nil, status: "running", exitCode: nil, threads: 2, message: nil)
+        try w.recordRunStart(run)
+        try w.recordStage(StageRecord(runID: "r1", stage: "extract", status: "succeeded", startedAt: "2026-07-01T02:00:00Z",
+                                      durationSeconds: 1.5, rowsIn: 10, rowsOut: 9, rowsRejected: 1, message: nil))
+        try w.recordRunEnd(runID: "r1", endedAt: "2026-07-01T02:01:00Z", status: "succeeded", exitCode: 0, message: nil)
+        let runs = try w.runs(limit: 10)
+        #expect(runs.count == 1)
+        #expect(runs[0].status == "succeeded")
+        #expect(runs[0].asOf == d2)
+        #expect(try w.stages(runID: "r1").map(\.rowsRejected) == [1])
+        try w.close()
+    }
+
+    @Test func reloadingAnAsOfReplacesOnlyThatSnapshot() throws {
+        let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
+        let w = try Warehouse(path: path)
+        _ = try w.loadSnapshot(asOf: d1, runID: "r1", tables: [snapshotTable(rows: 5)], options: LoadOptions())
+        _ = try w.loadSnapshot(asOf: d2, runID: "r2", tables: [snapshotTable(rows: 7)], options: LoadOptions())
+        let first = try dump(path, "SELECT * FROM customer_value WHERE as_of = '2026-06-30' ORDER BY customer_id")
+        _ = try w.loadSnapshot(asOf: d2, runID: "r2", tables: [snapshotTable(rows: 7)], options: LoadOptions())
+        #expect(try dump(path, "SELECT * FROM customer_value WHERE as_of = '2026-06-30' ORDER BY customer_id") == first)
+        _ = try w.loadSnapshot(asOf: d2, runID: "r3", tables: [snapshotTable(rows: 3, offset: 100)], options: LoadOptions())
+        #expect(try w.snapshotRowCounts(asOf: d1) == ["customer_value": 5])
+        #expect(try w.snapshotRowCounts(asOf: d2) == ["customer_value": 3])
+        #expect(try dump(path, "SELECT MIN(score) FROM customer_value WHERE as_of = '2026-06-30'") == ["100"])
+        try w.close()
+    }
+
+    @Test func typesAreReadableByAnalysts() throws {
+        let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
+        let w = try Warehouse(path: path)
+        var options = LoadOptions()
+        options.pseudonymize = ["email"]
+        options.salt = "s3cret"
+        _ = try w.loadSnapshot(asOf: d2, runID: "r1", tables: [snapshotTable(rows: 2)], options: options)
+        try w.close()
+        let rows = try dump(path, "SELECT as_of, run_id, customer_id, score, price, ratio IS NULL, day, at, email FROM customer_value ORDER BY customer_id")
+        #expect(rows[0].hasPrefix("2026-06-30|r1|C0|0|0.0|1|2024-10-04|1970-01-01T00:00:00Z|p_"))
+        #expect(rows[1].hasPrefix("2026-06-30|r1|C1|1|1.01|0|2024-10-05|1970-01-01T00:00:01Z|p_"))
+        #expect(!rows.joined().contains("@example.com"))
+        // The pseudonym is stable for the same salt and differs for another.
+        #expect(rows[0].hasSuffix(Warehouse.pseudonymValue("user0@example.com", salt: "s3cret")))
+        #expect(Warehouse.pseudonymValue("user0@example.com", salt: "other") != Warehouse.pseudonymValue("user0@example.com", salt: "s3cret"))
+    }
+
+    @Test func tablesGainColumnsThatLaterRunsAdd() throws {
+        let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
+        let w = try Warehouse(path: path)
+        let narrow = Table(name: "customer_features", columns: [Column("customer_id", strings: ["A"]), Column("f1", double: [1])])
+        let wide = Table(name: "customer_features", columns: [Column("customer_id", strings: ["A"]), Column("f1", double: [2]), Column("f2", double: [3])])
+        _ = try w.loadSnapshot(asOf: d1, runID: "r1", tables: [narrow], options: LoadOptions())
+        _ = try w.loadSnapshot(asOf: d2, runID: "r2", tables: [wide], options: LoadOptions())
+        #expect(try dump(path, "SELECT as_of, f1, f2 FROM customer_features ORDER BY as_of") == ["2026-06-29|1.0|", "2026-06-30|2.0|3.0"])
+    }
+
+    @Test func hostileNamesAreRefusedAndNothingIsInjected() throws {
+        let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
+        let w = try Warehouse(path: path)
+        _ = try w.loadSnapshot(asOf: d1, runID: "r1", tables: [snapshotTable("quarantine", rows: 2)], options: LoadOptions())
+        let evil = Table(name: "x\"; DROP TABLE quarantine; --", columns: [Column("a", .int, int64: [1])])
+        #expect(throws: CVMFailure.self) { try w.loadSnapshot(asOf: d1, runID: "r2", tables: [evil], options: LoadOptions()) }
+        let evilColumn = Table(name: "ok", columns: [Column("a\" TEXT); DROP TABLE quarantine; --", .int, int64: [1])])
+        #expect(throws: CVMFailure.self) { try w.loadSnapshot(asOf: d1, runID: "r2", tables: [evilColumn], options: LoadOptions()) }
+        #expect(try w.snapshotRowCounts(asOf: d1)["quarantine"] == 2)
+    }
+
+    @Test func readersKeepSeeingTheOldSnapshotWhileALoadIsOpen() async throws {
+        let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
+        let w = try Warehouse(path: path)
+        _ = try w.loadSnapshot(asOf: d2, runID: "r1", tables: [snapshotTable(rows: 4), snapshotTable("other", rows: 4)], options: LoadOptions())
+        var options = LoadOptions()
+        options.pauseInsideTransaction = 1.5
+        let writer = Task.detached {
+            try w.loadSnapshot(asOf: self.d2, runID: "r2", tables: [snapshotTable(rows: 9), snapshotTable("other", rows: 9)], options: options)
+        }
+        try await Task.sleep(nanoseconds: 600_000_000)
+        // A second connection (WAL) sees the committed snapshot only.
+        #expect(try dump(path, "SELECT COUNT(*) FROM customer_value") == ["4"])
+        _ = try await writer.value
+        #expect(try dump(path, "SELECT COUNT(*) FROM customer_value") == ["9"])
+    }
+
+    @Test func aNewerWarehouseIsRefused() throws {
+        let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
+        try Warehouse(path: path).close()
+        _ = try dump(path, "PRAGMA user_version = 99")
+        do {
+            _ = try Warehouse(path: path)
+            Issue.record("opened a newer warehouse")
+        } catch let e as CVMFailure {
+            #expect(e.message.contains("newer than this cvm supports"))
+        }
+    }
+
+    @Test func anUnwritableLocationIsAnIOError() throws {
+        let dir = try makeTemporaryDirectory("wh")
+        try FileManager.default.createDirectory(atPath: "\(dir)/ro", withIntermediateDirectories: true)
+        try String(repeating: "not a database ", count: 300).write(toFile: "\(dir)/ro/cvm.sqlite", atomically: true, encoding: .utf8)
+        do {
+            _ = try Warehouse(path: "\(dir)/ro/cvm.sqlite")
+            Issue.record("opened a file that is not a database")
+        } catch let e as CVMFailure {
+            #expect(e.exitStatus == .ioError)
+            #expect(e.message.hasPrefix("\(dir)/ro/cvm.sqlite: error:"))
+        }
+    }
+
+    @Test func analystViewsExistAfterALoad() throws {
+        let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
+        let w = try Warehouse(path: path)
+        let cv = Table(name: "customer_value", columns: [
+            Column("customer_id", strings: ["A", "B"]), Column("rfm_segment", strings: ["Champions", "At Risk"]),
+            Column("lifecycle_stage", strings: ["loyal", "at_risk"]), Column("monetary", double: [300, 100]),
+            Column("recency_days", double: [1, 200]), Column("frequency", .int, int64: [9, 2]),
+        ])
+        _ = try w.loadSnapshot(asOf: d1, runID: "r1", tables: [cv], options: LoadOptions())
+        let cv2 = Table(name: "customer_value", columns: [
+            Column("customer_id", strings: ["A", "B"]), Column("rfm_segment", strings: ["Champions", "Hibernating"]),
+            Column("lifecycle_stage", strings: ["loyal", "churned"]), Column("monetary", double: [350, 100]),
+            Column("recency_days", double: [2, 230]), Column("frequency", .int, int64: [10, 2]),
+        ])
+        _ = try w.loadSnapshot(asOf: d2, runID: "r2", tables: [cv2], options: LoadOptions())
+        #expect(try dump(path, "SELECT rfm_segment, customers, revenue FROM v_segment_summary") == ["Champions|1|350.0", "Hibernating|1|100.0"])
+        #expect(try dump(path, "SELECT * FROM v_segment_migration ORDER BY from_segment") == ["At Risk|Hibernating|1", "Champions|Champions|1"])
+        #expect(try dump(path, "SELECT as_of, snapshots FROM v_latest_snapshot") == ["2026-06-30|2"])
+    }
+}
