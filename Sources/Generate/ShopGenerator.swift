@@ -251,8 +251,11 @@ public enum ShopGenerator {
                 }
             }
         }
-        return GenerationSummary(files: files, bytes: bytes, customers: customers.count, orderLines: lines.count,
-                                 events: events.count, plantedDefects: defects.count)
+        // Count what was written: simulated rows whose UTC day or hour falls outside the windows are not.
+        let writtenLines = days.reduce(0) { $0 + (byDayL[$1]?.count ?? 0) }
+        let writtenEvents = hours.reduce(0) { $0 + (byHourL[$1]?.count ?? 0) }
+        return GenerationSummary(files: files, bytes: bytes, customers: customers.count, orderLines: writtenLines,
+                                 events: writtenEvents, plantedDefects: defects.count)
     }
 
     // MARK: - Simulation
