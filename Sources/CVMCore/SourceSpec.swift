@@ -80,7 +80,11 @@ public struct SourceSpec: Decodable, Sendable {
         extraColumns = .ignore
         missingColumns = .error
         nullValues = ["", "NULL", "null", "NA", "N/A"]
-        self.columns = KeyedList(columns.map { (key: $0.0, value: $0.1) })
+        self.columns = KeyedList(columns.map { entry in
+            var decl = entry.1
+            decl.name = entry.0  // the canonical name is the key
+            return (key: entry.0, value: decl)
+        })
         key = []
         dedupe = .first
         references = KeyedList()

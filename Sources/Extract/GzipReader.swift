@@ -78,6 +78,11 @@ public final class GzipReader {
     /// - Returns: the number of bytes appended; 0 at the end of the file.
     /// - Throws: `InputFileError` naming the compressed byte offset of corrupt or truncated data.
     public func read(into out: inout [UInt8], max: Int) throws -> Int {
+        if let pending = pendingError {
+            pendingError = nil
+            finished = true
+            throw pending
+        }
         if finished || max == 0 { return 0 }
         if scratchCapacity < max {
             scratch?.deallocate()
@@ -85,13 +90,20 @@ public final class GzipReader {
             scratchCapacity = max
         }
         let dst = scratch!
-        let produced = isGzip ? try inflateSome(into: dst, max: max) : try readPlain(into: dst, max: max)
+        var produced = 0
+        do {
+            produced = isGzip ? try inflateSome(into: dst, max: max, produced: &produced) : try readPlain(into: dst, max: max)
+        } catch let e as InputFileError where produced > 0 {
+            // Hand out the bytes decoded before the damage first, so the rows before it are counted.
+            pendingError = e
+        }
         // One memcpy into the caller's buffer (appending a repeated element is element-wise).
         out.append(contentsOf: UnsafeBufferPointer(start: dst, count: produced))
         uncompressedBytes += Int64(produced)
         return produced
     }
 
+    private var pendingError: InputFileError?
     private var scratch: UnsafeMutablePointer<UInt8>?
     private var scratchCapacity = 0
 
@@ -105,8 +117,8 @@ public final class GzipReader {
         return n > 0
     }
 
-    private func inflateSome(into dst: UnsafeMutablePointer<UInt8>, max: Int) throws -> Int {
-        var produced = 0
+    private func inflateSome(into dst: UnsafeMutablePointer<UInt8>, max: Int, produced: inout Int) throws -> Int {
+        produced = 0
         while produced < max && !finished {
             if stream.avail_in == 0, !(try refill()) {
                 if inMember {
