@@ -1,0 +1,239 @@
+import CVMCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One customer's purchase history in the BG/NBD notation.
+public struct PurchaseHistory: Sendable, Equatable {
+    /// Repeat purchase occasions (distinct purchase days after the first).
+    public var x: Double
+    /// Time of the last purchase, measured from the first (in the model's time unit).
+    public var tx: Double
+    /// Age: time from the first purchase to the end of calibration.
+    public var T: Double
+    /// Mean value of the repeat purchase occasions (0 when x = 0).
+    public var monetary: Double
+
+    public init(x: Double, tx: Double, T: Double, monetary: Double = 0) {
+        (self.x, self.tx, self.T, self.monetary) = (x, tx, T, monetary)
+    }
+}
+
+@inline(__always) func logAddExp(_ a: Double, _ b: Double) -> Double {
+    let m = max(a, b)
+    return m + log1p(exp(-abs(a - b)))
+}
+
+/// Gauss's hypergeometric series ₂F₁(a, b; c; z) for 0 ≤ z < 1 and c > 0.
+///
+/// Terms are added until one is below 1e-16 of the sum (at most 100,000 terms);
+/// used in the Euler-transformed form where the series is short and cancellation-free
+/// (CLV_REFERENCE.md 5.3). Relative precision about 1e-15 for the parameters that form produces.
+public func hypergeometric2F1(_ a: Double, _ b: Double, _ c: Double, _ z: Double) -> Double {
+    var term = 1.0, sum = 1.0, n = 0.0
+    while n < 100_000 {
+        term *= (a + n) * (b + n) / ((c + n) * (n + 1)) * z
+        sum += term
+        if abs(term) <= 1e-16 * abs(sum) { break }
+        n += 1
+    }
+    return sum
+}
+
+/// The BG/NBD model (Fader, Hardie & Lee 2005): buy-till-you-die purchase counts.
+///
+/// All likelihoods are evaluated in log space; P(alive) as a logistic of a log ratio; the
+/// conditional expectation through Euler's transformation of ₂F₁ (CLV_REFERENCE.md 5.1-5.3).
+public struct BGNBD: Sendable, Equatable {
+    public var r: Double
+    public var alpha: Double
+    public var a: Double
+    public var b: Double
+
+    public init(r: Double, alpha: Double, a: Double, b: Double) { (self.r, self.alpha, self.a, self.b) = (r, alpha, a, b) }
+
+    /// ln L of one customer (FHL 2005 eq. 6).
+    public func logLikelihood(_ h: PurchaseHistory) -> Double {
+        let (x, tx, T) = (h.x, h.tx, h.T)
+        let a1 = lgamma(r + x) - lgamma(r) + r * log(alpha)
+        let a2 = lgamma(a + b) + lgamma(b + x) - lgamma(b) - lgamma(a + b + x)
+        let a3 = -(r + x) * log(alpha + T)
+        if x > 0 {
+            let a4 = log(a) - log(b + x - 1) - (r + x) * log(alpha + tx)
+            return a1 + a2 + logAddExp(a3, a4)
+        }
+        return a1 + a2 + a3
+    }
+
+    /// Probability that the customer is still active at the end of calibration.
+    public func probabilityAlive(_ h: PurchaseHistory) -> Double {
+        guard h.x > 0 else { return 1 }
+        let u = log(a / (b + h.x - 1)) + (r + h.x) * log((alpha + h.T) / (alpha + h.tx))
+        return 1 / (1 + exp(u))
+    }
+
+    /// Expected purchases in the next `t` time units given the history (FHL 2005 eq. 10).
+    public func expectedPurchases(_ h: PurchaseHistory, within t: Double) -> Double {
+        guard t > 0 else { return 0 }
+        let x = h.x
+        let z = t / (alpha + h.T + t)
+        let f = hypergeometric2F1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+        let bracket = -expm1((a - 1) * log1p(-z) + log(f))
+        return probabilityAlive(h) * (a + b + x - 1) / (a - 1) * bracket
+    }
+
+    /// Total log-likelihood.
+    public func logLikelihood(_ data: [PurchaseHistory]) -> Double { data.reduce(0) { $0 + logLikelihood($1) } }
+
+    /// Maximum-likelihood fit on log-parameters with Nelder-Mead and restarts.
+    public static func fit(_ data: [PurchaseHistory]) -> FitResult<BGNBD> {
+        let objective: ([Double]) -> Double = { p in
+            let m = BGNBD(r: exp(p[0]), alpha: exp(p[1]), a: exp(p[2]), b: exp(p[3]))
+            let ll = m.logLikelihood(data)
+            return ll.isFinite ? -ll : .infinity
+        }
+        let (best, value, converged, evaluations) = NelderMead.minimize(objective, start: [0, 0, 0, 0])
+        let model = BGNBD(r: exp(best[0]), alpha: exp(best[1]), a: exp(best[2]), b: exp(best[3]))
+        var warnings: [String] = []
+        let repeaters = data.filter { $0.x > 0 }.count
+        if repeaters < 20 { warnings.append("only \(repeaters) repeat customers: the BG/NBD fit is unreliable") }
+        if best.contains(where: { abs($0) > 15 }) { warnings.append("a BG/NBD parameter ran to an extreme value (\(model)); the model may not fit this data") }
+        if !converged { warnings.append("the BG/NBD optimiser did not converge") }
+        return FitResult(model: model, logLikelihood: -value, converged: converged, evaluations: evaluations, warnings: warnings)
+    }
+}
+
+/// The Gamma-Gamma model of spend per transaction (Fader & Hardie 2013), fitted on repeat customers.
+public struct GammaGamma: Sendable, Equatable {
+    public var p: Double
+    public var q: Double
+    /// γ (lifetimes calls it `v`).
+    public var gamma: Double
+
+    public init(p: Double, q: Double, gamma: Double) { (self.p, self.q, self.gamma) = (p, q, gamma) }
+
+    public func logLikelihood(_ h: PurchaseHistory) -> Double {
+        let (x, m) = (h.x, h.monetary)
+        return lgamma(p * x + q) - lgamma(p * x) - lgamma(q) + q * log(gamma) + (p * x - 1) * log(m) + p * x * log(x)
+            - (p * x + q) * log(gamma + x * m)
+    }
+
+    /// Population mean spend γp/(q−1) (requires q > 1).
+    public var populationMean: Double { gamma * p / (q - 1) }
+
+    /// E[M | x, m̄]: a weighted mean of the population mean and the customer's own mean.
+    public func expectedAverageValue(_ h: PurchaseHistory) -> Double {
+        guard h.x > 0 else { return populationMean }
+        return (gamma + h.x * h.monetary) * p / (p * h.x + q - 1)
+    }
+
+    /// Fits on repeat customers with positive spend (others carry no information about spend).
+    public static func fit(_ data: [PurchaseHistory]) -> FitResult<GammaGamma> {
+        let repeaters = data.filter { $0.x > 0 && $0.monetary > 0 }
+        let objective: ([Double]) -> Double = { v in
+            let m = GammaGamma(p: exp(v[0]), q: exp(v[1]), gamma: exp(v[2]))
+            let ll = repeaters.reduce(0) { $0 + m.logLikelihood($1) }
+            return ll.isFinite ? -ll : .infinity
+        }
+        let (best, value, converged, evaluations) = NelderMead.minimize(objective, start: [0, 0, 0])
+        let model = GammaGamma(p: exp(best[0]), q: exp(best[1]), gamma: exp(best[2]))
+        var warnings: [String] = []
+        if repeaters.count < 20 { warnings.append("only \(repeaters.count) repeat customers with spend: the Gamma-Gamma fit is unreliable") }
+        if model.q <= 1 { warnings.append("Gamma-Gamma q = \(model.q) ≤ 1: the population mean spend is undefined") }
+        if !converged { warnings.append("the Gamma-Gamma optimiser did not converge") }
+        return FitResult(model: model, logLikelihood: -value, converged: converged, evaluations: evaluations, warnings: warnings)
+    }
+}
+
+/// A fitted model with its diagnostics.
+public struct FitResult<Model: Sendable>: Sendable {
+    public var model: Model
+    public var logLikelihood: Double
+    public var converged: Bool
+    public var evaluations: Int
+    public var warnings: [String]
+}
+
+/// Discounted customer lifetime value as lifetimes computes it (CLV_REFERENCE.md 5.6):
+/// Σ_{k=1..H} E[M] · (E[Y(k·f)] − E[Y((k−1)·f)]) / (1 + d)^k, f = time units per month.
+public func customerLifetimeValue(_ h: PurchaseHistory, bgnbd: BGNBD, averageValue: Double, months: Int,
+                                  monthlyDiscount: Double, unitsPerMonth: Double) -> Double {
+    var clv = 0.0, previous = 0.0
+    for k in 1...max(1, months) {
+        let e = bgnbd.expectedPurchases(h, within: Double(k) * unitsPerMonth)
+        clv += averageValue * (e - previous) / pow(1 + monthlyDiscount, Double(k))
+        previous = e
+    }
+    return clv
+}
+
+/// Derivative-free minimisation (Nelder-Mead with scipy's coefficients), restarted from the
+/// optimum until a restart no longer improves, so a collapsed simplex cannot stop it early.
+enum NelderMead {
+    static func minimize(_ f: ([Double]) -> Double, start: [Double], xatol: Double = 1e-10, fatol: Double = 1e-12,
+                         maxEvaluations: Int = 40_000) -> (x: [Double], value: Double, converged: Bool, evaluations: Int) {
+        var x = start, fx = f(start), evaluations = 1, converged = false
+        for _ in 0..<20 {
+            let r = run(f, start: x, xatol: xatol, fatol: fatol, maxEvaluations: maxEvaluations)
+            evaluations += r.evaluations
+            let improved = fx - r.value > 1e-12 * max(1, abs(fx))
+            if r.value <= fx { (x, fx) = (r.x, r.value) }
+            converged = r.converged
+            if !improved { break }
+        }
+        return (x, fx, converged, evaluations)
+    }
+
+    static func run(_ f: ([Double]) -> Double, start: [Double], xatol: Double, fatol: Double,
+                    maxEvaluations: Int) -> (x: [Double], value: Double, converged: Bool, evaluations: Int) {
+        let n = start.count
+        var simplex = [start]
+        for i in 0..<n {
+            var p = start
+            p[i] = p[i] != 0 ? p[i] * 1.05 : 0.00025
+            simplex.append(p)
+        }
+        var values = simplex.map(f)
+        var evaluations = n + 1
+        while evaluations < maxEvaluations {
+            let order = values.indices.sorted { values[$0] < values[$1] }
+            simplex = order.map { simplex[$0] }
+            values = order.map { values[$0] }
+            let spread = simplex.dropFirst().map { p in zip(p, simplex[0]).map { abs($0 - $1) }.max() ?? 0 }.max() ?? 0
+            if spread <= xatol && (values.last! - values[0]) <= fatol {
+                return (simplex[0], values[0], true, evaluations)
+            }
+            var centroid = [Double](repeating: 0, count: n)
+            for p in simplex.dropLast() { for i in 0..<n { centroid[i] += p[i] / Double(n) } }
+            let worst = simplex[n]
+            func along(_ t: Double) -> [Double] { (0..<n).map { centroid[$0] + t * (worst[$0] - centroid[$0]) } }
+            let xr = along(-1)
+            let fr = f(xr)
+            evaluations += 1
+            if fr < values[0] {
+                let xe = along(-2)
+                let fe = f(xe)
+                evaluations += 1
+                if fe < fr { (simplex[n], values[n]) = (xe, fe) } else { (simplex[n], values[n]) = (xr, fr) }
+            } else if fr < values[n - 1] {
+                (simplex[n], values[n]) = (xr, fr)
+            } else {
+                let outside = fr < values[n]
+                let xc = along(outside ? -0.5 : 0.5)
+                let fc = f(xc)
+                evaluations += 1
+                if fc <= (outside ? fr : values[n]) {
+                    (simplex[n], values[n]) = (xc, fc)
+                } else {
+                    for k in 1...n {
+                        simplex[k] = (0..<n).map { simplex[0][$0] + 0.5 * (simplex[k][$0] - simplex[0][$0]) }
+                        values[k] = f(simplex[k])
+                    }
+                    evaluations += n
+                }
+            }
+        }
+        let best = values.indices.min { values[$0] < values[$1] }!
+        return (simplex[best], values[best], false, evaluations)
+    }
+}
