@@ -19,7 +19,7 @@ struct CVM: ParsableCommand {
              or cvm check found differences  78  config error
         """,
         version: "0.1.0",
-        subcommands: [Run.self, Plan.self, Validate.self, Runs.self, Generate.self, Check.self, Export.self]
+        subcommands: [Run.self, Plan.self, Validate.self, Runs.self, Generate.self, Check.self, Export.self, CLV.self]
     )
 }
 
@@ -249,6 +249,57 @@ extension CVM {
                     return d
                 }
                 try exportTable(loaded, table: table, asOf: resolveAsOf(date, loaded.config), to: out, limit: limit)
+            }
+        }
+    }
+
+    struct CLV: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "clv",
+            abstract: "Fit BG/NBD and Gamma-Gamma on any transaction log; print one JSON line, optionally per-customer CSV.",
+            discussion: "Transactions of one customer on one day count as one purchase occasion, as in the published work.")
+
+        @Option(help: "The transaction file (CSV, gzip or plain).", completion: .file())
+        var transactions: String
+        @Option(help: "Customer id column (header name, or 1-based position with --no-header).")
+        var customer: String
+        @Option(help: "Date column.")
+        var date: String
+        @Option(help: "Amount column.")
+        var amount: String
+        @Option(help: "Date format: iso8601 (default) or a pattern such as yyyyMMdd.")
+        var dateFormat: String?
+        @Option(help: "Delimiter: \",\", \"\\t\", \";\", \"|\" or whitespace.")
+        var delimiter: String = ","
+        @Flag(inversion: .prefixedNo, help: "Whether the file has a header row.")
+        var header = true
+        @Option(help: "Last day of the calibration period (YYYY-MM-DD).")
+        var calibrationEnd: String
+        @Option(help: "Last day of the holdout period; adds a holdout comparison.")
+        var observationEnd: String?
+        @Option(help: "Model time unit: week or day.")
+        var timeUnit: String = "week"
+        @Option(help: "CLV horizon in months.")
+        var horizonMonths: Int = 12
+        @Option(help: "Monthly discount rate.")
+        var discountRate: Double = 0.01
+        @Option(help: "Write per-customer values to this CSV.")
+        var out: String?
+        @Option(help: "Worker threads (default: one per core).")
+        var threads: Int?
+
+        func run() throws {
+            try guarded {
+                func day(_ s: String, _ name: String) throws -> CivilDate {
+                    guard let d = CivilDate(iso: s) else { throw CVMFailure(.usage, "error: \(name) \"\(s)\" is not a valid date; write YYYY-MM-DD") }
+                    return d
+                }
+                let request = CLVRequest(
+                    transactions: transactions, customer: customer, date: date, amount: amount, dateFormat: dateFormat,
+                    delimiter: delimiter, header: header, calibrationEnd: try day(calibrationEnd, "--calibration-end"),
+                    observationEnd: try observationEnd.map { try day($0, "--observation-end") }, timeUnit: timeUnit,
+                    horizonMonths: horizonMonths, discountRate: discountRate, out: out, threads: threads ?? availableCores)
+                print(try CLVCommand.run(request) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
             }
         }
     }

@@ -158,6 +158,35 @@ struct EndToEndTests {
     }
 }
 
+/// `cvm clv` on the CDNOW sample reproduces the published fits and the holdout comparison.
+struct CLVCommandTests {
+    @Test func fitsTheCDNOWSampleFromTheCommandLine() throws {
+        let out = try makeTemporaryDirectory("clv") + "/customers.csv"
+        let r = try runCVM(["clv", "--transactions", "fixtures/cdnow/CDNOW_sample.txt", "--customer", "2", "--date", "3",
+                            "--amount", "5", "--date-format", "yyyyMMdd", "--delimiter", "whitespace", "--no-header",
+                            "--calibration-end", "1997-09-30", "--observation-end", "1998-06-30", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(json["customers"] as? Int == 2357)
+        #expect(json["repeat_customers"] as? Int == 946)
+        let b = try #require(json["bgnbd"] as? [String: Double]), g = try #require(json["gamma_gamma"] as? [String: Double])
+        let h = try #require(json["holdout"] as? [String: Double])
+        for (k, v) in [("r", 0.243), ("alpha", 4.414), ("a", 0.793), ("b", 2.426)] { #expect(abs(b[k]! - v) / v < 0.01, "\(k)") }
+        for (k, v) in [("p", 6.25), ("q", 3.74), ("v", 15.44)] { #expect(abs(g[k]! - v) / v < 0.01, "\(k)") }
+        #expect(abs(h["predicted_repeat_transactions"]! - 1653.4) < 0.05)
+        #expect(h["actual_repeat_transactions"] == 1882)
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2358)
+    }
+
+    @Test func badArgumentsAreUsageErrors() throws {
+        let r = try runCVM(["clv", "--transactions", "fixtures/cdnow/CDNOW_sample.txt", "--customer", "id", "--date", "3",
+                            "--amount", "5", "--no-header", "--calibration-end", "1997-09-30"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("without a header, columns are 1-based positions"))
+    }
+}
+
 enum BadConfigs {
     static let names: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: Repo.path("fixtures/bad/config"))) ?? [])
         .filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }.sorted()
