@@ -265,6 +265,19 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         put(p + 4, ctx.completeness[c])
     }
 
+    // BG/NBD and Gamma-Gamma inputs: purchase occasions are distinct days (same-day orders merge).
+    if L.clv >= 0, !completed.isEmpty {
+        var byDay: [(Int64, Double)] = []
+        for o in completed {
+            if let lastDay = byDay.last?.0, lastDay == o.day { byDay[byDay.count - 1].1 += o.revenue } else { byDay.append((o.day, o.revenue)) }
+        }
+        let repeats = byDay.dropFirst()
+        put(L.clv, Double(repeats.count))
+        put(L.clv + 1, Double(byDay.last!.0 - byDay[0].0))
+        put(L.clv + 2, Double(asOf - byDay[0].0))
+        put(L.clv + 3, repeats.isEmpty ? 0 : repeats.reduce(0) { $0 + $1.1 } / Double(repeats.count))
+    }
+
     // The value parts of BACKGROUND.md.
     if L.value >= 0 {
         let v = L.value

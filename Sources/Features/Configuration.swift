@@ -31,8 +31,8 @@ public struct Configuration: Decodable, Sendable {
 
     public struct Families: Decodable, Sendable {
         public var rfm = true, orders = true, clickstream = true, categories = true, timing = true
-        public var trends = true, profile = true, value = true
-        enum CodingKeys: String, CodingKey, CaseIterable { case rfm, orders, clickstream, categories, timing, trends, profile, value }
+        public var trends = true, profile = true, value = true, clv = true
+        enum CodingKeys: String, CodingKey, CaseIterable { case rfm, orders, clickstream, categories, timing, trends, profile, value, clv }
         public init() {}
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -44,6 +44,7 @@ public struct Configuration: Decodable, Sendable {
             trends = try c.decodeIfPresent(Bool.self, forKey: .trends) ?? true
             profile = try c.decodeIfPresent(Bool.self, forKey: .profile) ?? true
             value = try c.decodeIfPresent(Bool.self, forKey: .value) ?? true
+            clv = try c.decodeIfPresent(Bool.self, forKey: .clv) ?? true
         }
     }
 

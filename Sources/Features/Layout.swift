@@ -19,6 +19,7 @@ struct Layout: Sendable {
     var trends = -1
     var profile = -1
     var value = -1
+    var clv = -1
 
     /// Windows then nil for all time.
     let windows: [Int?]
@@ -151,6 +152,13 @@ struct Layout: Sendable {
             add("country_code", "profile", "code", nil, "Country as a code (index in: \(ctx.countries.prefix(30).joined(separator: ", ")))", int: true)
             add("channel_code", "profile", "code", nil, "Acquisition channel as a code (index in: \(ctx.channels.joined(separator: ", ")))", int: true)
             add("profile_completeness", "profile", "share", nil, "Share of profile fields filled in (email, signup date, country, birth year, channel)")
+        }
+        if fam.clv {
+            clv = specs.count
+            add("clv_repeat_days", "clv", "days", nil, "Repeat purchase occasions: distinct days with a completed order, minus the first (BG/NBD x)", int: true)
+            add("clv_recency_days", "clv", "days", nil, "Days from the first to the last purchase day (BG/NBD t_x)", int: true)
+            add("clv_age_days", "clv", "days", nil, "Days from the first purchase day to the as-of date (BG/NBD T)", int: true)
+            add("clv_repeat_value", "clv", "currency", nil, "Mean net revenue per repeat purchase day (Gamma-Gamma m̄; 0 without repeats)")
         }
         if fam.value {
             value = specs.count

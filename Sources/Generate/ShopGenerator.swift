@@ -333,13 +333,19 @@ public enum ShopGenerator {
             }
         }
         let favourite = Int(rng.next() % UInt64(categories.count))
+        // Customers differ in basket size (lines per order), so spend per order varies between
+        // customers as the Gamma-Gamma model assumes: a Gamma(2, 0.6)-like draw per customer.
+        let basket = -0.6 * (log(1 - rng.nextDouble()) + log(1 - rng.nextDouble()))
         let offsetSeconds = tzOffsetSeconds(countries[c.country].1)
         for (k, day) in orderDays.enumerated() {
             // Local time of day: busiest in the evening.
             let hour = [9, 11, 13, 15, 18, 19, 20, 21, 22, 23][pick([1, 1.5, 2, 1.5, 2, 2.5, 3, 3, 2, 1], &rng)]
             let local = day * 86_400 + Int64(hour * 3600) + Int64(rng.next() % 3600)
             let utc = local - offsetSeconds
-            let nLines = 1 + pick([5, 3, 1.5, 0.7], &rng)
+            var nLines = 1
+            var draw = rng.nextDouble()
+            var p = exp(-basket), acc = p
+            while draw > acc && nLines < 9 { p *= basket / Double(nLines); acc += p; nLines += 1 }
             let status: UInt8 = {
                 let x = rng.nextDouble()
                 let returns = c.archetype == .bargainHunter ? 0.25 : 0.05

@@ -122,9 +122,9 @@ public enum ExpectationCheck {
             for r in QuarantineRecord.records(from: q) { e.quarantine[r.source, default: [:]][r.rule, default: 0] += 1 }
         }
         if let cv = runner.optionalInput(TableRef(stage: .value, table: "customer_value")) {
-            for name in ["rfm_segment", "lifecycle_stage"] {
+            for name in ["rfm_segment", "lifecycle_stage", "quadrant", "churn_band"] {
                 guard let col = cv[name] else { continue }
-                for i in 0..<cv.rowCount { e.segments[name, default: [:]][col.formatted(at: i), default: 0] += 1 }
+                for i in 0..<cv.rowCount { e.segments[name, default: [:]][col.isValid(i) ? col.formatted(at: i) : "none", default: 0] += 1 }
             }
         }
         if let a = runner.optionalInput(TableRef(stage: .cluster, table: "cluster_assignments")),

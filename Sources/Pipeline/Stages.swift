@@ -155,12 +155,12 @@ extension PipelineRunner {
 
     func runValue(_ logger: Logger) throws -> StageStats {
         let features = try input(TableRef(stage: .features, table: "customer_features"))
-        let value = try ValueStage.run(features: features, asOf: asOf, configuration: loaded.config.stages.value)
-        let pareto = ValueStage.paretoSummary(value)
-        try publish([value, pareto], stage: .value)
+        let out = try ValueStage.run(features: features, asOf: asOf, configuration: loaded.config.stages.value)
+        for w in out.warnings { logger.warning("\(w)") }
+        try publish([out.customerValue, out.paretoSummary, out.models], stage: .value)
         var stats = StageStats()
         stats.rowsIn = features.rowCount
-        stats.rowsOut = value.rowCount
+        stats.rowsOut = out.customerValue.rowCount
         return stats
     }
 

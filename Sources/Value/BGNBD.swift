@@ -171,15 +171,15 @@ public func customerLifetimeValue(_ h: PurchaseHistory, bgnbd: BGNBD, averageVal
 /// optimum until a restart no longer improves, so a collapsed simplex cannot stop it early.
 enum NelderMead {
     static func minimize(_ f: ([Double]) -> Double, start: [Double], xatol: Double = 1e-10, fatol: Double = 1e-12,
-                         maxEvaluations: Int = 40_000) -> (x: [Double], value: Double, converged: Bool, evaluations: Int) {
+                         maxEvaluations: Int = 10_000) -> (x: [Double], value: Double, converged: Bool, evaluations: Int) {
         var x = start, fx = f(start), evaluations = 1, converged = false
-        for _ in 0..<20 {
+        for _ in 0..<10 {
             let r = run(f, start: x, xatol: xatol, fatol: fatol, maxEvaluations: maxEvaluations)
             evaluations += r.evaluations
-            let improved = fx - r.value > 1e-12 * max(1, abs(fx))
+            let improved = fx - r.value > 1e-10 * max(1, abs(fx))
             if r.value <= fx { (x, fx) = (r.x, r.value) }
-            converged = r.converged
-            if !improved { break }
+            // Converged when a fresh simplex around the optimum finds nothing better.
+            if !improved { converged = true; break }
         }
         return (x, fx, converged, evaluations)
     }

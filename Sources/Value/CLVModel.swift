@@ -1,4 +1,7 @@
 public import CVMCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Per-customer calibration and holdout summary of a transaction log, as the published work builds it:
 /// transactions of one customer on one calendar day are one purchase occasion (their values summed).
@@ -69,12 +72,26 @@ public struct CLVFit: Sendable {
         let (m, g) = (bgnbd.model, gammaGamma.model)
         probabilityAlive = summary.histories.map(m.probabilityAlive)
         expectedPurchases = summary.histories.map { m.expectedPurchases($0, within: horizonUnits) }
-        expectedAverageValue = summary.histories.map(g.expectedAverageValue)
+        // A degenerate spend model (q ≤ 1: no finite population mean; or a parameter run off to an extreme,
+        // which happens when spend barely varies between customers) would give meaningless values:
+        // fall back to each customer's observed mean, and the repeaters' mean for the rest.
+        let degenerate = g.q <= 1 || [g.p, g.q, g.gamma].contains { !$0.isFinite || abs(log($0)) > 15 }
+        if degenerate {
+            let repeaters = summary.histories.filter { $0.x > 0 && $0.monetary > 0 }
+            let mean = repeaters.isEmpty ? 0 : repeaters.reduce(0) { $0 + $1.monetary } / Double(repeaters.count)
+            expectedAverageValue = summary.histories.map { $0.x > 0 && $0.monetary > 0 ? $0.monetary : mean }
+            fallbackWarning = "the Gamma-Gamma fit is degenerate (p \(g.p), q \(g.q), v \(g.gamma)); expected order values use observed means instead"
+        } else {
+            expectedAverageValue = summary.histories.map(g.expectedAverageValue)
+        }
         clv = zip(summary.histories, expectedAverageValue).map { h, value in
             customerLifetimeValue(h, bgnbd: m, averageValue: value, months: months, monthlyDiscount: monthlyDiscount,
                                   unitsPerMonth: unitsPerMonth)
         }
     }
 
-    public var warnings: [String] { bgnbd.warnings + gammaGamma.warnings }
+    /// Set when expected order values fell back to observed means.
+    public var fallbackWarning: String?
+
+    public var warnings: [String] { bgnbd.warnings + gammaGamma.warnings + (fallbackWarning.map { [$0] } ?? []) }
 }

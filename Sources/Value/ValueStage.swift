@@ -40,12 +40,81 @@ public struct Configuration: Decodable, Sendable {
         }
     }
 
+    /// Lifetime value with BG/NBD + Gamma-Gamma (needs the features' `clv` family).
+    public struct CLV: Decodable, Sendable {
+        public var enabled = true
+        /// `week` (days / 7, as the published work) or `day`.
+        public var timeUnit = "week"
+        public var horizonMonths = 12
+        public var discountRate = 0.01
+        /// Horizon of `expected_purchases`, in days.
+        public var expectedPurchasesDays = 90
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case enabled, timeUnit = "time_unit", horizonMonths = "horizon_months", discountRate = "discount_rate"
+            case expectedPurchasesDays = "expected_purchases_days"
+        }
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? enabled
+            timeUnit = try c.decodeIfPresent(String.self, forKey: .timeUnit) ?? timeUnit
+            if !["week", "day"].contains(timeUnit) { throw ConfigValueError("time_unit must be week or day, found \"\(timeUnit)\"") }
+            horizonMonths = try c.decodeIfPresent(Int.self, forKey: .horizonMonths) ?? horizonMonths
+            if horizonMonths < 1 || horizonMonths > 120 { throw ConfigValueError("horizon_months must be between 1 and 120") }
+            discountRate = try c.decodeIfPresent(Double.self, forKey: .discountRate) ?? discountRate
+            if discountRate < 0 || discountRate >= 1 { throw ConfigValueError("discount_rate is a monthly rate between 0 and 1") }
+            expectedPurchasesDays = try c.decodeIfPresent(Int.self, forKey: .expectedPurchasesDays) ?? expectedPurchasesDays
+        }
+    }
+
+    /// Churn-risk bands on 1 − P(alive): below `low` is low, below `high` medium, else high.
+    public struct ChurnBands: Decodable, Sendable {
+        public var low = 0.3
+        public var high = 0.7
+        enum CodingKeys: String, CodingKey, CaseIterable { case low, high }
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            low = try c.decodeIfPresent(Double.self, forKey: .low) ?? low
+            high = try c.decodeIfPresent(Double.self, forKey: .high) ?? high
+            if !(0 < low && low < high && high < 1) { throw ConfigValueError("churn bands need 0 < low < high < 1") }
+        }
+    }
+
+    /// Value × strategic match: two weighted sums of standardised features, split at their medians
+    /// (or a declared quantile). Features missing from the data are skipped with a warning in `value_quadrant_fit`.
+    public struct Quadrant: Decodable, Sendable {
+        public var value: KeyedList<Double> = KeyedList([
+            (key: "monetary", value: 1), (key: "clv", value: 1), (key: "value_reputation", value: 0.25),
+            (key: "value_information", value: 0.25), (key: "value_knowledge", value: 0.25), (key: "value_transaction", value: 0.25),
+        ])
+        public var match: KeyedList<Double> = KeyedList([
+            (key: "aov_all", value: 1), (key: "discount_share_all", value: -1), (key: "distinct_categories_all", value: 0.5),
+        ])
+        /// Quantile that separates high from low (0.5: the median).
+        public var threshold = 0.5
+        enum CodingKeys: String, CodingKey, CaseIterable { case value, match, threshold }
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            value = try c.decodeIfPresent(KeyedList<Double>.self, forKey: .value) ?? value
+            match = try c.decodeIfPresent(KeyedList<Double>.self, forKey: .match) ?? match
+            threshold = try c.decodeIfPresent(Double.self, forKey: .threshold) ?? threshold
+            if !(0 < threshold && threshold < 1) { throw ConfigValueError("threshold is a quantile between 0 and 1") }
+        }
+    }
+
     public var rfm = RFM()
     public var lifecycle = Lifecycle()
+    public var clv = CLV()
+    public var churnBands = ChurnBands()
+    public var quadrant = Quadrant()
     /// The Pareto flag marks the top share of customers by revenue (0.2: the 20/80 view).
     public var paretoShare = 0.2
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case rfm, lifecycle, paretoShare = "pareto_share" }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case rfm, lifecycle, paretoShare = "pareto_share", clv, churnBands = "churn_bands", quadrant
+    }
 
     public init() {}
 
@@ -55,7 +124,22 @@ public struct Configuration: Decodable, Sendable {
         lifecycle = try c.decodeIfPresent(Lifecycle.self, forKey: .lifecycle) ?? lifecycle
         paretoShare = try c.decodeIfPresent(Double.self, forKey: .paretoShare) ?? paretoShare
         if !(paretoShare > 0 && paretoShare < 1) { throw ConfigValueError("pareto_share must be between 0 and 1") }
+        clv = try c.decodeIfPresent(CLV.self, forKey: .clv) ?? clv
+        churnBands = try c.decodeIfPresent(ChurnBands.self, forKey: .churnBands) ?? churnBands
+        quadrant = try c.decodeIfPresent(Quadrant.self, forKey: .quadrant) ?? quadrant
     }
+}
+
+/// What the value stage produces.
+public struct ValueOutput: Sendable {
+    /// `customer_value`: RFM, lifecycle, Pareto, and when possible P(alive), expected purchases, CLV, churn risk, quadrant.
+    public var customerValue: Table
+    /// `pareto_summary`.
+    public var paretoSummary: Table
+    /// `value_models`: fitted BG/NBD and Gamma-Gamma parameters.
+    public var models: Table
+    /// Fit and data warnings for the run log.
+    public var warnings: [String]
 }
 
 /// RFM scores and segments, lifecycle stages and the Pareto view (the value stage).
@@ -89,7 +173,26 @@ public enum ValueStage {
     /// Builds `customer_value` from `customer_features` (needs recency_days, frequency, monetary).
     /// Customers without purchases get scores 0 and segment "No Purchases".
     /// - Throws: `CVMFailure` (exit 78) when a needed feature is missing (the rfm family switched off).
-    public static func run(features: Table, asOf: CivilDate, configuration: Configuration) throws -> Table {
+    public static func run(features: Table, asOf: CivilDate, configuration: Configuration) throws -> ValueOutput {
+        var table = try scores(features: features, asOf: asOf, configuration: configuration)
+        var models: [(String, String, Double)] = []
+        var warnings: [String] = []
+        if configuration.clv.enabled, let fit = try lifetimeValue(features, configuration, &table) {
+            let b = fit.bgnbd.model, g = fit.gammaGamma.model
+            models = [("bgnbd", "r", b.r), ("bgnbd", "alpha", b.alpha), ("bgnbd", "a", b.a), ("bgnbd", "b", b.b),
+                      ("bgnbd", "log_likelihood", fit.bgnbd.logLikelihood), ("gamma_gamma", "p", g.p), ("gamma_gamma", "q", g.q),
+                      ("gamma_gamma", "v", g.gamma), ("gamma_gamma", "log_likelihood", fit.gammaGamma.logLikelihood)]
+            warnings += fit.warnings
+        }
+        warnings += quadrant(features, configuration.quadrant, &table)
+        let modelTable = Table(name: "value_models", columns: [
+            Column("model", strings: models.map(\.0)), Column("parameter", strings: models.map(\.1)), Column("value", double: models.map(\.2)),
+        ], rowCount: models.count)
+        return ValueOutput(customerValue: table, paretoSummary: paretoSummary(table), models: modelTable, warnings: warnings)
+    }
+
+    /// RFM scores, segments, lifecycle stage and Pareto flags.
+    public static func scores(features: Table, asOf: CivilDate, configuration: Configuration) throws -> Table {
         func need(_ name: String) throws -> Column {
             guard let c = features[name] else {
                 throw CVMFailure(.config, "error: stages.value needs the feature \(name); keep the rfm family on under stages.features.families")
@@ -182,5 +285,86 @@ public enum ValueStage {
         let labels = ["top10_revenue_share", "top20_revenue_share", "top50_revenue_share", "gini", "customers", "revenue"]
         let values = [topShare(0.1), topShare(0.2), topShare(0.5), gini, Double(n), total]
         return Table(name: "pareto_summary", columns: [Column("metric", strings: labels), Column("value", double: values)], rowCount: labels.count)
+    }
+
+    /// Fits BG/NBD + Gamma-Gamma on the `clv_*` features and appends p_alive, expected_purchases,
+    /// expected_avg_value, clv, churn_risk and churn_band. Nil when the features are absent.
+    static func lifetimeValue(_ f: Table, _ config: Configuration, _ table: inout Table) throws -> CLVFit? {
+        guard let xs = f["clv_repeat_days"], let txs = f["clv_recency_days"], let ts = f["clv_age_days"], let ms = f["clv_repeat_value"] else {
+            return nil
+        }
+        let unit = config.clv.timeUnit == "week" ? 7.0 : 1.0
+        let buyers = (0..<f.rowCount).filter { xs.isValid($0) && ts.isValid($0) }
+        guard buyers.count >= 2 else { return nil }
+        let histories = buyers.map { i in
+            PurchaseHistory(x: xs.double(at: i)!, tx: (txs.double(at: i) ?? 0) / unit, T: ts.double(at: i)! / unit,
+                            monetary: ms.double(at: i) ?? 0)
+        }
+        var summary = CalibrationSummary(customer: [], day: [], amount: [], calibrationEnd: 0, observationEnd: nil, unitDays: unit)
+        summary.customers = buyers.map { f["customer_id"]!.string(at: $0) ?? "" }
+        summary.histories = histories
+        summary.holdout = histories.map { _ in 0 }
+        let fit = CLVFit(summary, horizonUnits: Double(config.clv.expectedPurchasesDays) / unit, months: config.clv.horizonMonths,
+                         monthlyDiscount: config.clv.discountRate, unitsPerMonth: config.clv.timeUnit == "week" ? 4.345 : 30)
+        let n = f.rowCount
+        var alive = [Double](repeating: 0, count: n), purchases = alive, value = alive, clv = alive
+        var valid = [Bool](repeating: false, count: n)
+        for (k, i) in buyers.enumerated() {
+            (alive[i], purchases[i], value[i], clv[i], valid[i]) =
+                (fit.probabilityAlive[k], fit.expectedPurchases[k], fit.expectedAverageValue[k], fit.clv[k], true)
+        }
+        let b = config.churnBands
+        table.append(Column("p_alive", double: alive, validity: valid))
+        table.append(Column("expected_purchases", double: purchases, validity: valid))
+        table.append(Column("expected_avg_value", double: value, validity: valid))
+        table.append(Column("clv", double: clv, validity: valid))
+        table.append(Column("churn_risk", double: alive.map { 1 - $0 }, validity: valid))
+        table.append(Column("churn_band", strings: (0..<n).map { i in
+            guard valid[i] else { return nil }
+            let risk = 1 - alive[i]
+            return risk < b.low ? "low" : (risk < b.high ? "medium" : "high")
+        }))
+        return fit
+    }
+
+    /// Value score, strategic-match score and the quadrant (strategic, profit, potential, ordinary).
+    static func quadrant(_ f: Table, _ q: Configuration.Quadrant, _ table: inout Table) -> [String] {
+        var warnings: [String] = []
+        let n = f.rowCount
+        func score(_ weights: KeyedList<Double>, _ what: String) -> [Double] {
+            var total = [Double](repeating: 0, count: n)
+            for (name, w) in weights {
+                guard let c = table[name] ?? f[name] else {
+                    warnings.append("quadrant: \(what) feature \(name) is not available; left out")
+                    continue
+                }
+                let present = (0..<n).compactMap { c.double(at: $0) }
+                guard !present.isEmpty else { continue }
+                let mean = present.reduce(0, +) / Double(present.count)
+                let sd = (present.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(present.count)).squareRoot()
+                for i in 0..<n {
+                    let z = sd > 0 ? ((c.double(at: i) ?? mean) - mean) / sd : 0  // missing: the mean (z = 0)
+                    total[i] += w * z
+                }
+            }
+            return total
+        }
+        let value = score(q.value, "value"), match = score(q.match, "match")
+        func cut(_ v: [Double]) -> Double {
+            let s = v.sorted()
+            return s.isEmpty ? 0 : s[min(s.count - 1, Int(Double(s.count) * q.threshold))]
+        }
+        let vc = cut(value), mc = cut(match)
+        table.append(Column("value_score", double: value))
+        table.append(Column("match_score", double: match))
+        table.append(Column("quadrant", strings: (0..<n).map { i in
+            switch (value[i] >= vc, match[i] >= mc) {
+            case (true, true): "strategic"
+            case (true, false): "profit"
+            case (false, true): "potential"
+            case (false, false): "ordinary"
+            }
+        }))
+        return warnings
     }
 }

@@ -48,7 +48,7 @@ struct ValueStageTests {
     }
 
     @Test func scoresSegmentsAndLifecycle() throws {
-        let v = try ValueStage.run(features: features(), asOf: CivilDate(year: 2026, month: 6, day: 30), configuration: Configuration())
+        let v = try ValueStage.run(features: features(), asOf: CivilDate(year: 2026, month: 6, day: 30), configuration: Configuration()).customerValue
         #expect(v.rowCount == 11)
         #expect(v["r_score"]?.int64Values == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 0])
         #expect(v["f_score"]?.int64Values == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 0])

@@ -3,6 +3,7 @@ import Foundation
 import TestSupport
 import Testing
 import Warehouse
+import Synchronization
 
 func snapshotTable(_ name: String = "customer_value", rows: Int, offset: Int64 = 0) -> Table {
     Table(name: name, columns: [
@@ -106,13 +107,19 @@ struct WarehouseTests {
         let w = try Warehouse(path: path)
         _ = try w.loadSnapshot(asOf: d2, runID: "r1", tables: [snapshotTable(rows: 4), snapshotTable("other", rows: 4)], options: LoadOptions())
         var options = LoadOptions()
-        options.pauseInsideTransaction = 1.5
+        options.pauseInsideTransaction = 4
+        let done = Mutex(false)
         let writer = Task.detached {
-            try w.loadSnapshot(asOf: self.d2, runID: "r2", tables: [snapshotTable(rows: 9), snapshotTable("other", rows: 9)], options: options)
+            defer { done.withLock { $0 = true } }
+            return try w.loadSnapshot(asOf: self.d2, runID: "r2", tables: [snapshotTable(rows: 9), snapshotTable("other", rows: 9)], options: options)
         }
-        try await Task.sleep(nanoseconds: 600_000_000)
-        // A second connection (WAL) sees the committed snapshot only.
-        #expect(try dump(path, "SELECT COUNT(*) FROM customer_value") == ["4"])
+        // Wait until the writer holds its transaction: the new rows of the first table exist only inside it.
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        let seen = try dump(path, "SELECT COUNT(*) FROM customer_value")
+        let finished = done.withLock { $0 }
+        // A second connection (WAL) sees the committed snapshot only, never the half-loaded one.
+        #expect(finished || seen == ["4"], "reader saw \(seen) while the load was open")
+        #expect(!finished, "the load finished before the reader looked; the test proved nothing")
         _ = try await writer.value
         #expect(try dump(path, "SELECT COUNT(*) FROM customer_value") == ["9"])
     }
