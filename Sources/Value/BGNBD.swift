@@ -78,7 +78,9 @@ public struct BGNBD: Sendable, Equatable {
         let x = h.x
         let z = t / (alpha + h.T + t)
         let f = hypergeometric2F1(a + b - 1 - r, a - 1, a + b + x - 1, z)
-        let bracket = -expm1((a - 1) * log1p(-z) + log(f))
+        // With a + b + x − 1 < 0 (x = 0 and a + b < 1) the series may sum to a negative value:
+        // then the log form is undefined and the direct product is used.
+        let bracket = f > 0 ? -expm1((a - 1) * log1p(-z) + log(f)) : 1 - exp((a - 1) * log1p(-z)) * f
         return probabilityAlive(h) * (a + b + x - 1) / (a - 1) * bracket
     }
 

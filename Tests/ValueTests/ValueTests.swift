@@ -87,3 +87,68 @@ struct ValueStageTests {
         #expect(throws: CVMFailure.self) { try ValueStage.run(features: t, asOf: CivilDate(year: 2026, month: 1, day: 1), configuration: Configuration()) }
     }
 }
+
+struct QuadrantAndChurnTests {
+    @Test func quadrantsFollowTheDeclaredScoresAndMedianSplit() throws {
+        // monetary high/high/low/low × aov high/low/high/low.
+        let f = Table(name: "customer_features", columns: [
+            Column("customer_id", strings: ["S", "P", "O", "X"]),
+            Column("recency_days", .int, int64: [1, 2, 3, 4]),
+            Column("frequency", .int, int64: [3, 3, 1, 1]),
+            Column("monetary", double: [900, 800, 10, 20]),
+            Column("aov_all", double: [300, 20, 250, 15]),
+        ])
+        var config = Configuration()
+        config.quadrant.value = KeyedList([(key: "monetary", value: 1)])
+        config.quadrant.match = KeyedList([(key: "aov_all", value: 1)])
+        let out = try ValueStage.run(features: f, asOf: CivilDate(year: 2026, month: 6, day: 30), configuration: config)
+        let q = out.customerValue["quadrant"]!
+        #expect((0..<4).map { q.string(at: $0)! } == ["strategic", "profit", "potential", "ordinary"])
+        // A feature that does not exist is reported, not fatal.
+        config.quadrant.match = KeyedList([(key: "no_such_feature", value: 1)])
+        let out2 = try ValueStage.run(features: f, asOf: CivilDate(year: 2026, month: 6, day: 30), configuration: config)
+        #expect(out2.warnings.contains { $0.contains("no_such_feature") })
+    }
+
+    @Test func clvColumnsAndChurnBandsFromTheCLVFeatures() throws {
+        // Histories drawn from a BG/NBD-like process: customers with many recent purchases and lapsed ones.
+        var rng = SeededRNG(seed: 4)
+        let n = 600
+        var x: [Int64] = [], tx: [Int64] = [], age: [Int64] = [], value: [Double] = []
+        for i in 0..<n {
+            let T = Int64(100 + rng.next() % 300)
+            let active = i % 3 != 0
+            let repeats = active ? Int64(rng.next() % 12) : Int64(rng.next() % 3)
+            let last = repeats == 0 ? 0 : (active ? T - Int64(rng.next() % 20) : Int64(rng.next() % UInt64(T / 3)))
+            x.append(repeats); tx.append(last); age.append(T)
+            value.append(repeats == 0 ? 0 : 20 + 80 * rng.nextDouble() * (1 + Double(i % 5)))
+        }
+        let f = Table(name: "customer_features", columns: [
+            Column("customer_id", strings: (0..<n).map { "C\($0)" }),
+            Column("recency_days", .int, int64: zip(age, tx).map { (a: Int64, t: Int64) -> Int64 in a - t }),
+            Column("frequency", .int, int64: x.map { $0 + 1 }),
+            Column("monetary", double: value),
+            Column("clv_repeat_days", .int, int64: x), Column("clv_recency_days", .int, int64: tx),
+            Column("clv_age_days", .int, int64: age), Column("clv_repeat_value", double: value),
+        ])
+        let out = try ValueStage.run(features: f, asOf: CivilDate(year: 2026, month: 6, day: 30), configuration: Configuration())
+        let cv = out.customerValue
+        #expect(out.models.rowCount == 9)
+        let alive = cv["p_alive"]!, risk = cv["churn_risk"]!, band = cv["churn_band"]!, clv = cv["clv"]!
+        for i in 0..<n {
+            let p = alive.double(at: i)!
+            #expect(p >= 0 && p <= 1)
+            #expect(approxEqual(risk.double(at: i)!, 1 - p))
+            let expected = 1 - p < 0.3 ? "low" : (1 - p < 0.7 ? "medium" : "high")
+            #expect(band.string(at: i) == expected)
+            #expect(clv.double(at: i)! >= 0)
+            if x[i] == 0 { #expect(p == 1) }
+        }
+        // Lapsed customers (every third) are less likely alive than recent repeaters on average.
+        let lapsed: [Double] = stride(from: 0, to: n, by: 3).filter { x[$0] > 0 }.map { alive.double(at: $0)! }
+        let recent: [Double] = (0..<n).filter { $0 % 3 != 0 && x[$0] > 0 }.map { alive.double(at: $0)! }
+        let lapsedMean: Double = lapsed.reduce(0, +) / Double(lapsed.count)
+        let recentMean: Double = recent.reduce(0, +) / Double(recent.count)
+        #expect(lapsedMean < recentMean)
+    }
+}
