@@ -88,10 +88,15 @@ public struct BGNBD: Sendable, Equatable {
     public func logLikelihood(_ data: [PurchaseHistory]) -> Double { data.reduce(0) { $0 + logLikelihood($1) } }
 
     /// Maximum-likelihood fit on log-parameters with Nelder-Mead and restarts.
+    ///
+    /// The likelihood is evaluated on grouped data (written by hand because the fit is the value
+    /// stage's hot loop): terms that depend only on x are computed once per distinct x, and customers
+    /// with identical (x, t_x, T) once per group, so millions of customers cost what their distinct
+    /// histories cost. Summation order is fixed: the result does not depend on the thread count.
     public static func fit(_ data: [PurchaseHistory]) -> FitResult<BGNBD> {
+        let grouped = GroupedHistories(data)
         let objective: ([Double]) -> Double = { p in
-            let m = BGNBD(r: exp(p[0]), alpha: exp(p[1]), a: exp(p[2]), b: exp(p[3]))
-            let ll = m.logLikelihood(data)
+            let ll = grouped.logLikelihood(r: exp(p[0]), alpha: exp(p[1]), a: exp(p[2]), b: exp(p[3]))
             return ll.isFinite ? -ll : .infinity
         }
         let (best, value, converged, evaluations) = NelderMead.minimize(objective, start: [0, 0, 0, 0])
@@ -102,6 +107,47 @@ public struct BGNBD: Sendable, Equatable {
         if best.contains(where: { abs($0) > 15 }) { warnings.append("a BG/NBD parameter ran to an extreme value (\(model)); the model may not fit this data") }
         if !converged { warnings.append("the BG/NBD optimiser did not converge") }
         return FitResult(model: model, logLikelihood: -value, converged: converged, evaluations: evaluations, warnings: warnings)
+    }
+}
+
+/// Purchase histories grouped for fast BG/NBD likelihoods.
+struct GroupedHistories: Sendable {
+    /// Distinct x values and how many customers have each.
+    var xs: [Double] = [], xCounts: [Double] = []
+    /// Distinct (x, t_x, T) among repeaters, with counts.
+    var rx: [Double] = [], rtx: [Double] = [], rT: [Double] = [], rCount: [Double] = []
+    /// Distinct T among customers without repeats, with counts.
+    var zT: [Double] = [], zCount: [Double] = []
+
+    init(_ data: [PurchaseHistory]) {
+        var byX: [Double: Double] = [:], byTriple: [[Double]: Double] = [:], byT: [Double: Double] = [:]
+        for h in data {
+            byX[h.x, default: 0] += 1
+            if h.x > 0 { byTriple[[h.x, h.tx, h.T], default: 0] += 1 } else { byT[h.T, default: 0] += 1 }
+        }
+        for (x, n) in byX.sorted(by: { $0.key < $1.key }) { xs.append(x); xCounts.append(n) }
+        for (k, n) in byTriple.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            rx.append(k[0]); rtx.append(k[1]); rT.append(k[2]); rCount.append(n)
+        }
+        for (t, n) in byT.sorted(by: { $0.key < $1.key }) { zT.append(t); zCount.append(n) }
+    }
+
+    func logLikelihood(r: Double, alpha: Double, a: Double, b: Double) -> Double {
+        var ll = 0.0
+        let base = -lgamma(r) + r * log(alpha) + lgamma(a + b) - lgamma(b)
+        for k in xs.indices {
+            let x = xs[k]
+            ll += xCounts[k] * (base + lgamma(r + x) + lgamma(b + x) - lgamma(a + b + x))
+        }
+        for k in zT.indices { ll -= zCount[k] * r * log(alpha + zT[k]) }
+        let logA = log(a)
+        for k in rx.indices {
+            let x = rx[k]
+            let a3 = -(r + x) * log(alpha + rT[k])
+            let a4 = logA - log(b + x - 1) - (r + x) * log(alpha + rtx[k])
+            ll += rCount[k] * logAddExp(a3, a4)
+        }
+        return ll
     }
 }
 
@@ -132,9 +178,17 @@ public struct GammaGamma: Sendable, Equatable {
     /// Fits on repeat customers with positive spend (others carry no information about spend).
     public static func fit(_ data: [PurchaseHistory]) -> FitResult<GammaGamma> {
         let repeaters = data.filter { $0.x > 0 && $0.monetary > 0 }
+        // ln m̄ and ln x do not depend on the parameters: computed once.
+        let xs = repeaters.map(\.x), ms = repeaters.map(\.monetary)
+        let logM = ms.map { log($0) }, logX = xs.map { log($0) }
         let objective: ([Double]) -> Double = { v in
-            let m = GammaGamma(p: exp(v[0]), q: exp(v[1]), gamma: exp(v[2]))
-            let ll = repeaters.reduce(0) { $0 + m.logLikelihood($1) }
+            let (p, q, g) = (exp(v[0]), exp(v[1]), exp(v[2]))
+            var ll = 0.0
+            let base = -lgamma(q) + q * log(g)
+            for i in xs.indices {
+                let px = p * xs[i]
+                ll += base + lgamma(px + q) - lgamma(px) + (px - 1) * logM[i] + px * logX[i] - (px + q) * log(g + xs[i] * ms[i])
+            }
             return ll.isFinite ? -ll : .infinity
         }
         let (best, value, converged, evaluations) = NelderMead.minimize(objective, start: [0, 0, 0])
@@ -172,7 +226,7 @@ public func customerLifetimeValue(_ h: PurchaseHistory, bgnbd: BGNBD, averageVal
 /// Derivative-free minimisation (Nelder-Mead with scipy's coefficients), restarted from the
 /// optimum until a restart no longer improves, so a collapsed simplex cannot stop it early.
 enum NelderMead {
-    static func minimize(_ f: ([Double]) -> Double, start: [Double], xatol: Double = 1e-10, fatol: Double = 1e-12,
+    static func minimize(_ f: ([Double]) -> Double, start: [Double], xatol: Double = 1e-9, fatol: Double = 1e-14,
                          maxEvaluations: Int = 10_000) -> (x: [Double], value: Double, converged: Bool, evaluations: Int) {
         var x = start, fx = f(start), evaluations = 1, converged = false
         for _ in 0..<10 {
@@ -202,7 +256,7 @@ enum NelderMead {
             simplex = order.map { simplex[$0] }
             values = order.map { values[$0] }
             let spread = simplex.dropFirst().map { p in zip(p, simplex[0]).map { abs($0 - $1) }.max() ?? 0 }.max() ?? 0
-            if spread <= xatol && (values.last! - values[0]) <= fatol {
+            if spread <= xatol && (values.last! - values[0]) <= fatol * max(1, abs(values[0])) {
                 return (simplex[0], values[0], true, evaluations)
             }
             var centroid = [Double](repeating: 0, count: n)
