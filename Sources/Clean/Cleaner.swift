@@ -100,23 +100,37 @@ public enum Cleaner {
         // duplicate: among rows that passed the row rules.
         let keyCols = source.key.compactMap { table[$0] }
         if !keyCols.isEmpty, keyCols.count == source.key.count {
-            var seen: [[Int64]: Int] = [:]
-            let order: [Int] = source.dedupe == .first ? Array(0..<n) : Array((0..<n).reversed())
-            for i in order where rule[i] == nil {
-                let key = keyCols.map { c -> Int64 in
-                    guard c.isValid(i) else { return Int64.min }
-                    switch c.storage {
-                    case .int64(let v): return v[i]
-                    case .double(let v): return Int64(bitPattern: v[i].bitPattern)
-                    case .string(let codes, _): return Int64(codes[i])
-                    }
+            // Keys are the columns' raw storage values (codes, integers, double bits): up to four
+            // columns hash as one fixed-size value, without an array per row (the dedupe hot loop).
+            struct Key4: Hashable { var a: Int64, b: Int64, c: Int64, d: Int64 }
+            func raw(_ c: Column, _ i: Int) -> Int64 {
+                guard c.isValid(i) else { return Int64.min }
+                switch c.storage {
+                case .int64(let v): return v[i]
+                case .double(let v): return Int64(bitPattern: v[i].bitPattern)
+                case .string(let codes, _): return Int64(codes[i])
                 }
-                if let first = seen[key] {
-                    let (f, l) = place(first)
-                    let desc = zip(source.key, keyCols).map { "\($0)=\($1.formatted(at: i))" }.joined(separator: ", ")
-                    reject(i, "duplicate", "duplicate of \(f):\(l) (key \(desc))", col: nil)
-                } else {
-                    seen[key] = i
+            }
+            let order: [Int] = source.dedupe == .first ? Array(0..<n) : Array((0..<n).reversed())
+            func report(_ i: Int, first: Int) {
+                let (f, l) = place(first)
+                let desc = zip(source.key, keyCols).map { "\($0)=\($1.formatted(at: i))" }.joined(separator: ", ")
+                reject(i, "duplicate", "duplicate of \(f):\(l) (key \(desc))", col: nil)
+            }
+            if keyCols.count <= 4 {
+                var seen: [Key4: Int] = [:]
+                seen.reserveCapacity(n)
+                let k = keyCols.count
+                for i in order where rule[i] == nil {
+                    let key = Key4(a: raw(keyCols[0], i), b: k > 1 ? raw(keyCols[1], i) : 0,
+                                   c: k > 2 ? raw(keyCols[2], i) : 0, d: k > 3 ? raw(keyCols[3], i) : 0)
+                    if let first = seen[key] { report(i, first: first) } else { seen[key] = i }
+                }
+            } else {
+                var seen: [[Int64]: Int] = [:]
+                for i in order where rule[i] == nil {
+                    let key = keyCols.map { raw($0, i) }
+                    if let first = seen[key] { report(i, first: first) } else { seen[key] = i }
                 }
             }
         }
@@ -196,14 +210,15 @@ public enum Cleaner {
             var sum = 0.0, count = 0
             switch c.storage {
             case .string(let codes, _):
-                var used = Set<Int32>()
-                for i in 0..<n where c.isValid(i) { used.insert(codes[i]) }
+                var usedFlags = [Bool](repeating: false, count: c.dictionary.count)
+                for i in 0..<n where c.isValid(i) { usedFlags[Int(codes[i])] = true }
+                let used = usedFlags.indices.filter { usedFlags[$0] }.map { Int32($0) }
                 distinct.append(Int64(used.count))
                 let sorted = used.map { c.dictionary[Int($0)] }.sorted()
                 mins.append(sorted.first)
                 maxs.append(sorted.last)
             case .int64(let v):
-                var set = Set<Int64>()
+                var set = Set<Int64>(minimumCapacity: n)
                 for i in 0..<n where c.isValid(i) {
                     set.insert(v[i])
                     if lo == nil || v[i] < v[lo!] { lo = i }
@@ -214,7 +229,7 @@ public enum Cleaner {
                 mins.append(lo.map { c.formatted(at: $0) })
                 maxs.append(hi.map { c.formatted(at: $0) })
             case .double(let v):
-                var set = Set<UInt64>()
+                var set = Set<UInt64>(minimumCapacity: n)
                 for i in 0..<n where c.isValid(i) {
                     set.insert(v[i].bitPattern)
                     if lo == nil || v[i] < v[lo!] { lo = i }
