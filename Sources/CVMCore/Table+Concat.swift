@@ -14,14 +14,15 @@ extension Table {
             case .int64: columns.append(Column(spec, .int64(parts.flatMap(\.int64Values)), validity: validity))
             case .double: columns.append(Column(spec, .double(parts.flatMap(\.doubleValues)), validity: validity))
             case .string:
-                var builder = StringColumnBuilder()
+                // Byte-hashed interning: the merge of per-file dictionaries is hot for id columns.
+                var interner = ByteInterner()
                 var codes: [Int32] = []
                 codes.reserveCapacity(parts.reduce(0) { $0 + $1.count })
                 for p in parts {
-                    let remap = p.dictionary.map { builder.intern($0) }
+                    let remap = p.dictionary.map { interner.intern($0) }
                     for c in p.stringCodes { codes.append(remap.isEmpty ? 0 : remap[Int(c)]) }
                 }
-                columns.append(Column(spec, .string(codes: codes, dictionary: builder.dictionary), validity: validity))
+                columns.append(Column(spec, .string(codes: codes, dictionary: interner.strings()), validity: validity))
             }
         }
         return Table(name: name, columns: columns, rowCount: tables.reduce(0) { $0 + $1.rowCount })

@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Interns byte strings into dictionary codes without creating a `String` per field.
+///
+/// Written by hand because it is the hot path of string columns: an open-addressing
+/// table over an arena of bytes; a `String` is made once per distinct value.
+public struct ByteInterner: Sendable {
+    private var arena: [UInt8] = []
+    private var offsets: [Int] = [0]
+    private var hashes: [UInt64] = []
+    private var slots: [Int32]
+    private var mask: Int
+
+    public init() {
+        slots = [Int32](repeating: -1, count: 1024)
+        mask = 1023
+    }
+
+    public var count: Int { hashes.count }
+
+    @inline(__always) static func hash(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for c in b { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
+        return h ^ (h >> 29)
+    }
+
+    /// The code of `b`, or nil when it is new and `isNew` rejects it; new values are added.
+    public mutating func intern(_ b: UnsafeBufferPointer<UInt8>, accept: (UnsafeBufferPointer<UInt8>) -> Bool) -> Int32? {
+        let h = ByteInterner.hash(b)
+        var s = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let code = slots[s]
+            if code < 0 { break }
+            if hashes[Int(code)] == h {
+                let start = offsets[Int(code)], end = offsets[Int(code) + 1]
+                if end - start == b.count {
+                    let equal = arena.withUnsafeBufferPointer { a in
+                        b.count == 0 || memcmp(a.baseAddress! + start, b.baseAddress!, b.count) == 0
+                    }
+                    if equal { return code }
+                }
+            }
+            s = (s + 1) & mask
+        }
+        guard accept(b) else { return nil }
+        let code = Int32(hashes.count)
+        arena.append(contentsOf: b)
+        offsets.append(arena.count)
+        hashes.append(h)
+        slots[s] = code
+        if hashes.count * 2 > slots.count { grow() }
+        return code
+    }
+
+    private mutating func grow() {
+        slots = [Int32](repeating: -1, count: slots.count * 2)
+        mask = slots.count - 1
+        for (code, h) in hashes.enumerated() {
+            var s = Int(truncatingIfNeeded: h) & mask
+            while slots[s] >= 0 { s = (s + 1) & mask }
+            slots[s] = Int32(code)
+        }
+    }
+
+    public func strings() -> [String] {
+        (0..<hashes.count).map { String(decoding: arena[offsets[$0]..<offsets[$0 + 1]], as: UTF8.self) }
+    }
+}
+
+
+extension ByteInterner {
+    /// The code of `s` (added when new), hashing its UTF-8 bytes.
+    public mutating func intern(_ s: String) -> Int32 {
+        var s = s
+        return s.withUTF8 { intern($0, accept: { _ in true })! }
+    }
+}
