@@ -274,6 +274,14 @@ struct KeyedNodeContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         pairs.first { $0.0 == key.stringValue }.map { ($0.1, $0.2) }
     }
 
+    /// A missing key is reported at its mapping's position, under the key path it should have.
+    private func missing(_ key: Key) -> ConfigDecoder.Recorded {
+        let path = decoder.key.isEmpty ? key.stringValue : "\(decoder.key).\(key.stringValue)"
+        decoder.owner.record(at: decoder.owner.sourcePosition(decoder.node), key: path,
+                             "missing required key; add \"\(key.stringValue):\" here")
+        return ConfigDecoder.Recorded()
+    }
+
     private func child(_ key: Key, _ node: Node) -> NodeDecoder {
         NodeDecoder(node: node, owner: decoder.owner, codingPath: codingPath + [key])
     }
@@ -319,9 +327,7 @@ struct KeyedNodeContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try decodeIfPresentGeneric(type, forKey: key) }
 
     func decodeGeneric<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        guard let (_, v) = value(key) else {
-            throw decoder.fail("missing required key \"\(key.stringValue)\"")
-        }
+        guard let (_, v) = value(key) else { throw missing(key) }
         let d = child(key, v)
         d.owner.note(d.key, v)
         if isNull(v), !(T.self is any ExpressibleByNilLiteral.Type) {
@@ -339,18 +345,18 @@ struct KeyedNodeContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
-        guard let (_, v) = value(key) else { throw decoder.fail("missing required key \"\(key.stringValue)\"") }
+        guard let (_, v) = value(key) else { throw missing(key) }
         return try child(key, v).container(keyedBy: type)
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
-        guard let (_, v) = value(key) else { throw decoder.fail("missing required key \"\(key.stringValue)\"") }
+        guard let (_, v) = value(key) else { throw missing(key) }
         return try child(key, v).unkeyedContainer()
     }
 
     func superDecoder() throws -> any Decoder { decoder }
     func superDecoder(forKey key: Key) throws -> any Decoder {
-        guard let (_, v) = value(key) else { throw decoder.fail("missing required key \"\(key.stringValue)\"") }
+        guard let (_, v) = value(key) else { throw missing(key) }
         return child(key, v)
     }
 }

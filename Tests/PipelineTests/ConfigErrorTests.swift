@@ -67,7 +67,7 @@ struct ConfigDecoderTests {
         #expect(diagnostics(yaml) == [
             "t.yaml:2:10: error: items.a.k: expected an integer, found \"two\"",
             "t.yaml:3:7: error: items.b.kk: unknown key; did you mean \"k\"? (expected one of k, name)",
-            "t.yaml:3:6: error: items.b: missing required key \"name\"",
+            "t.yaml:3:6: error: items.b.name: missing required key; add \"name:\" here",
             "t.yaml:4:14: error: types[1]: unknown type \"integr\" (expected int, double, decimal, string, bool, date, timestamp, enum)",
         ])
     }
