@@ -89,7 +89,7 @@ public struct Plan: Sendable {
         let fin = [TableRef(stage: .features, table: "customer_features")]
         let cluster = PlannedStage(name: .cluster, inputs: fin, files: [],
                                    outputs: ["cluster_assignments", "cluster_centroids", "cluster_scaling", "cluster_profiles"], writes: dir(.cluster))
-        let value = PlannedStage(name: .value, inputs: fin, files: [], outputs: ["customer_value", "pareto_summary", "value_models"], writes: dir(.value))
+        let value = PlannedStage(name: .value, inputs: fin, files: [], outputs: ["customer_value", "pareto_summary", "value_models", "pareto_lorenz"], writes: dir(.value))
         let loadInputs = Plan.warehouseTables(loaded).map { $0 }
         let load = PlannedStage(name: .load, inputs: loadInputs, files: [],
                                 outputs: loadInputs.map(\.table), writes: loaded.warehousePath)
@@ -119,7 +119,7 @@ public struct Plan: Sendable {
             TableRef(stage: .cluster, table: "cluster_assignments"), TableRef(stage: .cluster, table: "cluster_centroids"),
             TableRef(stage: .cluster, table: "cluster_scaling"), TableRef(stage: .cluster, table: "cluster_profiles"),
             TableRef(stage: .value, table: "customer_value"), TableRef(stage: .value, table: "pareto_summary"),
-            TableRef(stage: .value, table: "value_models"),
+            TableRef(stage: .value, table: "value_models"), TableRef(stage: .value, table: "pareto_lorenz"),
         ]
         return refs
     }

@@ -157,7 +157,7 @@ extension PipelineRunner {
         let features = try input(TableRef(stage: .features, table: "customer_features"))
         let out = try ValueStage.run(features: features, asOf: asOf, configuration: loaded.config.stages.value)
         for w in out.warnings { logger.warning("\(w)") }
-        try publish([out.customerValue, out.paretoSummary, out.models], stage: .value)
+        try publish([out.customerValue, out.paretoSummary, out.models, out.lorenz], stage: .value)
         var stats = StageStats()
         stats.rowsIn = features.rowCount
         stats.rowsOut = out.customerValue.rowCount

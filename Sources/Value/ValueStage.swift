@@ -138,6 +138,8 @@ public struct ValueOutput: Sendable {
     public var paretoSummary: Table
     /// `value_models`: fitted BG/NBD and Gamma-Gamma parameters.
     public var models: Table
+    /// `pareto_lorenz`: Lorenz curve points.
+    public var lorenz: Table
     /// Fit and data warnings for the run log.
     public var warnings: [String]
 }
@@ -188,7 +190,8 @@ public enum ValueStage {
         let modelTable = Table(name: "value_models", columns: [
             Column("model", strings: models.map(\.0)), Column("parameter", strings: models.map(\.1)), Column("value", double: models.map(\.2)),
         ], rowCount: models.count)
-        return ValueOutput(customerValue: table, paretoSummary: paretoSummary(table), models: modelTable, warnings: warnings)
+        return ValueOutput(customerValue: table, paretoSummary: paretoSummary(table), models: modelTable, lorenz: lorenz(table),
+                           warnings: warnings)
     }
 
     /// RFM scores, segments, lifecycle stage and Pareto flags.
@@ -262,7 +265,24 @@ public enum ValueStage {
         ], rowCount: n)
     }
 
-    /// `pareto_summary`: revenue share of the top 10/20/50% of customers and the Gini coefficient.
+    /// `pareto_lorenz`: the Lorenz curve in 101 points, customers sorted by revenue from the top:
+    /// the share of revenue from the top `customer_share` of customers.
+    public static func lorenz(_ customerValue: Table) -> Table {
+        let m = customerValue["monetary"]
+        var revenue = (0..<customerValue.rowCount).map { max(0, m?.double(at: $0) ?? 0) }
+        revenue.sort(by: >)
+        var prefix = [0.0]
+        for r in revenue { prefix.append(prefix.last! + r) }
+        let total = prefix.last!, n = revenue.count
+        let xs = (0...100).map { Double($0) / 100 }
+        let ys = xs.map { x -> Double in
+            guard total > 0, n > 0 else { return x }
+            return prefix[Int((x * Double(n)).rounded())] / total
+        }
+        return Table(name: "pareto_lorenz", columns: [Column("customer_share", double: xs), Column("revenue_share", double: ys)], rowCount: xs.count)
+    }
+
+    /// `pareto_summary`: revenue share of the top 1/5/10/20/50% of customers and the Gini coefficient.
     public static func paretoSummary(_ customerValue: Table) -> Table {
         let m = customerValue["monetary"]
         var revenue = (0..<customerValue.rowCount).map { max(0, m?.double(at: $0) ?? 0) }
@@ -282,8 +302,9 @@ public enum ValueStage {
             for (i, x) in asc.enumerated() { weighted += Double(i + 1) * x }
             gini = (2 * weighted) / (Double(n) * total) - Double(n + 1) / Double(n)
         }
-        let labels = ["top10_revenue_share", "top20_revenue_share", "top50_revenue_share", "gini", "customers", "revenue"]
-        let values = [topShare(0.1), topShare(0.2), topShare(0.5), gini, Double(n), total]
+        let labels = ["top1_revenue_share", "top5_revenue_share", "top10_revenue_share", "top20_revenue_share",
+                      "top50_revenue_share", "gini", "customers", "revenue"]
+        let values = [topShare(0.01), topShare(0.05), topShare(0.1), topShare(0.2), topShare(0.5), gini, Double(n), total]
         return Table(name: "pareto_summary", columns: [Column("metric", strings: labels), Column("value", double: values)], rowCount: labels.count)
     }
 

@@ -72,7 +72,12 @@ struct ValueStageTests {
         let p = ValueStage.paretoSummary(t)
         func metric(_ name: String) -> Double { (0..<p.rowCount).first { p["metric"]!.string(at: $0) == name }.flatMap { p["value"]!.double(at: $0) }! }
         let total = revenue.reduce(0, +)
+        #expect(approxEqual(metric("top1_revenue_share"), 500 / total))   // ceil(10 × 1%) = 1 customer
         #expect(approxEqual(metric("top10_revenue_share"), 500 / total))
+        let lorenz = ValueStage.lorenz(t)
+        #expect(lorenz.rowCount == 101)
+        #expect(lorenz["revenue_share"]!.doubleValues[10] == 500 / total)
+        #expect(lorenz["revenue_share"]!.doubleValues[100] == 1)
         #expect(approxEqual(metric("top20_revenue_share"), 800 / total))
         #expect(approxEqual(metric("top50_revenue_share"), 980 / total))
         // Oracle: Gini = Σ_i Σ_j |x_i - x_j| / (2 n² mean).
