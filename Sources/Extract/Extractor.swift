@@ -35,9 +35,13 @@ public enum Extractor {
     /// so the result is identical for any `threads`.
     /// - Throws: `ExtractError` (exit 66) for a file-level problem when `on_file_error` is `fail`.
     /// - Complexity: O(bytes); memory is the output table plus one chunk per worker.
-    public static func extract(_ source: SourceSpec, files: [String], threads: Int) throws -> ExtractResult {
+    /// - Parameter progress: called after each file with the rows it held (from worker threads).
+    public static func extract(_ source: SourceSpec, files: [String], threads: Int,
+                               progress: (@Sendable (Int) -> Void)? = nil) throws -> ExtractResult {
         let results = parallelMap(chunks: files.count, threads: threads) { i in
-            Result { try FileExtractor(source: source, path: files[i]).run() }
+            let r = Result { try FileExtractor(source: source, path: files[i]).run() }
+            progress?((try? r.get())?.report.rowsRead ?? 0)
+            return r
         }
         var tables: [Table] = []
         var rejects: [QuarantineRecord] = []

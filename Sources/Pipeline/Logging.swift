@@ -65,6 +65,8 @@ public final class ProgressLine: @unchecked Sendable { // state behind a Mutex; 
         var stage: String?
         var started = Date()
         var rows = 0
+        /// Units of work done and expected (files for extract), for the ETA.
+        var done = 0
         var total: Int?
         var shown = false
     }
@@ -92,6 +94,17 @@ public final class ProgressLine: @unchecked Sendable { // state behind a Mutex; 
 
     public func update(rows: Int) { state.withLock { $0.rows = rows } }
 
+    /// Adds finished units of work (e.g. one file) and the rows they held. Thread-safe.
+    public func advance(units: Int, rows: Int) {
+        state.withLock { s in
+            s.done += units
+            s.rows += rows
+        }
+    }
+
+    /// Sets the expected number of units for the ETA.
+    public func expect(units: Int) { state.withLock { $0.total = units } }
+
     public func end() {
         state.withLock { s in
             if s.shown { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
@@ -115,12 +128,15 @@ public final class ProgressLine: @unchecked Sendable { // state behind a Mutex; 
             guard let stage = s.stage else { return }
             let elapsed = Date().timeIntervalSince(s.started)
             var text = "\r\u{1B}[2K[\(stage)] running \(String(format: "%.1f", elapsed))s"
+            if let total = s.total, total > 0 {
+                text += "  \(s.done)/\(total) files"
+                if s.done > 0, s.done < total {
+                    text += "  ETA \(Int(elapsed / Double(s.done) * Double(total - s.done)))s"
+                }
+            }
             if s.rows > 0 {
                 let rate = Double(s.rows) / max(elapsed, 0.001)
                 text += "  \(s.rows) rows  \(Int(rate)) rows/s"
-                if let total = s.total, total > s.rows, rate > 0 {
-                    text += "  ETA \(Int(Double(total - s.rows) / rate))s"
-                }
             }
             FileHandle.standardError.write(Data(text.utf8))
             s.shown = true

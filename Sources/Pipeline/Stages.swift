@@ -30,9 +30,11 @@ extension PipelineRunner {
         var outputs: [Table] = []
         var rejects: [QuarantineRecord] = []
         var reports: [(String, FileReport)] = []
+        progress?.expect(units: loaded.files.values.reduce(0) { $0 + $1.count })
+        let line = progress
         for (name, source) in loaded.config.sources {
             let files = loaded.files[name] ?? []
-            let result = try Extractor.extract(source, files: files, threads: threads)
+            let result = try Extractor.extract(source, files: files, threads: threads) { rows in line?.advance(units: 1, rows: rows) }
             var table = result.table
             table.name = "raw_\(name)"
             outputs.append(table)
