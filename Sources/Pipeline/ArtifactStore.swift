@@ -70,6 +70,13 @@ public struct ArtifactStore: Sendable {
         return names.filter { FileManager.default.fileExists(atPath: "\(dir)/\($0)/manifest.json") }.sorted()
     }
 
+    /// The latest as-of date before `asOf` whose `stage` persisted `table`, if any.
+    public func previousAsOf(before asOf: CivilDate, stage: String, table: String) -> CivilDate? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: root) else { return nil }
+        return names.compactMap { CivilDate(iso: $0) }.filter { $0 < asOf }.sorted(by: >)
+            .first { FileManager.default.fileExists(atPath: "\(stageDirectory(asOf: $0, stage: stage))/\(table)/manifest.json") }
+    }
+
     public func manifest(stage: String, table: String, asOf: CivilDate) throws -> Manifest {
         let path = "\(stageDirectory(asOf: asOf, stage: stage))/\(table)/manifest.json"
         guard let data = FileManager.default.contents(atPath: path) else {

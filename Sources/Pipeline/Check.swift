@@ -122,7 +122,7 @@ public enum ExpectationCheck {
             for r in QuarantineRecord.records(from: q) { e.quarantine[r.source, default: [:]][r.rule, default: 0] += 1 }
         }
         if let cv = runner.optionalInput(TableRef(stage: .value, table: "customer_value")) {
-            for name in ["rfm_segment", "lifecycle_stage", "quadrant", "churn_band"] {
+            for name in ["rfm_segment", "lifecycle_stage", "quadrant", "churn_band", "tier"] {
                 guard let col = cv[name] else { continue }
                 for i in 0..<cv.rowCount { e.segments[name, default: [:]][col.isValid(i) ? col.formatted(at: i) : "none", default: 0] += 1 }
             }

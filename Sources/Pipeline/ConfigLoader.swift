@@ -1,6 +1,7 @@
 import Foundation
 public import CVMCore
 import Extract
+import Value
 
 /// A config that decoded and passed every check, with its paths resolved.
 public struct LoadedConfig: Sendable {
@@ -111,6 +112,7 @@ public enum ConfigLoader {
             }
         }
         if !c.sources.isEmpty { checkStages(c, d) }
+        for (i, why) in c.stages.value.rfm.unreachableRules() { d.warning("stages.value.rfm.segments[\(i)]", why) }
     }
 
     static func checkSource(_ name: String, _ s: SourceSpec, sourceNames: [String], all: KeyedList<SourceSpec>, _ d: ConfigDecoder) {

@@ -5,12 +5,70 @@ public struct Configuration: Decodable, Sendable {
     public struct RFM: Decodable, Sendable {
         /// Score levels (quantile bins) for R, F and M.
         public var bins = 5
-        enum CodingKeys: String, CodingKey, CaseIterable { case bins }
+        /// Declared segments, first match wins; nil uses the recency × frequency grid.
+        public var segments: [SegmentRule]?
+        /// The segment of customers no rule matches.
+        public var fallback = "Other"
+        enum CodingKeys: String, CodingKey, CaseIterable { case bins, segments, fallback }
         public init() {}
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             bins = try c.decodeIfPresent(Int.self, forKey: .bins) ?? 5
             if bins < 2 || bins > 10 { throw ConfigValueError("bins must be between 2 and 10, found \(bins)") }
+            segments = try c.decodeIfPresent([SegmentRule].self, forKey: .segments)
+            fallback = try c.decodeIfPresent(String.self, forKey: .fallback) ?? fallback
+        }
+
+        /// Rules that can never be the first match (out-of-range scores, or shadowed by earlier rules),
+        /// as (index, reason), for `cvm validate`.
+        public func unreachableRules() -> [(Int, String)] {
+            guard let segments else { return [] }
+            var claimed = Set<Int>()
+            var out: [(Int, String)] = []
+            for (i, rule) in segments.enumerated() {
+                var mine = 0
+                for r in 1...bins { for f in 1...bins { for m in 1...bins where rule.matches(r: r, f: f, m: m) {
+                    if claimed.insert((r * 100) + (f * 10) + m).inserted { mine += 1 }
+                } } }
+                if mine == 0 {
+                    let anyMatch = (1...bins).contains { r in (1...bins).contains { f in (1...bins).contains { m in rule.matches(r: r, f: f, m: m) } } }
+                    out.append((i, anyMatch ? "segment \"\(rule.name)\" can never match: earlier rules take every score it covers"
+                                            : "segment \"\(rule.name)\" can never match: its score ranges are outside 1...\(bins)"))
+                }
+            }
+            return out
+        }
+    }
+
+    /// One declared RFM segment: inclusive score ranges (`r: 4-5`, `f: 1`, `m: [3, 5]`); absent means any.
+    public struct SegmentRule: Decodable, Sendable {
+        public var name: String
+        public var r: ClosedRange<Int>?
+        public var f: ClosedRange<Int>?
+        public var m: ClosedRange<Int>?
+        enum CodingKeys: String, CodingKey, CaseIterable { case name, r, f, m }
+
+        public init(name: String, r: ClosedRange<Int>? = nil, f: ClosedRange<Int>? = nil, m: ClosedRange<Int>? = nil) {
+            (self.name, self.r, self.f, self.m) = (name, r, f, m)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decode(String.self, forKey: .name)
+            func range(_ k: CodingKeys) throws -> ClosedRange<Int>? {
+                guard let text = try c.decodeIfPresent(String.self, forKey: k) else { return nil }
+                let parts = text.split(separator: "-").map { Int(String($0.filter { $0 != " " })) }
+                if parts.count == 1, let v = parts[0] { return v...v }
+                if parts.count == 2, let lo = parts[0], let hi = parts[1], lo <= hi { return lo...hi }
+                throw ConfigValueError("expected a score or a range such as 4-5, found \"\(text)\"")
+            }
+            r = try range(.r)
+            f = try range(.f)
+            m = try range(.m)
+        }
+
+        public func matches(r: Int, f: Int, m: Int) -> Bool {
+            (self.r?.contains(r) ?? true) && (self.f?.contains(f) ?? true) && (self.m?.contains(m) ?? true)
         }
     }
 
@@ -24,8 +82,13 @@ public struct Configuration: Decodable, Sendable {
         public var atRiskDays = 180
         /// Active customers with at least this many orders are `loyal`.
         public var loyalMinOrders = 5
+        /// Active customers whose P(alive) is below this are `at_risk` (when lifetime value is computed).
+        public var atRiskPAlive = 0.3
+        /// Active customers silent for longer than their own mean interval between orders times this are `at_risk`.
+        public var intervalFactor = 2.0
         enum CodingKeys: String, CodingKey, CaseIterable {
             case newDays = "new_days", activeDays = "active_days", atRiskDays = "at_risk_days", loyalMinOrders = "loyal_min_orders"
+            case atRiskPAlive = "at_risk_p_alive", intervalFactor = "interval_factor"
         }
         public init() {}
         public init(from decoder: any Decoder) throws {
@@ -34,6 +97,8 @@ public struct Configuration: Decodable, Sendable {
             activeDays = try c.decodeIfPresent(Int.self, forKey: .activeDays) ?? activeDays
             atRiskDays = try c.decodeIfPresent(Int.self, forKey: .atRiskDays) ?? atRiskDays
             loyalMinOrders = try c.decodeIfPresent(Int.self, forKey: .loyalMinOrders) ?? loyalMinOrders
+            atRiskPAlive = try c.decodeIfPresent(Double.self, forKey: .atRiskPAlive) ?? atRiskPAlive
+            intervalFactor = try c.decodeIfPresent(Double.self, forKey: .intervalFactor) ?? intervalFactor
             if !(newDays <= activeDays && activeDays < atRiskDays) {
                 throw ConfigValueError("thresholds must satisfy new_days <= active_days < at_risk_days")
             }
@@ -104,8 +169,41 @@ public struct Configuration: Decodable, Sendable {
         }
     }
 
+    /// Loyalty tiers from spend and orders over a window; the first tier a customer qualifies for wins.
+    public struct Tiers: Decodable, Sendable {
+        public struct Level: Decodable, Sendable {
+            public var name: String
+            public var minRevenue: Double
+            public var minOrders: Int
+            enum CodingKeys: String, CodingKey, CaseIterable { case name, minRevenue = "min_revenue", minOrders = "min_orders" }
+            public init(name: String, minRevenue: Double, minOrders: Int) { (self.name, self.minRevenue, self.minOrders) = (name, minRevenue, minOrders) }
+            public init(from decoder: any Decoder) throws {
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                name = try c.decode(String.self, forKey: .name)
+                minRevenue = try c.decodeIfPresent(Double.self, forKey: .minRevenue) ?? 0
+                minOrders = try c.decodeIfPresent(Int.self, forKey: .minOrders) ?? 0
+            }
+        }
+        public var levels: [Level] = [Level(name: "gold", minRevenue: 2000, minOrders: 8), Level(name: "silver", minRevenue: 500, minOrders: 3),
+                                      Level(name: "bronze", minRevenue: 0, minOrders: 1)]
+        /// Window of the qualifying spend and orders (a features window).
+        public var windowDays = 365
+        /// Days to the next tier review; spend older than (window − review) days will have aged out by then.
+        public var reviewDays = 185
+        enum CodingKeys: String, CodingKey, CaseIterable { case levels, windowDays = "window_days", reviewDays = "review_days" }
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            levels = try c.decodeIfPresent([Level].self, forKey: .levels) ?? levels
+            windowDays = try c.decodeIfPresent(Int.self, forKey: .windowDays) ?? windowDays
+            reviewDays = try c.decodeIfPresent(Int.self, forKey: .reviewDays) ?? reviewDays
+            if reviewDays < 1 || reviewDays >= windowDays { throw ConfigValueError("review_days must be between 1 and window_days - 1") }
+        }
+    }
+
     public var rfm = RFM()
     public var lifecycle = Lifecycle()
+    public var tiers = Tiers()
     public var clv = CLV()
     public var churnBands = ChurnBands()
     public var quadrant = Quadrant()
@@ -113,7 +211,7 @@ public struct Configuration: Decodable, Sendable {
     public var paretoShare = 0.2
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case rfm, lifecycle, paretoShare = "pareto_share", clv, churnBands = "churn_bands", quadrant
+        case rfm, lifecycle, paretoShare = "pareto_share", clv, churnBands = "churn_bands", quadrant, tiers
     }
 
     public init() {}
@@ -127,6 +225,7 @@ public struct Configuration: Decodable, Sendable {
         clv = try c.decodeIfPresent(CLV.self, forKey: .clv) ?? clv
         churnBands = try c.decodeIfPresent(ChurnBands.self, forKey: .churnBands) ?? churnBands
         quadrant = try c.decodeIfPresent(Quadrant.self, forKey: .quadrant) ?? quadrant
+        tiers = try c.decodeIfPresent(Tiers.self, forKey: .tiers) ?? tiers
     }
 }
 
@@ -175,7 +274,8 @@ public enum ValueStage {
     /// Builds `customer_value` from `customer_features` (needs recency_days, frequency, monetary).
     /// Customers without purchases get scores 0 and segment "No Purchases".
     /// - Throws: `CVMFailure` (exit 78) when a needed feature is missing (the rfm family switched off).
-    public static func run(features: Table, asOf: CivilDate, configuration: Configuration) throws -> ValueOutput {
+    /// - Parameter previous: the latest earlier snapshot's `customer_value`, for `reactivated` lifecycle stages.
+    public static func run(features: Table, asOf: CivilDate, configuration: Configuration, previous: Table? = nil) throws -> ValueOutput {
         var table = try scores(features: features, asOf: asOf, configuration: configuration)
         var models: [(String, String, Double)] = []
         var warnings: [String] = []
@@ -186,6 +286,8 @@ public enum ValueStage {
                       ("gamma_gamma", "v", g.gamma), ("gamma_gamma", "log_likelihood", fit.gammaGamma.logLikelihood)]
             warnings += fit.warnings
         }
+        lifecycle(features, configuration.lifecycle, previous: previous, &table)
+        warnings += tiers(features, configuration.tiers, &table)
         warnings += quadrant(features, configuration.quadrant, &table)
         let modelTable = Table(name: "value_models", columns: [
             Column("model", strings: models.map(\.0)), Column("parameter", strings: models.map(\.1)), Column("value", double: models.map(\.2)),
@@ -203,7 +305,6 @@ public enum ValueStage {
             return c
         }
         let ids = try need("customer_id"), rec = try need("recency_days"), freq = try need("frequency"), mon = try need("monetary")
-        let tenure = features["tenure_days"]
         let n = features.rowCount
         let bins = configuration.rfm.bins
         let buyers = (0..<n).filter { (freq.double(at: $0) ?? 0) >= 1 }
@@ -214,29 +315,19 @@ public enum ValueStage {
         var r = [Int64](repeating: 0, count: n), f = r, m = r
         for (k, i) in buyers.enumerated() { (r[i], f[i], m[i]) = (Int64(rS[k]), Int64(fS[k]), Int64(mS[k])) }
 
-        var segment: [String] = [], code: [String] = [], stage: [String] = []
-        let lc = configuration.lifecycle
+        var segment: [String] = [], code: [String] = []
         for i in 0..<n {
             let isBuyer = r[i] > 0
             code.append(isBuyer ? "\(r[i])\(f[i])\(m[i])" : "000")
             if !isBuyer {
                 segment.append("No Purchases")
+            } else if let rules = configuration.rfm.segments {
+                let (ri, fi, mi) = (Int(r[i]), Int(f[i]), Int(m[i]))
+                segment.append(rules.first { $0.matches(r: ri, f: fi, m: mi) }?.name ?? configuration.rfm.fallback)
             } else {
                 // Map to the 5-level grid when bins differ from 5.
                 let r5 = 1 + Int((r[i] - 1) * 5 / Int64(bins)), f5 = 1 + Int((f[i] - 1) * 5 / Int64(bins))
                 segment.append(ValueStage.segment(r: r5, f: f5))
-            }
-            let recency = rec.double(at: i), orders = freq.double(at: i) ?? 0, age = tenure?.double(at: i)
-            if !isBuyer || recency == nil {
-                stage.append("prospect")
-            } else if let age, age <= Double(lc.newDays) {
-                stage.append("new")
-            } else if recency! <= Double(lc.activeDays) {
-                stage.append(orders >= Double(lc.loyalMinOrders) ? "loyal" : "active")
-            } else if recency! <= Double(lc.atRiskDays) {
-                stage.append("at_risk")
-            } else {
-                stage.append("churned")
             }
         }
         // Pareto: rank by revenue (ties by customer id order), cumulative share.
@@ -259,7 +350,6 @@ public enum ValueStage {
             Column("monetary", double: (0..<n).map { mon.double(at: $0) ?? 0 }),
             Column("r_score", .int, int64: r), Column("f_score", .int, int64: f), Column("m_score", .int, int64: m),
             Column("rfm_code", strings: code), Column("rfm_segment", strings: segment),
-            Column("lifecycle_stage", strings: stage),
             Column("revenue_rank", .int, int64: rank), Column("revenue_share_cum", double: cum),
             Column("pareto_top20", .bool, int64: top),
         ], rowCount: n)
@@ -386,6 +476,67 @@ public enum ValueStage {
             case (false, false): "ordinary"
             }
         }))
+        return warnings
+    }
+
+    /// Lifecycle stage by declared rules, first match wins:
+    /// `prospect` (no purchase), `churned` (silent longer than at_risk_days), `new` (first purchase
+    /// within new_days), `reactivated` (buying again within active_days after being at_risk or churned in
+    /// the previous snapshot), `at_risk` (silent longer than active_days, or P(alive) below at_risk_p_alive,
+    /// or silent longer than interval_factor × the customer's own mean interval), `loyal`
+    /// (at least loyal_min_orders orders), else `active`.
+    static func lifecycle(_ f: Table, _ lc: Configuration.Lifecycle, previous: Table?, _ table: inout Table) {
+        let n = table.rowCount
+        let rec = table["recency_days"]!, freq = table["frequency"]!
+        let tenure = f["tenure_days"], interval = f["interval_mean_days"], alive = table["p_alive"]
+        var before: [String: String] = [:]
+        if let previous, let ids = previous["customer_id"], let st = previous["lifecycle_stage"] {
+            for i in 0..<previous.rowCount { if let id = ids.string(at: i), let s = st.string(at: i) { before[id] = s } }
+        }
+        let ids = table["customer_id"]!
+        let stages: [String] = (0..<n).map { i in
+            guard (freq.double(at: i) ?? 0) >= 1, let recency = rec.double(at: i) else { return "prospect" }
+            if recency > Double(lc.atRiskDays) { return "churned" }
+            if let age = tenure?.double(at: i), age <= Double(lc.newDays) { return "new" }
+            if recency <= Double(lc.activeDays), let was = ids.string(at: i).flatMap({ before[$0] }), was == "at_risk" || was == "churned" {
+                return "reactivated"
+            }
+            if recency > Double(lc.activeDays) { return "at_risk" }
+            if let p = alive?.double(at: i), p < lc.atRiskPAlive { return "at_risk" }
+            if let gap = interval?.double(at: i), gap > 0, recency > lc.intervalFactor * gap { return "at_risk" }
+            return (freq.double(at: i) ?? 0) >= Double(lc.loyalMinOrders) ? "loyal" : "active"
+        }
+        table.append(Column("lifecycle_stage", strings: stages))
+    }
+
+    /// Loyalty tier on the window's spend and orders, and whether the customer would drop below it at the
+    /// next review: spend older than (window − review) days ages out by then, so the remaining spend is read
+    /// from the largest feature window not longer than window − review (exact when that window exists).
+    static func tiers(_ f: Table, _ t: Configuration.Tiers, _ table: inout Table) -> [String] {
+        guard !t.levels.isEmpty, let revenue = f["revenue_sum_\(t.windowDays)d"], let orders = f["orders_count_\(t.windowDays)d"] else {
+            return ["tiers: features revenue_sum_\(t.windowDays)d and orders_count_\(t.windowDays)d are needed (add \(t.windowDays) to stages.features.windows); no tiers assigned"]
+        }
+        let remaining = t.windowDays - t.reviewDays
+        let windows = f.columnNames.compactMap { name -> Int? in
+            guard name.hasPrefix("revenue_sum_"), name.hasSuffix("d") else { return nil }
+            return Int(name.dropFirst("revenue_sum_".count).dropLast())
+        }.filter { $0 <= remaining }
+        var warnings: [String] = []
+        let shorter = windows.max()
+        if shorter != remaining {
+            warnings.append("tiers: no \(remaining)-day feature window; tier-drop risk uses the \(shorter.map { "\($0)-day" } ?? "empty") window instead")
+        }
+        let keepRevenue = shorter.flatMap { f["revenue_sum_\($0)d"] }, keepOrders = shorter.flatMap { f["orders_count_\($0)d"] }
+        func tier(_ rev: Double, _ n: Double) -> Int? { t.levels.firstIndex { rev >= $0.minRevenue && n >= Double($0.minOrders) } }
+        var names: [String?] = [], atRisk: [Int64] = []
+        for i in 0..<f.rowCount {
+            let now = tier(revenue.double(at: i) ?? 0, orders.double(at: i) ?? 0)
+            names.append(now.map { t.levels[$0].name })
+            let later = tier(keepRevenue?.double(at: i) ?? 0, keepOrders?.double(at: i) ?? 0)
+            atRisk.append(now != nil && (later == nil || later! > now!) ? 1 : 0)
+        }
+        table.append(Column("tier", strings: names))
+        table.append(Column("tier_at_risk", .bool, int64: atRisk))
         return warnings
     }
 }

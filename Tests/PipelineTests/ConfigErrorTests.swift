@@ -86,3 +86,26 @@ struct ConfigDecoderTests {
         #expect(out.first?.contains("invalid YAML") == true)
     }
 }
+
+struct ConfigWarningTests {
+    @Test func validateWarnsAboutRFMSegmentsThatCanNeverMatch() throws {
+        let dir = try makeTemporaryDirectory("warn")
+        var text = try String(contentsOfFile: Repo.path("pipelines/demo.yaml"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "../fixtures/", with: Repo.path("fixtures") + "/")
+        text = text.replacingOccurrences(of: "    rfm: {bins: 5}", with: """
+            rfm:
+              bins: 5
+              segments:
+                - {name: Recent, r: 4-5}
+                - {name: Best, r: "5", f: "5"}
+                - {name: Rest}
+        """)
+        try text.write(toFile: "\(dir)/p.yaml", atomically: true, encoding: .utf8)
+        let loaded = try ConfigLoader.load(path: "\(dir)/p.yaml")
+        let w = try #require(loaded.warnings.first)
+        #expect(w.severity == .warning)
+        #expect(w.key == "stages.value.rfm.segments[1]")
+        #expect(w.position?.line == 71)  // the second list item
+        #expect(w.message == "segment \"Best\" can never match: earlier rules take every score it covers")
+    }
+}

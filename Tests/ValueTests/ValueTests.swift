@@ -157,3 +157,89 @@ struct QuadrantAndChurnTests {
         #expect(lapsedMean < recentMean)
     }
 }
+
+struct RuleTests {
+    let asOf = CivilDate(year: 2026, month: 6, day: 30)
+
+    /// Hand-built customers, one per lifecycle rule.
+    func customers() -> Table {
+        // id, recency, orders, tenure, mean interval, revenue 365d, orders 365d, revenue 180d, orders 180d
+        let rows: [(String, Int64?, Int64, Int64?, Double?, Double, Int64, Double, Int64)] = [
+            ("prospect", nil, 0, nil, nil, 0, 0, 0, 0),
+            ("churned", 400, 3, 800, 100, 0, 0, 0, 0),
+            ("new", 5, 1, 10, nil, 40, 1, 40, 1),
+            ("reactivated", 20, 4, 600, 50, 300, 2, 300, 2),
+            ("at_risk_silent", 120, 6, 700, 20, 900, 6, 0, 0),
+            ("at_risk_interval", 60, 6, 700, 10, 900, 6, 500, 3),
+            ("loyal", 10, 9, 500, 20, 2500, 9, 2400, 8),
+            ("active", 10, 2, 300, 40, 600, 3, 100, 1),
+        ]
+        func ints(_ k: KeyPath<(String, Int64?, Int64, Int64?, Double?, Double, Int64, Double, Int64), Int64?>) -> ([Int64], [Bool]) {
+            (rows.map { $0[keyPath: k] ?? 0 }, rows.map { $0[keyPath: k] != nil })
+        }
+        let (rec, recValid) = ints(\.1), (ten, tenValid) = ints(\.3)
+        return Table(name: "customer_features", columns: [
+            Column("customer_id", strings: rows.map(\.0)),
+            Column("recency_days", .int, int64: rec, validity: recValid),
+            Column("frequency", .int, int64: rows.map(\.2)),
+            Column("monetary", double: rows.map(\.5)),
+            Column("tenure_days", .int, int64: ten, validity: tenValid),
+            Column("interval_mean_days", double: rows.map { $0.4 ?? 0 }, validity: rows.map { $0.4 != nil }),
+            Column("revenue_sum_365d", double: rows.map(\.5)), Column("orders_count_365d", .int, int64: rows.map(\.6)),
+            Column("revenue_sum_180d", double: rows.map(\.7)), Column("orders_count_180d", .int, int64: rows.map(\.8)),
+        ])
+    }
+
+    @Test func lifecycleStagesFollowTheRulesOneByOne() throws {
+        let previous = Table(name: "customer_value", columns: [
+            Column("customer_id", strings: ["reactivated", "loyal"]), Column("lifecycle_stage", strings: ["churned", "loyal"]),
+        ])
+        let v = try ValueStage.run(features: customers(), asOf: asOf, configuration: Configuration(), previous: previous).customerValue
+        let ids = (0..<v.rowCount).map { v["customer_id"]!.string(at: $0)! }
+        let stages = (0..<v.rowCount).map { v["lifecycle_stage"]!.string(at: $0)! }
+        for (id, stage) in zip(ids, stages) {
+            let expected = id.hasPrefix("at_risk") ? "at_risk" : id
+            #expect(stage == expected, "\(id)")
+        }
+        // Without the previous snapshot nobody is reactivated.
+        let plain = try ValueStage.run(features: customers(), asOf: asOf, configuration: Configuration()).customerValue
+        #expect(plain["lifecycle_stage"]!.string(at: 3) == "active")
+    }
+
+    @Test func tiersAndTheRiskOfDroppingAtTheNextReview() throws {
+        let v = try ValueStage.run(features: customers(), asOf: asOf, configuration: Configuration()).customerValue
+        let tier = (0..<v.rowCount).map { v["tier"]!.string(at: $0) }
+        let risk = v["tier_at_risk"]!.int64Values
+        #expect(tier == [nil, nil, "bronze", "bronze", "silver", "silver", "gold", "silver"])
+        // at_risk_silent keeps nothing after 185 days; loyal keeps gold; active would drop from silver to bronze.
+        #expect(risk == [0, 0, 0, 0, 1, 0, 0, 1])
+    }
+
+    @Test func declaredSegmentsMatchInOrderWithAFallback() throws {
+        var config = Configuration()
+        config.rfm.segments = [Configuration.SegmentRule(name: "Best", r: 4...5, f: 4...5), Configuration.SegmentRule(name: "Recent", r: 4...5)]
+        config.rfm.fallback = "Rest"
+        let f = Table(name: "customer_features", columns: [
+            Column("customer_id", strings: (0..<10).map { "C\($0)" }),
+            Column("recency_days", .int, int64: (0..<10).map { Int64(100 - $0 * 10) }),
+            Column("frequency", .int, int64: (0..<10).map { Int64($0 % 5 + 1) }),
+            Column("monetary", double: (0..<10).map { Double($0) }),
+        ])
+        let v = try ValueStage.run(features: f, asOf: asOf, configuration: config).customerValue
+        for i in 0..<10 {
+            let r = v["r_score"]!.int64(at: i)!, fs = v["f_score"]!.int64(at: i)!
+            let expected = r >= 4 && fs >= 4 ? "Best" : (r >= 4 ? "Recent" : "Rest")
+            #expect(v["rfm_segment"]!.string(at: i) == expected)
+        }
+    }
+
+    @Test func rulesThatCanNeverMatchAreFound() {
+        var rfm = Configuration.RFM()
+        rfm.segments = [Configuration.SegmentRule(name: "Recent", r: 4...5), Configuration.SegmentRule(name: "Best", r: 5...5, f: 5...5),
+                        Configuration.SegmentRule(name: "Impossible", m: 6...7), Configuration.SegmentRule(name: "Rest")]
+        let found = rfm.unreachableRules()
+        #expect(found.map(\.0) == [1, 2])
+        #expect(found[0].1 == "segment \"Best\" can never match: earlier rules take every score it covers")
+        #expect(found[1].1 == "segment \"Impossible\" can never match: its score ranges are outside 1...5")
+    }
+}
