@@ -19,7 +19,7 @@ struct CVM: ParsableCommand {
              or cvm check found differences  78  config error
         """,
         version: "0.1.0",
-        subcommands: [Run.self, Plan.self, Validate.self, Runs.self, Generate.self, Check.self, Export.self, CLV.self]
+        subcommands: [Run.self, Plan.self, Validate.self, Runs.self, Generate.self, Check.self, Export.self, CLV.self, KMeansFit.self]
     )
 }
 
@@ -300,6 +300,44 @@ extension CVM {
                     observationEnd: try observationEnd.map { try day($0, "--observation-end") }, timeUnit: timeUnit,
                     horizonMonths: horizonMonths, discountRate: discountRate, out: out, threads: threads ?? availableCores)
                 print(try CLVCommand.run(request) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+            }
+        }
+    }
+
+    struct KMeansFit: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "kmeans",
+            abstract: "k-means on any CSV with a header row and numeric columns; prints one JSON line.",
+            discussion: "seconds is the fit time without reading the file. Results are identical for any --threads.")
+
+        @Option(help: "The input CSV (header row, numeric columns; gzip or plain).", completion: .file())
+        var input: String
+        @Option(help: "Number of clusters.")
+        var k: Int
+        @Option(name: .customLong("init"), help: "Initial centroids: a CSV with the same header and k rows (default: k-means++).")
+        var initial: String?
+        @Option(help: "auto or lloyd.")
+        var algorithm: String = "auto"
+        @Option(help: "Maximum Lloyd iterations per run.")
+        var maxIter: Int = 300
+        @Option(help: "Convergence tolerance, relative to the mean feature variance (as scikit-learn).")
+        var tol: Double = 1e-4
+        @Option(help: "Restarts (k-means++ only); the lowest inertia wins.")
+        var nInit: Int = 1
+        @Option(help: "Random seed.")
+        var seed: UInt64 = 0
+        @Option(help: "Worker threads (default: one per core).")
+        var threads: Int?
+        @Option(help: "Write row,label to this CSV.")
+        var labels: String?
+        @Option(help: "Write the centroids to this CSV.")
+        var centroids: String?
+
+        func run() throws {
+            try guarded {
+                print(try KMeansCommand.run(KMeansRequest(
+                    input: input, k: k, initial: initial, algorithm: algorithm, maxIterations: maxIter, tolerance: tol,
+                    nInit: nInit, seed: seed, threads: threads ?? availableCores, labels: labels, centroids: centroids)))
             }
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Cluster
 import CVMCore
 import TestSupport
@@ -140,5 +141,48 @@ struct ClusterStageTests {
         #expect(throws: CVMFailure.self) { try ClusterStage.run(features: features(10), configuration: bad, seed: 1, threads: 1) }
         let big = Configuration(clusterings: [("value", ClusteringConfiguration(features: ["*_all"], k: 50))])
         #expect(throws: CVMFailure.self) { try ClusterStage.run(features: features(10), configuration: big, seed: 1, threads: 1) }
+    }
+}
+
+/// The committed scikit-learn reference (bench/make_kmeans_fixture.py).
+struct SklearnReferenceTests {
+    func matrix(_ name: String) throws -> Matrix {
+        let lines = try String(contentsOfFile: Repo.path("fixtures/kmeans/\(name)"), encoding: .utf8).split(separator: "\n").dropFirst()
+        let rows = lines.map { $0.split(separator: ",").map { Double($0)! } }
+        return Matrix(rows: rows.count, cols: rows[0].count, values: rows.flatMap { $0 })
+    }
+
+    func reference() throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Repo.path("fixtures/kmeans/sklearn.json")))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test func sameInitialCentroidsGiveScikitLearnsFit() throws {
+        let x = try matrix("points.csv"), initial = try matrix("init.csv")
+        let ref = try reference()
+        for threads in [1, 2] {
+            let fit = KMeans(k: 5, maxIterations: 300, tolerance: 1e-4, initialization: .given(initial), threads: threads).fit(x)
+            #expect(approxEqual(fit.inertia, ref["inertia"] as! Double, rel: 1e-6))
+            #expect(fit.iterations == ref["iterations"] as! Int)
+            #expect(fit.labels.map(Int.init) == ref["labels"] as! [Int])
+        }
+    }
+
+    @Test func qualityMeasuresMatchScikitLearn() throws {
+        let x = try matrix("points.csv")
+        let ref = try reference()
+        let labels = (ref["labels"] as! [Int]).map(Int32.init)
+        #expect(approxEqual(ClusterQuality.silhouette(x, labels: labels, k: 5, threads: 2), ref["silhouette"] as! Double, rel: 1e-9))
+        #expect(approxEqual(ClusterQuality.calinskiHarabasz(x, labels: labels, k: 5), ref["calinski_harabasz"] as! Double, rel: 1e-9))
+        #expect(approxEqual(ClusterQuality.daviesBouldin(x, labels: labels, k: 5), ref["davies_bouldin"] as! Double, rel: 1e-9))
+    }
+
+    @Test func adjustedRandIndexIsOneForRenamedLabelsAndNearZeroForNoise() {
+        #expect(ClusterQuality.adjustedRandIndex([0, 0, 1, 1, 2, 2], [2, 2, 0, 0, 1, 1]) == 1)
+        // scikit-learn: adjusted_rand_score([0,0,1,1],[0,1,0,1]) = -0.5
+        #expect(approxEqual(ClusterQuality.adjustedRandIndex([0, 0, 1, 1], [0, 1, 0, 1]), -0.5))
+        var rng = SeededRNG(seed: 1)
+        let a = (0..<5000).map { _ in Int32(rng.next() % 4) }, b = (0..<5000).map { _ in Int32(rng.next() % 4) }
+        #expect(abs(ClusterQuality.adjustedRandIndex(a, b)) < 0.01)
     }
 }

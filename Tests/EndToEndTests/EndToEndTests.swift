@@ -187,6 +187,31 @@ struct CLVCommandTests {
     }
 }
 
+struct KMeansCommandTests {
+    @Test func clustersAnyNumericCSVAndMatchesScikitLearn() throws {
+        let dir = try makeTemporaryDirectory("km")
+        let r = try runCVM(["kmeans", "--input", "fixtures/kmeans/points.csv", "--k", "5", "--init", "fixtures/kmeans/init.csv",
+                            "--threads", "2", "--labels", "\(dir)/labels.csv", "--centroids", "\(dir)/centroids.csv"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let ref = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Repo.path("fixtures/kmeans/sklearn.json")))) as? [String: Any])
+        #expect(approxEqual(json["inertia"] as! Double, ref["inertia"] as! Double, rel: 1e-6))
+        #expect(json["iterations"] as? Int == ref["iterations"] as? Int)
+        #expect(json["algorithm"] as? String == "lloyd")
+        #expect((json["seconds"] as? Double ?? -1) >= 0)
+        #expect(try String(contentsOfFile: "\(dir)/labels.csv", encoding: .utf8).split(separator: "\n").count == 2001)
+        #expect(try String(contentsOfFile: "\(dir)/centroids.csv", encoding: .utf8).hasPrefix("x0,x1,x2,x3,x4,x5\n"))
+    }
+
+    @Test func nonNumericCellsAreInputErrorsWithTheirPosition() throws {
+        let dir = try makeTemporaryDirectory("km")
+        try "a,b\n1,2\n3,x\n".write(toFile: "\(dir)/bad.csv", atomically: true, encoding: .utf8)
+        let r = try runCVM(["kmeans", "--input", "\(dir)/bad.csv", "--k", "1"])
+        #expect(r.status == 66)
+        #expect(r.stderr.contains("bad.csv:3:2: error: b: \"x\" is not a number"))
+    }
+}
+
 enum BadConfigs {
     static let names: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: Repo.path("fixtures/bad/config"))) ?? [])
         .filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }.sorted()
