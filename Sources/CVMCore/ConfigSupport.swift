@@ -91,3 +91,15 @@ public struct AnyConfigKey: CodingKey, Sendable {
     public init(stringValue: String) { self.stringValue = stringValue }
     public init?(intValue: Int) { nil }
 }
+
+/// Decoders that know the YAML node kind put it in `userInfo` under this key ("scalar", "mapping",
+/// "sequence"), so a type accepting several shapes can branch without a failing probe (which the
+/// pipeline's decoder would report as an error).
+public enum ConfigNodeKind {
+    public static let key = CodingUserInfoKey(rawValue: "cvm.nodeKind")!
+
+    /// True when the decoder says the node is a mapping; false when it says otherwise; nil when it does not say.
+    public static func isMapping(_ decoder: any Decoder) -> Bool? {
+        (decoder.userInfo[key] as? String).map { $0 == "mapping" }
+    }
+}

@@ -32,9 +32,39 @@ public struct ClusteringConfiguration: Decodable, Sendable {
         public init(from decoder: any Decoder) throws { self = try Self.decodeWord(from: decoder) }
     }
 
+    /// How k is chosen when a range is declared (`k: {min: 2, max: 8, criterion: silhouette}`).
+    public enum Criterion: String, ConfigEnum {
+        case silhouette, calinskiHarabasz = "calinski_harabasz", daviesBouldin = "davies_bouldin"
+        public static var noun: String { "criterion" }
+        public init(from decoder: any Decoder) throws { self = try Self.decodeWord(from: decoder) }
+    }
+
+    /// `k: 4`, or `k: {min: 2, max: 8, criterion: silhouette}`.
+    public struct KChoice: Decodable, Sendable {
+        public var min: Int
+        public var max: Int
+        public var criterion: Criterion
+        enum CodingKeys: String, CodingKey, CaseIterable { case min, max, criterion }
+        public init(min: Int, max: Int, criterion: Criterion = .silhouette) { (self.min, self.max, self.criterion) = (min, max, criterion) }
+        public init(from decoder: any Decoder) throws {
+            let isMapping = ConfigNodeKind.isMapping(decoder) ?? ((try? decoder.singleValueContainer().decode(Int.self)) == nil)
+            if !isMapping {
+                let fixed = try decoder.singleValueContainer().decode(Int.self)
+                self.init(min: fixed, max: fixed)
+            } else {
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                self.init(min: try c.decode(Int.self, forKey: .min), max: try c.decode(Int.self, forKey: .max),
+                          criterion: try c.decodeIfPresent(Criterion.self, forKey: .criterion) ?? .silhouette)
+            }
+            if min < 2 || max > 1000 || min > max { throw ConfigValueError("k must be between 2 and 1000 (min <= max), found \(min)...\(max)") }
+        }
+    }
+
     /// Feature names or glob patterns (`orders_*_90d`).
     public var features: [String]
-    public var k: Int
+    /// The number of clusters, or the range to choose it from.
+    public var kChoice: KChoice
+    public var k: Int { kChoice.min }
     public var nInit: Int
     public var maxIterations: Int
     public var tolerance: Double
@@ -50,14 +80,15 @@ public struct ClusteringConfiguration: Decodable, Sendable {
 
     public init(features: [String], k: Int, nInit: Int = 4, maxIterations: Int = 300, tolerance: Double = 1e-4,
                 scaling: Scaling = .standard, transform: Transform = .none, seed: UInt64? = nil) {
-        (self.features, self.k, self.nInit, self.maxIterations, self.tolerance) = (features, k, nInit, maxIterations, tolerance)
+        (self.features, self.kChoice, self.nInit, self.maxIterations, self.tolerance) = (features, KChoice(min: k, max: k), nInit, maxIterations, tolerance)
         (self.scaling, self.transform, self.seed) = (scaling, transform, seed)
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(features: try c.decode(StringList.self, forKey: .features).values, k: try c.decode(Int.self, forKey: .k))
-        if k < 2 || k > 1000 { throw ConfigValueError("k must be between 2 and 1000, found \(k)") }
+        let choice = try c.decode(KChoice.self, forKey: .k)
+        self.init(features: try c.decode(StringList.self, forKey: .features).values, k: choice.min)
+        kChoice = choice
         nInit = try c.decodeIfPresent(Int.self, forKey: .nInit) ?? nInit
         if nInit < 1 { throw ConfigValueError("n_init must be at least 1") }
         maxIterations = try c.decodeIfPresent(Int.self, forKey: .maxIterations) ?? maxIterations
@@ -78,6 +109,9 @@ public struct ClusterOutput: Sendable {
     public var centroids: Table
     /// `cluster_scaling`: clustering, feature, center, scale, imputed_value, transform.
     public var scaling: Table
+    /// `cluster_selection`: per clustering with a k range, each k's inertia, silhouette (seeded sample of at
+    /// most 10,000 rows), Calinski-Harabasz, Davies-Bouldin, stability (ARI between two seeds) and the choice.
+    public var selection: Table
     /// `cluster_profiles`: clustering, cluster, name, size, share, inertia, iterations, top_features.
     public var profiles: Table
 }
@@ -94,6 +128,9 @@ public enum ClusterStage {
         var sCenter: [Double] = [], sScale: [Double] = [], sImputed: [Double] = []
         var pClustering = StringColumnBuilder(), pName = StringColumnBuilder(), pTop = StringColumnBuilder()
         var pCluster: [Int64] = [], pSize: [Int64] = [], pShare: [Double] = [], pInertia: [Double] = [], pIterations: [Int64] = []
+        var kClustering = StringColumnBuilder()
+        var kK: [Int64] = [], kInertia: [Double] = [], kSilhouette: [Double] = [], kCH: [Double] = [], kDB: [Double] = []
+        var kARI: [Double] = [], kChosen: [Int64] = []
         guard let ids = features["customer_id"] else {
             throw CVMFailure(.config, "error: customer_features has no customer_id column")
         }
@@ -109,8 +146,8 @@ public enum ClusterStage {
                 for m in matches where !selected.contains(m) { selected.append(m) }
             }
             let n = features.rowCount
-            guard cfg.k <= n else {
-                throw CVMFailure(.config, "error: \(key).k: \(cfg.k) clusters for \(n) customers; lower k")
+            guard cfg.kChoice.max <= n else {
+                throw CVMFailure(.config, "error: \(key).k: \(cfg.kChoice.max) clusters for \(n) customers; lower k")
             }
             let d = selected.count
             // Raw values, nulls imputed with the column median (documented in cluster_scaling.imputed_value).
@@ -144,17 +181,56 @@ public enum ClusterStage {
                 sClustering.append(name); sFeature.append(f); sTransform.append(cfg.transform.rawValue)
                 sCenter.append(center); sScale.append(scale); sImputed.append(median)
             }
-            let km = KMeans(k: cfg.k, seed: cfg.seed ?? seed, nInit: cfg.nInit, maxIterations: cfg.maxIterations,
-                            tolerance: cfg.tolerance, threads: threads)
-            let fit = km.fit(Matrix(rows: n, cols: d, values: x))
+            let matrix = Matrix(rows: n, cols: d, values: x)
+            func fitK(_ k: Int, _ s: UInt64) -> KMeansResult {
+                KMeans(k: k, seed: s, nInit: cfg.nInit, maxIterations: cfg.maxIterations, tolerance: cfg.tolerance, threads: threads).fit(matrix)
+            }
+            let baseSeed = cfg.seed ?? seed
+            var fit: KMeansResult
+            var k = cfg.kChoice.min
+            if cfg.kChoice.min == cfg.kChoice.max {
+                fit = fitK(k, baseSeed)
+            } else {
+                // Model selection: every k in the range, scored on a seeded sample of at most 10,000 rows.
+                var rng = SeededRNG(seed: baseSeed, stream: 77)
+                var sample = Array(0..<n)
+                if n > 10_000 {
+                    for i in 0..<10_000 { sample.swapAt(i, i + Int(rng.next() % UInt64(n - i))) }
+                    sample = Array(sample[0..<10_000]).sorted()
+                }
+                let sub = Matrix(rows: sample.count, cols: d, values: sample.flatMap { Array(x[($0 * d)..<(($0 + 1) * d)]) })
+                var best: (score: Double, k: Int, fit: KMeansResult)?
+                for candidate in cfg.kChoice.min...cfg.kChoice.max {
+                    let f = fitK(candidate, baseSeed)
+                    let again = fitK(candidate, baseSeed &+ 1)
+                    let subLabels = sample.map { f.labels[$0] }
+                    let sil = ClusterQuality.silhouette(sub, labels: subLabels, k: candidate, threads: threads)
+                    let ch = ClusterQuality.calinskiHarabasz(matrix, labels: f.labels, k: candidate)
+                    let db = ClusterQuality.daviesBouldin(matrix, labels: f.labels, k: candidate)
+                    let ari = ClusterQuality.adjustedRandIndex(f.labels, again.labels)
+                    let score: Double
+                    switch cfg.kChoice.criterion {
+                    case .silhouette: score = sil
+                    case .calinskiHarabasz: score = ch
+                    case .daviesBouldin: score = -db
+                    }
+                    kClustering.append(name); kK.append(Int64(candidate)); kInertia.append(f.inertia)
+                    kSilhouette.append(sil); kCH.append(ch); kDB.append(db); kARI.append(ari)
+                    if best == nil || score > best!.score { best = (score, candidate, f) }
+                }
+                k = best!.k
+                fit = best!.fit
+                for i in kChosen.count..<kK.count { kChosen.append(kK[i] == Int64(k) ? 1 : 0) }
+            }
+
             // Renumber clusters by size (largest first), ties by fitted index: stable names and ids.
-            var sizes = [Int](repeating: 0, count: cfg.k)
+            var sizes = [Int](repeating: 0, count: k)
             for l in fit.labels { sizes[Int(l)] += 1 }
-            let order = (0..<cfg.k).sorted { (sizes[$0], -$0) > (sizes[$1], -$1) }
-            var newID = [Int](repeating: 0, count: cfg.k)
+            let order = (0..<k).sorted { (sizes[$0], -$0) > (sizes[$1], -$1) }
+            var newID = [Int](repeating: 0, count: k)
             for (r, c) in order.enumerated() { newID[c] = r }
-            var within = [Double](repeating: 0, count: cfg.k)
-            var means = [Double](repeating: 0, count: cfg.k * d)
+            var within = [Double](repeating: 0, count: k)
+            var means = [Double](repeating: 0, count: k * d)
             for i in 0..<n {
                 let c = Int(fit.labels[i])
                 var dist = 0.0
@@ -203,6 +279,11 @@ public enum ClusterStage {
                 sClustering.finish(name: "clustering"), sFeature.finish(name: "feature"), sTransform.finish(name: "transform"),
                 Column("center", double: sCenter), Column("scale", double: sScale), Column("imputed_value", double: sImputed),
             ], rowCount: sCenter.count),
+            selection: Table(name: "cluster_selection", columns: [
+                kClustering.finish(name: "clustering"), Column("k", .int, int64: kK), Column("inertia", double: kInertia),
+                Column("silhouette", double: kSilhouette), Column("calinski_harabasz", double: kCH),
+                Column("davies_bouldin", double: kDB), Column("stability_ari", double: kARI), Column("chosen", .bool, int64: kChosen),
+            ], rowCount: kK.count),
             profiles: Table(name: "cluster_profiles", columns: [
                 pClustering.finish(name: "clustering"), Column("cluster", .int, int64: pCluster), pName.finish(name: "name"),
                 Column("size", .int, int64: pSize), Column("share", double: pShare), Column("inertia", double: pInertia),

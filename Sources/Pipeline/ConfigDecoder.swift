@@ -171,8 +171,11 @@ struct NodeDecoder: Decoder {
     let owner: ConfigDecoder
     var codingPath: [any CodingKey]
     var userInfo: [CodingUserInfoKey: Any] {
-        if case .sequence = node { return [StringList.isSequenceKey: true] }
-        return [StringList.isSequenceKey: false]
+        switch node {
+        case .sequence: [StringList.isSequenceKey: true, ConfigNodeKind.key: "sequence"]
+        case .mapping: [StringList.isSequenceKey: false, ConfigNodeKind.key: "mapping"]
+        default: [StringList.isSequenceKey: false, ConfigNodeKind.key: "scalar"]
+        }
     }
 
     var key: String { keyPath(codingPath) }

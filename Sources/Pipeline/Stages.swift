@@ -146,7 +146,7 @@ extension PipelineRunner {
         let features = try input(TableRef(stage: .features, table: "customer_features"))
         let out = try ClusterStage.run(features: features, configuration: loaded.config.stages.cluster,
                                        seed: loaded.config.seed, threads: threads)
-        try publish([out.assignments, out.centroids, out.scaling, out.profiles], stage: .cluster)
+        try publish([out.assignments, out.centroids, out.scaling, out.profiles, out.selection], stage: .cluster)
         var stats = StageStats()
         stats.rowsIn = features.rowCount
         stats.rowsOut = out.assignments.rowCount

@@ -186,3 +186,26 @@ struct SklearnReferenceTests {
         #expect(abs(ClusterQuality.adjustedRandIndex(a, b)) < 0.01)
     }
 }
+
+struct ModelSelectionTests {
+    @Test(arguments: [ClusteringConfiguration.Criterion.silhouette, .calinskiHarabasz, .daviesBouldin])
+    func aKRangeChoosesThePlantedNumberOfClusters(criterion: ClusteringConfiguration.Criterion) throws {
+        let x = blobs([[0, 0], [20, 0], [0, 20], [20, 20]], perCenter: 150, spread: 2, seed: 8)
+        let n = x.rows
+        let features = Table(name: "customer_features", columns: [
+            Column("customer_id", strings: (0..<n).map { "C\($0)" }),
+            Column("a", double: (0..<n).map { x[$0, 0] }), Column("b", double: (0..<n).map { x[$0, 1] }),
+        ])
+        var c = ClusteringConfiguration(features: ["a", "b"], k: 2)
+        c.kChoice = .init(min: 2, max: 6, criterion: criterion)
+        let out = try ClusterStage.run(features: features, configuration: Configuration(clusterings: [("blobs", c)]), seed: 3, threads: 2)
+        let sel = out.selection
+        #expect(sel.rowCount == 5)
+        let chosen = (0..<sel.rowCount).filter { sel["chosen"]!.int64(at: $0) == 1 }.map { sel["k"]!.int64(at: $0)! }
+        #expect(chosen == [4])
+        #expect(out.profiles.rowCount == 4)
+        // The chosen k is stable across seeds.
+        let ari = sel["stability_ari"]!.doubleValues[2]
+        #expect(ari > 0.99)
+    }
+}
