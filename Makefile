@@ -6,6 +6,8 @@ CONFIG   ?= pipelines/demo.yaml
 EXPECT   ?= fixtures/expected/demo.yaml
 SYSDEPS  := libsqlite3-dev zlib1g-dev
 RELEASE  := .build/release/cvm
+# The demo's pseudonymisation key (privacy.key_env). Demo only: set your own secret for real data.
+export CVM_PSEUDONYM_KEY ?= demo-only-not-a-secret
 DEBUG    := .build/debug/cvm
 
 .PHONY: all deps build run test unit check fixtures bench clean help

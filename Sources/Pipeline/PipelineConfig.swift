@@ -44,18 +44,18 @@ public struct PipelineConfig: Decodable, Sendable {
 
 /// Personal data handling (BACKGROUND.md, "Data privacy").
 public struct PrivacyConfiguration: Decodable, Sendable {
-    /// Columns replaced by a keyed hash before they reach the warehouse.
+    /// Columns replaced by an HMAC-SHA256 pseudonym before they reach the warehouse.
     public var pseudonymize: [String] = ["email"]
-    /// The key mixed into the hash; set it per installation (e.g. from a secret file).
-    public var salt: String = "cvm"
+    /// The environment variable holding the HMAC key (never the key itself in the config).
+    public var keyEnv: String = "CVM_PSEUDONYM_KEY"
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case pseudonymize, salt }
+    enum CodingKeys: String, CodingKey, CaseIterable { case pseudonymize, keyEnv = "key_env" }
 
     public init() {}
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         pseudonymize = try c.decodeIfPresent([String].self, forKey: .pseudonymize) ?? pseudonymize
-        salt = try c.decodeIfPresent(String.self, forKey: .salt) ?? salt
+        keyEnv = try c.decodeIfPresent(String.self, forKey: .keyEnv) ?? keyEnv
     }
 }

@@ -110,6 +110,8 @@ public final class PipelineRunner {
     /// - Throws: the failing stage's error (a `CVMError` carries the exit status).
     public func run() throws -> RunOutcome {
         let selected = try options.selection.stages()
+        // Refuse to start, before any work, when personal data could not be pseudonymised.
+        if selected.contains(.load) { _ = try pseudonymKey(loaded) }
         let lock = try RunLock(warehouse: warehousePath)
         defer { withExtendedLifetime(lock) {} }
         let warehouse = try Warehouse(path: warehousePath)

@@ -178,7 +178,7 @@ extension PipelineRunner {
         }
         var options = LoadOptions()
         options.pseudonymize = loaded.config.privacy.pseudonymize
-        options.salt = loaded.config.privacy.salt
+        options.key = try pseudonymKey(loaded)
         if let pause = ProcessInfo.processInfo.environment["CVM_FAULT_PAUSE_IN_LOAD"], let s = Double(pause) {
             // Fault injection for the crash-safety tests: hold the load transaction open.
             options.pauseInsideTransaction = s
@@ -216,4 +216,15 @@ extension PipelineRunner {
                                   paretoSummary: nil, dataQuality: nil)
         _ = try? ReportWriter.write(inputs, to: reportPath)
     }
+}
+
+/// The pseudonymisation key from the environment variable the config names.
+/// - Throws: `CVMFailure` (exit 78) when columns are to be pseudonymised and the variable is unset or empty.
+func pseudonymKey(_ loaded: LoadedConfig) throws -> String {
+    let privacy = loaded.config.privacy
+    guard !privacy.pseudonymize.isEmpty else { return "" }
+    guard let key = ProcessInfo.processInfo.environment[privacy.keyEnv], !key.isEmpty else {
+        throw CVMFailure(.config, "\(loaded.path): error: privacy.key_env: the environment variable \(privacy.keyEnv) is not set; it keys the HMAC that pseudonymises \(privacy.pseudonymize.joined(separator: ", ")). Set it to a secret kept outside the config, e.g. export \(privacy.keyEnv)=$(openssl rand -hex 32), and keep it stable so pseudonyms stay comparable across runs")
+    }
+    return key
 }

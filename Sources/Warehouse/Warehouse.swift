@@ -1,4 +1,5 @@
 public import CVMCore
+import Crypto
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -50,8 +51,8 @@ public struct LoadOptions: Sendable {
     public var pauseInsideTransaction: Double?
     /// Columns whose values are replaced by a keyed hash (`email`): personal data stays out of the warehouse.
     public var pseudonymize: [String] = []
-    /// The key mixed into the hash.
-    public var salt: String = "cvm"
+    /// The HMAC-SHA256 key (from the environment variable the config names).
+    public var key: String = ""
 
     public init() {}
 }
@@ -78,6 +79,12 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            // The warehouse holds customer data: readable by its owner only (SQLite gives -wal/-shm the same mode).
+            if !FileManager.default.fileExists(atPath: path) {
+                guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                    throw CVMFailure(.ioError, "\(path): error: cannot create the warehouse; check the folder's permissions and free space")
+                }
+            }
             var config = Configuration()
             config.journalMode = .wal
             config.busyMode = .timeout(10)
@@ -312,7 +319,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                 binders.append(.double(UnsafeBufferPointer(buf)))
             case .string(let codes, let dict):
                 let hash = options.pseudonymize.contains(c.name)
-                let encoded = dict.map { Array((hash ? pseudonym($0, salt: options.salt) : $0).utf8) }
+                let encoded = dict.map { Array((hash ? pseudonym($0, key: options.key) : $0).utf8) }
                 let buf = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(1, codes.count))
                 _ = buf.initialize(from: codes)
                 keep.append(buf)
@@ -353,10 +360,9 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         }
     }
 
-    /// A stable keyed hash of a personal value (FNV-1a 64 of salt + value, twice with different
-    /// seeds for 128 bits): joins across tables still work, the value cannot be read back.
-    /// Not a cryptographic MAC: keep the salt secret.
-    public static func pseudonymValue(_ s: String, salt: String) -> String { pseudonym(s, salt: salt) }
+    /// The pseudonym of a personal value: HMAC-SHA256 under `key`, hex. Stable for one key (joins across
+    /// tables and snapshots still work); without the key the value cannot be recovered or guessed by hashing.
+    public static func pseudonymValue(_ s: String, key: String) -> String { pseudonym(s, key: key) }
 
     func io<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as CVMFailure { throw e } catch {
@@ -370,16 +376,9 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
     }
 }
 
-func pseudonym(_ s: String, salt: String) -> String {
-    func fnv(_ seed: UInt64) -> UInt64 {
-        var h = seed
-        for b in salt.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        h = (h ^ 0xff) &* 0x100_0000_01b3
-        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return h ^ (h >> 31)
-    }
-    func hex(_ v: UInt64) -> String { let x = String(v, radix: 16); return String(repeating: "0", count: 16 - x.count) + x }
-    return "p_" + hex(fnv(0xcbf2_9ce4_8422_2325)) + hex(fnv(0x8422_2325_cbf2_9ce4))
+func pseudonym(_ s: String, key: String) -> String {
+    let mac = HMAC<SHA256>.authenticationCode(for: Data(s.utf8), using: SymmetricKey(data: Data(key.utf8)))
+    return mac.map { String(format: "%02x", $0) }.joined()
 }
 
 /// Double-quotes an identifier for SQL (names are also validated before use).

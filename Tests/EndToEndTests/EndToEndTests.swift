@@ -121,6 +121,15 @@ struct EndToEndTests {
         #expect(second.stderr.contains("try again later"))
     }
 
+    @Test func aMissingPseudonymKeyRefusesTheRunWithExit78() throws {
+        let dir = try makeTemporaryDirectory("e2e-key")
+        let config = try makeDemoConfig(in: dir)
+        let r = try runCVM(["run", config], environment: ["CVM_PSEUDONYM_KEY": ""])
+        #expect(r.status == 78)
+        #expect(r.stderr.contains("privacy.key_env: the environment variable CVM_PSEUDONYM_KEY is not set"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/cvm.sqlite"))  // refused before any work
+    }
+
     @Test func exceedingTheRejectBudgetExits65AndKeepsTheQuarantine() throws {
         let dir = try makeTemporaryDirectory("e2e-budget")
         let config = try makeDemoConfig(in: dir, edits: [("max_reject_rate: 0.05", "max_reject_rate: 0.0001")])

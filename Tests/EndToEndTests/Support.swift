@@ -35,6 +35,7 @@ func startCVM(_ arguments: [String], environment: [String: String] = [:]) throws
     p.arguments = arguments
     p.currentDirectoryURL = Repo.root
     var env = ProcessInfo.processInfo.environment
+    env["CVM_PSEUDONYM_KEY"] = "end-to-end-test-key"
     for (k, v) in environment { env[k] = v }
     p.environment = env
     let out = Pipe(), err = Pipe()

@@ -69,16 +69,19 @@ struct WarehouseTests {
         let w = try Warehouse(path: path)
         var options = LoadOptions()
         options.pseudonymize = ["email"]
-        options.salt = "s3cret"
+        options.key = "s3cret"
         _ = try w.loadSnapshot(asOf: d2, runID: "r1", tables: [snapshotTable(rows: 2)], options: options)
         try w.close()
         let rows = try dump(path, "SELECT as_of, run_id, customer_id, score, price, ratio IS NULL, day, at, email FROM customer_value ORDER BY customer_id")
-        #expect(rows[0].hasPrefix("2026-06-30|r1|C0|0|0.0|1|2024-10-04|1970-01-01T00:00:00Z|p_"))
-        #expect(rows[1].hasPrefix("2026-06-30|r1|C1|1|1.01|0|2024-10-05|1970-01-01T00:00:01Z|p_"))
+        #expect(rows[0].hasPrefix("2026-06-30|r1|C0|0|0.0|1|2024-10-04|1970-01-01T00:00:00Z|"))
+        #expect(rows[1].hasPrefix("2026-06-30|r1|C1|1|1.01|0|2024-10-05|1970-01-01T00:00:01Z|"))
         #expect(!rows.joined().contains("@example.com"))
-        // The pseudonym is stable for the same salt and differs for another.
-        #expect(rows[0].hasSuffix(Warehouse.pseudonymValue("user0@example.com", salt: "s3cret")))
-        #expect(Warehouse.pseudonymValue("user0@example.com", salt: "other") != Warehouse.pseudonymValue("user0@example.com", salt: "s3cret"))
+        // HMAC-SHA256 under the key (Python: hmac.new(b"s3cret", b"user0@example.com", sha256).hexdigest()).
+        #expect(rows[0].hasSuffix("|3ce2e59e5c4f736f2fe457722e97919638f8436b098d574f7b329b2783049a00"))
+        #expect(Warehouse.pseudonymValue("user0@example.com", key: "other") != Warehouse.pseudonymValue("user0@example.com", key: "s3cret"))
+        // The warehouse file is readable by its owner only.
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
     }
 
     @Test func tablesGainColumnsThatLaterRunsAdd() throws {
