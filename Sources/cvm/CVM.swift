@@ -35,6 +35,14 @@ func guarded(_ body: () throws -> Void) throws {
     }
 }
 
+/// A `YYYY-MM-DD` option value, or a usage error (exit 64) naming the option.
+func parseDay(_ text: String, option: String) throws -> CivilDate {
+    guard let d = CivilDate(iso: text) else {
+        throw CVMFailure(.usage, "error: \(option) \"\(text)\" is not a valid date; write YYYY-MM-DD")
+    }
+    return d
+}
+
 struct StageOptions: ParsableArguments {
     @Option(help: "The snapshot date, YYYY-MM-DD (default: the config's as_of, else yesterday UTC).")
     var asOf: String?
@@ -48,13 +56,7 @@ struct StageOptions: ParsableArguments {
     @Option(help: "Stop after this stage.")
     var until: StageName?
 
-    func parsedAsOf() throws -> CivilDate? {
-        guard let asOf else { return nil }
-        guard let d = CivilDate(iso: asOf) else {
-            throw ValidationError("--as-of \"\(asOf)\" is not a valid date; write YYYY-MM-DD")
-        }
-        return d
-    }
+    func parsedAsOf() throws -> CivilDate? { try asOf.map { try parseDay($0, option: "--as-of") } }
 
     var selection: StageSelection { StageSelection(only: only, from: from, until: until) }
 }
@@ -211,10 +213,7 @@ extension CVM {
         func run() throws {
             try guarded {
                 let loaded = try ConfigLoader.load(path: config)
-                let asOfDate = try asOf.map { s -> CivilDate in
-                    guard let d = CivilDate(iso: s) else { throw ValidationError("--as-of \"\(s)\" is not a valid date") }
-                    return d
-                }
+                let asOfDate = try asOf.map { try parseDay($0, option: "--as-of") }
                 let result = try ExpectationCheck.run(loaded, expectations: expect, update: update, asOf: asOfDate,
                                                       threads: threads, logger: makeLogger(.text, progress: nil))
                 print(result)
@@ -244,10 +243,7 @@ extension CVM {
         func run() throws {
             try guarded {
                 let loaded = try ConfigLoader.load(path: config, checkFiles: false)
-                let date = try asOf.map { s -> CivilDate in
-                    guard let d = CivilDate(iso: s) else { throw ValidationError("--as-of \"\(s)\" is not a valid date") }
-                    return d
-                }
+                let date = try asOf.map { try parseDay($0, option: "--as-of") }
                 try exportTable(loaded, table: table, asOf: resolveAsOf(date, loaded.config), to: out, limit: limit)
             }
         }
@@ -290,14 +286,10 @@ extension CVM {
 
         func run() throws {
             try guarded {
-                func day(_ s: String, _ name: String) throws -> CivilDate {
-                    guard let d = CivilDate(iso: s) else { throw CVMFailure(.usage, "error: \(name) \"\(s)\" is not a valid date; write YYYY-MM-DD") }
-                    return d
-                }
                 let request = CLVRequest(
                     transactions: transactions, customer: customer, date: date, amount: amount, dateFormat: dateFormat,
-                    delimiter: delimiter, header: header, calibrationEnd: try day(calibrationEnd, "--calibration-end"),
-                    observationEnd: try observationEnd.map { try day($0, "--observation-end") }, timeUnit: timeUnit,
+                    delimiter: delimiter, header: header, calibrationEnd: try parseDay(calibrationEnd, option: "--calibration-end"),
+                    observationEnd: try observationEnd.map { try parseDay($0, option: "--observation-end") }, timeUnit: timeUnit,
                     horizonMonths: horizonMonths, discountRate: discountRate, out: out, threads: threads ?? availableCores)
                 print(try CLVCommand.run(request) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
             }

@@ -121,6 +121,17 @@ struct EndToEndTests {
         #expect(second.stderr.contains("try again later"))
     }
 
+    @Test func usageErrorsExit64() throws {
+        let bad = try runCVM(["run", "pipelines/demo.yaml", "--as-of", "2026-02-30"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr == "error: --as-of \"2026-02-30\" is not a valid date; write YYYY-MM-DD\n")
+        #expect(try runCVM(["run", "pipelines/demo.yaml", "--only", "features", "--from", "clean"]).status == 64)
+        #expect(try runCVM(["run", "pipelines/demo.yaml", "--threads", "0"]).status == 64)
+        let missing = try runCVM(["validate", "pipelines/nope.yaml"])
+        #expect(missing.status == 66)
+        #expect(missing.stderr == "pipelines/nope.yaml: error: no such config file; check the path\n")
+    }
+
     @Test func aMissingPseudonymKeyRefusesTheRunWithExit78() throws {
         let dir = try makeTemporaryDirectory("e2e-key")
         let config = try makeDemoConfig(in: dir)
