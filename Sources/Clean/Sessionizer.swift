@@ -10,7 +10,9 @@ public enum Sessionizer {
     /// (byte order) then start time; identical for any `threads`.
     /// - Throws: `CVMFailure` (exit 78) when a needed column is missing.
     /// - Complexity: O(n log n) for the sort, then O(n).
-    public static func sessionize(_ events: Table, gapMinutes: Int, threads: Int) throws -> Table {
+    /// - Parameter before: when set (µs UTC), events at or after it are left out, so the sessions of an as-of
+    ///   snapshot never contain later events (a backfill sees the sessions as they were).
+    public static func sessionize(_ events: Table, gapMinutes: Int, threads: Int, before: Int64? = nil) throws -> Table {
         guard let cust = events["customer_id"], case .string(let codes, let dict) = cust.storage else {
             throw CVMFailure(.config, "error: sessions need column customer_id (string) in the events source")
         }
@@ -30,11 +32,12 @@ public enum Sessionizer {
         var rank = [Int](repeating: 0, count: dict.count)
         for (r, code) in order.enumerated() { rank[code] = r }
         var counts = [Int](repeating: 0, count: dict.count + 1)
-        for i in 0..<events.rowCount where cust.isValid(i) { counts[rank[Int(codes[i])] + 1] += 1 }
+        let limit = before ?? Int64.max
+        for i in 0..<events.rowCount where cust.isValid(i) && times[i] < limit { counts[rank[Int(codes[i])] + 1] += 1 }
         for k in 1..<counts.count { counts[k] += counts[k - 1] }
         var rows = [Int](repeating: 0, count: counts.last ?? 0)
         var fill = counts
-        for i in 0..<events.rowCount where cust.isValid(i) {
+        for i in 0..<events.rowCount where cust.isValid(i) && times[i] < limit {
             let r = rank[Int(codes[i])]
             rows[fill[r]] = i
             fill[r] += 1

@@ -52,18 +52,22 @@ struct Context: Sendable {
             throw CVMFailure(.config, "error: features need a money column in the orders source: unit_price (with quantity) or amount")
         }
 
-        // The customer universe: customers ∪ order customers ∪ event customers, in byte order.
+        // The customer universe as of the cutoff: customers signed up by then ∪ customers with an order or an
+        // event before it, in byte order. A backfill for an earlier date sees exactly the customers of that date.
         var ids = Set<String>()
-        func collect(_ c: Column?) {
+        func collect(_ c: Column?, before time: Column?, scale: Int64) {
             guard let c else { return }
             let (codes, dict) = stringCodes(c)
             var used = [Bool](repeating: false, count: dict.count)
-            for i in 0..<c.count where c.isValid(i) { used[Int(codes[i])] = true }
+            for i in 0..<c.count where c.isValid(i) {
+                if let time, let t = time.int64(at: i), t * scale >= cut { continue }
+                used[Int(codes[i])] = true
+            }
             for (k, u) in used.enumerated() where u { ids.insert(dict[k]) }
         }
-        collect(inputs.customers?["customer_id"])
-        collect(oc)
-        collect(inputs.events?["customer_id"])
+        collect(inputs.customers?["customer_id"], before: inputs.customers?["signup_date"], scale: microsPerDay)
+        collect(oc, before: ot, scale: ot.type == .date ? microsPerDay : 1)
+        if let e = inputs.events, let t = e["occurred_at"] { collect(e["customer_id"], before: t, scale: 1) }
         customerIDs = ids.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         var index: [String: Int32] = [:]
         for (i, id) in customerIDs.enumerated() { index[id] = Int32(i) }

@@ -108,7 +108,9 @@ extension PipelineRunner {
         }
         var outputs = sources.compactMap { cleaned[$0.name] }
         if let sessionSource = sessionsSource(loaded.config.stages.clean), let events = cleaned[sessionSource] {
-            let sessions = try Sessionizer.sessionize(events, gapMinutes: sessionsGap(loaded.config.stages.clean), threads: threads)
+            // Sessions belong to the snapshot: events after the as-of day are left out (point-in-time).
+            let sessions = try Sessionizer.sessionize(events, gapMinutes: sessionsGap(loaded.config.stages.clean), threads: threads,
+                                                      before: (asOf.daysSinceEpoch + 1) * microsPerDay)
             outputs.append(sessions)
             stats.detail["sessions"] = "\(sessions.rowCount)"
         }

@@ -208,6 +208,14 @@ struct SessionizerTests {
         #expect(got == oracle(rows, gap: 30 * Self.minute))
     }
 
+    @Test func eventsAfterTheCutoffAreLeftOutOfSessions() throws {
+        let m = Self.minute
+        let t = events([("A", 0, "page_view"), ("A", 10 * m, "add_to_cart"), ("A", 20 * m, "purchase")])
+        let s = try Sessionizer.sessionize(t, gapMinutes: 30, threads: 1, before: 15 * m)
+        #expect(s["events"]?.int64Values == [2])
+        #expect(s["purchases"]?.int64Values == [0])
+    }
+
     @Test func missingColumnsAreConfigErrors() {
         let t = Table(name: "e", columns: [Column("customer_id", strings: ["A"])])
         #expect(throws: CVMFailure.self) { try Sessionizer.sessionize(t, gapMinutes: 30, threads: 1) }
