@@ -35,3 +35,34 @@ public func csvText(_ t: Table, limit: Int? = nil) -> String {
     }
     return out
 }
+
+/// `cvm features`: the feature catalog of a snapshot as an aligned table, CSV or JSON lines.
+/// - Throws: `CVMFailure` (exit 66) when the features stage has not run for `asOf`; (exit 64) for an unknown format.
+public func featureCatalogText(_ loaded: LoadedConfig, asOf: CivilDate, format: String) throws -> String {
+    let t = try ArtifactStore(root: loaded.artifactsPath).read(stage: StageName.features.rawValue, table: "feature_catalog", asOf: asOf)
+    switch format {
+    case "csv":
+        return csvText(t)
+    case "json":
+        var out = ""
+        for r in 0..<t.rowCount {
+            var obj: [String: Any] = [:]
+            for c in t.columns { obj[c.name] = c.isValid(r) ? (c.type == .int ? c.int64(at: r).map { $0 as Any } ?? NSNull() : c.formatted(at: r)) : NSNull() }
+            out += String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self) + "\n"
+        }
+        return out
+    case "table":
+        let names = t.columnNames
+        let rows = (0..<t.rowCount).map { r in t.columns.map { $0.formatted(at: r) } }
+        let widths = names.indices.map { j in min(60, max(names[j].count, rows.map { $0[j].count }.max() ?? 0)) }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { j, cell in
+                let c = cell.count > widths[j] ? String(cell.prefix(widths[j] - 1)) + "…" : cell
+                return c.padding(toLength: widths[j], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
+        }
+        return line(names) + rows.map(line).joined() + "\(t.rowCount) features\n"
+    default:
+        throw CVMFailure(.usage, "error: --format \(format): expected table, csv or json")
+    }
+}

@@ -19,7 +19,7 @@ struct CVM: ParsableCommand {
              or cvm check found differences  78  config error
         """,
         version: "0.1.0",
-        subcommands: [Run.self, Plan.self, Validate.self, Runs.self, Generate.self, Check.self, Export.self, CLV.self, KMeansFit.self]
+        subcommands: [Run.self, Plan.self, Validate.self, Runs.self, Generate.self, Check.self, Export.self, Features.self, CLV.self, KMeansFit.self]
     )
 }
 
@@ -330,6 +330,26 @@ extension CVM {
                 print(try KMeansCommand.run(KMeansRequest(
                     input: input, k: k, initial: initial, algorithm: algorithm, maxIterations: maxIter, tolerance: tol,
                     nInit: nInit, seed: seed, threads: threads ?? availableCores, labels: labels, centroids: centroids)))
+            }
+        }
+    }
+
+    struct Features: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the feature catalog of a snapshot: name, family, description, type, window, unit.")
+
+        @Argument(help: "The pipeline config (YAML).", completion: .file(extensions: ["yaml", "yml"]))
+        var config: String
+        @Option(help: "The snapshot date (default: the config's as_of, else yesterday UTC).")
+        var asOf: String?
+        @Option(help: "table, csv or json (JSON lines).")
+        var format: String = "table"
+
+        func run() throws {
+            try guarded {
+                let loaded = try ConfigLoader.load(path: config, checkFiles: false)
+                let date = resolveAsOf(try asOf.map { try parseDay($0, option: "--as-of") }, loaded.config)
+                print(try featureCatalogText(loaded, asOf: date, format: format), terminator: "")
             }
         }
     }

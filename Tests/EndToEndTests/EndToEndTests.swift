@@ -150,6 +150,27 @@ struct EndToEndTests {
         #expect(a.stdout == b.stdout, "features differ between the backfill and the run on the files of the day")
     }
 
+    @Test func theFeatureCatalogPrintsAsTableCSVAndJSON() throws {
+        let dir = try makeTemporaryDirectory("e2e-cat")
+        let config = try makeDemoConfig(in: dir)
+        let missing = try runCVM(["features", config])
+        #expect(missing.status == 66)
+        #expect(try runCVM(["run", config, "--until", "features"]).status == 0)
+        let csv = try runCVM(["features", config, "--format", "csv"])
+        let lines = csv.stdout.split(separator: "\n")
+        #expect(lines.first == "name,family,description,type,window_days,unit")
+        #expect(lines.count > 250)
+        #expect(lines.contains { $0.hasPrefix("revenue_sum_90d,orders,") })
+        let json = try runCVM(["features", config, "--format", "json"])
+        let first = try #require(json.stdout.split(separator: "\n").first)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])
+        #expect(obj["name"] as? String == "recency_days")
+        let table = try runCVM(["features", config])
+        #expect(table.stdout.hasPrefix("name"))
+        #expect(table.stdout.hasSuffix("\(lines.count - 1) features\n"))
+        #expect(try runCVM(["features", config, "--format", "xml"]).status == 64)
+    }
+
     @Test func usageErrorsExit64() throws {
         let bad = try runCVM(["run", "pipelines/demo.yaml", "--as-of", "2026-02-30"])
         #expect(bad.status == 64)
