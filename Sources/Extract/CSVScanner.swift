@@ -202,7 +202,11 @@ public final class CSVScanner {
                 while i < n, b[i] == space || b[i] == tab { i += 1 }
                 if i >= n { if eof { return .complete(end: n, newlines: newlines) } else { return .incomplete } }
                 if b[i] == lf { return .complete(end: i + 1, newlines: newlines) }
-                if b[i] == cr, i + 1 < n, b[i + 1] == lf { return .complete(end: i + 2, newlines: newlines) }
+                if b[i] == cr {
+                    if i + 1 < n, b[i + 1] == lf { return .complete(end: i + 2, newlines: newlines) }
+                    // A CR that ends the file (or the buffer) is a line ending, not a field.
+                    if i + 1 >= n { return eof ? .complete(end: n, newlines: newlines) : .incomplete }
+                }
             }
         }
     }

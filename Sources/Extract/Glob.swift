@@ -26,6 +26,15 @@ public func expandGlob(_ pattern: String, baseDirectory: String) throws -> [Stri
         }
         let part = parts[i]
         if part == "**" {
+            if i == parts.count - 1 {
+                // A trailing `**` matches every file below (as bash's globstar does).
+                guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+                for e in entries.sorted() where !e.hasPrefix(".") {
+                    let p = join(dir, e)
+                    if isDir(p) { walk(p, i) } else { out.insert(p) }
+                }
+                return
+            }
             walk(dir, i + 1)
             guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
             for e in entries.sorted() where !e.hasPrefix(".") {

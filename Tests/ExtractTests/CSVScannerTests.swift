@@ -1,0 +1,162 @@
+import CVMCore
+@testable import Extract
+import Foundation
+import TestSupport
+import Testing
+
+struct CSVScannerTests {
+    static let chunkSizes = [1, 2, 7, 64, 4096]
+    static let tricky = "a,\"b,\n c\",d\r\n\n\"say \"\"hi\"\"\",,\"\"\nx,y,z\n1,2,3"
+
+    @Test("records are the same for every read-chunk size", arguments: chunkSizes)
+    func chunkSizeInvariance(chunkSize: Int) throws {
+        let path = try writeInput(Self.tricky, gzip: true)
+        #expect(try scanAll(path, chunkSize: chunkSize) == oracleCSV(Self.tricky))
+        #expect(try scanAll(path, chunkSize: chunkSize) == [["a", "b,\n c", "d"], ["say \"hi\"", "", ""], ["x", "y", "z"], ["1", "2", "3"]])
+    }
+
+    @Test("random quoted data matches the oracle for every chunk size and delimiter",
+          arguments: chunkSizes, [",", ";", "|", "\t"] as [Unicode.Scalar])
+    func matchesTheOracleOnRandomQuotedData(chunkSize: Int, delimiter: Unicode.Scalar) throws {
+        let seed = UInt64(chunkSize) &* 31 &+ UInt64(delimiter.value)
+        var rng = SeededRNG(seed: seed)
+        let alphabet: [String] = ["a", "b", " ", ",", ";", "|", "\t", "\"", "\n", "\r\n", "é", "✓"]
+        var text = ""
+        for _ in 0..<200 {
+            let fields = (0..<(1 + Int(rng.next() % 4))).map { _ -> String in
+                let s = (0..<Int(rng.next() % 6)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }.joined()
+                let mustQuote = s.unicodeScalars.contains { $0 == delimiter || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+                return mustQuote || s.isEmpty && rng.next() % 2 == 0 ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+            }
+            text += fields.joined(separator: String(delimiter)) + (rng.next() % 3 == 0 ? "\r\n" : "\n")
+            if rng.next() % 10 == 0 { text += "\n" }  // blank lines are skipped
+        }
+        let path = try writeInput(text, gzip: chunkSize % 2 == 0)
+        #expect(try scanAll(path, delimiter: .byte(UInt8(delimiter.value)), chunkSize: chunkSize) == oracleCSV(text, delimiter: delimiter),
+                "seed \(seed)")
+    }
+
+    @Test("quoted fields hold delimiters, doubled quotes and newlines", arguments: chunkSizes)
+    func quotedFields(chunkSize: Int) throws {
+        let path = try writeInput("\"a,b\",\"he said \"\"no\"\"\",\"two\nlines\",\"\"\"\"\n", gzip: true)
+        #expect(try scanAll(path, chunkSize: chunkSize) == [["a,b", "he said \"no\"", "two\nlines", "\""]])
+    }
+
+    @Test("CRLF ends records and is not part of the last field", arguments: chunkSizes)
+    func crlfLineEndings(chunkSize: Int) throws {
+        let path = try writeInput("h1,h2\r\nx,\"q\"\r\n\r\ny,\"multi\r\nline\"\r\nlast,z")
+        #expect(try scanAll(path, chunkSize: chunkSize) == [["h1", "h2"], ["x", "q"], ["y", "multi\r\nline"], ["last", "z"]])
+    }
+
+    @Test("a UTF-8 byte-order mark is skipped, but only at the start", arguments: chunkSizes)
+    func byteOrderMark(chunkSize: Int) throws {
+        let path = try writeInput("\u{FEFF}id,name\n1,\u{FEFF}x\n")
+        #expect(try scanAll(path, chunkSize: chunkSize) == [["id", "name"], ["1", "\u{FEFF}x"]])
+        #expect(try scanAll(try writeInput("\u{FEFF}"), chunkSize: chunkSize) == [])
+        #expect(try scanAll(try writeInput("\u{FEFF}\"q\"\n"), chunkSize: chunkSize) == [["q"]])
+    }
+
+    @Test func blankLinesAreSkippedButAQuotedEmptyFieldIsARecord() throws {
+        let path = try writeInput("\n\na\n\r\n\n\"\"\n\nb\n\n")
+        #expect(try scanAll(path) == [["a"], [""], ["b"]])
+        #expect(try scanAll(try writeInput("")) == [])
+        #expect(try scanAll(try writeInput("\n\n\n")) == [])
+    }
+
+    @Test("a record after a quoted newline starts at the right physical line", arguments: chunkSizes)
+    func recordLinesArePhysicalLines(chunkSize: Int) throws {
+        let text = "\u{FEFF}h1,h2\n\"multi\nline\",1\n\nlast,2\r\n\"a\r\nb\r\nc\",3\r\n\r\nend,\"x\n\"\nfinal,4"
+        let path = try writeInput(text)
+        let got = try scanLines(path, chunkSize: chunkSize)
+        #expect(got.map(\.line) == [1, 2, 5, 6, 10, 12])
+        #expect(got.map { $0.fields[0] } == ["h1", "multi\nline", "last", "a\r\nb\r\nc", "end", "final"])
+    }
+
+    @Test("every declared delimiter", arguments: [("\t", "a\tb\tc"), (";", "a;b;c"), ("|", "a|b|c"), (",", "a,b,c"), ("whitespace", "  a \t b   c  ")])
+    func delimiters(delimiter: String, line: String) throws {
+        let d: CSVScanner.Delimiter = delimiter == "whitespace" ? .whitespace : .byte(delimiter.utf8.first!)
+        #expect(try scanAll(try writeInput(line + "\n"), delimiter: d) == [["a", "b", "c"]])
+    }
+
+    @Test("single-byte delimiters keep the other delimiters as text", arguments: [(UInt8(ascii: ";"), [["a,b", "c|d", "e\tf"], ["", "x;y", ""]]),
+                                                                                 (UInt8(ascii: "|"), [["a,b;c", "d"], ["e\tf;", "", "x|y", ""]])])
+    func singleByteDelimiters(delimiter: UInt8, expected: [[String]]) throws {
+        let text = delimiter == UInt8(ascii: ";") ? "a,b;c|d;e\tf\n;\"x;y\";\n" : "a,b;c|d\ne\tf;||\"x|y\"|\n"
+        #expect(try scanAll(try writeInput(text), delimiter: .byte(delimiter)) == expected)
+    }
+
+    @Test("whitespace runs split fields, quotes may hold spaces", arguments: chunkSizes)
+    func whitespaceDelimiter(chunkSize: Int) throws {
+        let text = "id  name\t\tscore \r\n   7 \"Ann Lee\"  3.5\n\n \t \n8\t\"\"\t4\r\n9 x y"
+        #expect(try scanAll(try writeInput(text), delimiter: .whitespace, chunkSize: chunkSize)
+                == [["id", "name", "score"], ["7", "Ann Lee", "3.5"], ["8", "", "4"], ["9", "x", "y"]])
+    }
+
+    @Test("whitespace runs on unquoted text match a split oracle", arguments: chunkSizes)
+    func whitespaceMatchesTheOracle(chunkSize: Int) throws {
+        var rng = SeededRNG(seed: 99 &+ UInt64(chunkSize))
+        let alphabet = ["a", "bc", "1", " ", "  ", "\t", " \t", "\n", "\r\n"]
+        let text = (0..<600).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }.joined() + "\n"
+        #expect(try scanAll(try writeInput(text), delimiter: .whitespace, chunkSize: chunkSize) == oracleWhitespace(text))
+    }
+
+    @Test("an unterminated quote names the line and column where it opened", arguments: chunkSizes)
+    func anUnterminatedQuoteNamesWhereItOpened(chunkSize: Int) throws {
+        let path = try writeInput("a,b\n1,\"x\n2,3\n")
+        #expect(throws: InputFileError(path: path, message: "2:3: quoted field never closed; look for a stray '\"' (the rest of the file would be one field)")) {
+            try scanAll(path, chunkSize: chunkSize)
+        }
+    }
+
+    @Test("an unterminated quote on a continuation line of a record is located on that line", arguments: chunkSizes)
+    func anUnterminatedQuoteAfterAQuotedNewline(chunkSize: Int) throws {
+        let path = try writeInput("h\r\nok,\"two\nlines\",\"open\nmore\n", gzip: true)
+        do {
+            _ = try scanAll(path, chunkSize: chunkSize)
+            Issue.record("an unterminated quote was accepted")
+        } catch let e as InputFileError {
+            #expect(e.path == path)
+            #expect(e.message.hasPrefix("3:8: quoted field never closed"))
+        }
+    }
+
+    @Test func anUnterminatedQuoteInTheFirstFieldAfterABOMIsAtColumnOne() throws {
+        let path = try writeInput("\u{FEFF}\"abc,d\n")
+        #expect(throws: InputFileError.self) { try scanAll(path) }
+        do { _ = try scanAll(path) } catch let e as InputFileError { #expect(e.message.hasPrefix("1:1: ")) }
+    }
+
+    @Test func textAfterAClosingQuoteIsAMalformedRecordNotAFatalError() throws {
+        let scanner = CSVScanner(reader: try GzipReader(path: try writeInput("\"a\"x,b\nc,d\n")), delimiter: .byte(44))
+        #expect(try scanner.next() == .malformed("unexpected text after a closing quote in field 1"))
+        #expect(scanner.recordText() == "\"a\"x,b")
+        #expect(try scanner.next() == .record)
+        #expect(scanner.recordLine == 2)
+        #expect(try scanner.next() == .end)
+        #expect(try scanner.next() == .end)
+    }
+
+    @Test func recordTextIsTheRawRecordWithoutItsLineEnding() throws {
+        let scanner = CSVScanner(reader: try GzipReader(path: try writeInput("a,\"b\"\"\nc\"\r\nz\n")), delimiter: .byte(44), chunkSize: 3)
+        #expect(try scanner.next() == .record)
+        #expect(scanner.recordText() == "a,\"b\"\"\nc\"")
+        #expect(scanner.recordText(limit: 3) == "a,\"")
+    }
+
+    @Test func anOverlongRecordIsAnErrorNamingItsLine() throws {
+        let path = try writeInput("ok\n" + String(repeating: "x", count: 100) + "\n")
+        let scanner = CSVScanner(reader: try GzipReader(path: path), delimiter: .byte(44), chunkSize: 8, maxRecordBytes: 32)
+        #expect(try scanner.next() == .record)
+        do {
+            _ = try scanner.next()
+            Issue.record("a record over maxRecordBytes was accepted")
+        } catch let e as InputFileError {
+            #expect(e.message.hasPrefix("line 2: a record longer than"))
+        }
+    }
+
+    @Test
+    func trailingSpaceBeforeAFinalCarriageReturnAddsNoWhitespaceField() throws {
+        #expect(try scanAll(try writeInput("a b \r"), delimiter: .whitespace) == [["a", "b"]])
+    }
+}

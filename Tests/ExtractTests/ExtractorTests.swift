@@ -1,0 +1,296 @@
+import CVMCore
+@testable import Extract
+import Foundation
+import TestSupport
+import Testing
+
+struct ExtractorTests {
+    func spec(_ files: [String] = [], header: Bool = true, columns: [(String, ColumnDecl)]) -> SourceSpec {
+        var s = SourceSpec(name: "orders", files: files, columns: columns)
+        s.header = header
+        return s
+    }
+
+    let columns: [(String, ColumnDecl)] = [
+        ("order_id", ColumnDecl(.string)), ("qty", ColumnDecl(.int, from: "quantity")),
+        ("price", ColumnDecl(.decimal, from: "unit_price", scale: 2)), ("at", ColumnDecl(.timestamp, from: "ts")),
+        ("status", ColumnDecl(.enum, values: ["a", "b"])),
+    ]
+
+    func extractError(_ s: SourceSpec, _ files: [String]) -> ExtractError? {
+        do { _ = try Extractor.extract(s, files: files, threads: 1); return nil } catch let e as ExtractError { return e } catch { return nil }
+    }
+
+    @Test func typesColumnsMappedByHeaderAndQuarantinesBadRows() throws {
+        let text = """
+        ts,order_id,quantity,unit_price,status,extra
+        2026-06-30T10:00:00Z,O1,2,9.99,A,x
+        2026-06-30T11:00:00Z,O2,two,1.00,b,x
+        2026-06-30T12:00:00Z,O3,1,1.00
+        2026-06-30T13:00:00Z,O4,,3.50,b,x
+
+        """
+        var s = spec(columns: columns)
+        s.columns.entries[4].value.lowercase = true
+        let path = try writeInput(text, gzip: true)
+        let r = try Extractor.extract(s, files: [path], threads: 1)
+        #expect(r.table.name == "raw_orders")
+        #expect(r.table.columnNames == ["order_id", "qty", "price", "at", "status", "_file", "_line"])
+        #expect(r.table.rowCount == 2)
+        #expect(r.table["order_id"]?.string(at: 0) == "O1")
+        #expect(r.table["order_id"]?.string(at: 1) == "O4")
+        #expect(r.table["price"]?.int64Values == [999, 350])
+        #expect(r.table["qty"]?.validity == [true, false])
+        #expect(r.table["qty"]?.int64(at: 0) == 2)
+        #expect(r.table["at"]?.int64Values == [1_782_813_600_000_000, 1_782_824_400_000_000])
+        #expect(r.table["status"]?.string(at: 0) == "a")
+        #expect(r.table["_line"]?.int64Values == [2, 5])
+        #expect(r.table["_file"]?.string(at: 1) == path)
+        #expect(r.rejects.map(\.rule) == ["parse", "field_count"])
+        #expect(r.rejects[0].line == 3 && r.rejects[0].column == 3)
+        #expect(r.rejects[0].source == "orders" && r.rejects[0].file == path)
+        #expect(r.rejects[0].reason == "qty: \"two\" is not an integer")
+        #expect(r.rejects[0].raw == "2026-06-30T11:00:00Z,O2,two,1.00,b,x")
+        #expect(r.rejects[1].reason == "expected 6 fields, found 4")
+        #expect(r.rejects[1].line == 4 && r.rejects[1].column == nil)
+        let f = try #require(r.files.first)
+        #expect(f.rowsRead == f.rowsAccepted + f.rowsRejected)
+        #expect(f.rowsRead == 4 && f.rowsAccepted == 2 && f.rowsRejected == 2)
+        #expect(f.bytes == Int64(text.utf8.count))
+        #expect(f.rejectedReason == nil)
+    }
+
+    @Test("a bad value is quarantined with its physical line and 1-based field position", arguments: [
+        ("x,y,z,w\n1,2026-01-01,3,4\n5,2026-01-02,7,oops\n", 3, 4, "w: \"oops\" is not an integer"),
+        ("w,x,y,z\n1,\"multi\nline\",2026-01-01,4\n1.5,6,2026-01-01,8\n", 4, 1, "w: \"1.5\" is not an integer"),
+        ("x,z,y,w\n\n\n1,2,2026-01-01,4\n1,2,2026-02-30,4\n", 5, 3, "y: \"2026-02-30\" is not a valid date (format iso8601)"),
+    ] as [(String, Int, Int, String)])
+    func badValuesNameLineAndColumn(text: String, line: Int, column: Int, reason: String) throws {
+        let s = spec(columns: [("w", ColumnDecl(.int)), ("x", ColumnDecl(.string)), ("y", ColumnDecl(.date))])
+        let r = try Extractor.extract(s, files: [try writeInput(text)], threads: 1)
+        #expect(r.table.rowCount == 1)
+        let q = try #require(r.rejects.first)
+        #expect(r.rejects.count == 1)
+        #expect(q.rule == "parse")
+        #expect(q.line == line)
+        #expect(q.column == column)
+        #expect(q.reason == reason)
+    }
+
+    @Test func rejectedRowsAreRolledBackFromEveryColumn() throws {
+        // The first columns of a bad row were already typed; the row must vanish from all of them.
+        let s = spec(columns: [("a", ColumnDecl(.string)), ("b", ColumnDecl(.int)), ("c", ColumnDecl(.decimal)), ("d", ColumnDecl(.bool))])
+        let text = "a,b,c,d\nx,1,1.00,yes\ny,2,2.00,maybe\nz,,3.00,no\nw,4,oops,no\nv,5,5.00,t\n"
+        let r = try Extractor.extract(s, files: [try writeInput(text)], threads: 1)
+        #expect(r.table.rowCount == 3)
+        #expect((0..<3).map { r.table["a"]?.string(at: $0) } == ["x", "z", "v"])
+        #expect(r.table["b"]?.int64Values == [1, 0, 5])
+        #expect(r.table["b"]?.validity == [true, false, true])
+        #expect(r.table["c"]?.int64Values == [100, 300, 500])
+        #expect(r.table["d"]?.int64Values == [1, 0, 1])
+        #expect(r.table["_line"]?.int64Values == [2, 4, 6])
+        #expect(r.rejects.map(\.column) == [4, 3])
+    }
+
+    @Test func nullValuesTrimmingAndQuotedFields() throws {
+        let s = spec(columns: [("id", ColumnDecl(.int)), ("name", ColumnDecl(.string)), ("amount", ColumnDecl(.double))])
+        let text = "id , name ,amount\n 1 ,\" Ann, Lee \",  2.5\n2,NA,NULL\n3,\"\",null\n4,N/A,\n"
+        let r = try Extractor.extract(s, files: [try writeInput(text)], threads: 1)
+        #expect(r.rejects.isEmpty)
+        #expect(r.table["id"]?.int64Values == [1, 2, 3, 4])
+        #expect(r.table["name"]?.string(at: 0) == "Ann, Lee")
+        #expect((1..<4).map { r.table["name"]?.string(at: $0) } == [nil, nil, nil])
+        #expect(r.table["amount"]?.double(at: 0) == 2.5)
+        #expect(r.table["amount"]?.validity == [true, false, false, false])
+    }
+
+    @Test func positionalColumnsWithoutAHeader() throws {
+        let s = spec(header: false, columns: [("b", ColumnDecl(.int, from: "2")), ("a", ColumnDecl(.string, from: "1"))])
+        let r = try Extractor.extract(s, files: [try writeInput("x 1\ny 2\n")], threads: 1)
+        // Comma-delimited by default: one field per line, so position 2 is missing.
+        #expect(r.table.rowCount == 0)
+        #expect(r.rejects.map(\.rule) == ["field_count", "field_count"])
+        #expect(r.rejects[0].reason == "expected 2 fields, found 1")
+        var ws = s
+        ws.delimiter = "whitespace"
+        let r2 = try Extractor.extract(ws, files: [try writeInput("x 1\ny  2\n")], threads: 1)
+        #expect(r2.table["b"]?.int64Values == [1, 2])
+        #expect(r2.table["a"]?.string(at: 1) == "y")
+        #expect(r2.table["_line"]?.int64Values == [1, 2])
+    }
+
+    @Test func positionalColumnsMayCountOnFromTheLastPositionAndIgnoreExtraFields() throws {
+        var s = spec(header: false, columns: [("a", ColumnDecl(.int, from: "3")), ("b", ColumnDecl(.int)), ("c", ColumnDecl(.int, from: "1"))])
+        s.delimiter = ";"
+        let r = try Extractor.extract(s, files: [try writeInput("1;2;3;4;5\n10;20;30;40\n")], threads: 1)
+        #expect(r.rejects.isEmpty)
+        #expect(r.table["a"]?.int64Values == [3, 30])
+        #expect(r.table["b"]?.int64Values == [4, 40])
+        #expect(r.table["c"]?.int64Values == [1, 10])
+    }
+
+    @Test("every delimiter setting", arguments: [(",", "a,b\n1,2\n"), ("\t", "a\tb\n1\t2\n"), (";", "a;b\n1;2\n"), ("|", "a|b\n1|2\n"), ("whitespace", "a   b\n 1 \t 2\n")])
+    func delimiterSettings(delimiter: String, text: String) throws {
+        var s = spec(columns: [("a", ColumnDecl(.int)), ("b", ColumnDecl(.int))])
+        s.delimiter = delimiter
+        let r = try Extractor.extract(s, files: [try writeInput(text)], threads: 1)
+        #expect(r.rejects.isEmpty)
+        #expect(r.table["a"]?.int64Values == [1])
+        #expect(r.table["b"]?.int64Values == [2])
+    }
+
+    @Test func aMissingColumnIsAFileErrorNamingIt() throws {
+        let path = try writeInput("ts,order_id,unit_price,status\n2026-01-01,O1,1.00,a\n")
+        let e = try #require(extractError(spec(columns: columns), [path]))
+        #expect(e.exitStatus == .noInput)
+        #expect(e.message.contains(path))
+        #expect(e.message.contains("the header lacks column \"quantity\" (declared as sources.orders.columns.qty)"))
+        #expect(e.message.contains("found: ts, order_id, unit_price, status"))
+    }
+
+    @Test func missingColumnsNullFillsTheColumnWithNulls() throws {
+        let path = try writeInput("ts,order_id,unit_price,status\n2026-01-01,O1,1.00,a\n2026-01-02,O2,2.00,b\n")
+        var lenient = spec(columns: columns)
+        lenient.missingColumns = .null
+        let r = try Extractor.extract(lenient, files: [path], threads: 1)
+        #expect(r.rejects.isEmpty)
+        #expect(r.table["qty"]?.validity == [false, false])
+        #expect(r.table["price"]?.int64Values == [100, 200])
+    }
+
+    @Test func extraColumnsErrorRejectsUndeclaredHeaderNames() throws {
+        var extra = spec(columns: [("a", ColumnDecl(.int))])
+        extra.extraColumns = .error
+        let e = try #require(extractError(extra, [try writeInput("a,b,c\n1,2,3\n")]))
+        #expect(e.exitStatus == .noInput)
+        #expect(e.message.contains("the header has undeclared columns b, c"))
+        #expect(try Extractor.extract(extra, files: [try writeInput("a\n1\n")], threads: 1).table.rowCount == 1)
+        var ignore = extra
+        ignore.extraColumns = .ignore
+        #expect(try Extractor.extract(ignore, files: [try writeInput("a,b,c\n1,2,3\n")], threads: 1).table["a"]?.int64Values == [1])
+    }
+
+    @Test func aDuplicatedHeaderNameIsAFileError() throws {
+        let e = try #require(extractError(spec(columns: [("a", ColumnDecl(.int))]), [try writeInput("a,b,a\n1,2,3\n")]))
+        #expect(e.exitStatus == .noInput)
+        #expect(e.message.contains("the header names column \"a\" twice"))
+        // Also when the duplicate is not a declared column.
+        #expect(extractError(spec(columns: [("a", ColumnDecl(.int))]), [try writeInput("a,b,b\n1,2,3\n")]) != nil)
+    }
+
+    @Test func anEmptyFileWithAHeaderIsAFileErrorAndAHeaderOnlyFileHasNoRows() throws {
+        let e = try #require(extractError(spec(columns: [("a", ColumnDecl(.int))]), [try writeInput("")]))
+        #expect(e.message.contains("the file is empty"))
+        let r = try Extractor.extract(spec(columns: [("a", ColumnDecl(.int))]), files: [try writeInput("a\n")], threads: 1)
+        #expect(r.table.rowCount == 0)
+        #expect(r.table.columnNames == ["a", "_file", "_line"])
+        #expect(r.files.first?.rowsRead == 0)
+    }
+
+    @Test func noFilesGiveAnEmptyTableWithTheDeclaredSchema() throws {
+        let r = try Extractor.extract(spec(columns: columns), files: [], threads: 2)
+        #expect(r.table.name == "raw_orders")
+        #expect(r.table.rowCount == 0)
+        #expect(r.table.columnNames == ["order_id", "qty", "price", "at", "status", "_file", "_line"])
+        #expect(r.rejects.isEmpty && r.files.isEmpty)
+    }
+
+    @Test func quarantineFileDropsTheFilesRowsWithARuleFileRecord() throws {
+        let dir = try makeTemporaryDirectory("extract")
+        let good = try writeInput("a\n1\n2\n", name: "1.csv", dir: dir)
+        let badHeader = try writeInput("b\n3\n4\n", name: "2.csv", dir: dir)
+        let unterminated = try writeInput("a\n5\n6\n\"7\n8\n", name: "3.csv", dir: dir)
+        var s = spec(columns: [("a", ColumnDecl(.int))])
+        #expect(extractError(s, [good, badHeader]) != nil)
+        #expect(extractError(s, [good, unterminated])?.message.contains("4:1: quoted field never closed") == true)
+        s.onFileError = .quarantineFile
+        let r = try Extractor.extract(s, files: [good, badHeader, unterminated], threads: 1)
+        #expect(r.table["a"]?.int64Values == [1, 2])
+        #expect(r.table["_file"].map { c in (0..<c.count).map { c.string(at: $0) } } == [good, good])
+        #expect(r.rejects.map(\.rule) == ["file", "file"])
+        #expect(r.rejects.map(\.file) == [badHeader, unterminated])
+        #expect(r.rejects[0].reason.hasPrefix("file rejected: "))
+        #expect(r.rejects[0].reason.contains("the header lacks column \"a\""))
+        #expect(r.rejects[1].reason.contains("(2 rows read before the error were dropped)"))
+        #expect(r.files.map(\.path) == [good, badHeader, unterminated])
+        #expect(r.files[1].rejectedReason != nil && r.files[2].rejectedReason != nil && r.files[0].rejectedReason == nil)
+        #expect(r.files[2].rowsRead == 2 && r.files[2].rowsAccepted == 0 && r.files[2].rowsRejected == 2)
+        for f in r.files { #expect(f.rowsRead == f.rowsAccepted + f.rowsRejected, "\(f.path)") }
+    }
+
+    @Test func aCorruptGzipFileFailsTheRunOrIsQuarantinedWholeWithItsRowCount() throws {
+        let dir = try makeTemporaryDirectory("extract")
+        let good = try writeInput("a\n1\n2\n", name: "1.csv", gzip: true, dir: dir)
+        let rows = (0..<5000).map { String($0 * 7919 % 100_003) }.joined(separator: "\n")
+        let big = try writeInput("a\n" + rows + "\n", name: "2.csv", gzip: true, dir: dir)
+        let bytes = try readData(big)
+        try writeData(bytes.prefix(bytes.count - 30), big)
+        var s = spec(columns: [("a", ColumnDecl(.int))])
+        let e = try #require(extractError(s, [good, big]))
+        #expect(e.exitStatus == .noInput)
+        #expect(e.message.contains("truncated gzip data at compressed byte offset"))
+        s.onFileError = .quarantineFile
+        let r = try Extractor.extract(s, files: [good, big], threads: 2)
+        #expect(r.table.rowCount == 2)
+        #expect(r.rejects.count == 1)
+        #expect(r.rejects[0].rule == "file")
+        #expect(r.rejects[0].reason.contains("truncated gzip data"))
+        #expect(r.files[1].rowsRead > 0 && r.files[1].rowsAccepted == 0)
+        #expect(r.files[1].rowsRead == r.files[1].rowsRejected)
+    }
+
+    @Test("the table is the same for one and two threads", arguments: [2, 3, 8])
+    func threadCountDoesNotChangeTheTable(threads: Int) throws {
+        let dir = try makeTemporaryDirectory("extract")
+        var files: [String] = []
+        for f in 0..<9 {
+            let body = (0..<200).map { i -> String in
+                let qty = i % 17 == 0 ? "x" : (i % 13 == 0 ? "" : "\(i % 5)")
+                return "O\(f)-\(i),\(qty),\(Double(i) / 4),2026-06-\(10 + i % 20)T0\(i % 10):00:00+02:00,\(i % 3 == 0 ? "a" : "b")"
+            }
+            files.append(try writeInput("order_id,quantity,unit_price,ts,status\n" + body.joined(separator: "\n"), name: "f\(f).csv", gzip: f % 2 == 0, dir: dir))
+        }
+        let s = spec(columns: columns)
+        let one = try Extractor.extract(s, files: files, threads: 1), many = try Extractor.extract(s, files: files, threads: threads)
+        #expect(one.table == many.table)
+        #expect(one.rejects == many.rejects)
+        #expect(one.files == many.files)
+        #expect(one.table.rowCount + one.rejects.count == 1800)
+        #expect(one.rejects.allSatisfy { $0.rule == "parse" && $0.column == 2 })
+        #expect(one.files.reduce(0) { $0 + $1.rowsRead } == 1800)
+        for f in one.files { #expect(f.rowsRead == f.rowsAccepted + f.rowsRejected) }
+    }
+
+    @Test func provenanceColumnsNameTheFileAndStartLineOfEveryRow() throws {
+        let dir = try makeTemporaryDirectory("extract")
+        let a = try writeInput("k,v\n1,\"x\ny\"\n\n2,z\n", name: "a.csv", dir: dir)
+        let b = try writeInput("\u{FEFF}k,v\r\n3,w\r\n", name: "b.csv", gzip: true, dir: dir)
+        let r = try Extractor.extract(spec(columns: [("k", ColumnDecl(.int)), ("v", ColumnDecl(.string))]), files: [a, b], threads: 2)
+        let file = try #require(r.table[Provenance.file])
+        #expect(file.type == .string)
+        #expect((0..<3).map { file.string(at: $0) } == [a, a, b])
+        #expect(r.table[Provenance.line]?.int64Values == [2, 5, 2])
+        #expect(r.table["v"]?.string(at: 0) == "x\ny")
+        #expect(r.files.map(\.rowsRead) == [2, 1])
+    }
+
+    @Test func invalidUTF8TextIsQuarantinedWithRuleEncoding() throws {
+        let path = try writeBytes(Array("s,n\nok,1\n".utf8) + [0x62, 0xFF, 0x2C, 0x32, 0x0A] + Array("fine,3\n".utf8))
+        let r = try Extractor.extract(spec(columns: [("s", ColumnDecl(.string)), ("n", ColumnDecl(.int))]), files: [path], threads: 1)
+        #expect(r.table["n"]?.int64Values == [1, 3])
+        #expect(r.rejects.map(\.rule) == ["encoding"])
+        #expect(r.rejects.first?.line == 3 && r.rejects.first?.column == 1)
+    }
+
+    @Test func theProgressCallbackSeesEveryFilesRows() throws {
+        let dir = try makeTemporaryDirectory("extract")
+        let files = try (0..<4).map { try writeInput("a\n" + String(repeating: "1\n", count: $0 + 1), name: "\($0).csv", dir: dir) }
+        final class Box: @unchecked Sendable { let lock = NSLock(); var total = 0, calls = 0 }
+        let box = Box()
+        _ = try Extractor.extract(spec(columns: [("a", ColumnDecl(.int))]), files: files, threads: 2) { n in
+            box.lock.lock(); box.total += n; box.calls += 1; box.lock.unlock()
+        }
+        #expect(box.calls == 4)
+        #expect(box.total == 10)
+    }
+}

@@ -1,0 +1,214 @@
+import CVMCore
+@testable import Extract
+import Foundation
+import TestSupport
+import Testing
+
+struct FieldParserTests {
+    func p<T>(_ s: String, _ f: (UnsafeBufferPointer<UInt8>) -> T) -> T { Array(s.utf8).withUnsafeBufferPointer(f) }
+    func bytes<T>(_ b: [UInt8], _ f: (UnsafeBufferPointer<UInt8>) -> T) -> T { b.withUnsafeBufferPointer(f) }
+    static let h = 3600 * microsPerSecond
+    static func micros(_ y: Int, _ m: Int, _ d: Int, _ hh: Int64 = 0, _ mi: Int64 = 0, _ ss: Int64 = 0) -> Int64 {
+        CivilDate(year: y, month: m, day: d).daysSinceEpoch * microsPerDay + (hh * 3600 + mi * 60 + ss) * microsPerSecond
+    }
+
+    @Test func integersCheckOverflow() {
+        #expect(p("-42") { parseInt64($0) } == -42)
+        #expect(p("+7") { parseInt64($0) } == 7)
+        #expect(p("007") { parseInt64($0) } == 7)
+        #expect(p("9223372036854775807") { parseInt64($0) } == Int64.max)
+        #expect(p("9223372036854775808") { parseInt64($0) } == nil)
+        #expect(p("-9223372036854775808") { parseInt64($0) } == Int64.min)
+        #expect(p("-9223372036854775809") { parseInt64($0) } == nil)
+        #expect(p("99999999999999999999999") { parseInt64($0) } == nil)
+        for bad in ["1x", "", "-", "+", "1.0", " 1", "1 ", "1e3", "--1"] { #expect(p(bad) { parseInt64($0) } == nil, "\(bad)") }
+    }
+
+    @Test("decimals parse to exact fixed point", arguments: [
+        ("12.5", 1250), ("-0.05", -5), ("7", 700), ("1.230", 123), ("+1.5", 150), ("1.", 100), (".5", 50), ("0.10", 10), ("-12.34", -1234),
+    ] as [(String, Int64)])
+    func decimalsAreExactFixedPoint(text: String, expected: Int64) {
+        #expect(p(text) { parseDecimal($0, scale: 2) } == expected)
+    }
+
+    @Test func decimalsRejectExtraPlacesCommasAndJunk() {
+        for bad in ["1.234", "12,50", "", ".", "-", "1.2.3", "1e2", " 1", "abc", "1.2301", "99999999999999999.99"] {
+            #expect(p(bad) { parseDecimal($0, scale: 2) } == nil, "\(bad)")
+        }
+        #expect(p("3") { parseDecimal($0, scale: 0) } == 3)
+        #expect(p("3.0") { parseDecimal($0, scale: 0) } == 3)
+        #expect(p("3.5") { parseDecimal($0, scale: 0) } == nil)
+        #expect(p("1.2345") { parseDecimal($0, scale: 4) } == 12345)
+    }
+
+    @Test func tenDimesSumToExactlyOne() {
+        let dime = p("0.10") { parseDecimal($0, scale: 2) }!
+        #expect((0..<10).reduce(Int64(0)) { s, _ in s + dime } == 100)
+    }
+
+    @Test func booleansAndDoubles() {
+        for t in ["true", "TRUE", "True", "yes", "YES", "1", "t", "T", "y", "Y"] { #expect(p(t) { parseBool($0) } == 1, "\(t)") }
+        for f in ["false", "FALSE", "No", "no", "0", "f", "F", "n", "N"] { #expect(p(f) { parseBool($0) } == 0, "\(f)") }
+        for bad in ["maybe", "", "tru", "yess", "2", "on", "off", "truex", " true"] { #expect(p(bad) { parseBool($0) } == nil, "\(bad)") }
+        #expect(p("1.5e3") { parseDouble($0) } == 1500)
+        #expect(p("-0.25") { parseDouble($0) } == -0.25)
+        #expect(p("nan") { parseDouble($0) } == nil)
+        #expect(p("inf") { parseDouble($0) } == nil)
+        #expect(p("1e999") { parseDouble($0) } == nil)
+        #expect(p("1.5x") { parseDouble($0) } == nil)
+        #expect(p("") { parseDouble($0) } == nil)
+    }
+
+    @Test func timeFormatsCompile() {
+        #expect(TimeFormat(nil) == .iso8601)
+        #expect(TimeFormat("iso8601") == .iso8601)
+        #expect(TimeFormat("epoch_s") == .epochSeconds)
+        #expect(TimeFormat("epoch_ms") == .epochMillis)
+        #expect(TimeFormat("dd/MM/yyyy") == .pattern([.day, .literal(UInt8(ascii: "/")), .month, .literal(UInt8(ascii: "/")), .year]))
+        #expect(TimeFormat("yyyy-QQ") == nil)
+        #expect(TimeFormat("yy-MM-dd") == nil)
+    }
+
+    @Test func datesIsoAndPattern() {
+        let ddmm = TimeFormat("dd/MM/yyyy")!
+        let june30 = CivilDate(year: 2026, month: 6, day: 30).daysSinceEpoch
+        #expect(p("30/06/2026") { parseDate($0, ddmm) } == june30)
+        #expect(p("2026-06-30") { parseDate($0, .iso8601) } == june30)
+        #expect(p("1970-01-01") { parseDate($0, .iso8601) } == 0)
+        #expect(p("1969-12-31") { parseDate($0, .iso8601) } == -1)
+        #expect(p("20240229") { parseDate($0, TimeFormat("yyyyMMdd")!) } == CivilDate(year: 2024, month: 2, day: 29).daysSinceEpoch)
+        for bad in ["30-06-2026", "1/6/2026", "30/06/26", "30/06/2026 ", "06/30/2026"] { #expect(p(bad) { parseDate($0, ddmm) } == nil, "\(bad)") }
+        for bad in ["2026-6-30", "2026/06/30", "2026-06-30T00:00:00", "", "2026-00-10"] { #expect(p(bad) { parseDate($0, .iso8601) } == nil, "\(bad)") }
+    }
+
+    @Test("impossible calendar dates are rejected", arguments: ["2026-02-30", "2026-02-29", "2026-04-31", "2026-13-01", "2026-01-32", "2026-01-00"])
+    func impossibleDatesAreRejected(text: String) {
+        #expect(p(text) { parseDate($0, .iso8601) } == nil)
+        let compact = text.replacingOccurrences(of: "-", with: "")
+        #expect(p(compact) { parseDate($0, TimeFormat("yyyyMMdd")!) } == nil)
+    }
+
+    @Test("ISO 8601 timestamps honour Z, offsets and fractions", arguments: [
+        ("2026-03-01T10:00:00Z", FieldParserTests.micros(2026, 3, 1, 10)),
+        ("2026-03-01t10:00:00z", FieldParserTests.micros(2026, 3, 1, 10)),
+        ("2026-03-01T10:00:00+08:00", FieldParserTests.micros(2026, 3, 1, 2)),
+        ("2026-03-01T10:00:00-05:30", FieldParserTests.micros(2026, 3, 1, 15, 30)),
+        ("2026-03-01T10:00:00+0800", FieldParserTests.micros(2026, 3, 1, 2)),
+        ("2026-03-01T10:00:00+08", FieldParserTests.micros(2026, 3, 1, 2)),
+        ("2026-03-01T01:00:00+08:00", FieldParserTests.micros(2026, 2, 28, 17)),
+        ("2026-03-01T10:00:00.5Z", FieldParserTests.micros(2026, 3, 1, 10) + 500_000),
+        ("2026-03-01T10:00:00.123456Z", FieldParserTests.micros(2026, 3, 1, 10) + 123_456),
+        ("2026-03-01T10:00:00.123456789Z", FieldParserTests.micros(2026, 3, 1, 10) + 123_456),
+        ("2026-03-01T10:00:00,25+01:00", FieldParserTests.micros(2026, 3, 1, 9) + 250_000),
+        ("2026-03-01 10:00:00.25-0130", FieldParserTests.micros(2026, 3, 1, 11, 30) + 250_000),
+        ("2026-03-01T10:00Z", FieldParserTests.micros(2026, 3, 1, 10)),
+        ("2026-03-01", FieldParserTests.micros(2026, 3, 1)),
+        ("2026-12-31T23:59:60Z", FieldParserTests.micros(2027, 1, 1)),
+    ] as [(String, Int64)])
+    func isoTimestamps(text: String, expected: Int64) {
+        #expect(p(text) { parseTimestamp($0, .iso8601, zone: ZoneConverter("UTC")!) } == expected)
+    }
+
+    @Test("malformed ISO 8601 timestamps are rejected", arguments: [
+        "2026-13-45T10:00:00Z", "2026-02-30T10:00:00Z", "2026-03-01T24:00:00Z", "2026-03-01T10:60:00Z", "2026-03-01T10:00:00.Z",
+        "2026-03-01T10", "2026-03-01T10:00:00ZZ", "2026-03-01T10:00:00+19:00", "2026-03-01T10:00:00+08:60", "2026-03-01X10:00:00",
+        "", "2026-03-01T10:00:00 UTC",
+    ])
+    func malformedIsoTimestamps(text: String) {
+        #expect(p(text) { parseTimestamp($0, .iso8601, zone: ZoneConverter("UTC")!) } == nil)
+    }
+
+    @Test func epochTimestamps() {
+        let utc = ZoneConverter("UTC")!
+        #expect(p("1772359200") { parseTimestamp($0, .epochSeconds, zone: utc) } == 1_772_359_200 * microsPerSecond)
+        #expect(p("1772359200.25") { parseTimestamp($0, .epochSeconds, zone: utc) } == 1_772_359_200_250_000)
+        #expect(p("-1") { parseTimestamp($0, .epochSeconds, zone: utc) } == -microsPerSecond)
+        #expect(p("1772359200123") { parseTimestamp($0, .epochMillis, zone: utc) } == 1_772_359_200_123_000)
+        #expect(p("1772359200.5") { parseTimestamp($0, .epochMillis, zone: utc) } == nil)
+        #expect(p("9223372036854775807") { parseTimestamp($0, .epochMillis, zone: utc) } == nil)
+        #expect(p("9223372036854775807") { parseTimestamp($0, .epochSeconds, zone: utc) } == nil)
+        #expect(p("abc") { parseTimestamp($0, .epochSeconds, zone: utc) } == nil)
+        #expect(p("1772359200") { parseDate($0, .epochSeconds) } == nil)
+    }
+
+    @Test func patternTimestampsUseAFixedOffsetZone() {
+        let pattern = TimeFormat("yyyy-MM-dd HH:mm:ss")!
+        #expect(p("2026-03-01 10:00:00") { parseTimestamp($0, pattern, zone: ZoneConverter("+02:00")!) } == Self.micros(2026, 3, 1, 8))
+        #expect(p("2026-03-01 10:00:00") { parseTimestamp($0, pattern, zone: ZoneConverter("-05:30")!) } == Self.micros(2026, 3, 1, 15, 30))
+        #expect(p("2026-03-01 00:30:00") { parseTimestamp($0, pattern, zone: ZoneConverter("+02:00")!) } == Self.micros(2026, 2, 28, 22, 30))
+        #expect(p("2026-03-01T10:00:00") { parseTimestamp($0, .iso8601, zone: ZoneConverter("+02:00")!) } == Self.micros(2026, 3, 1, 8))
+        let millis = TimeFormat("dd/MM/yyyy HH:mm:ss.SSS")!
+        #expect(p("01/03/2026 10:00:00.042") { parseTimestamp($0, millis, zone: ZoneConverter("UTC")!) } == Self.micros(2026, 3, 1, 10) + 42_000)
+        for bad in ["2026-03-01 24:00:00", "2026-03-01 10:60:00", "2026-02-30 10:00:00", "2026-03-01T10:00:00", "2026-03-01 10:00"] {
+            #expect(p(bad) { parseTimestamp($0, pattern, zone: ZoneConverter("UTC")!) } == nil, "\(bad)")
+        }
+    }
+
+    @Test func zoneNamesParse() {
+        #expect(ZoneConverter("UTC") != nil)
+        let plus8: Int64? = ZoneConverter("+08:00").map { $0.offset(localSeconds: 0) }
+        let minus330: Int64? = ZoneConverter("-03:30").map { $0.offset(localSeconds: 0) }
+        #expect(plus8 == 28_800)
+        #expect(minus330 == -12_600)
+        #expect(ZoneConverter("Europe/Berlin") != nil)
+        #expect(ZoneConverter("Mars/Olympus_Mons") == nil)
+    }
+
+    // Europe/Berlin switches to summer time on 2026-03-29 at 02:00 local (01:00 UTC): 02:00-03:00 local does not exist.
+    @Test("Europe/Berlin across the spring DST change", arguments: [
+        ("2026-03-29 01:30:00", FieldParserTests.micros(2026, 3, 29, 0, 30)),  // CET, UTC+1
+        ("2026-03-29 01:59:59", FieldParserTests.micros(2026, 3, 29, 0, 59, 59)),
+        ("2026-03-29 03:00:00", FieldParserTests.micros(2026, 3, 29, 1)),  // CEST, UTC+2
+        ("2026-03-29 03:30:00", FieldParserTests.micros(2026, 3, 29, 1, 30)),
+        ("2026-03-28 12:00:00", FieldParserTests.micros(2026, 3, 28, 11)),
+        ("2026-07-01 12:00:00", FieldParserTests.micros(2026, 7, 1, 10)),
+        ("2026-12-01 12:00:00", FieldParserTests.micros(2026, 12, 1, 11)),
+    ] as [(String, Int64)])
+    func berlinAcrossDST(text: String, expected: Int64) {
+        let pattern = TimeFormat("yyyy-MM-dd HH:mm:ss")!
+        #expect(p(text) { parseTimestamp($0, pattern, zone: ZoneConverter("Europe/Berlin")!) } == expected)
+    }
+
+    @Test func aNonexistentLocalTimeInTheSpringGapIsShiftedForwardByTheGap() {
+        // 02:30 local does not exist on 2026-03-29; it resolves with the pre-change offset (UTC+1), i.e. to 03:30 CEST.
+        let pattern = TimeFormat("yyyy-MM-dd HH:mm:ss")!
+        let berlin = ZoneConverter("Europe/Berlin")!
+        let gap = p("2026-03-29 02:30:00") { parseTimestamp($0, pattern, zone: berlin) }
+        #expect(gap == Self.micros(2026, 3, 29, 1, 30))
+        #expect(gap == p("2026-03-29 03:30:00") { parseTimestamp($0, pattern, zone: berlin) })
+    }
+
+    @Test func theDSTCacheDoesNotLeakBetweenHours() {
+        // One converter reused across the change: a cached hour must not answer for its neighbours.
+        let pattern = TimeFormat("yyyy-MM-dd HH:mm:ss")!
+        let berlin = ZoneConverter("Europe/Berlin")!
+        let order = ["2026-03-29 03:30:00", "2026-03-29 01:30:00", "2026-03-29 03:10:00", "2026-03-29 01:10:00"]
+        let got = order.map { s in p(s) { parseTimestamp($0, pattern, zone: berlin) } }
+        #expect(got == [Self.micros(2026, 3, 29, 1, 30), Self.micros(2026, 3, 29, 0, 30), Self.micros(2026, 3, 29, 1, 10), Self.micros(2026, 3, 29, 0, 10)])
+    }
+
+    @Test func utf8Validation() {
+        #expect(p("héllo ✓ 𝄞") { isValidUTF8($0) })
+        #expect(p("") { isValidUTF8($0) })
+        #expect(bytes([0xF4, 0x8F, 0xBF, 0xBF]) { isValidUTF8($0) })  // U+10FFFF
+        #expect(bytes([0xEF, 0xBB, 0xBF]) { isValidUTF8($0) })  // BOM
+        #expect(!bytes([0x61, 0xFF]) { isValidUTF8($0) })
+        #expect(!bytes([0xC0, 0x80]) { isValidUTF8($0) })  // overlong
+        #expect(!bytes([0xE0, 0x80, 0x80]) { isValidUTF8($0) })  // overlong
+        #expect(!bytes([0xF0, 0x80, 0x80, 0x80]) { isValidUTF8($0) })  // overlong
+        #expect(!bytes([0xED, 0xA0, 0x80]) { isValidUTF8($0) })  // surrogate
+        #expect(!bytes([0xF4, 0x90, 0x80, 0x80]) { isValidUTF8($0) })  // above U+10FFFF
+        #expect(!bytes([0xE2, 0x82]) { isValidUTF8($0) })  // truncated
+        #expect(!bytes([0x80]) { isValidUTF8($0) })  // lone continuation
+        #expect(!bytes([0xC3, 0x41]) { isValidUTF8($0) })  // bad continuation
+    }
+
+    @Test func utf8ValidationAgreesWithTheStandardLibrary() {
+        var rng = SeededRNG(seed: 7)
+        let pieces: [[UInt8]] = [[0x61], [0xC3, 0xA9], [0xE2, 0x9C, 0x93], [0xF0, 0x9D, 0x84, 0x9E], [0x80], [0xC0], [0xED, 0xA0, 0x80], [0xFF], [0xF4, 0x90]]
+        for _ in 0..<500 {
+            let b = (0..<Int(rng.next() % 5)).flatMap { _ in pieces[Int(rng.next() % UInt64(pieces.count))] }
+            #expect(bytes(b) { isValidUTF8($0) } == (String(validatingUTF8: b.map { CChar(bitPattern: $0) } + [0]) != nil), "\(b)")
+        }
+    }
+}

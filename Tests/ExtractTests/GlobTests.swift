@@ -1,0 +1,67 @@
+import CVMCore
+@testable import Extract
+import Foundation
+import TestSupport
+import Testing
+
+struct GlobTests {
+    /// A tree of empty files; returns the standardized root.
+    func tree(_ paths: [String]) throws -> String {
+        let dir = try makeTemporaryDirectory("glob")
+        for p in paths {
+            try FileManager.default.createDirectory(atPath: "\(dir)/\((p as NSString).deletingLastPathComponent)", withIntermediateDirectories: true)
+            try Data().write(to: URL(fileURLWithPath: "\(dir)/\(p)"))
+        }
+        return URL(fileURLWithPath: dir).standardized.path
+    }
+
+    static let files = ["a/2026/x1.csv.gz", "a/2026/x2.csv.gz", "a/2026/x10.csv.gz", "a/2025/y.csv.gz", "a/2025/deep/er/z.csv.gz",
+                        "a/.hidden/h.csv.gz", "a/.dot.csv.gz", "a/top.csv.gz", "a/top.csv", "b.txt", "c.txt", "B.txt"]
+
+    @Test("patterns match the expected files, sorted", arguments: [
+        ("a/*.csv.gz", ["a/top.csv.gz"]),
+        ("a/top.*", ["a/top.csv", "a/top.csv.gz"]),
+        ("*.txt", ["B.txt", "b.txt", "c.txt"]),
+        ("a/2026/x?.csv.gz", ["a/2026/x1.csv.gz", "a/2026/x2.csv.gz"]),
+        ("[ab].txt", ["b.txt"]),
+        ("[bc].txt", ["b.txt", "c.txt"]),
+        ("a/202[5]/*", ["a/2025/y.csv.gz"]),
+        ("a/**/*.csv.gz", ["a/2025/deep/er/z.csv.gz", "a/2025/y.csv.gz", "a/2026/x1.csv.gz", "a/2026/x10.csv.gz", "a/2026/x2.csv.gz", "a/top.csv.gz"]),
+        ("**/z.csv.gz", ["a/2025/deep/er/z.csv.gz"]),
+        ("a/.*.csv.gz", ["a/.dot.csv.gz"]),
+        ("a/2026/x1.csv.gz", ["a/2026/x1.csv.gz"]),
+        ("a/./2026/../top.csv", ["a/top.csv"]),
+        ("nothing/*.csv", []),
+        ("a/2026/*.csv", []),
+        ("a", []),
+    ])
+    func patterns(pattern: String, expected: [String]) throws {
+        let base = try tree(Self.files)
+        #expect(try expandGlob(pattern, baseDirectory: base) == expected.map { "\(base)/\($0)" })
+    }
+
+    @Test func hiddenFilesAndFoldersAreSkippedByWildcards() throws {
+        let base = try tree(Self.files)
+        let all = try expandGlob("**/*", baseDirectory: base)
+        #expect(!all.contains { $0.contains("/.") })
+        #expect(all.count == Self.files.filter { !$0.contains("/.") }.count)
+        #expect(all == all.sorted())
+    }
+
+    @Test func absolutePatternsIgnoreTheBaseDirectory() throws {
+        let base = try tree(Self.files)
+        #expect(try expandGlob("\(base)/b.txt", baseDirectory: "/") == ["\(base)/b.txt"])
+        #expect(try expandGlob("\(base)/a/2026/x?.csv.gz", baseDirectory: "/nonexistent") == ["\(base)/a/2026/x1.csv.gz", "\(base)/a/2026/x2.csv.gz"])
+    }
+
+    @Test
+    func aTrailingDoubleStarMatchesEveryFileBelow() throws {
+        let base = try tree(Self.files)
+        #expect(try expandGlob("a/2025/**", baseDirectory: base) == ["\(base)/a/2025/deep/er/z.csv.gz", "\(base)/a/2025/y.csv.gz"])
+    }
+
+    @Test func overlappingDoubleStarMatchesAreDeduplicated() throws {
+        let base = try tree(["d/e/f.csv"])
+        #expect(try expandGlob("**/**/f.csv", baseDirectory: base) == ["\(base)/d/e/f.csv"])
+    }
+}
