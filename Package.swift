@@ -21,10 +21,12 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CVMCore"),
+        // Hand-written C for the k-means distance kernels: one build per instruction set (see the header).
+        .target(name: "CKernels"),
         .target(name: "Extract", dependencies: ["CVMCore", "CZlib"]),
         .target(name: "Clean", dependencies: ["CVMCore"]),
         .target(name: "Features", dependencies: ["CVMCore"]),
-        .target(name: "Cluster", dependencies: ["CVMCore"]),
+        .target(name: "Cluster", dependencies: ["CVMCore", "CKernels"]),
         .target(name: "Value", dependencies: ["CVMCore"]),
         .target(
             name: "Warehouse",
@@ -65,7 +67,7 @@ let package = Package(
     ]
 )
 
-for target in package.targets where target.type != .system {
+for target in package.targets where target.type != .system && target.name != "CKernels" {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))

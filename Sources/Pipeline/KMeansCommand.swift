@@ -56,8 +56,8 @@ public enum KMeansCommand {
 
     /// Returns the one-line JSON result: k, inertia, iterations, fit seconds (without reading), algorithm.
     public static func run(_ req: KMeansRequest) throws -> String {
-        guard ["auto", "lloyd"].contains(req.algorithm) else {
-            throw CVMFailure(.usage, "error: --algorithm \(req.algorithm): only lloyd (and auto, which picks it) are available in this version")
+        guard let algorithm = KMeans.Algorithm(rawValue: req.algorithm) else {
+            throw CVMFailure(.usage, "error: --algorithm \(req.algorithm): expected one of \(KMeans.Algorithm.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let (names, x) = try readMatrix(req.input, threads: req.threads)
         guard req.k >= 1, req.k <= x.rows else {
@@ -72,7 +72,7 @@ public enum KMeansCommand {
             initialization = .given(c)
         }
         let km = KMeans(k: req.k, seed: req.seed, nInit: req.nInit, maxIterations: req.maxIterations, tolerance: req.tolerance,
-                        initialization: initialization, threads: req.threads)
+                        initialization: initialization, threads: req.threads, algorithm: algorithm)
         let t0 = DispatchTime.now().uptimeNanoseconds
         let fit = km.fit(x)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
@@ -84,7 +84,7 @@ public enum KMeansCommand {
             for r in 0..<fit.centroids.rows { text += fit.centroids.row(r).map { "\($0)" }.joined(separator: ",") + "\n" }
             try write(path, text)
         }
-        return "{\"k\":\(req.k),\"inertia\":\(fit.inertia),\"iterations\":\(fit.iterations),\"seconds\":\(seconds),\"algorithm\":\"lloyd\",\"converged\":\(fit.converged)}"
+        return "{\"k\":\(req.k),\"inertia\":\(fit.inertia),\"iterations\":\(fit.iterations),\"seconds\":\(seconds),\"algorithm\":\"\(fit.algorithm.rawValue)\",\"converged\":\(fit.converged)}"
     }
 
     static func write(_ path: String, _ text: String) throws {

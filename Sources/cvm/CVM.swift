@@ -308,7 +308,7 @@ extension CVM {
         var k: Int
         @Option(name: .customLong("init"), help: "Initial centroids: a CSV with the same header and k rows (default: k-means++).")
         var initial: String?
-        @Option(help: "auto or lloyd.")
+        @Option(help: "auto, lloyd, hamerly or elkan (all exact: same labels and inertia; auto picks by size and dimension).")
         var algorithm: String = "auto"
         @Option(help: "Maximum Lloyd iterations per run.")
         var maxIter: Int = 300

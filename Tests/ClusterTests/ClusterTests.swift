@@ -161,10 +161,14 @@ struct SklearnReferenceTests {
         let x = try matrix("points.csv"), initial = try matrix("init.csv")
         let ref = try reference()
         for threads in [1, 2] {
-            let fit = KMeans(k: 5, maxIterations: 300, tolerance: 1e-4, initialization: .given(initial), threads: threads).fit(x)
+            for algorithm in [KMeans.Algorithm.lloyd, .hamerly, .elkan] {
+            let fit = KMeans(k: 5, maxIterations: 300, tolerance: 1e-4, initialization: .given(initial), threads: threads,
+                             algorithm: algorithm).fit(x)
+            #expect(fit.algorithm == algorithm)
             #expect(approxEqual(fit.inertia, ref["inertia"] as! Double, rel: 1e-6))
             #expect(fit.iterations == ref["iterations"] as! Int)
             #expect(fit.labels.map(Int.init) == ref["labels"] as! [Int])
+            }
         }
     }
 

@@ -273,6 +273,23 @@ struct KMeansCommandTests {
         #expect(try String(contentsOfFile: "\(dir)/centroids.csv", encoding: .utf8).hasPrefix("x0,x1,x2,x3,x4,x5\n"))
     }
 
+    @Test(arguments: ["hamerly", "elkan"])
+    func acceleratedAlgorithmsGiveTheSameFit(_ algorithm: String) throws {
+        let r = try runCVM(["kmeans", "--input", "fixtures/kmeans/points.csv", "--k", "5", "--init", "fixtures/kmeans/init.csv",
+                            "--algorithm", algorithm])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let ref = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Repo.path("fixtures/kmeans/sklearn.json")))) as? [String: Any])
+        #expect(approxEqual(json["inertia"] as! Double, ref["inertia"] as! Double, rel: 1e-6))
+        #expect(json["algorithm"] as? String == algorithm)
+    }
+
+    @Test func anUnknownAlgorithmIsAUsageError() throws {
+        let r = try runCVM(["kmeans", "--input", "fixtures/kmeans/points.csv", "--k", "5", "--algorithm", "yinyang"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("expected one of auto, lloyd, hamerly, elkan"))
+    }
+
     @Test func nonNumericCellsAreInputErrorsWithTheirPosition() throws {
         let dir = try makeTemporaryDirectory("km")
         try "a,b\n1,2\n3,x\n".write(toFile: "\(dir)/bad.csv", atomically: true, encoding: .utf8)

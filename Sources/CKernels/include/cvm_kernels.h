@@ -1,0 +1,25 @@
+#ifndef CVM_KERNELS_H
+#define CVM_KERNELS_H
+#include <stdint.h>
+
+// Hot numeric kernels of the Cluster stage, written in C because Swift cannot compile one
+// function for several instruction sets: each kernel is built for AVX-512, AVX2 and the
+// baseline and picked at load time (target_clones). Floating-point contraction is off and
+// every distance is summed over dimensions in index order, so all three versions return
+// bit-identical results on any x86-64 (and on other architectures, through the baseline).
+
+/// Squared Euclidean distances, one point to every centroid.
+/// `ct` holds the centroids transposed and padded: ct[j * kp + c] for dimension j and
+/// centroid c, with kp = k rounded up to a multiple of 8 (padding columns are ignored).
+/// Writes kp values to `out` (the first k are meaningful).
+void cvm_km_distances(const double *point, int64_t d, const double *ct, int64_t kp, double *out);
+
+/// Nearest centroid for rows [0, n) of the row-major matrix x (n × d): writes the index of
+/// the closest of the first k centroids (ties: the lowest index) and its squared distance.
+void cvm_km_nearest(const double *x, int64_t n, int64_t d, const double *ct, int64_t k, int64_t kp,
+                    int32_t *labels, double *distances);
+
+/// Squared distance between two vectors of length d, summed in index order.
+double cvm_km_distance(const double *a, const double *b, int64_t d);
+
+#endif

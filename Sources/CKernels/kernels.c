@@ -1,0 +1,79 @@
+#include "cvm_kernels.h"
+#include <string.h>
+
+// Contraction to FMA would make the AVX2/AVX-512 clones round differently from the baseline.
+#pragma STDC FP_CONTRACT OFF
+#pragma clang fp contract(off)
+
+#if defined(__x86_64__) && defined(__linux__)
+#define CVM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CVM_CLONES
+#endif
+
+typedef double v8d __attribute__((ext_vector_type(8)));
+
+// Macros, not functions: passing 512-bit vectors by value would change the ABI per clone.
+#define LOAD8(dst, p) do { memcpy(&(dst), (p), sizeof(v8d)); } while (0)
+#define STORE8(p, v) do { v8d tmp_ = (v); memcpy((p), &tmp_, sizeof(v8d)); } while (0)
+
+CVM_CLONES
+void cvm_km_distances(const double *point, int64_t d, const double *ct, int64_t kp, double *out) {
+    for (int64_t t = 0; t < kp; t += 8) {
+        v8d acc = 0;
+        for (int64_t j = 0; j < d; j++) {
+            v8d c;
+            LOAD8(c, ct + j * kp + t);
+            v8d e = point[j] - c;
+            acc += e * e;
+        }
+        STORE8(out + t, acc);
+    }
+}
+
+static inline void argmin(const double *dist, int64_t k, int32_t *label, double *best) {
+    int32_t b = 0;
+    double bd = dist[0];
+    for (int64_t c = 1; c < k; c++) {
+        if (dist[c] < bd) { bd = dist[c]; b = (int32_t)c; }
+    }
+    *label = b;
+    *best = bd;
+}
+
+// Four rows at a time share each load of a centroid tile; four independent accumulators
+// hide the add latency. Each lane still sums its own dimensions in index order.
+CVM_CLONES
+void cvm_km_nearest(const double *x, int64_t n, int64_t d, const double *ct, int64_t k, int64_t kp,
+                    int32_t *labels, double *distances) {
+    double dist[4][kp];
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const double *x0 = x + i * d, *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
+        for (int64_t t = 0; t < kp; t += 8) {
+            v8d a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            for (int64_t j = 0; j < d; j++) {
+                v8d c;
+                LOAD8(c, ct + j * kp + t);
+                v8d e0 = x0[j] - c, e1 = x1[j] - c, e2 = x2[j] - c, e3 = x3[j] - c;
+                a0 += e0 * e0; a1 += e1 * e1; a2 += e2 * e2; a3 += e3 * e3;
+            }
+            STORE8(dist[0] + t, a0); STORE8(dist[1] + t, a1); STORE8(dist[2] + t, a2); STORE8(dist[3] + t, a3);
+        }
+        for (int r = 0; r < 4; r++) argmin(dist[r], k, labels + i + r, distances + i + r);
+    }
+    for (; i < n; i++) {
+        cvm_km_distances(x + i * d, d, ct, kp, dist[0]);
+        argmin(dist[0], k, labels + i, distances + i);
+    }
+}
+
+CVM_CLONES
+double cvm_km_distance(const double *a, const double *b, int64_t d) {
+    double s = 0;
+    for (int64_t j = 0; j < d; j++) {
+        double t = a[j] - b[j];
+        s += t * t;
+    }
+    return s;
+}
