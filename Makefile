@@ -50,5 +50,19 @@ fixtures: deps
 	rm -rf fixtures/demo
 	$(RELEASE) generate --preset demo --seed 42 --out fixtures/demo
 
+# Benchmarks against peers (bench/run.py): Python peers in bench/.venv, from PyPI.
+VENV     := bench/.venv
+BENCH_SUITES ?= all
+BENCH_RUNS   ?= 3
+
+$(VENV)/.installed: bench/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r bench/requirements.txt
+	touch $@
+
+bench: deps $(VENV)/.installed
+	$(SWIFT) build -c release --product cvm
+	$(VENV)/bin/python bench/run.py --suites $(BENCH_SUITES) --runs $(BENCH_RUNS)
+
 clean:
 	rm -rf .build out

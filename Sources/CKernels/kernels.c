@@ -69,6 +69,26 @@ void cvm_km_nearest(const double *x, int64_t n, int64_t d, const double *ct, int
 }
 
 CVM_CLONES
+void cvm_km_all_distances(const double *x, int64_t n, int64_t d, const double *ct, int64_t kp, double *out) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const double *x0 = x + i * d, *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
+        for (int64_t t = 0; t < kp; t += 8) {
+            v8d a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            for (int64_t j = 0; j < d; j++) {
+                v8d c;
+                LOAD8(c, ct + j * kp + t);
+                v8d e0 = x0[j] - c, e1 = x1[j] - c, e2 = x2[j] - c, e3 = x3[j] - c;
+                a0 += e0 * e0; a1 += e1 * e1; a2 += e2 * e2; a3 += e3 * e3;
+            }
+            STORE8(out + i * kp + t, a0); STORE8(out + (i + 1) * kp + t, a1);
+            STORE8(out + (i + 2) * kp + t, a2); STORE8(out + (i + 3) * kp + t, a3);
+        }
+    }
+    for (; i < n; i++) cvm_km_distances(x + i * d, d, ct, kp, out + i * kp);
+}
+
+CVM_CLONES
 double cvm_km_distance(const double *a, const double *b, int64_t d) {
     double s = 0;
     for (int64_t j = 0; j < d; j++) {

@@ -6,16 +6,29 @@ import Glibc
 /// Settings of the cluster stage (`stages.cluster`): several named clusterings.
 public struct Configuration: Decodable, Sendable {
     public var clusterings: KeyedList<ClusteringConfiguration>
+    /// Pairs of clusterings to cross (`crossings: [[value, behaviour]]`): customers per pair of clusters.
+    public var crossings: [[String]]
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case clusterings }
+    enum CodingKeys: String, CodingKey, CaseIterable { case clusterings, crossings }
 
-    public init(clusterings: [(String, ClusteringConfiguration)] = []) {
+    public init(clusterings: [(String, ClusteringConfiguration)] = [], crossings: [[String]] = []) {
         self.clusterings = KeyedList(clusterings.map { (key: $0.0, value: $0.1) })
+        self.crossings = crossings
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         clusterings = try c.decodeIfPresent(KeyedList<ClusteringConfiguration>.self, forKey: .clusterings) ?? KeyedList()
+        crossings = try (c.decodeIfPresent([StringList].self, forKey: .crossings) ?? []).map(\.values)
+        let names = clusterings.map(\.key)
+        for pair in crossings {
+            guard pair.count == 2, pair[0] != pair[1] else {
+                throw ConfigValueError("crossings: each entry names two different clusterings, e.g. [value, behaviour]; found \(pair)")
+            }
+            for name in pair where !names.contains(name) {
+                throw ConfigValueError("crossings: unknown clustering \"\(name)\" (declared: \(names.joined(separator: ", ")))")
+            }
+        }
     }
 }
 
@@ -73,21 +86,40 @@ public struct ClusteringConfiguration: Decodable, Sendable {
     public var transform: Transform
     /// Overrides the pipeline seed for this clustering.
     public var seed: UInt64?
+    /// Clip each feature at these quantiles (fitted on this data, stored in `cluster_scaling`).
+    public var winsorize: (low: Double, high: Double)?
+    /// `fit` a new model, or `assign` customers to the stored model without refitting.
+    public var mode: Mode
+    /// In `assign` mode, the snapshot whose model to use (default: the latest before the run's as-of).
+    public var modelAsOf: CivilDate?
+    /// k-means algorithm (all exact; `auto` picks by size and dimension).
+    public var algorithm: KMeans.Algorithm
+
+    public enum Mode: String, ConfigEnum {
+        case fit, assign
+        public static var noun: String { "mode" }
+        public init(from decoder: any Decoder) throws { self = try Self.decodeWord(from: decoder) }
+    }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case features, k, nInit = "n_init", maxIterations = "max_iter", tolerance = "tol", scaling, transform, seed
+        case winsorize, mode, modelAsOf = "model_as_of", algorithm
     }
 
     public init(features: [String], k: Int, nInit: Int = 4, maxIterations: Int = 300, tolerance: Double = 1e-4,
                 scaling: Scaling = .standard, transform: Transform = .none, seed: UInt64? = nil) {
         (self.features, self.kChoice, self.nInit, self.maxIterations, self.tolerance) = (features, KChoice(min: k, max: k), nInit, maxIterations, tolerance)
         (self.scaling, self.transform, self.seed) = (scaling, transform, seed)
+        (self.winsorize, self.mode, self.modelAsOf, self.algorithm) = (nil, .fit, nil, .auto)
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let choice = try c.decode(KChoice.self, forKey: .k)
-        self.init(features: try c.decode(StringList.self, forKey: .features).values, k: choice.min)
+        let assign = try c.decodeIfPresent(Mode.self, forKey: .mode) == .assign
+        // In assign mode the stored model fixes the features and k.
+        let choice = assign ? try c.decodeIfPresent(KChoice.self, forKey: .k) ?? KChoice(min: 2, max: 2) : try c.decode(KChoice.self, forKey: .k)
+        let features = assign ? try c.decodeIfPresent(StringList.self, forKey: .features)?.values ?? [] : try c.decode(StringList.self, forKey: .features).values
+        self.init(features: features, k: choice.min)
         kChoice = choice
         nInit = try c.decodeIfPresent(Int.self, forKey: .nInit) ?? nInit
         if nInit < 1 { throw ConfigValueError("n_init must be at least 1") }
@@ -98,6 +130,85 @@ public struct ClusteringConfiguration: Decodable, Sendable {
         scaling = try c.decodeIfPresent(Scaling.self, forKey: .scaling) ?? scaling
         transform = try c.decodeIfPresent(Transform.self, forKey: .transform) ?? transform
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
+        if let w = try c.decodeIfPresent([Double].self, forKey: .winsorize) {
+            guard w.count == 2, w[0] >= 0, w[0] < w[1], w[1] <= 1 else {
+                throw ConfigValueError("winsorize takes two quantiles [low, high] with 0 <= low < high <= 1, e.g. [0.01, 0.99]; found \(w)")
+            }
+            winsorize = (w[0], w[1])
+        }
+        mode = try c.decodeIfPresent(Mode.self, forKey: .mode) ?? .fit
+        if let text = try c.decodeIfPresent(String.self, forKey: .modelAsOf) {
+            guard let d = CivilDate(iso: text) else { throw ConfigValueError("model_as_of must be a date YYYY-MM-DD, found \"\(text)\"") }
+            modelAsOf = d
+        }
+        if let a = try c.decodeIfPresent(String.self, forKey: .algorithm) {
+            guard let v = KMeans.Algorithm(rawValue: a) else {
+                throw ConfigValueError("unknown algorithm \"\(a)\" (expected \(KMeans.Algorithm.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            algorithm = v
+        }
+    }
+}
+
+/// A fitted clustering as stored in the warehouse (`cluster_scaling`, `cluster_centroids`,
+/// `cluster_profiles` of one snapshot): everything `assign` mode needs to place customers in
+/// the same clusters without refitting.
+public struct ClusterModel: Sendable {
+    public var asOf: String
+    public var features: [String]
+    public var transforms: [ClusteringConfiguration.Transform]
+    public var winsorLow: [Double?]
+    public var winsorHigh: [Double?]
+    public var center: [Double]
+    public var scale: [Double]
+    public var imputed: [Double]
+    /// k × features, row c = cluster id c.
+    public var centroids: Matrix
+    public var names: [String]
+
+    /// Reads the model of `clustering` from the three stored tables (rows of other clusterings are ignored).
+    /// - Throws: `CVMFailure` (66) when the tables do not hold a complete model.
+    public init(clustering: String, asOf: String, scaling: Table, centroids: Table, profiles: Table) throws {
+        func rows(_ t: Table) -> [Int] {
+            guard let c = t["clustering"] else { return [] }
+            return (0..<t.rowCount).filter { c.string(at: $0) == clustering }
+        }
+        let problem = "the stored model of clustering \(clustering) (snapshot \(asOf))"
+        let sRows = rows(scaling)
+        guard !sRows.isEmpty, let f = scaling["feature"], let tr = scaling["transform"], let ce = scaling["center"],
+              let sc = scaling["scale"], let im = scaling["imputed_value"] else {
+            throw CVMFailure(.noInput, "error: \(problem) has no scaling rows; run once with mode: fit")
+        }
+        self.asOf = asOf
+        features = sRows.map { f.string(at: $0) ?? "" }
+        transforms = sRows.map { ClusteringConfiguration.Transform(rawValue: tr.string(at: $0) ?? "none") ?? .none }
+        center = sRows.map { ce.double(at: $0) ?? 0 }
+        scale = sRows.map { sc.double(at: $0) ?? 1 }
+        imputed = sRows.map { im.double(at: $0) ?? 0 }
+        winsorLow = sRows.map { scaling["winsor_low"]?.double(at: $0) }
+        winsorHigh = sRows.map { scaling["winsor_high"]?.double(at: $0) }
+        let cRows = rows(centroids)
+        guard let cc = centroids["cluster"], let cf = centroids["feature"], let cv = centroids["value"], !cRows.isEmpty else {
+            throw CVMFailure(.noInput, "error: \(problem) has no centroids; run once with mode: fit")
+        }
+        let k = Int((cRows.compactMap { cc.int64(at: $0) }.max() ?? -1) + 1)
+        let d = features.count
+        var m = Matrix(rows: k, cols: d)
+        var seen = 0
+        for r in cRows {
+            guard let c = cc.int64(at: r), let j = features.firstIndex(of: cf.string(at: r) ?? ""), let v = cv.double(at: r) else { continue }
+            m[Int(c), j] = v
+            seen += 1
+        }
+        guard seen == k * d else {
+            throw CVMFailure(.noInput, "error: \(problem) is incomplete: \(seen) centroid values for \(k) clusters × \(d) features")
+        }
+        self.centroids = m
+        var names = (0..<k).map { "cluster \($0)" }
+        if let pc = profiles["cluster"], let pn = profiles["name"] {
+            for r in rows(profiles) { if let c = pc.int64(at: r), c >= 0, Int(c) < k, let n = pn.string(at: r) { names[Int(c)] = n } }
+        }
+        self.names = names
     }
 }
 
@@ -107,47 +218,89 @@ public struct ClusterOutput: Sendable {
     public var assignments: Table
     /// `cluster_centroids`: clustering, cluster, feature, value (scaled), value_original (mean of members).
     public var centroids: Table
-    /// `cluster_scaling`: clustering, feature, center, scale, imputed_value, transform.
+    /// `cluster_scaling`: clustering, feature, transform, center, scale, imputed_value, winsor_low, winsor_high.
     public var scaling: Table
     /// `cluster_selection`: per clustering with a k range, each k's inertia, silhouette (seeded sample of at
     /// most 10,000 rows), Calinski-Harabasz, Davies-Bouldin, stability (ARI between two seeds) and the choice.
     public var selection: Table
-    /// `cluster_profiles`: clustering, cluster, name, size, share, inertia, iterations, top_features.
+    /// `cluster_profiles`: clustering, cluster, name, size, share, inertia, iterations, top_features, mode, model_as_of, algorithm.
     public var profiles: Table
+    /// `cluster_crossing`: for each declared pair of clusterings, customers per pair of clusters.
+    public var crossing: Table
 }
 
-/// Fits every declared clustering on `customer_features`.
+/// Fits every declared clustering on `customer_features` (or assigns to a stored model).
 public enum ClusterStage {
-    /// - Throws: `CVMFailure` (exit 78) for features that match nothing or k larger than the customer count.
-    public static func run(features: Table, configuration: Configuration, seed: UInt64, threads: Int) throws -> ClusterOutput {
+    /// Quantile with linear interpolation between order statistics (numpy's default).
+    static func quantile(_ sorted: [Double], _ q: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let pos = q * Double(sorted.count - 1)
+        let lo = Int(pos.rounded(.down)), hi = Swift.min(lo + 1, sorted.count - 1)
+        return sorted[lo] + (pos - Double(lo)) * (sorted[hi] - sorted[lo])
+    }
+
+    /// Applies one feature's fitted preparation: impute → winsorize → transform → scale.
+    @inline(__always)
+    static func prepare(_ v: Double?, imputed: Double, low: Double?, high: Double?, transform: ClusteringConfiguration.Transform,
+                        center: Double, scale: Double) -> Double {
+        var t = v ?? imputed
+        if let low, t < low { t = low }
+        if let high, t > high { t = high }
+        if transform == .log1p { t = t >= 0 ? log1p(t) : -log1p(-t) }
+        return (t - center) / scale
+    }
+
+    /// - Parameter models: stored models for the clusterings in `assign` mode, by name.
+    /// - Parameter asOf: the run's as-of day (recorded as `model_as_of` of fitted models).
+    /// - Throws: `CVMFailure` (exit 78) for features that match nothing or k larger than the customer count;
+    ///   (66) for an `assign` clustering without a stored model or whose features are gone.
+    public static func run(features: Table, configuration: Configuration, seed: UInt64, threads: Int,
+                           models: [String: ClusterModel] = [:], asOf: String = "") throws -> ClusterOutput {
         var aClustering = StringColumnBuilder(), aCustomer = StringColumnBuilder()
         var aCluster: [Int64] = [], aDistance: [Double] = []
         var cClustering = StringColumnBuilder(), cFeature = StringColumnBuilder()
         var cCluster: [Int64] = [], cValue: [Double] = [], cOriginal: [Double] = []
         var sClustering = StringColumnBuilder(), sFeature = StringColumnBuilder(), sTransform = StringColumnBuilder()
         var sCenter: [Double] = [], sScale: [Double] = [], sImputed: [Double] = []
+        var sLow: [Double] = [], sHigh: [Double] = [], sWinsorized: [Bool] = []
         var pClustering = StringColumnBuilder(), pName = StringColumnBuilder(), pTop = StringColumnBuilder()
+        var pMode = StringColumnBuilder(), pModelAsOf = StringColumnBuilder(), pAlgorithm = StringColumnBuilder()
         var pCluster: [Int64] = [], pSize: [Int64] = [], pShare: [Double] = [], pInertia: [Double] = [], pIterations: [Int64] = []
         var kClustering = StringColumnBuilder()
         var kK: [Int64] = [], kInertia: [Double] = [], kSilhouette: [Double] = [], kCH: [Double] = [], kDB: [Double] = []
         var kARI: [Double] = [], kChosen: [Int64] = []
+        /// Per clustering: each customer's cluster id and the clusters' names, for crossings.
+        var labelsByClustering: [String: (labels: [Int], names: [String])] = [:]
         guard let ids = features["customer_id"] else {
             throw CVMFailure(.config, "error: customer_features has no customer_id column")
         }
         let numeric = features.columns.filter { $0.name != "customer_id" && $0.type.storageKind != .string }.map(\.name)
+        let n = features.rowCount
         for (name, cfg) in configuration.clusterings {
             let key = "stages.cluster.clusterings.\(name)"
+            let model: ClusterModel?
             var selected: [String] = []
-            for pattern in cfg.features {
-                let matches = numeric.filter { fnmatch(pattern, $0, 0) == 0 }
-                if matches.isEmpty {
-                    throw CVMFailure(.config, "error: \(key).features: no feature matches \"\(pattern)\" (features include \(numeric.prefix(8).joined(separator: ", ")), ...; see the feature_catalog table)")
+            if cfg.mode == .assign {
+                guard let m = models[name] else {
+                    throw CVMFailure(.noInput, "error: \(key).mode: assign needs a stored model of clustering \(name), and the warehouse has none; run once with mode: fit")
                 }
-                for m in matches where !selected.contains(m) { selected.append(m) }
-            }
-            let n = features.rowCount
-            guard cfg.kChoice.max <= n else {
-                throw CVMFailure(.config, "error: \(key).k: \(cfg.kChoice.max) clusters for \(n) customers; lower k")
+                for f in m.features where features[f] == nil || !numeric.contains(f) {
+                    throw CVMFailure(.noInput, "error: \(key).mode: assign: the stored model (snapshot \(m.asOf)) uses feature \(f), which customer_features no longer has; refit with mode: fit")
+                }
+                model = m
+                selected = m.features
+            } else {
+                model = nil
+                for pattern in cfg.features {
+                    let matches = numeric.filter { fnmatch(pattern, $0, 0) == 0 }
+                    if matches.isEmpty {
+                        throw CVMFailure(.config, "error: \(key).features: no feature matches \"\(pattern)\" (features include \(numeric.prefix(8).joined(separator: ", ")), ...; see the feature_catalog table)")
+                    }
+                    for m in matches where !selected.contains(m) { selected.append(m) }
+                }
+                guard cfg.kChoice.max <= n else {
+                    throw CVMFailure(.config, "error: \(key).k: \(cfg.kChoice.max) clusters for \(n) customers; lower k")
+                }
             }
             let d = selected.count
             // Raw values, nulls imputed with the column median (documented in cluster_scaling.imputed_value).
@@ -155,82 +308,109 @@ public enum ClusterStage {
             var x = [Double](repeating: 0, count: n * d)
             for (j, f) in selected.enumerated() {
                 let col = features[f]!
-                var present = (0..<n).compactMap { col.double(at: $0) }
-                present.sort()
-                let median = present.isEmpty ? 0 : (present.count % 2 == 1 ? present[present.count / 2]
-                    : (present[present.count / 2 - 1] + present[present.count / 2]) / 2)
-                var t = [Double](repeating: 0, count: n)
+                var imputed = 0.0, low: Double?, high: Double?, center = 0.0, scale = 1.0
+                let transform = model?.transforms[j] ?? cfg.transform
+                if let model {
+                    (imputed, low, high) = (model.imputed[j], model.winsorLow[j], model.winsorHigh[j])
+                    (center, scale) = (model.center[j], model.scale[j])
+                } else {
+                    var present = (0..<n).compactMap { col.double(at: $0) }
+                    present.sort()
+                    imputed = present.isEmpty ? 0 : (present.count % 2 == 1 ? present[present.count / 2]
+                        : (present[present.count / 2 - 1] + present[present.count / 2]) / 2)
+                    if let w = cfg.winsorize {
+                        // Quantiles over all customers after imputation, as the model will see them.
+                        var all = (0..<n).map { col.double(at: $0) ?? imputed }
+                        all.sort()
+                        (low, high) = (quantile(all, w.low), quantile(all, w.high))
+                    }
+                    let t = (0..<n).map { prepare(col.double(at: $0), imputed: imputed, low: low, high: high, transform: transform, center: 0, scale: 1) }
+                    switch cfg.scaling {
+                    case .standard:
+                        center = t.reduce(0, +) / Double(n)
+                        let sd = (t.reduce(0) { $0 + ($1 - center) * ($1 - center) } / Double(n)).squareRoot()
+                        scale = sd > 0 ? sd : 1
+                    case .minmax:
+                        let lo = t.min() ?? 0, hi = t.max() ?? 0
+                        center = lo
+                        scale = hi > lo ? hi - lo : 1
+                    case .none: break
+                    }
+                }
                 for i in 0..<n {
-                    let v = col.double(at: i) ?? median
-                    raw[i * d + j] = v
-                    t[i] = cfg.transform == .log1p ? (v >= 0 ? log1p(v) : -log1p(-v)) : v
+                    let v = col.double(at: i)
+                    raw[i * d + j] = v ?? imputed
+                    x[i * d + j] = prepare(v, imputed: imputed, low: low, high: high, transform: transform, center: center, scale: scale)
                 }
-                var center = 0.0, scale = 1.0
-                switch cfg.scaling {
-                case .standard:
-                    center = t.reduce(0, +) / Double(n)
-                    let sd = (t.reduce(0) { $0 + ($1 - center) * ($1 - center) } / Double(n)).squareRoot()
-                    scale = sd > 0 ? sd : 1
-                case .minmax:
-                    let lo = t.min() ?? 0, hi = t.max() ?? 0
-                    center = lo
-                    scale = hi > lo ? hi - lo : 1
-                case .none: break
-                }
-                for i in 0..<n { x[i * d + j] = (t[i] - center) / scale }
-                sClustering.append(name); sFeature.append(f); sTransform.append(cfg.transform.rawValue)
-                sCenter.append(center); sScale.append(scale); sImputed.append(median)
+                sClustering.append(name); sFeature.append(f); sTransform.append(transform.rawValue)
+                sCenter.append(center); sScale.append(scale); sImputed.append(imputed)
+                sLow.append(low ?? 0); sHigh.append(high ?? 0); sWinsorized.append(low != nil)
             }
             let matrix = Matrix(rows: n, cols: d, values: x)
             func fitK(_ k: Int, _ s: UInt64) -> KMeansResult {
-                KMeans(k: k, seed: s, nInit: cfg.nInit, maxIterations: cfg.maxIterations, tolerance: cfg.tolerance, threads: threads).fit(matrix)
+                KMeans(k: k, seed: s, nInit: cfg.nInit, maxIterations: cfg.maxIterations, tolerance: cfg.tolerance, threads: threads,
+                       algorithm: cfg.algorithm).fit(matrix)
             }
             let baseSeed = cfg.seed ?? seed
             var fit: KMeansResult
             var k = cfg.kChoice.min
-            if cfg.kChoice.min == cfg.kChoice.max {
-                fit = fitK(k, baseSeed)
+            var newID: [Int]
+            var names: [String]? = nil
+            if let model {
+                // Assign mode: nearest stored centroid; ids and names stay the model's.
+                k = model.centroids.rows
+                let near = KMeans(k: k, threads: threads).nearest(matrix, centroids: model.centroids)
+                fit = KMeansResult(centroids: model.centroids, labels: near.labels, inertia: near.inertia, iterations: 0,
+                                   converged: true, algorithm: .lloyd)
+                newID = Array(0..<k)
+                names = model.names
             } else {
-                // Model selection: every k in the range, scored on a seeded sample of at most 10,000 rows.
-                var rng = SeededRNG(seed: baseSeed, stream: 77)
-                var sample = Array(0..<n)
-                if n > 10_000 {
-                    for i in 0..<10_000 { sample.swapAt(i, i + Int(rng.next() % UInt64(n - i))) }
-                    sample = Array(sample[0..<10_000]).sorted()
-                }
-                let sub = Matrix(rows: sample.count, cols: d, values: sample.flatMap { Array(x[($0 * d)..<(($0 + 1) * d)]) })
-                var best: (score: Double, k: Int, fit: KMeansResult)?
-                for candidate in cfg.kChoice.min...cfg.kChoice.max {
-                    let f = fitK(candidate, baseSeed)
-                    let again = fitK(candidate, baseSeed &+ 1)
-                    let subLabels = sample.map { f.labels[$0] }
-                    let sil = ClusterQuality.silhouette(sub, labels: subLabels, k: candidate, threads: threads)
-                    let ch = ClusterQuality.calinskiHarabasz(matrix, labels: f.labels, k: candidate)
-                    let db = ClusterQuality.daviesBouldin(matrix, labels: f.labels, k: candidate)
-                    let ari = ClusterQuality.adjustedRandIndex(f.labels, again.labels)
-                    let score: Double
-                    switch cfg.kChoice.criterion {
-                    case .silhouette: score = sil
-                    case .calinskiHarabasz: score = ch
-                    case .daviesBouldin: score = -db
+                if cfg.kChoice.min == cfg.kChoice.max {
+                    fit = fitK(k, baseSeed)
+                } else {
+                    // Model selection: every k in the range, scored on a seeded sample of at most 10,000 rows.
+                    var rng = SeededRNG(seed: baseSeed, stream: 77)
+                    var sample = Array(0..<n)
+                    if n > 10_000 {
+                        for i in 0..<10_000 { sample.swapAt(i, i + Int(rng.next() % UInt64(n - i))) }
+                        sample = Array(sample[0..<10_000]).sorted()
                     }
-                    kClustering.append(name); kK.append(Int64(candidate)); kInertia.append(f.inertia)
-                    kSilhouette.append(sil); kCH.append(ch); kDB.append(db); kARI.append(ari)
-                    if best == nil || score > best!.score { best = (score, candidate, f) }
+                    let sub = Matrix(rows: sample.count, cols: d, values: sample.flatMap { Array(x[($0 * d)..<(($0 + 1) * d)]) })
+                    var best: (score: Double, k: Int, fit: KMeansResult)?
+                    for candidate in cfg.kChoice.min...cfg.kChoice.max {
+                        let f = fitK(candidate, baseSeed)
+                        let again = fitK(candidate, baseSeed &+ 1)
+                        let subLabels = sample.map { f.labels[$0] }
+                        let sil = ClusterQuality.silhouette(sub, labels: subLabels, k: candidate, threads: threads)
+                        let ch = ClusterQuality.calinskiHarabasz(matrix, labels: f.labels, k: candidate)
+                        let db = ClusterQuality.daviesBouldin(matrix, labels: f.labels, k: candidate)
+                        let ari = ClusterQuality.adjustedRandIndex(f.labels, again.labels)
+                        let score: Double
+                        switch cfg.kChoice.criterion {
+                        case .silhouette: score = sil
+                        case .calinskiHarabasz: score = ch
+                        case .daviesBouldin: score = -db
+                        }
+                        kClustering.append(name); kK.append(Int64(candidate)); kInertia.append(f.inertia)
+                        kSilhouette.append(sil); kCH.append(ch); kDB.append(db); kARI.append(ari)
+                        if best == nil || score > best!.score { best = (score, candidate, f) }
+                    }
+                    k = best!.k
+                    fit = best!.fit
+                    for i in kChosen.count..<kK.count { kChosen.append(kK[i] == Int64(k) ? 1 : 0) }
                 }
-                k = best!.k
-                fit = best!.fit
-                for i in kChosen.count..<kK.count { kChosen.append(kK[i] == Int64(k) ? 1 : 0) }
+                // Renumber clusters by size (largest first), ties by fitted index: stable names and ids.
+                var sizes = [Int](repeating: 0, count: k)
+                for l in fit.labels { sizes[Int(l)] += 1 }
+                let order = (0..<k).sorted { (sizes[$0], -$0) > (sizes[$1], -$1) }
+                newID = [Int](repeating: 0, count: k)
+                for (r, c) in order.enumerated() { newID[c] = r }
             }
-
-            // Renumber clusters by size (largest first), ties by fitted index: stable names and ids.
             var sizes = [Int](repeating: 0, count: k)
             for l in fit.labels { sizes[Int(l)] += 1 }
-            let order = (0..<k).sorted { (sizes[$0], -$0) > (sizes[$1], -$1) }
-            var newID = [Int](repeating: 0, count: k)
-            for (r, c) in order.enumerated() { newID[c] = r }
             var within = [Double](repeating: 0, count: k)
             var means = [Double](repeating: 0, count: k * d)
+            var crossLabels = [Int](repeating: 0, count: n)
             for i in 0..<n {
                 let c = Int(fit.labels[i])
                 var dist = 0.0
@@ -244,8 +424,10 @@ public enum ClusterStage {
                 aCustomer.append(ids.string(at: i))
                 aCluster.append(Int64(newID[c]))
                 aDistance.append(dist.squareRoot())
+                crossLabels[i] = newID[c]
             }
-            for c in order {
+            var idNames = [String](repeating: "", count: k)
+            for c in (0..<k).sorted(by: { newID[$0] < newID[$1] }) {
                 let id = newID[c]
                 var z: [(String, Double)] = []
                 for j in 0..<d {
@@ -256,16 +438,29 @@ public enum ClusterStage {
                     z.append((selected[j], centroid))
                 }
                 let top = z.sorted { (abs($0.1), $1.0) > (abs($1.1), $0.0) }.prefix(3)
+                let clusterName = names?[c] ?? profileName(Array(top))
+                idNames[id] = clusterName
                 pClustering.append(name)
                 pCluster.append(Int64(id))
-                pName.append(profileName(Array(top)))
+                pName.append(clusterName)
                 pSize.append(Int64(sizes[c]))
-                pShare.append(Double(sizes[c]) / Double(n))
+                pShare.append(n > 0 ? Double(sizes[c]) / Double(n) : 0)
                 pInertia.append(within[c])
                 pIterations.append(Int64(fit.iterations))
                 pTop.append(top.map { "\($0.0) \($0.1 >= 0 ? "+" : "")\(formatDouble(($0.1 * 100).rounded() / 100))" }.joined(separator: "; "))
+                pMode.append(cfg.mode.rawValue)
+                pModelAsOf.append(model?.asOf ?? asOf)
+                pAlgorithm.append(model == nil ? fit.algorithm.rawValue : "assign")
             }
+            labelsByClustering[name] = (crossLabels, idNames)
         }
+        let crossing = crossTable(configuration.crossings, labelsByClustering, customers: n)
+        var scalingColumns = [
+            sClustering.finish(name: "clustering"), sFeature.finish(name: "feature"), sTransform.finish(name: "transform"),
+            Column("center", double: sCenter), Column("scale", double: sScale), Column("imputed_value", double: sImputed),
+        ]
+        scalingColumns.append(Column("winsor_low", double: sLow, validity: sWinsorized))
+        scalingColumns.append(Column("winsor_high", double: sHigh, validity: sWinsorized))
         return ClusterOutput(
             assignments: Table(name: "cluster_assignments", columns: [
                 aClustering.finish(name: "clustering"), aCustomer.finish(name: "customer_id"),
@@ -275,10 +470,7 @@ public enum ClusterStage {
                 cClustering.finish(name: "clustering"), Column("cluster", .int, int64: cCluster), cFeature.finish(name: "feature"),
                 Column("value", double: cValue), Column("value_original", double: cOriginal),
             ], rowCount: cCluster.count),
-            scaling: Table(name: "cluster_scaling", columns: [
-                sClustering.finish(name: "clustering"), sFeature.finish(name: "feature"), sTransform.finish(name: "transform"),
-                Column("center", double: sCenter), Column("scale", double: sScale), Column("imputed_value", double: sImputed),
-            ], rowCount: sCenter.count),
+            scaling: Table(name: "cluster_scaling", columns: scalingColumns, rowCount: sCenter.count),
             selection: Table(name: "cluster_selection", columns: [
                 kClustering.finish(name: "clustering"), Column("k", .int, int64: kK), Column("inertia", double: kInertia),
                 Column("silhouette", double: kSilhouette), Column("calinski_harabasz", double: kCH),
@@ -288,7 +480,45 @@ public enum ClusterStage {
                 pClustering.finish(name: "clustering"), Column("cluster", .int, int64: pCluster), pName.finish(name: "name"),
                 Column("size", .int, int64: pSize), Column("share", double: pShare), Column("inertia", double: pInertia),
                 Column("iterations", .int, int64: pIterations), pTop.finish(name: "top_features"),
-            ], rowCount: pCluster.count))
+                pMode.finish(name: "mode"), pModelAsOf.finish(name: "model_as_of"), pAlgorithm.finish(name: "algorithm"),
+            ], rowCount: pCluster.count),
+            crossing: crossing)
+    }
+
+    /// `cluster_crossing`: per declared pair (a, b), every pair of clusters with its customer count, its share of
+    /// all customers and of cluster a, and the lift (observed share over the share expected if independent).
+    static func crossTable(_ pairs: [[String]], _ labels: [String: (labels: [Int], names: [String])], customers n: Int) -> Table {
+        var ca = StringColumnBuilder(), na = StringColumnBuilder(), cb = StringColumnBuilder(), nb = StringColumnBuilder()
+        var ia: [Int64] = [], ib: [Int64] = [], count: [Int64] = [], share: [Double] = [], shareOfA: [Double] = [], lift: [Double] = []
+        for pair in pairs {
+            guard let a = labels[pair[0]], let b = labels[pair[1]] else { continue }
+            let ka = a.names.count, kb = b.names.count
+            var m = [Int](repeating: 0, count: ka * kb)
+            var sa = [Int](repeating: 0, count: ka), sb = [Int](repeating: 0, count: kb)
+            for i in 0..<n {
+                m[a.labels[i] * kb + b.labels[i]] += 1
+                sa[a.labels[i]] += 1
+                sb[b.labels[i]] += 1
+            }
+            for x in 0..<ka {
+                for y in 0..<kb {
+                    ca.append(pair[0]); ia.append(Int64(x)); na.append(a.names[x])
+                    cb.append(pair[1]); ib.append(Int64(y)); nb.append(b.names[y])
+                    let c = m[x * kb + y]
+                    count.append(Int64(c))
+                    share.append(n > 0 ? Double(c) / Double(n) : 0)
+                    shareOfA.append(sa[x] > 0 ? Double(c) / Double(sa[x]) : 0)
+                    let expected = n > 0 ? Double(sa[x]) * Double(sb[y]) / Double(n) : 0
+                    lift.append(expected > 0 ? Double(c) / expected : 0)
+                }
+            }
+        }
+        return Table(name: "cluster_crossing", columns: [
+            ca.finish(name: "clustering_a"), Column("cluster_a", .int, int64: ia), na.finish(name: "name_a"),
+            cb.finish(name: "clustering_b"), Column("cluster_b", .int, int64: ib), nb.finish(name: "name_b"),
+            Column("customers", .int, int64: count), Column("share", double: share), Column("share_of_a", double: shareOfA),
+            Column("lift", double: lift),
+        ], rowCount: count.count)
     }
 
     /// A readable name from the most distinguishing features (z-scores of the centroid),

@@ -76,7 +76,7 @@ public struct KMeans: Sendable {
     ///   variants compute a small fraction of those distances once clusters settle.
     public func fit(_ x: Matrix) -> KMeansResult {
         precondition(k >= 1 && k <= x.rows, "k-means: k=\(k) for \(x.rows) points")
-        let variance = KMeans.meanVariance(x)
+        let variance = KMeans.meanVariance(x, threads: threads)
         let tol = tolerance * variance
         let chosen = KMeans.resolve(algorithm, rows: x.rows, cols: x.cols, k: k)
         var best: KMeansResult?
@@ -96,18 +96,35 @@ public struct KMeans: Sendable {
     }
 
     /// Mean over features of the per-feature variance (scikit-learn's tolerance scale).
-    static func meanVariance(_ x: Matrix) -> Double {
+    /// Row-major passes over fixed blocks (cache-friendly, parallel, the same for any thread count).
+    static func meanVariance(_ x: Matrix, threads: Int = 1) -> Double {
         guard x.rows > 0, x.cols > 0 else { return 0 }
-        var total = 0.0
-        for j in 0..<x.cols {
-            var mean = 0.0
-            for i in 0..<x.rows { mean += x.values[i * x.cols + j] }
-            mean /= Double(x.rows)
-            var v = 0.0
-            for i in 0..<x.rows { let d = x.values[i * x.cols + j] - mean; v += d * d }
-            total += v / Double(x.rows)
+        let n = x.rows, d = x.cols
+        let blocks = (n + blockSize - 1) / blockSize
+        func columnSums(_ center: [Double]?) -> [Double] {
+            let parts = parallelMap(chunks: blocks, threads: threads) { b -> [Double] in
+                var acc = [Double](repeating: 0, count: d)
+                x.values.withUnsafeBufferPointer { xv in
+                    acc.withUnsafeMutableBufferPointer { av in
+                        for i in (b * blockSize)..<min(n, (b + 1) * blockSize) {
+                            let row = xv.baseAddress! + i * d
+                            if let center {
+                                for j in 0..<d { let t = row[j] - center[j]; av[j] += t * t }
+                            } else {
+                                for j in 0..<d { av[j] += row[j] }
+                            }
+                        }
+                    }
+                }
+                return acc
+            }
+            var total = [Double](repeating: 0, count: d)
+            for p in parts { for j in 0..<d { total[j] += p[j] } }
+            return total
         }
-        return total / Double(x.cols)
+        let mean = columnSums(nil).map { $0 / Double(n) }
+        let variance = columnSums(mean).map { $0 / Double(n) }
+        return variance.reduce(0, +) / Double(d)
     }
 
     static func randomInit(_ x: Matrix, k: Int, _ rng: inout SeededRNG) -> Matrix {
@@ -420,6 +437,7 @@ final class BoundState: @unchecked Sendable {  // blocks touch disjoint rows onl
     /// Hamerly (2010): skip a point while its upper bound stays below both half the distance
     /// to the nearest other centroid and its lower bound on the second-nearest.
     func hamerly(_ ctx: Context, _ g: CentroidGeometry, _ lo: Int, _ hi: Int, fresh: Bool) -> Int {
+        if fresh { return freshPass(ctx, lo, hi, elkan: false) }
         let buffer = UnsafeMutablePointer<Double>.allocate(capacity: ctx.kp)
         defer { buffer.deallocate() }
         var changed = 0
@@ -445,21 +463,13 @@ final class BoundState: @unchecked Sendable {  // blocks touch disjoint rows onl
     /// Elkan (2003): a lower bound per point and centroid, and half the centroid-centroid
     /// distances, prune each candidate centroid separately.
     func elkan(_ ctx: Context, _ g: CentroidGeometry, _ lo: Int, _ hi: Int, fresh: Bool) -> Int {
+        if fresh { return freshPass(ctx, lo, hi, elkan: true) }
         let k = ctx.k, d = Int64(ctx.d)
-        let buffer = UnsafeMutablePointer<Double>.allocate(capacity: ctx.kp)
-        defer { buffer.deallocate() }
         var changed = 0
         for i in lo..<hi {
             let old = Int(labels[i])
             let lb = lower + i * k
             let xi = ctx.x + i * ctx.d
-            if fresh {
-                let (best, bestD, _) = full(ctx, i, buffer)
-                for c in 0..<k { lb[c] = buffer[c].squareRoot() }
-                upper[i] = bestD.squareRoot()
-                if best != old { changed += 1; labels[i] = Int32(best) }
-                continue
-            }
             for c in 0..<k { lb[c] = Swift.max(0, lb[c] - g.movement[c]) }
             var a = old
             var u = upper[i] + g.movement[a]
@@ -482,6 +492,33 @@ final class BoundState: @unchecked Sendable {  // blocks touch disjoint rows onl
             }
             upper[i] = u
             if a != old { changed += 1; labels[i] = Int32(a) }
+        }
+        return changed
+    }
+
+    /// First pass (or after a re-seed): every distance through the 4-row block kernel, then
+    /// the bounds: Hamerly keeps the second-nearest, Elkan all k.
+    func freshPass(_ ctx: Context, _ lo: Int, _ hi: Int, elkan: Bool) -> Int {
+        let m = hi - lo, k = ctx.k, kp = ctx.kp
+        let all = UnsafeMutablePointer<Double>.allocate(capacity: m * kp)
+        defer { all.deallocate() }
+        cvm_km_all_distances(ctx.x + lo * ctx.d, Int64(m), Int64(ctx.d), ctx.ct, Int64(kp), all)
+        var changed = 0
+        for r in 0..<m {
+            let i = lo + r, row = all + r * kp
+            var best = 0, bestD = row[0], second = Double.infinity
+            for c in 1..<max(1, k) {
+                let v = row[c]
+                if v < bestD { second = bestD; (best, bestD) = (c, v) } else if v < second { second = v }
+            }
+            upper[i] = bestD.squareRoot()
+            if elkan {
+                let lb = lower + i * k
+                for c in 0..<k { lb[c] = row[c].squareRoot() }
+            } else {
+                lower[i] = second.squareRoot()
+            }
+            if labels[i] != Int32(best) { changed += 1; labels[i] = Int32(best) }
         }
         return changed
     }

@@ -88,7 +88,8 @@ public struct Plan: Sendable {
                                     outputs: ["customer_features", "feature_catalog"], writes: dir(.features))
         let fin = [TableRef(stage: .features, table: "customer_features")]
         let cluster = PlannedStage(name: .cluster, inputs: fin, files: [],
-                                   outputs: ["cluster_assignments", "cluster_centroids", "cluster_scaling", "cluster_profiles", "cluster_selection"],
+                                   outputs: ["cluster_assignments", "cluster_centroids", "cluster_scaling", "cluster_profiles", "cluster_selection",
+                                             "cluster_crossing"],
                                    writes: dir(.cluster))
         let value = PlannedStage(name: .value, inputs: fin, files: [], outputs: ["customer_value", "pareto_summary", "value_models", "pareto_lorenz"], writes: dir(.value))
         let loadInputs = Plan.warehouseTables(loaded).map { $0 }
@@ -119,7 +120,7 @@ public struct Plan: Sendable {
             TableRef(stage: .features, table: "customer_features"), TableRef(stage: .features, table: "feature_catalog"),
             TableRef(stage: .cluster, table: "cluster_assignments"), TableRef(stage: .cluster, table: "cluster_centroids"),
             TableRef(stage: .cluster, table: "cluster_scaling"), TableRef(stage: .cluster, table: "cluster_profiles"),
-            TableRef(stage: .cluster, table: "cluster_selection"),
+            TableRef(stage: .cluster, table: "cluster_selection"), TableRef(stage: .cluster, table: "cluster_crossing"),
             TableRef(stage: .value, table: "customer_value"), TableRef(stage: .value, table: "pareto_summary"),
             TableRef(stage: .value, table: "value_models"), TableRef(stage: .value, table: "pareto_lorenz"),
         ]

@@ -16,7 +16,7 @@ extension PipelineRunner {
         case .extract: return try runExtract(logger)
         case .clean: return try runClean(logger)
         case .features: return try runFeatures(logger)
-        case .cluster: return try runCluster(logger)
+        case .cluster: return try runCluster(warehouse, logger)
         case .value: return try runValue(logger)
         case .load: return try runLoad(warehouse, logger)
         case .report: return try runReport(warehouse, logger)
@@ -144,11 +144,37 @@ extension PipelineRunner {
 
     // MARK: cluster
 
-    func runCluster(_ logger: Logger) throws -> StageStats {
+    func runCluster(_ warehouse: Warehouse, _ logger: Logger) throws -> StageStats {
         let features = try input(TableRef(stage: .features, table: "customer_features"))
+        // `assign` mode: the stored model (scaling, centroids, names) from the warehouse.
+        var models: [String: ClusterModel] = [:]
+        for (name, cfg) in loaded.config.stages.cluster.clusterings where cfg.mode == .assign {
+            let key = "stages.cluster.clusterings.\(name)"
+            let day: CivilDate
+            if let fixed = cfg.modelAsOf {
+                day = fixed
+            } else if let latest = try warehouse.latestSnapshot(of: "cluster_profiles", where: "clustering", equals: name, before: asOf) {
+                day = latest
+            } else {
+                throw CVMFailure(.noInput, "\(warehouse.path): error: \(key).mode: assign needs a stored model of clustering \(name) from a snapshot before \(asOf), and there is none; run once with mode: fit")
+            }
+            func read(_ table: String, _ columns: [(String, ColumnType)]) throws -> Table {
+                try warehouse.readSnapshot(table, asOf: day, where: "clustering", equals: name, columns: [("clustering", .string)] + columns)
+            }
+            let scaling = try read("cluster_scaling", [("feature", .string), ("transform", .string), ("center", .double), ("scale", .double),
+                                                       ("imputed_value", .double), ("winsor_low", .double), ("winsor_high", .double)])
+            let centroids = try read("cluster_centroids", [("cluster", .int), ("feature", .string), ("value", .double)])
+            let profiles = try read("cluster_profiles", [("cluster", .int), ("name", .string)])
+            do {
+                models[name] = try ClusterModel(clustering: name, asOf: day.description, scaling: scaling, centroids: centroids, profiles: profiles)
+            } catch let e as CVMFailure {
+                throw CVMFailure(e.exitStatus, "\(warehouse.path): \(e.message) (\(key).model_as_of)")
+            }
+            logger.info("cluster \(name): assigning to the stored model of \(day)")
+        }
         let out = try ClusterStage.run(features: features, configuration: loaded.config.stages.cluster,
-                                       seed: loaded.config.seed, threads: threads)
-        try publish([out.assignments, out.centroids, out.scaling, out.profiles, out.selection], stage: .cluster)
+                                       seed: loaded.config.seed, threads: threads, models: models, asOf: asOf.description)
+        try publish([out.assignments, out.centroids, out.scaling, out.profiles, out.selection, out.crossing], stage: .cluster)
         var stats = StageStats()
         stats.rowsIn = features.rowCount
         stats.rowsOut = out.assignments.rowCount

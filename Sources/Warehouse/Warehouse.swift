@@ -224,6 +224,52 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         }
     }
 
+    /// The latest snapshot (as-of day) strictly before `before` in which `table` has a row with
+    /// `column = value`; nil when there is none (or no such table).
+    public func latestSnapshot(of table: String, where column: String, equals value: String, before: CivilDate) throws -> CivilDate? {
+        try Warehouse.checkIdentifier(table, what: "table")
+        try Warehouse.checkIdentifier(column, what: "column")
+        return try io {
+            try queue.read { db in
+                guard try db.tableExists(table) else { return nil }
+                let text = try String.fetchOne(db, sql: "SELECT MAX(as_of) FROM \(quote(table)) WHERE \(quote(column)) = ? AND as_of < ?",
+                                               arguments: [value, before.description])
+                return text.flatMap { CivilDate(iso: $0) }
+            }
+        }
+    }
+
+    /// The rows of one snapshot of `table` with `column = value`, as a table of the requested
+    /// columns and types (a missing column reads as all null). Row order: as stored (rowid).
+    public func readSnapshot(_ table: String, asOf: CivilDate, where column: String, equals value: String,
+                             columns: [(String, ColumnType)]) throws -> CVMCore.Table {
+        try Warehouse.checkIdentifier(table, what: "table")
+        try Warehouse.checkIdentifier(column, what: "column")
+        for (c, _) in columns { try Warehouse.checkIdentifier(c, what: "column") }
+        return try io {
+            try queue.read { db in
+                guard try db.tableExists(table) else { return CVMCore.Table(name: table, columns: []) }
+                let existing = Set(try db.columns(in: table).map(\.name))
+                let select = columns.map { existing.contains($0.0) ? quote($0.0) : "NULL" }.joined(separator: ", ")
+                let rows = try Row.fetchAll(db, sql: "SELECT \(select) FROM \(quote(table)) WHERE as_of = ? AND \(quote(column)) = ? ORDER BY rowid",
+                                            arguments: [asOf.description, value])
+                var out: [CVMCore.Column] = []
+                for (j, (name, type)) in columns.enumerated() {
+                    let validity = rows.map { !$0.hasNull(atIndex: j) }
+                    switch type.storageKind {
+                    case .string:
+                        out.append(CVMCore.Column(name, type, strings: rows.map { $0[j] as String? }))
+                    case .double:
+                        out.append(CVMCore.Column(name, double: rows.map { ($0[j] as Double?) ?? 0 }, validity: validity))
+                    default:
+                        out.append(CVMCore.Column(name, type, int64: rows.map { ($0[j] as Int64?) ?? 0 }, validity: validity))
+                    }
+                }
+                return CVMCore.Table(name: table, columns: out, rowCount: rows.count)
+            }
+        }
+    }
+
     /// Names of all tables (data and ledger).
     public func tableNames() throws -> [String] {
         try io {

@@ -213,3 +213,81 @@ struct ModelSelectionTests {
         #expect(ari > 0.99)
     }
 }
+
+/// Winsorizing, assigning to a stored model, and crossing two clusterings.
+struct ClusterModelTests {
+    func features(_ n: Int, seed: UInt64 = 3) -> Table {
+        var rng = SeededRNG(seed: seed)
+        var spend: [Double] = [], visits: [Double] = []
+        for i in 0..<n {
+            spend.append((i % 3 == 0 ? 900 : 40) + rng.nextDouble() * 20)
+            visits.append((i % 2 == 0 ? 30 : 2) + rng.nextDouble())
+        }
+        spend[0] = 1_000_000  // one extreme value
+        return Table(name: "customer_features", columns: [
+            Column("customer_id", strings: (0..<n).map { "C\($0)" }),
+            Column("revenue_sum_all", double: spend),
+            Column("sessions_90d", double: visits),
+        ])
+    }
+
+    @Test func winsorizeClipsAtFittedQuantilesAndStoresThem() throws {
+        var cfg = ClusteringConfiguration(features: ["revenue_sum_all"], k: 2)
+        cfg.winsorize = (0.0, 0.9)
+        let out = try ClusterStage.run(features: features(300), configuration: Configuration(clusterings: [("v", cfg)]), seed: 1, threads: 1)
+        let high = try #require(out.scaling["winsor_high"]?.double(at: 0))
+        #expect(high < 1000 && high > 900)  // the 90th percentile, not the outlier
+        #expect(out.scaling["winsor_low"]?.double(at: 0) != nil)
+        // Without winsorizing the outlier is a cluster of its own; with it, the two planted groups separate.
+        let sizes = (0..<2).map { out.profiles["size"]!.int64(at: $0)! }
+        #expect(sizes == [200, 100])
+        let plain = try ClusterStage.run(features: features(300), configuration: Configuration(clusterings: [
+            ("v", ClusteringConfiguration(features: ["revenue_sum_all"], k: 2))]), seed: 1, threads: 1)
+        #expect((0..<2).map { plain.profiles["size"]!.int64(at: $0)! } == [299, 1])
+        #expect(plain.scaling["winsor_high"]?.double(at: 0) == nil)
+    }
+
+    @Test func assignModeReusesTheStoredModelWithoutRefitting() throws {
+        var cfg = ClusteringConfiguration(features: ["revenue_sum_all", "sessions_90d"], k: 4, transform: .log1p)
+        cfg.winsorize = (0.01, 0.99)
+        let fitted = try ClusterStage.run(features: features(400), configuration: Configuration(clusterings: [("v", cfg)]),
+                                          seed: 1, threads: 2, asOf: "2026-01-31")
+        let model = try ClusterModel(clustering: "v", asOf: "2026-01-31", scaling: fitted.scaling, centroids: fitted.centroids,
+                                     profiles: fitted.profiles)
+        #expect(model.centroids.rows == 4 && model.features == ["revenue_sum_all", "sessions_90d"])
+        var assign = ClusteringConfiguration(features: [], k: 2)
+        assign.mode = .assign
+        // Same customers: the same clusters and names as the fit.
+        let same = try ClusterStage.run(features: features(400), configuration: Configuration(clusterings: [("v", assign)]),
+                                        seed: 99, threads: 1, models: ["v": model], asOf: "2026-02-28")
+        #expect(same.assignments["cluster"]!.int64Values == fitted.assignments["cluster"]!.int64Values)
+        #expect((0..<4).map { same.profiles["name"]!.string(at: $0) } == (0..<4).map { fitted.profiles["name"]!.string(at: $0) })
+        #expect(same.profiles["mode"]!.string(at: 0) == "assign" && same.profiles["model_as_of"]!.string(at: 0) == "2026-01-31")
+        #expect(same.scaling["center"]!.doubleValues == fitted.scaling["center"]!.doubleValues)
+        // New customers are placed with the old scaling, not rescaled on their own distribution.
+        let other = try ClusterStage.run(features: features(50, seed: 8), configuration: Configuration(clusterings: [("v", assign)]),
+                                         seed: 1, threads: 1, models: ["v": model])
+        #expect(other.scaling["center"]!.doubleValues == fitted.scaling["center"]!.doubleValues)
+        #expect(other.assignments.rowCount == 50)
+        // No model: a clear input error.
+        #expect(throws: CVMFailure.self) {
+            try ClusterStage.run(features: features(10), configuration: Configuration(clusterings: [("v", assign)]), seed: 1, threads: 1)
+        }
+    }
+
+    @Test func aCrossingCountsCustomersPerPairOfClusters() throws {
+        let config = Configuration(clusterings: [
+            ("value", ClusteringConfiguration(features: ["revenue_sum_all"], k: 2, transform: .log1p)),
+            ("behaviour", ClusteringConfiguration(features: ["sessions_90d"], k: 2)),
+        ], crossings: [["value", "behaviour"]])
+        let out = try ClusterStage.run(features: features(600), configuration: config, seed: 1, threads: 2)
+        let c = out.crossing
+        #expect(c.rowCount == 4)
+        let counts = c["customers"]!.int64Values
+        #expect(counts.reduce(0, +) == 600)
+        // Spend groups (i % 3) and visit groups (i % 2) are independent by construction: each cell holds
+        // its expected share, so every lift is 1.
+        for i in 0..<4 { #expect(approxEqual(c["lift"]!.double(at: i)!, 1, rel: 1e-12)) }
+        #expect(Set(counts) == [200, 100])
+    }
+}

@@ -19,6 +19,9 @@ void cvm_km_distances(const double *point, int64_t d, const double *ct, int64_t 
 void cvm_km_nearest(const double *x, int64_t n, int64_t d, const double *ct, int64_t k, int64_t kp,
                     int32_t *labels, double *distances);
 
+/// All squared distances for rows [0, n) of x: out[i * kp + c] (kp values per row).
+void cvm_km_all_distances(const double *x, int64_t n, int64_t d, const double *ct, int64_t kp, double *out);
+
 /// Squared distance between two vectors of length d, summed in index order.
 double cvm_km_distance(const double *a, const double *b, int64_t d);
 

@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""cvm's benchmark driver: runs cvm and its peers on the same data in one session,
+alternating, and writes bench/results/LATEST.md and LATEST.json (the previous results are
+moved to bench/results/history/ and the change is printed).
+
+    make bench                         # every suite, 3 runs each
+    make bench BENCH_SUITES=kmeans     # one suite
+    python3 bench/run.py --suites kmeans --runs 5
+
+Suites:
+  kmeans  `cvm kmeans` against scikit-learn's KMeans on standardised 100,000x50, 100,000x200
+          and 1,000,000x50 matrices (k=8, the same initial centroids, max_iter 100, tol 1e-4),
+          fit time only (neither side's file reading counts), 1 and 2 threads. Equal work is
+          checked: the inertias must agree to 1e-6 relative or the benchmark fails.
+
+Needs the Python packages in bench/requirements.txt (the Makefile installs them into
+bench/.venv) and a release build of cvm (.build/release/cvm).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DATA = os.path.join(HERE, "data")
+RESULTS = os.path.join(HERE, "results")
+CVM = os.path.join(ROOT, ".build", "release", "cvm")
+
+
+class EqualWorkError(Exception):
+    """cvm and a peer did not do the same work: the comparison would be meaningless."""
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) // 1024
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_mib": mem, "python": platform.python_version(),
+            "system": platform.platform()}
+
+
+def rel(a, b):
+    return abs(a - b) / max(abs(b), 1e-300)
+
+
+# ---------------------------------------------------------------- k-means
+
+KMEANS_CASES = [(100_000, 50), (100_000, 200), (1_000_000, 50)]
+KMEANS_K, KMEANS_MAX_ITER, KMEANS_TOL = 8, 100, 1e-4
+
+
+def kmeans_data(n, d, k):
+    """Standardised Gaussian blobs (overlapping, so fits take tens of iterations) and k
+    initial centroids drawn from the rows, written once as CSV with 6 decimals and cached."""
+    import numpy as np
+    folder = os.path.join(DATA, "kmeans")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"x_{n}x{d}.csv")
+    init = os.path.join(folder, f"init_{n}x{d}_k{k}.csv")
+    if not (os.path.exists(path) and os.path.exists(init)):
+        rng = np.random.default_rng(20261130 + n + d)
+        centres = rng.normal(0, 1.0, size=(k, d))
+        which = rng.integers(0, k, size=n)
+        x = centres[which] + rng.normal(0, 1.6, size=(n, d))
+        x = (x - x.mean(axis=0)) / x.std(axis=0)
+        x = np.round(x, 6)
+        header = ",".join(f"f{j}" for j in range(d))
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(header + "\n")
+            for start in range(0, n, 50_000):
+                np.savetxt(f, x[start:start + 50_000], delimiter=",", fmt="%.6f")
+        os.replace(tmp, path)
+        c = x[rng.choice(n, k, replace=False)]
+        np.savetxt(init, c, delimiter=",", header=header, comments="", fmt="%.6f")
+    return path, init
+
+
+def read_matrix(path):
+    import pandas as pd
+    return pd.read_csv(path, float_precision="round_trip", engine="c").to_numpy(dtype="float64")
+
+
+def run_cvm_kmeans(path, init, k, threads, algorithm):
+    cmd = [CVM, "kmeans", "--input", path, "--k", str(k), "--init", init, "--max-iter", str(KMEANS_MAX_ITER),
+           "--tol", str(KMEANS_TOL), "--threads", str(threads), "--algorithm", algorithm]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_sklearn_kmeans(x, c, threads, algorithm):
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=threads):
+        km = KMeans(n_clusters=len(c), init=c, n_init=1, max_iter=KMEANS_MAX_ITER, tol=KMEANS_TOL, algorithm=algorithm)
+        t0 = time.perf_counter()
+        km.fit(x)
+        seconds = time.perf_counter() - t0
+    return {"inertia": float(km.inertia_), "iterations": int(km.n_iter_), "seconds": seconds}
+
+
+def suite_kmeans(runs, log):
+    import sklearn
+    cases = []
+    for n, d in KMEANS_CASES:
+        name = f"{n:,}x{d}".replace(",", "_")
+        log(f"kmeans {name}: preparing data")
+        path, init = kmeans_data(n, d, KMEANS_K)
+        x, c = read_matrix(path), read_matrix(init)
+        # Contestants: (label, function). Alternated within each repetition.
+        contestants = [
+            ("cvm auto 2t", lambda: run_cvm_kmeans(path, init, KMEANS_K, 2, "auto")),
+            ("sklearn lloyd 2t", lambda: run_sklearn_kmeans(x, c, 2, "lloyd")),
+            ("cvm lloyd 2t", lambda: run_cvm_kmeans(path, init, KMEANS_K, 2, "lloyd")),
+            ("sklearn elkan 2t", lambda: run_sklearn_kmeans(x, c, 2, "elkan")),
+            ("cvm auto 1t", lambda: run_cvm_kmeans(path, init, KMEANS_K, 1, "auto")),
+            ("sklearn lloyd 1t", lambda: run_sklearn_kmeans(x, c, 1, "lloyd")),
+        ]
+        samples = {label: [] for label, _ in contestants}
+        last = {}
+        for r in range(runs):
+            for label, fn in contestants:
+                res = fn()
+                samples[label].append(res["seconds"])
+                last[label] = res
+                log(f"  run {r + 1}/{runs} {label}: {res['seconds']:.3f} s, inertia {res['inertia']:.10g}, "
+                    f"{res['iterations']} iterations" + (f" ({res['algorithm']})" if "algorithm" in res else ""))
+        ref = last["sklearn lloyd 2t"]
+        for label, res in last.items():
+            if rel(res["inertia"], ref["inertia"]) > 1e-6:
+                raise EqualWorkError(f"kmeans {name}: {label} inertia {res['inertia']!r} differs from scikit-learn's "
+                                     f"lloyd {ref['inertia']!r} by more than 1e-6 relative")
+        med = {label: statistics.median(v) for label, v in samples.items()}
+        pair = [s / c for s, c in zip(samples["sklearn lloyd 2t"], samples["cvm auto 2t"])]
+        cases.append({
+            "name": name, "rows": n, "cols": d, "k": KMEANS_K, "max_iter": KMEANS_MAX_ITER, "tol": KMEANS_TOL,
+            "algorithm": last["cvm auto 2t"]["algorithm"],
+            "iterations": {"cvm": last["cvm auto 2t"]["iterations"], "sklearn": ref["iterations"]},
+            "inertia": {"cvm": last["cvm auto 2t"]["inertia"], "sklearn": ref["inertia"],
+                        "relative_difference": rel(last["cvm auto 2t"]["inertia"], ref["inertia"])},
+            "seconds": samples, "median_seconds": med,
+            "speedup_vs_sklearn_lloyd_2t": med["sklearn lloyd 2t"] / med["cvm auto 2t"],
+            "speedup_vs_sklearn_lloyd_2t_per_pair": pair,
+            "speedup_vs_sklearn_elkan_2t": med["sklearn elkan 2t"] / med["cvm auto 2t"],
+            "cvm_lloyd_vs_sklearn_lloyd_2t": med["sklearn lloyd 2t"] / med["cvm lloyd 2t"],
+            "thread_scaling": {"cvm": med["cvm auto 1t"] / med["cvm auto 2t"],
+                               "sklearn": med["sklearn lloyd 1t"] / med["sklearn lloyd 2t"]},
+        })
+    return {"sklearn": sklearn.__version__, "cases": cases}
+
+
+def kmeans_markdown(s):
+    lines = [f"## k-means: `cvm kmeans` vs scikit-learn {s['sklearn']} KMeans",
+             "",
+             f"Fit time only (reading excluded), k={KMEANS_K}, same initial centroids, max_iter {KMEANS_MAX_ITER}, "
+             f"tol {KMEANS_TOL}; medians. Speed-up = sklearn time / cvm time (above 1: cvm faster).",
+             "",
+             "| matrix | cvm algorithm | cvm 2t (s) | sklearn lloyd 2t (s) | speed-up | vs sklearn elkan 2t | cvm lloyd vs sklearn lloyd | cvm 1t→2t | sklearn 1t→2t | iterations cvm/sklearn | inertia rel. diff |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for c in s["cases"]:
+        m = c["median_seconds"]
+        lines.append(f"| {c['name']} | {c['algorithm']} | {m['cvm auto 2t']:.3f} | {m['sklearn lloyd 2t']:.3f} | "
+                     f"**{c['speedup_vs_sklearn_lloyd_2t']:.2f}x** | {c['speedup_vs_sklearn_elkan_2t']:.2f}x | "
+                     f"{c['cvm_lloyd_vs_sklearn_lloyd_2t']:.2f}x | {c['thread_scaling']['cvm']:.2f}x | "
+                     f"{c['thread_scaling']['sklearn']:.2f}x | {c['iterations']['cvm']}/{c['iterations']['sklearn']} | "
+                     f"{c['inertia']['relative_difference']:.1e} |")
+    return "\n".join(lines)
+
+
+SUITES = {"kmeans": (suite_kmeans, kmeans_markdown)}
+
+
+# ---------------------------------------------------------------- driver
+
+def headline(results):
+    """Flat name → median seconds, for comparing with the previous run."""
+    out = {}
+    k = results.get("suites", {}).get("kmeans")
+    if k:
+        for c in k["cases"]:
+            out[f"kmeans {c['name']} cvm 2t"] = c["median_seconds"]["cvm auto 2t"]
+            out[f"kmeans {c['name']} sklearn 2t"] = c["median_seconds"]["sklearn lloyd 2t"]
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suites", default=os.environ.get("BENCH_SUITES", "all"))
+    ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
+    args = ap.parse_args()
+    names = list(SUITES) if args.suites == "all" else [s.strip() for s in args.suites.split(",") if s.strip()]
+    unknown = [n for n in names if n not in SUITES]
+    if unknown:
+        sys.exit(f"bench: unknown suite(s) {', '.join(unknown)}; expected {', '.join(SUITES)}")
+    if not os.path.exists(CVM):
+        sys.exit(f"bench: {CVM} is missing; run `swift build -c release --product cvm` (make bench does)")
+    if args.runs < 3:
+        print("bench: fewer than 3 runs: medians are not comparable with published results", file=sys.stderr)
+
+    def log(msg):
+        print(msg, flush=True)
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    results = {"date": started.isoformat(timespec="seconds"), "runs": args.runs, "machine": machine(),
+               "cvm_commit": subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                            text=True).stdout.strip(),
+               "suites": {}}
+    failed = None
+    for name in names:
+        fn, _ = SUITES[name]
+        try:
+            results["suites"][name] = fn(args.runs, log)
+        except EqualWorkError as e:
+            failed = str(e)
+            print(f"bench: FAILED: {e}", file=sys.stderr)
+            break
+    if failed:
+        sys.exit(1)
+
+    os.makedirs(RESULTS, exist_ok=True)
+    latest_json = os.path.join(RESULTS, "LATEST.json")
+    previous = None
+    if os.path.exists(latest_json):
+        with open(latest_json) as f:
+            previous = json.load(f)
+        hist = os.path.join(RESULTS, "history")
+        os.makedirs(hist, exist_ok=True)
+        stamp = previous.get("date", "previous").replace(":", "").replace("+0000", "Z")
+        shutil.move(latest_json, os.path.join(hist, f"{stamp}.json"))
+        md = os.path.join(RESULTS, "LATEST.md")
+        if os.path.exists(md):
+            shutil.move(md, os.path.join(hist, f"{stamp}.md"))
+    # Suites not run this time keep their previous figures.
+    if previous:
+        for name, s in previous.get("suites", {}).items():
+            results["suites"].setdefault(name, s)
+    with open(latest_json, "w") as f:
+        json.dump(results, f, indent=1)
+    m = results["machine"]
+    md = [f"# cvm benchmarks, {results['date']} (commit {results['cvm_commit']})", "",
+          f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mib']} MiB; {m['system']}; Python {m['python']}. "
+          f"{results['runs']} runs per contestant, alternating; medians.", ""]
+    for name, s in results["suites"].items():
+        md += [SUITES[name][1](s), ""]
+    with open(os.path.join(RESULTS, "LATEST.md"), "w") as f:
+        f.write("\n".join(md))
+    print("\n".join(md))
+    if previous:
+        before, now = headline(previous), headline(results)
+        print("Change against the previous results:")
+        for key, v in now.items():
+            if key in before:
+                print(f"  {key}: {v:.3f} s (was {before[key]:.3f} s, {100 * (v / before[key] - 1):+.1f}%)")
+
+
+if __name__ == "__main__":
+    main()
