@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CVMCore", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Pipeline", "CVMCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["Pipeline", "Cluster", "CVMCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
     ]
 )
