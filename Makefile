@@ -4,7 +4,7 @@
 SWIFT    ?= swift
 CONFIG   ?= pipelines/demo.yaml
 EXPECT   ?= fixtures/expected/demo.yaml
-SYSDEPS  := libsqlite3-dev zlib1g-dev
+SYSDEPS  := libsqlite3-dev zlib1g-dev sqlite3
 RELEASE  := .build/release/cvm
 # The demo's pseudonymisation key (privacy.key_env). Demo only: set your own secret for real data.
 export CVM_PSEUDONYM_KEY ?= demo-only-not-a-secret

@@ -94,7 +94,8 @@ public struct Plan: Sendable {
         let value = PlannedStage(name: .value, inputs: fin, files: [], outputs: ["customer_value", "pareto_summary", "value_models", "pareto_lorenz"], writes: dir(.value))
         let loadInputs = Plan.warehouseTables(loaded).map { $0 }
         let load = PlannedStage(name: .load, inputs: loadInputs, files: [],
-                                outputs: loadInputs.map(\.table), writes: loaded.warehousePath)
+                                outputs: loadInputs.map { Plan.warehouseName($0, loaded) } + ["dim_date", "dim_product", "customer_history"],
+                                writes: loaded.warehousePath)
         let report = PlannedStage(
             name: .report,
             inputs: [TableRef(stage: .value, table: "customer_value"), TableRef(stage: .value, table: "pareto_summary"),
@@ -105,6 +106,19 @@ public struct Plan: Sendable {
     }
 
     public func stage(_ name: StageName) -> PlannedStage { stages.first { $0.name == name }! }
+
+    /// The warehouse's name for a loaded table: the landing tables of the orders, sessions, customers
+    /// and events roles are the star schema's facts and customer dimension; other tables keep their names.
+    static func warehouseName(_ ref: TableRef, _ loaded: LoadedConfig) -> String {
+        let roles = FeatureRoles(loaded.config)
+        switch ref.table {
+        case "stg_\(roles.orders)": return "fact_order_line"
+        case "stg_sessions" where roles.sessions != nil: return "fact_session"
+        case roles.customers.map({ "stg_\($0)" }): return "dim_customer"
+        case roles.events.map({ "stg_\($0)" }): return "fact_event"
+        default: return ref.table
+        }
+    }
 
     /// The tables the load stage copies into the warehouse, from the stages that persist them.
     static func warehouseTables(_ loaded: LoadedConfig) -> [TableRef] {

@@ -202,7 +202,9 @@ extension PipelineRunner {
     func runLoad(_ warehouse: Warehouse, _ logger: Logger) throws -> StageStats {
         var tables: [Table] = []
         for ref in Plan.warehouseTables(loaded) {
-            tables.append(try input(ref))
+            var t = try input(ref)
+            t.name = Plan.warehouseName(ref, loaded)
+            tables.append(t)
         }
         var options = LoadOptions()
         options.pseudonymize = loaded.config.privacy.pseudonymize

@@ -67,7 +67,7 @@ public struct LoadReport: Sendable {
 /// ledger, and analyst views. One connection per run (GRDB `DatabaseQueue`, serial).
 public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises all access
     /// The schema version this build writes; a newer warehouse is refused.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
     public let path: String
     let queue: DatabaseQueue
 
@@ -114,6 +114,17 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                   rows_rejected INTEGER NOT NULL, message TEXT, PRIMARY KEY (run_id, stage));
                 CREATE INDEX cvm_runs_as_of ON cvm_runs(as_of);
                 """)
+        }
+        // v2: the star schema. Landing tables of the default sources take their star names, and the
+        // derived tables (dim_date, dim_product, customer_history) are created and filled from the
+        // snapshots already there, so an older warehouse upgrades in place without a reload.
+        m.registerMigration("v2-star-schema") { db in
+            for (old, new) in [("stg_orders", "fact_order_line"), ("stg_sessions", "fact_session"), ("stg_customers", "dim_customer"),
+                               ("stg_events", "fact_event")] where try db.tableExists(old) && !(try db.tableExists(new)) {
+                try db.execute(sql: "ALTER TABLE \(quote(old)) RENAME TO \(quote(new))")
+            }
+            try StarSchema.rebuild(db)
+            try Views.create(db)
         }
         return m
     }
@@ -205,6 +216,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                         Thread.sleep(forTimeInterval: pause)
                     }
                 }
+                try StarSchema.rebuild(db)
                 try Views.create(db)
             }
         }
@@ -277,8 +289,10 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         }
     }
 
+    /// Snapshot tables: every data table with an `as_of` column (not the ledger, not dim_date or customer_history).
     static func dataTables(_ db: Database) throws -> [String] {
         try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' AND name NOT LIKE 'cvm_%' ORDER BY name")
+            .filter { t in try db.columns(in: t).contains { $0.name == "as_of" } && t != "dim_product" }
     }
 
     /// Table and column names must be plain identifiers; they are also always quoted in SQL.

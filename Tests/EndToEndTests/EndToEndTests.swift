@@ -13,7 +13,7 @@ struct EndToEndTests {
         let r = try runCVM(["run", config, "--threads", "2"])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let wh = "\(dir)/cvm.sqlite"
-        let customers = try #require(try scalar(wh, "SELECT COUNT(*) FROM stg_customers", as: Int.self))
+        let customers = try #require(try scalar(wh, "SELECT COUNT(*) FROM dim_customer", as: Int.self))
         #expect(customers > 100)
         // Every demo customer has features, a segment and scores in the snapshot.
         #expect(try scalar(wh, "SELECT COUNT(DISTINCT customer_id) FROM customer_features", as: Int.self) == customers)
@@ -30,7 +30,7 @@ struct EndToEndTests {
         #expect(read == out + rejected)
         #expect(try scalar(wh, "SELECT COUNT(*) FROM quarantine", as: Int.self) == rejected)
         // Personal data does not reach the warehouse in clear text.
-        #expect(try scalar(wh, "SELECT COUNT(*) FROM stg_customers WHERE email LIKE '%@%'", as: Int.self) == 0)
+        #expect(try scalar(wh, "SELECT COUNT(*) FROM dim_customer WHERE email LIKE '%@%'", as: Int.self) == 0)
         // The report and the scheduler files exist.
         for f in ["index.html", "summary.json", "metrics.prom"] {
             #expect(FileManager.default.fileExists(atPath: "\(dir)/report/\(f)"), "\(f) missing")

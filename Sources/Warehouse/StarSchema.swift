@@ -1,0 +1,116 @@
+import CVMCore
+import GRDB
+
+/// The derived parts of the star schema, rebuilt inside each load transaction from the
+/// snapshot tables: `dim_date`, `dim_product` and `customer_history`. Their schemas are fixed
+/// and created by migration v2; `dim_customer`, `fact_order_line` and `fact_session` are the
+/// loaded snapshot tables of the customers, orders and sessions sources (Pipeline names them).
+enum StarSchema {
+    static let ddl = """
+        CREATE TABLE IF NOT EXISTS dim_date (
+          date TEXT PRIMARY KEY, year INTEGER NOT NULL, quarter INTEGER NOT NULL, month INTEGER NOT NULL,
+          month_name TEXT NOT NULL, iso_year INTEGER NOT NULL, iso_week INTEGER NOT NULL, day_of_month INTEGER NOT NULL,
+          day_of_week INTEGER NOT NULL, day_name TEXT NOT NULL, is_weekend INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS dim_product (
+          sku TEXT PRIMARY KEY, category TEXT, order_lines INTEGER NOT NULL, customers INTEGER NOT NULL,
+          first_ordered TEXT, last_ordered TEXT, as_of TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS customer_history (
+          customer_id TEXT NOT NULL, valid_from TEXT NOT NULL, valid_to TEXT, is_current INTEGER NOT NULL,
+          rfm_segment TEXT, lifecycle_stage TEXT, quadrant TEXT, tier TEXT,
+          PRIMARY KEY (customer_id, valid_from));
+        CREATE INDEX IF NOT EXISTS ix_customer_history_current ON customer_history (is_current, customer_id);
+        """
+
+    /// The columns whose changes customer_history tracks (type-2), when customer_value has them.
+    static let tracked = ["rfm_segment", "lifecycle_stage", "quadrant", "tier"]
+
+    static func rebuild(_ db: Database) throws {
+        try db.execute(sql: ddl)
+        try rebuildHistory(db)
+        try rebuildProducts(db)
+        try extendDates(db)
+    }
+
+    /// customer_history: one row per customer and period in which its segment, lifecycle stage,
+    /// quadrant and tier stayed the same, from all customer_value snapshots in as-of order. Rebuilt
+    /// as a whole, so backfills and reloads of any snapshot keep it exact and loads stay idempotent.
+    static func rebuildHistory(_ db: Database) throws {
+        try db.execute(sql: "DELETE FROM customer_history")
+        guard try db.tableExists("customer_value") else { return }
+        let have = Set(try db.columns(in: "customer_value").map(\.name))
+        let cols = tracked.map { have.contains($0) ? quote($0) : "NULL" }
+        let key = cols.map { "coalesce(\($0), '')" }.joined(separator: " || char(31) || ")
+        try db.execute(sql: """
+            INSERT INTO customer_history (customer_id, valid_from, valid_to, is_current, rfm_segment, lifecycle_stage, quadrant, tier)
+            WITH s AS (
+              SELECT customer_id, as_of, \(cols.enumerated().map { "\($0.element) AS c\($0.offset)" }.joined(separator: ", ")),
+                     \(key) AS k,
+                     LAG(\(key)) OVER w AS prev_k, LAG(as_of) OVER w AS prev_as_of
+              FROM customer_value WINDOW w AS (PARTITION BY customer_id ORDER BY as_of)),
+            snaps AS (
+              SELECT as_of, LAG(as_of) OVER (ORDER BY as_of) AS before, LEAD(as_of) OVER (ORDER BY as_of) AS after
+              FROM (SELECT DISTINCT as_of FROM customer_value)),
+            -- A period starts when the tracked values change, or when the customer was absent from the
+            -- previous snapshot (not yet known, or gone and back).
+            flagged AS (
+              SELECT s.*, CASE WHEN s.prev_k IS NULL OR s.prev_k != s.k OR s.prev_as_of IS NOT snaps.before THEN 1 ELSE 0 END AS is_start
+              FROM s JOIN snaps ON snaps.as_of = s.as_of),
+            numbered AS (SELECT *, SUM(is_start) OVER (PARTITION BY customer_id ORDER BY as_of) AS period FROM flagged),
+            periods AS (
+              SELECT customer_id, MIN(as_of) AS valid_from, MAX(as_of) AS last_seen, MIN(c0) AS c0, MIN(c1) AS c1, MIN(c2) AS c2, MIN(c3) AS c3
+              FROM numbered GROUP BY customer_id, period)
+            -- A period ends at the first snapshot after the last one it was seen in; open while current.
+            SELECT p.customer_id, p.valid_from, snaps.after, snaps.after IS NULL, p.c0, p.c1, p.c2, p.c3
+            FROM periods p JOIN snaps ON snaps.as_of = p.last_seen
+            """)
+    }
+
+    /// dim_product: every SKU of the latest order-line snapshot with its category, order lines,
+    /// distinct customers and first and last order time.
+    static func rebuildProducts(_ db: Database) throws {
+        try db.execute(sql: "DELETE FROM dim_product")
+        guard try db.tableExists("fact_order_line") else { return }
+        let have = Set(try db.columns(in: "fact_order_line").map(\.name))
+        guard have.contains("sku") else { return }
+        let category = have.contains("category") ? "MIN(category)" : "NULL"
+        let customer = have.contains("customer_id") ? "COUNT(DISTINCT customer_id)" : "0"
+        let time = have.contains("ordered_at") ? ("MIN(ordered_at)", "MAX(ordered_at)") : ("NULL", "NULL")
+        try db.execute(sql: """
+            INSERT INTO dim_product (sku, category, order_lines, customers, first_ordered, last_ordered, as_of)
+            SELECT sku, \(category), COUNT(*), \(customer), \(time.0), \(time.1), as_of
+            FROM fact_order_line WHERE as_of = (SELECT MAX(as_of) FROM fact_order_line) AND sku IS NOT NULL
+            GROUP BY sku
+            """)
+    }
+
+    /// dim_date: one row per day from the earliest order (or snapshot) to the latest snapshot; only
+    /// missing days are added.
+    static func extendDates(_ db: Database) throws {
+        var bounds: [String] = []
+        for (table, column) in [("fact_order_line", "ordered_at"), ("customer_value", "as_of"), ("fact_order_line", "as_of")] {
+            guard try db.tableExists(table), try db.columns(in: table).contains(where: { $0.name == column }) else { continue }
+            if let row = try Row.fetchOne(db, sql: "SELECT MIN(substr(\(quote(column)), 1, 10)), MAX(substr(\(quote(column)), 1, 10)) FROM \(quote(table))") {
+                if let a: String = row[0] { bounds.append(a) }
+                if let b: String = row[1] { bounds.append(b) }
+            }
+        }
+        let days = bounds.compactMap { CivilDate(iso: $0) }
+        guard let lo = days.min(), let hi = days.max(), hi.daysSinceEpoch - lo.daysSinceEpoch < 200_000 else { return }
+        let stmt = try db.makeStatement(sql: "INSERT OR IGNORE INTO dim_date VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+        let dayNames = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+        for z in lo.daysSinceEpoch...hi.daysSinceEpoch {
+            let d = CivilDate(daysSinceEpoch: z)
+            let (isoYear, isoWeek) = isoWeek(d)
+            try stmt.execute(arguments: [d.description, d.year, (d.month - 1) / 3 + 1, d.month, months[d.month - 1], isoYear, isoWeek,
+                                         d.day, d.isoWeekday, dayNames[d.isoWeekday - 1], d.isoWeekday >= 6 ? 1 : 0])
+        }
+    }
+
+    /// ISO 8601 week-numbering year and week of a date (week 1 holds the year's first Thursday).
+    static func isoWeek(_ d: CivilDate) -> (Int, Int) {
+        let thursday = d.adding(days: Int64(4 - d.isoWeekday))  // the Thursday of d's week decides its year
+        let jan1 = CivilDate(year: thursday.year, month: 1, day: 1)
+        return (thursday.year, Int((thursday.daysSinceEpoch - jan1.daysSinceEpoch) / 7) + 1)
+    }
+}
