@@ -109,3 +109,46 @@ public func formatTimestampMicros(_ us: Int64) -> String {
     if frac != 0 { s += "." + pad(frac, 6) }
     return s + "Z"
 }
+
+/// Writes `formatTimestampMicros(us)` as UTF-8 into `out` (at least 27 bytes) and returns its
+/// length: the warehouse load's hot path, without a `String` per value.
+@inlinable public func writeTimestampMicros(_ us: Int64, _ out: UnsafeMutablePointer<UInt8>) -> Int {
+    let day = floorDiv(us, microsPerDay)
+    let rem = us - day * microsPerDay
+    let secs = rem / microsPerSecond, frac = rem % microsPerSecond
+    var n = writeDate(day, out)
+    @inline(__always) func two(_ v: Int64, _ at: Int) {
+        out[at] = UInt8(48 + v / 10)
+        out[at + 1] = UInt8(48 + v % 10)
+    }
+    out[n] = UInt8(ascii: "T"); two(secs / 3600, n + 1)
+    out[n + 3] = UInt8(ascii: ":"); two(secs / 60 % 60, n + 4)
+    out[n + 6] = UInt8(ascii: ":"); two(secs % 60, n + 7)
+    n += 9
+    if frac != 0 {
+        out[n] = UInt8(ascii: ".")
+        var f = frac
+        for i in stride(from: 6, through: 1, by: -1) { out[n + i] = UInt8(48 + f % 10); f /= 10 }
+        n += 7
+    }
+    out[n] = UInt8(ascii: "Z")
+    return n + 1
+}
+
+/// Writes `CivilDate(daysSinceEpoch:).description` (YYYY-MM-DD; years outside 0...9999 as
+/// `description` prints them) into `out` (at least 16 bytes) and returns its length.
+@inlinable public func writeDate(_ days: Int64, _ out: UnsafeMutablePointer<UInt8>) -> Int {
+    let d = CivilDate(daysSinceEpoch: days)
+    guard (0...9999).contains(d.year) else {
+        let s = Array(d.description.utf8)
+        for (i, b) in s.enumerated() { out[i] = b }
+        return s.count
+    }
+    var y = d.year
+    for i in stride(from: 3, through: 0, by: -1) { out[i] = UInt8(48 + y % 10); y /= 10 }
+    out[4] = UInt8(ascii: "-")
+    out[5] = UInt8(48 + d.month / 10); out[6] = UInt8(48 + d.month % 10)
+    out[7] = UInt8(ascii: "-")
+    out[8] = UInt8(48 + d.day / 10); out[9] = UInt8(48 + d.day % 10)
+    return 10
+}

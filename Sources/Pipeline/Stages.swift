@@ -214,6 +214,13 @@ extension PipelineRunner {
             options.pauseInsideTransaction = s
         }
         let report = try warehouse.loadSnapshot(asOf: asOf, runID: runID, tables: tables, options: options)
+        for (table, seconds) in report.tableSeconds {
+            let n = report.rows[table] ?? 0
+            let width = tables.first { $0.name == table }?.columns.count ?? 0
+            logger.info("loaded \(table)", metadata: ["rows": "\(n)", "columns": "\(width + 2)", "seconds": "\(seconds)",
+                                                      "rows_per_second": "\(seconds > 0 ? Int(Double(n) / seconds) : 0)"])
+        }
+        logger.info("rebuilt derived tables and views", metadata: ["seconds": "\(report.derivedSeconds)"])
         var stats = StageStats()
         stats.rowsIn = tables.reduce(0) { $0 + $1.rowCount }
         stats.rowsOut = report.rows.values.reduce(0, +)

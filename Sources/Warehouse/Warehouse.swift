@@ -61,6 +61,10 @@ public struct LoadOptions: Sendable {
 public struct LoadReport: Sendable {
     public var rows: [String: Int]
     public var seconds: Double
+    /// Per table: seconds to prepare, delete the old snapshot, insert and index (in load order).
+    public var tableSeconds: [(table: String, seconds: Double)] = []
+    /// Seconds spent rebuilding the derived tables and views.
+    public var derivedSeconds: Double = 0
 }
 
 /// The SQLite warehouse analysts query: snapshot tables keyed by `as_of`, the run
@@ -88,6 +92,11 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
             var config = Configuration()
             config.journalMode = .wal
             config.busyMode = .timeout(10)
+            config.prepareDatabase { db in
+                // A nightly batch writer: a 128 MiB page cache for index builds; synchronous=NORMAL is
+                // crash-safe in WAL mode (a process kill never corrupts or half-applies a snapshot).
+                try db.execute(sql: "PRAGMA cache_size = -131072; PRAGMA synchronous = NORMAL")
+            }
             queue = try DatabaseQueue(path: path, configuration: config)
         } catch {
             throw CVMFailure(.ioError, "\(path): error: cannot open the warehouse: \(Warehouse.describe(error)); check the path, permissions and free space")
@@ -204,23 +213,45 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         }
         let t0 = Date()
         var rows: [String: Int] = [:]
+        var perTable: [(table: String, seconds: Double)] = []
+        var derived = 0.0
         try io {
             try queue.write { db in
                 for (i, table) in tables.enumerated() {
-                    let created = try Warehouse.prepareTable(db, table)
-                    try db.execute(sql: "DELETE FROM \(quote(table.name)) WHERE as_of = ?", arguments: [asOf.description])
+                    let ts = Date()
+                    defer { perTable.append((table.name, Date().timeIntervalSince(ts))) }
+                    var rebuildIndexes = try Warehouse.prepareTable(db, table)
+                    var onlyThisSnapshot = rebuildIndexes
+                    if !rebuildIndexes {
+                        // Indexes are built after the bulk insert when the new rows outnumber the other
+                        // snapshots' rows (rebuilding is then cheaper than inserting into the B-trees).
+                        let others = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(quote(table.name)) WHERE as_of != ?",
+                                                      arguments: [asOf.description]) ?? 0
+                        if table.rowCount >= others {
+                            try Warehouse.dropIndexes(db, table)
+                            rebuildIndexes = true
+                        }
+                        onlyThisSnapshot = others == 0
+                    }
+                    if onlyThisSnapshot {
+                        try db.execute(sql: "DELETE FROM \(quote(table.name))")  // SQLite's truncate optimisation
+                    } else {
+                        try db.execute(sql: "DELETE FROM \(quote(table.name)) WHERE as_of = ?", arguments: [asOf.description])
+                    }
                     try Warehouse.bulkInsert(db, table, asOf: asOf.description, runID: runID, options: options)
-                    if created { try Warehouse.createIndexes(db, table) }
+                    if rebuildIndexes { try Warehouse.createIndexes(db, table) }
                     rows[table.name] = table.rowCount
                     if i == 0, let pause = options.pauseInsideTransaction {
                         Thread.sleep(forTimeInterval: pause)
                     }
                 }
+                let td = Date()
                 try StarSchema.rebuild(db)
                 try Views.create(db)
+                derived = Date().timeIntervalSince(td)
             }
         }
-        return LoadReport(rows: rows, seconds: Date().timeIntervalSince(t0))
+        return LoadReport(rows: rows, seconds: Date().timeIntervalSince(t0), tableSeconds: perTable, derivedSeconds: derived)
     }
 
     /// Rows per data table in the snapshot for `asOf`.
@@ -326,6 +357,11 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         return true
     }
 
+    static func dropIndexes(_ db: Database, _ t: CVMCore.Table) throws {
+        try db.execute(sql: "DROP INDEX IF EXISTS \(quote("ix_\(t.name)_as_of"))")
+        try db.execute(sql: "DROP INDEX IF EXISTS \(quote("ix_\(t.name)_customer"))")
+    }
+
     static func createIndexes(_ db: Database, _ t: CVMCore.Table) throws {
         try db.execute(sql: "CREATE INDEX IF NOT EXISTS \(quote("ix_\(t.name)_as_of")) ON \(quote(t.name)) (as_of)")
         if t.column("customer_id") != nil {
@@ -347,53 +383,57 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
             throw CVMFailure(.ioError, "error: cannot prepare insert into \(t.name): \(String(cString: sqlite3_errmsg(handle)))")
         }
         defer { sqlite3_finalize(stmt) }
-        // Pre-render per column: dictionary strings (pseudonymised where asked) as NUL-free UTF-8 buffers.
+        // Per column, a binder over storage that stays put for the whole loop, so every value is bound
+        // with SQLITE_STATIC (no copy): dictionary strings (pseudonymised where asked) are encoded once
+        // into one arena; dates and timestamps are rendered per row into the column's own scratch bytes.
         enum Binder {
             case int(UnsafeBufferPointer<Int64>)
             case real(UnsafeBufferPointer<Int64>, Double)
             case double(UnsafeBufferPointer<Double>)
-            case text([[UInt8]], UnsafeBufferPointer<Int32>)
-            case rendered([[UInt8]])
+            case text(arena: UnsafeMutablePointer<UInt8>, offsets: [Int], codes: UnsafeBufferPointer<Int32>)
+            case date(UnsafeBufferPointer<Int64>, scratch: UnsafeMutablePointer<UInt8>)
+            case timestamp(UnsafeBufferPointer<Int64>, scratch: UnsafeMutablePointer<UInt8>)
         }
-        var keep: [Any] = []
+        var allocations: [UnsafeMutableRawPointer] = []
+        defer { for a in allocations { a.deallocate() } }
+        func copy<T>(_ v: [T]) -> UnsafeBufferPointer<T> {
+            let buf = UnsafeMutableBufferPointer<T>.allocate(capacity: max(1, v.count))
+            _ = buf.initialize(from: v)
+            allocations.append(UnsafeMutableRawPointer(buf.baseAddress!))
+            return UnsafeBufferPointer(rebasing: buf[0..<v.count])
+        }
+        func bytes(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+            let p = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, n))
+            allocations.append(UnsafeMutableRawPointer(p))
+            return p
+        }
+        let hasher = options.pseudonymize.isEmpty ? nil : Pseudonymizer(key: options.key)
         var binders: [Binder] = []
         var valid: [[Bool]?] = []
         for c in t.columns {
             valid.append(c.validity)
             switch c.storage {
             case .int64(let v):
-                let buf = UnsafeMutableBufferPointer<Int64>.allocate(capacity: max(1, v.count))
-                _ = buf.initialize(from: v)
-                keep.append(buf)
                 switch c.type {
-                case .decimal: binders.append(.real(UnsafeBufferPointer(buf), Double(pow10(c.spec.scale))))
-                case .date, .timestamp:
-                    // Rendered once per distinct value would need a map; dates repeat, timestamps rarely: render per row.
-                    binders.append(.rendered(v.map { x in Array((c.type == .date ? CivilDate(daysSinceEpoch: x).description : formatTimestampMicros(x)).utf8) }))
-                default: binders.append(.int(UnsafeBufferPointer(buf)))
+                case .decimal: binders.append(.real(copy(v), Double(pow10(c.spec.scale))))
+                case .date: binders.append(.date(copy(v), scratch: bytes(32)))
+                case .timestamp: binders.append(.timestamp(copy(v), scratch: bytes(32)))
+                default: binders.append(.int(copy(v)))
                 }
             case .double(let v):
-                let buf = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(1, v.count))
-                _ = buf.initialize(from: v)
-                keep.append(buf)
-                binders.append(.double(UnsafeBufferPointer(buf)))
+                binders.append(.double(copy(v)))
             case .string(let codes, let dict):
-                let hash = options.pseudonymize.contains(c.name)
-                let encoded = dict.map { Array((hash ? pseudonym($0, key: options.key) : $0).utf8) }
-                let buf = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(1, codes.count))
-                _ = buf.initialize(from: codes)
-                keep.append(buf)
-                binders.append(.text(encoded, UnsafeBufferPointer(buf)))
-            }
-        }
-        defer {
-            for k in keep {
-                if let b = k as? UnsafeMutableBufferPointer<Int64> { b.deallocate() }
-                if let b = k as? UnsafeMutableBufferPointer<Double> { b.deallocate() }
-                if let b = k as? UnsafeMutableBufferPointer<Int32> { b.deallocate() }
+                let hash = options.pseudonymize.contains(c.name) ? hasher : nil
+                let encoded = dict.map { Array((hash?.pseudonym($0) ?? $0).utf8) }
+                var offsets = [0]
+                for e in encoded { offsets.append(offsets.last! + e.count) }
+                let arena = bytes(offsets.last!)
+                for (i, e) in encoded.enumerated() { for (j, b) in e.enumerated() { arena[offsets[i] + j] = b } }
+                binders.append(.text(arena: arena, offsets: offsets, codes: copy(codes)))
             }
         }
         let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        let isStatic = unsafeBitCast(0, to: sqlite3_destructor_type.self)
         sqlite3_bind_text(stmt, 1, asOf, -1, transient)
         sqlite3_bind_text(stmt, 2, runID, -1, transient)
         for row in 0..<t.rowCount {
@@ -405,11 +445,18 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                 case .real(let v, let scale): sqlite3_bind_double(stmt, idx, Double(v[row]) / scale)
                 case .double(let v):
                     if v[row].isFinite { sqlite3_bind_double(stmt, idx, v[row]) } else { sqlite3_bind_null(stmt, idx) }
-                case .text(let dict, let codes):
-                    let bytes = dict[Int(codes[row])]
-                    bindText(stmt, idx, bytes, transient)
-                case .rendered(let texts):
-                    bindText(stmt, idx, texts[row], transient)
+                case .text(let arena, let offsets, let codes):
+                    let code = Int(codes[row])
+                    let start = offsets[code]
+                    (arena + start).withMemoryRebound(to: CChar.self, capacity: 1) {
+                        _ = sqlite3_bind_text(stmt, idx, $0, Int32(offsets[code + 1] - start), isStatic)
+                    }
+                case .date(let v, let scratch):
+                    let n = writeDate(v[row], scratch)
+                    scratch.withMemoryRebound(to: CChar.self, capacity: n) { _ = sqlite3_bind_text(stmt, idx, $0, Int32(n), isStatic) }
+                case .timestamp(let v, let scratch):
+                    let n = writeTimestampMicros(v[row], scratch)
+                    scratch.withMemoryRebound(to: CChar.self, capacity: n) { _ = sqlite3_bind_text(stmt, idx, $0, Int32(n), isStatic) }
                 }
             }
             let rc = sqlite3_step(stmt)
@@ -436,20 +483,23 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
     }
 }
 
-func pseudonym(_ s: String, key: String) -> String {
-    let mac = HMAC<SHA256>.authenticationCode(for: Data(s.utf8), using: SymmetricKey(data: Data(key.utf8)))
-    return mac.map { String(format: "%02x", $0) }.joined()
+func pseudonym(_ s: String, key: String) -> String { Pseudonymizer(key: key).pseudonym(s) }
+
+/// HMAC-SHA256 pseudonyms, hex, with the key set up once (the load pseudonymises every
+/// distinct value of a personal column).
+struct Pseudonymizer {
+    let key: SymmetricKey
+    init(key: String) { self.key = SymmetricKey(data: Data(key.utf8)) }
+    func pseudonym(_ s: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(s.utf8), using: key)
+        let hex = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for b in mac { out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
 }
 
 /// Double-quotes an identifier for SQL (names are also validated before use).
 func quote(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
-@inline(__always) func bindText(_ stmt: OpaquePointer, _ idx: Int32, _ bytes: [UInt8], _ destructor: sqlite3_destructor_type?) {
-    bytes.withUnsafeBytes { raw in
-        if raw.isEmpty {
-            _ = sqlite3_bind_text(stmt, idx, "", 0, destructor)
-        } else {
-            _ = sqlite3_bind_text(stmt, idx, raw.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(raw.count), destructor)
-        }
-    }
-}
