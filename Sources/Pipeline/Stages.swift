@@ -217,7 +217,7 @@ extension PipelineRunner {
         for (table, seconds) in report.tableSeconds {
             let n = report.rows[table] ?? 0
             let width = tables.first { $0.name == table }?.columns.count ?? 0
-            logger.info("loaded \(table)", metadata: ["rows": "\(n)", "columns": "\(width + 2)", "seconds": "\(seconds)",
+            logger.info("loaded \(table)", metadata: ["rows": "\(n)", "columns": "\(width + 2)", "seconds": "\(seconds)", "insert_seconds": "\(report.insertSeconds[table] ?? 0)",
                                                       "rows_per_second": "\(seconds > 0 ? Int(Double(n) / seconds) : 0)"])
         }
         logger.info("rebuilt derived tables and views", metadata: ["seconds": "\(report.derivedSeconds)"])
