@@ -10,7 +10,7 @@ RELEASE  := .build/release/cvm
 export CVM_PSEUDONYM_KEY ?= demo-only-not-a-secret
 DEBUG    := .build/debug/cvm
 
-.PHONY: all deps build run test unit check fixtures bench clean help
+.PHONY: all deps browser build run test unit check fixtures bench clean help
 
 all: build
 
@@ -35,7 +35,15 @@ build: deps
 run: build
 	$(RELEASE) run $(CONFIG)
 
-unit: deps
+# Headless Chromium for the report's browser test; installed when missing (best effort: without it
+# the test is skipped and says so).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium for the report's browser test"; \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null) \
+	    || echo "warning: could not install chromium; the report's browser test will be skipped"; }
+
+unit: deps browser
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
 

@@ -1,5 +1,6 @@
 import Foundation
 public import CVMCore
+public import Report
 
 /// The declarative pipeline config (`pipelines/*.yaml`), decoded and checked.
 ///
@@ -21,9 +22,11 @@ public struct PipelineConfig: Decodable, Sendable {
     public var privacy: PrivacyConfiguration
     public var sources: KeyedList<SourceSpec>
     public var stages: StagesConfiguration
+    /// Campaign lists written with the report (defaults: the five actions of BACKGROUND.md).
+    public var campaigns: CampaignConfiguration
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case pipeline, asOf = "as_of", seed, threads, warehouse, artifacts, report, privacy, sources, stages
+        case pipeline, asOf = "as_of", seed, threads, warehouse, artifacts, report, privacy, sources, stages, campaigns
     }
 
     public init(from decoder: any Decoder) throws {
@@ -39,6 +42,7 @@ public struct PipelineConfig: Decodable, Sendable {
         sources = (try? c.decode(KeyedList<SourceSpec>.self, forKey: .sources)) ?? KeyedList()
         for i in sources.entries.indices { sources.entries[i].value.name = sources.entries[i].key }
         stages = try c.decodeIfPresent(StagesConfiguration.self, forKey: .stages) ?? StagesConfiguration()
+        campaigns = try c.decodeIfPresent(CampaignConfiguration.self, forKey: .campaigns) ?? CampaignConfiguration()
     }
 }
 

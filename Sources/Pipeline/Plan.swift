@@ -100,7 +100,8 @@ public struct Plan: Sendable {
             name: .report,
             inputs: [TableRef(stage: .value, table: "customer_value"), TableRef(stage: .value, table: "pareto_summary"),
                      TableRef(stage: .cluster, table: "cluster_profiles"), TableRef(stage: .clean, table: "quarantine"),
-                     TableRef(stage: .clean, table: "data_quality")],
+                     TableRef(stage: .clean, table: "data_quality"), TableRef(stage: .cluster, table: "cluster_selection"),
+                     TableRef(stage: .cluster, table: "cluster_centroids"), TableRef(stage: .clean, table: "stg_\(roles.orders)")],
             files: [], outputs: ["index.html", "summary.json", "metrics.prom"], writes: loaded.reportPath)
         stages = [extract, clean, features, cluster, value, load, report]
     }

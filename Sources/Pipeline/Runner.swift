@@ -2,6 +2,7 @@ import Foundation
 public import CVMCore
 public import Logging
 import Warehouse
+import Report
 
 /// Options for one run, from the command line.
 public struct RunOptions: Sendable {
@@ -112,6 +113,7 @@ public final class PipelineRunner {
         let selected = try options.selection.stages()
         // Refuse to start, before any work, when personal data could not be pseudonymised.
         if selected.contains(.load) { _ = try pseudonymKey(loaded) }
+        if selected.contains(.report), loaded.config.campaigns.ids == .pseudonymized { _ = try pseudonymKey(loaded, required: true) }
         let lock = try RunLock(warehouse: warehousePath)
         defer { withExtendedLifetime(lock) {} }
         let warehouse = try Warehouse(path: warehousePath)

@@ -232,13 +232,23 @@ extension PipelineRunner {
 
     func runReport(_ warehouse: Warehouse, _ logger: Logger) throws -> StageStats {
         let summary = makeSummary(status: "succeeded", exit: .ok, message: nil)
-        let inputs = ReportInputs(
+        var inputs = ReportInputs(
             summary: summary,
             customerValue: optionalInput(TableRef(stage: .value, table: "customer_value")),
             clusterProfiles: optionalInput(TableRef(stage: .cluster, table: "cluster_profiles")),
             quarantine: optionalInput(TableRef(stage: .clean, table: "quarantine")),
             paretoSummary: optionalInput(TableRef(stage: .value, table: "pareto_summary")),
             dataQuality: optionalInput(TableRef(stage: .clean, table: "data_quality")))
+        inputs.clusterSelection = optionalInput(TableRef(stage: .cluster, table: "cluster_selection"))
+        inputs.clusterCentroids = optionalInput(TableRef(stage: .cluster, table: "cluster_centroids"))
+        inputs.orders = optionalInput(TableRef(stage: .clean, table: "stg_\(FeatureRoles(loaded.config).orders)"))
+        inputs.previousCustomerValue = artifacts.previousAsOf(before: asOf, stage: StageName.value.rawValue, table: "customer_value")
+            .flatMap { try? artifacts.read(stage: StageName.value.rawValue, table: "customer_value", asOf: $0) }
+        inputs.campaigns = loaded.config.campaigns
+        if loaded.config.campaigns.ids == .pseudonymized {
+            let key = try pseudonymKey(loaded, required: true)
+            inputs.pseudonym = { Warehouse.pseudonymValue($0, key: key) }
+        }
         let files = try ReportWriter.write(inputs, to: reportPath)
         logger.info("wrote report", metadata: ["path": "\(reportPath)/index.html"])
         var stats = StageStats()
@@ -257,11 +267,13 @@ extension PipelineRunner {
 
 /// The pseudonymisation key from the environment variable the config names.
 /// - Throws: `CVMFailure` (exit 78) when columns are to be pseudonymised and the variable is unset or empty.
-func pseudonymKey(_ loaded: LoadedConfig) throws -> String {
+func pseudonymKey(_ loaded: LoadedConfig, required: Bool = false) throws -> String {
     let privacy = loaded.config.privacy
-    guard !privacy.pseudonymize.isEmpty else { return "" }
+    var what = privacy.pseudonymize
+    if loaded.config.campaigns.ids == .pseudonymized { what.append("campaign customer ids") }
+    guard !privacy.pseudonymize.isEmpty || required || loaded.config.campaigns.ids == .pseudonymized else { return "" }
     guard let key = ProcessInfo.processInfo.environment[privacy.keyEnv], !key.isEmpty else {
-        throw CVMFailure(.config, "\(loaded.path): error: privacy.key_env: the environment variable \(privacy.keyEnv) is not set; it keys the HMAC that pseudonymises \(privacy.pseudonymize.joined(separator: ", ")). Set it to a secret kept outside the config, e.g. export \(privacy.keyEnv)=$(openssl rand -hex 32), and keep it stable so pseudonyms stay comparable across runs")
+        throw CVMFailure(.config, "\(loaded.path): error: privacy.key_env: the environment variable \(privacy.keyEnv) is not set; it keys the HMAC that pseudonymises \(what.joined(separator: ", ")). Set it to a secret kept outside the config, e.g. export \(privacy.keyEnv)=$(openssl rand -hex 32), and keep it stable so pseudonyms stay comparable across runs")
     }
     return key
 }

@@ -28,28 +28,8 @@ extension PipelineRunner {
             sources.append(SourceSummary(name: name, files: nFiles, bytes: bytes, rowsRead: accepted + rejects.count,
                                          rowsAccepted: accepted, rowsRejected: rejects.count, rejectsByRule: byRule))
         }
-        var kpis: [KPI] = []
-        if let cv = optionalInput(TableRef(stage: .value, table: "customer_value")) {
-            kpis.append(KPI(name: "customers", value: Double(cv.rowCount), unit: "customers"))
-            if let m = cv["monetary"] {
-                let total = (0..<cv.rowCount).reduce(0.0) { $0 + (m.double(at: $1) ?? 0) }
-                kpis.append(KPI(name: "revenue", value: total, unit: "currency"))
-            }
-            if let f = cv["frequency"] {
-                let buyers = (0..<cv.rowCount).filter { (f.double(at: $0) ?? 0) >= 1 }.count
-                let repeaters = (0..<cv.rowCount).filter { (f.double(at: $0) ?? 0) >= 2 }.count
-                kpis.append(KPI(name: "buyers", value: Double(buyers), unit: "customers"))
-                kpis.append(KPI(name: "repeat_rate", value: buyers == 0 ? 0 : Double(repeaters) / Double(buyers), unit: "share"))
-            }
-        }
-        if let p = optionalInput(TableRef(stage: .value, table: "pareto_summary")),
-           let label = p.columns.first(where: { $0.type.storageKind == .string }),
-           let value = p.columns.first(where: { $0.type == .double }) {
-            for i in 0..<p.rowCount {
-                if let l = label.string(at: i), let v = value.double(at: i) { kpis.append(KPI(name: l, value: v, unit: nil)) }
-            }
-        }
-        kpis.append(KPI(name: "rows_rejected", value: Double(quarantine.count), unit: "rows"))
+        let kpis = summaryKPIs(customerValue: optionalInput(TableRef(stage: .value, table: "customer_value")),
+                               pareto: optionalInput(TableRef(stage: .value, table: "pareto_summary")), rejected: quarantine.count)
         let ended = Date()
         return RunSummary(
             pipeline: loaded.config.pipeline, runID: runID, asOf: asOf.description, status: status,
@@ -57,4 +37,32 @@ extension PipelineRunner {
             durationSeconds: ended.timeIntervalSince(startedAt), configHash: loaded.configHash, threads: threads,
             stages: stages, sources: sources, kpis: kpis, warehouse: warehousePath, message: message)
     }
+}
+
+/// Key figures of a snapshot: customers, revenue, buyers, repeat rate, the Pareto figures, rejected rows.
+func summaryKPIs(customerValue cv: Table?, pareto p: Table?, rejected: Int) -> [KPI] {
+    var kpis: [KPI] = []
+    if let cv {
+        kpis.append(KPI(name: "customers", value: Double(cv.rowCount), unit: "customers"))
+        if let m = cv["monetary"] {
+            let total = (0..<cv.rowCount).reduce(0.0) { $0 + (m.double(at: $1) ?? 0) }
+            kpis.append(KPI(name: "revenue", value: total, unit: "currency"))
+        }
+        if let f = cv["frequency"] {
+            let buyers = (0..<cv.rowCount).filter { (f.double(at: $0) ?? 0) >= 1 }.count
+            let repeaters = (0..<cv.rowCount).filter { (f.double(at: $0) ?? 0) >= 2 }.count
+            kpis.append(KPI(name: "buyers", value: Double(buyers), unit: "customers"))
+            kpis.append(KPI(name: "repeat_rate", value: buyers == 0 ? 0 : Double(repeaters) / Double(buyers), unit: "share"))
+        }
+    }
+    if let p, let label = p.columns.first(where: { $0.type.storageKind == .string }),
+       let value = p.columns.first(where: { $0.type == .double }) {
+        for i in 0..<p.rowCount {
+            if let l = label.string(at: i), let v = value.double(at: i), !kpis.contains(where: { $0.name == l }) {
+                kpis.append(KPI(name: l, value: v, unit: nil))
+            }
+        }
+    }
+    kpis.append(KPI(name: "rows_rejected", value: Double(rejected), unit: "rows"))
+    return kpis
 }

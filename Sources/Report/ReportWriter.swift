@@ -9,7 +9,11 @@ public enum ReportWriter {
     public static func write(_ inputs: ReportInputs, to directory: String) throws -> [String] {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let html = try renderHTML(inputs)
+            var lists: [CampaignList] = []
+            if let cfg = inputs.campaigns, let cv = inputs.customerValue, let day = CivilDate(iso: inputs.summary.asOf) {
+                lists = Campaigns.build(customerValue: cv, orders: inputs.orders, asOf: day, configuration: cfg, pseudonym: inputs.pseudonym)
+            }
+            let html = try renderHTML(inputs, campaigns: lists)
             let json = try summaryJSON(inputs.summary)
             let previous = lastSuccess(in: "\(directory)/metrics.prom")
             let metrics = prometheusMetrics(inputs.summary, lastSuccessTimestamp: previous)
@@ -18,6 +22,20 @@ public enum ReportWriter {
                 let path = "\(directory)/\(name)"
                 try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
                 written.append(path)
+            }
+            if inputs.campaigns != nil {
+                // campaigns/<action>.csv, replacing the lists of an earlier run in this folder.
+                let folder = "\(directory)/campaigns"
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                let keep = Set(lists.map { "\($0.name).csv" })
+                for old in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where old.hasSuffix(".csv") && !keep.contains(old) {
+                    try? FileManager.default.removeItem(atPath: "\(folder)/\(old)")
+                }
+                for list in lists {
+                    let path = "\(folder)/\(list.name).csv"
+                    try Data(Campaigns.csv(list).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+                    written.append(path)
+                }
             }
             return written
         } catch let e as CVMFailure {
@@ -80,7 +98,7 @@ public enum ReportWriter {
 
     // MARK: - HTML
 
-    static func renderHTML(_ inputs: ReportInputs) throws -> String {
+    static func renderHTML(_ inputs: ReportInputs, campaigns: [CampaignList] = []) throws -> String {
         let s = inputs.summary
         var ctx: [String: Any] = [
             "pipeline": s.pipeline, "runID": s.runID, "asOf": s.asOf, "status": s.status,
@@ -113,10 +131,42 @@ public enum ReportWriter {
             if let seg = Charts.bars(cv, column: "rfm_segment", value: "monetary") { charts.append(["title": "Segments: customers and revenue", "svg": seg, "note": ""]) }
             if let life = Charts.bars(cv, column: "lifecycle_stage", value: "monetary") { charts.append(["title": "Lifecycle stages", "svg": life, "note": ""]) }
         }
+        if let cv = inputs.customerValue {
+            if let svg = Charts.quadrant(cv) {
+                charts.append(["title": "Value × strategic match: strategic, profit, potential and ordinary customers", "svg": svg, "note": ""])
+            }
+            if let svg = Charts.bars(cv, column: "churn_band", value: "clv") { charts.append(["title": "Churn-risk bands: customers and CLV at stake", "svg": svg, "note": ""]) }
+            if let clv = cv["clv"], let svg = Charts.histogram((0..<cv.rowCount).compactMap { clv.double(at: $0) }, label: "customer lifetime value") {
+                charts.append(["title": "CLV distribution", "svg": svg, "note": ""])
+            }
+            if let previous = inputs.previousCustomerValue, let svg = Charts.migration(previous, cv, column: "lifecycle_stage") {
+                charts.append(["title": "Lifecycle migration since the previous snapshot", "svg": svg, "note": ""])
+            }
+        }
         if let cp = inputs.clusterProfiles, let svg = Charts.clusters(cp) {
             charts.append(["title": "Clusters: sizes and generated names", "svg": svg, "note": ""])
         }
+        if let cc = inputs.clusterCentroids {
+            for (title, svg) in Charts.heatmaps(cc, inputs.clusterProfiles) { charts.append(["title": title, "svg": svg, "note": ""]) }
+        }
+        if let sel = inputs.clusterSelection {
+            for (title, svg) in Charts.kSelection(sel) { charts.append(["title": title, "svg": svg, "note": ""]) }
+        }
         ctx["charts"] = charts
+        if let cv = inputs.customerValue, let clv = cv["clv"], let ids = cv["customer_id"] {
+            let top = (0..<cv.rowCount).sorted {
+                let a = clv.double(at: $0) ?? 0, b = clv.double(at: $1) ?? 0
+                return a != b ? a > b : (ids.string(at: $0) ?? "") < (ids.string(at: $1) ?? "")
+            }.prefix(10)
+            ctx["topCustomers"] = top.map { i -> [String: Any] in
+                ["id": ids.formatted(at: i), "segment": cv["rfm_segment"]?.formatted(at: i) ?? "", "stage": cv["lifecycle_stage"]?.formatted(at: i) ?? "",
+                 "clv": Format.money(clv.double(at: i) ?? 0), "alive": Format.percent(cv["p_alive"]?.double(at: i) ?? 0),
+                 "revenue": Format.money(cv["monetary"]?.double(at: i) ?? 0)]
+            }
+        }
+        ctx["campaigns"] = campaigns.map { l -> [String: Any] in
+            ["name": l.name, "action": l.action, "customers": Format.thousands(l.rows.count), "file": "campaigns/\(l.name).csv"]
+        }
         if let q = inputs.quarantine {
             let recs = QuarantineRecord.records(from: q)
             var byRule: [String: [QuarantineRecord]] = [:]

@@ -75,6 +75,17 @@ public struct ReportInputs: Sendable {
     public var quarantine: Table?
     public var paretoSummary: Table?
     public var dataQuality: Table?
+    /// Model selection per k (`cluster_selection`), centroids (`cluster_centroids`).
+    public var clusterSelection: Table?
+    public var clusterCentroids: Table?
+    /// The previous snapshot's customer_value, for the migration matrix.
+    public var previousCustomerValue: Table?
+    /// Clean order lines, for campaign product suggestions.
+    public var orders: Table?
+    /// Campaign exports to write (nil: none).
+    public var campaigns: CampaignConfiguration?
+    /// Pseudonymises customer ids in campaign lists when they ask for it.
+    public var pseudonym: (@Sendable (String) -> String)?
 
     public init(summary: RunSummary, customerValue: Table?, clusterProfiles: Table?, quarantine: Table?,
                 paretoSummary: Table?, dataQuality: Table?) {

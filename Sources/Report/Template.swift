@@ -9,8 +9,8 @@ enum Template {
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>cvm report: {{pipeline}} as of {{asOf}}</title>
     <style>
-    :root { --bg: #ffffff; --fg: #1d2330; --muted: #5d6677; --accent: #2f6fdf; --accent2: #13a37a; --line: #d9dee7; --bad: #c0392b; }
-    @media (prefers-color-scheme: dark) { :root { --bg: #14171d; --fg: #e6e9ef; --muted: #9aa3b2; --accent: #6ea1ff; --accent2: #3ccf9f; --line: #2c323d; --bad: #ff7b6b; } }
+    :root { --bg: #ffffff; --fg: #1d2330; --muted: #5d6677; --accent: #2f6fdf; --accent2: #13a37a; --warm: #e07b24; --line: #d9dee7; --bad: #c0392b; }
+    @media (prefers-color-scheme: dark) { :root { --bg: #14171d; --fg: #e6e9ef; --muted: #9aa3b2; --accent: #6ea1ff; --accent2: #3ccf9f; --warm: #ffa45c; --line: #2c323d; --bad: #ff7b6b; } }
     body { background: var(--bg); color: var(--fg); font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1100px; padding: 24px; }
     h1 { font-size: 1.6em; margin: 0 0 4px; } h2 { font-size: 1.2em; margin-top: 32px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
     .muted { color: var(--muted); } .status-failed { color: var(--bad); } .status-succeeded { color: var(--accent2); }
@@ -22,9 +22,32 @@ enum Template {
     svg.chart { max-width: 100%; height: auto; } svg text { fill: var(--fg); font-size: 12px; }
     svg .axis { stroke: var(--muted); } svg .diag { stroke: var(--muted); stroke-dasharray: 4 4; } svg .series { stroke: var(--accent); stroke-width: 2.5; }
     svg .mark { stroke: var(--accent2); stroke-dasharray: 3 3; } svg .bar { fill: var(--accent); } svg .bar.alt { fill: var(--accent2); } svg .cell { fill: var(--accent); }
+    svg .series.alt { stroke: var(--accent2); } svg rect.pos { fill: var(--warm); } svg rect.neg { fill: var(--accent); }
+    svg .dot { fill: var(--muted); fill-opacity: 0.55; } svg .dot.q-strategic { fill: var(--accent2); } svg .dot.q-profit { fill: var(--warm); } svg .dot.q-potential { fill: var(--accent); }
     code { font-size: 0.92em; }
     @media print { body { max-width: none; padding: 0; } h2 { break-after: avoid; } figure, table { break-inside: avoid; } }
     </style>
+    <script>
+    // Layout self-check, read by the browser test (Tests/EndToEndTests/BrowserTests.swift): after load, the
+    // size of every chart and any script or console error go into a hidden <pre id="layout-check">.
+    (function () {
+      var errors = [];
+      window.addEventListener("error", function (e) { errors.push(String(e.message || (e.target && e.target.outerHTML) || e.type)); }, true);
+      var original = console.error;
+      console.error = function () { errors.push(Array.prototype.join.call(arguments, " ")); original.apply(console, arguments); };
+      window.addEventListener("load", function () {
+        var charts = Array.prototype.map.call(document.querySelectorAll("svg.chart"), function (s) {
+          var r = s.getBoundingClientRect();
+          return {label: s.getAttribute("aria-label"), width: Math.round(r.width), height: Math.round(r.height)};
+        });
+        var pre = document.createElement("pre");
+        pre.id = "layout-check";
+        pre.hidden = true;
+        pre.textContent = JSON.stringify({charts: charts, errors: errors});
+        document.body.appendChild(pre);
+      });
+    })();
+    </script>
     </head>
     <body>
     <header>
@@ -39,6 +62,17 @@ enum Template {
     {{#charts}}
     <figure><figcaption>{{title}}</figcaption>{{{svg}}}{{#note}}<div class="muted">{{note}}</div>{{/note}}</figure>
     {{/charts}}
+
+    {{#topCustomers.0}}<h2>Top customers by CLV</h2>
+    <table><thead><tr><th>customer</th><th>segment</th><th>lifecycle</th><th class="num">CLV</th><th class="num">P(alive)</th><th class="num">revenue</th></tr></thead><tbody>{{/topCustomers.0}}
+    {{#topCustomers}}<tr><td><code>{{id}}</code></td><td>{{segment}}</td><td>{{stage}}</td><td class="num">{{clv}}</td><td class="num">{{alive}}</td><td class="num">{{revenue}}</td></tr>{{/topCustomers}}
+    {{#topCustomers.0}}</tbody></table>{{/topCustomers.0}}
+
+    {{#campaigns.0}}<h2>Campaign lists</h2>
+    <p class="muted">One CSV per action with key scores and up to five product suggestions per customer (bought together with their purchases, else their segment's best sellers).</p>
+    <table><thead><tr><th>list</th><th>action</th><th class="num">customers</th><th>file</th></tr></thead><tbody>{{/campaigns.0}}
+    {{#campaigns}}<tr><td>{{name}}</td><td>{{action}}</td><td class="num">{{customers}}</td><td><a href="{{file}}"><code>{{file}}</code></a></td></tr>{{/campaigns}}
+    {{#campaigns.0}}</tbody></table>{{/campaigns.0}}
 
     <h2>Row accounting</h2>
     <p class="muted">Every row read is either accepted or quarantined with its reason, file and line.</p>

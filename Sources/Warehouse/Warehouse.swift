@@ -98,7 +98,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                 // A nightly batch writer: 16 KiB pages (new files only; fewer B-tree splits for wide rows),
                 // a 128 MiB page cache for index builds; synchronous=NORMAL is
                 // crash-safe in WAL mode (a process kill never corrupts or half-applies a snapshot).
-                try db.execute(sql: "PRAGMA page_size = 16384; PRAGMA cache_size = -131072; PRAGMA synchronous = NORMAL")
+                try db.execute(sql: "PRAGMA page_size = 16384; PRAGMA cache_size = -131072; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY")
             }
             queue = try DatabaseQueue(path: path, configuration: config)
         } catch {
@@ -252,7 +252,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                     }
                 }
                 let td = Date()
-                try StarSchema.rebuild(db)
+                try StarSchema.rebuild(db, asOf: asOf, orders: tables.first { $0.name == "fact_order_line" })
                 try Views.create(db)
                 derived = Date().timeIntervalSince(td)
             }
@@ -275,13 +275,15 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
 
     /// The latest snapshot (as-of day) strictly before `before` in which `table` has a row with
     /// `column = value`; nil when there is none (or no such table).
-    public func latestSnapshot(of table: String, where column: String, equals value: String, before: CivilDate) throws -> CivilDate? {
+    public func latestSnapshot(of table: String, where column: String, equals value: String, before: CivilDate,
+                               anyValue: Bool = false) throws -> CivilDate? {
         try Warehouse.checkIdentifier(table, what: "table")
         try Warehouse.checkIdentifier(column, what: "column")
         return try io {
             try queue.read { db in
                 guard try db.tableExists(table) else { return nil }
-                let text = try String.fetchOne(db, sql: "SELECT MAX(as_of) FROM \(quote(table)) WHERE \(quote(column)) = ? AND as_of < ?",
+                let filter = anyValue ? "? IS NOT NULL" : "\(quote(column)) = ?"
+                let text = try String.fetchOne(db, sql: "SELECT MAX(as_of) FROM \(quote(table)) WHERE \(filter) AND as_of < ?",
                                                arguments: [value, before.description])
                 return text.flatMap { CivilDate(iso: $0) }
             }
@@ -312,6 +314,30 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                         out.append(CVMCore.Column(name, double: rows.map { ($0[j] as Double?) ?? 0 }, validity: validity))
                     default:
                         out.append(CVMCore.Column(name, type, int64: rows.map { ($0[j] as Int64?) ?? 0 }, validity: validity))
+                    }
+                }
+                return CVMCore.Table(name: table, columns: out, rowCount: rows.count)
+            }
+        }
+    }
+
+    /// Every column of one snapshot of `table` (without as_of and run_id), typed by the declared SQL
+    /// type: INTEGER → int, REAL → double, anything else → string. Nil when the table does not exist.
+    public func readWholeSnapshot(_ table: String, asOf: CivilDate) throws -> CVMCore.Table? {
+        try Warehouse.checkIdentifier(table, what: "table")
+        return try io {
+            try queue.read { db in
+                guard try db.tableExists(table) else { return nil }
+                let cols = try db.columns(in: table).filter { $0.name != "as_of" && $0.name != "run_id" }
+                let rows = try Row.fetchAll(db, sql: "SELECT \(cols.map { quote($0.name) }.joined(separator: ", ")) FROM \(quote(table)) WHERE as_of = ? ORDER BY rowid",
+                                            arguments: [asOf.description])
+                var out: [CVMCore.Column] = []
+                for (j, c) in cols.enumerated() {
+                    let validity = rows.map { !$0.hasNull(atIndex: j) }
+                    switch c.type.uppercased() {
+                    case "INTEGER": out.append(CVMCore.Column(c.name, .int, int64: rows.map { ($0[j] as Int64?) ?? 0 }, validity: validity))
+                    case "REAL": out.append(CVMCore.Column(c.name, double: rows.map { ($0[j] as Double?) ?? 0 }, validity: validity))
+                    default: out.append(CVMCore.Column(c.name, .string, strings: rows.map { $0[j] as String? }))
                     }
                 }
                 return CVMCore.Table(name: table, columns: out, rowCount: rows.count)

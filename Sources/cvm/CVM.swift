@@ -19,7 +19,7 @@ struct CVM: ParsableCommand {
              or cvm check found differences  78  config error
         """,
         version: "0.1.0",
-        subcommands: [Run.self, Plan.self, Validate.self, Runs.self, Generate.self, Check.self, Export.self, Features.self, CLV.self, KMeansFit.self]
+        subcommands: [Run.self, Plan.self, Validate.self, Runs.self, Report.self, Generate.self, Check.self, Export.self, Features.self, CLV.self, KMeansFit.self]
     )
 }
 
@@ -156,6 +156,32 @@ extension CVM {
 
         func run() throws {
             try guarded { print(try listRuns(warehouse: warehouse, limit: limit), terminator: "") }
+        }
+    }
+
+    struct Report: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rebuild the report, summary.json, metrics.prom and campaign lists of a past run from the warehouse.")
+
+        @Option(help: "The warehouse (SQLite file).", completion: .file(extensions: ["sqlite", "db"]))
+        var warehouse: String
+
+        @Option(name: .customLong("run"), help: "The run id (see cvm runs); default: the latest succeeded run.")
+        var runID: String?
+
+        @Option(help: "Output folder.", completion: .directory)
+        var out: String
+
+        @Option(help: "A pipeline config for its campaign settings and source names (default: the built-in campaigns).",
+                completion: .file(extensions: ["yaml", "yml"]))
+        var config: String?
+
+        func run() throws {
+            try guarded {
+                let loaded = try config.map { try ConfigLoader.load(path: $0, checkFiles: false) }
+                let files = try ReportCommand.run(warehouse: warehouse, runID: runID, out: out, config: loaded)
+                for f in files { print(f) }
+            }
         }
     }
 

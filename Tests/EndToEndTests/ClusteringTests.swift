@@ -71,3 +71,39 @@ struct ClusteringPipelineTests {
         #expect(ari >= 0.5, "ARI \(ari)")
     }
 }
+
+/// `cvm report`: the report and campaign lists of a past run, rebuilt from the warehouse alone.
+struct ReportCommandTests {
+    @Test func rebuildsTheReportAndTheSameCampaignListsFromTheWarehouse() throws {
+        let dir = try makeTemporaryDirectory("e2e-report")
+        let config = try makeDemoConfig(in: dir)
+        #expect(try runCVM(["run", config, "--as-of", "2026-05-31"]).status == 0)
+        #expect(try runCVM(["run", config]).status == 0)
+        let wh = "\(dir)/cvm.sqlite"
+        let lists = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/report/campaigns").sorted()
+        #expect(lists == ["onboarding_series.csv", "reactivation_offer.csv", "tier_reminder.csv", "vip_early_access.csv", "win_back_call.csv"])
+        let vip = try String(contentsOfFile: "\(dir)/report/campaigns/vip_early_access.csv", encoding: .utf8).split(separator: "\n")
+        #expect(vip.count > 1 && vip[0].hasPrefix("customer_id,action,rfm_segment,lifecycle_stage,tier,churn_band,clv,p_alive,monetary,suggestion_1"))
+        #expect(vip.dropFirst().allSatisfy { $0.contains(",VIP early access,Champions,") })
+
+        let out = "\(dir)/rebuilt"
+        let r = try runCVM(["report", "--warehouse", wh, "--out", out, "--config", config])
+        #expect(r.status == 0, "\(r.stderr)")
+        for name in lists {
+            let a = try String(contentsOfFile: "\(dir)/report/campaigns/\(name)", encoding: .utf8)
+            let b = try String(contentsOfFile: "\(out)/campaigns/\(name)", encoding: .utf8)
+            #expect(a == b, "\(name) differs when rebuilt from the warehouse")
+        }
+        let html = try String(contentsOfFile: "\(out)/index.html", encoding: .utf8)
+        #expect(html.contains("as of <b>2026-06-30</b>"))
+        #expect(html.contains("Lifecycle migration since the previous snapshot"))
+        // An earlier run by id: the May snapshot.
+        let may = try #require(try scalar(wh, "SELECT run_id FROM cvm_runs WHERE as_of = '2026-05-31'", as: String.self))
+        #expect(try runCVM(["report", "--warehouse", wh, "--run", may, "--out", "\(dir)/may"]).status == 0)
+        #expect(try String(contentsOfFile: "\(dir)/may/index.html", encoding: .utf8).contains("as of <b>2026-05-31</b>"))
+        // Unknown run or warehouse: exit 66 with the reason.
+        let unknown = try runCVM(["report", "--warehouse", wh, "--run", "nope", "--out", "\(dir)/x"])
+        #expect(unknown.status == 66 && unknown.stderr.contains("no run nope in this warehouse"))
+        #expect(try runCVM(["report", "--warehouse", "\(dir)/missing.sqlite", "--out", "\(dir)/x"]).status == 66)
+    }
+}
