@@ -140,16 +140,20 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         put(b + 9, checkouts > 0 ? Double(abandonedCheckouts) / Double(checkouts) : nil)
         put(b + 11, events > 0 ? Double(searches) / Double(events) : nil)
     }
-    if L.deviceStart >= 0 {
-        let total = Double(sr.count)
-        for (k, d) in ctx.topDevices.enumerated() {
-            let count = sr.reduce(0) { $0 + (ctx.sDevice[Int(ctx.sessions.rows[$1])] == d.code ? 1 : 0) }
-            put(L.deviceStart + k, total > 0 ? Double(count) / total : nil)
+    for (wi, w) in L.windows.enumerated() where !L.deviceBlocks.isEmpty {
+        var total = 0
+        var devices = [Int](repeating: 0, count: ctx.topDevices.count), referrers = [Int](repeating: 0, count: ctx.topReferrers.count)
+        for k in sr {
+            let i = Int(ctx.sessions.rows[k])
+            guard inWindow(floorDiv(ctx.sStart[i], microsPerDay), w) else { continue }
+            total += 1
+            if let d = ctx.topDevices.firstIndex(where: { $0.code == ctx.sDevice[i] }) { devices[d] += 1 }
+            if let r = ctx.topReferrers.firstIndex(where: { $0.code == ctx.sReferrer[i] }) { referrers[r] += 1 }
         }
-        for (k, r) in ctx.topReferrers.enumerated() {
-            let count = sr.reduce(0) { $0 + (ctx.sReferrer[Int(ctx.sessions.rows[$1])] == r.code ? 1 : 0) }
-            put(L.referrerStart + k, total > 0 ? Double(count) / total : nil)
-        }
+        guard total > 0 else { continue }
+        let b = L.deviceBlocks[wi]
+        for d in devices.indices { put(b + d, Double(devices[d]) / Double(total)) }
+        for r in referrers.indices { put(b + devices.count + r, Double(referrers[r]) / Double(total)) }
     }
 
     // Events by type.

@@ -26,6 +26,10 @@ struct FeatureSpec {
     var window: Int?
     var description: String
     var isInteger: Bool
+    /// Source columns (table.column) the feature is computed from.
+    var sources: String = ""
+    /// What a customer without the underlying rows gets: "0" or "null" (never NaN or infinity).
+    var fill: String = "null"
 }
 
 /// Builds per-customer features from declared families (the features stage).
@@ -87,6 +91,8 @@ public enum FeatureBuilder {
             Column("type", strings: specs.map { $0.isInteger ? "int" : "double" }),
             Column("window_days", .int, int64: specs.map { Int64($0.window ?? 0) }, validity: specs.map { $0.window != nil }),
             Column("unit", strings: specs.map(\.unit)),
+            Column("source_columns", strings: specs.map(\.sources)),
+            Column("fill", strings: specs.map(\.fill)),
         ], rowCount: specs.count)
         return FeatureResult(features: features, catalog: catalog)
     }

@@ -13,7 +13,7 @@ struct Layout: Sendable {
     var ordersBlocks: [Int] = []       // per window (windows..., all)
     var clickBlocks: [Int] = []
     var eventBlocks: [Int] = []
-    var deviceStart = -1, referrerStart = -1
+    var deviceBlocks: [Int] = []       // per window: devices, then referrers
     var categoryStart = -1
     var timing = -1
     var trends = -1
@@ -60,56 +60,77 @@ struct Layout: Sendable {
         func suffix(_ w: Int?) -> String { w.map { "_\($0)d" } ?? "_all" }
         func span(_ w: Int?) -> String { w.map { "in the last \($0) days" } ?? "over all time" }
         var used = Set<String>()
-        func add(_ name: String, _ family: String, _ unit: String, _ window: Int?, _ desc: String, int: Bool = false) {
+        var sources = "", fill = "null"
+        func add(_ name: String, _ family: String, _ unit: String, _ window: Int?, _ desc: String, int: Bool = false,
+                 zero: Bool = false) {
             // Labels from the data (categories, devices) may slug to the same name: keep names unique.
             var name = name, k = 2
             while used.contains(name) { name = "\(name)_\(k)"; k += 1 }
             used.insert(name)
-            specs.append(FeatureSpec(name: name, family: family, unit: unit, window: window, description: desc, isInteger: int))
+            specs.append(FeatureSpec(name: name, family: family, unit: unit, window: window, description: desc, isInteger: int,
+                                     sources: sources, fill: zero ? "0" : fill))
         }
+        let orderCols = "orders.customer_id, orders.order_id, orders.ordered_at, orders.status"
+        let money = "orders.quantity, orders.unit_price, orders.discount"
+        let sessionCols = "sessions.customer_id, sessions.started_at"
         if fam.rfm {
             rfm = specs.count
+            sources = orderCols
             add("recency_days", "rfm", "days", nil, "Days from the last completed order to the as-of date", int: true)
-            add("frequency", "rfm", "orders", nil, "Completed orders over all time", int: true)
-            add("monetary", "rfm", "currency", nil, "Net revenue over all time", )
+            add("frequency", "rfm", "orders", nil, "Completed orders over all time", int: true, zero: true)
+            sources = "\(orderCols), \(money)"
+            add("monetary", "rfm", "currency", nil, "Net revenue over all time", zero: true)
             add("aov_all", "rfm", "currency", nil, "Average order value over all time")
+            sources = orderCols
             add("tenure_days", "rfm", "days", nil, "Days since the first completed order", int: true)
+            sources = "customers.customer_id, customers.signup_date"
             add("days_since_signup", "rfm", "days", nil, "Days since the customer signed up", int: true)
         }
         if fam.orders {
             for w in windows {
                 ordersBlocks.append(specs.count)
-                for (m, unit, desc, isInt) in Layout.orderMetrics {
-                    add("\(m)\(suffix(w))", "orders", unit, w, "\(desc) \(span(w))", int: isInt)
+                for (i, (m, unit, desc, isInt)) in Layout.orderMetrics.enumerated() {
+                    sources = orderCols + (i == 0 ? "" : i == 6 ? ", orders.quantity" : i == 7 ? ", orders.sku" : i == 8 ? ", orders.category" : ", \(money)")
+                    add("\(m)\(suffix(w))", "orders", unit, w, "\(desc) \(span(w))", int: isInt, zero: [0, 1, 6, 7, 8].contains(i))
                 }
             }
         }
         if fam.clickstream && ctx.hasSessions {
             for w in windows {
                 clickBlocks.append(specs.count)
-                for (m, unit, desc, isInt) in Layout.clickMetrics {
-                    add("\(m)\(suffix(w))", "clickstream", unit, w, "\(desc) \(span(w))", int: isInt)
+                let detail = ["", "", ", sessions.page_views", ", sessions.page_views", ", sessions.duration_s", ", sessions.duration_s",
+                              ", sessions.is_bounce", ", sessions.add_to_cart", ", sessions.add_to_cart, sessions.purchases",
+                              ", sessions.checkouts, sessions.purchases", ", sessions.purchases", ", sessions.searches, sessions.events"]
+                for (i, (m, unit, desc, isInt)) in Layout.clickMetrics.enumerated() {
+                    sources = sessionCols + detail[i]
+                    add("\(m)\(suffix(w))", "clickstream", unit, w, "\(desc) \(span(w))", int: isInt, zero: i <= 2)
                 }
             }
-            deviceStart = specs.count
-            for d in ctx.topDevices {
-                add("device_share_\(slug(d.name))", "clickstream", "share", nil, "Share of sessions on \(d.name)")
-            }
-            referrerStart = specs.count
-            for r in ctx.topReferrers {
-                add("referrer_share_\(slug(r.name))", "clickstream", "share", nil, "Share of sessions arriving from \(r.name)")
+            // Device and referrer mix per window: shares of the window's sessions (null without sessions).
+            for w in windows {
+                deviceBlocks.append(specs.count)
+                sources = sessionCols + ", sessions.device"
+                for d in ctx.topDevices {
+                    add("device_share_\(slug(d.name))\(suffix(w))", "clickstream", "share", w, "Share of sessions on \(d.name) \(span(w))")
+                }
+                sources = sessionCols + ", sessions.referrer"
+                for r in ctx.topReferrers {
+                    add("referrer_share_\(slug(r.name))\(suffix(w))", "clickstream", "share", w, "Share of sessions arriving from \(r.name) \(span(w))")
+                }
             }
         }
         if fam.clickstream && ctx.hasEvents {
             for w in windows {
                 eventBlocks.append(specs.count)
+                sources = "events.customer_id, events.occurred_at, events.event_type"
                 for t in FeatureBuilder.eventTypes {
-                    add("events_\(t)\(suffix(w))", "clickstream", "count", w, "Events of type \(t) \(span(w))", int: true)
+                    add("events_\(t)\(suffix(w))", "clickstream", "count", w, "Events of type \(t) \(span(w))", int: true, zero: true)
                 }
             }
         }
         if fam.categories && !ctx.topCategories.isEmpty {
             categoryStart = specs.count
+            sources = "\(orderCols), orders.category, \(money)"
             for c in ctx.topCategories {
                 let name = ctx.categoryNames[Int(c)]
                 add("category_spend_share_\(slug(name))", "categories", "share", nil, "Share of net revenue spent on \(name)")
@@ -123,6 +144,7 @@ struct Layout: Sendable {
         }
         if fam.timing {
             timing = specs.count
+            sources = orderCols
             for d in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
                 add("dow_share_\(d)", "timing", "share", nil, "Share of completed orders placed on \(d) (UTC)")
             }
@@ -135,26 +157,37 @@ struct Layout: Sendable {
             add("interval_min_days", "timing", "days", nil, "Shortest gap between consecutive completed orders")
             add("interval_max_days", "timing", "days", nil, "Longest gap between consecutive completed orders")
             add("purchase_regularity_cv", "timing", "ratio", nil, "Coefficient of variation of inter-purchase intervals (lower is more regular)")
+            sources = "\(orderCols), customers.signup_date"
             add("signup_to_first_order_days", "timing", "days", nil, "Days from signup to the first completed order", int: true)
         }
         if fam.trends {
             trends = specs.count
+            fill = "1 when both periods are empty (flat), never null"
             for (what, unit) in [("revenue", "net revenue"), ("orders", "completed orders"), ("sessions", "sessions")] {
+                sources = what == "sessions" ? sessionCols : what == "revenue" ? "\(orderCols), \(money)" : orderCols
                 add("\(what)_trend_30v30", "trends", "ratio", 30, "(\(unit) in the last 30 days + 1) / (\(unit) in the 30 days before + 1); 1 means flat")
                 add("\(what)_trend_90v90", "trends", "ratio", 90, "(\(unit) in the last 90 days + 1) / (\(unit) in the 90 days before + 1); 1 means flat")
             }
+            fill = "0"
+            sources = "\(orderCols), \(money)"
             add("revenue_slope_12m", "trends", "currency per month", 365, "Least-squares slope of monthly net revenue over the last 12 months")
+            fill = "null"
         }
         if fam.profile && ctx.hasCustomers {
             profile = specs.count
+            sources = "customers.birth_year"
             add("age", "profile", "years", nil, "Age in the as-of year, from birth_year", int: true)
             add("age_band", "profile", "code", nil, "Age band: 1 <25, 2 25-34, 3 35-44, 4 45-54, 5 55-64, 6 65+", int: true)
+            sources = "customers.country"
             add("country_code", "profile", "code", nil, "Country as a code (index in: \(ctx.countries.prefix(30).joined(separator: ", ")))", int: true)
+            sources = "customers.channel"
             add("channel_code", "profile", "code", nil, "Acquisition channel as a code (index in: \(ctx.channels.joined(separator: ", ")))", int: true)
+            sources = "customers.email, customers.signup_date, customers.country, customers.birth_year, customers.channel"
             add("profile_completeness", "profile", "share", nil, "Share of profile fields filled in (email, signup date, country, birth year, channel)")
         }
         if fam.clv {
             clv = specs.count
+            sources = "\(orderCols), \(money)"
             add("clv_repeat_days", "clv", "days", nil, "Repeat purchase occasions: distinct days with a completed order, minus the first (BG/NBD x)", int: true)
             add("clv_recency_days", "clv", "days", nil, "Days from the first to the last purchase day (BG/NBD t_x)", int: true)
             add("clv_age_days", "clv", "days", nil, "Days from the first purchase day to the as-of date (BG/NBD T)", int: true)
@@ -162,9 +195,13 @@ struct Layout: Sendable {
         }
         if fam.value {
             value = specs.count
+            sources = "events.customer_id, events.occurred_at, events.event_type"
             add("value_reputation", "value", "count", nil, "Reputation value: referral, share and review events (word of mouth)", int: true)
+            sources = "customers (profile fields), events.customer_id, events.occurred_at"
             add("value_information", "value", "score", nil, "Information value: half profile completeness, half events contributed (capped at 100)")
+            sources = "events.customer_id, events.occurred_at, events.event_type"
             add("value_knowledge", "value", "count", nil, "Knowledge value: reviews and support contacts (feedback)", int: true)
+            sources = "\(orderCols), \(money)"
             add("value_transaction", "value", "score", nil, "Transaction value: (1 - return rate) × (1 - cancellation rate) / (1 + purchase irregularity)")
         }
     }

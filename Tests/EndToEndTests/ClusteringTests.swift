@@ -107,3 +107,30 @@ struct ReportCommandTests {
         #expect(try runCVM(["report", "--warehouse", "\(dir)/missing.sqlite", "--out", "\(dir)/x"]).status == 66)
     }
 }
+
+/// The feature catalog on the demo: at least 300 features, each with its sources and a fill rule the data keeps.
+struct FeatureCatalogTests {
+    @Test func everyFeatureHasSourcesAndTheDeclaredFillHolds() throws {
+        let dir = try makeTemporaryDirectory("e2e-catalog")
+        #expect(try runCVM(["run", try makeDemoConfig(in: dir), "--until", "load"]).status == 0)
+        let wh = "\(dir)/cvm.sqlite"
+        let catalog = try DatabaseQueue(path: wh).read { db in
+            try Row.fetchAll(db, sql: "SELECT name, source_columns, fill FROM feature_catalog ORDER BY rowid")
+        }
+        #expect(catalog.count >= 300, "\(catalog.count) features")
+        let customers = try #require(try scalar(wh, "SELECT COUNT(*) FROM customer_features", as: Int.self))
+        for row in catalog {
+            let name: String = row["name"], sources: String = row["source_columns"], fill: String = row["fill"]
+            #expect(!sources.isEmpty && sources.contains("."), "\(name) names no source columns")
+            let nulls = try #require(try scalar(wh, "SELECT COUNT(*) FROM customer_features WHERE \"\(name)\" IS NULL", as: Int.self))
+            if fill == "0" || fill.contains("never null") {
+                #expect(nulls == 0, "\(name) declares fill \(fill) but has \(nulls) nulls")
+            } else {
+                #expect(fill == "null")
+                #expect(nulls < customers, "\(name) is null for every customer")
+            }
+        }
+        // Windowed device shares exist for every window and sum to 1 over the devices for customers with sessions.
+        #expect(try scalar(wh, "SELECT COUNT(*) FROM feature_catalog WHERE name LIKE 'device_share_%_30d'", as: Int.self) ?? 0 >= 2)
+    }
+}

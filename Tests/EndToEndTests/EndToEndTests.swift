@@ -158,7 +158,7 @@ struct EndToEndTests {
         #expect(try runCVM(["run", config, "--until", "features"]).status == 0)
         let csv = try runCVM(["features", config, "--format", "csv"])
         let lines = csv.stdout.split(separator: "\n")
-        #expect(lines.first == "name,family,description,type,window_days,unit")
+        #expect(lines.first == "name,family,description,type,window_days,unit,source_columns,fill")
         #expect(lines.count > 250)
         #expect(lines.contains { $0.hasPrefix("revenue_sum_90d,orders,") })
         let json = try runCVM(["features", config, "--format", "json"])
