@@ -42,24 +42,30 @@ static inline void argmin(const double *dist, int64_t k, int32_t *label, double 
 }
 
 // Four rows at a time share each load of a centroid tile; four independent accumulators
-// hide the add latency. Each lane still sums its own dimensions in index order.
+// hide the add latency. Each lane still sums its own dimensions in index order. Always inlined,
+// so it is compiled for each caller's instruction set.
+static inline __attribute__((always_inline))
+void rows4(const double *x0, int64_t d, const double *ct, int64_t kp, double *o0, double *o1, double *o2, double *o3) {
+    const double *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
+    for (int64_t t = 0; t < kp; t += 8) {
+        v8d a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int64_t j = 0; j < d; j++) {
+            v8d c;
+            LOAD8(c, ct + j * kp + t);
+            v8d e0 = x0[j] - c, e1 = x1[j] - c, e2 = x2[j] - c, e3 = x3[j] - c;
+            a0 += e0 * e0; a1 += e1 * e1; a2 += e2 * e2; a3 += e3 * e3;
+        }
+        STORE8(o0 + t, a0); STORE8(o1 + t, a1); STORE8(o2 + t, a2); STORE8(o3 + t, a3);
+    }
+}
+
 CVM_CLONES
 void cvm_km_nearest(const double *x, int64_t n, int64_t d, const double *ct, int64_t k, int64_t kp,
                     int32_t *labels, double *distances) {
     double dist[4][kp];
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) {
-        const double *x0 = x + i * d, *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
-        for (int64_t t = 0; t < kp; t += 8) {
-            v8d a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            for (int64_t j = 0; j < d; j++) {
-                v8d c;
-                LOAD8(c, ct + j * kp + t);
-                v8d e0 = x0[j] - c, e1 = x1[j] - c, e2 = x2[j] - c, e3 = x3[j] - c;
-                a0 += e0 * e0; a1 += e1 * e1; a2 += e2 * e2; a3 += e3 * e3;
-            }
-            STORE8(dist[0] + t, a0); STORE8(dist[1] + t, a1); STORE8(dist[2] + t, a2); STORE8(dist[3] + t, a3);
-        }
+        rows4(x + i * d, d, ct, kp, dist[0], dist[1], dist[2], dist[3]);
         for (int r = 0; r < 4; r++) argmin(dist[r], k, labels + i + r, distances + i + r);
     }
     for (; i < n; i++) {
@@ -72,18 +78,7 @@ CVM_CLONES
 void cvm_km_all_distances(const double *x, int64_t n, int64_t d, const double *ct, int64_t kp, double *out) {
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) {
-        const double *x0 = x + i * d, *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
-        for (int64_t t = 0; t < kp; t += 8) {
-            v8d a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            for (int64_t j = 0; j < d; j++) {
-                v8d c;
-                LOAD8(c, ct + j * kp + t);
-                v8d e0 = x0[j] - c, e1 = x1[j] - c, e2 = x2[j] - c, e3 = x3[j] - c;
-                a0 += e0 * e0; a1 += e1 * e1; a2 += e2 * e2; a3 += e3 * e3;
-            }
-            STORE8(out + i * kp + t, a0); STORE8(out + (i + 1) * kp + t, a1);
-            STORE8(out + (i + 2) * kp + t, a2); STORE8(out + (i + 3) * kp + t, a3);
-        }
+        rows4(x + i * d, d, ct, kp, out + i * kp, out + (i + 1) * kp, out + (i + 2) * kp, out + (i + 3) * kp);
     }
     for (; i < n; i++) cvm_km_distances(x + i * d, d, ct, kp, out + i * kp);
 }

@@ -89,6 +89,14 @@ enum Charts {
         return svg
     }
 
+    /// Column labels of a grid, rotated so long names fit above narrow columns (labels already escaped).
+    static func columnHeaders(_ labels: [String], left: Double, width: Double, baseline: Double) -> String {
+        labels.enumerated().map { j, label in
+            let x = f1(left + Double(j) * width + width / 2)
+            return "<text x=\"\(x)\" y=\"\(baseline)\" transform=\"rotate(-35 \(x) \(baseline))\">\(label)</text>"
+        }.joined()
+    }
+
     /// Approximate width in pixels of `characters` characters of 12 px sans-serif text.
     static func textWidth(_ characters: Int) -> Double { Double(characters) * 6.6 }
 
@@ -201,10 +209,7 @@ enum Charts {
             let cw = 86.0, ch = 28.0, left = textWidth(longest) + 16, top0 = 110.0
             let w = left + Double(top.count) * cw + 110, h = top0 + Double(clusters.count) * ch + 10
             var svg = open(w, h, "cluster heatmap \(name)")
-            for (j, feature) in top.enumerated() {
-                let x = left + Double(j) * cw + cw / 2
-                svg += "<text x=\"\(f1(x))\" y=\"\(top0 - 8)\" transform=\"rotate(-35 \(f1(x)) \(top0 - 8))\">\(xml(feature))</text>"
-            }
+            svg += columnHeaders(top.map(xml), left: left, width: cw, baseline: top0 - 8)
             for (i, c) in clusters.enumerated() {
                 let y = top0 + Double(i) * ch
                 svg += "<text x=\"\(left - 8)\" y=\"\(f1(y + 18))\" text-anchor=\"end\">\(c): \(xml(label[c] ?? ""))</text>"
@@ -285,10 +290,7 @@ enum Charts {
         let w = left + Double(order.count) * cw + 90, h = top + Double(order.count) * ch + 30
         let peak = Double(counts.values.max() ?? 1)
         var svg = open(w, h, "\(column) migration")
-        for (j, s) in order.enumerated() {
-            let x = left + Double(j) * cw + cw / 2
-            svg += "<text x=\"\(f1(x))\" y=\"\(top - 8)\" transform=\"rotate(-35 \(f1(x)) \(top - 8))\">→ \(xml(s))</text>"
-        }
+        svg += columnHeaders(order.map { "→ \(xml($0))" }, left: left, width: cw, baseline: top - 8)
         for (i, from) in order.enumerated() {
             let y = top + Double(i) * ch
             svg += "<text x=\"\(left - 8)\" y=\"\(f1(y + 17))\" text-anchor=\"end\">\(xml(from)) →</text>"
