@@ -14,6 +14,9 @@ public struct Configuration: Decodable, Sendable {
     public var statuses: Statuses
     /// Families switched on; all by default.
     public var families: Families
+    /// The time zone days and hours are read in: windows end at the end of the as-of day there, and
+    /// weekday and hour features use its wall clock. "UTC" (default), "+02:00", or an IANA name.
+    public var zone: String = "UTC"
 
     public struct Statuses: Decodable, Sendable {
         public var completed: [String] = ["completed", "complete", "paid", "shipped", "delivered"]
@@ -49,7 +52,7 @@ public struct Configuration: Decodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case orders, events, customers, windows, topCategories = "top_categories", statuses, families
+        case orders, events, customers, windows, topCategories = "top_categories", statuses, families, zone
     }
 
     public init(orders: String = "orders", events: String? = nil, customers: String? = nil,
@@ -81,5 +84,22 @@ public struct Configuration: Decodable, Sendable {
         }
         statuses = try c.decodeIfPresent(Statuses.self, forKey: .statuses) ?? statuses
         families = try c.decodeIfPresent(Families.self, forKey: .families) ?? families
+        zone = try c.decodeIfPresent(ZoneName.self, forKey: .zone)?.name ?? zone
+    }
+
+    /// The end of the as-of day in the declared zone, as a UTC instant in µs (the point-in-time cutoff).
+    public func cutoffUTC(asOf: CivilDate) -> Int64 {
+        (LocalClock(zone) ?? LocalClock("UTC")!).endOfDayUTC(asOf.daysSinceEpoch)
+    }
+}
+
+/// A time zone name, checked where it is written (so an error points at the value).
+struct ZoneName: Decodable {
+    var name: String
+    init(from decoder: any Decoder) throws {
+        name = try decoder.singleValueContainer().decode(String.self)
+        guard LocalClock(name) != nil else {
+            throw ConfigValueError("unknown time zone \"\(name)\"; use UTC, an offset such as +02:00, or an IANA name such as Europe/Berlin")
+        }
     }
 }

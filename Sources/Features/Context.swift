@@ -47,6 +47,11 @@ struct Context: Sendable {
         let oc = try requireColumn(o, "customer_id", role: "orders", types: [.string, .enum, .int])
         let oid = try requireColumn(o, "order_id", role: "orders", types: [.string, .enum, .int])
         let ot = try requireColumn(o, "ordered_at", role: "orders", types: [.timestamp, .date])
+        // Every instant becomes local wall-clock time in the declared zone; the cutoff is local midnight
+        // after the as-of day. Dates (signup_date, date-typed ordered_at) are already local days.
+        let clock = LocalClock(configuration.zone) ?? LocalClock("UTC")!
+        let orderTimes: [Int64] = ot.type == .date ? ot.int64Values.map { $0 * microsPerDay } : clock.local(ot.int64Values)
+        let eventTimes: [Int64]? = inputs.events?["occurred_at"].map { clock.local($0.int64Values) }
         let price = o["unit_price"], amount = o["amount"]
         guard price != nil || amount != nil else {
             throw CVMFailure(.config, "error: features need a money column in the orders source: unit_price (with quantity) or amount")
@@ -55,19 +60,22 @@ struct Context: Sendable {
         // The customer universe as of the cutoff: customers signed up by then ∪ customers with an order or an
         // event before it, in byte order. A backfill for an earlier date sees exactly the customers of that date.
         var ids = Set<String>()
-        func collect(_ c: Column?, before time: Column?, scale: Int64) {
+        func collect(_ c: Column?, before time: Column?, local: [Int64]? = nil) {
             guard let c else { return }
             let (codes, dict) = stringCodes(c)
             var used = [Bool](repeating: false, count: dict.count)
             for i in 0..<c.count where c.isValid(i) {
-                if let time, let t = time.int64(at: i), t * scale >= cut { continue }
+                if let time, time.isValid(i) {
+                    let t = local?[i] ?? ((time.int64(at: i) ?? 0) * microsPerDay)
+                    if t >= cut { continue }
+                }
                 used[Int(codes[i])] = true
             }
             for (k, u) in used.enumerated() where u { ids.insert(dict[k]) }
         }
-        collect(inputs.customers?["customer_id"], before: inputs.customers?["signup_date"], scale: microsPerDay)
-        collect(oc, before: ot, scale: ot.type == .date ? microsPerDay : 1)
-        if let e = inputs.events, let t = e["occurred_at"] { collect(e["customer_id"], before: t, scale: 1) }
+        collect(inputs.customers?["customer_id"], before: inputs.customers?["signup_date"])
+        collect(oc, before: ot, local: orderTimes)
+        if let e = inputs.events, let t = e["occurred_at"] { collect(e["customer_id"], before: t, local: eventTimes) }
         customerIDs = ids.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         var index: [String: Int32] = [:]
         for (i, id) in customerIDs.enumerated() { index[id] = Int32(i) }
@@ -79,7 +87,7 @@ struct Context: Sendable {
         }
 
         // Orders.
-        let times: [Int64] = ot.type == .date ? ot.int64Values.map { $0 * microsPerDay } : ot.int64Values
+        let times = orderTimes
         let keep = (0..<o.rowCount).filter { ot.isValid($0) && times[$0] < cut }
         let custAll = customerIndex(oc)
         let (orderCodes, _) = stringCodes(oid)
@@ -135,7 +143,7 @@ struct Context: Sendable {
         // Sessions.
         if let s = inputs.sessions, let sc = s["customer_id"], let st = s["started_at"] {
             hasSessions = true
-            let starts = st.int64Values
+            let starts = clock.local(st.int64Values)
             let keepS = (0..<s.rowCount).filter { starts[$0] < cut }
             let ci = customerIndex(sc)
             func ints(_ name: String) -> [Int64] { let c = s[name]; return keepS.map { c?.int64(at: $0) ?? 0 } }
@@ -178,7 +186,7 @@ struct Context: Sendable {
         // Events.
         if let e = inputs.events, let ec = e["customer_id"], let et = e["occurred_at"], let ty = e["event_type"] {
             hasEvents = true
-            let ts = et.int64Values
+            let ts = eventTimes ?? clock.local(et.int64Values)
             let keepE = (0..<e.rowCount).filter { et.isValid($0) && ts[$0] < cut }
             let ci = customerIndex(ec)
             let (codes, dict) = stringCodes(ty)

@@ -34,7 +34,7 @@ struct FeatureSpec {
 
 /// Builds per-customer features from declared families (the features stage).
 ///
-/// Point-in-time correct: only rows before the end of the as-of day (UTC) count;
+/// Point-in-time correct: only rows before the end of the as-of day (in `zone`, default UTC) count;
 /// a window of w days covers the w days ending at the as-of date. Every feature of
 /// a customer depends only on that customer's rows plus global parameters (as-of,
 /// top categories), so the work partitions by customer (DESIGN.md).

@@ -73,6 +73,7 @@ struct Layout: Sendable {
         let orderCols = "orders.customer_id, orders.order_id, orders.ordered_at, orders.status"
         let money = "orders.quantity, orders.unit_price, orders.discount"
         let sessionCols = "sessions.customer_id, sessions.started_at"
+        let zone = config.zone
         if fam.rfm {
             rfm = specs.count
             sources = orderCols
@@ -146,12 +147,12 @@ struct Layout: Sendable {
             timing = specs.count
             sources = orderCols
             for d in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
-                add("dow_share_\(d)", "timing", "share", nil, "Share of completed orders placed on \(d) (UTC)")
+                add("dow_share_\(d)", "timing", "share", nil, "Share of completed orders placed on \(d) (\(zone))")
             }
             for (b, hours) in [("night", "0-6h"), ("morning", "6-12h"), ("afternoon", "12-18h"), ("evening", "18-24h")] {
-                add("hour_share_\(b)", "timing", "share", nil, "Share of completed orders placed in the \(b) (\(hours) UTC)")
+                add("hour_share_\(b)", "timing", "share", nil, "Share of completed orders placed in the \(b) (\(hours) \(zone))")
             }
-            add("weekend_share", "timing", "share", nil, "Share of completed orders placed on Saturday or Sunday (UTC)")
+            add("weekend_share", "timing", "share", nil, "Share of completed orders placed on Saturday or Sunday (\(zone))")
             add("interval_mean_days", "timing", "days", nil, "Mean days between consecutive completed orders")
             add("interval_std_days", "timing", "days", nil, "Standard deviation of days between consecutive completed orders")
             add("interval_min_days", "timing", "days", nil, "Shortest gap between consecutive completed orders")

@@ -110,7 +110,7 @@ extension PipelineRunner {
         if let sessionSource = sessionsSource(loaded.config.stages.clean), let events = cleaned[sessionSource] {
             // Sessions belong to the snapshot: events after the as-of day are left out (point-in-time).
             let sessions = try Sessionizer.sessionize(events, gapMinutes: sessionsGap(loaded.config.stages.clean), threads: threads,
-                                                      before: (asOf.daysSinceEpoch + 1) * microsPerDay)
+                                                      before: loaded.config.stages.features.cutoffUTC(asOf: asOf))
             outputs.append(sessions)
             stats.detail["sessions"] = "\(sessions.rowCount)"
         }
