@@ -10,7 +10,7 @@ RELEASE  := .build/release/cvm
 export CVM_PSEUDONYM_KEY ?= demo-only-not-a-secret
 DEBUG    := .build/debug/cvm
 
-.PHONY: all deps browser build run test unit check fixtures bench clean help
+.PHONY: all deps browser pyref build run test unit check fixtures bench clean help
 
 all: build
 
@@ -43,7 +43,12 @@ browser:
 	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null) \
 	    || echo "warning: could not install chromium; the report's browser test will be skipped"; }
 
-unit: deps browser
+# Python peers and the pandas feature reference (bench/.venv, from PyPI); best effort for tests:
+# without it the reference test is skipped and says so.
+pyref:
+	-@$(MAKE) --no-print-directory $(VENV)/.installed
+
+unit: deps browser pyref
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
 
