@@ -1,3 +1,4 @@
+import Foundation
 /// How one input source (orders, events, customers, ...) is read, typed and validated.
 ///
 /// Declared under `sources.<name>` in a pipeline config; shared by Extract (reading
@@ -61,12 +62,14 @@ public struct SourceSpec: Decodable, Sendable {
     public var references: KeyedList<String>
     /// Data-quality budget: the run fails with exit 65 when more than this share of rows is rejected.
     public var maxRejectRate: Double
+    /// The newest row must be at most this old at the end of the as-of day.
+    public var freshness: Freshness?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case files, format, delimiter, header, timezone
         case onFileError = "on_file_error", extraColumns = "extra_columns", missingColumns = "missing_columns"
         case nullValues = "null_values", columns, key, dedupe, references
-        case maxRejectRate = "max_reject_rate"
+        case maxRejectRate = "max_reject_rate", freshness
     }
 
     public init(name: String, files: [String], columns: [(String, ColumnDecl)]) {
@@ -108,6 +111,10 @@ public struct SourceSpec: Decodable, Sendable {
         dedupe = try c.decodeIfPresent(DedupePolicy.self, forKey: .dedupe) ?? dedupe
         references = try c.decodeIfPresent(KeyedList<String>.self, forKey: .references) ?? references
         maxRejectRate = try c.decodeIfPresent(Double.self, forKey: .maxRejectRate) ?? maxRejectRate
+        freshness = try c.decodeIfPresent(Freshness.self, forKey: .freshness)
+        if let f = freshness, columns[f.column] == nil {
+            throw ConfigValueError("freshness.column: unknown column \"\(f.column)\" (declared: \(columns.map(\.key).joined(separator: ", ")))")
+        }
     }
 
     /// The typed schema of this source's table (canonical names, declaration order).
@@ -138,9 +145,24 @@ public struct ColumnDecl: Decodable, Sendable {
     /// Normalisations applied before validation.
     public var trim: Bool
     public var lowercase: Bool
+    /// A regular expression the whole value must match (rule `pattern`; string columns).
+    public var pattern: String?
+    /// Bounds on the number of characters (rule `length`; string columns).
+    public var minLength: Int?
+    public var maxLength: Int?
+    /// What an invalid value (enum, min, max, pattern, length) does: reject the row (default) or become null
+    /// (the row is kept; the count per column and rule is reported).
+    public var onInvalid: InvalidPolicy
+
+    public enum InvalidPolicy: String, ConfigEnum {
+        case reject, null
+        public static var noun: String { "on_invalid policy" }
+        public init(from decoder: any Decoder) throws { self = try Self.decodeWord(from: decoder) }
+    }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case from, type, format, scale, values, required, min, max, trim, lowercase
+        case from, type, format, scale, values, required, min, max, trim, lowercase, pattern
+        case minLength = "min_length", maxLength = "max_length", onInvalid = "on_invalid"
     }
 
     public init(_ type: ColumnType, from: String? = nil, format: String? = nil, scale: Int = 2, values: [String]? = nil,
@@ -155,6 +177,7 @@ public struct ColumnDecl: Decodable, Sendable {
         self.max = max
         trim = true
         lowercase = false
+        onInvalid = .reject
     }
 
     public init(from decoder: any Decoder) throws {
@@ -170,6 +193,16 @@ public struct ColumnDecl: Decodable, Sendable {
         max = try c.decodeIfPresent(Double.self, forKey: .max)
         trim = try c.decodeIfPresent(Bool.self, forKey: .trim) ?? true
         lowercase = try c.decodeIfPresent(Bool.self, forKey: .lowercase) ?? false
+        pattern = try c.decodeIfPresent(PatternText.self, forKey: .pattern)?.text
+        minLength = try c.decodeIfPresent(Int.self, forKey: .minLength)
+        maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength)
+        if let lo = minLength, let hi = maxLength, lo > hi { throw ConfigValueError("min_length \(lo) is above max_length \(hi)") }
+        // YAML reads a bare `null` as the null value, so `on_invalid: null` arrives as nil: that is the null policy.
+        if c.contains(.onInvalid), try c.decodeNil(forKey: .onInvalid) {
+            onInvalid = .null
+        } else {
+            onInvalid = try c.decodeIfPresent(InvalidPolicy.self, forKey: .onInvalid) ?? .reject
+        }
     }
 
     /// The header name (or position) this column is read from.
@@ -201,4 +234,30 @@ public enum Provenance {
     public static let file = "_file"
     /// Int column: the 1-based physical line where the record starts.
     public static let line = "_line"
+}
+
+/// A regular expression, compiled where it is written so a bad one is reported at its line.
+struct PatternText: Decodable {
+    var text: String
+    init(from decoder: any Decoder) throws {
+        text = try decoder.singleValueContainer().decode(String.self)
+        do { _ = try NSRegularExpression(pattern: text) } catch {
+            throw ConfigValueError("pattern \"\(text)\" is not a valid regular expression")
+        }
+    }
+}
+
+/// Freshness check of a source (`freshness: {column: ordered_at, max_age_hours: 48}`): the newest
+/// value must be at most that old at the end of the as-of day, or the run fails (exit 65).
+public struct Freshness: Decodable, Sendable {
+    public var column: String
+    public var maxAgeHours: Double
+    enum CodingKeys: String, CodingKey, CaseIterable { case column, maxAgeHours = "max_age_hours" }
+    public init(column: String, maxAgeHours: Double) { (self.column, self.maxAgeHours) = (column, maxAgeHours) }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        column = try c.decode(String.self, forKey: .column)
+        maxAgeHours = try c.decode(Double.self, forKey: .maxAgeHours)
+        if maxAgeHours <= 0 { throw ConfigValueError("max_age_hours must be positive") }
+    }
 }

@@ -1,4 +1,5 @@
 public import CVMCore
+import Foundation
 
 /// Settings of the clean stage (`stages.clean`).
 public struct Configuration: Decodable, Sendable {
@@ -41,13 +42,15 @@ public struct CleanResult: Sendable {
     public var rowsIn: Int
     /// Rejections per rule, in the fixed rule order.
     public var rejectsByRule: [(rule: String, count: Int)]
+    /// Values set to null under `on_invalid: null`, per column and rule (rows kept), with one example each.
+    public var nulled: [(column: String, rule: String, count: Int, example: String)] = []
     public var rejectRate: Double { rowsIn == 0 ? 0 : Double(quarantine.count) / Double(rowsIn) }
 }
 
 /// Validates typed rows against a source's declared rules (the clean stage).
 public enum Cleaner {
     /// Rules in the order they are checked; the first failure names a row's reason.
-    public static let ruleOrder = ["required", "enum", "min", "max", "duplicate", "reference"]
+    public static let ruleOrder = ["required", "enum", "min", "max", "pattern", "length", "duplicate", "reference"]
 
     /// Validates `table` against `source`'s rules: `required`, `enum`, `min`, `max`, then
     /// `duplicate` (by `key`, keeping the first or last in input order) and `reference`.
@@ -62,6 +65,21 @@ public enum Cleaner {
 
         func reject(_ i: Int, _ r: String, _ why: @autoclosure () -> String, col: Int?) {
             if rule[i] == nil { (rule[i], reason[i], column[i]) = (r, why(), col) }
+        }
+        // Under `on_invalid: null` a value rule nulls the value instead of rejecting the row.
+        var table = table
+        var nullify: [String: [Bool]] = [:]
+        var nulled: [String: (count: Int, example: String)] = [:]
+        var nulledOrder: [String] = []
+        func invalid(_ i: Int, _ r: String, _ ci: Int, _ e: (key: String, value: ColumnDecl), _ why: @autoclosure () -> String) {
+            guard e.value.onInvalid == .null else { reject(i, r, why(), col: ci + 1); return }
+            guard rule[i] == nil else { return }
+            if nullify[e.key] == nil { nullify[e.key] = [Bool](repeating: false, count: n) }
+            if nullify[e.key]![i] { return }
+            nullify[e.key]![i] = true
+            let k = "\(e.key)\u{0}\(r)"
+            if nulled[k] == nil { nulledOrder.append(k); nulled[k] = (0, why()) }
+            nulled[k]!.count += 1
         }
         // required
         for (ci, e) in decls.enumerated() where e.value.required {
@@ -80,7 +98,7 @@ public enum Cleaner {
             let set = Set(allowed)
             let ok = dict.map { set.contains($0) }
             for i in 0..<n where c.isValid(i) && !ok[Int(codes[i])] {
-                reject(i, "enum", "\(e.key): \"\(dict[Int(codes[i])])\" is not one of \(allowed.joined(separator: ", "))", col: ci + 1)
+                invalid(i, "enum", ci, e, "\(e.key): \"\(dict[Int(codes[i])])\" is not one of \(allowed.joined(separator: ", "))")
             }
         }
         // min / max
@@ -89,11 +107,41 @@ public enum Cleaner {
             for i in 0..<n where c.isValid(i) {
                 guard let x = c.double(at: i) else { continue }
                 if let lo = e.value.min, x < lo {
-                    reject(i, "min", "\(e.key): \(c.formatted(at: i)) is below the minimum \(formatDouble(lo))", col: ci + 1)
+                    invalid(i, "min", ci, e, "\(e.key): \(c.formatted(at: i)) is below the minimum \(formatDouble(lo))")
                 } else if let hi = e.value.max, x > hi {
-                    reject(i, "max", "\(e.key): \(c.formatted(at: i)) is above the maximum \(formatDouble(hi))", col: ci + 1)
+                    invalid(i, "max", ci, e, "\(e.key): \(c.formatted(at: i)) is above the maximum \(formatDouble(hi))")
                 }
             }
+        }
+        // pattern and length: checked once per distinct value of the column's dictionary.
+        for (ci, e) in decls.enumerated() where e.value.pattern != nil || e.value.minLength != nil || e.value.maxLength != nil {
+            guard let c = table[e.key], case .string(let codes, let dict) = c.storage else { continue }
+            var why = [(String, String)?](repeating: nil, count: dict.count)
+            let regex = e.value.pattern.flatMap { try? NSRegularExpression(pattern: "^(?:\($0))$") }
+            for (k, v) in dict.enumerated() {
+                let length = v.count
+                if let regex, regex.firstMatch(in: v, range: NSRange(v.startIndex..., in: v)) == nil {
+                    why[k] = ("pattern", "\(e.key): \"\(v)\" does not match the pattern \(e.value.pattern!)")
+                } else if let lo = e.value.minLength, length < lo {
+                    why[k] = ("length", "\(e.key): \"\(v)\" has \(length) characters, fewer than \(lo)")
+                } else if let hi = e.value.maxLength, length > hi {
+                    why[k] = ("length", "\(e.key): \"\(v)\" has \(length) characters, more than \(hi)")
+                }
+            }
+            for i in 0..<n where c.isValid(i) {
+                if let (r, text) = why[Int(codes[i])] { invalid(i, r, ci, e, text) }
+            }
+        }
+        if !nullify.isEmpty {
+            let columns = table.columns.map { c -> Column in
+                guard let mask = nullify[c.name] else { return c }
+                var c = c
+                var validity = c.validity ?? [Bool](repeating: true, count: n)
+                for i in 0..<n where mask[i] { validity[i] = false }
+                c.validity = validity
+                return c
+            }
+            table = Table(name: table.name, columns: columns, rowCount: n)
         }
         let fileCol = table[Provenance.file], lineCol = table[Provenance.line]
         func place(_ i: Int) -> (String, Int) { (fileCol?.string(at: i) ?? "", Int(lineCol?.int64(at: i) ?? 0)) }
@@ -159,8 +207,13 @@ public enum Cleaner {
         }
         var out = table.gathering(keep)
         out.name = "stg_\(source.name)"
-        return CleanResult(table: out, quarantine: records, rowsIn: n,
-                           rejectsByRule: ruleOrder.compactMap { r in counts[r].map { (r, $0) } })
+        var result = CleanResult(table: out, quarantine: records, rowsIn: n,
+                                 rejectsByRule: ruleOrder.compactMap { r in counts[r].map { (r, $0) } })
+        result.nulled = nulledOrder.map { k in
+            let parts = k.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
+            return (parts[0], parts[1], nulled[k]!.count, nulled[k]!.example)
+        }
+        return result
     }
 
     /// The order in which to clean sources so referenced sources come first.
@@ -299,5 +352,27 @@ struct FirstSeenTable {
             if keys[s] == key { return Int(r) }
             s = (s + 1) & mask
         }
+    }
+}
+
+extension Cleaner {
+    /// The freshness check: nil when the newest value of the declared column is recent enough at `cutoff`
+    /// (µs, end of the as-of day), else the reason. An empty table is stale.
+    public static func staleness(_ source: SourceSpec, table: Table, cutoff: Int64) -> String? {
+        guard let f = source.freshness, let c = table[f.column] else { return nil }
+        var newest: Int64?
+        let scale: Int64 = c.type == .date ? microsPerDay : 1
+        for i in 0..<table.rowCount {
+            if let v = c.int64(at: i).map({ $0 * scale }), v < cutoff, newest.map({ v > $0 }) ?? true { newest = v }
+        }
+        let limit = Int64(f.maxAgeHours * 3_600_000_000)
+        guard let newest else {
+            return "sources.\(source.name).freshness: no rows with \(f.column) before the end of the as-of day; check that today's files arrived"
+        }
+        if cutoff - newest > limit {
+            let hours = Double(cutoff - newest) / 3_600_000_000
+            return "sources.\(source.name).freshness: the newest \(f.column) is \(formatTimestampMicros(newest)), \(formatDouble((hours * 10).rounded() / 10)) hours before the end of the as-of day (limit \(formatDouble(f.maxAgeHours))); check that the latest files arrived"
+        }
+        return nil
     }
 }

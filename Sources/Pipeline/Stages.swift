@@ -104,6 +104,15 @@ extension PipelineRunner {
                     .map { "\($0.key) \($0.value.count)" }.sorted().joined(separator: ", ")
                 budgetProblems.append("\(loaded.path): error: sources.\(name).max_reject_rate: \(String(format: "%.2f", rate * 100))% of \(name) rows were rejected (\(rejected) of \(rowsSeen); \(byRule)), more than the budget of \(String(format: "%.2f", source.maxRejectRate * 100))%; inspect the quarantine (cvm export \(loaded.path) --table quarantine) and fix the data or raise the budget")
             }
+            for x in result.nulled {
+                logger.warning("nulled invalid values (on_invalid: null)", metadata: [
+                    "source": "\(name)", "column": "\(x.column)", "rule": "\(x.rule)", "values": "\(x.count)", "example": "\(x.example)",
+                ])
+                stats.detail["nulled_\(name)_\(x.column)"] = "\(x.count)"
+            }
+            if let stale = Cleaner.staleness(source, table: table, cutoff: loaded.config.stages.features.cutoffUTC(asOf: asOf)) {
+                budgetProblems.append("\(loaded.path): error: \(stale)")
+            }
             profiles.append(Cleaner.profile(table, source: name))
         }
         var outputs = sources.compactMap { cleaned[$0.name] }

@@ -1,0 +1,78 @@
+import Clean
+import CVMCore
+import TestSupport
+import Testing
+
+/// pattern, length, on_invalid: null, and freshness.
+struct ValueRuleTests {
+    func customers(_ rows: [(id: String, country: String?, birth: Int64?)]) -> Table {
+        Table(name: "raw_customers", columns: [
+            Column("customer_id", strings: rows.map(\.id)),
+            Column("country", strings: rows.map(\.country)),
+            Column("birth_year", .int, int64: rows.map { $0.birth ?? 0 }, validity: rows.map { $0.birth != nil }),
+            Column(Provenance.file, strings: rows.map { _ in "c.csv" }),
+            Column(Provenance.line, .int, int64: (0..<rows.count).map { Int64($0 + 2) }),
+        ])
+    }
+
+    func spec(onInvalid: ColumnDecl.InvalidPolicy) -> SourceSpec {
+        var id = ColumnDecl(.string, required: true)
+        id.pattern = "C[0-9]{3}"
+        var country = ColumnDecl(.string)
+        country.minLength = 2
+        country.maxLength = 2
+        country.onInvalid = onInvalid
+        var birth = ColumnDecl(.int, min: 1900, max: 2026)
+        birth.onInvalid = onInvalid
+        return SourceSpec(name: "customers", files: [], columns: [("customer_id", id), ("country", country), ("birth_year", birth)])
+    }
+
+    let rows: [(id: String, country: String?, birth: Int64?)] = [
+        ("C001", "DE", 1980),   // ok
+        ("C02", "FR", 1990),    // pattern: only two digits
+        ("C003", "FRA", 1970),  // length
+        ("C004", "IT", 1850),   // min
+        ("C005", nil, nil),     // nulls are not invalid
+        ("C006", "X", 2100),    // length and max: one row, two values
+    ]
+
+    @Test func patternAndLengthRejectWithReasons() {
+        let r = Cleaner.clean(spec(onInvalid: .reject), table: customers(rows), references: [:], threads: 1)
+        #expect(r.table.rowCount == 2)
+        // Rules are checked in a fixed order (required, enum, min, max, pattern, length): the first failure names the row.
+        #expect(r.quarantine.map(\.rule) == ["pattern", "length", "min", "max"])
+        #expect(r.quarantine.map(\.reason) == [
+            "customer_id: \"C02\" does not match the pattern C[0-9]{3}",
+            "country: \"FRA\" has 3 characters, more than 2",
+            "birth_year: 1850 is below the minimum 1900",
+            "birth_year: 2100 is above the maximum 2026",
+        ])
+        #expect(r.quarantine.map(\.line) == [3, 4, 5, 7])
+        #expect(r.quarantine.map(\.column) == [1, 2, 3, 3])
+    }
+
+    @Test func onInvalidNullKeepsTheRowAndCountsTheNulledValues() {
+        let r = Cleaner.clean(spec(onInvalid: .null), table: customers(rows), references: [:], threads: 1)
+        // Only the id pattern (on_invalid: reject, the default) still rejects a row.
+        #expect(r.quarantine.map(\.rule) == ["pattern"])
+        #expect(r.table.rowCount == 5)
+        let country = r.table["country"]!, birth = r.table["birth_year"]!
+        #expect((0..<5).map { country.string(at: $0) } == ["DE", nil, "IT", nil, nil])
+        #expect((0..<5).map { birth.int64(at: $0) } == [1980, 1970, nil, nil, nil])
+        #expect(r.nulled.map { "\($0.column) \($0.rule) \($0.count)" } == ["birth_year min 1", "birth_year max 1", "country length 2"])
+        #expect(r.nulled.last?.example == "country: \"FRA\" has 3 characters, more than 2")
+    }
+
+    @Test func freshnessFailsWhenTheNewestRowIsTooOld() {
+        var s = SourceSpec(name: "orders", files: [], columns: [("ordered_at", ColumnDecl(.timestamp))])
+        s.freshness = Freshness(column: "ordered_at", maxAgeHours: 48)
+        let end = (CivilDate(year: 2026, month: 6, day: 30).daysSinceEpoch + 1) * microsPerDay
+        let hour = 3_600_000_000 as Int64
+        func table(_ ts: [Int64]) -> Table { Table(name: "stg_orders", columns: [Column("ordered_at", .timestamp, int64: ts)]) }
+        #expect(Cleaner.staleness(s, table: table([end - 100 * hour, end - 47 * hour]), cutoff: end) == nil)
+        // A row after the cutoff does not make the data fresh.
+        let stale = Cleaner.staleness(s, table: table([end - 50 * hour, end + hour]), cutoff: end)
+        #expect(stale == "sources.orders.freshness: the newest ordered_at is 2026-06-28T22:00:00Z, 50 hours before the end of the as-of day (limit 48); check that the latest files arrived")
+        #expect(Cleaner.staleness(s, table: table([]), cutoff: end)?.contains("no rows with ordered_at") == true)
+    }
+}
