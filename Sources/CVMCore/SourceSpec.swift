@@ -64,12 +64,14 @@ public struct SourceSpec: Decodable, Sendable {
     public var maxRejectRate: Double
     /// The newest row must be at most this old at the end of the as-of day.
     public var freshness: Freshness?
+    /// Row checks across columns (rule `check`), e.g. `quantity * unit_price >= discount`.
+    public var checks: [RowExpression] = []
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case files, format, delimiter, header, timezone
         case onFileError = "on_file_error", extraColumns = "extra_columns", missingColumns = "missing_columns"
         case nullValues = "null_values", columns, key, dedupe, references
-        case maxRejectRate = "max_reject_rate", freshness
+        case maxRejectRate = "max_reject_rate", freshness, checks
     }
 
     public init(name: String, files: [String], columns: [(String, ColumnDecl)]) {
@@ -111,6 +113,12 @@ public struct SourceSpec: Decodable, Sendable {
         dedupe = try c.decodeIfPresent(DedupePolicy.self, forKey: .dedupe) ?? dedupe
         references = try c.decodeIfPresent(KeyedList<String>.self, forKey: .references) ?? references
         maxRejectRate = try c.decodeIfPresent(Double.self, forKey: .maxRejectRate) ?? maxRejectRate
+        let names = columns.map(\.key)
+        for (k, text) in (try c.decodeIfPresent(StringList.self, forKey: .checks)?.values ?? []).enumerated() {
+            do { checks.append(try RowExpression(text, columns: names)) } catch let e as ConfigValueError {
+                throw ConfigValueError("checks[\(k)]: \(e.message)")
+            }
+        }
         freshness = try c.decodeIfPresent(Freshness.self, forKey: .freshness)
         if let f = freshness, columns[f.column] == nil {
             throw ConfigValueError("freshness.column: unknown column \"\(f.column)\" (declared: \(columns.map(\.key).joined(separator: ", ")))")

@@ -50,7 +50,7 @@ public struct CleanResult: Sendable {
 /// Validates typed rows against a source's declared rules (the clean stage).
 public enum Cleaner {
     /// Rules in the order they are checked; the first failure names a row's reason.
-    public static let ruleOrder = ["required", "enum", "min", "max", "pattern", "length", "duplicate", "reference"]
+    public static let ruleOrder = ["required", "enum", "min", "max", "pattern", "length", "check", "duplicate", "reference"]
 
     /// Validates `table` against `source`'s rules: `required`, `enum`, `min`, `max`, then
     /// `duplicate` (by `key`, keeping the first or last in input order) and `reference`.
@@ -142,6 +142,12 @@ public enum Cleaner {
                 return c
             }
             table = Table(name: table.name, columns: columns, rowCount: n)
+        }
+        // check: row expressions across columns, on the values as they stand (after on_invalid: null).
+        for expr in source.checks {
+            for i in 0..<n where rule[i] == nil && !expr.passes(table, row: i) {
+                reject(i, "check", "check failed: \(expr.text) (\(expr.operands(table, row: i)))", col: nil)
+            }
         }
         let fileCol = table[Provenance.file], lineCol = table[Provenance.line]
         func place(_ i: Int) -> (String, Int) { (fileCol?.string(at: i) ?? "", Int(lineCol?.int64(at: i) ?? 0)) }

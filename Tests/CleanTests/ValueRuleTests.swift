@@ -76,3 +76,59 @@ struct ValueRuleTests {
         #expect(Cleaner.staleness(s, table: table([]), cutoff: end)?.contains("no rows with ordered_at") == true)
     }
 }
+
+/// Row checks across columns (`checks:`).
+struct RowCheckTests {
+    let table = Table(name: "raw_orders", columns: [
+        Column("quantity", .int, int64: [2, 1, 3, 0], validity: [true, true, true, false]),
+        Column("unit_price", .decimal, int64: [1000, 500, 200, 100], scale: 2),
+        Column("discount", .decimal, int64: [500, 600, 0, 0], scale: 2),
+        Column("status", strings: ["completed", "completed", "returned", "completed"]),
+        Column("started_at", .timestamp, int64: [10, 10, 10, 10]),
+        Column("ended_at", .timestamp, int64: [20, 5, 10, 30]),
+        Column(Provenance.file, strings: ["o.csv", "o.csv", "o.csv", "o.csv"]),
+        Column(Provenance.line, .int, int64: [2, 3, 4, 5]),
+    ])
+    let names = ["quantity", "unit_price", "discount", "status", "started_at", "ended_at"]
+
+    @Test func checksRejectFailingRowsWithTheirValues() throws {
+        var s = SourceSpec(name: "orders", files: [], columns: names.map { ($0, ColumnDecl(.string)) })
+        s.checks = [try RowExpression("quantity * unit_price >= discount", columns: names),
+                    try RowExpression("ended_at >= started_at", columns: names)]
+        let r = Cleaner.clean(s, table: table, references: [:], threads: 1)
+        // Row 2: 1 × 5.00 < 6.00; row 3 fails the second check. Row 5 has a null quantity: unknown passes.
+        #expect(r.quarantine.map(\.line) == [3])
+        #expect(r.quarantine.first?.reason == "check failed: quantity * unit_price >= discount (quantity=1, unit_price=5.00, discount=6.00)")
+        #expect(r.table.rowCount == 3)
+    }
+
+    @Test(arguments: [
+        ("status = 'completed' and quantity > 1", [true, false, false, true]),  // row 4: true and unknown → unknown → passes
+        ("not (status = 'returned') or quantity >= 3", [true, true, true, true]),
+        ("(unit_price - discount) / quantity > 2", [true, false, false, true]),  // row 4: null quantity → unknown → passes
+        ("-discount < 0 or discount == 0", [true, true, true, true]),
+        ("ended_at - started_at <> 0", [true, true, false, true]),
+        ("unit_price * 1e2 >= 1.5e4", [false, false, false, false]),
+    ])
+    func theGrammarEvaluatesLikeSQL(_ text: String, _ expected: [Bool]) throws {
+        let e = try RowExpression(text, columns: names)
+        #expect((0..<4).map { e.passes(table, row: $0) } == expected, "\(text)")
+    }
+
+    @Test(arguments: [
+        ("quantity * unit_price >=", "expected a value at the end"),
+        ("quantity >= qty", "unknown column qty"),
+        ("quantity + 1", "must be a comparison"),
+        ("status = 'open", "unterminated string at character 10"),
+        ("quantity ? 2", "unexpected \"?\" at character 10"),
+        ("(quantity > 1", "expected ) at the end"),
+    ])
+    func badChecksAreConfigErrors(_ text: String, _ message: String) {
+        do {
+            _ = try RowExpression(text, columns: names)
+            Issue.record("accepted \(text)")
+        } catch let e as ConfigValueError {
+            #expect(e.message.contains(message), "\(e.message)")
+        } catch { Issue.record("\(error)") }
+    }
+}

@@ -1,0 +1,245 @@
+/// A row check across columns (`checks:` of a source), e.g. `quantity * unit_price >= discount`
+/// or `ended_at >= started_at`: arithmetic (`+ - * /`), comparisons (`= != < <= > >=`),
+/// `and`, `or`, `not`, parentheses, numbers, 'strings' and column names.
+///
+/// Numbers, decimals, dates (days) and timestamps (µs) compare as numbers; strings compare by
+/// equality and order. As in SQL CHECK constraints, a check whose value is unknown because an
+/// operand is null passes: `required` is the rule for missing values.
+public struct RowExpression: Sendable, CustomStringConvertible {
+    public let text: String
+    let root: Node
+    /// The columns the expression reads.
+    public let columns: [String]
+
+    indirect enum Node: Sendable {
+        case number(Double)
+        case string(String)
+        case column(String)
+        case negate(Node)
+        case not(Node)
+        case binary(String, Node, Node)
+    }
+
+    public enum Value: Equatable, Sendable {
+        case number(Double), string(String), bool(Bool), null
+    }
+
+    public var description: String { text }
+
+    /// - Throws: `ConfigValueError` with the position of a syntax error or an unknown column.
+    public init(_ text: String, columns known: [String]) throws {
+        self.text = text
+        var p = Parser(tokens: try RowExpression.tokenize(text), text: text)
+        root = try p.parseOr()
+        guard p.index == p.tokens.count else { throw ConfigValueError("check \"\(text)\": unexpected \(p.tokens[p.index].text) at character \(p.tokens[p.index].offset + 1)") }
+        var used: [String] = []
+        func walk(_ n: Node) {
+            switch n {
+            case .column(let c): if !used.contains(c) { used.append(c) }
+            case .negate(let a), .not(let a): walk(a)
+            case .binary(_, let a, let b): walk(a); walk(b)
+            default: break
+            }
+        }
+        walk(root)
+        for c in used where !known.contains(c) {
+            throw ConfigValueError("check \"\(text)\": unknown column \(c) (declared: \(known.joined(separator: ", ")))")
+        }
+        columns = used
+        guard case .bool = RowExpression.kind(root) else {
+            throw ConfigValueError("check \"\(text)\": must be a comparison (e.g. a >= b), not a value")
+        }
+    }
+
+    enum Kind { case bool, value }
+    static func kind(_ n: Node) -> Kind {
+        switch n {
+        case .not: return .bool
+        case .binary(let op, _, _): return ["=", "==", "!=", "<>", "<", "<=", ">", ">=", "and", "or"].contains(op) ? .bool : .value
+        default: return .value
+        }
+    }
+
+    /// Does row `i` of `table` pass? Unknown (null operand) passes.
+    public func passes(_ table: Table, row i: Int) -> Bool {
+        if case .bool(false) = evaluate(root, table, i) { return false }
+        return true
+    }
+
+    /// The values of the expression's columns in row `i`, for the reason text: `quantity=2, unit_price=1.5`.
+    public func operands(_ table: Table, row i: Int) -> String {
+        columns.map { c in "\(c)=\(table[c].map { $0.isValid(i) ? $0.formatted(at: i) : "null" } ?? "?")" }.joined(separator: ", ")
+    }
+
+    func evaluate(_ n: Node, _ t: Table, _ i: Int) -> Value {
+        switch n {
+        case .number(let x): return .number(x)
+        case .string(let s): return .string(s)
+        case .column(let name):
+            guard let c = t[name], c.isValid(i) else { return .null }
+            switch c.storage {
+            case .string: return .string(c.string(at: i) ?? "")
+            default: return c.double(at: i).map(Value.number) ?? .null
+            }
+        case .negate(let a):
+            if case .number(let x) = evaluate(a, t, i) { return .number(-x) }
+            return .null
+        case .not(let a):
+            if case .bool(let b) = evaluate(a, t, i) { return .bool(!b) }
+            return .null
+        case .binary(let op, let a, let b):
+            let x = evaluate(a, t, i)
+            if op == "and", case .bool(false) = x { return .bool(false) }
+            if op == "or", case .bool(true) = x { return .bool(true) }
+            let y = evaluate(b, t, i)
+            switch (op, x, y) {
+            case ("and", .bool(let p), .bool(let q)): return .bool(p && q)
+            case ("and", _, .bool(false)): return .bool(false)
+            case ("or", .bool(let p), .bool(let q)): return .bool(p || q)
+            case ("or", _, .bool(true)): return .bool(true)
+            case (_, .number(let p), .number(let q)):
+                switch op {
+                case "+": return .number(p + q)
+                case "-": return .number(p - q)
+                case "*": return .number(p * q)
+                case "/": return q == 0 ? .null : .number(p / q)
+                default: return compare(op, p < q, p == q)
+                }
+            case (_, .string(let p), .string(let q)):
+                return ["+", "-", "*", "/"].contains(op) ? .null : compare(op, p < q, p == q)
+            default: return .null
+            }
+        }
+    }
+
+    func compare(_ op: String, _ less: Bool, _ equal: Bool) -> Value {
+        switch op {
+        case "=", "==": return .bool(equal)
+        case "!=", "<>": return .bool(!equal)
+        case "<": return .bool(less)
+        case "<=": return .bool(less || equal)
+        case ">": return .bool(!less && !equal)
+        case ">=": return .bool(!less)
+        default: return .null
+        }
+    }
+
+    // MARK: - Parsing
+
+    struct Token { var text: String; var offset: Int; var kind: TokenKind }
+    enum TokenKind { case number, string, word, symbol }
+
+    static func tokenize(_ s: String) throws -> [Token] {
+        let chars = Array(s)
+        var out: [Token] = []
+        var i = 0
+        while i < chars.count {
+            let c = chars[i]
+            if c == " " || c == "\t" { i += 1; continue }
+            if c.isNumber || (c == "." && i + 1 < chars.count && chars[i + 1].isNumber) {
+                var j = i
+                while j < chars.count && (chars[j].isNumber || chars[j] == "." || chars[j] == "e" || chars[j] == "E"
+                                          || ((chars[j] == "-" || chars[j] == "+") && j > i && (chars[j - 1] == "e" || chars[j - 1] == "E"))) { j += 1 }
+                out.append(Token(text: String(chars[i..<j]), offset: i, kind: .number))
+                i = j
+            } else if c.isLetter || c == "_" {
+                var j = i
+                while j < chars.count && (chars[j].isLetter || chars[j].isNumber || chars[j] == "_") { j += 1 }
+                out.append(Token(text: String(chars[i..<j]), offset: i, kind: .word))
+                i = j
+            } else if c == "'" || c == "\"" {
+                var j = i + 1
+                while j < chars.count && chars[j] != c { j += 1 }
+                guard j < chars.count else { throw ConfigValueError("check \"\(s)\": unterminated string at character \(i + 1)") }
+                out.append(Token(text: String(chars[(i + 1)..<j]), offset: i, kind: .string))
+                i = j + 1
+            } else {
+                let two = i + 1 < chars.count ? String(chars[i...(i + 1)]) : ""
+                if ["<=", ">=", "!=", "<>", "=="].contains(two) {
+                    out.append(Token(text: two, offset: i, kind: .symbol))
+                    i += 2
+                } else if "+-*/()<>=".contains(c) {
+                    out.append(Token(text: String(c), offset: i, kind: .symbol))
+                    i += 1
+                } else {
+                    throw ConfigValueError("check \"\(s)\": unexpected \"\(c)\" at character \(i + 1)")
+                }
+            }
+        }
+        return out
+    }
+
+    struct Parser {
+        var tokens: [Token]
+        let text: String
+        var index = 0
+
+        func peek(_ t: String) -> Bool { index < tokens.count && tokens[index].kind != .string && tokens[index].text.lowercased() == t }
+        mutating func take(_ t: String) -> Bool { if peek(t) { index += 1; return true }; return false }
+        func fail(_ what: String) -> ConfigValueError {
+            index < tokens.count ? ConfigValueError("check \"\(text)\": expected \(what) at character \(tokens[index].offset + 1), found \(tokens[index].text)")
+                                 : ConfigValueError("check \"\(text)\": expected \(what) at the end")
+        }
+
+        mutating func parseOr() throws -> Node {
+            var a = try parseAnd()
+            while take("or") { a = .binary("or", a, try parseAnd()) }
+            return a
+        }
+        mutating func parseAnd() throws -> Node {
+            var a = try parseNot()
+            while take("and") { a = .binary("and", a, try parseNot()) }
+            return a
+        }
+        mutating func parseNot() throws -> Node {
+            if take("not") { return .not(try parseNot()) }
+            return try parseComparison()
+        }
+        mutating func parseComparison() throws -> Node {
+            let a = try parseSum()
+            for op in ["<=", ">=", "!=", "<>", "==", "=", "<", ">"] where take(op) {
+                return .binary(op, a, try parseSum())
+            }
+            return a
+        }
+        mutating func parseSum() throws -> Node {
+            var a = try parseTerm()
+            while true {
+                if take("+") { a = .binary("+", a, try parseTerm()) } else if take("-") { a = .binary("-", a, try parseTerm()) } else { return a }
+            }
+        }
+        mutating func parseTerm() throws -> Node {
+            var a = try parseUnary()
+            while true {
+                if take("*") { a = .binary("*", a, try parseUnary()) } else if take("/") { a = .binary("/", a, try parseUnary()) } else { return a }
+            }
+        }
+        mutating func parseUnary() throws -> Node {
+            if take("-") { return .negate(try parseUnary()) }
+            return try parsePrimary()
+        }
+        mutating func parsePrimary() throws -> Node {
+            guard index < tokens.count else { throw fail("a value") }
+            let t = tokens[index]
+            switch t.kind {
+            case .number:
+                guard let x = Double(t.text) else { throw fail("a number") }
+                index += 1
+                return .number(x)
+            case .string:
+                index += 1
+                return .string(t.text)
+            case .word where !["and", "or", "not"].contains(t.text.lowercased()):
+                index += 1
+                return .column(t.text)
+            case .symbol where t.text == "(":
+                index += 1
+                let e = try parseOr()
+                guard take(")") else { throw fail(")") }
+                return e
+            default:
+                throw fail("a value")
+            }
+        }
+    }
+}
