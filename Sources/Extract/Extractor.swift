@@ -315,6 +315,10 @@ final class FileExtractor {
             guard let v = parseTimestamp(b, r.format, zone: zone) else { return fail("a valid timestamp (format \(d.format ?? "iso8601"))") }
             r.ints.append(v)
         case .string, .enum:
+            // A NUL byte is valid UTF-8 but cuts text short in C tools and SQLite's text functions.
+            if let base = b.baseAddress, memchr(base, 0, b.count) != nil {
+                return Problem(field: field, rule: "encoding", reason: "\(d.name): contains a NUL byte")
+            }
             var bytes = b
             if d.lowercase, b.contains(where: { $0 >= 65 && $0 <= 90 }) {
                 scratch.removeAll(keepingCapacity: true)
