@@ -66,12 +66,16 @@ public struct SourceSpec: Decodable, Sendable {
     public var freshness: Freshness?
     /// Row checks across columns (rule `check`), e.g. `quantity * unit_price >= discount`.
     public var checks: [RowExpression] = []
+    /// Among duplicates, order by this column (then input order) before keeping the first or last.
+    public var dedupeBy: String?
+    /// Conversion of money columns to one reporting currency.
+    public var currency: CurrencyConversion?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case files, format, delimiter, header, timezone
         case onFileError = "on_file_error", extraColumns = "extra_columns", missingColumns = "missing_columns"
         case nullValues = "null_values", columns, key, dedupe, references
-        case maxRejectRate = "max_reject_rate", freshness, checks
+        case maxRejectRate = "max_reject_rate", freshness, checks, dedupeBy = "dedupe_by", currency
     }
 
     public init(name: String, files: [String], columns: [(String, ColumnDecl)]) {
@@ -117,6 +121,19 @@ public struct SourceSpec: Decodable, Sendable {
         for (k, text) in (try c.decodeIfPresent(StringList.self, forKey: .checks)?.values ?? []).enumerated() {
             do { checks.append(try RowExpression(text, columns: names)) } catch let e as ConfigValueError {
                 throw ConfigValueError("checks[\(k)]: \(e.message)")
+            }
+        }
+        dedupeBy = try c.decodeIfPresent(String.self, forKey: .dedupeBy)
+        if let b = dedupeBy, columns[b] == nil {
+            throw ConfigValueError("dedupe_by: unknown column \"\(b)\" (declared: \(names.joined(separator: ", ")))")
+        }
+        currency = try c.decodeIfPresent(CurrencyConversion.self, forKey: .currency)
+        if let cc = currency {
+            for col in [cc.column] + cc.amounts where columns[col] == nil {
+                throw ConfigValueError("currency: unknown column \"\(col)\" (declared: \(names.joined(separator: ", ")))")
+            }
+            for col in cc.amounts where ![.decimal, .double].contains(columns[col]!.type) {
+                throw ConfigValueError("currency.amounts: \(col) is \(columns[col]!.type.rawValue); only decimal and double columns hold money")
             }
         }
         freshness = try c.decodeIfPresent(Freshness.self, forKey: .freshness)
@@ -268,4 +285,30 @@ public struct Freshness: Decodable, Sendable {
         maxAgeHours = try c.decode(Double.self, forKey: .maxAgeHours)
         if maxAgeHours <= 0 { throw ConfigValueError("max_age_hours must be positive") }
     }
+}
+
+/// `currency: {column: currency, amounts: [unit_price, discount], to: EUR, rates: {USD: 0.92, GBP: 1.17}}`:
+/// amounts in another currency are multiplied by its rate (units of `to` per unit); rows in a currency
+/// without a rate are quarantined (rule `currency`).
+public struct CurrencyConversion: Decodable, Sendable {
+    public var column: String
+    public var amounts: [String]
+    public var to: String
+    public var rates: [String: Double]
+    enum CodingKeys: String, CodingKey, CaseIterable { case column, amounts, to, rates }
+    public init(column: String, amounts: [String], to: String, rates: [String: Double]) {
+        (self.column, self.amounts, self.to, self.rates) = (column, amounts, to, rates)
+    }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        column = try c.decode(String.self, forKey: .column)
+        amounts = try c.decode(StringList.self, forKey: .amounts).values
+        to = try c.decode(String.self, forKey: .to)
+        rates = try c.decodeIfPresent([String: Double].self, forKey: .rates) ?? [:]
+        for (code, rate) in rates where !(rate > 0) || !rate.isFinite {
+            throw ConfigValueError("currency.rates.\(code): a rate must be a positive number, found \(rate)")
+        }
+    }
+    /// Units of `to` per unit of `code`; nil when unknown.
+    public func rate(_ code: String) -> Double? { code == to ? 1 : rates[code] }
 }

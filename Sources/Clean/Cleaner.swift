@@ -50,7 +50,7 @@ public struct CleanResult: Sendable {
 /// Validates typed rows against a source's declared rules (the clean stage).
 public enum Cleaner {
     /// Rules in the order they are checked; the first failure names a row's reason.
-    public static let ruleOrder = ["required", "enum", "min", "max", "pattern", "length", "check", "duplicate", "reference"]
+    public static let ruleOrder = ["required", "enum", "min", "max", "pattern", "length", "currency", "check", "duplicate", "reference"]
 
     /// Validates `table` against `source`'s rules: `required`, `enum`, `min`, `max`, then
     /// `duplicate` (by `key`, keeping the first or last in input order) and `reference`.
@@ -143,6 +143,29 @@ public enum Cleaner {
             }
             table = Table(name: table.name, columns: columns, rowCount: n)
         }
+        // currency: amounts converted to the reporting currency; rows without a rate are rejected.
+        if let cc = source.currency, let codeCol = table[cc.column] {
+            let ci = (decls.firstIndex { $0.key == cc.column } ?? 0) + 1
+            var rates = [Double?](repeating: 1, count: n)
+            for i in 0..<n where rule[i] == nil {
+                guard codeCol.isValid(i), let code = codeCol.string(at: i) else { continue }  // no currency: already in `to`
+                if let r = cc.rate(code) { rates[i] = r } else {
+                    rates[i] = nil
+                    reject(i, "currency", "\(cc.column): \"\(code)\" has no rate to \(cc.to); add it under currency.rates", col: ci)
+                }
+            }
+            let columns = table.columns.map { c -> Column in
+                guard cc.amounts.contains(c.name) else { return c }
+                switch c.storage {
+                case .int64(let v):  // fixed-point decimal: round half away from zero at the column's scale
+                    return Column(c.spec, .int64((0..<n).map { i in rates[i].map { Int64((Double(v[i]) * $0).rounded()) } ?? v[i] }), validity: c.validity)
+                case .double(let v):
+                    return Column(c.spec, .double((0..<n).map { i in rates[i].map { v[i] * $0 } ?? v[i] }), validity: c.validity)
+                default: return c
+                }
+            }
+            table = Table(name: table.name, columns: columns, rowCount: n)
+        }
         // check: row expressions across columns, on the values as they stand (after on_invalid: null).
         for expr in source.checks {
             for i in 0..<n where rule[i] == nil && !expr.passes(table, row: i) {
@@ -164,7 +187,20 @@ public enum Cleaner {
                 case .string(let codes, _): return Int64(codes[i])
                 }
             }
-            let order: [Int] = source.dedupe == .first ? Array(0..<n) : Array((0..<n).reversed())
+            // Keep the first or last by `dedupe_by` (nulls first), then by input order.
+            var ascending = Array(0..<n)
+            if let by = source.dedupeBy.flatMap({ table[$0] }) {
+                func key(_ i: Int) -> (Int, Double, String) {
+                    guard by.isValid(i) else { return (0, 0, "") }
+                    if case .string = by.storage { return (1, 0, by.string(at: i) ?? "") }
+                    return (1, by.double(at: i) ?? 0, "")
+                }
+                ascending.sort { a, b in
+                    let ka = key(a), kb = key(b)
+                    return ka != kb ? ka < kb : a < b
+                }
+            }
+            let order: [Int] = source.dedupe == .first ? ascending : ascending.reversed()
             func report(_ i: Int, first: Int) {
                 let (f, l) = place(first)
                 let desc = zip(source.key, keyCols).map { "\($0)=\($1.formatted(at: i))" }.joined(separator: ", ")

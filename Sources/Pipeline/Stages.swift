@@ -100,8 +100,11 @@ extension PipelineRunner {
                 "reject_rate": "\(String(format: "%.4f", rate))",
             ])
             if rate > source.maxRejectRate {
+                // The top failing rules, most rows first, each with its first example.
                 let byRule = Dictionary(grouping: quarantine.filter { $0.source == name }, by: \.rule)
-                    .map { "\($0.key) \($0.value.count)" }.sorted().joined(separator: ", ")
+                    .sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }.prefix(3)
+                    .map { rule, rows in "\(rule) \(rows.count), e.g. \(URL(fileURLWithPath: rows[0].file).lastPathComponent):\(rows[0].line): \(rows[0].reason)" }
+                    .joined(separator: "; ")
                 budgetProblems.append("\(loaded.path): error: sources.\(name).max_reject_rate: \(String(format: "%.2f", rate * 100))% of \(name) rows were rejected (\(rejected) of \(rowsSeen); \(byRule)), more than the budget of \(String(format: "%.2f", source.maxRejectRate * 100))%; inspect the quarantine (cvm export \(loaded.path) --table quarantine) and fix the data or raise the budget")
             }
             for x in result.nulled {

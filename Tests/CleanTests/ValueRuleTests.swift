@@ -132,3 +132,47 @@ struct RowCheckTests {
         } catch { Issue.record("\(error)") }
     }
 }
+
+/// Currency conversion and dedupe by a declared column.
+struct CurrencyAndDedupeTests {
+    @Test func amountsConvertToTheReportingCurrencyAndUnknownCurrenciesAreRejected() {
+        var s = SourceSpec(name: "orders", files: [], columns: [
+            ("order_id", ColumnDecl(.string)), ("currency", ColumnDecl(.string)), ("unit_price", ColumnDecl(.decimal, scale: 2)),
+            ("fee", ColumnDecl(.double)),
+        ])
+        s.currency = CurrencyConversion(column: "currency", amounts: ["unit_price", "fee"], to: "EUR", rates: ["USD": 0.92, "GBP": 1.17])
+        let t = Table(name: "raw_orders", columns: [
+            Column("order_id", strings: ["A", "B", "C", "D", "E"]),
+            Column("currency", strings: ["EUR", "USD", "GBP", "JPY", nil]),
+            Column("unit_price", .decimal, int64: [1000, 1000, 1999, 500, 700], scale: 2),
+            Column("fee", double: [1, 2, 3, 4, 5]),
+            Column(Provenance.file, strings: ["o.csv", "o.csv", "o.csv", "o.csv", "o.csv"]),
+            Column(Provenance.line, .int, int64: [2, 3, 4, 5, 6]),
+        ])
+        let r = Cleaner.clean(s, table: t, references: [:], threads: 1)
+        #expect(r.quarantine.map(\.rule) == ["currency"])
+        #expect(r.quarantine.first?.reason == "currency: \"JPY\" has no rate to EUR; add it under currency.rates")
+        // 10.00 EUR; 10.00 USD → 9.20; 19.99 GBP → 23.3883 → 23.39 (cents, rounded); no currency: as is.
+        #expect(r.table["unit_price"]!.int64Values == [1000, 920, 2339, 700])
+        #expect(r.table["fee"]!.doubleValues == [1, 2 * 0.92, 3 * 1.17, 5])
+    }
+
+    @Test func dedupeKeepsTheLatestByTheDeclaredColumn() {
+        var s = SourceSpec(name: "customers", files: [], columns: [("customer_id", ColumnDecl(.string)), ("updated_at", ColumnDecl(.timestamp)),
+                                                                  ("email", ColumnDecl(.string))])
+        s.key = ["customer_id"]
+        s.dedupe = .last
+        s.dedupeBy = "updated_at"
+        let t = Table(name: "raw_customers", columns: [
+            Column("customer_id", strings: ["C1", "C1", "C2", "C1", "C2"]),
+            Column("updated_at", .timestamp, int64: [30, 10, 5, 20, 5]),
+            Column("email", strings: ["newest", "oldest", "c2-first", "middle", "c2-second"]),
+            Column(Provenance.file, strings: ["c.csv", "c.csv", "c.csv", "c.csv", "c.csv"]),
+            Column(Provenance.line, .int, int64: [2, 3, 4, 5, 6]),
+        ])
+        let r = Cleaner.clean(s, table: t, references: [:], threads: 1)
+        // C1: the row updated at 30 wins although it came first; C2: a tie on updated_at keeps the later row.
+        #expect(Set((0..<r.table.rowCount).map { r.table["email"]!.string(at: $0)! }) == ["newest", "c2-second"])
+        #expect(r.quarantine.map(\.rule) == ["duplicate", "duplicate", "duplicate"])
+    }
+}

@@ -197,6 +197,9 @@ struct EndToEndTests {
         let r = try runCVM(["run", config])
         #expect(r.status == 65, "stderr: \(r.stderr)")
         #expect(r.stderr.contains("sources.orders.max_reject_rate"))
+        // The top failing rules, most rows first, each with an example file, line and reason.
+        #expect(r.stderr.contains("(28 of 5912; parse 15, e.g. orders-"), "\(r.stderr)")
+        #expect(r.stderr.contains("is not a valid timestamp"))
         // The quarantine is inspectable after the failure.
         let q = try runCVM(["export", config, "--table", "quarantine", "--limit", "3"])
         #expect(q.status == 0)
