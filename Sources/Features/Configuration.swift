@@ -17,6 +17,8 @@ public struct Configuration: Decodable, Sendable {
     /// The time zone days and hours are read in: windows end at the end of the as-of day there, and
     /// weekday and hour features use its wall clock. "UTC" (default), "+02:00", or an IANA name.
     public var zone: String = "UTC"
+    /// The most memory the feature matrix may take, in MiB; default 75% of physical memory.
+    public var memoryLimitMB: Int?
 
     public struct Statuses: Decodable, Sendable {
         public var completed: [String] = ["completed", "complete", "paid", "shipped", "delivered"]
@@ -52,7 +54,7 @@ public struct Configuration: Decodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case orders, events, customers, windows, topCategories = "top_categories", statuses, families, zone
+        case orders, events, customers, windows, topCategories = "top_categories", statuses, families, zone, memoryLimitMB = "memory_limit_mb"
     }
 
     public init(orders: String = "orders", events: String? = nil, customers: String? = nil,
@@ -85,6 +87,8 @@ public struct Configuration: Decodable, Sendable {
         statuses = try c.decodeIfPresent(Statuses.self, forKey: .statuses) ?? statuses
         families = try c.decodeIfPresent(Families.self, forKey: .families) ?? families
         zone = try c.decodeIfPresent(ZoneName.self, forKey: .zone)?.name ?? zone
+        memoryLimitMB = try c.decodeIfPresent(Int.self, forKey: .memoryLimitMB)
+        if let m = memoryLimitMB, m < 1 { throw ConfigValueError("memory_limit_mb must be at least 1") }
     }
 
     /// The end of the as-of day in the declared zone, as a UTC instant in µs (the point-in-time cutoff).

@@ -1,4 +1,5 @@
 public import CVMCore
+import Foundation
 
 /// The cleaned tables the feature stage reads (canonical column names).
 public struct FeatureInputs: Sendable {
@@ -49,6 +50,15 @@ public enum FeatureBuilder {
         let layout = Layout(ctx, configuration)
         let f = layout.specs.count
         let n = ctx.customerIDs.count
+        // Refuse before allocating: the row-major matrix, then the columns (8-byte values and 1-byte validity).
+        let need = Double(n) * Double(f) * 17
+        let limit = configuration.memoryLimitMB.map { Double($0) * 1_048_576 } ?? Double(ProcessInfo.processInfo.physicalMemory) * 0.75
+        if need > limit {
+            func gib(_ b: Double) -> String {
+                b >= 1_073_741_824 ? String(format: "%.1f GiB", b / 1_073_741_824) : String(format: "%.1f MiB", b / 1_048_576)
+            }
+            throw CVMFailure(.config, "error: stages.features: \(n) customers × \(f) features need about \(gib(need)), more than the limit of \(gib(limit)) (stages.features.memory_limit_mb, default 75% of memory); use fewer windows (stages.features.windows), switch families off (stages.features.families) or raise the limit")
+        }
         // Row-major output, NaN = undefined; each chunk fills only its own customers' rows.
         let chunk = 1024
         let chunks = (n + chunk - 1) / chunk

@@ -35,6 +35,17 @@ public final class ConfigDecoder {
     /// (entries with errors are left out), so later checks can still report their findings.
     public func decodePartially<T: Decodable>(_ type: T.Type, fromYAML text: String) -> T? {
         let root: Node
+        // Hostile configs: YAML aliases are copied when composed, so nested ones ("billion laughs") grow
+        // exponentially. Refuse large files and many aliases before composing.
+        if text.utf8.count > ConfigDecoder.maxBytes {
+            record(at: SourcePosition(path: path, line: 1, column: 1), key: "", "the config is \(text.utf8.count) bytes, more than \(ConfigDecoder.maxBytes); a pipeline config is a few kilobytes")
+            return nil
+        }
+        if let (line, column) = ConfigDecoder.tooManyAliases(text) {
+            record(at: SourcePosition(path: path, line: line, column: column), key: "",
+                   "more than \(ConfigDecoder.maxAliases) YAML aliases (*name); write the values out (a guard against alias bombs)")
+            return nil
+        }
         do {
             guard let node = try Yams.compose(yaml: text) else {
                 record(at: SourcePosition(path: path, line: 1, column: 1), key: "", "the config is empty; expected a mapping with pipeline, warehouse, sources and stages")
@@ -50,6 +61,36 @@ public final class ConfigDecoder {
         }
         let decoder = NodeDecoder(node: root, owner: self, codingPath: [])
         return try? T(from: decoder)
+    }
+
+    static let maxBytes = 1 << 20
+    static let maxAliases = 64
+
+    /// The position of the first alias beyond `maxAliases`: `*name` where a YAML node starts (after `key: `,
+    /// `- `, `[`, `{` or `,`), outside quotes and comments. Globs such as `orders/**/*.csv` do not start a node.
+    static func tooManyAliases(_ text: String) -> (Int, Int)? {
+        var count = 0
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let chars = Array(line)
+            var quote: Character? = nil
+            var startOfNode = true  // at the line start (after indentation) a node may begin
+            for (i, c) in chars.enumerated() {
+                if let q = quote { if c == q { quote = nil }; continue }
+                switch c {
+                case "\"", "'": quote = c; startOfNode = false
+                case "#" where i == 0 || chars[i - 1] == " ": break
+                case " ", "\t": continue
+                case "*" where startOfNode:
+                    count += 1
+                    if count > maxAliases { return (n + 1, i + 1) }
+                    startOfNode = false
+                case ":", "-", "[", "{", ",": startOfNode = (c != ":" && c != "-") || (i + 1 < chars.count && chars[i + 1] == " ") || i + 1 == chars.count
+                default: startOfNode = false
+                }
+                if c == "#" && (i == 0 || chars[i - 1] == " ") { break }
+            }
+        }
+        return nil
     }
 
     /// Records an error found after decoding, at the position of `key` (or its nearest recorded parent).

@@ -65,3 +65,27 @@ struct ZoneTests {
                 (CivilDate(year: 2026, month: 1, day: 16).daysSinceEpoch) * microsPerDay + 5 * 3_600 * microsPerSecond)
     }
 }
+
+/// The feature stage refuses, before allocating, a matrix larger than its memory limit.
+struct MemoryLimitTests {
+    @Test func aMatrixOverTheLimitIsRefusedWithAdvice() throws {
+        let t = Table(name: "stg_orders", columns: [
+            Column("customer_id", strings: (0..<2000).map { "C\($0)" }), Column("order_id", strings: (0..<2000).map { "O\($0)" }),
+            Column("ordered_at", .timestamp, int64: (0..<2000).map { _ in asOf.daysSinceEpoch * microsPerDay }),
+            Column("quantity", .int, int64: (0..<2000).map { _ in 1 }),
+            Column("unit_price", .decimal, int64: (0..<2000).map { _ in 100 }, scale: 2),
+        ])
+        var cfg = Configuration()
+        cfg.memoryLimitMB = 1  // 2,000 customers × ~150 features × 17 bytes ≈ 5 MiB
+        do {
+            _ = try FeatureBuilder.build(FeatureInputs(orders: t), asOf: asOf, configuration: cfg, threads: 1)
+            Issue.record("built features over the limit")
+        } catch let e as CVMFailure {
+            #expect(e.exitStatus == .config)
+            #expect(e.message.contains("2000 customers × ") && e.message.contains("more than the limit of 1.0 MiB"))
+            #expect(e.message.contains("use fewer windows (stages.features.windows)"))
+        }
+        cfg.memoryLimitMB = 64
+        #expect(try FeatureBuilder.build(FeatureInputs(orders: t), asOf: asOf, configuration: cfg, threads: 1).features.rowCount == 2000)
+    }
+}
