@@ -110,7 +110,8 @@ struct WarehouseTests {
         let w = try Warehouse(path: path)
         _ = try w.loadSnapshot(asOf: d2, runID: "r1", tables: [snapshotTable(rows: 4), snapshotTable("other", rows: 4)], options: LoadOptions())
         var options = LoadOptions()
-        options.pauseInsideTransaction = 4
+        // Long enough that a busy CI machine (other suites run in parallel) still looks while it is open.
+        options.pauseInsideTransaction = 15
         let done = Mutex(false)
         let writer = Task.detached {
             defer { done.withLock { $0 = true } }
