@@ -105,26 +105,31 @@ struct WarehouseTests {
         #expect(try w.snapshotRowCounts(asOf: d1)["quarantine"] == 2)
     }
 
-    @Test func readersKeepSeeingTheOldSnapshotWhileALoadIsOpen() async throws {
+    @Test func readersKeepSeeingTheOldSnapshotWhileALoadIsOpen() throws {
         let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
         let w = try Warehouse(path: path)
         _ = try w.loadSnapshot(asOf: d2, runID: "r1", tables: [snapshotTable(rows: 4), snapshotTable("other", rows: 4)], options: LoadOptions())
         var options = LoadOptions()
-        // Long enough that a busy CI machine (other suites run in parallel) still looks while it is open.
-        options.pauseInsideTransaction = 15
+        options.pauseInsideTransaction = 8
         let done = Mutex(false)
-        let writer = Task.detached {
+        let inside = Mutex(false)
+        // The writer runs on its own thread, not the test runner's shared pool, which other suites keep busy.
+        let day = d2, held = options
+        let writer = Thread {
             defer { done.withLock { $0 = true } }
-            return try w.loadSnapshot(asOf: self.d2, runID: "r2", tables: [snapshotTable(rows: 9), snapshotTable("other", rows: 9)], options: options)
+            inside.withLock { $0 = true }
+            _ = try? w.loadSnapshot(asOf: day, runID: "r2", tables: [snapshotTable(rows: 9), snapshotTable("other", rows: 9)], options: held)
         }
+        writer.start()
         // Wait until the writer holds its transaction: the new rows of the first table exist only inside it.
-        try await Task.sleep(nanoseconds: 1_000_000_000)
+        while !inside.withLock({ $0 }) { Thread.sleep(forTimeInterval: 0.01) }
+        Thread.sleep(forTimeInterval: 1.5)
         let seen = try dump(path, "SELECT COUNT(*) FROM customer_value")
         let finished = done.withLock { $0 }
         // A second connection (WAL) sees the committed snapshot only, never the half-loaded one.
         #expect(finished || seen == ["4"], "reader saw \(seen) while the load was open")
         #expect(!finished, "the load finished before the reader looked; the test proved nothing")
-        _ = try await writer.value
+        while !done.withLock({ $0 }) { Thread.sleep(forTimeInterval: 0.05) }
         #expect(try dump(path, "SELECT COUNT(*) FROM customer_value") == ["9"])
     }
 
