@@ -10,7 +10,7 @@ RELEASE  := .build/release/cvm
 export CVM_PSEUDONYM_KEY ?= demo-only-not-a-secret
 DEBUG    := .build/debug/cvm
 
-.PHONY: all deps browser pyref build run test unit check fixtures bench clean help
+.PHONY: all deps browser pyref sanitize build run test unit check fixtures bench clean help
 
 all: build
 
@@ -19,6 +19,7 @@ help:
 	@echo "make test      unit + end-to-end tests, then cvm check on the demo fixtures"
 	@echo "make fixtures  regenerate fixtures/demo byte-identically (cvm generate --preset demo --seed 42)"
 	@echo "make bench     benchmarks (see bench/)"
+	@echo "make sanitize  the test suite under AddressSanitizer and ThreadSanitizer"
 
 # Installs the system libraries the build links against, only when missing.
 deps:
@@ -77,5 +78,16 @@ bench: deps $(VENV)/.installed
 	$(SWIFT) build -c release --product cvm
 	$(VENV)/bin/python bench/run.py --suites $(BENCH_SUITES) --runs $(BENCH_RUNS)
 
+# The whole test suite under AddressSanitizer (with LeakSanitizer), then ThreadSanitizer, each in its own
+# build folder; the end-to-end tests run the sanitized cvm binary. Leaks of process-lifetime globals
+# (Swift's lazy global initialisers, "*_WZ") are suppressed in Tests/lsan.supp.
+sanitize: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	CVM_TEST_BINARY=$(CURDIR)/.build-asan/debug/cvm LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp \
+	  $(SWIFT) test --skip-build --disable-xctest --sanitize=address --scratch-path .build-asan
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	CVM_TEST_BINARY=$(CURDIR)/.build-tsan/debug/cvm TSAN_OPTIONS=halt_on_error=1 \
+	  $(SWIFT) test --skip-build --disable-xctest --sanitize=thread --scratch-path .build-tsan
+
 clean:
-	rm -rf .build out
+	rm -rf .build .build-asan .build-tsan out

@@ -4,7 +4,8 @@ import GRDB
 import TestSupport
 
 /// The debug `cvm` binary built by `swift build --build-tests` (make test builds it first).
-let cvmBinary = Repo.path(".build/debug/cvm")
+/// The binary under test: `CVM_TEST_BINARY` (make sanitize points it at the sanitized build), else the debug build.
+let cvmBinary = ProcessInfo.processInfo.environment["CVM_TEST_BINARY"] ?? Repo.path(".build/debug/cvm")
 
 struct ProcessResult {
     var status: Int32
