@@ -10,7 +10,7 @@ RELEASE  := .build/release/cvm
 export CVM_PSEUDONYM_KEY ?= demo-only-not-a-secret
 DEBUG    := .build/debug/cvm
 
-.PHONY: all deps browser pyref sanitize build run test unit check fixtures bench clean help
+.PHONY: all deps browser pyref sanitize sanitize-address sanitize-thread build run test unit check fixtures bench clean help
 
 all: build
 
@@ -81,10 +81,16 @@ bench: deps $(VENV)/.installed
 # The whole test suite under AddressSanitizer (with LeakSanitizer), then ThreadSanitizer, each in its own
 # build folder; the end-to-end tests run the sanitized cvm binary. Leaks of process-lifetime globals
 # (Swift's lazy global initialisers, "*_WZ") are suppressed in Tests/lsan.supp.
-sanitize: deps
+# Known: on this machine (Swift 6.3.1, Linux 6.18) the ThreadSanitizer test binary crashes with SIGSEGV at
+# startup, before any test runs, also with ASLR off; sanitize-thread is kept so it can be rerun elsewhere.
+sanitize: sanitize-address sanitize-thread
+
+sanitize-address: deps
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
 	CVM_TEST_BINARY=$(CURDIR)/.build-asan/debug/cvm LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp \
 	  $(SWIFT) test --skip-build --disable-xctest --sanitize=address --scratch-path .build-asan
+
+sanitize-thread: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
 	CVM_TEST_BINARY=$(CURDIR)/.build-tsan/debug/cvm TSAN_OPTIONS=halt_on_error=1 \
 	  $(SWIFT) test --skip-build --disable-xctest --sanitize=thread --scratch-path .build-tsan
