@@ -37,6 +37,7 @@ public enum ReportCommand {
         }
         let cv = try table("customer_value")
         let quarantine = try table("quarantine")
+        let pareto = try table("pareto_summary")
         let stageRecords = try w.stages(runID: run.runID)
         let stages = stageRecords.map {
             StageSummary(name: $0.stage, status: $0.status, durationSeconds: $0.durationSeconds,
@@ -61,21 +62,21 @@ public enum ReportCommand {
             pipeline: run.pipeline, runID: run.runID, asOf: day.description, status: run.status, exitCode: run.exitCode ?? 0,
             startedAt: run.startedAt, endedAt: run.endedAt ?? "", durationSeconds: started.flatMap { s in ended.map { $0.timeIntervalSince(s) } } ?? 0,
             configHash: run.configHash, threads: run.threads, stages: stages, sources: sources,
-            kpis: summaryKPIs(customerValue: cv, pareto: try table("pareto_summary"), rejected: rejects.count),
+            kpis: summaryKPIs(customerValue: cv, pareto: pareto, rejected: rejects.count),
             warehouse: path, message: run.message)
         var inputs = ReportInputs(summary: summary, customerValue: cv, clusterProfiles: try table("cluster_profiles"),
-                                  quarantine: quarantine, paretoSummary: try table("pareto_summary"), dataQuality: try table("data_quality"))
+                                  quarantine: quarantine, paretoSummary: pareto, dataQuality: try table("data_quality"))
         inputs.clusterSelection = try table("cluster_selection")
         inputs.clusterCentroids = try table("cluster_centroids")
         inputs.orders = try table("fact_order_line")
-        if let before = try w.latestSnapshot(of: "customer_value", where: "as_of", equals: "", before: day, anyValue: true) {
+        if let before = try w.latestSnapshot(of: "customer_value", before: day) {
             inputs.previousCustomerValue = try w.readWholeSnapshot("customer_value", asOf: before)
         }
         let campaigns = config?.config.campaigns ?? CampaignConfiguration()
         inputs.campaigns = campaigns
         if campaigns.ids == .pseudonymized, let loaded = config {
             let key = try pseudonymKey(loaded, required: true)
-            inputs.pseudonym = { Warehouse.pseudonymValue($0, key: key) }
+            inputs.pseudonym = Warehouse.pseudonymizer(key: key)
         }
         return try ReportWriter.write(inputs, to: out)
     }

@@ -259,7 +259,7 @@ extension PipelineRunner {
         inputs.campaigns = loaded.config.campaigns
         if loaded.config.campaigns.ids == .pseudonymized {
             let key = try pseudonymKey(loaded, required: true)
-            inputs.pseudonym = { Warehouse.pseudonymValue($0, key: key) }
+            inputs.pseudonym = Warehouse.pseudonymizer(key: key)
         }
         let files = try ReportWriter.write(inputs, to: reportPath)
         logger.info("wrote report", metadata: ["path": "\(reportPath)/index.html"])

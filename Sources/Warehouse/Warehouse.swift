@@ -275,17 +275,27 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
 
     /// The latest snapshot (as-of day) strictly before `before` in which `table` has a row with
     /// `column = value`; nil when there is none (or no such table).
-    public func latestSnapshot(of table: String, where column: String, equals value: String, before: CivilDate,
-                               anyValue: Bool = false) throws -> CivilDate? {
+    public func latestSnapshot(of table: String, where column: String, equals value: String, before: CivilDate) throws -> CivilDate? {
         try Warehouse.checkIdentifier(table, what: "table")
         try Warehouse.checkIdentifier(column, what: "column")
         return try io {
             try queue.read { db in
                 guard try db.tableExists(table) else { return nil }
-                let filter = anyValue ? "? IS NOT NULL" : "\(quote(column)) = ?"
-                let text = try String.fetchOne(db, sql: "SELECT MAX(as_of) FROM \(quote(table)) WHERE \(filter) AND as_of < ?",
+                let text = try String.fetchOne(db, sql: "SELECT MAX(as_of) FROM \(quote(table)) WHERE \(quote(column)) = ? AND as_of < ?",
                                                arguments: [value, before.description])
                 return text.flatMap { CivilDate(iso: $0) }
+            }
+        }
+    }
+
+    /// The latest snapshot (as-of day) of `table` strictly before `before`; nil when there is none.
+    public func latestSnapshot(of table: String, before: CivilDate) throws -> CivilDate? {
+        try Warehouse.checkIdentifier(table, what: "table")
+        return try io {
+            try queue.read { db in
+                guard try db.tableExists(table) else { return nil }
+                return try String.fetchOne(db, sql: "SELECT MAX(as_of) FROM \(quote(table)) WHERE as_of < ?", arguments: [before.description])
+                    .flatMap { CivilDate(iso: $0) }
             }
         }
     }
@@ -507,6 +517,12 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
     /// tables and snapshots still work); without the key the value cannot be recovered or guessed by hashing.
     public static func pseudonymValue(_ s: String, key: String) -> String { pseudonym(s, key: key) }
 
+    /// A pseudonymiser for many values under one key (the key is set up once).
+    public static func pseudonymizer(key: String) -> @Sendable (String) -> String {
+        let p = Pseudonymizer(key: key)
+        return { p.pseudonym($0) }
+    }
+
     func io<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as CVMFailure { throw e } catch {
             throw CVMFailure(.ioError, "\(path): error: warehouse error: \(Warehouse.describe(error)); check free space and permissions")
@@ -523,7 +539,7 @@ func pseudonym(_ s: String, key: String) -> String { Pseudonymizer(key: key).pse
 
 /// HMAC-SHA256 pseudonyms, hex, with the key set up once (the load pseudonymises every
 /// distinct value of a personal column).
-struct Pseudonymizer {
+struct Pseudonymizer: @unchecked Sendable {  // SymmetricKey is an immutable value; only read here
     let key: SymmetricKey
     init(key: String) { self.key = SymmetricKey(data: Data(key.utf8)) }
     func pseudonym(_ s: String) -> String {
