@@ -5,7 +5,16 @@
 #pragma STDC FP_CONTRACT OFF
 #pragma clang fp contract(off)
 
-#if defined(__x86_64__) && defined(__linux__)
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define CVM_SANITIZED 1
+#endif
+#endif
+
+// The clones are picked by an ifunc resolver that the dynamic loader runs before any sanitizer
+// runtime is initialised; an instrumented resolver crashes at startup (seen with ThreadSanitizer:
+// SIGSEGV in __tsan_func_entry from cvm_km_distances[resolver]), so sanitized builds use the baseline.
+#if defined(__x86_64__) && defined(__linux__) && !defined(CVM_SANITIZED)
 #define CVM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define CVM_CLONES

@@ -70,12 +70,21 @@ public struct SourceSpec: Decodable, Sendable {
     public var dedupeBy: String?
     /// Conversion of money columns to one reporting currency.
     public var currency: CurrencyConversion?
+    /// Longest record (line, or quoted lines) read into memory; a longer one is quarantined (rule `line_size`)
+    /// and skipped to the next newline without being buffered, so memory stays bounded.
+    public var maxLineBytes: Int = 16 << 20
+    /// Longest field; a longer one rejects its row (rule `field_size`).
+    public var maxFieldBytes: Int = 1 << 20
+    /// A gzip file that inflates to more than this many times its compressed size is refused (a gzip bomb).
+    /// Checked as the file streams, once 1 MiB has been inflated.
+    public var maxExpansionRatio: Double = 200
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case files, format, delimiter, header, timezone
         case onFileError = "on_file_error", extraColumns = "extra_columns", missingColumns = "missing_columns"
         case nullValues = "null_values", columns, key, dedupe, references
         case maxRejectRate = "max_reject_rate", freshness, checks, dedupeBy = "dedupe_by", currency
+        case maxLineBytes = "max_line_bytes", maxFieldBytes = "max_field_bytes", maxExpansionRatio = "max_expansion_ratio"
     }
 
     public init(name: String, files: [String], columns: [(String, ColumnDecl)]) {
@@ -117,6 +126,9 @@ public struct SourceSpec: Decodable, Sendable {
         dedupe = try c.decodeIfPresent(DedupePolicy.self, forKey: .dedupe) ?? dedupe
         references = try c.decodeIfPresent(KeyedList<String>.self, forKey: .references) ?? references
         maxRejectRate = try c.decodeIfPresent(Double.self, forKey: .maxRejectRate) ?? maxRejectRate
+        maxLineBytes = try c.decodeIfPresent(Int.self, forKey: .maxLineBytes) ?? maxLineBytes
+        maxFieldBytes = try c.decodeIfPresent(Int.self, forKey: .maxFieldBytes) ?? maxFieldBytes
+        maxExpansionRatio = try c.decodeIfPresent(Double.self, forKey: .maxExpansionRatio) ?? maxExpansionRatio
         let names = columns.map(\.key)
         for (k, text) in (try c.decodeIfPresent(StringList.self, forKey: .checks)?.values ?? []).enumerated() {
             do { checks.append(try RowExpression(text, columns: names)) } catch let e as ConfigValueError {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A field of the current record: a byte range in the scanner's buffer.
 public struct FieldRef: Sendable {
     public var start: Int
@@ -24,6 +26,9 @@ public final class CSVScanner {
         case end
         /// Bytes after a closing quote: the record is malformed; it was consumed up to its line end.
         case malformed(String)
+        /// No record end within `maxRecordBytes`: the first physical line of the record (this many bytes)
+        /// was skipped without being buffered; reading goes on at the next line.
+        case tooLong(bytes: Int)
     }
 
     private let reader: GzipReader
@@ -43,6 +48,8 @@ public final class CSVScanner {
     public private(set) var recordStart = 0
     public private(set) var recordEnd = 0
     private var nextLine = 1
+    /// The start of a skipped overlong record (its bytes are gone from `buffer`).
+    private var skippedText: String?
 
     public init(reader: GzipReader, delimiter: Delimiter, chunkSize: Int = 1 << 18, maxRecordBytes: Int = 64 << 20) {
         self.reader = reader
@@ -77,16 +84,16 @@ public final class CSVScanner {
             switch parsed {
             case .incomplete:
                 if eof { return .end }
-                if buffer.count - pos > maxRecordBytes {
-                    throw InputFileError(path: reader.path, message: "line \(nextLine): a record longer than \(maxRecordBytes >> 20) MiB (a missing newline or an unclosed quote?); fix the file or set on_file_error: quarantine-file")
-                }
-                try fill()
+                if buffer.count - pos > maxRecordBytes { return try skipOverlong() }
+                // Read at least as much again as is pending, so a long record is re-parsed O(log n) times, not O(n).
+                try fill(atLeast: buffer.count - pos)
             case .unterminated(let line, let column):
                 throw InputFileError(path: reader.path, message: "\(line):\(column): quoted field never closed; look for a stray '\"' (the rest of the file would be one field)")
             case .complete(let end, let newlines):
                 recordLine = nextLine
                 recordStart = pos
                 recordEnd = end
+                skippedText = nil
                 nextLine += 1 + newlines
                 pos = end
                 // A blank line is one empty unquoted field: skip it.
@@ -95,6 +102,7 @@ public final class CSVScanner {
                 }
                 return .record
             case .malformed(let end, let newlines, let reason):
+                skippedText = nil
                 recordLine = nextLine
                 recordStart = pos
                 recordEnd = end
@@ -105,20 +113,48 @@ public final class CSVScanner {
         }
     }
 
+    /// Skips the first physical line of a record longer than `maxRecordBytes`, streaming: bytes past the
+    /// buffer are read and dropped chunk by chunk, so memory stays bounded whatever the line's length.
+    private func skipOverlong() throws -> Outcome {
+        recordLine = nextLine
+        skippedText = String(decoding: buffer[pos..<min(buffer.count, pos + 1024)], as: UTF8.self)
+        var skipped = 0
+        while true {
+            let found: Int? = buffer.withUnsafeBufferPointer { b in
+                guard pos < b.count, let base = b.baseAddress, let hit = memchr(base + pos, 0x0A, b.count - pos) else { return nil }
+                return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            }
+            if let lf = found {
+                skipped += lf + 1 - pos
+                pos = lf + 1
+                nextLine += 1
+                break
+            }
+            skipped += buffer.count - pos
+            pos = buffer.count
+            if eof { break }
+            try fill()
+        }
+        recordStart = pos
+        recordEnd = pos
+        return .tooLong(bytes: skipped)
+    }
+
     /// The raw text of the current record (without its line ending), for quarantine.
     public func recordText(limit: Int = 1024) -> String {
+        if let skippedText { return String(skippedText.prefix(limit)) }
         var end = recordEnd
         while end > recordStart, buffer[end - 1] == 0x0A || buffer[end - 1] == 0x0D { end -= 1 }
         let slice = buffer[recordStart..<min(end, recordStart + limit)]
         return String(decoding: slice, as: UTF8.self)
     }
 
-    private func fill() throws {
+    private func fill(atLeast: Int = 0) throws {
         if pos > 0 {
             buffer.removeSubrange(0..<pos)
             pos = 0
         }
-        let n = try reader.read(into: &buffer, max: chunkSize)
+        let n = try reader.read(into: &buffer, max: max(chunkSize, atLeast))
         if n == 0 { eof = true }
     }
 

@@ -69,6 +69,17 @@ public enum Extractor {
         let table = tables.isEmpty ? FileExtractor.emptyTable(source) : Table.concatenating(tables, name: "raw_\(source.name)")
         return ExtractResult(table: table, rejects: rejects, files: reports)
     }
+
+    /// Extracts in-memory bytes as if they were the file `name` (tests and fuzzing).
+    /// - Throws: `ExtractError` for a file-level problem, whatever `on_file_error` says.
+    public static func extract(_ source: SourceSpec, bytes: [UInt8], name: String) throws -> ExtractResult {
+        do {
+            let part = try FileExtractor(source: source, path: name, bytes: bytes).run()
+            return ExtractResult(table: part.table, rejects: part.rejects, files: [part.report])
+        } catch {
+            throw ExtractError(message: "\(error)")
+        }
+    }
 }
 
 /// A file-level error after some rows were read (they are dropped with the file).
@@ -98,10 +109,13 @@ final class FileExtractor {
     let path: String
     let zone: ZoneConverter
     let nullValues: [[UInt8]]
+    /// In-memory input instead of the file at `path`.
+    let bytes: [UInt8]?
 
-    init(source: SourceSpec, path: String) {
+    init(source: SourceSpec, path: String, bytes: [UInt8]? = nil) {
         self.source = source
         self.path = path
+        self.bytes = bytes
         zone = ZoneConverter(source.timezone) ?? ZoneConverter("UTC")!
         nullValues = source.nullValues.map { Array($0.utf8) }
     }
@@ -128,9 +142,17 @@ final class FileExtractor {
 
     func run() throws -> Part {
         let reader: GzipReader
-        do { reader = try GzipReader(path: path) } catch { throw PartialFileError(underlying: "\(error)", rowsRead: 0, line: 0) }
+        let key = "sources.\(source.name).max_expansion_ratio"
+        do {
+            if let bytes {
+                reader = try GzipReader(bytes: bytes, name: path, maxExpansionRatio: source.maxExpansionRatio, expansionKey: key)
+            } else {
+                reader = try GzipReader(path: path, maxExpansionRatio: source.maxExpansionRatio, expansionKey: key)
+            }
+        } catch { throw PartialFileError(underlying: "\(error)", rowsRead: 0, line: 0) }
         let delimiter: CSVScanner.Delimiter = source.delimiter == "whitespace" ? .whitespace : .byte(source.delimiter.utf8.first ?? 44)
-        let scanner = CSVScanner(reader: reader, delimiter: delimiter)
+        let scanner = CSVScanner(reader: reader, delimiter: delimiter, chunkSize: min(1 << 18, source.maxLineBytes),
+                                 maxRecordBytes: source.maxLineBytes)
         let decls = source.columns.entries.map(\.value)
         var readers = decls.map { d in
             ColumnReader(decl: d, kind: d.type.storageKind, format: TimeFormat(d.format) ?? .iso8601)
@@ -143,8 +165,11 @@ final class FileExtractor {
         var expectedFields = -1
         do {
             if source.header {
-                guard try scanner.next() == .record else {
-                    throw InputFileError(path: path, message: "the file is empty; expected a header line")
+                switch try scanner.next() {
+                case .record: break
+                case .end: throw InputFileError(path: path, message: "the file is empty; expected a header line")
+                case .malformed(let reason): throw InputFileError(path: path, message: "1:1: the header line is malformed: \(reason)")
+                case .tooLong: throw InputFileError(path: path, message: "1:1: the header line is longer than sources.\(source.name).max_line_bytes (\(source.maxLineBytes)); is this a CSV file?")
                 }
                 let names = scanner.fields.map { f in
                     scanner.withFieldBytes(f) { String(decoding: $0, as: UTF8.self) }.trimmingCharacters(in: .whitespaces)
@@ -182,6 +207,12 @@ final class FileExtractor {
                 let outcome = try scanner.next()
                 if outcome == .end { break }
                 rowsRead += 1
+                if case .tooLong(let bytes) = outcome {
+                    rejects.append(QuarantineRecord(source: source.name, file: path, line: scanner.recordLine, rule: "line_size",
+                                                    reason: "the line has no end within \(source.maxLineBytes) bytes (\(bytes) bytes skipped to the next newline: a missing newline or an unclosed quote?); fix the file or raise sources.\(source.name).max_line_bytes",
+                                                    raw: scanner.recordText()))
+                    continue
+                }
                 if case .malformed(let reason) = outcome {
                     rejects.append(QuarantineRecord(source: source.name, file: path, line: scanner.recordLine, rule: "parse",
                                                     reason: reason, raw: scanner.recordText()))
@@ -251,6 +282,10 @@ final class FileExtractor {
                 continue
             }
             let f = scanner.fields[fi]
+            if f.end - f.start > source.maxFieldBytes {
+                return Problem(field: fi, rule: "field_size",
+                               reason: "\(readers[c].decl.name): the field holds \(f.end - f.start) bytes, more than sources.\(source.name).max_field_bytes (\(source.maxFieldBytes)); fix the file or raise the limit")
+            }
             let problem: Problem? = scanner.withFieldBytes(f) { raw -> Problem? in
                 var b = raw
                 if readers[c].decl.trim {

@@ -32,20 +32,57 @@ public final class GzipReader {
     public private(set) var compressedSize: Int64 = 0
     public private(set) var uncompressedBytes: Int64 = 0
 
+    /// Refuses gzip data that inflates more than this many times its compressed size (a gzip bomb),
+    /// checked as it streams once 1 MiB has been inflated.
+    public let maxExpansionRatio: Double
+    /// The config key named in the gzip-bomb message.
+    public let expansionKey: String
+    /// The file's size and modification time when it was opened (nil for in-memory input).
+    private let openedStat: (size: Int64, mtimeSec: Int, mtimeNsec: Int)?
+    /// In-memory input (`init(bytes:name:)`): the buffer behind the `fmemopen` stream.
+    private let ownedBytes: UnsafeMutableRawPointer?
+
     /// - Throws: `InputFileError` when the file cannot be opened.
-    public init(path: String, bufferSize: Int = 1 << 18) throws {
-        self.path = path
+    public convenience init(path: String, bufferSize: Int = 1 << 18, maxExpansionRatio: Double = .infinity,
+                            expansionKey: String = "max_expansion_ratio") throws {
         guard let f = fopen(path, "rb") else {
             throw InputFileError(path: path, message: "cannot open: \(String(cString: strerror(errno))); check the path and permissions")
         }
+        try self.init(file: f, path: path, owned: nil, bufferSize: bufferSize, maxExpansionRatio: maxExpansionRatio,
+                      expansionKey: expansionKey)
+    }
+
+    /// Reads `bytes` as if they were a file called `name` (tests and fuzzing; no change detection).
+    public convenience init(bytes: [UInt8], name: String, bufferSize: Int = 1 << 18, maxExpansionRatio: Double = .infinity,
+                            expansionKey: String = "max_expansion_ratio") throws {
+        let mem = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
+        bytes.withUnsafeBytes { if let b = $0.baseAddress { mem.copyMemory(from: b, byteCount: bytes.count) } }
+        guard let f = fmemopen(mem, bytes.count, "rb") else {
+            mem.deallocate()
+            throw InputFileError(path: name, message: "cannot open in-memory input: \(String(cString: strerror(errno)))")
+        }
+        try self.init(file: f, path: name, owned: mem, bufferSize: bufferSize, maxExpansionRatio: maxExpansionRatio,
+                      expansionKey: expansionKey)
+        compressedSize = Int64(bytes.count)
+    }
+
+    private init(file f: UnsafeMutablePointer<FILE>, path: String, owned: UnsafeMutableRawPointer?, bufferSize: Int,
+                 maxExpansionRatio: Double, expansionKey: String) throws {
+        self.path = path
+        self.maxExpansionRatio = maxExpansionRatio
+        self.expansionKey = expansionKey
+        ownedBytes = owned
         file = f
         var st = stat()
-        if fstat(fileno(f), &st) == 0 {
+        if owned == nil, fstat(fileno(f), &st) == 0 {
             if (st.st_mode & S_IFMT) == S_IFDIR {
                 fclose(f)
                 throw InputFileError(path: path, message: "is a directory, not a file; check the glob")
             }
             compressedSize = Int64(st.st_size)
+            openedStat = (Int64(st.st_size), st.st_mtim.tv_sec, st.st_mtim.tv_nsec)
+        } else {
+            openedStat = nil
         }
         inputCapacity = bufferSize
         input = .allocate(capacity: bufferSize)
@@ -56,6 +93,7 @@ public final class GzipReader {
             guard inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
                 input.deallocate()
                 fclose(f)
+                owned?.deallocate()
                 throw InputFileError(path: path, message: "zlib initialisation failed")
             }
             streamOpen = true
@@ -67,11 +105,24 @@ public final class GzipReader {
         }
     }
 
+    /// Throws when the file's size or modification time changed since it was opened: the rows read
+    /// may mix two versions of the file.
+    private func checkUnchanged() throws {
+        guard let opened = openedStat else { return }
+        var st = stat()
+        guard fstat(fileno(file), &st) == 0 else { return }
+        if Int64(st.st_size) != opened.size || st.st_mtim.tv_sec != opened.mtimeSec || st.st_mtim.tv_nsec != opened.mtimeNsec {
+            let what = Int64(st.st_size) != opened.size ? "its size went from \(opened.size) to \(st.st_size) bytes" : "its modification time changed"
+            throw InputFileError(path: path, message: "the file changed while it was being read (\(what)); rerun when the writer has finished (write to a temporary name and rename when done)")
+        }
+    }
+
     deinit {
         if streamOpen { inflateEnd(&stream) }
         scratch?.deallocate()
         input.deallocate()
         fclose(file)
+        ownedBytes?.deallocate()
     }
 
     /// Appends up to `max` decompressed bytes to `out`.
@@ -121,6 +172,7 @@ public final class GzipReader {
         produced = 0
         while produced < max && !finished {
             if stream.avail_in == 0, !(try refill()) {
+                try checkUnchanged()
                 if inMember {
                     throw InputFileError(path: path, message: "truncated gzip data at compressed byte offset \(compressedOffset) (the file ends inside a gzip member); re-download the file or set on_file_error: quarantine-file")
                 }
@@ -147,6 +199,10 @@ public final class GzipReader {
             let rc = inflate(&stream, Z_NO_FLUSH)
             compressedOffset += Int64(inBefore - stream.avail_in)
             produced += Int(outBefore - stream.avail_out)
+            let inflated = uncompressedBytes + Int64(produced)
+            if inflated > 1 << 20, Double(inflated) > maxExpansionRatio * Double(Swift.max(compressedOffset, 1)) {
+                throw InputFileError(path: path, message: "inflates more than \(formatRatio(maxExpansionRatio)) times its compressed size (\(inflated) bytes from the first \(compressedOffset) compressed bytes): a gzip bomb? If the file is genuine, raise \(expansionKey)")
+            }
             switch rc {
             case Z_OK:
                 continue
@@ -182,7 +238,10 @@ public final class GzipReader {
             }
             produced += n
         }
-        if produced == 0 { finished = true }
+        if produced == 0 {
+            try checkUnchanged()
+            finished = true
+        }
         compressedOffset += Int64(produced)
         return produced
     }
@@ -190,4 +249,8 @@ public final class GzipReader {
     private func corrupt(_ detail: String) -> InputFileError {
         InputFileError(path: path, message: "corrupt gzip data at compressed byte offset \(compressedOffset) (\(detail)); re-download the file or set on_file_error: quarantine-file")
     }
+}
+
+private func formatRatio(_ r: Double) -> String {
+    r == r.rounded() && r < 1e15 ? String(Int64(r)) : String(r)
 }

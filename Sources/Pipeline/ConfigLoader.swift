@@ -112,7 +112,58 @@ public enum ConfigLoader {
             }
         }
         if !c.sources.isEmpty { checkStages(c, d) }
+        if let root = c.dataRoot { confine(loaded, root: root, d) }
         for (i, why) in c.stages.value.rfm.unreachableRules() { d.warning("stages.value.rfm.segments[\(i)]", why) }
+    }
+
+    /// With `data_root`, refuses globs and outputs that leave it: `..` components, absolute paths elsewhere,
+    /// and files or folders reached through symbolic links that point outside.
+    static func confine(_ loaded: LoadedConfig, root: String, _ d: ConfigDecoder) {
+        let c = loaded.config
+        let rootPath = loaded.resolve(root)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: rootPath, isDirectory: &isDirectory), isDirectory.boolValue else {
+            d.error("data_root", "\"\(root)\" is not an existing folder (\(rootPath)); create it or fix the path")
+            return
+        }
+        let realRoot = canonicalPath(rootPath)
+        func inside(_ p: String) -> Bool { p == realRoot || p.hasPrefix(realRoot.hasSuffix("/") ? realRoot : realRoot + "/") }
+        @discardableResult func check(_ key: String, _ path: String, what: String) -> Bool {
+            let resolved = loaded.resolve(path)
+            let real = canonicalPath(resolved)
+            if !inside(real) {
+                let via = real != resolved ? " (through a symbolic link)" : ""
+                d.error(key, "\(what) \"\(path)\" resolves to \(real)\(via), outside data_root \(realRoot); keep it under the data root")
+                return false
+            }
+            return true
+        }
+        for (name, source) in c.sources {
+            for (i, glob) in source.files.enumerated() {
+                let key = source.files.count == 1 && d.positions["sources.\(name).files[0]"] == nil
+                    ? "sources.\(name).files" : "sources.\(name).files[\(i)]"
+                // The glob's fixed folder part must be inside; then every file it matched.
+                let parts = glob.split(separator: "/", omittingEmptySubsequences: false)
+                let fixedCount = parts.prefix { !$0.contains(where: { "*?[".contains($0) }) }.count
+                if parts.dropFirst(fixedCount).contains("..") {
+                    d.error(key, "\"\(glob)\" has \"..\" after a wildcard; with data_root set, write the folder part first (e.g. data/*/x.csv)")
+                    continue
+                }
+                let fixed = parts.prefix(fixedCount).joined(separator: "/")
+                guard check(key, fixed.isEmpty ? "." : fixed, what: "the glob's folder") else { continue }
+                for file in loaded.files[name] ?? [] where !inside(canonicalPath(file)) {
+                    d.error(key, "\"\(glob)\" matches \(file), which resolves to \(canonicalPath(file)) (through a symbolic link), outside data_root \(realRoot); remove the link or copy the file in")
+                }
+            }
+        }
+        // Default artifacts and report folders sit next to the warehouse: judged only when it is inside.
+        let warehouseInside = check("warehouse", c.warehouse, what: "the warehouse")
+        if let a = c.artifacts { check("artifacts", a, what: "the artifacts folder") } else if warehouseInside {
+            check("warehouse", loaded.artifactsPath, what: "the artifacts folder (next to the warehouse)")
+        }
+        if let r = c.report { check("report", r, what: "the report folder") } else if warehouseInside {
+            check("warehouse", loaded.reportPath, what: "the report folder (next to the warehouse)")
+        }
     }
 
     static func checkSource(_ name: String, _ s: SourceSpec, sourceNames: [String], all: KeyedList<SourceSpec>, _ d: ConfigDecoder) {
@@ -127,6 +178,16 @@ public enum ConfigLoader {
         }
         if !(0...1).contains(s.maxRejectRate) {
             d.error("\(p).max_reject_rate", "must be a share between 0 and 1, found \(formatDouble(s.maxRejectRate))")
+        }
+        if s.maxLineBytes < 1024 || s.maxLineBytes > 1 << 31 {
+            d.error("\(p).max_line_bytes", "must be between 1024 and 2147483648 bytes, found \(s.maxLineBytes)")
+        }
+        let lineLimit = (1024...(1 << 31)).contains(s.maxLineBytes) ? s.maxLineBytes : 1 << 31
+        if s.maxFieldBytes < 1 || s.maxFieldBytes > lineLimit {
+            d.error("\(p).max_field_bytes", "must be between 1 and max_line_bytes (\(lineLimit)), found \(s.maxFieldBytes)")
+        }
+        if !(s.maxExpansionRatio >= 2) {
+            d.error("\(p).max_expansion_ratio", "must be 2 or more (CSV usually inflates 3 to 20 times), found \(formatDouble(s.maxExpansionRatio))")
         }
         if s.columns.isEmpty, d.positions["\(p).columns"] != nil {
             d.error("\(p).columns", "declare at least one column")
@@ -269,6 +330,25 @@ public func fnv1aHex(_ data: Data) -> String {
     for b in data { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
     let s = String(h, radix: 16)
     return String(repeating: "0", count: 16 - s.count) + s
+}
+
+/// `path` with symbolic links resolved; for a path that does not exist yet, its nearest existing
+/// ancestor resolved plus the rest, so an output inside a linked folder is judged by where it would land.
+func canonicalPath(_ path: String) -> String {
+    var head = URL(fileURLWithPath: path).standardized.path
+    var tail: [String] = []
+    while true {
+        if let r = realpath(head, nil) {
+            defer { free(r) }
+            let base = String(cString: r)
+            return tail.isEmpty ? base : (base == "/" ? "" : base) + "/" + tail.reversed().joined(separator: "/")
+        }
+        let url = URL(fileURLWithPath: head)
+        let parent = url.deletingLastPathComponent().path
+        if parent == head || head == "/" { return path }
+        tail.append(url.lastPathComponent)
+        head = parent
+    }
 }
 
 /// The config's folder as the user named it (relative stays relative), for messages.

@@ -24,9 +24,13 @@ public struct PipelineConfig: Decodable, Sendable {
     public var stages: StagesConfiguration
     /// Campaign lists written with the report (defaults: the five actions of BACKGROUND.md).
     public var campaigns: CampaignConfiguration
+    /// When set, every input glob and output path must stay inside this folder (after `..` and symbolic
+    /// links are resolved): a shared config cannot read or overwrite files elsewhere.
+    public var dataRoot: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case pipeline, asOf = "as_of", seed, threads, warehouse, artifacts, report, privacy, sources, stages, campaigns
+        case dataRoot = "data_root"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -43,6 +47,7 @@ public struct PipelineConfig: Decodable, Sendable {
         for i in sources.entries.indices { sources.entries[i].value.name = sources.entries[i].key }
         stages = try c.decodeIfPresent(StagesConfiguration.self, forKey: .stages) ?? StagesConfiguration()
         campaigns = try c.decodeIfPresent(CampaignConfiguration.self, forKey: .campaigns) ?? CampaignConfiguration()
+        dataRoot = try c.decodeIfPresent(String.self, forKey: .dataRoot)
     }
 }
 

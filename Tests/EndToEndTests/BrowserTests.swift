@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 
@@ -21,13 +22,19 @@ struct BrowserTests {
         p.standardError = err
         try p.run()
         // Read both pipes while the browser runs (the DOM dump can exceed a pipe buffer).
-        nonisolated(unsafe) var errData = Data()
-        let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        // The semaphore orders the reader's write before the read below (ThreadSanitizer flagged polling isFinished).
+        let errData = Mutex(Data())
+        let finished = DispatchSemaphore(value: 0)
+        let reader = Thread {
+            let data = err.fileHandleForReading.readDataToEndOfFile()
+            errData.withLock { $0 = data }
+            finished.signal()
+        }
         reader.start()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        while reader.isExecuting || !reader.isFinished { Thread.sleep(forTimeInterval: 0.01) }
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        finished.wait()
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData.withLock { $0 }, as: UTF8.self))
     }
 
     @Test(.enabled(if: Browser.path != nil,

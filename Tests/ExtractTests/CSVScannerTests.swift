@@ -143,16 +143,37 @@ struct CSVScannerTests {
         #expect(scanner.recordText(limit: 3) == "a,\"")
     }
 
-    @Test func anOverlongRecordIsAnErrorNamingItsLine() throws {
-        let path = try writeInput("ok\n" + String(repeating: "x", count: 100) + "\n")
+    @Test func anOverlongLineIsSkippedToTheNextNewlineAndReadingGoesOn() throws {
+        let path = try writeInput("ok\n" + String(repeating: "x", count: 100) + "\nafter,1\n")
         let scanner = CSVScanner(reader: try GzipReader(path: path), delimiter: .byte(44), chunkSize: 8, maxRecordBytes: 32)
         #expect(try scanner.next() == .record)
-        do {
-            _ = try scanner.next()
-            Issue.record("a record over maxRecordBytes was accepted")
-        } catch let e as InputFileError {
-            #expect(e.message.hasPrefix("line 2: a record longer than"))
-        }
+        #expect(try scanner.next() == .tooLong(bytes: 101))
+        #expect(scanner.recordLine == 2)
+        #expect(scanner.recordText(limit: 5) == "xxxxx")
+        #expect(try scanner.next() == .record)
+        #expect(scanner.recordLine == 3)
+        #expect(scanner.recordText() == "after,1")
+        #expect(try scanner.next() == .end)
+    }
+
+    @Test func anUnclosedQuoteLosesOnlyItsOwnLineWhenTheRecordOverflows() throws {
+        // The stray quote would swallow the rest of the file; past the limit, only its first line is dropped.
+        var text = "a,\"broken\n"
+        for i in 0..<20 { text += "row\(i),v\n" }
+        let scanner = CSVScanner(reader: try GzipReader(path: try writeInput(text)), delimiter: .byte(44), chunkSize: 16, maxRecordBytes: 64)
+        #expect(try scanner.next() == .tooLong(bytes: 10))
+        var rows = 0
+        while try scanner.next() == .record { rows += 1 }
+        #expect(rows == 20)
+    }
+
+    @Test func aLongLineWithinTheLimitIsReadWhole() throws {
+        // Geometric refills: a 3 MB line read in 8-byte chunks must still come back as one record.
+        let long = String(repeating: "y", count: 3_000_000)
+        let scanner = CSVScanner(reader: try GzipReader(path: try writeInput("\(long),z\n")), delimiter: .byte(44), chunkSize: 8)
+        #expect(try scanner.next() == .record)
+        #expect(scanner.fields.count == 2)
+        #expect(scanner.fields[0].end - scanner.fields[0].start == 3_000_000)
     }
 
     @Test

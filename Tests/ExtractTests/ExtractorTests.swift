@@ -293,4 +293,44 @@ struct ExtractorTests {
         #expect(box.calls == 4)
         #expect(box.total == 10)
     }
+
+    @Test func anOverlongLineAndAnOversizedFieldAreQuarantinedAndTheRestIsKept() throws {
+        var s = spec(columns: [("id", ColumnDecl(.string)), ("note", ColumnDecl(.string))])
+        s.maxLineBytes = 2048
+        s.maxFieldBytes = 100
+        let text = "id,note\nA,short\nB," + String(repeating: "n", count: 500) + "\nC," + String(repeating: "z", count: 10_000) + "\nD,end\n"
+        let r = try Extractor.extract(s, bytes: Array(text.utf8), name: "big.csv")
+        #expect(r.table.rowCount == 2)
+        #expect(r.table["id"]?.string(at: 1) == "D")
+        #expect(r.rejects.map(\.rule) == ["field_size", "line_size"])
+        #expect(r.rejects.map(\.line) == [3, 4])
+        #expect(r.rejects[0].column == 2)
+        #expect(r.rejects[0].reason.contains("note: the field holds 500 bytes, more than sources.orders.max_field_bytes (100)"))
+        #expect(r.rejects[1].reason.contains("raise sources.orders.max_line_bytes"))
+        #expect(r.rejects[1].raw.hasPrefix("C,zzz"))
+        // Row accounting: read = kept + quarantined.
+        #expect(r.files[0].rowsRead == 4 && r.files[0].rowsAccepted == 2 && r.files[0].rowsRejected == 2)
+    }
+
+    @Test func aGiganticLineWithoutNewlineKeepsMemoryBounded() throws {
+        // 256 MiB of one line, gzipped (about 250 KB): the scanner must skip it, never holding it whole.
+        var s = spec(columns: [("id", ColumnDecl(.string))])
+        s.maxLineBytes = 1 << 20
+        s.maxExpansionRatio = 5000
+        let path = try writeBytes(Array("id\nA\n".utf8) + [UInt8](repeating: 0x41, count: 256 << 20) + Array("\nB\n".utf8), name: "huge.csv", gzip: true)
+        let r = try Extractor.extract(s, files: [path], threads: 1)
+        #expect(r.table.rowCount == 2)
+        #expect(r.rejects.map(\.rule) == ["line_size"])
+        #expect(r.rejects[0].line == 3)
+        #expect(r.rejects[0].raw.utf8.count == 1024)
+    }
+
+    @Test func aHeaderThatIsTooLongIsAFileError() throws {
+        var s = spec(columns: [("id", ColumnDecl(.string))])
+        s.maxLineBytes = 1024
+        let e = #expect(throws: ExtractError.self) {
+            try Extractor.extract(s, bytes: Array((String(repeating: "h", count: 5000) + "\nA\n").utf8), name: "h.csv")
+        }
+        #expect(e?.message.contains("the header line is longer than sources.orders.max_line_bytes (1024)") == true)
+    }
 }

@@ -131,4 +131,65 @@ struct GzipReaderTests {
             #expect(e.message.hasPrefix("is a directory"))
         }
     }
+
+    @Test func aGzipBombIsRefusedWhileItStreams() throws {
+        // 64 MiB of zeros deflate about 1000:1; the reader must stop early, not inflate it all.
+        let path = try writeBytes([UInt8](repeating: 0x30, count: 64 << 20), name: "bomb.csv", gzip: true)
+        let reader = try GzipReader(path: path, maxExpansionRatio: 100, expansionKey: "sources.orders.max_expansion_ratio")
+        var out: [UInt8] = []
+        do {
+            while try reader.read(into: &out, max: 1 << 16) > 0 { out.removeAll(keepingCapacity: true) }
+            Issue.record("the bomb was read to the end")
+        } catch let e as InputFileError {
+            #expect(e.message.contains("inflates more than 100 times its compressed size"))
+            #expect(e.message.contains("raise sources.orders.max_expansion_ratio"))
+            #expect(reader.uncompressedBytes < 4 << 20)
+        }
+        // The same file under a generous limit reads whole.
+        let lenient = try GzipReader(path: path, maxExpansionRatio: 5000)
+        var total = 0
+        while true { let n = try lenient.read(into: &out, max: 1 << 20); if n == 0 { break }; total += n; out.removeAll(keepingCapacity: true) }
+        #expect(total == 64 << 20)
+    }
+
+    @Test func aFileThatGrowsWhileBeingReadIsAnError() throws {
+        let path = try writeInput(String(repeating: "a,b\n", count: 1000))
+        let reader = try GzipReader(path: path)
+        var out: [UInt8] = []
+        _ = try reader.read(into: &out, max: 100)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try h.seekToEnd()
+        try h.write(contentsOf: Data("c,d\n".utf8))
+        try h.close()
+        do {
+            while try reader.read(into: &out, max: 1 << 16) > 0 {}
+            Issue.record("a file that changed while being read was accepted")
+        } catch let e as InputFileError {
+            #expect(e.message.contains("changed while it was being read"))
+            #expect(e.message.contains("its size went from 4000 to 4004 bytes"))
+        }
+    }
+
+    @Test func aFileRewrittenInPlaceWithTheSameSizeIsAnError() throws {
+        let path = try writeInput(String(repeating: "a,b\n", count: 1000), gzip: true)
+        let reader = try GzipReader(path: path)
+        var out: [UInt8] = []
+        _ = try reader.read(into: &out, max: 10)
+        // Same bytes, new modification time.
+        var times = [timespec(tv_sec: 1_000_000_000, tv_nsec: 0), timespec(tv_sec: 1_000_000_000, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, path, &times, 0) == 0)
+        #expect(throws: InputFileError.self) { while try reader.read(into: &out, max: 1 << 16) > 0 {} }
+    }
+
+    @Test func inMemoryInputReadsLikeAFile() throws {
+        let path = try writeInput("x,y\n1,2\n", gzip: true)
+        let bytes = Array(try readData(path))
+        let reader = try GzipReader(bytes: bytes, name: "mem.csv.gz")
+        var out: [UInt8] = []
+        while try reader.read(into: &out, max: 3) > 0 {}
+        #expect(String(decoding: out, as: UTF8.self) == "x,y\n1,2\n")
+        #expect(reader.compressedSize == Int64(bytes.count))
+        let empty = try GzipReader(bytes: [], name: "empty")
+        #expect(try empty.read(into: &out, max: 10) == 0)
+    }
 }

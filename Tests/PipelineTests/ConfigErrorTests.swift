@@ -110,3 +110,86 @@ struct ConfigWarningTests {
         #expect(w.message == "segment \"Best\" can never match: earlier rules take every score it covers")
     }
 }
+
+/// `data_root`: globs and outputs cannot leave it, by `..`, absolute paths or symbolic links.
+struct DataRootTests {
+    /// A root folder holding a copy of the demo data and a config at its top; `edit` changes the config text.
+    func setUp(_ edit: (String) -> String = { $0 }) throws -> (root: String, config: String) {
+        let root = try makeTemporaryDirectory("root")
+        try FileManager.default.copyItem(atPath: Repo.path("fixtures/demo"), toPath: "\(root)/demo")
+        var text = try String(contentsOfFile: Repo.path("pipelines/demo.yaml"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "../fixtures/demo/", with: "demo/")
+            .replacingOccurrences(of: "warehouse: ../out/demo/cvm.sqlite", with: "warehouse: out/cvm.sqlite")
+            .replacingOccurrences(of: "report: ../out/demo/report", with: "report: out/report")
+        text = "data_root: .\n" + text
+        try edit(text).write(toFile: "\(root)/p.yaml", atomically: true, encoding: .utf8)
+        return (root, "\(root)/p.yaml")
+    }
+
+    func errors(_ config: String) -> [Diagnostic] {
+        do { _ = try ConfigLoader.load(path: config); return [] } catch let e as DiagnosticsError {
+            return e.diagnostics.filter { $0.severity == .error }
+        } catch { return [] }
+    }
+
+    @Test func aConfigInsideItsRootLoads() throws {
+        let (_, config) = try setUp()
+        let loaded = try ConfigLoader.load(path: config)
+        #expect(loaded.files["orders"]?.isEmpty == false)
+    }
+
+    @Test func outputsOutsideTheRootAreRefused() throws {
+        let (_, config) = try setUp {
+            $0.replacingOccurrences(of: "warehouse: out/cvm.sqlite", with: "warehouse: ../cvm.sqlite")
+                .replacingOccurrences(of: "report: out/report", with: "report: /tmp/elsewhere/report")
+        }
+        let e = errors(config)
+        #expect(e.map(\.key) == ["warehouse", "report"])
+        #expect(e[0].message.hasPrefix("the warehouse \"../cvm.sqlite\" resolves to "))
+        #expect(e[0].message.contains(", outside data_root "))
+        #expect(e[1].message.hasPrefix("the report folder \"/tmp/elsewhere/report\" resolves to /tmp/elsewhere/report, outside"))
+        #expect(e[0].position != nil)
+    }
+
+    @Test func globsThatClimbOutAreRefused() throws {
+        let (_, config) = try setUp {
+            $0.replacingOccurrences(of: "files: demo/customers.csv.gz", with: "files: demo/../../x/customers.csv.gz")
+                .replacingOccurrences(of: "files: demo/orders/**/*.csv.gz", with: "files: demo/orders/*/../../../x/*.csv.gz")
+                // `..` that stays inside is fine.
+                .replacingOccurrences(of: "files: demo/events/**/*.csv.gz", with: "files: demo/orders/../events/**/*.csv.gz")
+        }
+        let e = errors(config).filter { !$0.message.contains("matches no file") }
+        #expect(e.map(\.key) == ["sources.customers.files", "sources.orders.files"])
+        #expect(e[0].message.hasPrefix("the glob's folder \"demo/../../x/customers.csv.gz\" resolves to "))
+        #expect(e[0].message.contains(", outside data_root"))
+        #expect(e[1].message.contains("has \"..\" after a wildcard"))
+    }
+
+    @Test func aSymbolicLinkToAFileOutsideIsRefused() throws {
+        let (root, config) = try setUp()
+        let outside = try makeTemporaryDirectory("outside")
+        try FileManager.default.copyItem(atPath: "\(root)/demo/customers.csv.gz", toPath: "\(outside)/secret.csv.gz")
+        let day = try #require(try FileManager.default.contentsOfDirectory(atPath: "\(root)/demo/orders").sorted().first)
+        try FileManager.default.createSymbolicLink(atPath: "\(root)/demo/orders/\(day)/zz.csv.gz", withDestinationPath: "\(outside)/secret.csv.gz")
+        let e = errors(config)
+        #expect(e.count == 1)
+        #expect(e.first?.key == "sources.orders.files")
+        #expect(e.first?.message.contains("(through a symbolic link), outside data_root") == true)
+    }
+
+    @Test func anOutputFolderThatIsALinkOutsideIsRefused() throws {
+        let (root, config) = try setUp()
+        let outside = try makeTemporaryDirectory("outside")
+        try FileManager.default.createSymbolicLink(atPath: "\(root)/out", withDestinationPath: outside)
+        let e = errors(config)
+        #expect(Set(e.map(\.key)) == ["warehouse", "report"])
+        #expect(e.allSatisfy { $0.message.contains("(through a symbolic link)") })
+    }
+
+    @Test func aMissingRootIsAConfigError() throws {
+        let (_, config) = try setUp { $0.replacingOccurrences(of: "data_root: .", with: "data_root: nowhere") }
+        let e = errors(config)
+        #expect(e.map(\.key) == ["data_root"])
+        #expect(e[0].message.contains("is not an existing folder"))
+    }
+}
