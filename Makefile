@@ -10,7 +10,7 @@ RELEASE  := .build/release/cvm
 export CVM_PSEUDONYM_KEY ?= demo-only-not-a-secret
 DEBUG    := .build/debug/cvm
 
-.PHONY: all deps browser pyref sanitize sanitize-address sanitize-thread build run test unit check fixtures bench clean help
+.PHONY: all deps browser pyref sanitize sanitize-address sanitize-thread fuzz build run test unit check fixtures bench clean help
 
 all: build
 
@@ -20,6 +20,7 @@ help:
 	@echo "make fixtures  regenerate fixtures/demo byte-identically (cvm generate --preset demo --seed 42)"
 	@echo "make bench     benchmarks (see bench/)"
 	@echo "make sanitize  the test suite under AddressSanitizer and ThreadSanitizer"
+	@echo "make fuzz      libFuzzer on the CSV, gzip, timestamp and config targets (FUZZ_SECONDS or FUZZ_RUNS each)"
 
 # Installs the system libraries the build links against, only when missing.
 deps:
@@ -81,8 +82,6 @@ bench: deps $(VENV)/.installed
 # The whole test suite under AddressSanitizer (with LeakSanitizer), then ThreadSanitizer, each in its own
 # build folder; the end-to-end tests run the sanitized cvm binary. Leaks of process-lifetime globals
 # (Swift's lazy global initialisers, "*_WZ") are suppressed in Tests/lsan.supp.
-# Known: on this machine (Swift 6.3.1, Linux 6.18) the ThreadSanitizer test binary crashes with SIGSEGV at
-# startup, before any test runs, also with ASLR off; sanitize-thread is kept so it can be rerun elsewhere.
 sanitize: sanitize-address sanitize-thread
 
 sanitize-address: deps
@@ -95,5 +94,42 @@ sanitize-thread: deps
 	CVM_TEST_BINARY=$(CURDIR)/.build-tsan/debug/cvm TSAN_OPTIONS=halt_on_error=1 \
 	  $(SWIFT) test --skip-build --disable-xctest --sanitize=thread --scratch-path .build-tsan
 
+# Fuzzing: Fuzz/ is a separate package with one libFuzzer binary per target in Sources/FuzzTargets,
+# built with AddressSanitizer and libFuzzer's coverage instrumentation. Each target first replays Fuzz/regressions/<target> (every crash found
+# so far), then fuzzes from the seeds in Fuzz/corpus/<target> for FUZZ_SECONDS, or for exactly
+# FUZZ_RUNS executions when set. New crashes land in Fuzz/crashes/; copy each into Fuzz/regressions/
+# once fixed (`make test` replays that folder too). Execution counts: .build-fuzz/SUMMARY.md.
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?=
+FUZZ_TARGETS ?= csv gzip timestamp config
+# libFuzzer without its main(): SwiftPM renames each executable's main, so -sanitize=fuzzer (which links
+# libFuzzer's own main) cannot link; Fuzz/Sources/*/main.swift call LLVMFuzzerRunDriver instead.
+FUZZ_RT      := $(shell find $$(dirname $$(dirname $$(readlink -f $$(command -v $(SWIFT))))) -name 'libclang_rt.fuzzer_no_main-x86_64.a' 2>/dev/null | head -1)
+fuzz: deps
+	@test -n "$(FUZZ_RT)" || { echo "libclang_rt.fuzzer_no_main not found in the Swift toolchain"; exit 1; }
+	$(SWIFT) build -c release --package-path Fuzz --scratch-path .build-fuzz \
+	  -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table \
+	  -Xlinker $(FUZZ_RT) -Xlinker -lstdc++
+	@mkdir -p .build-fuzz/logs Fuzz/crashes
+	@echo "| target | executions | seconds | exec/s | corpus | result |" > .build-fuzz/SUMMARY.md
+	@echo "|---|---|---|---|---|---|" >> .build-fuzz/SUMMARY.md
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  bin=.build-fuzz/release/fuzz-$$t; mkdir -p .build-fuzz/corpus/$$t; \
+	  if ls Fuzz/regressions/$$t/* >/dev/null 2>&1; then \
+	    echo "fuzz-$$t: replaying Fuzz/regressions/$$t"; $$bin -detect_leaks=0 Fuzz/regressions/$$t/* >/dev/null 2>&1 || \
+	      { echo "fuzz-$$t: a regression input crashes again"; $$bin -detect_leaks=0 Fuzz/regressions/$$t/*; exit 1; }; \
+	  fi; \
+	  if [ -n "$(FUZZ_RUNS)" ]; then budget="-runs=$(FUZZ_RUNS)"; else budget="-max_total_time=$(FUZZ_SECONDS)"; fi; \
+	  echo "fuzz-$$t: $$budget"; start=$$(date +%s); rc=0; \
+	  $$bin $$budget -detect_leaks=0 -timeout=10 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 \
+	    -artifact_prefix=Fuzz/crashes/$$t- .build-fuzz/corpus/$$t Fuzz/corpus/$$t > .build-fuzz/logs/$$t.log 2>&1 || rc=$$?; \
+	  secs=$$(( $$(date +%s) - start )); \
+	  execs=$$(grep -o 'stat::number_of_executed_units: [0-9]*' .build-fuzz/logs/$$t.log | awk '{print $$2}' | tail -1); \
+	  units=$$(ls .build-fuzz/corpus/$$t | wc -l); \
+	  if [ $$rc = 0 ]; then result=clean; else result="CRASH (see .build-fuzz/logs/$$t.log)"; fi; \
+	  echo "| $$t | $${execs:-0} | $$secs | $$(( $${execs:-0} / ($$secs > 0 ? $$secs : 1) )) | $$units | $$result |" >> .build-fuzz/SUMMARY.md; \
+	  tail -n 3 .build-fuzz/logs/$$t.log; \
+	done; cat .build-fuzz/SUMMARY.md; ! grep -q CRASH .build-fuzz/SUMMARY.md
+
 clean:
-	rm -rf .build .build-asan .build-tsan out
+	rm -rf .build .build-asan .build-tsan .build-fuzz out

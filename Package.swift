@@ -9,6 +9,8 @@ let package = Package(
     products: [
         .executable(name: "cvm", targets: ["cvm"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
+        // The fuzz entry points, for the libFuzzer binaries in Fuzz/ (a separate package built with -sanitize=fuzzer).
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -49,6 +51,8 @@ let package = Package(
             name: "cvm",
             dependencies: ["Pipeline", "CVMCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // What each fuzz target does with one input; also replayed over the corpus by FuzzRegressionTests.
+        .target(name: "FuzzTargets", dependencies: ["Pipeline", "Extract", "CVMCore"]),
         .target(name: "TestSupport", dependencies: ["CVMCore"], path: "Tests/TestSupport"),
         .testTarget(name: "CVMCoreTests", dependencies: ["CVMCore", "TestSupport"]),
         .testTarget(name: "ExtractTests", dependencies: ["Extract", "CVMCore", "TestSupport", "CZlib"]),
@@ -59,7 +63,7 @@ let package = Package(
         .testTarget(name: "WarehouseTests", dependencies: ["Warehouse", "CVMCore", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "CVMCore", "TestSupport"]),
         .testTarget(name: "GenerateTests", dependencies: ["Generate", "Extract", "CVMCore", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CVMCore", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CVMCore", "TestSupport", "FuzzTargets"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["Pipeline", "Cluster", "CVMCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]

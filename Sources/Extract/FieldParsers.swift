@@ -325,3 +325,38 @@ func isValidUTF8(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
     }
     return true
 }
+
+/// The byte-level field parsers without a file around them, for the fuzz targets (Sources/FuzzTargets).
+@_spi(Fuzzing) public struct FieldParsing {
+    let zone: ZoneConverter
+    let formats: [TimeFormat]
+
+    /// - Parameters: zone: as in `sources.<name>.timezone`; formats: as in a column's `format`.
+    public init(zone: String, formats: [String]) {
+        self.zone = ZoneConverter(zone) ?? ZoneConverter("UTC")!
+        self.formats = formats.compactMap(TimeFormat.init)
+    }
+
+    /// Runs every parser over `b` and checks the round-trip invariants; traps when one breaks.
+    /// Returns how many parsers accepted `b`.
+    public func exercise(_ b: UnsafeBufferPointer<UInt8>) -> Int {
+        var accepted = 0
+        if let v = parseInt64(b) {
+            accepted += 1
+            let back = Array(String(v).utf8)
+            precondition(back.withUnsafeBufferPointer { parseInt64($0) } == v, "int round trip")
+        }
+        for scale in [0, 2, 4] where parseDecimal(b, scale: scale) != nil { accepted += 1 }
+        if parseDouble(b) != nil { accepted += 1 }
+        if parseBool(b) != nil { accepted += 1 }
+        for f in formats {
+            if let days = parseDate(b, f) {
+                accepted += 1
+                // A date that parsed is a real calendar day: converting it back gives the same day.
+                precondition(CivilDate(daysSinceEpoch: days).daysSinceEpoch == days, "date round trip")
+            }
+            if parseTimestamp(b, f, zone: zone) != nil { accepted += 1 }
+        }
+        return accepted
+    }
+}

@@ -58,6 +58,12 @@ public enum ConfigLoader {
             let exists = FileManager.default.fileExists(atPath: path)
             throw CVMFailure(.noInput, "\(path): error: \(exists ? "cannot read the config file" : "no such config file"); check the path")
         }
+        return try load(data: data, path: path, checkFiles: checkFiles)
+    }
+
+    /// Loads config bytes as if read from `path` (relative paths resolve against its folder).
+    /// - Throws: `DiagnosticsError` or `CVMFailure` (exit 78) for a bad config.
+    public static func load(data: Data, path: String, checkFiles: Bool = true) throws -> LoadedConfig {
         guard let text = String(data: data, encoding: .utf8) else {
             throw CVMFailure(.config, "\(path):1:1: error: the config is not valid UTF-8 text")
         }
