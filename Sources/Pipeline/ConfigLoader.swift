@@ -138,8 +138,8 @@ public enum ConfigLoader {
             let resolved = loaded.resolve(path)
             let real = canonicalPath(resolved)
             if !inside(real) {
-                let via = real != resolved ? " (through a symbolic link)" : ""
-                d.error(key, "\(what) \"\(path)\" resolves to \(real)\(via), outside data_root \(realRoot); keep it under the data root")
+                let via = real != resolved ? " (through a symbolic link, to \(real))" : ""
+                d.error(key, "\(what) \"\(path)\" is outside data_root \"\(root)\"\(via); keep it under the data root")
                 return false
             }
             return true

@@ -145,9 +145,8 @@ struct DataRootTests {
         }
         let e = errors(config)
         #expect(e.map(\.key) == ["warehouse", "report"])
-        #expect(e[0].message.hasPrefix("the warehouse \"../cvm.sqlite\" resolves to "))
-        #expect(e[0].message.contains(", outside data_root "))
-        #expect(e[1].message.hasPrefix("the report folder \"/tmp/elsewhere/report\" resolves to /tmp/elsewhere/report, outside"))
+        #expect(e[0].message == "the warehouse \"../cvm.sqlite\" is outside data_root \".\"; keep it under the data root")
+        #expect(e[1].message == "the report folder \"/tmp/elsewhere/report\" is outside data_root \".\"; keep it under the data root")
         #expect(e[0].position != nil)
     }
 
@@ -160,8 +159,7 @@ struct DataRootTests {
         }
         let e = errors(config).filter { !$0.message.contains("matches no file") }
         #expect(e.map(\.key) == ["sources.customers.files", "sources.orders.files"])
-        #expect(e[0].message.hasPrefix("the glob's folder \"demo/../../x/customers.csv.gz\" resolves to "))
-        #expect(e[0].message.contains(", outside data_root"))
+        #expect(e[0].message.hasPrefix("the glob's folder \"demo/../../x/customers.csv.gz\" is outside data_root \".\""))
         #expect(e[1].message.contains("has \"..\" after a wildcard"))
     }
 
@@ -183,7 +181,7 @@ struct DataRootTests {
         try FileManager.default.createSymbolicLink(atPath: "\(root)/out", withDestinationPath: outside)
         let e = errors(config)
         #expect(Set(e.map(\.key)) == ["warehouse", "report"])
-        #expect(e.allSatisfy { $0.message.contains("(through a symbolic link)") })
+        #expect(e.allSatisfy { $0.message.contains("(through a symbolic link, to ") })
     }
 
     @Test func aMissingRootIsAConfigError() throws {
