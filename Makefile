@@ -94,7 +94,7 @@ sanitize-thread: deps
 	CVM_TEST_BINARY=$(CURDIR)/.build-tsan/debug/cvm TSAN_OPTIONS=halt_on_error=1 \
 	  $(SWIFT) test --skip-build --disable-xctest --sanitize=thread --scratch-path .build-tsan
 
-# Fuzzing: Fuzz/ is a separate package with one libFuzzer binary per target in Sources/FuzzTargets,
+# Fuzzing: Fuzz/ is a separate package with one libFuzzer binary, cvm-fuzz TARGET, for the targets in Sources/FuzzTargets,
 # built with AddressSanitizer and libFuzzer's coverage instrumentation. Each target first replays Fuzz/regressions/<target> (every crash found
 # so far), then fuzzes from the seeds in Fuzz/corpus/<target> for FUZZ_SECONDS, or for exactly
 # FUZZ_RUNS executions when set. New crashes land in Fuzz/crashes/; copy each into Fuzz/regressions/
@@ -103,7 +103,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?=
 FUZZ_TARGETS ?= csv gzip timestamp config
 # libFuzzer without its main(): SwiftPM renames each executable's main, so -sanitize=fuzzer (which links
-# libFuzzer's own main) cannot link; Fuzz/Sources/*/main.swift call LLVMFuzzerRunDriver instead.
+# libFuzzer's own main) cannot link; Fuzz/Sources/cvm-fuzz/main.swift calls LLVMFuzzerRunDriver instead.
 FUZZ_RT      := $(shell find $$(dirname $$(dirname $$(readlink -f $$(command -v $(SWIFT))))) -name 'libclang_rt.fuzzer_no_main-x86_64.a' 2>/dev/null | head -1)
 fuzz: deps
 	@test -n "$(FUZZ_RT)" || { echo "libclang_rt.fuzzer_no_main not found in the Swift toolchain"; exit 1; }
@@ -114,7 +114,7 @@ fuzz: deps
 	@echo "| target | executions | seconds | exec/s | corpus | result |" > .build-fuzz/SUMMARY.md
 	@echo "|---|---|---|---|---|---|" >> .build-fuzz/SUMMARY.md
 	@set -e; for t in $(FUZZ_TARGETS); do \
-	  bin=.build-fuzz/release/fuzz-$$t; mkdir -p .build-fuzz/corpus/$$t; \
+	  bin=".build-fuzz/release/cvm-fuzz $$t"; mkdir -p .build-fuzz/corpus/$$t; \
 	  if ls Fuzz/regressions/$$t/* >/dev/null 2>&1; then \
 	    echo "fuzz-$$t: replaying Fuzz/regressions/$$t"; $$bin -detect_leaks=0 Fuzz/regressions/$$t/* >/dev/null 2>&1 || \
 	      { echo "fuzz-$$t: a regression input crashes again"; $$bin -detect_leaks=0 Fuzz/regressions/$$t/*; exit 1; }; \

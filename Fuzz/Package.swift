@@ -1,5 +1,5 @@
 // swift-tools-version: 6.2
-// The libFuzzer binaries: one per target in Sources/FuzzTargets of the main package.
+// The libFuzzer binary `cvm-fuzz TARGET …`: runs one of the targets in Sources/FuzzTargets of the main package.
 // Built and run by `make fuzz` (AddressSanitizer, libFuzzer coverage, libFuzzer linked without its main); not part of `make test`.
 import Foundation
 import PackageDescription
@@ -8,14 +8,11 @@ import PackageDescription
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
 let rootIdentity = root.lastPathComponent.lowercased()
 
-let targets = ["csv", "gzip", "timestamp", "config"]
-
 let package = Package(
     name: "cvm-fuzz",
     platforms: [.macOS(.v14)],
     dependencies: [.package(path: root.path)],
-    targets: targets.map { name in
-        .executableTarget(name: "fuzz-\(name)", dependencies: [.product(name: "FuzzTargets", package: rootIdentity)],
-                          path: "Sources/fuzz-\(name)")
-    }
+    targets: [
+        .executableTarget(name: "cvm-fuzz", dependencies: [.product(name: "FuzzTargets", package: rootIdentity)])
+    ]
 )

@@ -102,8 +102,7 @@ public enum ConfigLoader {
             if checkFiles {
                 var files: [String] = []
                 for (i, glob) in source.files.enumerated() {
-                    let key = source.files.count == 1 && d.positions["sources.\(name).files[0]"] == nil
-                        ? "sources.\(name).files" : "sources.\(name).files[\(i)]"
+                    let key = filesKey(name, source, i, d)
                     do {
                         let matched = try expandGlob(glob, baseDirectory: loaded.baseDirectory)
                         if matched.isEmpty {
@@ -146,8 +145,7 @@ public enum ConfigLoader {
         }
         for (name, source) in c.sources {
             for (i, glob) in source.files.enumerated() {
-                let key = source.files.count == 1 && d.positions["sources.\(name).files[0]"] == nil
-                    ? "sources.\(name).files" : "sources.\(name).files[\(i)]"
+                let key = filesKey(name, source, i, d)
                 // The glob's fixed folder part must be inside; then every file it matched.
                 let parts = glob.split(separator: "/", omittingEmptySubsequences: false)
                 let fixedCount = parts.prefix { !$0.contains(where: { "*?[".contains($0) }) }.count
@@ -157,8 +155,11 @@ public enum ConfigLoader {
                 }
                 let fixed = parts.prefix(fixedCount).joined(separator: "/")
                 guard check(key, fixed.isEmpty ? "." : fixed, what: "the glob's folder") else { continue }
-                for file in loaded.files[name] ?? [] where !inside(canonicalPath(file)) {
-                    d.error(key, "\"\(glob)\" matches \(file), which resolves to \(canonicalPath(file)) (through a symbolic link), outside data_root \(realRoot); remove the link or copy the file in")
+                for file in loaded.files[name] ?? [] {
+                    let real = canonicalPath(file)
+                    if !inside(real) {
+                        d.error(key, "\"\(glob)\" matches \(file), which resolves to \(real) (through a symbolic link), outside data_root \(realRoot); remove the link or copy the file in")
+                    }
                 }
             }
         }
@@ -170,6 +171,11 @@ public enum ConfigLoader {
         if let r = c.report { check("report", r, what: "the report folder") } else if warehouseInside {
             check("warehouse", loaded.reportPath, what: "the report folder (next to the warehouse)")
         }
+    }
+
+    /// The key path of glob `i` of a source: `files` when written as one scalar, else `files[i]`.
+    static func filesKey(_ name: String, _ source: SourceSpec, _ i: Int, _ d: ConfigDecoder) -> String {
+        source.files.count == 1 && d.positions["sources.\(name).files[0]"] == nil ? "sources.\(name).files" : "sources.\(name).files[\(i)]"
     }
 
     static func checkSource(_ name: String, _ s: SourceSpec, sourceNames: [String], all: KeyedList<SourceSpec>, _ d: ConfigDecoder) {
