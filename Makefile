@@ -102,6 +102,8 @@ sanitize-thread: deps
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?=
 FUZZ_TARGETS ?= csv gzip timestamp config
+# Two `make fuzz` runs can share the machine (one target group per core) when each has its own summary file.
+FUZZ_SUMMARY ?= .build-fuzz/SUMMARY.md
 # libFuzzer without its main(): SwiftPM renames each executable's main, so -sanitize=fuzzer (which links
 # libFuzzer's own main) cannot link; Fuzz/Sources/cvm-fuzz/main.swift calls LLVMFuzzerRunDriver instead.
 FUZZ_RT      := $(shell find $$(dirname $$(dirname $$(readlink -f $$(command -v $(SWIFT))))) -name 'libclang_rt.fuzzer_no_main-x86_64.a' 2>/dev/null | head -1)
@@ -111,8 +113,8 @@ fuzz: deps
 	  -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table \
 	  -Xlinker $(FUZZ_RT) -Xlinker -lstdc++
 	@mkdir -p .build-fuzz/logs Fuzz/crashes
-	@echo "| target | executions | seconds | exec/s | corpus | result |" > .build-fuzz/SUMMARY.md
-	@echo "|---|---|---|---|---|---|" >> .build-fuzz/SUMMARY.md
+	@echo "| target | executions | seconds | exec/s | corpus | result |" > $(FUZZ_SUMMARY)
+	@echo "|---|---|---|---|---|---|" >> $(FUZZ_SUMMARY)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  bin=".build-fuzz/release/cvm-fuzz $$t"; mkdir -p .build-fuzz/corpus/$$t; \
 	  if ls Fuzz/regressions/$$t/* >/dev/null 2>&1; then \
@@ -127,9 +129,9 @@ fuzz: deps
 	  execs=$$(grep -o 'stat::number_of_executed_units: [0-9]*' .build-fuzz/logs/$$t.log | awk '{print $$2}' | tail -1); \
 	  units=$$(ls .build-fuzz/corpus/$$t | wc -l); \
 	  if [ $$rc = 0 ]; then result=clean; else result="CRASH (see .build-fuzz/logs/$$t.log)"; fi; \
-	  echo "| $$t | $${execs:-0} | $$secs | $$(( $${execs:-0} / ($$secs > 0 ? $$secs : 1) )) | $$units | $$result |" >> .build-fuzz/SUMMARY.md; \
+	  echo "| $$t | $${execs:-0} | $$secs | $$(( $${execs:-0} / ($$secs > 0 ? $$secs : 1) )) | $$units | $$result |" >> $(FUZZ_SUMMARY); \
 	  tail -n 3 .build-fuzz/logs/$$t.log; \
-	done; cat .build-fuzz/SUMMARY.md; ! grep -q CRASH .build-fuzz/SUMMARY.md
+	done; cat $(FUZZ_SUMMARY); ! grep -q CRASH $(FUZZ_SUMMARY)
 
 clean:
 	rm -rf .build .build-asan .build-tsan .build-fuzz out

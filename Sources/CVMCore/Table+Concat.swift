@@ -1,31 +1,80 @@
 extension Table {
     /// Stacks tables with the same column names and types, in the given order
     /// (string dictionaries are merged in first-seen order, so the result is deterministic).
+    ///
+    /// Columns are merged by `threads` workers; a column's parts are released as soon as it is
+    /// merged, so when the caller hands over its only references (`consume`), peak memory is the
+    /// result plus the columns in flight rather than twice the table.
     /// - Precondition: every table has the same schema as the first.
-    public static func concatenating(_ tables: [Table], name: String) -> Table {
+    public static func concatenating(_ tables: consuming [Table], name: String, threads: Int = 1) -> Table {
         guard let first = tables.first else { return Table(name: name) }
-        var columns: [Column] = []
-        for (i, spec) in first.schema.columns.enumerated() {
-            let parts = tables.map { $0.columns[i] }
-            for p in parts { precondition(p.type == spec.type && p.name == spec.name, "concatenating \(name): column \(p.name) differs") }
-            let hasNull = parts.contains { $0.validity != nil }
-            let validity: [Bool]? = hasNull ? parts.flatMap { $0.validity ?? [Bool](repeating: true, count: $0.count) } : nil
-            switch spec.type.storageKind {
-            case .int64: columns.append(Column(spec, .int64(parts.flatMap(\.int64Values)), validity: validity))
-            case .double: columns.append(Column(spec, .double(parts.flatMap(\.doubleValues)), validity: validity))
-            case .string:
-                // Byte-hashed interning: the merge of per-file dictionaries is hot for id columns.
-                var interner = ByteInterner()
-                var codes: [Int32] = []
-                codes.reserveCapacity(parts.reduce(0) { $0 + $1.count })
-                for p in parts {
-                    let remap = p.dictionary.map { interner.intern($0) }
-                    for c in p.stringCodes { codes.append(remap.isEmpty ? 0 : remap[Int(c)]) }
-                }
-                columns.append(Column(spec, .string(codes: codes, dictionary: interner.strings()), validity: validity))
-            }
+        let specs = first.schema.columns
+        let rowCount = tables.reduce(0) { $0 + $1.rowCount }
+        let boxes = specs.indices.map { i in PartsBox(tables.map { $0.columns[i] }) }
+        for (i, spec) in specs.enumerated() {
+            for p in boxes[i].parts { precondition(p.type == spec.type && p.name == spec.name, "concatenating \(name): column \(p.name) differs") }
         }
-        return Table(name: name, columns: columns, rowCount: tables.reduce(0) { $0 + $1.rowCount })
+        tables = []  // the boxes now hold the only references this function keeps
+        // Largest storage first (strings merge dictionaries, the slow part).
+        let order = specs.indices.sorted { a, b in
+            let (x, y) = (specs[a].type.storageKind == .string, specs[b].type.storageKind == .string)
+            return x != y ? x : a < b
+        }
+        let merged = parallelMap(chunks: specs.count, threads: threads) { k -> Column in
+            let i = order[k]
+            let column = merge(boxes[i].parts, spec: specs[i], rows: rowCount)
+            boxes[i].parts = []
+            return column
+        }
+        var columns = [Column?](repeating: nil, count: specs.count)
+        for (k, c) in merged.enumerated() { columns[order[k]] = c }
+        return Table(name: name, columns: columns.map { $0! }, rowCount: rowCount)
+    }
+
+    /// Each column's parts, owned by the one worker that merges that column.
+    private final class PartsBox: @unchecked Sendable {
+        var parts: [Column]
+        init(_ parts: [Column]) { self.parts = parts }
+    }
+
+    private static func merge(_ parts: [Column], spec: ColumnSpec, rows: Int) -> Column {
+        var validity: [Bool]?
+        if parts.contains(where: { $0.validity != nil }) {
+            var v: [Bool] = []
+            v.reserveCapacity(rows)
+            for p in parts {
+                if let pv = p.validity { v += pv } else { v += repeatElement(true, count: p.count) }
+            }
+            validity = v
+        }
+        switch spec.type.storageKind {
+        case .int64:
+            var out: [Int64] = []
+            out.reserveCapacity(rows)
+            for p in parts { out += p.int64Values }
+            return Column(spec, .int64(out), validity: validity)
+        case .double:
+            var out: [Double] = []
+            out.reserveCapacity(rows)
+            for p in parts { out += p.doubleValues }
+            return Column(spec, .double(out), validity: validity)
+        case .string:
+            // Byte-hashed interning: the merge of per-file dictionaries is hot for id columns.
+            var interner = ByteInterner()
+            var codes: [Int32] = []
+            codes.reserveCapacity(rows)
+            for p in parts {
+                let remap = p.dictionary.map { interner.intern($0) }
+                if remap.isEmpty {
+                    codes += repeatElement(0, count: p.count)
+                } else {
+                    remap.withUnsafeBufferPointer { r in
+                        for c in p.stringCodes { codes.append(r[Int(c)]) }
+                    }
+                }
+            }
+            return Column(spec, .string(codes: codes, dictionary: interner.strings()), validity: validity)
+        }
     }
 }
 

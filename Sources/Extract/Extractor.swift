@@ -38,7 +38,7 @@ public enum Extractor {
     /// - Parameter progress: called after each file with the rows it held (from worker threads).
     public static func extract(_ source: SourceSpec, files: [String], threads: Int,
                                progress: (@Sendable (Int) -> Void)? = nil) throws -> ExtractResult {
-        let results = parallelMap(chunks: files.count, threads: threads) { i in
+        var results = parallelMap(chunks: files.count, threads: threads) { i in
             let r = Result { try FileExtractor(source: source, path: files[i]).run() }
             progress?((try? r.get())?.report.rowsRead ?? 0)
             return r
@@ -46,7 +46,9 @@ public enum Extractor {
         var tables: [Table] = []
         var rejects: [QuarantineRecord] = []
         var reports: [FileReport] = []
-        for (i, r) in results.enumerated() {
+        for i in results.indices {
+            let r = results[i]
+            results[i] = .failure(ExtractError(message: ""))  // drop this reference: the parts are released while merging
             switch r {
             case .success(let part):
                 tables.append(part.table)
@@ -66,7 +68,7 @@ public enum Extractor {
                                           rowsRejected: rowsRead, rejectedReason: reason))
             }
         }
-        let table = tables.isEmpty ? FileExtractor.emptyTable(source) : Table.concatenating(tables, name: "raw_\(source.name)")
+        let table = tables.isEmpty ? FileExtractor.emptyTable(source) : Table.concatenating(consume tables, name: "raw_\(source.name)", threads: threads)
         return ExtractResult(table: table, rejects: rejects, files: reports)
     }
 

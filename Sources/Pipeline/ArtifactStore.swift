@@ -1,5 +1,8 @@
 import Foundation
 public import CVMCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Columnar artifact files: every stage's output tables, persisted so one stage
 /// can be rerun alone from its persisted inputs (DESIGN.md, "Data flow").
@@ -42,7 +45,9 @@ public struct ArtifactStore: Sendable {
 
     /// Writes all of a stage's tables and swaps them in atomically.
     /// - Throws: `CVMFailure` (exit 74) naming the path when the disk refuses.
-    public func write(_ tables: [Table], stage: String, asOf: CivilDate, runID: String, configHash: String) throws {
+    /// Columns are encoded and written by `threads` workers (each file is written once, straight from the
+    /// column's buffer); the result does not depend on `threads`.
+    public func write(_ tables: [Table], stage: String, asOf: CivilDate, runID: String, configHash: String, threads: Int = 1) throws {
         let fm = FileManager.default
         let final = stageDirectory(asOf: asOf, stage: stage)
         let tmp = final + ".tmp-" + runID
@@ -50,9 +55,7 @@ public struct ArtifactStore: Sendable {
         do {
             try? fm.removeItem(atPath: tmp)
             try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-            for table in tables {
-                try writeTable(table, to: "\(tmp)/\(table.name)", stage: stage, asOf: asOf, runID: runID, configHash: configHash)
-            }
+            try writeTables(tables, to: tmp, stage: stage, asOf: asOf, runID: runID, configHash: configHash, threads: threads)
             if fm.fileExists(atPath: final) { try fm.moveItem(atPath: final, toPath: old) }
             try fm.moveItem(atPath: tmp, toPath: final)
             try? fm.removeItem(atPath: old)
@@ -125,35 +128,69 @@ public struct ArtifactStore: Sendable {
 
     // MARK: - Encoding
 
-    private func writeTable(_ table: Table, to dir: String, stage: String, asOf: CivilDate, runID: String, configHash: String) throws {
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        var entries: [Manifest.ColumnEntry] = []
-        for (i, column) in table.columns.enumerated() {
-            let data: Data
-            var dict: Data?
-            switch column.storage {
-            case .int64(let v): data = v.withUnsafeBytes { Data($0) }
-            case .double(let v): data = v.withUnsafeBytes { Data($0) }
-            case .string(let codes, let dictionary):
-                data = codes.withUnsafeBytes { Data($0) }
-                dict = encodeDictionary(dictionary)
-            }
-            let validity = column.validity.map { Data($0.map { $0 ? 1 : 0 }) }
-            try data.write(to: URL(fileURLWithPath: "\(dir)/c\(i).bin"))
-            if let validity { try validity.write(to: URL(fileURLWithPath: "\(dir)/c\(i).valid")) }
-            if let dict { try dict.write(to: URL(fileURLWithPath: "\(dir)/c\(i).dict")) }
-            var sum = checksum(data)
-            if let validity { sum = sum &* 31 &+ checksum(validity) }
-            if let dict { sum = sum &* 31 &+ checksum(dict) }
-            entries.append(.init(name: column.name, type: column.type.rawValue, scale: column.spec.scale, file: "c\(i).bin",
-                                 validity: validity == nil ? nil : "c\(i).valid", dictionary: dict == nil ? nil : "c\(i).dict",
-                                 checksum: hex(sum)))
+    private func writeTables(_ tables: [Table], to root: String, stage: String, asOf: CivilDate, runID: String,
+                             configHash: String, threads: Int) throws {
+        for table in tables { try FileManager.default.createDirectory(atPath: "\(root)/\(table.name)", withIntermediateDirectories: true) }
+        // One job per column, largest first so the long ones do not end up last on one worker.
+        var jobs = tables.indices.flatMap { t in tables[t].columns.indices.map { (t, $0) } }
+        jobs.sort { a, b in
+            let (x, y) = (tables[a.0].rowCount, tables[b.0].rowCount)
+            return x != y ? x > y : (a.0, a.1) < (b.0, b.1)
         }
-        let manifest = Manifest(table: table.name, rows: table.rowCount, stage: stage, asOf: asOf.description,
-                                runID: runID, configHash: configHash, columns: entries)
+        let jobList = jobs
+        let entries = parallelMap(chunks: jobList.count, threads: threads) { k -> Result<Manifest.ColumnEntry, any Error> in
+            let (t, i) = jobList[k]
+            return Result { try writeColumn(tables[t].columns[i], index: i, dir: "\(root)/\(tables[t].name)") }
+        }
+        var byTable = [[Manifest.ColumnEntry?]](repeating: [], count: tables.count)
+        for t in tables.indices { byTable[t] = [Manifest.ColumnEntry?](repeating: nil, count: tables[t].columns.count) }
+        for (k, (t, i)) in jobList.enumerated() { byTable[t][i] = try entries[k].get() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(manifest).write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
+        for (t, table) in tables.enumerated() {
+            let manifest = Manifest(table: table.name, rows: table.rowCount, stage: stage, asOf: asOf.description,
+                                    runID: runID, configHash: configHash, columns: byTable[t].map { $0! })
+            try encoder.encode(manifest).write(to: URL(fileURLWithPath: "\(root)/\(table.name)/manifest.json"))
+        }
+    }
+
+    private func writeColumn(_ column: Column, index i: Int, dir: String) throws -> Manifest.ColumnEntry {
+        var sum: UInt64
+        switch column.storage {
+        case .int64(let v): sum = try v.withUnsafeBytes { try writeFile("\(dir)/c\(i).bin", $0) }
+        case .double(let v): sum = try v.withUnsafeBytes { try writeFile("\(dir)/c\(i).bin", $0) }
+        case .string(let codes, _): sum = try codes.withUnsafeBytes { try writeFile("\(dir)/c\(i).bin", $0) }
+        }
+        if let validity = column.validity {
+            // A Swift Bool is one byte holding 0 or 1: the file format's validity byte.
+            sum = sum &* 31 &+ (try validity.withUnsafeBytes { try writeFile("\(dir)/c\(i).valid", $0) })
+        }
+        var dictionary = false
+        if case .string(_, let strings) = column.storage {
+            let bytes = encodeDictionary(strings)
+            sum = sum &* 31 &+ (try bytes.withUnsafeBytes { try writeFile("\(dir)/c\(i).dict", $0) })
+            dictionary = true
+        }
+        return .init(name: column.name, type: column.type.rawValue, scale: column.spec.scale, file: "c\(i).bin",
+                     validity: column.validity == nil ? nil : "c\(i).valid", dictionary: dictionary ? "c\(i).dict" : nil,
+                     checksum: hex(sum))
+    }
+
+    /// Writes `bytes` to a new file with write(2) (no intermediate `Data` copy); returns their checksum.
+    private func writeFile(_ path: String, _ bytes: UnsafeRawBufferPointer) throws -> UInt64 {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ArtifactIOError(path: path, errno: errno) }
+        defer { close(fd) }
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + done, min(bytes.count - done, 1 << 30))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ArtifactIOError(path: path, errno: errno)
+            }
+            done += n
+        }
+        return checksum(bytes)
     }
 
     private func mapped(_ path: String, stage: String) throws -> Data {
@@ -181,18 +218,19 @@ public struct ArtifactStore: Sendable {
         }
     }
 
-    private func encodeDictionary(_ strings: [String]) -> Data {
-        var offsets: [UInt32] = []
-        var bytes: [UInt8] = []
+    private func encodeDictionary(_ strings: [String]) -> [UInt8] {
+        var total = 0
+        for s in strings { total += s.utf8.count }
+        var out: [UInt8] = []
+        out.reserveCapacity(4 + 4 * strings.count + total)
+        func put(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        put(UInt32(strings.count))
+        var end: UInt32 = 0
         for s in strings {
-            bytes.append(contentsOf: s.utf8)
-            offsets.append(UInt32(bytes.count))
+            end += UInt32(s.utf8.count)
+            put(end)
         }
-        var out = Data()
-        var count = UInt32(strings.count)
-        withUnsafeBytes(of: &count) { out.append(contentsOf: $0) }
-        offsets.withUnsafeBytes { out.append(contentsOf: $0) }
-        out.append(contentsOf: bytes)
+        for s in strings { out.append(contentsOf: s.utf8) }
         return out
     }
 
@@ -217,20 +255,30 @@ public struct ArtifactStore: Sendable {
 
     /// A fast 64-bit checksum over 8-byte words (multiply-xorshift); detects corruption, not tampering.
     private func checksum(_ data: Data) -> UInt64 {
-        data.withUnsafeBytes { raw -> UInt64 in
-            var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
-            let words = raw.count / 8
-            for i in 0..<words {
-                h = (h ^ raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
-                h ^= h >> 32
-            }
-            for i in (words * 8)..<raw.count { h = (h ^ UInt64(raw[i])) &* 0x100_0000_01b3 }
-            return h
+        data.withUnsafeBytes { checksum($0) }
+    }
+
+    private func checksum(_ raw: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
+        let words = raw.count / 8
+        for i in 0..<words {
+            h = (h ^ raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+            h ^= h >> 32
         }
+        for i in (words * 8)..<raw.count { h = (h ^ UInt64(raw[i])) &* 0x100_0000_01b3 }
+        return h
     }
 
     private func hex(_ v: UInt64) -> String {
         let s = String(v, radix: 16)
         return String(repeating: "0", count: 16 - s.count) + s
     }
+}
+
+/// A write(2) or open(2) failure on an artifact file.
+struct ArtifactIOError: LocalizedError, CustomStringConvertible {
+    var path: String
+    var errno: Int32
+    var description: String { "\(path): \(String(cString: strerror(errno)))" }
+    var errorDescription: String? { description }
 }

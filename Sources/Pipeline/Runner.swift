@@ -193,7 +193,7 @@ public final class PipelineRunner {
 
     /// Persists a stage's outputs and keeps them for later stages in this run.
     func publish(_ outputs: [Table], stage: StageName) throws {
-        try artifacts.write(outputs, stage: stage.rawValue, asOf: asOf, runID: runID, configHash: loaded.configHash)
+        try artifacts.write(outputs, stage: stage.rawValue, asOf: asOf, runID: runID, configHash: loaded.configHash, threads: threads)
         for t in outputs { tables[t.name] = t }
     }
 }
