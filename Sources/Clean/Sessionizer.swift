@@ -43,10 +43,12 @@ public enum Sessionizer {
             fill[r] += 1
         }
 
+        // A session is plain values (no per-session array or String): string columns are built
+        // afterwards as codes into the events' own dictionaries.
         struct Session {
-            var customer: Int32, n: Int, start: Int64, end: Int64, events: Int64
-            var c = [Int64](repeating: 0, count: 5)
-            var device: String?, referrer: String?, firstIsView: Bool
+            var customer: Int32, n: Int32, start: Int64, end: Int64, events: Int64
+            var views: Int64 = 0, searches: Int64 = 0, carts: Int64 = 0, checkouts: Int64 = 0, purchases: Int64 = 0
+            var deviceRow: Int, firstIsView: Bool
         }
         // Fixed customer chunks: partials concatenate in order, whatever the thread count.
         let customers = dict.count, chunk = 1024
@@ -54,11 +56,13 @@ public enum Sessionizer {
         let (rowsL, countsL, orderL) = (rows, counts, order)
         let parts = parallelMap(chunks: chunks, threads: threads) { ci -> [Session] in
             var out: [Session] = []
+            var idx: [Int] = []
             for r in (ci * chunk)..<min(customers, (ci + 1) * chunk) {
-                var idx = Array(rowsL[countsL[r]..<countsL[r + 1]])
+                idx.removeAll(keepingCapacity: true)
+                idx += rowsL[countsL[r]..<countsL[r + 1]]
                 if idx.isEmpty { continue }
                 idx.sort { (times[$0], $0) < (times[$1], $1) }
-                var n = 0
+                var n: Int32 = 0
                 var cur: Session?
                 for i in idx {
                     let t = times[i]
@@ -66,39 +70,50 @@ public enum Sessionizer {
                         if let s = cur { out.append(s) }
                         n += 1
                         cur = Session(customer: Int32(orderL[r]), n: n, start: t, end: t, events: 0,
-                                      device: device?.string(at: i), referrer: referrer?.string(at: i),
-                                      firstIsView: typeIndex[Int(typeCodes[i])] == 0)
+                                      deviceRow: i, firstIsView: typeIndex[Int(typeCodes[i])] == 0)
                     }
                     cur!.end = t
                     cur!.events += 1
-                    let k = typeIndex[Int(typeCodes[i])]
-                    if k >= 0 { cur!.c[k] += 1 }
+                    switch typeIndex[Int(typeCodes[i])] {
+                    case 0: cur!.views += 1
+                    case 1: cur!.searches += 1
+                    case 2: cur!.carts += 1
+                    case 3: cur!.checkouts += 1
+                    case 4: cur!.purchases += 1
+                    default: break
+                    }
                 }
                 if let s = cur { out.append(s) }
             }
             return out
         }
         let sessions = parts.flatMap { $0 }
-        var ids = StringColumnBuilder(), customersCol = StringColumnBuilder()
-        for s in sessions {
-            ids.append("\(dict[Int(s.customer)])-\(s.n)")
-            customersCol.append(dict[Int(s.customer)])
+        // Session ids are unique by construction (customer, ordinal): no hashing needed.
+        let ids = Column(ColumnSpec("session_id", .string), .string(codes: (0..<sessions.count).map { Int32($0) },
+                                                                        dictionary: sessions.map { "\(dict[Int($0.customer)])-\($0.n)" }))
+        let customersCol = Column(ColumnSpec("customer_id", .string), .string(codes: sessions.map(\.customer), dictionary: dict))
+        /// The first event's value of a string column, as a code into that column's dictionary.
+        func firstValue(_ column: Column?, _ name: String) -> Column {
+            guard let column, case .string(let codes, let dictionary) = column.storage else {
+                return Column(name, strings: [String?](repeating: nil, count: sessions.count))
+            }
+            return Column(ColumnSpec(name, .string), .string(codes: sessions.map { codes[$0.deviceRow] }, dictionary: dictionary),
+                          validity: sessions.map { column.isValid($0.deviceRow) })
         }
-        func typeCounts(_ k: Int) -> [Int64] { sessions.map { $0.c[k] } }
         return Table(name: "stg_sessions", columns: [
-            ids.finish(name: "session_id"),
-            customersCol.finish(name: "customer_id"),
+            ids,
+            customersCol,
             Column("started_at", .timestamp, int64: sessions.map(\.start)),
             Column("ended_at", .timestamp, int64: sessions.map(\.end)),
             Column("duration_s", .int, int64: sessions.map { ($0.end - $0.start) / microsPerSecond }),
             Column("events", .int, int64: sessions.map(\.events)),
-            Column("page_views", .int, int64: typeCounts(0)),
-            Column("searches", .int, int64: typeCounts(1)),
-            Column("add_to_cart", .int, int64: typeCounts(2)),
-            Column("checkouts", .int, int64: typeCounts(3)),
-            Column("purchases", .int, int64: typeCounts(4)),
-            Column("device", strings: sessions.map(\.device)),
-            Column("referrer", strings: sessions.map(\.referrer)),
+            Column("page_views", .int, int64: sessions.map(\.views)),
+            Column("searches", .int, int64: sessions.map(\.searches)),
+            Column("add_to_cart", .int, int64: sessions.map(\.carts)),
+            Column("checkouts", .int, int64: sessions.map(\.checkouts)),
+            Column("purchases", .int, int64: sessions.map(\.purchases)),
+            firstValue(device, "device"),
+            firstValue(referrer, "referrer"),
             Column("is_bounce", .bool, int64: sessions.map { $0.events == 1 && $0.firstIsView ? 1 : 0 }),
         ], rowCount: sessions.count)
     }
