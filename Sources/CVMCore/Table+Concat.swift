@@ -61,6 +61,7 @@ extension Table {
         case .string:
             // Byte-hashed interning: the merge of per-file dictionaries is hot for id columns.
             var interner = ByteInterner()
+            interner.reserveCapacity(min(rows, parts.reduce(0) { $0 + $1.dictionary.count }))
             var codes: [Int32] = []
             codes.reserveCapacity(rows)
             for p in parts {

@@ -78,6 +78,8 @@ extension PipelineRunner {
         for name in order {
             guard let source = loaded.config.sources[name] else { continue }
             let raw = try input(TableRef(stage: .extract, table: "raw_\(name)"))
+            // Only this stage reads raw tables: released once cleaned, so the later stages' peak memory does not hold them.
+            tables["raw_\(name)"] = nil
             var refs: [String: Column] = [:]
             for (_, target) in source.references {
                 let parts = target.split(separator: ".").map(String.init)

@@ -221,3 +221,66 @@ struct SessionizerTests {
         #expect(throws: CVMFailure.self) { try Sessionizer.sessionize(t, gapMinutes: 30, threads: 1) }
     }
 }
+
+struct DedupeKeyShapeTests {
+    /// Rows 0..<n with key values cycling through `distinct` values, as a string, an int and a two-column key.
+    func table(_ n: Int, distinct: Int) -> Table {
+        Table(name: "raw_e", columns: [
+            Column("s", strings: (0..<n).map { i in i % 7 == 3 ? nil : "k\(i % distinct)" }),
+            Column("i", .int, int64: (0..<n).map { Int64($0 % distinct) }, validity: (0..<n).map { $0 % 7 != 3 }),
+            Column("j", .int, int64: (0..<n).map { Int64($0 % 2) }),
+            Column(Provenance.file, strings: (0..<n).map { _ in "e.csv" }),
+            Column(Provenance.line, .int, int64: (0..<n).map { Int64($0 + 2) }),
+        ])
+    }
+
+    func kept(_ key: [String], _ dedupe: SourceSpec.DedupePolicy, n: Int, distinct: Int) -> [Int64] {
+        var s = SourceSpec(name: "e", files: [], columns: [("s", ColumnDecl(.string)), ("i", ColumnDecl(.int)), ("j", ColumnDecl(.int))])
+        s.key = key
+        s.dedupe = dedupe
+        let r = Cleaner.clean(s, table: table(n, distinct: distinct), references: [:], threads: 1)
+        #expect(r.table.rowCount + r.quarantine.count == n)
+        #expect(r.quarantine.allSatisfy { $0.rule == "duplicate" && $0.reason.hasPrefix("duplicate of e.csv:") })
+        return r.table[Provenance.line]!.int64Values
+    }
+
+    /// The string-code path, the Int64 table and the compound-key table agree with a plain reference.
+    @Test(arguments: [SourceSpec.DedupePolicy.first, .last])
+    func everyKeyShapeKeepsTheSameRowsAsAReference(_ policy: SourceSpec.DedupePolicy) {
+        let n = 5000, distinct = 613
+        // Reference: the key of row i is (null or i % distinct); keep the first (or last) row per key.
+        func reference(_ keyOf: (Int) -> String) -> [Int64] {
+            var chosen: [String: Int] = [:]
+            for i in 0..<n where policy == .last || chosen[keyOf(i)] == nil { chosen[keyOf(i)] = i }
+            return chosen.values.sorted().map { Int64($0 + 2) }
+        }
+        let single = reference { $0 % 7 == 3 ? "null" : "\($0 % distinct)" }
+        #expect(kept(["s"], policy, n: n, distinct: distinct) == single)
+        #expect(kept(["i"], policy, n: n, distinct: distinct) == single)
+        let pair = reference { ($0 % 7 == 3 ? "null" : "\($0 % distinct)") + "/\($0 % 2)" }
+        #expect(kept(["i", "j"], policy, n: n, distinct: distinct) == pair)
+        #expect(kept(["s", "j"], policy, n: n, distinct: distinct) == pair)
+    }
+}
+
+struct DistinctCountTests {
+    /// The distinct counts of `values` as an int column and as a double column.
+    func distinct(_ values: [Int64]) -> [Int64] {
+        let t = Table(name: "stg_x", columns: [Column("v", .int, int64: values), Column("d", double: values.map { Double($0) / 4 })])
+        return Cleaner.profile(t, source: "x")["distinct"]!.int64Values
+    }
+
+    @Test func exactUpToTheLimit() {
+        // 65,536 distinct values, each twice: still exact.
+        #expect(distinct((0..<131_072).map { Int64($0 / 2) }) == [65_536, 65_536])
+        #expect(distinct([5, 5, 5]) == [1, 1])
+    }
+
+    @Test func anEstimateWithinOnePercentAboveTheLimit() {
+        for n in [100_000, 1_000_000] {
+            for d in distinct((0..<Int64(n)).map { $0 &* 2_654_435_761 % 1_000_000_007 }) {
+                #expect(abs(Double(d) - Double(n)) / Double(n) < 0.01, "estimated \(d) distinct values of \(n)")
+            }
+        }
+    }
+}
