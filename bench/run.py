@@ -8,6 +8,10 @@ moved to bench/results/history/ and the change is printed).
     python3 bench/run.py --suites kmeans --runs 5
 
 Suites:
+  extract cvm's extract + clean (`cvm run --until clean`, 1 and 2 threads) against zlib inflating the same
+          files in memory, `gzip -dc`, and DuckDB's read_csv with the schema declared, on S and M (BENCH_SIZES);
+          per-core MB/s of uncompressed CSV and peak RSS. Equal work: DuckDB's row count per source must lie
+          between cvm's accepted and read counts.
   load    the warehouse load (`cvm run --only load`) on presets S and M (BENCH_SIZES), per table:
           fact_order_line (narrow) and customer_features (wide) against the sqlite3 shell's .import
           and Python's executemany on the same rows; equal row counts are checked.
@@ -379,7 +383,159 @@ def load_markdown(s):
     return "\n".join(lines)
 
 
-SUITES = {"kmeans": (suite_kmeans, kmeans_markdown), "load": (suite_load, load_markdown)}
+# ---------------------------------------------------------------- extract + clean
+
+# The generator's schema, declared to DuckDB explicitly (no sniffing), as the cvm config declares it.
+DUCK_SOURCES = [
+    ("customers", "customers.csv.gz", {"customer_id": "VARCHAR", "email": "VARCHAR", "signup_date": "DATE", "country": "VARCHAR",
+                                       "birth_year": "INTEGER", "acquisition_channel": "VARCHAR"}),
+    ("orders", "orders/**/*.csv.gz", {"order_id": "VARCHAR", "line_no": "INTEGER", "customer_id": "VARCHAR", "order_ts": "TIMESTAMPTZ",
+                                      "sku": "VARCHAR", "category": "VARCHAR", "quantity": "INTEGER", "unit_price": "DECIMAL(12,2)",
+                                      "discount": "DECIMAL(12,2)", "status": "VARCHAR"}),
+    ("events", "events/**/*.csv.gz", {"event_id": "VARCHAR", "customer_id": "VARCHAR", "ts": "BIGINT", "event_type": "VARCHAR",
+                                      "sku": "VARCHAR", "category": "VARCHAR", "device": "VARCHAR", "referrer": "VARCHAR"}),
+]
+
+DUCK_SCRIPT = r"""
+import duckdb, json, sys, time
+folder, threads, sources = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+con = duckdb.connect(":memory:", config={"threads": threads, "preserve_insertion_order": True})
+con.execute("SET enable_progress_bar = false")
+rows, t0 = {}, time.perf_counter()
+for name, glob, columns in sources:
+    cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
+    con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv('{folder}/{glob}', columns={cols}, header=true, "
+                f"auto_detect=false, delim=',', quote='\"', escape='\"', ignore_errors=true, timestampformat='%Y-%m-%dT%H:%M:%S%z')")
+    rows[name] = con.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
+print(json.dumps({"seconds": time.perf_counter() - t0, "rows": rows}))
+"""
+
+
+def peak_rss_run(args, env=None):
+    """Runs a command under wait4 for its peak RSS; returns (wall, peak MiB, stdout, stderr)."""
+    import tempfile
+    with tempfile.TemporaryFile("w+") as fo, tempfile.TemporaryFile("w+") as fe:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(args, stdout=fo, stderr=fe, text=True, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        fo.seek(0)
+        fe.seek(0)
+        out, err = fo.read(), fe.read()
+    if status != 0:
+        raise RuntimeError(f"{' '.join(args[:3])} failed ({status}): {err[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, out, err
+
+
+def gz_files(folder):
+    out = []
+    for name, glob, _ in DUCK_SOURCES:
+        import glob as g
+        out += sorted(g.glob(os.path.join(folder, glob), recursive=True))
+    return out
+
+
+def suite_extract(runs, log):
+    """Extract + clean of every gz CSV against the physical limits (zlib inflating in memory, gzip -dc)
+    and DuckDB's read_csv with the schema declared, all on the same files in one session."""
+    import zlib
+    out = {"sizes": []}
+    python = os.path.join(HERE, ".venv", "bin", "python")
+    for preset in [p.strip() for p in os.environ.get("BENCH_SIZES", "S,M").split(",") if p.strip()]:
+        log(f"extract {preset}: preparing data")
+        folder, config = dataset(preset)
+        files = gz_files(folder)
+        packed = sum(os.path.getsize(f) for f in files)
+        samples = {k: [] for k in ("inflate", "gzip -dc", "cvm extract 2t", "cvm clean 2t", "cvm extract+clean 2t",
+                                   "cvm extract+clean 1t", "duckdb 2t", "duckdb 1t")}
+        rss = {k: [] for k in ("cvm 2t", "cvm 1t", "duckdb 2t", "duckdb 1t")}
+        raw = 0
+        counts = {}
+        for r in range(runs):
+            blobs = []
+            for f in files:
+                with open(f, "rb") as fh:
+                    blobs.append(fh.read())
+            t0 = time.perf_counter()
+            raw = 0
+            for b in blobs:
+                d = zlib.decompressobj(47)  # gzip or zlib header; multi-member files continue below
+                data = d.decompress(b)
+                raw += len(data)
+                while d.unused_data:
+                    rest = d.unused_data
+                    d = zlib.decompressobj(47)
+                    raw += len(d.decompress(rest))
+            samples["inflate"].append(time.perf_counter() - t0)
+            del blobs
+            t0 = time.perf_counter()
+            subprocess.run(["gzip", "-dc"] + files, stdout=subprocess.DEVNULL, check=True)
+            samples["gzip -dc"].append(time.perf_counter() - t0)
+            for threads in (2, 1):
+                wall, peak, _, err = peak_rss_run([CVM, "run", config, "--until", "clean", "--threads", str(threads),
+                                                   "--log-format", "json"], env=ENV)
+                stage = {}
+                for line in err.splitlines():
+                    try:
+                        j = json.loads(line)
+                    except ValueError:
+                        continue
+                    if j.get("msg") == "done" and j.get("stage") in ("extract", "clean"):
+                        stage[j["stage"]] = float(j["seconds"])
+                    if j.get("msg", "").startswith("read ") and j.get("stage") == "extract":
+                        counts[j["msg"][5:]] = (int(j["accepted"]), int(j["rows"]))
+                if threads == 2:
+                    samples["cvm extract 2t"].append(stage["extract"])
+                    samples["cvm clean 2t"].append(stage["clean"])
+                samples[f"cvm extract+clean {threads}t"].append(stage["extract"] + stage["clean"])
+                rss[f"cvm {threads}t"].append(peak)
+                wall, peak, stdout, _ = peak_rss_run([python, "-c", DUCK_SCRIPT, folder, str(threads), json.dumps(DUCK_SOURCES)])
+                d = json.loads(stdout.strip().splitlines()[-1])
+                samples[f"duckdb {threads}t"].append(d["seconds"])
+                rss[f"duckdb {threads}t"].append(peak)
+                for name, n in d["rows"].items():
+                    accepted, read = counts[name]
+                    if not accepted <= n <= read:
+                        raise EqualWorkError(f"extract {preset} {name}: DuckDB read {n} rows; cvm read {read} and accepted {accepted}")
+            log(f"  run {r + 1}/{runs}: inflate {samples['inflate'][-1]:.2f} s, gzip -dc {samples['gzip -dc'][-1]:.2f} s, "
+                f"cvm extract+clean {samples['cvm extract+clean 2t'][-1]:.2f} s (2t) {samples['cvm extract+clean 1t'][-1]:.2f} s (1t), "
+                f"duckdb {samples['duckdb 2t'][-1]:.2f} s (2t) {samples['duckdb 1t'][-1]:.2f} s (1t)")
+        med = {k: statistics.median(v) for k, v in samples.items() if v}
+        mb = raw / 1e6
+        per_core = {"inflate": mb / med["inflate"], "gzip -dc": mb / med["gzip -dc"],
+                    "cvm extract+clean 2t": mb / med["cvm extract+clean 2t"] / 2, "cvm extract+clean 1t": mb / med["cvm extract+clean 1t"],
+                    "cvm extract 2t": mb / med["cvm extract 2t"] / 2,
+                    "duckdb 2t": mb / med["duckdb 2t"] / 2, "duckdb 1t": mb / med["duckdb 1t"]}
+        rows = sum(read for _, read in counts.values())
+        out["sizes"].append({"preset": preset, "files": len(files), "compressed_bytes": packed, "raw_bytes": raw, "rows": rows,
+                             "median_seconds": med, "samples": samples, "mb_per_second_per_core": per_core,
+                             "peak_rss_mib": {k: statistics.median(v) for k, v in rss.items()},
+                             "cvm_vs_inflate": per_core["cvm extract+clean 2t"] / per_core["inflate"],
+                             "cvm_vs_duckdb": med["duckdb 2t"] / med["cvm extract+clean 2t"]})
+    return out
+
+
+def extract_markdown(s):
+    lines = ["## Extract + clean: cvm against zlib, `gzip -dc` and DuckDB's `read_csv`", "",
+             "Every gz CSV of the preset (customers, orders, clicks). zlib: Python's zlib inflating the files held in memory, "
+             "one core (the limit). `gzip -dc` to /dev/null, one core. cvm: `cvm run --until clean` (extract: parse, type, "
+             "quarantine; clean: rules, dedupe, references, sessions, profile; both persist their tables), stage seconds from its log. "
+             "DuckDB: `read_csv` with the columns and types declared (no sniffing) into an in-memory table; it does no cleaning. "
+             "MB are uncompressed; per core = rate / threads. Medians; peak RSS of the whole process.", "",
+             "| preset | raw MB | rows | zlib MB/s/core | gzip -dc MB/s | cvm extract+clean MB/s/core (2t) | cvm 1t MB/s | cvm / zlib | DuckDB MB/s/core (2t) | DuckDB 1t MB/s | cvm vs DuckDB (2t, time) | cvm 2t (s) | DuckDB 2t (s) | peak RSS cvm / DuckDB (MiB) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for z in s["sizes"]:
+        r, m, rss = z["mb_per_second_per_core"], z["median_seconds"], z["peak_rss_mib"]
+        lines.append(f"| {z['preset']} | {z['raw_bytes'] / 1e6:,.0f} | {z['rows']:,} | {r['inflate']:.0f} | {r['gzip -dc']:.0f} | "
+                     f"{r['cvm extract+clean 2t']:.0f} | {r['cvm extract+clean 1t']:.0f} | {100 * z['cvm_vs_inflate']:.0f}% | "
+                     f"{r['duckdb 2t']:.0f} | {r['duckdb 1t']:.0f} | **{z['cvm_vs_duckdb']:.2f}x** | {m['cvm extract+clean 2t']:.2f} | "
+                     f"{m['duckdb 2t']:.2f} | {rss['cvm 2t']:,.0f} / {rss['duckdb 2t']:,.0f} |")
+    lines += ["", "Targets (issue #9): cvm at least 50% of zlib per core, at least 2.5x faster than DuckDB, peak RSS under 1.5 GiB."]
+    return "\n".join(lines)
+
+
+SUITES = {"kmeans": (suite_kmeans, kmeans_markdown), "load": (suite_load, load_markdown),
+          "extract": (suite_extract, extract_markdown)}
 
 
 # ---------------------------------------------------------------- driver
@@ -389,6 +545,9 @@ def headline(results):
     out = {}
     for size in results.get("suites", {}).get("load", {}).get("sizes", []):
         out[f"load {size['preset']} stage"] = size["median_seconds"]["load stage"]
+    for size in results.get("suites", {}).get("extract", {}).get("sizes", []):
+        out[f"extract+clean {size['preset']} cvm 2t"] = size["median_seconds"]["cvm extract+clean 2t"]
+        out[f"extract+clean {size['preset']} duckdb 2t"] = size["median_seconds"]["duckdb 2t"]
     k = results.get("suites", {}).get("kmeans")
     if k:
         for c in k["cases"]:
