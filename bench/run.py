@@ -428,10 +428,10 @@ def peak_rss_run(args, env=None):
 
 
 def gz_files(folder):
+    import glob
     out = []
-    for name, glob, _ in DUCK_SOURCES:
-        import glob as g
-        out += sorted(g.glob(os.path.join(folder, glob), recursive=True))
+    for _, pattern, _ in DUCK_SOURCES:
+        out += sorted(glob.glob(os.path.join(folder, pattern), recursive=True))
     return out
 
 

@@ -48,7 +48,7 @@ public enum Sessionizer {
         struct Session {
             var customer: Int32, n: Int32, start: Int64, end: Int64, events: Int64
             var views: Int64 = 0, searches: Int64 = 0, carts: Int64 = 0, checkouts: Int64 = 0, purchases: Int64 = 0
-            var deviceRow: Int, firstIsView: Bool
+            var firstRow: Int, firstIsView: Bool
         }
         // Fixed customer chunks: partials concatenate in order, whatever the thread count.
         let customers = dict.count, chunk = 1024
@@ -70,7 +70,7 @@ public enum Sessionizer {
                         if let s = cur { out.append(s) }
                         n += 1
                         cur = Session(customer: Int32(orderL[r]), n: n, start: t, end: t, events: 0,
-                                      deviceRow: i, firstIsView: typeIndex[Int(typeCodes[i])] == 0)
+                                      firstRow: i, firstIsView: typeIndex[Int(typeCodes[i])] == 0)
                     }
                     cur!.end = t
                     cur!.events += 1
@@ -97,8 +97,8 @@ public enum Sessionizer {
             guard let column, case .string(let codes, let dictionary) = column.storage else {
                 return Column(name, strings: [String?](repeating: nil, count: sessions.count))
             }
-            return Column(ColumnSpec(name, .string), .string(codes: sessions.map { codes[$0.deviceRow] }, dictionary: dictionary),
-                          validity: sessions.map { column.isValid($0.deviceRow) })
+            return Column(ColumnSpec(name, .string), .string(codes: sessions.map { codes[$0.firstRow] }, dictionary: dictionary),
+                          validity: sessions.map { column.isValid($0.firstRow) })
         }
         return Table(name: "stg_sessions", columns: [
             ids,
