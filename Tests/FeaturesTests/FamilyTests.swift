@@ -1,0 +1,261 @@
+import CVMCore
+import Features
+import TestSupport
+import Testing
+
+/// One small customer per family, every expected value worked out by hand in the comments
+/// (the as-of date 2026-06-30 is a Tuesday; "day k" is k days before it, at the given UTC hour).
+struct FamilyTests {
+    static let base = asOf.daysSinceEpoch
+
+    static func at(_ day: Int64, hour: Int64 = 12, minute: Int64 = 0) -> Int64 {
+        (base - day) * microsPerDay + (hour * 60 + minute) * 60 * microsPerSecond
+    }
+
+    /// Order lines: (customer, order, day, hour, price in cents, category, status), quantity 1, no discount.
+    static func orders(_ rows: [(String, String, Int64, Int64, Int64, String, String)]) -> Table {
+        Table(name: "stg_orders", columns: [
+            Column("customer_id", strings: rows.map(\.0)),
+            Column("order_id", strings: rows.map(\.1)),
+            Column("ordered_at", .timestamp, int64: rows.map { at($0.2, hour: $0.3) }),
+            Column("quantity", .int, int64: rows.map { _ in 1 }),
+            Column("unit_price", .decimal, int64: rows.map(\.4), scale: 2),
+            Column("discount", .decimal, int64: rows.map { _ in 0 }, scale: 2),
+            Column("status", .enum, strings: rows.map(\.6)),
+            Column("sku", strings: rows.map { "\($0.5)-\($0.4)" }),
+            Column("category", strings: rows.map(\.5)),
+        ])
+    }
+
+    static func build(_ inputs: FeatureInputs, _ configure: (inout Configuration) -> Void = { _ in }) throws -> Table {
+        var config = Configuration()
+        configure(&config)
+        return try FeatureBuilder.build(inputs, asOf: asOf, configuration: config, threads: 1).features
+    }
+
+    static func expectClose(_ t: Table, _ feature: String, _ customer: String, _ expected: Double?,
+                            sourceLocation: SourceLocation = #_sourceLocation) {
+        let got = value(t, feature, customer)
+        switch (got, expected) {
+        case (nil, nil): break
+        case let (g?, e?): #expect(approxEqual(g, e, rel: 1e-12), "\(feature) of \(customer): \(g) != \(e)", sourceLocation: sourceLocation)
+        default: Issue.record("\(feature) of \(customer): got \(String(describing: got)), expected \(String(describing: expected))",
+                              sourceLocation: sourceLocation)
+        }
+    }
+
+    // MARK: clickstream
+
+    /// A's sessions: day 2 twice (a purchase session and a bounce), day 40 once (cart and checkout, no purchase),
+    /// and one after the as-of day (ignored). B has an order but no sessions.
+    static func sessions() -> Table {
+        typealias S = (customer: String, day: Int64, duration: Int64, events: Int64, views: Int64, searches: Int64,
+                       carts: Int64, checkouts: Int64, purchases: Int64, bounce: Int64, device: String?, referrer: String?)
+        let rows: [S] = [
+            ("A", 2, 100, 4, 3, 1, 1, 1, 1, 0, "mobile", "google"),
+            ("A", 2, 10, 1, 1, 0, 0, 0, 0, 1, "mobile", nil),
+            ("A", 40, 300, 6, 4, 2, 1, 1, 0, 0, "desktop", "google"),
+            ("A", -1, 999, 9, 9, 9, 9, 9, 9, 0, "tablet", "bing"),
+        ]
+        return Table(name: "stg_sessions", columns: [
+            Column("session_id", strings: rows.indices.map { "A-\($0)" }),
+            Column("customer_id", strings: rows.map(\.customer)),
+            Column("started_at", .timestamp, int64: rows.map { at($0.day, hour: 10) }),
+            Column("duration_s", .int, int64: rows.map(\.duration)),
+            Column("events", .int, int64: rows.map(\.events)),
+            Column("page_views", .int, int64: rows.map(\.views)),
+            Column("searches", .int, int64: rows.map(\.searches)),
+            Column("add_to_cart", .int, int64: rows.map(\.carts)),
+            Column("checkouts", .int, int64: rows.map(\.checkouts)),
+            Column("purchases", .int, int64: rows.map(\.purchases)),
+            Column("is_bounce", .bool, int64: rows.map(\.bounce)),
+            Column("device", strings: rows.map(\.device)),
+            Column("referrer", strings: rows.map(\.referrer)),
+        ])
+    }
+
+    @Test func clickstreamByHand() throws {
+        let o = Self.orders([("A", "1", 2, 12, 1000, "books", "completed"), ("B", "2", 3, 12, 500, "books", "completed")])
+        let t = try Self.build(FeatureInputs(orders: o, sessions: Self.sessions()))
+        let e = { (f: String, c: String, v: Double?) in Self.expectClose(t, f, c, v) }
+        // Last 7 days: the two day-2 sessions.
+        e("sessions_7d", "A", 2)
+        e("active_days_7d", "A", 1)
+        e("page_views_7d", "A", 4)
+        e("pv_per_session_7d", "A", 2)                  // 4 / 2
+        e("session_duration_mean_s_7d", "A", 55)        // (100 + 10) / 2
+        e("session_duration_median_s_7d", "A", 55)
+        e("bounce_rate_7d", "A", 0.5)
+        e("add_to_cart_rate_7d", "A", 0.5)
+        e("cart_abandonment_7d", "A", 0)                // the one cart was bought
+        e("checkout_abandonment_7d", "A", 0)
+        e("conversion_7d", "A", 0.5)
+        e("search_share_7d", "A", 0.2)                  // 1 search of 5 events
+        // All time: three sessions (the one after the as-of day is ignored).
+        e("sessions_all", "A", 3)
+        e("active_days_all", "A", 2)
+        e("page_views_all", "A", 8)
+        e("pv_per_session_all", "A", 8.0 / 3)
+        e("session_duration_mean_s_all", "A", 410.0 / 3)
+        e("session_duration_median_s_all", "A", 100)
+        e("bounce_rate_all", "A", 1.0 / 3)
+        e("add_to_cart_rate_all", "A", 2.0 / 3)
+        e("cart_abandonment_all", "A", 0.5)             // day 40 had a cart and no purchase
+        e("checkout_abandonment_all", "A", 0.5)
+        e("conversion_all", "A", 1.0 / 3)
+        e("search_share_all", "A", 3.0 / 11)
+        // Devices and referrers ranked by sessions before the cutoff: mobile (2), desktop (1); google (2).
+        e("device_share_mobile_7d", "A", 1)
+        e("device_share_mobile_all", "A", 2.0 / 3)
+        e("device_share_desktop_all", "A", 1.0 / 3)
+        e("referrer_share_google_7d", "A", 0.5)
+        e("referrer_share_google_all", "A", 2.0 / 3)
+        #expect(t["device_share_tablet_all"] == nil, "tablet only appears after the cutoff")
+        // B: counts are 0, ratios undefined.
+        e("sessions_all", "B", 0)
+        e("page_views_30d", "B", 0)
+        e("pv_per_session_all", "B", nil)
+        e("bounce_rate_all", "B", nil)
+        e("device_share_mobile_all", "B", nil)
+        // Sessions trend: 2 sessions in the last 30 days, 1 in the 30 before: (2 + 1) / (1 + 1).
+        e("sessions_trend_30v30", "A", 1.5)
+    }
+
+    // MARK: events and the value parts
+
+    @Test func eventCountsAndValuePartsByHand() throws {
+        let o = Self.orders([("A", "1", 2, 12, 1000, "books", "completed")])
+        let rows: [(Int64, String)] = [(0, "page_view"), (1, "page_view"), (10, "page_view"), (100, "review"), (3, "share"),
+                                       (3, "support_contact"), (-1, "review")]
+        let events = Table(name: "stg_events", columns: [
+            Column("customer_id", strings: rows.map { _ in "A" }),
+            Column("occurred_at", .timestamp, int64: rows.map { Self.at($0.0, hour: 9) }),
+            Column("event_type", .enum, strings: rows.map(\.1)),
+        ])
+        let customers = Table(name: "stg_customers", columns: [
+            Column("customer_id", strings: ["A"]),
+            Column("email", strings: ["a@example.com"]),
+            Column("signup_date", .date, int64: [Self.base - 200]),
+            Column("country", strings: [nil]),
+            Column("birth_year", .int, int64: [0], validity: [false]),
+            Column("channel", strings: ["ads"]),
+        ])
+        let t = try Self.build(FeatureInputs(orders: o, events: events, customers: customers))
+        let e = { (f: String, v: Double?) in Self.expectClose(t, f, "A", v) }
+        e("events_page_view_7d", 2)
+        e("events_page_view_30d", 3)
+        e("events_review_90d", 0)
+        e("events_review_180d", 1)
+        e("events_review_all", 1)                  // the review after the as-of day is ignored
+        e("events_share_7d", 1)
+        e("events_support_contact_all", 1)
+        e("events_checkout_all", 0)
+        e("value_reputation", 2)                   // review + share + referral
+        e("value_knowledge", 2)                    // review + support contact
+        e("profile_completeness", 0.6)             // email, signup date, channel of five
+        e("value_information", 0.5 * 0.6 + 0.5 * 6 / 100)   // six events before the cutoff
+    }
+
+    // MARK: categories
+
+    @Test func categoryMixByHand() throws {
+        // Shop revenue by category: toys 60, books 30, garden 5, so the top two are toys and books.
+        let o = Self.orders([
+            ("A", "1", 5, 12, 3000, "books", "completed"),
+            ("A", "1", 5, 12, 1000, "toys", "completed"),
+            ("A", "2", 4, 12, 500, "garden", "completed"),
+            ("A", "3", 3, 12, 9000, "garden", "cancelled"),
+            ("B", "4", 2, 12, 5000, "toys", "completed"),
+        ])
+        let t = try Self.build(FeatureInputs(orders: o)) { $0.topCategories = 2 }
+        let e = { (f: String, c: String, v: Double?) in Self.expectClose(t, f, c, v) }
+        e("category_spend_share_toys", "A", 10.0 / 45)
+        e("category_spend_share_books", "A", 30.0 / 45)
+        e("category_order_share_toys", "A", 0.5)         // order 1 of A's two completed orders
+        e("category_order_share_books", "A", 0.5)
+        e("favourite_category", "A", 1)                  // books, the second top category
+        e("category_spend_share_toys", "B", 1)
+        e("category_spend_share_books", "B", 0)
+        e("favourite_category", "B", 0)
+        #expect(t["category_spend_share_garden"] == nil, "garden is not in the top two")
+        e("distinct_categories_all", "A", 3)
+        e("distinct_products_all", "A", 3)
+    }
+
+    // MARK: timing, trends and the CLV inputs
+
+    @Test func timingTrendsAndCLVByHand() throws {
+        // Saturday day 10 at 02:00 (night), Tuesday day 7 at 08:00 (morning), Monday day 1 at 20:00 (evening),
+        // 10.00 each; a cancelled order on day 0 does not count.
+        let o = Self.orders([
+            ("A", "1", 10, 2, 1000, "books", "completed"),
+            ("A", "2", 7, 8, 1000, "books", "completed"),
+            ("A", "3", 1, 20, 1000, "books", "completed"),
+            ("A", "4", 0, 13, 1000, "books", "cancelled"),
+        ])
+        let customers = Table(name: "stg_customers", columns: [
+            Column("customer_id", strings: ["A"]),
+            Column("signup_date", .date, int64: [Self.base - 100]),
+        ])
+        let t = try Self.build(FeatureInputs(orders: o, customers: customers))
+        let e = { (f: String, v: Double?) in Self.expectClose(t, f, "A", v) }
+        e("dow_share_mon", 1.0 / 3)
+        e("dow_share_tue", 1.0 / 3)
+        e("dow_share_sat", 1.0 / 3)
+        e("dow_share_sun", 0)
+        e("weekend_share", 1.0 / 3)
+        e("hour_share_night", 1.0 / 3)
+        e("hour_share_morning", 1.0 / 3)
+        e("hour_share_afternoon", 0)
+        e("hour_share_evening", 1.0 / 3)
+        // Gaps between order times: 3 days 6 h = 3.25, then 6 days 12 h = 6.5.
+        e("interval_mean_days", 4.875)
+        e("interval_std_days", 1.625)
+        e("interval_min_days", 3.25)
+        e("interval_max_days", 6.5)
+        e("purchase_regularity_cv", 1.0 / 3)
+        e("signup_to_first_order_days", 90)
+        e("cancel_rate_all", 0.25)
+        // Trends: 30 in the last 30 days, nothing before: (30 + 1) / (0 + 1); orders (3 + 1) / (0 + 1).
+        e("revenue_trend_30v30", 31)
+        e("orders_trend_30v30", 4)
+        e("revenue_trend_90v90", 31)
+        // All revenue falls in the latest of 12 thirty-day months: slope = Σ(x − 5.5)·y / Σ(x − 5.5)² = 5.5 · 30 / 143.
+        e("revenue_slope_12m", 165.0 / 143)
+        // CLV inputs: three purchase days, two repeats; first day 10, last day 1.
+        e("clv_repeat_days", 2)
+        e("clv_recency_days", 9)
+        e("clv_age_days", 10)
+        e("clv_repeat_value", 10)
+        // Transaction value: no returns, one of four lines cancelled, regularity 1/3: (1 − 0)(1 − 0.25) / (1 + 1/3).
+        e("value_transaction", 0.75 * 0.75)
+    }
+
+    // MARK: profile
+
+    @Test func profileByHand() throws {
+        let o = Self.orders([("A", "1", 2, 12, 1000, "books", "completed")])
+        let customers = Table(name: "stg_customers", columns: [
+            Column("customer_id", strings: ["A", "B"]),
+            Column("email", strings: ["a@example.com", nil]),
+            Column("signup_date", .date, int64: [Self.base - 30, Self.base - 3]),
+            Column("country", strings: ["DE", "AT"]),
+            Column("birth_year", .int, int64: [1990, 0], validity: [true, false]),
+            Column("channel", strings: ["ads", nil]),
+        ])
+        let t = try Self.build(FeatureInputs(orders: o, customers: customers))
+        let e = { (f: String, c: String, v: Double?) in Self.expectClose(t, f, c, v) }
+        e("age", "A", 36)                 // 2026 − 1990
+        e("age_band", "A", 3)             // 35–44
+        e("country_code", "A", 1)         // sorted: AT, DE
+        e("country_code", "B", 0)
+        e("channel_code", "A", 0)
+        e("channel_code", "B", nil)
+        e("age", "B", nil)
+        e("profile_completeness", "A", 1)
+        e("profile_completeness", "B", 0.4)   // signup date and country of five
+        e("days_since_signup", "B", 3)
+        e("recency_days", "B", nil)
+        e("frequency", "B", 0)
+    }
+}
