@@ -15,6 +15,9 @@ Suites:
   load    the warehouse load (`cvm run --only load`) on presets S and M (BENCH_SIZES), per table:
           fact_order_line (narrow) and customer_features (wide) against the sqlite3 shell's .import
           and Python's executemany on the same rows; equal row counts are checked.
+  features the features stage (`cvm run --only features`, 1 and 2 threads) against the same 313 features computed
+          by vectorised pandas and by DuckDB SQL from the same clean tables (typed Parquet), on S and M; equal work:
+          every value agrees with cvm's to 1e-9 (all customers on S, every 50th on M).
   kmeans  `cvm kmeans` against scikit-learn's KMeans on standardised 100,000x50, 100,000x200
           and 1,000,000x50 matrices (k=8, the same initial centroids, max_iter 100, tol 1e-4),
           fit time only (neither side's file reading counts), 1 and 2 threads. Equal work is
@@ -534,8 +537,126 @@ def extract_markdown(s):
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- features
+
+FEATURE_TABLES = ["stg_orders", "stg_sessions", "stg_events", "stg_customers"]
+
+
+def peer_inputs(folder, config):
+    """The clean tables of the preset's latest run as typed Parquet (bench/reference/clean_tables.py), cached
+    under out/peers and rebuilt when the clean artifacts change (their manifests are the stamp)."""
+    import hashlib
+    sys.path.insert(0, os.path.join(HERE, "reference"))
+    import clean_tables
+    peers = os.path.join(folder, "out", "peers")
+    art = os.path.join(folder, "out", "artifacts")
+    manifests = sorted(os.path.join(dp, "manifest.json") for dp, _, files in os.walk(art)
+                       if "manifest.json" in files and os.path.basename(dp) in FEATURE_TABLES)
+    stamp = hashlib.sha256(b"".join(open(m, "rb").read() for m in manifests)).hexdigest()
+    stamp_file = os.path.join(peers, "STAMP")
+    if not (os.path.exists(stamp_file) and open(stamp_file).read() == stamp):
+        shutil.rmtree(peers, ignore_errors=True)
+        os.makedirs(peers)
+        for t in FEATURE_TABLES:
+            subprocess.run([CVM, "export", config, "--table", t, "--out", os.path.join(peers, f"{t}.csv")],
+                           check=True, capture_output=True, env=ENV)
+        clean_tables.convert(peers, peers)
+        for t in FEATURE_TABLES:
+            os.remove(os.path.join(peers, f"{t}.csv"))
+        with open(stamp_file, "w") as f:
+            f.write(stamp)
+    return peers
+
+
+def suite_features(runs, log):
+    """The features stage (`cvm run --only features`) against the same features computed by pandas and by
+    DuckDB (bench/reference/features_pandas.py, features_duckdb.py) from the same clean tables."""
+    sys.path.insert(0, os.path.join(HERE, "reference"))
+    from compare import compare_features
+    import pandas as pd
+    python = os.path.join(HERE, ".venv", "bin", "python")
+    out = {"sizes": []}
+    for preset in [p.strip() for p in os.environ.get("BENCH_SIZES", "S,M").split(",") if p.strip()]:
+        log(f"features {preset}: preparing data (a run up to features, clean tables as Parquet)")
+        folder, config = dataset(preset)
+        cvm_json_log(["run", config, "--until", "features"])
+        peers = peer_inputs(folder, config)
+        for t in ("customer_features", "feature_catalog"):
+            subprocess.run([CVM, "export", config, "--table", t, "--out", os.path.join(peers, f"{t}.csv")],
+                           check=True, capture_output=True, env=ENV)
+        as_of = "2026-06-30"
+        rows = {t: int(pd.read_parquet(os.path.join(peers, f"{t}.parquet"), columns=[]).shape[0]) for t in FEATURE_TABLES}
+        contestants = {
+            "cvm 2t": lambda: [CVM, "run", config, "--only", "features", "--threads", "2", "--log-format", "json"],
+            "cvm 1t": lambda: [CVM, "run", config, "--only", "features", "--threads", "1", "--log-format", "json"],
+            "duckdb 2t": lambda: [python, os.path.join(HERE, "reference", "features_duckdb.py"), "--dir", peers, "--as-of", as_of,
+                                  "--threads", "2", "--out", os.path.join(peers, "duckdb.parquet")],
+            "duckdb 1t": lambda: [python, os.path.join(HERE, "reference", "features_duckdb.py"), "--dir", peers, "--as-of", as_of,
+                                  "--threads", "1", "--out", os.path.join(peers, "duckdb.parquet")],
+            "pandas": lambda: [python, os.path.join(HERE, "reference", "features_pandas.py"), "--dir", peers, "--as-of", as_of,
+                               "--out", os.path.join(peers, "pandas.parquet")],
+        }
+        samples = {k: [] for k in contestants}
+        walls = {k: [] for k in contestants}
+        rss = {k: [] for k in contestants}
+        shape = {}
+        checks = {}
+        for r in range(runs):
+            for name, cmd in contestants.items():
+                wall, peak, stdout, stderr = peak_rss_run(cmd(), env=ENV)
+                walls[name].append(wall)
+                rss[name].append(peak)
+                if name.startswith("cvm"):
+                    done = [j for j in (json.loads(l) for l in stderr.splitlines() if l.startswith("{"))
+                            if j.get("msg") == "done" and j.get("stage") == "features"]
+                    samples[name].append(float(done[-1]["seconds"]))
+                else:
+                    j = json.loads(stdout.strip().splitlines()[-1])
+                    samples[name].append(j["read_s"] + j["compute_s"] + j["write_s"])
+                    shape[name.split()[0]] = (j["customers"], j["features"])
+                    if r == 0 and name.split()[0] not in checks:
+                        # Equal work: the peer's values against cvm's, every customer on S, every 50th on larger sets.
+                        peer = pd.read_parquet(os.path.join(peers, f"{name.split()[0]}.parquet"))
+                        sample = None if len(peer) <= 20_000 else 50
+                        checked, problems = compare_features(peer, os.path.join(peers, "customer_features.csv"),
+                                                             os.path.join(peers, "feature_catalog.csv"), sample=sample)
+                        if problems:
+                            raise EqualWorkError(f"features {preset}: {name.split()[0]} differs from cvm: " + "; ".join(problems[:5]))
+                        checks[name.split()[0]] = checked
+            log(f"  run {r + 1}/{runs}: " + ", ".join(f"{k} {samples[k][-1]:.2f} s ({rss[k][-1]:,.0f} MiB)" for k in contestants))
+        med = {k: statistics.median(v) for k, v in samples.items()}
+        catalog = pd.read_csv(os.path.join(peers, "feature_catalog.csv"))
+        out["sizes"].append({
+            "preset": preset, "input_rows": rows, "customers": shape.get("pandas", (0, 0))[0], "features": len(catalog),
+            "median_seconds": med, "median_wall_seconds": {k: statistics.median(v) for k, v in walls.items()},
+            "samples": samples, "peak_rss_mib": {k: statistics.median(v) for k, v in rss.items()}, "values_checked": checks,
+            "cvm_vs_duckdb": med["duckdb 2t"] / med["cvm 2t"], "cvm_vs_pandas": med["pandas"] / med["cvm 2t"]})
+    return out
+
+
+def features_markdown(s):
+    lines = ["## Features: cvm's feature stage against pandas and DuckDB computing the same features", "",
+             "Every feature of cvm's default catalog for every customer, from the same clean tables: cvm reads its "
+             "column artifacts (`cvm run --only features`, stage seconds from its log, including reading its inputs and "
+             "writing `customer_features`); the peers read the same tables as typed Parquet and write their result as Parquet "
+             "(bench/reference/features_pandas.py, vectorised pandas, one thread; features_duckdb.py, one SQL query per table "
+             "family). Peer time = read + compute + write, without interpreter start-up. Equal work is checked: every value "
+             "of every customer on S (every 50th customer on M) agrees with cvm's to 1e-9 relative. Medians; peak RSS of the "
+             "whole process; ratios above 1: cvm faster.", "",
+             "| preset | customers | features | input rows | cvm 2t (s) | cvm 1t (s) | DuckDB 2t (s) | DuckDB 1t (s) | pandas (s) | cvm vs DuckDB (2t) | cvm vs pandas | peak RSS cvm / DuckDB / pandas (MiB) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for z in s["sizes"]:
+        m, rss = z["median_seconds"], z["peak_rss_mib"]
+        lines.append(f"| {z['preset']} | {z['customers']:,} | {z['features']} | {sum(z['input_rows'].values()):,} | "
+                     f"{m['cvm 2t']:.2f} | {m['cvm 1t']:.2f} | {m['duckdb 2t']:.2f} | {m['duckdb 1t']:.2f} | {m['pandas']:.2f} | "
+                     f"**{z['cvm_vs_duckdb']:.2f}x** | **{z['cvm_vs_pandas']:.1f}x** | "
+                     f"{rss['cvm 2t']:,.0f} / {rss['duckdb 2t']:,.0f} / {rss['pandas']:,.0f} |")
+    lines += ["", "Targets (issue #3): at least 2x faster than DuckDB and 10x faster than pandas on 2 threads, peak RSS below both."]
+    return "\n".join(lines)
+
+
 SUITES = {"kmeans": (suite_kmeans, kmeans_markdown), "load": (suite_load, load_markdown),
-          "extract": (suite_extract, extract_markdown)}
+          "extract": (suite_extract, extract_markdown), "features": (suite_features, features_markdown)}
 
 
 # ---------------------------------------------------------------- driver
@@ -548,6 +669,9 @@ def headline(results):
     for size in results.get("suites", {}).get("extract", {}).get("sizes", []):
         out[f"extract+clean {size['preset']} cvm 2t"] = size["median_seconds"]["cvm extract+clean 2t"]
         out[f"extract+clean {size['preset']} duckdb 2t"] = size["median_seconds"]["duckdb 2t"]
+    for size in results.get("suites", {}).get("features", {}).get("sizes", []):
+        for who in ("cvm 2t", "duckdb 2t", "pandas"):
+            out[f"features {size['preset']} {who}"] = size["median_seconds"][who]
     k = results.get("suites", {}).get("kmeans")
     if k:
         for c in k["cases"]:

@@ -186,6 +186,13 @@ public final class PipelineRunner {
         return t
     }
 
+    /// A table with at least `columns` (the whole table when this run holds it); a projected read is not
+    /// kept, so a later stage that needs other columns reads them.
+    func input(_ ref: TableRef, columns: Set<String>) throws -> Table {
+        if let t = tables[ref.table] { return t }
+        return try artifacts.read(stage: ref.stage.rawValue, table: ref.table, asOf: asOf, columns: columns)
+    }
+
     func optionalInput(_ ref: TableRef) -> Table? {
         if let t = tables[ref.table] { return t }
         return try? input(ref)

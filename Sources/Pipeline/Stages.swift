@@ -141,10 +141,11 @@ extension PipelineRunner {
 
     func runFeatures(_ logger: Logger) throws -> StageStats {
         let roles = FeatureRoles(loaded.config)
-        let orders = try input(TableRef(stage: .clean, table: "stg_\(roles.orders)"))
-        let events = try roles.events.map { try input(TableRef(stage: .clean, table: "stg_\($0)")) }
-        let sessions = try roles.sessions.map { _ in try input(TableRef(stage: .clean, table: "stg_sessions")) }
-        let customers = try roles.customers.map { try input(TableRef(stage: .clean, table: "stg_\($0)")) }
+        let read = FeatureInputs.columnsRead
+        let orders = try input(TableRef(stage: .clean, table: "stg_\(roles.orders)"), columns: read.orders)
+        let events = try roles.events.map { try input(TableRef(stage: .clean, table: "stg_\($0)"), columns: read.events) }
+        let sessions = try roles.sessions.map { _ in try input(TableRef(stage: .clean, table: "stg_sessions"), columns: read.sessions) }
+        let customers = try roles.customers.map { try input(TableRef(stage: .clean, table: "stg_\($0)"), columns: read.customers) }
         let result = try FeatureBuilder.build(
             FeatureInputs(orders: orders, events: events, sessions: sessions, customers: customers),
             asOf: asOf, configuration: loaded.config.stages.features, threads: threads)

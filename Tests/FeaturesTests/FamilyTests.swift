@@ -259,3 +259,44 @@ struct FamilyTests {
         e("frequency", "B", 0)
     }
 }
+
+/// The runner reads only `FeatureInputs.columnsRead` from the artifacts: tables cut down to those columns must give
+/// exactly the features of the whole tables (a column read but not declared would be missing and change them).
+struct ProjectionTests {
+    @Test func theDeclaredColumnsAreAllTheStageReads() throws {
+        let lines = randomLines(seed: 3, customers: 30, count: 600)
+        let base = ordersTable(lines)
+        let orders = Table(name: base.name, columns: base.columns + [Column("_file", strings: lines.map { _ in "f.csv.gz" })])
+        let ids = (0..<30).map { "C\($0)" }
+        let types = ["page_view", "search", "add_to_cart", "checkout", "purchase", "review", "share", "support_contact"]
+        let events = Table(name: "stg_events", columns: [
+            Column("event_id", strings: (0..<300).map { "E\($0)" }),
+            Column("customer_id", strings: (0..<300).map { ids[$0 % 30] }),
+            Column("occurred_at", .timestamp, int64: (0..<300).map { FamilyTests.at(Int64($0 % 97), hour: Int64($0 % 24)) }),
+            Column("event_type", .enum, strings: (0..<300).map { types[$0 % types.count] }),
+            Column("device", strings: (0..<300).map { $0 % 2 == 0 ? "mobile" : "desktop" }),
+        ])
+        let s0 = FamilyTests.sessions()
+        let sessions = Table(name: s0.name, columns: s0.columns + [Column("ended_at", .timestamp, int64: Array(repeating: 0, count: s0.rowCount))])
+        let customers = Table(name: "stg_customers", columns: [
+            Column("customer_id", strings: ids),
+            Column("email", strings: ids.map { "\($0)@example.com" }),
+            Column("signup_date", .date, int64: (0..<30).map { FamilyTests.base - Int64(400 + $0) }),
+            Column("country", strings: ids.indices.map { ["DE", "FR", nil][$0 % 3] }),
+            Column("birth_year", .int, int64: (0..<30).map { Int64(1950 + $0) }),
+            Column("channel", strings: ids.indices.map { ["ads", "seo"][$0 % 2] }),
+            Column("phone", strings: ids.map { _ in "+49" }),
+        ])
+        let whole = FeatureInputs(orders: orders, events: events, sessions: sessions, customers: customers)
+        func cut(_ t: Table, _ keep: Set<String>) -> Table { Table(name: t.name, columns: t.columns.filter { keep.contains($0.name) }) }
+        let read = FeatureInputs.columnsRead
+        let projected = FeatureInputs(orders: cut(orders, read.orders), events: cut(events, read.events),
+                                      sessions: cut(sessions, read.sessions), customers: cut(customers, read.customers))
+        #expect(projected.events!.columns.count < events.columns.count)
+        let a = try FeatureBuilder.build(whole, asOf: asOf, configuration: Configuration(), threads: 1)
+        let b = try FeatureBuilder.build(projected, asOf: asOf, configuration: Configuration(), threads: 1)
+        #expect(a.features.columns.count > 250)
+        #expect(a.features == b.features)
+        #expect(a.catalog == b.catalog)
+    }
+}
