@@ -14,27 +14,35 @@ struct OrderAgg {
 /// - Complexity: O(the customer's rows × windows).
 func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutableBufferPointer<Double>, _ s: inout Scratch) {
     let asOf = ctx.asOfDay
-    let lines = ctx.orders.range(c)
-    // Orders of this customer, by order code, in time order of their first line.
-    var orders: [OrderAgg] = []
-    var orderIndex: [Int32: Int] = [:]
-    for k in lines {
-        let i = Int(ctx.orders.rows[k])
+    let lines = ctx.orderRange(c)
+    // Orders of this customer, by order code, in time order of their first line (lines of one order are
+    // usually adjacent, so the last order is tried before the lookup table).
+    s.orders.removeAll(keepingCapacity: true)
+    s.orderIndex.removeAll(keepingCapacity: true)
+    s.orderCodes.removeAll(keepingCapacity: true)
+    for i in lines {
         let key = ctx.oOrder[i]
         var o: Int
-        if let x = orderIndex[key] { o = x } else {
-            o = orders.count
-            orderIndex[key] = o
-            orders.append(OrderAgg(time: ctx.oTime[i], day: floorDiv(ctx.oTime[i], microsPerDay)))
+        if let lastIndex = s.orders.indices.last, s.orderCodes[lastIndex] == key {
+            o = lastIndex
+        } else if let x = s.orderIndex[key] {
+            o = x
+        } else {
+            o = s.orders.count
+            s.orderIndex[key] = o
+            s.orders.append(OrderAgg(time: ctx.oTime[i], day: ctx.oDay[i]))
+            s.orderCodes.append(key)
         }
         if ctx.oStatus[i] == 0 {
-            orders[o].revenue += ctx.oNet[i]
-            orders[o].gross += ctx.oGross[i]
-            orders[o].discount += ctx.oDiscount[i]
-            orders[o].completed = true
+            s.orders[o].revenue += ctx.oNet[i]
+            s.orders[o].gross += ctx.oGross[i]
+            s.orders[o].discount += ctx.oDiscount[i]
+            s.orders[o].completed = true
         }
     }
-    let completed = orders.filter(\.completed)
+    s.completed.removeAll(keepingCapacity: true)
+    for o in s.orders where o.completed { s.completed.append(o) }
+    let completed = s.completed
     let first = completed.first?.day, last = completed.last?.day
 
     @inline(__always) func put(_ offset: Int, _ v: Double?) { if let v, v.isFinite { row[offset] = v } }
@@ -53,12 +61,13 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     var returnRateAll: Double?, cancelRateAll: Double?
     for (wi, w) in L.windows.enumerated() where !L.ordersBlocks.isEmpty {
         let b = L.ordersBlocks[wi]
-        let os = completed.filter { inWindow($0.day, w) }
-        let rev = os.map(\.revenue)
-        let n = Double(os.count)
+        s.revenues.removeAll(keepingCapacity: true)
+        for o in completed where inWindow(o.day, w) { s.revenues.append(o.revenue) }
+        let rev = s.revenues
+        let n = Double(rev.count)
         put(b, n)
         put(b + 1, rev.reduce(0, +))
-        if !os.isEmpty {
+        if !rev.isEmpty {
             let mean = rev.reduce(0, +) / n
             put(b + 2, mean)
             put(b + 3, rev.max())
@@ -69,10 +78,9 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         var gross = 0.0, discount = 0.0
         s.seen.removeAll(keepingCapacity: true)
         var products = 0
-        var cats = Set<Int32>()
-        for k in lines {
-            let i = Int(ctx.orders.rows[k])
-            guard inWindow(floorDiv(ctx.oTime[i], microsPerDay), w) else { continue }
+        s.categories.removeAll(keepingCapacity: true)
+        for i in lines {
+            guard inWindow(ctx.oDay[i], w) else { continue }
             all += 1
             switch ctx.oStatus[i] {
             case 0:
@@ -81,14 +89,14 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
                 gross += ctx.oGross[i]
                 discount += ctx.oDiscount[i]
                 if ctx.oSku[i] >= 0, s.seen.insert(ctx.oSku[i]).inserted { products += 1 }
-                if ctx.oCategory[i] >= 0 { cats.insert(ctx.oCategory[i]) }
+                if ctx.oCategory[i] >= 0 { s.categories.insert(ctx.oCategory[i]) }
             case 1: returned += 1
             default: cancelled += 1
             }
         }
         put(b + 6, Double(items))
         put(b + 7, Double(products))
-        put(b + 8, Double(cats.count))
+        put(b + 8, Double(s.categories.count))
         put(b + 9, gross > 0 ? discount / gross : nil)
         put(b + 10, bought + returned > 0 ? Double(returned) / Double(bought + returned) : nil)
         put(b + 11, all > 0 ? Double(cancelled) / Double(all) : nil)
@@ -99,19 +107,18 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     }
 
     // Sessions.
-    let sr = ctx.sessions.range(c)
+    let sr = ctx.sessionRange(c)
     for (wi, w) in L.windows.enumerated() where !L.clickBlocks.isEmpty {
         let b = L.clickBlocks[wi]
         var n = 0, views: Int64 = 0, events: Int64 = 0, searches: Int64 = 0, bounces = 0
         var carts = 0, abandonedCarts = 0, checkouts = 0, abandonedCheckouts = 0, purchases = 0
-        var days = Set<Int64>()
+        s.days.removeAll(keepingCapacity: true)
         s.durations.removeAll(keepingCapacity: true)
-        for k in sr {
-            let i = Int(ctx.sessions.rows[k])
-            let day = floorDiv(ctx.sStart[i], microsPerDay)
+        for i in sr {
+            let day = ctx.sDay[i]
             guard inWindow(day, w) else { continue }
             n += 1
-            days.insert(day)
+            s.days.insert(day)
             views += ctx.sViews[i]
             events += ctx.sEvents[i]
             searches += ctx.sSearches[i]
@@ -124,7 +131,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         }
         let dn = Double(n)
         put(b, dn)
-        put(b + 1, Double(days.count))
+        put(b + 1, Double(s.days.count))
         put(b + 2, Double(views))
         if n > 0 {
             put(b + 3, Double(views) / dn)
@@ -142,33 +149,34 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     }
     for (wi, w) in L.windows.enumerated() where !L.deviceBlocks.isEmpty {
         var total = 0
-        var devices = [Int](repeating: 0, count: ctx.topDevices.count), referrers = [Int](repeating: 0, count: ctx.topReferrers.count)
-        for k in sr {
-            let i = Int(ctx.sessions.rows[k])
-            guard inWindow(floorDiv(ctx.sStart[i], microsPerDay), w) else { continue }
+        // At most 4 devices and 5 referrers (Context.top): fixed-size counters, no allocation.
+        var devices = (0, 0, 0, 0), referrers = (0, 0, 0, 0, 0)
+        for i in sr {
+            guard inWindow(ctx.sDay[i], w) else { continue }
             total += 1
-            if let d = ctx.topDevices.firstIndex(where: { $0.code == ctx.sDevice[i] }) { devices[d] += 1 }
-            if let r = ctx.topReferrers.firstIndex(where: { $0.code == ctx.sReferrer[i] }) { referrers[r] += 1 }
+            switch ctx.sDevice[i] { case 0: devices.0 += 1; case 1: devices.1 += 1; case 2: devices.2 += 1; case 3: devices.3 += 1; default: break }
+            switch ctx.sReferrer[i] {
+            case 0: referrers.0 += 1; case 1: referrers.1 += 1; case 2: referrers.2 += 1; case 3: referrers.3 += 1; case 4: referrers.4 += 1
+            default: break
+            }
         }
         guard total > 0 else { continue }
         let b = L.deviceBlocks[wi]
-        for d in devices.indices { put(b + d, Double(devices[d]) / Double(total)) }
-        for r in referrers.indices { put(b + devices.count + r, Double(referrers[r]) / Double(total)) }
+        let dv = [devices.0, devices.1, devices.2, devices.3], rv = [referrers.0, referrers.1, referrers.2, referrers.3, referrers.4]
+        let nd = ctx.topDevices.count
+        for d in 0..<nd { put(b + d, Double(dv[d]) / Double(total)) }
+        for r in 0..<ctx.topReferrers.count { put(b + nd + r, Double(rv[r]) / Double(total)) }
     }
 
-    // Events by type.
-    let er = ctx.events.range(c)
-    var typeAll = [Int](repeating: 0, count: FeatureBuilder.eventTypes.count)
-    for (wi, w) in L.windows.enumerated() where !L.eventBlocks.isEmpty || w == nil {
-        var counts = [Int](repeating: 0, count: FeatureBuilder.eventTypes.count)
-        for k in er {
-            let i = Int(ctx.events.rows[k])
-            guard ctx.eType[i] >= 0, inWindow(floorDiv(ctx.eTime[i], microsPerDay), w) else { continue }
-            counts[Int(ctx.eType[i])] += 1
-        }
-        if w == nil { typeAll = counts }
-        if !L.eventBlocks.isEmpty {
-            for t in counts.indices { put(L.eventBlocks[wi] + t, Double(counts[t])) }
+    // Events by type: sums of the per-bucket counters (Context).
+    var typeAll = [Int32](repeating: 0, count: FeatureBuilder.eventTypes.count)
+    if ctx.hasEvents {
+        for (wi, w) in L.windows.enumerated() where !L.eventBlocks.isEmpty || w == nil {
+            for t in 0..<FeatureBuilder.eventTypes.count {
+                let n = ctx.eventCount(c, window: w, type: t)
+                if w == nil { typeAll[t] = n }
+                if !L.eventBlocks.isEmpty { put(L.eventBlocks[wi] + t, Double(n)) }
+            }
         }
     }
 
@@ -176,20 +184,20 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     if L.categoryStart >= 0 {
         let top = ctx.topCategories
         var spend = [Double](repeating: 0, count: top.count)
-        var ordersWith = [Set<Int32>](repeating: [], count: top.count)
+        var ordersWith = [Int](repeating: 0, count: top.count)
         var total = 0.0
-        for k in lines {
-            let i = Int(ctx.orders.rows[k])
+        s.orderCategory.removeAll(keepingCapacity: true)
+        for i in lines {
             guard ctx.oStatus[i] == 0 else { continue }
             total += ctx.oNet[i]
             if let j = top.firstIndex(of: ctx.oCategory[i]) {
                 spend[j] += ctx.oNet[i]
-                ordersWith[j].insert(ctx.oOrder[i])
+                if s.orderCategory.insert(Int64(ctx.oOrder[i]) << 8 | Int64(j)).inserted { ordersWith[j] += 1 }
             }
         }
         for j in top.indices {
             put(L.categoryStart + j, total > 0 ? spend[j] / total : nil)
-            put(L.categoryStart + top.count + j, completed.isEmpty ? nil : Double(ordersWith[j].count) / Double(completed.count))
+            put(L.categoryStart + top.count + j, completed.isEmpty ? nil : Double(ordersWith[j]) / Double(completed.count))
         }
         if let best = spend.indices.max(by: { (spend[$0], -$0) < (spend[$1], -$1) }), spend[best] > 0 {
             put(L.categoryStart + 2 * top.count, Double(best))
@@ -232,8 +240,8 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         func sums(_ from: Int64, _ to: Int64) -> (Double, Double, Double) {  // days (from, to]
             var rev = 0.0, n = 0.0, sess = 0.0
             for o in completed where o.day > from && o.day <= to { rev += o.revenue; n += 1 }
-            for k in sr {
-                let d = floorDiv(ctx.sStart[Int(ctx.sessions.rows[k])], microsPerDay)
+            for i in sr {
+                let d = ctx.sDay[i]
                 if d > from && d <= to { sess += 1 }
             }
             return (rev, n, sess)
@@ -289,7 +297,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
             put(v, Double(typeAll[6] + typeAll[7] + typeAll[8]))
             put(v + 2, Double(typeAll[6] + typeAll[9]))
         }
-        let contributed = Double(min(100, er.count)) / 100
+        let contributed = Double(min(100, ctx.hasEvents ? Int(ctx.eventTotal[c]) : 0)) / 100
         put(v + 1, 0.5 * (ctx.completeness.isEmpty ? 0 : (ctx.completeness[c] ?? 0)) + 0.5 * contributed)
         if !completed.isEmpty {
             put(v + 3, (1 - (returnRateAll ?? 0)) * (1 - (cancelRateAll ?? 0)) / (1 + (regularity ?? 0)))

@@ -1,32 +1,44 @@
 import CVMCore
 
 /// Flat per-row arrays derived once from the input tables; read-only during the parallel pass.
+///
+/// Rows are gathered per customer (CSR layout: customer c's rows are `start[c]..<start[c + 1]`), so the
+/// per-customer pass reads contiguous memory instead of chasing row indices. Each row's local day is
+/// computed here once. Events only feed counts per window and type, so they are not gathered at all:
+/// one pass adds each event to its customer's counter for the smallest window that holds it.
+/// The loops run over raw buffers: on the M preset (15.8 M events, 1 M order lines) this is the
+/// stage's serial part (measured 4.5 s with per-row `map`/`filter` arrays, see bench/results).
 struct Context: Sendable {
     let asOfDay: Int64
-    let cutoff: Int64  // µs: end of the as-of day
+    let cutoff: Int64  // local µs: the end of the as-of day
     let windows: [Int]
     let customerIDs: [String]
 
-    // Orders (line level), filtered to before the cutoff.
-    let oCustomer: [Int32], oTime: [Int64], oOrder: [Int32], oStatus: [UInt8]  // 0 completed, 1 returned, 2 cancelled
+    // Order lines before the cutoff, per customer in (time, row) order.
+    let orderStart: [Int]
+    let oTime: [Int64], oDay: [Int64], oOrder: [Int32], oStatus: [UInt8]  // 0 completed, 1 returned, 2 cancelled
     let oNet: [Double], oGross: [Double], oDiscount: [Double], oQty: [Int64], oSku: [Int32], oCategory: [Int32]
-    let orders: Groups
     let categoryNames: [String]
     /// Global top categories (by completed revenue), as category codes.
     let topCategories: [Int32]
 
-    // Sessions.
+    // Sessions before the cutoff, per customer (in input order; no feature depends on their order).
     let hasSessions: Bool
-    let sCustomer: [Int32], sStart: [Int64], sDuration: [Double], sEvents: [Int64], sViews: [Int64], sSearches: [Int64]
-    let sCarts: [Int64], sCheckouts: [Int64], sPurchases: [Int64], sBounce: [Bool], sDevice: [Int32], sReferrer: [Int32]
-    let sessions: Groups
+    let sessionStart: [Int]
+    let sDay: [Int64], sDuration: [Double], sEvents: [Int64], sViews: [Int64], sSearches: [Int64]
+    let sCarts: [Int64], sCheckouts: [Int64], sPurchases: [Int64], sBounce: [Bool]
+    /// Index into `topDevices` / `topReferrers`, or -1.
+    let sDevice: [Int8], sReferrer: [Int8]
     let topDevices: [(code: Int32, name: String)]
     let topReferrers: [(code: Int32, name: String)]
 
-    // Events.
+    // Events before the cutoff: counts per customer × window bucket × event type, and all events per customer.
     let hasEvents: Bool
-    let eCustomer: [Int32], eTime: [Int64], eType: [Int8]
-    let events: Groups
+    /// Window lengths ascending; bucket k holds rows younger than `buckets[k]` days but not younger than
+    /// `buckets[k - 1]`; bucket `buckets.count` holds older rows.
+    let buckets: [Int]
+    let eventCounts: [Int32]
+    let eventTotal: [Int32]
 
     // Customers.
     let hasCustomers: Bool
@@ -43,6 +55,8 @@ struct Context: Sendable {
         let cut = (asOf.daysSinceEpoch + 1) * microsPerDay
         cutoff = cut
         windows = configuration.windows
+        let bucketEnds = Array(Set(configuration.windows)).sorted()
+        buckets = bucketEnds
         let o = inputs.orders
         let oc = try requireColumn(o, "customer_id", role: "orders", types: [.string, .enum, .int])
         let oid = try requireColumn(o, "order_id", role: "orders", types: [.string, .enum, .int])
@@ -64,12 +78,16 @@ struct Context: Sendable {
             guard let c else { return }
             let (codes, dict) = stringCodes(c)
             var used = [Bool](repeating: false, count: dict.count)
-            for i in 0..<c.count where c.isValid(i) {
-                if let time, time.isValid(i) {
-                    let t = local?[i] ?? ((time.int64(at: i) ?? 0) * microsPerDay)
-                    if t >= cut { continue }
+            let timeValues = time.flatMap { $0.storage.kind == .int64 ? $0.int64Values : nil }
+            let scale: Int64 = local == nil ? microsPerDay : 1
+            codes.withUnsafeBufferPointer { codes in
+                for i in 0..<codes.count where c.isValid(i) {
+                    if let time, let tv = timeValues, time.isValid(i) {
+                        let t = local?[i] ?? tv[i] &* scale
+                        if t >= cut { continue }
+                    }
+                    used[Int(codes[i])] = true
                 }
-                used[Int(codes[i])] = true
             }
             for (k, u) in used.enumerated() where u { ids.insert(dict[k]) }
         }
@@ -77,65 +95,78 @@ struct Context: Sendable {
         collect(oc, before: ot, local: orderTimes)
         if let e = inputs.events, let t = e["occurred_at"] { collect(e["customer_id"], before: t, local: eventTimes) }
         customerIDs = ids.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let n = customerIDs.count
         var index: [String: Int32] = [:]
+        index.reserveCapacity(n)
         for (i, id) in customerIDs.enumerated() { index[id] = Int32(i) }
         let lookup = index
-        let customerIndex: (Column) -> [Int32] = { c in
+        /// Each row's customer index, -1 for null or unknown ids; `keep` rows only (others -1).
+        func customerIndex(_ c: Column, keep: (Int) -> Bool) -> [Int32] {
             let (codes, dict) = stringCodes(c)
             let map = dict.map { lookup[$0] ?? -1 }
-            return (0..<c.count).map { c.isValid($0) ? map[Int(codes[$0])] : -1 }
+            return [Int32](unsafeUninitializedCapacity: codes.count) { out, count in
+                codes.withUnsafeBufferPointer { codes in
+                    map.withUnsafeBufferPointer { map in
+                        for i in 0..<codes.count { out[i] = c.isValid(i) && keep(i) ? map[Int(codes[i])] : -1 }
+                    }
+                }
+                count = codes.count
+            }
         }
 
         // Orders.
         let times = orderTimes
-        let keep = (0..<o.rowCount).filter { ot.isValid($0) && times[$0] < cut }
-        let custAll = customerIndex(oc)
+        let orderCust = customerIndex(oc) { ot.isValid($0) && times[$0] < cut }
+        var (start, perm) = groupRows(orderCust, customers: n)
+        // Within a customer, lines in (time, row) order: order logs are usually chronological already.
+        perm.withUnsafeMutableBufferPointer { perm in
+            times.withUnsafeBufferPointer { t in
+                for c in 0..<n where start[c + 1] - start[c] > 1 {
+                    var slice = UnsafeMutableBufferPointer(rebasing: perm[start[c]..<start[c + 1]])
+                    var sorted = true
+                    for k in 1..<slice.count where t[Int(slice[k])] < t[Int(slice[k - 1])] { sorted = false; break }
+                    if !sorted { slice.sort { (t[Int($0)], $0) < (t[Int($1)], $1) } }
+                }
+            }
+        }
+        orderStart = start
         let (orderCodes, _) = stringCodes(oid)
-        let statusMap: [UInt8]
-        let statusCodes: [Int32]
+        var statusOf = [UInt8](repeating: 0, count: o.rowCount)
         if let s = o["status"] {
             let (codes, dict) = stringCodes(s)
             let st = configuration.statuses
-            statusMap = dict.map { v in
+            let map: [UInt8] = dict.map { v in
                 let l = v.lowercased()
                 return st.returned.contains(l) ? 1 : (st.cancelled.contains(l) ? 2 : 0)
             }
-            statusCodes = (0..<s.count).map { s.isValid($0) ? codes[$0] : -1 }
-        } else {
-            statusMap = []
-            statusCodes = []
+            for i in 0..<s.count where s.isValid(i) { statusOf[i] = map[Int(codes[i])] }
         }
-        let qtyCol = o["quantity"], discCol = o["discount"]
-        var cust: [Int32] = [], time: [Int64] = [], ord: [Int32] = [], status: [UInt8] = []
-        var net: [Double] = [], gross: [Double] = [], disc: [Double] = [], qty: [Int64] = []
-        for i in keep {
-            cust.append(custAll[i])
-            time.append(times[i])
-            ord.append(orderCodes[i])
-            status.append(statusCodes.isEmpty || statusCodes[i] < 0 ? 0 : statusMap[Int(statusCodes[i])])
-            let q = qtyCol?.int64(at: i) ?? Int64(qtyCol?.double(at: i) ?? 1)
-            let g: Double = price != nil ? Double(q) * (price!.double(at: i) ?? 0) : (amount!.double(at: i) ?? 0)
-            let d = discCol?.double(at: i) ?? 0
-            qty.append(q)
-            gross.append(g)
-            disc.append(d)
-            net.append(g - d)
-        }
-        let sku = o["sku"].map { c -> [Int32] in let (codes, _) = stringCodes(c); return keep.map { c.isValid($0) ? codes[$0] : -1 } }
-            ?? [Int32](repeating: -1, count: keep.count)
+        oTime = gather(times, perm)
+        oDay = oTime.map { floorDiv($0, microsPerDay) }
+        oOrder = gather(orderCodes, perm)
+        oStatus = gather(statusOf, perm)
+        // Quantity (default 1), gross = quantity × unit price (or the amount), discount (default 0).
+        let qtyCol = o["quantity"]
+        let qty: [Int64] = qtyCol.map { q in perm.map { i in q.int64(at: Int(i)) ?? Int64(q.double(at: Int(i)) ?? 1) } }
+            ?? [Int64](repeating: 1, count: perm.count)
+        let priceValues = (price ?? amount!).doublesWithZeroForNull()
+        let gross: [Double] = price != nil ? zip(qty, perm).map { Double($0) * priceValues[Int($1)] } : gather(priceValues, perm)
+        let disc: [Double] = o["discount"].map { gather($0.doublesWithZeroForNull(), perm) } ?? [Double](repeating: 0, count: perm.count)
+        oQty = qty
+        oGross = gross
+        oDiscount = disc
+        oNet = zip(gross, disc).map { $0 - $1 }
+        oSku = o["sku"].map { gatherCodes($0, perm) } ?? [Int32](repeating: -1, count: perm.count)
         var catNames: [String] = []
-        var cat = [Int32](repeating: -1, count: keep.count)
+        var cat = [Int32](repeating: -1, count: perm.count)
         if let c = o["category"] {
-            let (codes, dict) = stringCodes(c)
-            catNames = dict
-            cat = keep.map { c.isValid($0) ? codes[$0] : -1 }
+            catNames = stringCodes(c).dict
+            cat = gatherCodes(c, perm)
         }
-        (oCustomer, oTime, oOrder, oStatus, oNet, oGross, oDiscount, oQty, oSku, oCategory) =
-            (cust, time, ord, status, net, gross, disc, qty, sku, cat)
-        orders = Groups(customer: cust, time: time, customers: customerIDs.count)
+        oCategory = cat
         categoryNames = catNames
         var revenueByCategory = [Double](repeating: 0, count: catNames.count)
-        for i in 0..<cat.count where cat[i] >= 0 && status[i] == 0 { revenueByCategory[Int(cat[i])] += net[i] }
+        for i in 0..<cat.count where cat[i] >= 0 && oStatus[i] == 0 { revenueByCategory[Int(cat[i])] += oNet[i] }
         topCategories = catNames.indices
             .sorted { (revenueByCategory[$0], catNames[$1]) > (revenueByCategory[$1], catNames[$0]) }
             .prefix(configuration.topCategories).map { Int32($0) }
@@ -144,11 +175,14 @@ struct Context: Sendable {
         if let s = inputs.sessions, let sc = s["customer_id"], let st = s["started_at"] {
             hasSessions = true
             let starts = clock.local(st.int64Values)
-            let keepS = (0..<s.rowCount).filter { starts[$0] < cut }
-            let ci = customerIndex(sc)
-            func ints(_ name: String) -> [Int64] { let c = s[name]; return keepS.map { c?.int64(at: $0) ?? 0 } }
-            sCustomer = keepS.map { ci[$0] }
-            sStart = keepS.map { starts[$0] }
+            let (sStartIdx, sPerm) = groupRows(customerIndex(sc) { st.isValid($0) && starts[$0] < cut }, customers: n)
+            sessionStart = sStartIdx
+            func ints(_ name: String) -> [Int64] {
+                guard let c = s[name] else { return [Int64](repeating: 0, count: sPerm.count) }
+                let v = c.int64Values
+                return sPerm.map { c.isValid(Int($0)) ? v[Int($0)] : 0 }
+            }
+            sDay = sPerm.map { floorDiv(starts[Int($0)], microsPerDay) }
             sDuration = ints("duration_s").map(Double.init)
             sEvents = ints("events")
             sViews = ints("page_views")
@@ -157,15 +191,18 @@ struct Context: Sendable {
             sCheckouts = ints("checkouts")
             sPurchases = ints("purchases")
             sBounce = ints("is_bounce").map { $0 != 0 }
-            func top(_ name: String, _ k: Int) -> ([Int32], [(Int32, String)]) {
-                guard let c = s[name] else { return ([Int32](repeating: -1, count: keepS.count), []) }
+            /// The k most frequent labels among kept sessions (count, then name), and each session's rank among them.
+            func top(_ name: String, _ k: Int) -> ([Int8], [(Int32, String)]) {
+                guard let c = s[name] else { return ([Int8](repeating: -1, count: sPerm.count), []) }
                 let (codes, dict) = stringCodes(c)
-                let col = keepS.map { c.isValid($0) ? codes[$0] : -1 }
+                let col = sPerm.map { c.isValid(Int($0)) ? codes[Int($0)] : -1 }
                 var counts = [Int](repeating: 0, count: dict.count)
                 for x in col where x >= 0 { counts[Int(x)] += 1 }
                 let best = dict.indices.filter { !dict[$0].isEmpty && counts[$0] > 0 }
                     .sorted { (counts[$0], dict[$1]) > (counts[$1], dict[$0]) }.prefix(k)
-                return (col, best.map { (Int32($0), dict[$0]) })
+                var rank = [Int8](repeating: -1, count: dict.count)
+                for (r, code) in best.enumerated() { rank[code] = Int8(r) }
+                return (col.map { $0 >= 0 ? rank[Int($0)] : -1 }, best.map { (Int32($0), dict[$0]) })
             }
             let (dev, topDev) = top("device", 4)
             let (ref, topRef) = top("referrer", 5)
@@ -173,43 +210,68 @@ struct Context: Sendable {
             sReferrer = ref
             topDevices = topDev.map { (code: $0.0, name: $0.1) }
             topReferrers = topRef.map { (code: $0.0, name: $0.1) }
-            sessions = Groups(customer: sCustomer, time: sStart, customers: customerIDs.count)
         } else {
             hasSessions = false
-            (sCustomer, sStart, sDuration, sEvents, sViews, sSearches) = ([], [], [], [], [], [])
+            sessionStart = [Int](repeating: 0, count: n + 1)
+            (sDay, sDuration, sEvents, sViews, sSearches) = ([], [], [], [], [])
             (sCarts, sCheckouts, sPurchases, sBounce, sDevice, sReferrer) = ([], [], [], [], [], [])
             topDevices = []
             topReferrers = []
-            sessions = Groups(customer: [], time: [], customers: customerIDs.count)
         }
 
-        // Events.
+        // Events: one pass, each event into its customer's counter for (bucket, type).
+        let types = FeatureBuilder.eventTypes.count
+        let slots = bucketEnds.count + 1
         if let e = inputs.events, let ec = e["customer_id"], let et = e["occurred_at"], let ty = e["event_type"] {
             hasEvents = true
             let ts = eventTimes ?? clock.local(et.int64Values)
-            let keepE = (0..<e.rowCount).filter { et.isValid($0) && ts[$0] < cut }
-            let ci = customerIndex(ec)
+            let cust = customerIndex(ec) { et.isValid($0) && ts[$0] < cut }
             let (codes, dict) = stringCodes(ty)
-            let typeIndex = dict.map { Int8(FeatureBuilder.eventTypes.firstIndex(of: $0) ?? -1) }
-            eCustomer = keepE.map { ci[$0] }
-            eTime = keepE.map { ts[$0] }
-            eType = keepE.map { ty.isValid($0) ? typeIndex[Int(codes[$0])] : -1 }
-            events = Groups(customer: eCustomer, time: eTime, customers: customerIDs.count)
+            let typeIndex = dict.map { Int(FeatureBuilder.eventTypes.firstIndex(of: $0) ?? -1) }
+            // Bucket by age in days: ages below the longest window come from a table.
+            let longest = bucketEnds.last ?? 0, older = bucketEnds.count
+            var bucketOfAge = [Int](repeating: older, count: longest)
+            for age in 0..<longest { bucketOfAge[age] = bucketEnds.firstIndex { age < $0 }! }
+            let asOfDay = asOf.daysSinceEpoch
+            var counts = [Int32](repeating: 0, count: n * slots * types)
+            var total = [Int32](repeating: 0, count: n)
+            counts.withUnsafeMutableBufferPointer { counts in
+                total.withUnsafeMutableBufferPointer { total in
+                    cust.withUnsafeBufferPointer { cust in
+                        ts.withUnsafeBufferPointer { ts in
+                            codes.withUnsafeBufferPointer { codes in
+                                for i in 0..<cust.count {
+                                    let c = Int(cust[i])
+                                    guard c >= 0 else { continue }
+                                    total[c] += 1
+                                    guard ty.isValid(i) else { continue }
+                                    let t = typeIndex[Int(codes[i])]
+                                    guard t >= 0 else { continue }
+                                    let age = asOfDay - floorDiv(ts[i], microsPerDay)
+                                    let b = age < Int64(longest) ? bucketOfAge[Int(age)] : older
+                                    counts[(c * slots + b) * types + t] += 1
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            eventCounts = counts
+            eventTotal = total
         } else {
             hasEvents = false
-            (eCustomer, eTime, eType) = ([], [], [])
-            events = Groups(customer: [], time: [], customers: customerIDs.count)
+            eventCounts = []
+            eventTotal = []
         }
 
         // Customers' profile attributes.
-        let n = customerIDs.count
         var signup = [Int64?](repeating: nil, count: n), birth = [Int64?](repeating: nil, count: n)
         var country = [Int?](repeating: nil, count: n), channel = [Int?](repeating: nil, count: n)
         var complete = [Double?](repeating: nil, count: n)
         var countryNames: [String] = [], channelNames: [String] = []
         if let c = inputs.customers, let cc = c["customer_id"] {
             hasCustomers = true
-            let ci = customerIndex(cc)
+            let ci = customerIndex(cc) { _ in true }
             let profileCols = ["email", "signup_date", "country", "birth_year", "channel"].compactMap { c[$0] }
             func codes(_ name: String) -> ([Int?], [String]) {
                 guard let col = c[name] else { return ([Int?](repeating: nil, count: c.rowCount), []) }
@@ -241,5 +303,54 @@ struct Context: Sendable {
         (signupDay, birthYear, countryCode, channelCode, completeness) = (signup, birth, country, channel, complete)
         countries = countryNames
         channels = channelNames
+    }
+
+    @inline(__always) func orderRange(_ c: Int) -> Range<Int> { orderStart[c]..<orderStart[c + 1] }
+    @inline(__always) func sessionRange(_ c: Int) -> Range<Int> { sessionStart[c]..<sessionStart[c + 1] }
+
+    /// Customer c's event count in window `w` (days) for event type `t`: the buckets no older than w.
+    @inline(__always) func eventCount(_ c: Int, window w: Int?, type t: Int) -> Int32 {
+        let types = FeatureBuilder.eventTypes.count, slots = buckets.count + 1
+        let upto = w.map { w in buckets.firstIndex(of: w)! } ?? buckets.count
+        var sum: Int32 = 0
+        for b in 0...upto { sum += eventCounts[(c * slots + b) * types + t] }
+        return sum
+    }
+}
+
+/// Rows grouped by customer, stable (input order within a customer): CSR starts (customers + 1) and the
+/// row permutation. Rows with customer -1 are left out.
+func groupRows(_ customer: [Int32], customers: Int) -> (start: [Int], perm: [Int32]) {
+    var start = [Int](repeating: 0, count: customers + 1)
+    for c in customer where c >= 0 { start[Int(c) + 1] += 1 }
+    for k in 0..<customers { start[k + 1] += start[k] }
+    var fill = start
+    let perm = [Int32](unsafeUninitializedCapacity: start[customers]) { out, count in
+        customer.withUnsafeBufferPointer { customer in
+            for i in 0..<customer.count where customer[i] >= 0 {
+                let c = Int(customer[i])
+                out[fill[c]] = Int32(i)
+                fill[c] += 1
+            }
+        }
+        count = start[customers]
+    }
+    return (start, perm)
+}
+
+@inline(__always) func gather<T>(_ values: [T], _ perm: [Int32]) -> [T] {
+    values.withUnsafeBufferPointer { v in perm.map { v[Int($0)] } }
+}
+
+/// A string-like column's codes at `perm`, -1 for nulls.
+func gatherCodes(_ c: Column, _ perm: [Int32]) -> [Int32] {
+    let codes = stringCodes(c).codes
+    return codes.withUnsafeBufferPointer { v in perm.map { c.isValid(Int($0)) ? v[Int($0)] : -1 } }
+}
+
+extension Column {
+    /// The column as doubles (decimals scaled), 0 for nulls.
+    func doublesWithZeroForNull() -> [Double] {
+        (0..<count).map { double(at: $0) ?? 0 }
     }
 }

@@ -120,10 +120,15 @@ public enum FeatureBuilder {
 
 /// Per-chunk reusable buffers.
 struct Scratch {
-    var orderTimes: [Int64] = []
-    var orderRevenue: [Double] = []
-    var orderDays: [Int64] = []
+    var orders: [OrderAgg] = []
+    var orderCodes: [Int32] = []
+    var orderIndex: [Int32: Int] = [:]
+    var completed: [OrderAgg] = []
+    var revenues: [Double] = []
     var seen = Set<Int32>()
+    var categories = Set<Int32>()
+    var days = Set<Int64>()
+    var orderCategory = Set<Int64>()
     var durations: [Double] = []
 }
 
@@ -149,26 +154,4 @@ func requireColumn(_ t: Table, _ name: String, role: String, types: [ColumnType]
 }
 
 /// Rows of one table grouped by customer index (counting sort), each group in time order.
-struct Groups {
-    var start: [Int]   // customers + 1
-    var rows: [Int32]
 
-    init(customer: [Int32], time: [Int64], customers: Int) {
-        var counts = [Int](repeating: 0, count: customers + 1)
-        for c in customer where c >= 0 { counts[Int(c) + 1] += 1 }
-        for k in 1..<counts.count { counts[k] += counts[k - 1] }
-        var rows = [Int32](repeating: 0, count: counts[customers])
-        var fill = counts
-        for (i, c) in customer.enumerated() where c >= 0 {
-            rows[fill[Int(c)]] = Int32(i)
-            fill[Int(c)] += 1
-        }
-        for k in 0..<customers where counts[k + 1] - counts[k] > 1 {
-            rows[counts[k]..<counts[k + 1]].sort { (time[Int($0)], $0) < (time[Int($1)], $1) }
-        }
-        start = counts
-        self.rows = rows
-    }
-
-    @inline(__always) func range(_ c: Int) -> Range<Int> { start[c]..<start[c + 1] }
-}
