@@ -60,7 +60,7 @@ public enum FeatureBuilder {
         let layout = Layout(ctx, configuration)
         let f = layout.specs.count
         let n = ctx.customerIDs.count
-        // Refuse before allocating: the row-major matrix, then the columns (8-byte values and 1-byte validity).
+        // Refuse before allocating: the column buffers, then the columns (8-byte values and 1-byte validity each).
         let need = Double(n) * Double(f) * 17
         let limit = configuration.memoryLimitMB.map { Double($0) * 1_048_576 } ?? Double(ProcessInfo.processInfo.physicalMemory) * 0.75
         if need > limit {
@@ -69,39 +69,26 @@ public enum FeatureBuilder {
             }
             throw CVMFailure(.config, "error: stages.features: \(n) customers × \(f) features need about \(gib(need)), more than the limit of \(gib(limit)) (stages.features.memory_limit_mb, default 75% of memory); use fewer windows (stages.features.windows), switch families off (stages.features.families) or raise the limit")
         }
-        // Row-major output, NaN = undefined; each chunk fills only its own customers' rows.
-        let chunk = 1024
+        // Each chunk of customers is computed row-major into a small buffer that stays in cache (NaN = undefined),
+        // then scattered into the feature columns at its own customers' positions: no full row-major matrix,
+        // and the transpose runs on every worker. Integer features are stored as Int64.
+        let out = ColumnBuffers(specs: layout.specs, rows: n)
+        defer { out.deallocate() }
+        let chunk = 512
         let chunks = (n + chunk - 1) / chunk
-        let parts = parallelMap(chunks: chunks, threads: threads) { c -> [Double] in
-            var out = [Double](repeating: .nan, count: (min(n, (c + 1) * chunk) - c * chunk) * f)
+        _ = parallelMap(chunks: chunks, threads: threads) { c -> Bool in
+            let lo = c * chunk, hi = min(n, lo + chunk)
+            let rows = UnsafeMutableBufferPointer<Double>.allocate(capacity: (hi - lo) * f)
+            defer { rows.deallocate() }
+            rows.initialize(repeating: .nan)
             var scratch = Scratch()
-            for i in (c * chunk)..<min(n, (c + 1) * chunk) {
-                out.withUnsafeMutableBufferPointer { buf in
-                    let row = UnsafeMutableBufferPointer(rebasing: buf[((i - c * chunk) * f)..<((i - c * chunk + 1) * f)])
-                    computeCustomer(i, ctx, layout, row, &scratch)
-                }
+            for i in lo..<hi {
+                computeCustomer(i, ctx, layout, UnsafeMutableBufferPointer(rebasing: rows[((i - lo) * f)..<((i - lo + 1) * f)]), &scratch)
             }
-            return out
+            out.store(rows, firstRow: lo, count: hi - lo)
+            return true
         }
-        var columns: [Column] = [Column("customer_id", strings: ctx.customerIDs)]
-        for (j, spec) in layout.specs.enumerated() {
-            var values = [Double](repeating: 0, count: n)
-            var valid = [Bool](repeating: true, count: n)
-            var i = 0
-            for part in parts {
-                let rows = part.count / max(f, 1)
-                for r in 0..<rows {
-                    let v = part[r * f + j]
-                    if v.isNaN { valid[i] = false } else { values[i] = v }
-                    i += 1
-                }
-            }
-            if spec.isInteger {
-                columns.append(Column(spec.name, .int, int64: values.map { Int64($0) }, validity: valid))
-            } else {
-                columns.append(Column(spec.name, double: values, validity: valid))
-            }
-        }
+        let columns: [Column] = [Column("customer_id", strings: ctx.customerIDs)] + out.columns()
         let features = Table(name: "customer_features", columns: columns, rowCount: n)
         let specs = layout.specs
         let catalog = Table(name: "feature_catalog", columns: [
@@ -115,6 +102,64 @@ public enum FeatureBuilder {
             Column("fill", strings: specs.map(\.fill)),
         ], rowCount: specs.count)
         return FeatureResult(features: features, catalog: catalog)
+    }
+}
+
+/// The feature columns while workers fill them: one value buffer (Double, or Int64 for integer features) and
+/// one validity buffer per feature, written at disjoint row ranges by different chunks.
+final class ColumnBuffers: @unchecked Sendable {
+    let specs: [FeatureSpec]
+    let rows: Int
+    let doubles: [UnsafeMutablePointer<Double>?]
+    let ints: [UnsafeMutablePointer<Int64>?]
+    let valid: [UnsafeMutablePointer<Bool>]
+
+    init(specs: [FeatureSpec], rows: Int) {
+        self.specs = specs
+        self.rows = rows
+        let n = max(rows, 1)
+        doubles = specs.map { $0.isInteger ? nil : .allocate(capacity: n) }
+        ints = specs.map { $0.isInteger ? .allocate(capacity: n) : nil }
+        valid = specs.map { _ in .allocate(capacity: n) }
+    }
+
+    /// Stores a row-major block of `count` customers starting at `firstRow` (NaN = null, stored as 0).
+    func store(_ block: UnsafeMutableBufferPointer<Double>, firstRow: Int, count: Int) {
+        let f = specs.count
+        for j in 0..<f {
+            let v = valid[j] + firstRow
+            if let d = doubles[j] {
+                let dst = d + firstRow
+                for r in 0..<count {
+                    let x = block[r * f + j]
+                    dst[r] = x.isNaN ? 0 : x
+                    v[r] = !x.isNaN
+                }
+            } else {
+                let dst = ints[j]! + firstRow
+                for r in 0..<count {
+                    let x = block[r * f + j]
+                    dst[r] = x.isNaN ? 0 : Int64(x)
+                    v[r] = !x.isNaN
+                }
+            }
+        }
+    }
+
+    func columns() -> [Column] {
+        specs.indices.map { j in
+            let validity = Array(UnsafeBufferPointer(start: valid[j], count: rows))
+            if let d = doubles[j] {
+                return Column(specs[j].name, double: Array(UnsafeBufferPointer(start: d, count: rows)), validity: validity)
+            }
+            return Column(specs[j].name, .int, int64: Array(UnsafeBufferPointer(start: ints[j]!, count: rows)), validity: validity)
+        }
+    }
+
+    func deallocate() {
+        for p in doubles { p?.deallocate() }
+        for p in ints { p?.deallocate() }
+        for p in valid { p.deallocate() }
     }
 }
 
