@@ -50,7 +50,7 @@ struct Context: Sendable {
     let countries: [String]
     let channels: [String]
 
-    init(_ inputs: FeatureInputs, asOf: CivilDate, configuration: Configuration) throws {
+    init(_ inputs: FeatureInputs, asOf: CivilDate, configuration: Configuration, threads: Int = 1) throws {
         asOfDay = asOf.daysSinceEpoch
         let cut = (asOf.daysSinceEpoch + 1) * microsPerDay
         cutoff = cut
@@ -230,31 +230,41 @@ struct Context: Sendable {
             let typeIndex = dict.map { Int(FeatureBuilder.eventTypes.firstIndex(of: $0) ?? -1) }
             // Bucket by age in days: ages below the longest window come from a table.
             let longest = bucketEnds.last ?? 0, older = bucketEnds.count
-            var bucketOfAge = [Int](repeating: older, count: longest)
-            for age in 0..<longest { bucketOfAge[age] = bucketEnds.firstIndex { age < $0 }! }
+            let bucketOfAge = (0..<longest).map { age in bucketEnds.firstIndex { age < $0 }! }
             let asOfDay = asOf.daysSinceEpoch
-            var counts = [Int32](repeating: 0, count: n * slots * types)
-            var total = [Int32](repeating: 0, count: n)
-            counts.withUnsafeMutableBufferPointer { counts in
-                total.withUnsafeMutableBufferPointer { total in
-                    cust.withUnsafeBufferPointer { cust in
-                        ts.withUnsafeBufferPointer { ts in
-                            codes.withUnsafeBufferPointer { codes in
-                                for i in 0..<cust.count {
-                                    let c = Int(cust[i])
-                                    guard c >= 0 else { continue }
-                                    total[c] += 1
-                                    guard ty.isValid(i) else { continue }
-                                    let t = typeIndex[Int(codes[i])]
-                                    guard t >= 0 else { continue }
-                                    let age = asOfDay - floorDiv(ts[i], microsPerDay)
-                                    let b = age < Int64(longest) ? bucketOfAge[Int(age)] : older
-                                    counts[(c * slots + b) * types + t] += 1
+            // Row ranges in parallel, each into its own counters, summed in range order (integers: exact).
+            let parts = parallelMap(chunks: max(1, min(threads, cust.count / 1_000_000)), threads: threads) { part -> ([Int32], [Int32]) in
+                let parts = max(1, min(threads, cust.count / 1_000_000))
+                let lo = cust.count * part / parts, hi = cust.count * (part + 1) / parts
+                var counts = [Int32](repeating: 0, count: n * slots * types)
+                var total = [Int32](repeating: 0, count: n)
+                counts.withUnsafeMutableBufferPointer { counts in
+                    total.withUnsafeMutableBufferPointer { total in
+                        cust.withUnsafeBufferPointer { cust in
+                            ts.withUnsafeBufferPointer { ts in
+                                codes.withUnsafeBufferPointer { codes in
+                                    for i in lo..<hi {
+                                        let c = Int(cust[i])
+                                        guard c >= 0 else { continue }
+                                        total[c] += 1
+                                        guard ty.isValid(i) else { continue }
+                                        let t = typeIndex[Int(codes[i])]
+                                        guard t >= 0 else { continue }
+                                        let age = asOfDay - floorDiv(ts[i], microsPerDay)
+                                        let b = age < Int64(longest) ? bucketOfAge[Int(age)] : older
+                                        counts[(c * slots + b) * types + t] += 1
+                                    }
                                 }
                             }
                         }
                     }
                 }
+                return (counts, total)
+            }
+            var (counts, total) = parts[0]
+            for p in parts.dropFirst() {
+                for k in counts.indices { counts[k] &+= p.0[k] }
+                for k in total.indices { total[k] &+= p.1[k] }
             }
             eventCounts = counts
             eventTotal = total

@@ -56,7 +56,7 @@ public enum FeatureBuilder {
     /// - Throws: `CVMFailure` (exit 78) when a needed column is missing or has the wrong type.
     /// - Complexity: O(rows log rows) for grouping, then O(rows + customers × features).
     public static func build(_ inputs: FeatureInputs, asOf: CivilDate, configuration: Configuration, threads: Int) throws -> FeatureResult {
-        let ctx = try Context(inputs, asOf: asOf, configuration: configuration)
+        let ctx = try Context(inputs, asOf: asOf, configuration: configuration, threads: threads)
         let layout = Layout(ctx, configuration)
         let f = layout.specs.count
         let n = ctx.customerIDs.count
