@@ -20,6 +20,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     s.orders.removeAll(keepingCapacity: true)
     s.orderIndex.removeAll(keepingCapacity: true)
     s.orderCodes.removeAll(keepingCapacity: true)
+    s.lineOrder.removeAll(keepingCapacity: true)
     for i in lines {
         let key = ctx.oOrder[i]
         var o: Int
@@ -33,6 +34,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
             s.orders.append(OrderAgg(time: ctx.oTime[i], day: ctx.oDay[i]))
             s.orderCodes.append(key)
         }
+        s.lineOrder.append(Int32(o))
         if ctx.oStatus[i] == 0 {
             s.orders[o].revenue += ctx.oNet[i]
             s.orders[o].gross += ctx.oGross[i]
@@ -76,9 +78,10 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         }
         var items: Int64 = 0, bought = 0, returned = 0, cancelled = 0, all = 0
         var gross = 0.0, discount = 0.0
-        s.seen.removeAll(keepingCapacity: true)
+        s.products.clear()
         var products = 0
-        s.categories.removeAll(keepingCapacity: true)
+        s.categories.clear()
+        var categories = 0
         for i in lines {
             guard inWindow(ctx.oDay[i], w) else { continue }
             all += 1
@@ -88,15 +91,15 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
                 items += ctx.oQty[i]
                 gross += ctx.oGross[i]
                 discount += ctx.oDiscount[i]
-                if ctx.oSku[i] >= 0, s.seen.insert(ctx.oSku[i]).inserted { products += 1 }
-                if ctx.oCategory[i] >= 0 { s.categories.insert(ctx.oCategory[i]) }
+                if ctx.oSku[i] >= 0, s.products.insert(Int(ctx.oSku[i])) { products += 1 }
+                if ctx.oCategory[i] >= 0, s.categories.insert(Int(ctx.oCategory[i])) { categories += 1 }
             case 1: returned += 1
             default: cancelled += 1
             }
         }
         put(b + 6, Double(items))
         put(b + 7, Double(products))
-        put(b + 8, Double(s.categories.count))
+        put(b + 8, Double(categories))
         put(b + 9, gross > 0 ? discount / gross : nil)
         put(b + 10, bought + returned > 0 ? Double(returned) / Double(bought + returned) : nil)
         put(b + 11, all > 0 ? Double(cancelled) / Double(all) : nil)
@@ -108,17 +111,36 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
 
     // Sessions.
     let sr = ctx.sessionRange(c)
+    // Session durations sorted once (with each session's age in days); a window's median is found by walking
+    // this order and counting the window's members, so no per-window sort.
+    s.sessions.removeAll(keepingCapacity: true)
+    if !L.clickBlocks.isEmpty {
+        for i in sr { s.sessions.append((ctx.sDuration[i], asOf - ctx.sDay[i])) }
+        s.sessions.sort { $0.0 < $1.0 }
+    }
+    func median(n: Int, window w: Int?) -> Double {
+        let limit = w.map(Int64.init) ?? .max
+        let lo = (n - 1) / 2, hi = n / 2
+        var k = 0, a = 0.0
+        for (d, age) in s.sessions where age < limit {
+            if k == lo { a = d }
+            if k == hi { return lo == hi ? d : (a + d) / 2 }
+            k += 1
+        }
+        return a
+    }
     for (wi, w) in L.windows.enumerated() where !L.clickBlocks.isEmpty {
         let b = L.clickBlocks[wi]
         var n = 0, views: Int64 = 0, events: Int64 = 0, searches: Int64 = 0, bounces = 0
         var carts = 0, abandonedCarts = 0, checkouts = 0, abandonedCheckouts = 0, purchases = 0
-        s.days.removeAll(keepingCapacity: true)
-        s.durations.removeAll(keepingCapacity: true)
+        var duration = 0.0
+        s.days.clear()
+        var activeDays = 0
         for i in sr {
             let day = ctx.sDay[i]
             guard inWindow(day, w) else { continue }
             n += 1
-            s.days.insert(day)
+            if s.days.insert(Int(asOf - day)) { activeDays += 1 }
             views += ctx.sViews[i]
             events += ctx.sEvents[i]
             searches += ctx.sSearches[i]
@@ -127,18 +149,16 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
             if ctx.sCarts[i] > 0 { carts += 1; if !bought { abandonedCarts += 1 } }
             if ctx.sCheckouts[i] > 0 { checkouts += 1; if !bought { abandonedCheckouts += 1 } }
             if bought { purchases += 1 }
-            s.durations.append(ctx.sDuration[i])
+            duration += ctx.sDuration[i]
         }
         let dn = Double(n)
         put(b, dn)
-        put(b + 1, Double(s.days.count))
+        put(b + 1, Double(activeDays))
         put(b + 2, Double(views))
         if n > 0 {
             put(b + 3, Double(views) / dn)
-            put(b + 4, s.durations.reduce(0, +) / dn)
-            s.durations.sort()
-            let m = s.durations.count
-            put(b + 5, m % 2 == 1 ? s.durations[m / 2] : (s.durations[m / 2 - 1] + s.durations[m / 2]) / 2)
+            put(b + 4, duration / dn)
+            put(b + 5, median(n: n, window: w))
             put(b + 6, Double(bounces) / dn)
             put(b + 7, Double(carts) / dn)
             put(b + 10, Double(purchases) / dn)
@@ -186,13 +206,13 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         var spend = [Double](repeating: 0, count: top.count)
         var ordersWith = [Int](repeating: 0, count: top.count)
         var total = 0.0
-        s.orderCategory.removeAll(keepingCapacity: true)
-        for i in lines {
+        s.orderCategories.clear()
+        for (k, i) in lines.enumerated() {
             guard ctx.oStatus[i] == 0 else { continue }
             total += ctx.oNet[i]
             if let j = top.firstIndex(of: ctx.oCategory[i]) {
                 spend[j] += ctx.oNet[i]
-                if s.orderCategory.insert(Int64(ctx.oOrder[i]) << 8 | Int64(j)).inserted { ordersWith[j] += 1 }
+                if s.orderCategories.insert(Int(s.lineOrder[k]) * top.count + j) { ordersWith[j] += 1 }
             }
         }
         for j in top.indices {

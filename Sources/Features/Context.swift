@@ -104,10 +104,14 @@ struct Context: Sendable {
         func customerIndex(_ c: Column, keep: (Int) -> Bool) -> [Int32] {
             let (codes, dict) = stringCodes(c)
             let map = dict.map { lookup[$0] ?? -1 }
+            let validity = c.validity ?? []
             return [Int32](unsafeUninitializedCapacity: codes.count) { out, count in
                 codes.withUnsafeBufferPointer { codes in
                     map.withUnsafeBufferPointer { map in
-                        for i in 0..<codes.count { out[i] = c.isValid(i) && keep(i) ? map[Int(codes[i])] : -1 }
+                        validity.withUnsafeBufferPointer { ok in
+                            let all = ok.isEmpty
+                            for i in 0..<codes.count { out[i] = (all || ok[i]) && keep(i) ? map[Int(codes[i])] : -1 }
+                        }
                     }
                 }
                 count = codes.count
@@ -146,12 +150,12 @@ struct Context: Sendable {
         oOrder = gather(orderCodes, perm)
         oStatus = gather(statusOf, perm)
         // Quantity (default 1), gross = quantity × unit price (or the amount), discount (default 0).
-        let qtyCol = o["quantity"]
-        let qty: [Int64] = qtyCol.map { q in perm.map { i in q.int64(at: Int(i)) ?? Int64(q.double(at: Int(i)) ?? 1) } }
-            ?? [Int64](repeating: 1, count: perm.count)
-        let priceValues = (price ?? amount!).doublesWithZeroForNull()
-        let gross: [Double] = price != nil ? zip(qty, perm).map { Double($0) * priceValues[Int($1)] } : gather(priceValues, perm)
-        let disc: [Double] = o["discount"].map { gather($0.doublesWithZeroForNull(), perm) } ?? [Double](repeating: 0, count: perm.count)
+        let qty: [Int64] = o["quantity"].map { q in
+            q.storage.kind == .double ? q.gatheredDoubles(perm, null: 1).map { Int64($0) } : q.gatheredInt64s(perm, null: 1)
+        } ?? [Int64](repeating: 1, count: perm.count)
+        let money = (price ?? amount!).gatheredDoubles(perm, null: 0)
+        let gross: [Double] = price != nil ? zip(qty, money).map { Double($0) * $1 } : money
+        let disc: [Double] = o["discount"]?.gatheredDoubles(perm, null: 0) ?? [Double](repeating: 0, count: perm.count)
         oQty = qty
         oGross = gross
         oDiscount = disc
@@ -177,11 +181,7 @@ struct Context: Sendable {
             let starts = clock.local(st.int64Values)
             let (sStartIdx, sPerm) = groupRows(customerIndex(sc) { st.isValid($0) && starts[$0] < cut }, customers: n)
             sessionStart = sStartIdx
-            func ints(_ name: String) -> [Int64] {
-                guard let c = s[name] else { return [Int64](repeating: 0, count: sPerm.count) }
-                let v = c.int64Values
-                return sPerm.map { c.isValid(Int($0)) ? v[Int($0)] : 0 }
-            }
+            func ints(_ name: String) -> [Int64] { s[name]?.gatheredInt64s(sPerm, null: 0) ?? [Int64](repeating: 0, count: sPerm.count) }
             sDay = sPerm.map { floorDiv(starts[Int($0)], microsPerDay) }
             sDuration = ints("duration_s").map(Double.init)
             sEvents = ints("events")
@@ -355,12 +355,36 @@ func groupRows(_ customer: [Int32], customers: Int) -> (start: [Int], perm: [Int
 /// A string-like column's codes at `perm`, -1 for nulls.
 func gatherCodes(_ c: Column, _ perm: [Int32]) -> [Int32] {
     let codes = stringCodes(c).codes
-    return codes.withUnsafeBufferPointer { v in perm.map { c.isValid(Int($0)) ? v[Int($0)] : -1 } }
+    return codes.withUnsafeBufferPointer { v in
+        guard let validity = c.validity else { return perm.map { v[Int($0)] } }
+        return validity.withUnsafeBufferPointer { ok in perm.map { ok[Int($0)] ? v[Int($0)] : -1 } }
+    }
 }
 
 extension Column {
-    /// The column as doubles (decimals scaled), 0 for nulls.
-    func doublesWithZeroForNull() -> [Double] {
-        (0..<count).map { double(at: $0) ?? 0 }
+    /// The values at `perm` as Int64 (an int64-stored column), `null` for nulls. One pass over raw buffers:
+    /// `int64(at:)` per row costs an enum match and a retain of the storage each time.
+    func gatheredInt64s(_ perm: [Int32], null: Int64) -> [Int64] {
+        let v = int64Values
+        return v.withUnsafeBufferPointer { v in
+            guard let validity else { return perm.map { v[Int($0)] } }
+            return validity.withUnsafeBufferPointer { ok in perm.map { ok[Int($0)] ? v[Int($0)] : null } }
+        }
+    }
+
+    /// The values at `perm` as Double (decimals scaled to units), `null` for nulls.
+    func gatheredDoubles(_ perm: [Int32], null: Double) -> [Double] {
+        let v: [Double]
+        switch storage {
+        case .double(let d): v = d
+        case .int64(let i):
+            let scale = type == .decimal ? Double(pow10(spec.scale)) : 1
+            v = type == .decimal ? i.map { Double($0) / scale } : i.map { Double($0) }
+        case .string: return [Double](repeating: null, count: perm.count)
+        }
+        return v.withUnsafeBufferPointer { v in
+            guard let validity else { return perm.map { v[Int($0)] } }
+            return validity.withUnsafeBufferPointer { ok in perm.map { ok[Int($0)] ? v[Int($0)] : null } }
+        }
     }
 }

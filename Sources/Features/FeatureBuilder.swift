@@ -56,7 +56,10 @@ public enum FeatureBuilder {
     /// - Throws: `CVMFailure` (exit 78) when a needed column is missing or has the wrong type.
     /// - Complexity: O(rows log rows) for grouping, then O(rows + customers × features).
     public static func build(_ inputs: FeatureInputs, asOf: CivilDate, configuration: Configuration, threads: Int) throws -> FeatureResult {
+        let t0 = ContinuousClock.now
+        func tr(_ m: String) { FileHandle.standardError.write("trace \(m) \(ContinuousClock.now - t0)\n".data(using: .utf8)!) }
         let ctx = try Context(inputs, asOf: asOf, configuration: configuration, threads: threads)
+        tr("context")
         let layout = Layout(ctx, configuration)
         let f = layout.specs.count
         let n = ctx.customerIDs.count
@@ -88,7 +91,9 @@ public enum FeatureBuilder {
             out.store(rows, firstRow: lo, count: hi - lo)
             return true
         }
+        tr("compute")
         let columns: [Column] = [Column("customer_id", strings: ctx.customerIDs)] + out.columns()
+        tr("columns")
         let features = Table(name: "customer_features", columns: columns, rowCount: n)
         let specs = layout.specs
         let catalog = Table(name: "feature_catalog", columns: [
@@ -170,11 +175,29 @@ struct Scratch {
     var orderIndex: [Int32: Int] = [:]
     var completed: [OrderAgg] = []
     var revenues: [Double] = []
-    var seen = Set<Int32>()
-    var categories = Set<Int32>()
-    var days = Set<Int64>()
-    var orderCategory = Set<Int64>()
-    var durations: [Double] = []
+    var lineOrder: [Int32] = []
+    var products = Stamps(), categories = Stamps(), days = Stamps(), orderCategories = Stamps()
+    var sessions: [(Double, Int64)] = []
+}
+
+/// A set of small non-negative integers that empties in O(1): a slot holds the generation that last
+/// inserted it. Replaces hashed sets in the per-customer loop (codes and day offsets are dense).
+struct Stamps {
+    private var marks: [UInt32] = []
+    private var generation: UInt32 = 1
+
+    mutating func clear() {
+        generation &+= 1
+        if generation == 0 { marks = [UInt32](repeating: 0, count: marks.count); generation = 1 }
+    }
+
+    /// Inserts `key`; true when it was not in the set.
+    @inline(__always) mutating func insert(_ key: Int) -> Bool {
+        if key >= marks.count { marks += [UInt32](repeating: 0, count: max(key + 1 - marks.count, marks.count)) }
+        if marks[key] == generation { return false }
+        marks[key] = generation
+        return true
+    }
 }
 
 /// A string column as codes, whatever its storage (ints are rendered once per distinct value).

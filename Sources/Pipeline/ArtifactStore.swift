@@ -14,7 +14,7 @@ import Glibc
 ///
 /// A stage's folder is written beside the old one and swapped in by rename, so
 /// the folder always holds the outputs of the latest *successful* run of that
-/// stage for that as-of date. Reading is a memory map plus one copy per column.
+/// stage for that as-of date. Reading is one read(2) pass per file, straight into the column's array.
 public struct ArtifactStore: Sendable {
     public var root: String
 
@@ -95,36 +95,104 @@ public struct ArtifactStore: Sendable {
     /// Reads a persisted table, verifying checksums.
     /// - Throws: `CVMFailure` (exit 66) when missing or corrupt, naming the file and what to do.
     /// Reads a persisted table; with `columns`, only those of its columns (the others are neither read nor checked).
-    public func read(stage: String, table: String, asOf: CivilDate, columns only: Set<String>? = nil) throws -> Table {
+    /// Each column file is read with read(2) straight into the column's array and checksummed chunk by chunk
+    /// while the chunk is in cache; columns are spread over `threads` workers (the result does not depend on it).
+    public func read(stage: String, table: String, asOf: CivilDate, columns only: Set<String>? = nil, threads: Int = 1) throws -> Table {
         let m = try manifest(stage: stage, table: table, asOf: asOf)
         let dir = "\(stageDirectory(asOf: asOf, stage: stage))/\(table)"
-        var columns: [Column] = []
-        for entry in m.columns where only?.contains(entry.name) ?? true {
-            guard let type = ColumnType(rawValue: entry.type) else {
-                throw CVMFailure(.noInput, "\(dir)/manifest.json: error: unknown column type \(entry.type); rerun stage \(stage)")
-            }
-            let spec = ColumnSpec(entry.name, type, scale: entry.scale)
-            let bytes = try mapped("\(dir)/\(entry.file)", stage: stage)
-            let validity = try entry.validity.map { try mapped("\(dir)/\($0)", stage: stage) }
-            let dict = try entry.dictionary.map { try mapped("\(dir)/\($0)", stage: stage) }
-            var sum = checksum(bytes)
-            if let validity { sum = sum &* 31 &+ checksum(validity) }
-            if let dict { sum = sum &* 31 &+ checksum(dict) }
-            guard hex(sum) == entry.checksum else {
-                throw CVMFailure(.noInput, "\(dir)/\(entry.file): error: checksum mismatch (artifact corrupt or changed); rerun stage \(stage)")
-            }
-            let storage: ColumnStorage
-            switch type.storageKind {
-            case .int64: storage = .int64(array(bytes, of: Int64.self))
-            case .double: storage = .double(array(bytes, of: Double.self))
-            case .string: storage = .string(codes: array(bytes, of: Int32.self), dictionary: try decodeDictionary(dict ?? Data(), path: "\(dir)/\(entry.dictionary ?? "")"))
-            }
-            guard storage.count == m.rows else {
-                throw CVMFailure(.noInput, "\(dir)/\(entry.file): error: \(storage.count) rows, manifest says \(m.rows); rerun stage \(stage)")
-            }
-            columns.append(Column(spec, storage, validity: validity.map(flags)))
+        let entries = m.columns.filter { only?.contains($0.name) ?? true }
+        // 8-byte columns first, so a big column does not end up last on one worker.
+        let width = entries.map { ColumnType(rawValue: $0.type)?.storageKind == .string ? 4 : 8 }
+        let order = entries.indices.sorted { (-width[$0], $0) < (-width[$1], $1) }
+        let results = parallelMap(chunks: order.count, threads: threads) { k -> Result<Column, any Error> in
+            Result { try readColumn(entries[order[k]], dir: dir, rows: m.rows, stage: stage) }
         }
-        return Table(name: m.table, columns: columns, rowCount: m.rows)
+        var columns = [Column?](repeating: nil, count: entries.count)
+        for (k, r) in results.enumerated() { columns[order[k]] = try r.get() }
+        return Table(name: m.table, columns: columns.map { $0! }, rowCount: m.rows)
+    }
+
+    private func readColumn(_ entry: Manifest.ColumnEntry, dir: String, rows: Int, stage: String) throws -> Column {
+        guard let type = ColumnType(rawValue: entry.type) else {
+            throw CVMFailure(.noInput, "\(dir)/manifest.json: error: unknown column type \(entry.type); rerun stage \(stage)")
+        }
+        let spec = ColumnSpec(entry.name, type, scale: entry.scale)
+        let path = "\(dir)/\(entry.file)"
+        // The manifest's checksum chains the values, then the validity, then the dictionary.
+        var sum: UInt64
+        var int64s: [Int64] = [], doubles: [Double] = [], codes: [Int32] = []
+        switch type.storageKind {
+        case .int64: (int64s, sum) = try readArray(path, of: Int64.self, stage: stage)
+        case .double: (doubles, sum) = try readArray(path, of: Double.self, stage: stage)
+        case .string: (codes, sum) = try readArray(path, of: Int32.self, stage: stage)
+        }
+        var validity: [Bool]?
+        if let name = entry.validity {
+            let (bytes, s) = try readArray("\(dir)/\(name)", of: UInt8.self, stage: stage)
+            sum = sum &* 31 &+ s
+            validity = flags(bytes)
+        }
+        var dictionary: [String] = []
+        if let name = entry.dictionary {
+            let (bytes, s) = try readArray("\(dir)/\(name)", of: UInt8.self, stage: stage)
+            sum = sum &* 31 &+ s
+            dictionary = try decodeDictionary(bytes, path: "\(dir)/\(name)")
+        }
+        guard hex(sum) == entry.checksum else {
+            throw CVMFailure(.noInput, "\(path): error: checksum mismatch (artifact corrupt or changed); rerun stage \(stage)")
+        }
+        let storage: ColumnStorage
+        switch type.storageKind {
+        case .int64: storage = .int64(int64s)
+        case .double: storage = .double(doubles)
+        case .string: storage = .string(codes: codes, dictionary: dictionary)
+        }
+        guard storage.count == rows else {
+            throw CVMFailure(.noInput, "\(path): error: \(storage.count) rows, manifest says \(rows); rerun stage \(stage)")
+        }
+        if let validity, validity.count != rows {
+            throw CVMFailure(.noInput, "\(dir)/\(entry.validity!): error: \(validity.count) rows, manifest says \(rows); rerun stage \(stage)")
+        }
+        return Column(spec, storage, validity: validity)
+    }
+
+    /// A whole file as an array of `T`, read with read(2) in 1 MiB steps straight into the array, and its checksum,
+    /// computed on each step while it is in cache (the same value as `checksum` over the whole file).
+    private func readArray<T>(_ path: String, of: T.Type, stage: String) throws(CVMFailure) -> ([T], UInt64) {
+        func failure(_ what: String) -> CVMFailure {
+            CVMFailure(.noInput, "\(path): error: cannot read artifact (\(what)); rerun stage \(stage)")
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure(String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw failure(String(cString: strerror(errno))) }
+        let size = Int(st.st_size), stride = MemoryLayout<T>.stride
+        guard size % stride == 0 else { throw failure("\(size) bytes is not a whole number of \(stride)-byte values") }
+        var hash = checksumStart(size)
+        var problem: String?
+        let values = [T](unsafeUninitializedCapacity: size / stride) { buf, count in
+            count = 0
+            guard size > 0 else { return }
+            let raw = UnsafeMutableRawBufferPointer(buf)
+            var filled = 0, hashed = 0
+            while filled < size {
+                let got = Glibc.read(fd, raw.baseAddress! + filled, min(1 << 20, size - filled))
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    problem = String(cString: strerror(errno))
+                    return
+                }
+                if got == 0 { problem = "file ended after \(filled) of \(size) bytes"; return }
+                filled += got
+                let upto = filled == size ? size : filled & ~7
+                hash = checksumWords(UnsafeRawBufferPointer(rebasing: raw[hashed..<upto]), hash, final: filled == size)
+                hashed = upto
+            }
+            count = size / stride
+        }
+        if let problem { throw failure(problem) }
+        return (values, hash)
     }
 
     // MARK: - Encoding
@@ -194,38 +262,12 @@ public struct ArtifactStore: Sendable {
         return checksum(bytes)
     }
 
-    private func mapped(_ path: String, stage: String) throws -> Data {
-        do {
-            // Empty files are not read: FoundationEssentials (Swift 6.3.1) leaks the 4 KiB buffer it allocates
-            // to read a zero-length file (found by LeakSanitizer, make sanitize; empty tables have empty columns).
-            guard FileManager.default.fileExists(atPath: path) else {
-                return try Data(contentsOf: URL(fileURLWithPath: path))  // throws the missing-file error below
-            }
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
-            if size == 0 { return Data() }
-            return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw CVMFailure(.noInput, "\(path): error: cannot read artifact (\(error.localizedDescription)); rerun stage \(stage)")
-        }
-    }
-
-    /// Validity bytes (0 or 1) as `[Bool]`, in one tight loop (`Data.map` costs a closure call per row).
-    private func flags(_ data: Data) -> [Bool] {
-        data.withUnsafeBytes { raw in
-            let src = raw.bindMemory(to: UInt8.self)
-            return [Bool](unsafeUninitializedCapacity: src.count) { buf, count in
+    /// Validity bytes (0 or 1) as `[Bool]`, in one tight loop.
+    private func flags(_ bytes: [UInt8]) -> [Bool] {
+        bytes.withUnsafeBufferPointer { src in
+            [Bool](unsafeUninitializedCapacity: src.count) { buf, count in
                 for i in 0..<src.count { buf[i] = src[i] != 0 }
                 count = src.count
-            }
-        }
-    }
-
-    private func array<T>(_ data: Data, of: T.Type) -> [T] {
-        data.withUnsafeBytes { raw in
-            let n = raw.count / MemoryLayout<T>.stride
-            return [T](unsafeUninitializedCapacity: n) { buf, count in
-                if n > 0 { memcpy(buf.baseAddress!, raw.baseAddress!, n * MemoryLayout<T>.stride) }
-                count = n
             }
         }
     }
@@ -246,7 +288,7 @@ public struct ArtifactStore: Sendable {
         return out
     }
 
-    private func decodeDictionary(_ data: Data, path: String) throws -> [String] {
+    private func decodeDictionary(_ data: [UInt8], path: String) throws -> [String] {
         try data.withUnsafeBytes { raw -> [String] in
             guard raw.count >= 4 else { return [] }
             let count = Int(raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
@@ -266,18 +308,22 @@ public struct ArtifactStore: Sendable {
     }
 
     /// A fast 64-bit checksum over 8-byte words (multiply-xorshift); detects corruption, not tampering.
-    private func checksum(_ data: Data) -> UInt64 {
-        data.withUnsafeBytes { checksum($0) }
+    private func checksum(_ raw: UnsafeRawBufferPointer) -> UInt64 {
+        checksumWords(raw, checksumStart(raw.count), final: true)
     }
 
-    private func checksum(_ raw: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
+    private func checksumStart(_ count: Int) -> UInt64 { 0x9E37_79B9_7F4A_7C15 ^ UInt64(count) }
+
+    /// Continues `h` over `raw`: whole 8-byte words, then (when `final`) the trailing bytes one by one.
+    /// Feeding a file in pieces whose sizes are multiples of 8 gives the same value as one call.
+    private func checksumWords(_ raw: UnsafeRawBufferPointer, _ start: UInt64, final: Bool) -> UInt64 {
+        var h = start
         let words = raw.count / 8
         for i in 0..<words {
             h = (h ^ raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
             h ^= h >> 32
         }
-        for i in (words * 8)..<raw.count { h = (h ^ UInt64(raw[i])) &* 0x100_0000_01b3 }
+        if final { for i in (words * 8)..<raw.count { h = (h ^ UInt64(raw[i])) &* 0x100_0000_01b3 } }
         return h
     }
 

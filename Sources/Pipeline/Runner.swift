@@ -181,7 +181,7 @@ public final class PipelineRunner {
     /// A table by reference: produced earlier in this run, or read from the producing stage's artifacts.
     func input(_ ref: TableRef) throws -> Table {
         if let t = tables[ref.table] { return t }
-        let t = try artifacts.read(stage: ref.stage.rawValue, table: ref.table, asOf: asOf)
+        let t = try artifacts.read(stage: ref.stage.rawValue, table: ref.table, asOf: asOf, threads: threads)
         tables[ref.table] = t
         return t
     }
@@ -190,7 +190,7 @@ public final class PipelineRunner {
     /// kept, so a later stage that needs other columns reads them.
     func input(_ ref: TableRef, columns: Set<String>) throws -> Table {
         if let t = tables[ref.table] { return t }
-        return try artifacts.read(stage: ref.stage.rawValue, table: ref.table, asOf: asOf, columns: columns)
+        return try artifacts.read(stage: ref.stage.rawValue, table: ref.table, asOf: asOf, columns: columns, threads: threads)
     }
 
     func optionalInput(_ ref: TableRef) -> Table? {

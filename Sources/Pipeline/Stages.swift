@@ -146,10 +146,13 @@ extension PipelineRunner {
         let events = try roles.events.map { try input(TableRef(stage: .clean, table: "stg_\($0)"), columns: read.events) }
         let sessions = try roles.sessions.map { _ in try input(TableRef(stage: .clean, table: "stg_sessions"), columns: read.sessions) }
         let customers = try roles.customers.map { try input(TableRef(stage: .clean, table: "stg_\($0)"), columns: read.customers) }
+        FileHandle.standardError.write("trace inputs read \(Date())\n".data(using: .utf8)!)
         let result = try FeatureBuilder.build(
             FeatureInputs(orders: orders, events: events, sessions: sessions, customers: customers),
             asOf: asOf, configuration: loaded.config.stages.features, threads: threads)
+        FileHandle.standardError.write("trace built \(Date())\n".data(using: .utf8)!)
         try publish([result.features, result.catalog], stage: .features)
+        FileHandle.standardError.write("trace published \(Date())\n".data(using: .utf8)!)
         var stats = StageStats()
         stats.rowsIn = orders.rowCount + (events?.rowCount ?? 0) + (sessions?.rowCount ?? 0) + (customers?.rowCount ?? 0)
         stats.rowsOut = result.features.rowCount
