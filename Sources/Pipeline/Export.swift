@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 public import CVMCore
 
 /// Writes any persisted table as CSV (RFC 4180 quoting), so intermediates stay inspectable.
@@ -11,14 +14,69 @@ public func exportTable(_ loaded: LoadedConfig, table: String, asOf: CivilDate, 
         throw CVMFailure(.usage, "error: unknown table \"\(table)\" (expected one of \(known.joined(separator: ", ")))")
     }
     let t = try store.read(stage: producer.name.rawValue, table: table, asOf: asOf)
-    let csv = csvText(t, limit: limit)
+    // Streamed in 1 MiB pieces: a whole-table String is as large as the CSV (2.4 GB for M's events), and
+    // Foundation's String.write (Swift 6.3.1) wrote the start of the text again after the first 2 GiB.
     if let path {
-        do { try csv.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-            throw CVMFailure(.ioError, "\(path): error: cannot write: \(error.localizedDescription)")
+        let tmp = path + ".tmp-\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CVMFailure(.ioError, "\(path): error: cannot write: \(String(cString: strerror(errno)))") }
+        do {
+            try writeCSV(t, limit: limit, to: fd, path: path)
+            guard close(fd) == 0, rename(tmp, path) == 0 else {
+                throw CVMFailure(.ioError, "\(path): error: cannot write: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            close(fd)
+            unlink(tmp)
+            throw error
         }
     } else {
-        FileHandle.standardOutput.write(Data(csv.utf8))
+        try writeCSV(t, limit: limit, to: STDOUT_FILENO, path: "standard output")
     }
+}
+
+/// Writes `t` as CSV (header row, RFC 4180 quoting) to `fd` in 1 MiB writes.
+public func writeCSV(_ t: Table, limit: Int?, to fd: Int32, path: String) throws {
+    var buffer: [UInt8] = []
+    buffer.reserveCapacity(1 << 20 + 65_536)
+    func flush() throws {
+        var done = 0
+        while done < buffer.count {
+            let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CVMFailure(.ioError, "\(path): error: cannot write: \(String(cString: strerror(errno))); check free space")
+            }
+            done += n
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+    func field(_ s: String) {
+        if s.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) {
+            buffer.append(UInt8(ascii: "\""))
+            for b in s.utf8 {
+                if b == UInt8(ascii: "\"") { buffer.append(b) }
+                buffer.append(b)
+            }
+            buffer.append(UInt8(ascii: "\""))
+        } else {
+            buffer.append(contentsOf: s.utf8)
+        }
+    }
+    for (k, name) in t.columnNames.enumerated() {
+        if k > 0 { buffer.append(UInt8(ascii: ",")) }
+        field(name)
+    }
+    buffer.append(10)
+    for r in 0..<min(t.rowCount, limit ?? Int.max) {
+        for (k, c) in t.columns.enumerated() {
+            if k > 0 { buffer.append(UInt8(ascii: ",")) }
+            field(c.formatted(at: r))
+        }
+        buffer.append(10)
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+    try flush()
 }
 
 /// A table as CSV text with a header row.

@@ -43,6 +43,7 @@ def convert(csv_dir, out_dir, threads=2):
     os.makedirs(out_dir, exist_ok=True)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     con.execute(f"SET threads = {threads}")
     written = []
     for name, schema in SCHEMAS.items():
