@@ -101,7 +101,7 @@ struct Context: Sendable {
         for (i, id) in customerIDs.enumerated() { index[id] = Int32(i) }
         let lookup = index
         /// Each row's customer index, -1 for null or unknown ids; `keep` rows only (others -1).
-        func customerIndex(_ c: Column, keep: (Int) -> Bool) -> [Int32] {
+        @Sendable func customerIndex(_ c: Column, keep: (Int) -> Bool) -> [Int32] {
             let (codes, dict) = stringCodes(c)
             let map = dict.map { lookup[$0] ?? -1 }
             let validity = c.validity ?? []
@@ -118,98 +118,21 @@ struct Context: Sendable {
             }
         }
 
-        // Orders.
-        let times = orderTimes
-        let orderCust = customerIndex(oc) { ot.isValid($0) && times[$0] < cut }
-        var (start, perm) = groupRows(orderCust, customers: n)
-        // Within a customer, lines in (time, row) order: order logs are usually chronological already.
-        perm.withUnsafeMutableBufferPointer { perm in
-            times.withUnsafeBufferPointer { t in
-                for c in 0..<n where start[c + 1] - start[c] > 1 {
-                    var slice = UnsafeMutableBufferPointer(rebasing: perm[start[c]..<start[c + 1]])
-                    var sorted = true
-                    for k in 1..<slice.count where t[Int(slice[k])] < t[Int(slice[k - 1])] { sorted = false; break }
-                    if !sorted { slice.sort { (t[Int($0)], $0) < (t[Int($1)], $1) } }
-                }
-            }
+        // Orders and sessions are prepared concurrently (neither reads the other); events follow, split by rows.
+        let prepared = parallelMap(chunks: 2, threads: threads) { part -> Prepared in
+            part == 0 ? .orders(Self.orderRows(o, times: orderTimes, customerOf: { customerIndex(oc, keep: $0) }, ot: ot, oid: oid,
+                                                price: price, amount: amount, customers: n, cut: cut, configuration: configuration))
+                      : .sessions(Self.sessionRows(inputs.sessions, clock: clock, customerOf: customerIndex, customers: n, cut: cut))
         }
-        orderStart = start
-        let (orderCodes, _) = stringCodes(oid)
-        var statusOf = [UInt8](repeating: 0, count: o.rowCount)
-        if let s = o["status"] {
-            let (codes, dict) = stringCodes(s)
-            let st = configuration.statuses
-            let map: [UInt8] = dict.map { v in
-                let l = v.lowercased()
-                return st.returned.contains(l) ? 1 : (st.cancelled.contains(l) ? 2 : 0)
-            }
-            for i in 0..<s.count where s.isValid(i) { statusOf[i] = map[Int(codes[i])] }
-        }
-        oTime = gather(times, perm)
-        oDay = oTime.map { floorDiv($0, microsPerDay) }
-        oOrder = gather(orderCodes, perm)
-        oStatus = gather(statusOf, perm)
-        // Quantity (default 1), gross = quantity × unit price (or the amount), discount (default 0).
-        let qty: [Int64] = o["quantity"].map { q in
-            q.storage.kind == .double ? q.gatheredDoubles(perm, null: 1).map { Int64($0) } : q.gatheredInt64s(perm, null: 1)
-        } ?? [Int64](repeating: 1, count: perm.count)
-        let money = (price ?? amount!).gatheredDoubles(perm, null: 0)
-        let gross: [Double] = price != nil ? zip(qty, money).map { Double($0) * $1 } : money
-        let disc: [Double] = o["discount"]?.gatheredDoubles(perm, null: 0) ?? [Double](repeating: 0, count: perm.count)
-        oQty = qty
-        oGross = gross
-        oDiscount = disc
-        oNet = zip(gross, disc).map { $0 - $1 }
-        oSku = o["sku"].map { gatherCodes($0, perm) } ?? [Int32](repeating: -1, count: perm.count)
-        var catNames: [String] = []
-        var cat = [Int32](repeating: -1, count: perm.count)
-        if let c = o["category"] {
-            catNames = stringCodes(c).dict
-            cat = gatherCodes(c, perm)
-        }
-        oCategory = cat
-        categoryNames = catNames
-        var revenueByCategory = [Double](repeating: 0, count: catNames.count)
-        for i in 0..<cat.count where cat[i] >= 0 && oStatus[i] == 0 { revenueByCategory[Int(cat[i])] += oNet[i] }
-        topCategories = catNames.indices
-            .sorted { (revenueByCategory[$0], catNames[$1]) > (revenueByCategory[$1], catNames[$0]) }
-            .prefix(configuration.topCategories).map { Int32($0) }
-
-        // Sessions.
-        if let s = inputs.sessions, let sc = s["customer_id"], let st = s["started_at"] {
+        guard case .orders(let or) = prepared[0], case .sessions(let sr) = prepared[1] else { preconditionFailure("prepared parts out of order") }
+        (orderStart, oTime, oDay, oOrder, oStatus, oNet, oGross, oDiscount, oQty, oSku, oCategory) =
+            (or.start, or.time, or.day, or.order, or.status, or.net, or.gross, or.discount, or.qty, or.sku, or.category)
+        (categoryNames, topCategories) = (or.categoryNames, or.topCategories)
+        if let sr {
             hasSessions = true
-            let starts = clock.local(st.int64Values)
-            let (sStartIdx, sPerm) = groupRows(customerIndex(sc) { st.isValid($0) && starts[$0] < cut }, customers: n)
-            sessionStart = sStartIdx
-            func ints(_ name: String) -> [Int64] { s[name]?.gatheredInt64s(sPerm, null: 0) ?? [Int64](repeating: 0, count: sPerm.count) }
-            sDay = sPerm.map { floorDiv(starts[Int($0)], microsPerDay) }
-            sDuration = ints("duration_s").map(Double.init)
-            sEvents = ints("events")
-            sViews = ints("page_views")
-            sSearches = ints("searches")
-            sCarts = ints("add_to_cart")
-            sCheckouts = ints("checkouts")
-            sPurchases = ints("purchases")
-            sBounce = ints("is_bounce").map { $0 != 0 }
-            /// The k most frequent labels among kept sessions (count, then name), and each session's rank among them.
-            func top(_ name: String, _ k: Int) -> ([Int8], [(Int32, String)]) {
-                guard let c = s[name] else { return ([Int8](repeating: -1, count: sPerm.count), []) }
-                let (codes, dict) = stringCodes(c)
-                let col = sPerm.map { c.isValid(Int($0)) ? codes[Int($0)] : -1 }
-                var counts = [Int](repeating: 0, count: dict.count)
-                for x in col where x >= 0 { counts[Int(x)] += 1 }
-                let best = dict.indices.filter { !dict[$0].isEmpty && counts[$0] > 0 }
-                    .sorted { (counts[$0], dict[$1]) > (counts[$1], dict[$0]) }.prefix(k)
-                var rank = [Int8](repeating: -1, count: dict.count)
-                for (r, code) in best.enumerated() { rank[code] = Int8(r) }
-                return (col.map { $0 >= 0 ? rank[Int($0)] : -1 }, best.map { (Int32($0), dict[$0]) })
-            }
-            let (dev, topDev) = top("device", 4)
-            let (ref, topRef) = top("referrer", 5)
-            sDevice = dev
-            sReferrer = ref
-            topDevices = topDev.map { (code: $0.0, name: $0.1) }
-            topReferrers = topRef.map { (code: $0.0, name: $0.1) }
+            (sessionStart, sDay, sDuration, sEvents, sViews, sSearches) = (sr.start, sr.day, sr.duration, sr.events, sr.views, sr.searches)
+            (sCarts, sCheckouts, sPurchases, sBounce, sDevice, sReferrer) = (sr.carts, sr.checkouts, sr.purchases, sr.bounce, sr.device, sr.referrer)
+            (topDevices, topReferrers) = (sr.topDevices, sr.topReferrers)
         } else {
             hasSessions = false
             sessionStart = [Int](repeating: 0, count: n + 1)
@@ -225,38 +148,43 @@ struct Context: Sendable {
         if let e = inputs.events, let ec = e["customer_id"], let et = e["occurred_at"], let ty = e["event_type"] {
             hasEvents = true
             let ts = eventTimes ?? clock.local(et.int64Values)
-            let cust = customerIndex(ec) { et.isValid($0) && ts[$0] < cut }
+            let (custCodes, custDict) = stringCodes(ec)
+            let custOf = custDict.map { lookup[$0] ?? -1 }
             let (codes, dict) = stringCodes(ty)
-            let typeIndex = dict.map { Int(FeatureBuilder.eventTypes.firstIndex(of: $0) ?? -1) }
+            let typeIndex = dict.map { Int8(FeatureBuilder.eventTypes.firstIndex(of: $0) ?? -1) }
             // Bucket by age in days: ages below the longest window come from a table.
-            let longest = bucketEnds.last ?? 0, older = bucketEnds.count
-            let bucketOfAge = (0..<longest).map { age in bucketEnds.firstIndex { age < $0 }! }
+            let longest = bucketEnds.last ?? 0, older = UInt8(bucketEnds.count)
+            let bucketOfAge = (0..<longest).map { age in UInt8(bucketEnds.firstIndex { age < $0 }!) }
             let asOfDay = asOf.daysSinceEpoch
+            // Nulls as empty arrays (no nulls): raw buffers below, no per-row `Column` calls.
+            let (custOK, timeOK, typeOK) = (ec.validity ?? [], et.validity ?? [], ty.validity ?? [])
+            let rows = custCodes.count
+            let partCount = max(1, min(threads, rows / 1_000_000))
             // Row ranges in parallel, each into its own counters, summed in range order (integers: exact).
-            let parts = parallelMap(chunks: max(1, min(threads, cust.count / 1_000_000)), threads: threads) { part -> ([Int32], [Int32]) in
-                let parts = max(1, min(threads, cust.count / 1_000_000))
-                let lo = cust.count * part / parts, hi = cust.count * (part + 1) / parts
+            let parts = parallelMap(chunks: partCount, threads: threads) { part -> ([Int32], [Int32]) in
+                let lo = rows * part / partCount, hi = rows * (part + 1) / partCount
                 var counts = [Int32](repeating: 0, count: n * slots * types)
                 var total = [Int32](repeating: 0, count: n)
                 counts.withUnsafeMutableBufferPointer { counts in
                     total.withUnsafeMutableBufferPointer { total in
-                        cust.withUnsafeBufferPointer { cust in
-                            ts.withUnsafeBufferPointer { ts in
-                                codes.withUnsafeBufferPointer { codes in
-                                    for i in lo..<hi {
-                                        let c = Int(cust[i])
-                                        guard c >= 0 else { continue }
-                                        total[c] += 1
-                                        guard ty.isValid(i) else { continue }
-                                        let t = typeIndex[Int(codes[i])]
-                                        guard t >= 0 else { continue }
-                                        let age = asOfDay - floorDiv(ts[i], microsPerDay)
-                                        let b = age < Int64(longest) ? bucketOfAge[Int(age)] : older
-                                        counts[(c * slots + b) * types + t] += 1
-                                    }
-                                }
+                        custCodes.withUnsafeBufferPointer { cc in custOf.withUnsafeBufferPointer { custOf in
+                        ts.withUnsafeBufferPointer { ts in codes.withUnsafeBufferPointer { codes in
+                        typeIndex.withUnsafeBufferPointer { typeIndex in bucketOfAge.withUnsafeBufferPointer { bucketOfAge in
+                        custOK.withUnsafeBufferPointer { custOK in timeOK.withUnsafeBufferPointer { timeOK in
+                        typeOK.withUnsafeBufferPointer { typeOK in
+                            for i in lo..<hi {
+                                guard custOK.isEmpty || custOK[i], timeOK.isEmpty || timeOK[i], ts[i] < cut else { continue }
+                                let c = Int(custOf[Int(cc[i])])
+                                guard c >= 0 else { continue }
+                                total[c] += 1
+                                guard typeOK.isEmpty || typeOK[i] else { continue }
+                                let t = Int(typeIndex[Int(codes[i])])
+                                guard t >= 0 else { continue }
+                                let age = asOfDay - floorDiv(ts[i], microsPerDay)
+                                let b = age < Int64(longest) ? Int(bucketOfAge[Int(age)]) : Int(older)
+                                counts[(c * slots + b) * types + t] += 1
                             }
-                        }
+                        } } } } } } } } }
                     }
                 }
                 return (counts, total)
@@ -313,6 +241,123 @@ struct Context: Sendable {
         (signupDay, birthYear, countryCode, channelCode, completeness) = (signup, birth, country, channel, complete)
         countries = countryNames
         channels = channelNames
+    }
+
+    /// Both parts prepared concurrently by `init`.
+    enum Prepared: Sendable { case orders(OrderRows), sessions(SessionRows?) }
+
+    struct OrderRows: Sendable {
+        var start: [Int]
+        var time: [Int64] = [], day: [Int64] = [], order: [Int32] = [], status: [UInt8] = []
+        var net: [Double] = [], gross: [Double] = [], discount: [Double] = [], qty: [Int64] = [], sku: [Int32] = [], category: [Int32] = []
+        var categoryNames: [String] = [], topCategories: [Int32] = []
+    }
+
+    struct SessionRows: Sendable {
+        var start: [Int]
+        var day: [Int64] = [], duration: [Double] = [], events: [Int64] = [], views: [Int64] = [], searches: [Int64] = []
+        var carts: [Int64] = [], checkouts: [Int64] = [], purchases: [Int64] = [], bounce: [Bool] = []
+        var device: [Int8] = [], referrer: [Int8] = []
+        var topDevices: [(code: Int32, name: String)] = [], topReferrers: [(code: Int32, name: String)] = []
+    }
+
+    /// Order lines before the cutoff, gathered per customer in (time, row) order.
+    static func orderRows(_ o: Table, times: [Int64], customerOf: ((Int) -> Bool) -> [Int32], ot: Column, oid: Column,
+                          price: Column?, amount: Column?, customers n: Int, cut: Int64, configuration: Configuration) -> OrderRows {
+        let orderCust = customerOf { ot.isValid($0) && times[$0] < cut }
+        var (start, perm) = groupRows(orderCust, customers: n)
+        // Within a customer, lines in (time, row) order: order logs are usually chronological already.
+        perm.withUnsafeMutableBufferPointer { perm in
+            times.withUnsafeBufferPointer { t in
+                for c in 0..<n where start[c + 1] - start[c] > 1 {
+                    var slice = UnsafeMutableBufferPointer(rebasing: perm[start[c]..<start[c + 1]])
+                    var sorted = true
+                    for k in 1..<slice.count where t[Int(slice[k])] < t[Int(slice[k - 1])] { sorted = false; break }
+                    if !sorted { slice.sort { (t[Int($0)], $0) < (t[Int($1)], $1) } }
+                }
+            }
+        }
+        let (orderCodes, _) = stringCodes(oid)
+        var statusOf = [UInt8](repeating: 0, count: o.rowCount)
+        if let s = o["status"] {
+            let (codes, dict) = stringCodes(s)
+            let st = configuration.statuses
+            let map: [UInt8] = dict.map { v in
+                let l = v.lowercased()
+                return st.returned.contains(l) ? 1 : (st.cancelled.contains(l) ? 2 : 0)
+            }
+            for i in 0..<s.count where s.isValid(i) { statusOf[i] = map[Int(codes[i])] }
+        }
+        var r = OrderRows(start: start)
+        r.time = gather(times, perm)
+        r.day = r.time.map { floorDiv($0, microsPerDay) }
+        r.order = gather(orderCodes, perm)
+        r.status = gather(statusOf, perm)
+        // Quantity (default 1), gross = quantity × unit price (or the amount), discount (default 0).
+        let qty: [Int64] = o["quantity"].map { q in
+            q.storage.kind == .double ? q.gatheredDoubles(perm, null: 1).map { Int64($0) } : q.gatheredInt64s(perm, null: 1)
+        } ?? [Int64](repeating: 1, count: perm.count)
+        let money = (price ?? amount!).gatheredDoubles(perm, null: 0)
+        let gross: [Double] = price != nil ? zip(qty, money).map { Double($0) * $1 } : money
+        let disc: [Double] = o["discount"]?.gatheredDoubles(perm, null: 0) ?? [Double](repeating: 0, count: perm.count)
+        r.qty = qty
+        r.gross = gross
+        r.discount = disc
+        r.net = zip(gross, disc).map { $0 - $1 }
+        r.sku = o["sku"].map { gatherCodes($0, perm) } ?? [Int32](repeating: -1, count: perm.count)
+        var catNames: [String] = []
+        var cat = [Int32](repeating: -1, count: perm.count)
+        if let c = o["category"] {
+            catNames = stringCodes(c).dict
+            cat = gatherCodes(c, perm)
+        }
+        r.category = cat
+        r.categoryNames = catNames
+        var revenueByCategory = [Double](repeating: 0, count: catNames.count)
+        for i in 0..<cat.count where cat[i] >= 0 && r.status[i] == 0 { revenueByCategory[Int(cat[i])] += r.net[i] }
+        r.topCategories = catNames.indices
+            .sorted { (revenueByCategory[$0], catNames[$1]) > (revenueByCategory[$1], catNames[$0]) }
+            .prefix(configuration.topCategories).map { Int32($0) }
+        return r
+    }
+
+    /// Sessions before the cutoff, gathered per customer; nil without a sessions table.
+    static func sessionRows(_ sessions: Table?, clock: LocalClock, customerOf: (Column, (Int) -> Bool) -> [Int32],
+                            customers n: Int, cut: Int64) -> SessionRows? {
+        guard let s = sessions, let sc = s["customer_id"], let st = s["started_at"] else { return nil }
+        let starts = clock.local(st.int64Values)
+        let (sStartIdx, sPerm) = groupRows(customerOf(sc) { st.isValid($0) && starts[$0] < cut }, customers: n)
+        var r = SessionRows(start: sStartIdx)
+        func ints(_ name: String) -> [Int64] { s[name]?.gatheredInt64s(sPerm, null: 0) ?? [Int64](repeating: 0, count: sPerm.count) }
+        r.day = sPerm.map { floorDiv(starts[Int($0)], microsPerDay) }
+        r.duration = ints("duration_s").map(Double.init)
+        r.events = ints("events")
+        r.views = ints("page_views")
+        r.searches = ints("searches")
+        r.carts = ints("add_to_cart")
+        r.checkouts = ints("checkouts")
+        r.purchases = ints("purchases")
+        r.bounce = ints("is_bounce").map { $0 != 0 }
+        /// The k most frequent labels among kept sessions (count, then name), and each session's rank among them.
+        func top(_ name: String, _ k: Int) -> ([Int8], [(Int32, String)]) {
+            guard let c = s[name] else { return ([Int8](repeating: -1, count: sPerm.count), []) }
+            let (codes, dict) = stringCodes(c)
+            let col = sPerm.map { c.isValid(Int($0)) ? codes[Int($0)] : -1 }
+            var counts = [Int](repeating: 0, count: dict.count)
+            for x in col where x >= 0 { counts[Int(x)] += 1 }
+            let best = dict.indices.filter { !dict[$0].isEmpty && counts[$0] > 0 }
+                .sorted { (counts[$0], dict[$1]) > (counts[$1], dict[$0]) }.prefix(k)
+            var rank = [Int8](repeating: -1, count: dict.count)
+            for (r, code) in best.enumerated() { rank[code] = Int8(r) }
+            return (col.map { $0 >= 0 ? rank[Int($0)] : -1 }, best.map { (Int32($0), dict[$0]) })
+        }
+        let (dev, topDev) = top("device", 4)
+        let (ref, topRef) = top("referrer", 5)
+        r.device = dev
+        r.referrer = ref
+        r.topDevices = topDev.map { (code: $0.0, name: $0.1) }
+        r.topReferrers = topRef.map { (code: $0.0, name: $0.1) }
+        return r
     }
 
     @inline(__always) func orderRange(_ c: Int) -> Range<Int> { orderStart[c]..<orderStart[c + 1] }

@@ -140,21 +140,23 @@ extension PipelineRunner {
     // MARK: features
 
     func runFeatures(_ logger: Logger) throws -> StageStats {
+        let t0 = ContinuousClock.now
         let roles = FeatureRoles(loaded.config)
         let read = FeatureInputs.columnsRead
-        let orders = try input(TableRef(stage: .clean, table: "stg_\(roles.orders)"), columns: read.orders)
-        let events = try roles.events.map { try input(TableRef(stage: .clean, table: "stg_\($0)"), columns: read.events) }
-        let sessions = try roles.sessions.map { _ in try input(TableRef(stage: .clean, table: "stg_sessions"), columns: read.sessions) }
-        let customers = try roles.customers.map { try input(TableRef(stage: .clean, table: "stg_\($0)"), columns: read.customers) }
-        FileHandle.standardError.write("trace inputs read \(Date())\n".data(using: .utf8)!)
-        let result = try FeatureBuilder.build(
-            FeatureInputs(orders: orders, events: events, sessions: sessions, customers: customers),
-            asOf: asOf, configuration: loaded.config.stages.features, threads: threads)
-        FileHandle.standardError.write("trace built \(Date())\n".data(using: .utf8)!)
+        // The inputs are built in place and handed over (`consuming`): the builder drops them once its context
+        // holds what it needs, before the feature columns are allocated.
+        var inputs = FeatureInputs(orders: try input(TableRef(stage: .clean, table: "stg_\(roles.orders)"), columns: read.orders))
+        inputs.events = try roles.events.map { try input(TableRef(stage: .clean, table: "stg_\($0)"), columns: read.events) }
+        inputs.sessions = try roles.sessions.map { _ in try input(TableRef(stage: .clean, table: "stg_sessions"), columns: read.sessions) }
+        inputs.customers = try roles.customers.map { try input(TableRef(stage: .clean, table: "stg_\($0)"), columns: read.customers) }
+        let rowsIn = inputs.orders.rowCount + (inputs.events?.rowCount ?? 0) + (inputs.sessions?.rowCount ?? 0) + (inputs.customers?.rowCount ?? 0)
+        FileHandle.standardError.write("trace inputs read \(ContinuousClock.now - t0)\n".data(using: .utf8)!)
+        let result = try FeatureBuilder.build(inputs, asOf: asOf, configuration: loaded.config.stages.features, threads: threads)
+        FileHandle.standardError.write("trace built \(ContinuousClock.now - t0)\n".data(using: .utf8)!)
         try publish([result.features, result.catalog], stage: .features)
-        FileHandle.standardError.write("trace published \(Date())\n".data(using: .utf8)!)
+        FileHandle.standardError.write("trace published \(ContinuousClock.now - t0)\n".data(using: .utf8)!)
         var stats = StageStats()
-        stats.rowsIn = orders.rowCount + (events?.rowCount ?? 0) + (sessions?.rowCount ?? 0) + (customers?.rowCount ?? 0)
+        stats.rowsIn = rowsIn
         stats.rowsOut = result.features.rowCount
         stats.detail["features"] = "\(result.features.columns.count - 1)"
         return stats
