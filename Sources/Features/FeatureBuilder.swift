@@ -56,12 +56,9 @@ public enum FeatureBuilder {
     /// - Throws: `CVMFailure` (exit 78) when a needed column is missing or has the wrong type.
     /// - Complexity: O(rows log rows) for grouping, then O(rows + customers × features).
     public static func build(_ inputs: consuming FeatureInputs, asOf: CivilDate, configuration: Configuration, threads: Int) throws -> FeatureResult {
-        let t0 = ContinuousClock.now
-        func tr(_ m: String) { FileHandle.standardError.write("trace \(m) \(ContinuousClock.now - t0)\n".data(using: .utf8)!) }
         let ctx = try Context(copy inputs, asOf: asOf, configuration: configuration, threads: threads)
         // The inputs are not needed after this: the caller hands them over (`consuming`), so they go now.
         _ = consume inputs
-        tr("context")
         let layout = Layout(ctx, configuration)
         let f = layout.specs.count
         let n = ctx.customerIDs.count
@@ -93,7 +90,6 @@ public enum FeatureBuilder {
                 return true
             }
         }
-        tr("columns")
         let features = Table(name: "customer_features", columns: columns, rowCount: n)
         let specs = layout.specs
         let catalog = Table(name: "feature_catalog", columns: [
@@ -106,7 +102,6 @@ public enum FeatureBuilder {
             Column("source_columns", strings: specs.map(\.sources)),
             Column("fill", strings: specs.map(\.fill)),
         ], rowCount: specs.count)
-        tr("tables")
         return FeatureResult(features: features, catalog: catalog)
     }
 }

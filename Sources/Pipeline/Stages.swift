@@ -140,7 +140,6 @@ extension PipelineRunner {
     // MARK: features
 
     func runFeatures(_ logger: Logger) throws -> StageStats {
-        let t0 = ContinuousClock.now
         let roles = FeatureRoles(loaded.config)
         let read = FeatureInputs.columnsRead
         // The inputs are built in place and handed over (`consuming`): the builder drops them once its context
@@ -150,11 +149,8 @@ extension PipelineRunner {
         inputs.sessions = try roles.sessions.map { _ in try input(TableRef(stage: .clean, table: "stg_sessions"), columns: read.sessions) }
         inputs.customers = try roles.customers.map { try input(TableRef(stage: .clean, table: "stg_\($0)"), columns: read.customers) }
         let rowsIn = inputs.orders.rowCount + (inputs.events?.rowCount ?? 0) + (inputs.sessions?.rowCount ?? 0) + (inputs.customers?.rowCount ?? 0)
-        FileHandle.standardError.write("trace inputs read \(ContinuousClock.now - t0)\n".data(using: .utf8)!)
         let result = try FeatureBuilder.build(inputs, asOf: asOf, configuration: loaded.config.stages.features, threads: threads)
-        FileHandle.standardError.write("trace built \(ContinuousClock.now - t0)\n".data(using: .utf8)!)
         try publish([result.features, result.catalog], stage: .features)
-        FileHandle.standardError.write("trace published \(ContinuousClock.now - t0)\n".data(using: .utf8)!)
         var stats = StageStats()
         stats.rowsIn = rowsIn
         stats.rowsOut = result.features.rowCount
