@@ -128,10 +128,12 @@ fuzz: deps
 	  secs=$$(( $$(date +%s) - start )); \
 	  execs=$$(grep -o 'stat::number_of_executed_units: [0-9]*' .build-fuzz/logs/$$t.log | awk '{print $$2}' | tail -1); \
 	  units=$$(ls .build-fuzz/corpus/$$t | wc -l); \
-	  if [ $$rc = 0 ]; then result=clean; else result="CRASH (see .build-fuzz/logs/$$t.log)"; fi; \
+	  if [ $$rc = 0 ]; then result=clean; \
+	  elif grep -q 'libFuzzer: run interrupted' .build-fuzz/logs/$$t.log; then result="INTERRUPTED (no crash; stopped early)"; \
+	  else result="CRASH (see .build-fuzz/logs/$$t.log)"; fi; \
 	  echo "| $$t | $${execs:-0} | $$secs | $$(( $${execs:-0} / ($$secs > 0 ? $$secs : 1) )) | $$units | $$result |" >> $(FUZZ_SUMMARY); \
 	  tail -n 3 .build-fuzz/logs/$$t.log; \
-	done; cat $(FUZZ_SUMMARY); ! grep -q CRASH $(FUZZ_SUMMARY)
+	done; cat $(FUZZ_SUMMARY); ! grep -q -E 'CRASH|INTERRUPTED' $(FUZZ_SUMMARY)
 
 clean:
 	rm -rf .build .build-asan .build-tsan .build-fuzz out
