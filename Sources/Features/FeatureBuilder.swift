@@ -54,7 +54,8 @@ public enum FeatureBuilder {
                              "review", "share", "referral", "support_contact"]
 
     /// - Throws: `CVMFailure` (exit 78) when a needed column is missing or has the wrong type.
-    /// - Complexity: O(rows log rows) for grouping, then O(rows + customers × features).
+    /// - Complexity: O(rows) to gather rows per customer (plus a sort of any customer whose order lines are
+    ///   out of time order), then O(rows × windows + customers × features).
     public static func build(_ inputs: consuming FeatureInputs, asOf: CivilDate, configuration: Configuration, threads: Int) throws -> FeatureResult {
         let ctx = try Context(copy inputs, asOf: asOf, configuration: configuration, threads: threads)
         // The inputs are not needed after this: the caller hands them over (`consuming`), so they go now.
