@@ -106,6 +106,9 @@ struct Context: Sendable {
             let (codes, dict) = stringCodes(c)
             let map = dict.map { lookup[$0] ?? -1 }
             let validity = c.validity ?? []
+            // Never an empty `unsafeUninitializedCapacity`: it writes the count into the shared empty-array
+            // singleton, which races (ThreadSanitizer) when orders and sessions are prepared at once.
+            guard !codes.isEmpty else { return [] }
             return [Int32](unsafeUninitializedCapacity: codes.count) { out, count in
                 codes.withUnsafeBufferPointer { codes in
                     map.withUnsafeBufferPointer { map in
@@ -379,6 +382,7 @@ func groupRows(_ customer: [Int32], customers: Int) -> (start: [Int], perm: [Int
     for c in customer where c >= 0 { start[Int(c) + 1] += 1 }
     for k in 0..<customers { start[k + 1] += start[k] }
     var fill = start
+    guard start[customers] > 0 else { return (start, []) }  // see customerIndex: no empty `unsafeUninitializedCapacity`
     let perm = [Int32](unsafeUninitializedCapacity: start[customers]) { out, count in
         customer.withUnsafeBufferPointer { customer in
             for i in 0..<customer.count where customer[i] >= 0 {

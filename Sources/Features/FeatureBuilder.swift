@@ -120,6 +120,11 @@ struct ColumnBuffers: @unchecked Sendable {
     var valid: [UnsafeMutablePointer<Bool>?]
 
     static func make(specs: [FeatureSpec], rows: Int, fill: (ColumnBuffers) -> Void) -> [Column] {
+        // No customers: empty columns, and no empty `unsafeUninitializedCapacity` (it writes the shared empty-array
+        // singleton, which ThreadSanitizer reports as a race with any other thread doing the same).
+        guard rows > 0 else {
+            return specs.map { Column(ColumnSpec($0.name, $0.isInteger ? .int : .double), $0.isInteger ? .int64([]) : .double([])) }
+        }
         var buffers = ColumnBuffers(specs: specs, doubles: specs.map { _ in nil }, ints: specs.map { _ in nil },
                                     valid: specs.map { _ in nil })
         var values = [ColumnStorage?](repeating: nil, count: specs.count)

@@ -170,10 +170,12 @@ public struct ArtifactStore: Sendable {
         let size = Int(st.st_size), stride = MemoryLayout<T>.stride
         guard size % stride == 0 else { throw failure("\(size) bytes is not a whole number of \(stride)-byte values") }
         var hash = checksumStart(size)
+        // Not through `unsafeUninitializedCapacity` when empty: that writes the count into the shared empty-array
+        // singleton, a race ThreadSanitizer reports when two workers read empty columns.
+        guard size > 0 else { return ([], checksumWords(UnsafeRawBufferPointer(start: nil, count: 0), hash, final: true)) }
         var problem: String?
         let values = [T](unsafeUninitializedCapacity: size / stride) { buf, count in
             count = 0
-            guard size > 0 else { return }
             let raw = UnsafeMutableRawBufferPointer(buf)
             var filled = 0, hashed = 0
             while filled < size {
@@ -264,7 +266,8 @@ public struct ArtifactStore: Sendable {
 
     /// Validity bytes (0 or 1) as `[Bool]`, in one tight loop.
     private func flags(_ bytes: [UInt8]) -> [Bool] {
-        bytes.withUnsafeBufferPointer { src in
+        guard !bytes.isEmpty else { return [] }  // see readArray: no empty `unsafeUninitializedCapacity`
+        return bytes.withUnsafeBufferPointer { src in
             [Bool](unsafeUninitializedCapacity: src.count) { buf, count in
                 for i in 0..<src.count { buf[i] = src[i] != 0 }
                 count = src.count
