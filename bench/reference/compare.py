@@ -1,4 +1,5 @@
-"""Compares a peer's feature table with cvm's `customer_features` export, value by value.
+"""Compares a peer's feature table with cvm's `customer_features` export, value by value; also the helpers
+the feature scripts share (`slug`, the feature-name rule; `check_and_exit`, their --check).
 
     from compare import compare_features
     checked, problems = compare_features(peer_df, "DIR/customer_features.csv", "DIR/feature_catalog.csv")
@@ -8,8 +9,34 @@ the customers must be the same; each value must agree to `tolerance` relative (a
 and a null must meet a null. Used by the peers' --check and by `make bench` (equal work).
 """
 import math
+import os
+import sys
 
 import pandas as pd
+
+
+def slug(s):
+    """A data label (category, device, referrer) as part of a feature name, as cvm's Layout makes it: lower-case
+    ASCII letters and digits, any run of other characters as one '_', "other" when nothing is left."""
+    out, last = "", False
+    for ch in s.lower():
+        if ("a" <= ch <= "z") or ("0" <= ch <= "9"):
+            out += ch
+            last = False
+        elif not last and out:
+            out += "_"
+            last = True
+    return out.rstrip("_") or "other"
+
+
+def check_and_exit(peer, folder, sample=None):
+    """A peer's --check: compares with cvm's tables in `folder`, prints the differences, exits 1 on any."""
+    checked, problems = compare_features(peer, os.path.join(folder, "customer_features.csv"),
+                                         os.path.join(folder, "feature_catalog.csv"), sample=sample)
+    print(f"compared {checked} values: {len(problems)} differences")
+    for p in problems:
+        print("  " + p)
+    sys.exit(1 if problems else 0)
 
 
 def compare_features(peer, cvm_csv, catalog_csv, tolerance=1e-9, sample=None, limit=25):

@@ -34,6 +34,9 @@ import time
 
 import duckdb
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import slug  # noqa: E402  (the feature-name rule, shared by the feature scripts)
+
 EVENT_TYPES = ["page_view", "search", "add_to_cart", "remove_from_cart", "checkout", "purchase",
                "review", "share", "referral", "support_contact"]
 DOW_NAMES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -42,18 +45,6 @@ PROFILE_COLUMNS = ["email", "signup_date", "country", "birth_year", "channel"]
 ALL = 2**31 - 1  # the bucket of the days beyond the longest window
 TABLES = ["stg_orders", "stg_sessions", "stg_events", "stg_customers"]
 
-
-def slug(s):
-    """Lower-case ASCII letters and digits, runs of anything else as one '_' (as in the reference)."""
-    out, last = "", False
-    for ch in s.lower():
-        if ("a" <= ch <= "z") or ("0" <= ch <= "9"):
-            out += ch
-            last = False
-        elif not last and out:
-            out += "_"
-            last = True
-    return out.rstrip("_") or "other"
 
 
 def lit(s):
@@ -507,14 +498,8 @@ def main():
     print(json.dumps({"peer": "duckdb", "customers": customers, "features": features,
                       "read_s": round(t1 - t0, 6), "compute_s": round(t2 - t1, 6), "write_s": round(t3 - t2, 6)}))
     if args.check:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from compare import compare_features
-        checked, problems = compare_features(con.table(table).df(), os.path.join(args.dir, "customer_features.csv"),
-                                             os.path.join(args.dir, "feature_catalog.csv"), sample=args.sample)
-        print(f"compared {checked} values: {len(problems)} differences")
-        for p in problems:
-            print("  " + p)
-        sys.exit(1 if problems else 0)
+        from compare import check_and_exit
+        check_and_exit(con.table(table).df(), args.dir, args.sample)
 
 
 if __name__ == "__main__":

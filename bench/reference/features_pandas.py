@@ -23,7 +23,11 @@ import time
 
 import numpy as np
 import pandas as pd
+
 import pyarrow.parquet as pq
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import slug  # noqa: E402  (the feature-name rule, shared by the feature scripts)
 
 US_PER_DAY = 86_400_000_000
 US_PER_HOUR = 3_600_000_000
@@ -64,17 +68,6 @@ def read(folder):
         tables[name] = pd.read_parquet(path, columns=columns, read_dictionary=dictionary or None)
     return tables
 
-
-def slug(s):
-    out, last = "", False
-    for ch in s.lower():
-        if ("a" <= ch <= "z") or ("0" <= ch <= "9"):
-            out += ch
-            last = False
-        elif not last and out:
-            out += "_"
-            last = True
-    return out.rstrip("_") or "other"
 
 
 def micros(col):
@@ -483,14 +476,8 @@ def main():
     print(json.dumps({"peer": "pandas", "customers": len(frame), "features": frame.shape[1] - 1,
                       "read_s": round(t1 - t0, 4), "compute_s": round(t2 - t1, 4), "write_s": round(t3 - t2, 4)}))
     if args.check:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from compare import compare_features
-        checked, problems = compare_features(frame, os.path.join(args.dir, "customer_features.csv"),
-                                             os.path.join(args.dir, "feature_catalog.csv"), sample=args.sample)
-        print(f"compared {checked} values: {len(problems)} differences")
-        for p in problems:
-            print("  " + p)
-        sys.exit(1 if problems else 0)
+        from compare import check_and_exit
+        check_and_exit(frame, args.dir, args.sample)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ import sys
 
 import pandas as pd
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import slug  # noqa: E402  (the feature-name rule, shared by the feature scripts)
+
 US_PER_DAY = 86_400_000_000
 EVENT_TYPES = ["page_view", "search", "add_to_cart", "remove_from_cart", "checkout", "purchase",
                "review", "share", "referral", "support_contact"]
@@ -348,17 +351,6 @@ def compute(folder, as_of, windows, top_n):
         out[cid] = f
     return out
 
-
-def slug(s):
-    out, last = "", False
-    for ch in s.lower():
-        if ("a" <= ch <= "z") or ("0" <= ch <= "9"):
-            out += ch
-            last = False
-        elif not last and out:
-            out += "_"
-            last = True
-    return out.rstrip("_") or "other"
 
 
 def main():
