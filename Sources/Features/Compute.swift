@@ -191,9 +191,12 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     // Events by type: sums of the per-bucket counters (Context).
     var typeAll = [Int32](repeating: 0, count: FeatureBuilder.eventTypes.count)
     if ctx.hasEvents {
+        let types = FeatureBuilder.eventTypes.count, base = c * (ctx.buckets.count + 1) * types
         for (wi, w) in L.windows.enumerated() where !L.eventBlocks.isEmpty || w == nil {
-            for t in 0..<FeatureBuilder.eventTypes.count {
-                let n = ctx.eventCount(c, window: w, type: t)
+            let upto = L.eventWindowBuckets[wi]
+            for t in 0..<types {
+                var n: Int32 = 0
+                for b in 0...upto { n += ctx.eventCounts[base + b * types + t] }
                 if w == nil { typeAll[t] = n }
                 if !L.eventBlocks.isEmpty { put(L.eventBlocks[wi] + t, Double(n)) }
             }

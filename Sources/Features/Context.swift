@@ -365,14 +365,9 @@ struct Context: Sendable {
     @inline(__always) func orderRange(_ c: Int) -> Range<Int> { orderStart[c]..<orderStart[c + 1] }
     @inline(__always) func sessionRange(_ c: Int) -> Range<Int> { sessionStart[c]..<sessionStart[c + 1] }
 
-    /// Customer c's event count in window `w` (days) for event type `t`: the buckets no older than w.
-    @inline(__always) func eventCount(_ c: Int, window w: Int?, type t: Int) -> Int32 {
-        let types = FeatureBuilder.eventTypes.count, slots = buckets.count + 1
-        let upto = w.map { w in buckets.firstIndex(of: w)! } ?? buckets.count
-        var sum: Int32 = 0
-        for b in 0...upto { sum += eventCounts[(c * slots + b) * types + t] }
-        return sum
-    }
+    /// For each window of `windows` and then all time, the last bucket it covers: window w's count of a type
+    /// is the sum of buckets 0...windowBucket (computed once here, not per customer).
+    var windowBuckets: [Int] { windows.map { w in buckets.firstIndex(of: w)! } + [buckets.count] }
 }
 
 /// Rows grouped by customer, stable (input order within a customer): CSR starts (customers + 1) and the

@@ -23,6 +23,8 @@ struct Layout: Sendable {
 
     /// Windows then nil for all time.
     let windows: [Int?]
+    /// Per entry of `windows`, the last event bucket it covers (Context.windowBuckets).
+    let eventWindowBuckets: [Int]
 
     static let orderMetrics: [(String, String, String, Bool)] = [
         ("orders_count", "orders", "Completed orders", true),
@@ -56,6 +58,7 @@ struct Layout: Sendable {
 
     init(_ ctx: Context, _ config: Configuration) {
         windows = ctx.windows.map { Optional($0) } + [nil]
+        eventWindowBuckets = ctx.windowBuckets
         let fam = config.families
         func suffix(_ w: Int?) -> String { w.map { "_\($0)d" } ?? "_all" }
         func span(_ w: Int?) -> String { w.map { "in the last \($0) days" } ?? "over all time" }
