@@ -73,6 +73,28 @@ public struct ClusteringConfiguration: Decodable, Sendable {
         }
     }
 
+    /// `init: {customers: [C1, C2, ...]}`: k-means starts from these customers' prepared rows (one per
+    /// cluster, in this order) instead of k-means++, with one run. Lets another implementation (scikit-learn
+    /// with `init=` those rows, as `make bench` does) start from the same centroids.
+    public struct InitialCentroids: Decodable, Sendable, Equatable {
+        public var customers: [String]
+        enum CodingKeys: String, CodingKey, CaseIterable { case customers }
+        public init(customers: [String]) { self.customers = customers }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(customers: try c.decode([String].self, forKey: .customers))
+            if let problem = duplicateProblem { throw ConfigValueError(problem) }
+        }
+        /// The message for a customer listed twice, if any.
+        var duplicateProblem: String? {
+            var seen: Set<String> = []
+            for id in customers where !seen.insert(id).inserted {
+                return "customer \"\(id)\" is listed twice; each initial centroid needs its own customer"
+            }
+            return nil
+        }
+    }
+
     /// Feature names or glob patterns (`orders_*_90d`).
     public var features: [String]
     /// The number of clusters, or the range to choose it from.
@@ -94,6 +116,8 @@ public struct ClusteringConfiguration: Decodable, Sendable {
     public var modelAsOf: CivilDate?
     /// k-means algorithm (all exact; `auto` picks by size and dimension).
     public var algorithm: KMeans.Algorithm
+    /// Given initial centroids (`init`), or nil for k-means++.
+    public var initial: InitialCentroids?
 
     public enum Mode: String, ConfigEnum {
         case fit, assign
@@ -103,14 +127,31 @@ public struct ClusteringConfiguration: Decodable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case features, k, nInit = "n_init", maxIterations = "max_iter", tolerance = "tol", scaling, transform, seed
-        case winsorize, mode, modelAsOf = "model_as_of", algorithm
+        case winsorize, mode, modelAsOf = "model_as_of", algorithm, initial = "init"
     }
 
     public init(features: [String], k: Int, nInit: Int = 4, maxIterations: Int = 300, tolerance: Double = 1e-4,
                 scaling: Scaling = .standard, transform: Transform = .none, seed: UInt64? = nil) {
         (self.features, self.kChoice, self.nInit, self.maxIterations, self.tolerance) = (features, KChoice(min: k, max: k), nInit, maxIterations, tolerance)
         (self.scaling, self.transform, self.seed) = (scaling, transform, seed)
-        (self.winsorize, self.mode, self.modelAsOf, self.algorithm) = (nil, .fit, nil, .auto)
+        (self.winsorize, self.mode, self.modelAsOf, self.algorithm, self.initial) = (nil, .fit, nil, .auto, nil)
+    }
+
+    /// What is wrong with `init` apart from unknown customers (which only the data can tell), or nil:
+    /// a listed customer twice, a count other than k, a k range, n_init above 1, or assign mode.
+    /// The pipeline's config check reports it at `<key>.init`; the stage checks it again before fitting.
+    public var initialProblem: String? {
+        guard let initial else { return nil }
+        if mode == .assign { return "init applies to mode: fit; assign mode takes the stored centroids" }
+        if kChoice.min != kChoice.max {
+            return "init needs a fixed k (one customer per cluster), found the range \(kChoice.min)...\(kChoice.max)"
+        }
+        if initial.customers.count != k {
+            return "\(initial.customers.count) customer\(initial.customers.count == 1 ? "" : "s") for k = \(k); list exactly one customer per cluster"
+        }
+        if let problem = initial.duplicateProblem { return problem }
+        if nInit != 1 { return "init fixes the initial centroids, so n_init must be 1 (found \(nInit)); remove n_init" }
+        return nil
     }
 
     public init(from decoder: any Decoder) throws {
@@ -121,7 +162,9 @@ public struct ClusteringConfiguration: Decodable, Sendable {
         let features = assign ? try c.decodeIfPresent(StringList.self, forKey: .features)?.values ?? [] : try c.decode(StringList.self, forKey: .features).values
         self.init(features: features, k: choice.min)
         kChoice = choice
-        nInit = try c.decodeIfPresent(Int.self, forKey: .nInit) ?? nInit
+        initial = try c.decodeIfPresent(InitialCentroids.self, forKey: .initial)
+        // Given centroids make restarts pointless: one run unless n_init says otherwise (then initialProblem does).
+        nInit = try c.decodeIfPresent(Int.self, forKey: .nInit) ?? (initial != nil ? 1 : nInit)
         if nInit < 1 { throw ConfigValueError("n_init must be at least 1") }
         maxIterations = try c.decodeIfPresent(Int.self, forKey: .maxIterations) ?? maxIterations
         if maxIterations < 1 { throw ConfigValueError("max_iter must be at least 1") }
@@ -301,6 +344,20 @@ public enum ClusterStage {
                 guard cfg.kChoice.max <= n else {
                     throw CVMFailure(.config, "error: \(key).k: \(cfg.kChoice.max) clusters for \(n) customers; lower k")
                 }
+                if let problem = cfg.initialProblem { throw CVMFailure(.config, "error: \(key).init: \(problem)") }
+            }
+            // The rows of the customers named in `init`, in their order (checked before any work).
+            var initialRows: [Int] = []
+            if model == nil, let initial = cfg.initial {
+                var row: [String: Int] = [:]
+                row.reserveCapacity(n)
+                for i in 0..<n { if let id = ids.string(at: i) { row[id] = row[id] ?? i } }
+                for id in initial.customers {
+                    guard let r = row[id] else {
+                        throw CVMFailure(.config, "error: \(key).init: customer \"\(id)\" is not in customer_features (\(n) customers); list customers of this snapshot")
+                    }
+                    initialRows.append(r)
+                }
             }
             let d = selected.count
             // Raw values, nulls imputed with the column median (documented in cluster_scaling.imputed_value).
@@ -347,9 +404,12 @@ public enum ClusterStage {
                 sLow.append(low ?? 0); sHigh.append(high ?? 0); sWinsorized.append(low != nil)
             }
             let matrix = Matrix(rows: n, cols: d, values: x)
+            // Given centroids: the named customers' prepared rows, exactly as the matrix holds them.
+            let initialization: KMeans.Initialization = initialRows.isEmpty ? .kMeansPlusPlus
+                : .given(Matrix(rows: initialRows.count, cols: d, values: initialRows.flatMap { Array(x[($0 * d)..<(($0 + 1) * d)]) }))
             func fitK(_ k: Int, _ s: UInt64) -> KMeansResult {
-                KMeans(k: k, seed: s, nInit: cfg.nInit, maxIterations: cfg.maxIterations, tolerance: cfg.tolerance, threads: threads,
-                       algorithm: cfg.algorithm).fit(matrix)
+                KMeans(k: k, seed: s, nInit: cfg.nInit, maxIterations: cfg.maxIterations, tolerance: cfg.tolerance,
+                       initialization: initialization, threads: threads, algorithm: cfg.algorithm).fit(matrix)
             }
             let baseSeed = cfg.seed ?? seed
             var fit: KMeansResult

@@ -1,5 +1,6 @@
 import Foundation
 public import CVMCore
+import Cluster
 import Extract
 import Value
 
@@ -293,6 +294,9 @@ public enum ConfigLoader {
         sourceRef("stages.features.events", featuresEvents(f), role: "events")
         sourceRef("stages.features.customers", featuresCustomers(f), role: "customers")
         sourceRef("stages.clean.sessions.source", sessionsSource(c.stages.clean), role: "events")
+        for (name, clustering) in c.stages.cluster.clusterings {
+            if let problem = clustering.initialProblem { d.error("stages.cluster.clusterings.\(name).init", problem) }
+        }
     }
 
     // MARK: - Helpers

@@ -291,3 +291,103 @@ struct ClusterModelTests {
         #expect(Set(counts) == [200, 100])
     }
 }
+
+/// `init: {customers: [...]}`: k-means starts from named customers' prepared rows.
+struct InitialCentroidsTests {
+    /// Three overlapping groups with a skewed money column and some missing values, so the start matters.
+    func features(_ n: Int) -> Table {
+        var rng = SeededRNG(seed: 11)
+        var spend: [Double] = [], orders: [Double] = [], recency: [Double] = [], valid: [Bool] = []
+        for i in 0..<n {
+            let g = Double(i % 3)
+            spend.append(exp(3 + g + rng.nextDouble() * 2.5))
+            orders.append(1 + g * 2 + rng.nextDouble() * 6)
+            recency.append(rng.nextDouble() * 300 / (g + 1))
+            valid.append(i % 13 != 0)
+        }
+        return Table(name: "customer_features", columns: [
+            Column("customer_id", strings: (0..<n).map { "C\($0)" }),
+            Column("revenue_sum_all", double: spend),
+            Column("orders_count_all", double: orders),
+            Column("recency_days", double: recency, validity: valid),
+        ])
+    }
+
+    /// The obvious preparation, written out: median imputation, log1p, standard scaling with the population
+    /// standard deviation (what `cvm kmeans` would be fed).
+    func prepared(_ t: Table, _ names: [String]) -> Matrix {
+        let n = t.rowCount, d = names.count
+        var x = [Double](repeating: 0, count: n * d)
+        for (j, name) in names.enumerated() {
+            let col = t[name]!
+            let present = (0..<n).compactMap { col.double(at: $0) }.sorted()
+            let m = present.count
+            let median = m % 2 == 1 ? present[m / 2] : (present[m / 2 - 1] + present[m / 2]) / 2
+            let v = (0..<n).map { log1p(col.double(at: $0) ?? median) }
+            let mean = v.reduce(0, +) / Double(n)
+            let sd = (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n)).squareRoot()
+            for i in 0..<n { x[i * d + j] = (v[i] - mean) / sd }
+        }
+        return Matrix(rows: n, cols: d, values: x)
+    }
+
+    func configuration(_ ids: [String], k: Int = 3, nInit: Int = 1) -> Configuration {
+        var cfg = ClusteringConfiguration(features: ["revenue_sum_all", "orders_count_all", "recency_days"], k: k, nInit: nInit,
+                                          transform: .log1p)
+        cfg.initial = .init(customers: ids)
+        return Configuration(clusterings: [("value", cfg)])
+    }
+
+    @Test func givenCustomersGiveKMeansFromTheirPreparedRows() throws {
+        let table = features(600)
+        let ids = ["C7", "C100", "C42"]
+        let out = try ClusterStage.run(features: table, configuration: configuration(ids), seed: 5, threads: 2)
+        let x = prepared(table, ["revenue_sum_all", "orders_count_all", "recency_days"])
+        let rows = ids.map { Int($0.dropFirst())! }
+        let initial = Matrix(rows: 3, cols: 3, values: rows.flatMap { x.row($0) })
+        let direct = KMeans(k: 3, maxIterations: 300, tolerance: 1e-4, initialization: .given(initial), threads: 1).fit(x)
+        let inertia = (0..<3).map { out.profiles["inertia"]!.double(at: $0)! }.reduce(0, +)
+        #expect(approxEqual(inertia, direct.inertia, rel: 1e-12))
+        #expect(out.profiles["iterations"]!.int64(at: 0)! == Int64(direct.iterations))
+        // Same partition (the stage renumbers clusters by size).
+        let labels = out.assignments["cluster"]!.int64Values
+        var map: [Int32: Int64] = [:]
+        for i in 0..<600 {
+            if let m = map[direct.labels[i]] { #expect(m == labels[i]) } else { map[direct.labels[i]] = labels[i] }
+        }
+        #expect(Set(map.values).count == 3)
+        // The start matters on this data: k-means++ from the seed ends elsewhere, so the test sees the option.
+        let plusPlus = try ClusterStage.run(features: table, configuration: Configuration(clusterings: [("value",
+            ClusteringConfiguration(features: ["revenue_sum_all", "orders_count_all", "recency_days"], k: 3, nInit: 1, transform: .log1p))]),
+            seed: 5, threads: 2)
+        #expect(plusPlus.profiles["iterations"]!.int64(at: 0)! != Int64(direct.iterations)
+                || plusPlus.profiles["inertia"]!.double(at: 0)! != out.profiles["inertia"]!.double(at: 0)!)
+    }
+
+    @Test("a bad init is a config error naming the key", arguments: [
+        (["C1", "C2"], "2 customers for k = 3"),
+        (["C1", "C2", "C1"], "customer \"C1\" is listed twice"),
+        (["C1", "C2", "nobody"], "customer \"nobody\" is not in customer_features"),
+    ])
+    func rejectsABadInit(ids: [String], problem: String) {
+        do {
+            _ = try ClusterStage.run(features: features(60), configuration: configuration(ids), seed: 1, threads: 1)
+            Issue.record("init \(ids) was accepted")
+        } catch let e as CVMFailure {
+            #expect(e.exitStatus == .config)
+            #expect(e.description.contains("stages.cluster.clusterings.value.init: \(problem)"), "\(e.description)")
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func initWithRestartsOrAKRangeIsRejected() {
+        #expect(throws: CVMFailure.self) {
+            try ClusterStage.run(features: features(60), configuration: configuration(["C1", "C2", "C3"], nInit: 4), seed: 1, threads: 1)
+        }
+        var ranged = ClusteringConfiguration(features: ["revenue_sum_all"], k: 2)
+        ranged.kChoice = .init(min: 2, max: 3)
+        ranged.initial = .init(customers: ["C1", "C2"])
+        #expect(ranged.initialProblem?.contains("fixed k") == true)
+    }
+}
