@@ -11,6 +11,9 @@ let package = Package(
         .library(name: "Pipeline", targets: ["Pipeline"]),
         // The fuzz entry points, for the libFuzzer binaries in Fuzz/ (a separate package built with -sanitize=fuzzer).
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
+        // The hot kernels, for the micro benchmarks in Benchmarks/ (a separate package running ordo-one/package-benchmark);
+        // benchmark-only entry points are `@_spi(Benchmarks)`.
+        .library(name: "CVMKernels", targets: ["CVMCore", "Extract", "Features", "Cluster", "Warehouse", "Generate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

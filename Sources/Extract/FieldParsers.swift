@@ -360,3 +360,23 @@ func isValidUTF8(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
         return accepted
     }
 }
+
+/// One timestamp column's parser without a file around it, for the micro benchmarks (Benchmarks/, `make bench-micro`).
+///
+/// The same code path as a `timestamp` column in the extractor (`parseTimestamp` with the source's zone).
+/// Not thread-safe: an IANA zone caches its offsets per local hour, as each extract worker's own converter does.
+@_spi(Benchmarks) public struct TimestampParser {
+    let format: TimeFormat
+    let zone: ZoneConverter
+
+    /// - Parameters: format: as in a column's `format` (nil = `iso8601`); zone: as in `sources.<name>.timezone`.
+    /// - Returns: nil when the format or the zone is unknown.
+    public init?(format: String?, zone: String) {
+        guard let f = TimeFormat(format), let z = ZoneConverter(zone) else { return nil }
+        (self.format, self.zone) = (f, z)
+    }
+
+    /// Microseconds since the epoch (UTC), or nil when `b` is not a timestamp in this format.
+    /// - Complexity: O(n) in the field length; one dictionary lookup for an IANA zone.
+    public func parse(_ b: UnsafeBufferPointer<UInt8>) -> Int64? { parseTimestamp(b, format, zone: zone) }
+}

@@ -260,6 +260,22 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         return LoadReport(rows: rows, seconds: Date().timeIntervalSince(t0), tableSeconds: perTable, insertSeconds: inserts, derivedSeconds: derived)
     }
 
+    /// The load's bind loop alone, for the micro benchmarks (Benchmarks/, `make bench-micro`): in one
+    /// transaction, creates `table` if missing, empties it and bulk inserts its rows exactly as
+    /// `loadSnapshot` does, without the index builds, the star schema and the views around it.
+    /// - Throws: `CVMFailure` (exit 78) for invalid table or column names; (exit 74) for database errors.
+    @_spi(Benchmarks) public func replaceRows(of table: CVMCore.Table, asOf: CivilDate, runID: String) throws {
+        try Warehouse.checkIdentifier(table.name, what: "table")
+        for c in table.columns { try Warehouse.checkIdentifier(c.name, what: "column of \(table.name)") }
+        try io {
+            try queue.write { db in
+                _ = try Warehouse.prepareTable(db, table)
+                try db.execute(sql: "DELETE FROM \(quote(table.name))")
+                try Warehouse.bulkInsert(db, table, asOf: asOf.description, runID: runID, options: LoadOptions())
+            }
+        }
+    }
+
     /// Rows per data table in the snapshot for `asOf`.
     public func snapshotRowCounts(asOf: CivilDate) throws -> [String: Int] {
         try io {
