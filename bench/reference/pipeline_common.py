@@ -22,6 +22,10 @@ import sqlite3
 import time
 
 import numpy as np
+# Imported here, before any stage's clock starts (interpreter and library start-up are not timed, as cvm's stage
+# seconds do not include its process start).
+from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 NULL_VALUES = ["", "NULL", "null", "NA", "N/A"]  # cvm's default null_values (after trimming spaces and tabs)
 
@@ -128,8 +132,6 @@ def prepare(frame, columns=None, transform=None):
 def kmeans(frame, init_customers, threads):
     """scikit-learn's KMeans (Lloyd) on the prepared features, started from the rows of `init_customers` (cvm's
     `init: {customers: [...]}`), n_init 1, cvm's max_iter and tol. Returns (labels, inertia, iterations)."""
-    from sklearn.cluster import KMeans
-    from threadpoolctl import threadpool_limits
     x = prepare(frame)
     ids = frame["customer_id"].to_numpy(dtype=object)
     pos = {c: i for i, c in enumerate(ids)}
