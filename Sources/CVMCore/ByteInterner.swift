@@ -78,6 +78,39 @@ public struct ByteInterner: Sendable {
         }
     }
 
+    /// The code of `b` if it was interned (nothing is added).
+    public func code(of b: UnsafeBufferPointer<UInt8>) -> Int32? {
+        let h = ByteInterner.hash(b)
+        let tag = h >> 32
+        var s = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let slot = slots[s]
+            if slot == 0 { return nil }
+            if slot & 0xFFFF_FFFF == tag {
+                let code = Int(slot >> 32) - 1
+                let start = offsets[code], end = offsets[code + 1]
+                if end - start == b.count, arena.withUnsafeBufferPointer({ a in
+                    b.count == 0 || memcmp(a.baseAddress! + start, b.baseAddress!, b.count) == 0
+                }) { return Int32(code) }
+            }
+            s = (s + 1) & mask
+        }
+    }
+
+    /// Every code, ordered by its bytes (unsigned, shorter prefix first): the byte order of the values.
+    public func codesInByteOrder() -> [Int32] {
+        arena.withUnsafeBufferPointer { a in
+            offsets.withUnsafeBufferPointer { o in
+                (0..<Int32(hashes.count)).sorted { x, y in
+                    let (xs, xe, ys, ye) = (o[Int(x)], o[Int(x) + 1], o[Int(y)], o[Int(y) + 1])
+                    let n = min(xe - xs, ye - ys)
+                    let c = n == 0 ? 0 : memcmp(a.baseAddress! + xs, a.baseAddress! + ys, n)
+                    return c != 0 ? c < 0 : xe - xs < ye - ys
+                }
+            }
+        }
+    }
+
     public func strings() -> [String] {
         (0..<hashes.count).map { String(decoding: arena[offsets[$0]..<offsets[$0 + 1]], as: UTF8.self) }
     }
@@ -89,5 +122,11 @@ extension ByteInterner {
     public mutating func intern(_ s: String) -> Int32 {
         var s = s
         return s.withUTF8 { intern($0, accept: { _ in true })! }
+    }
+
+    /// The code of `s` if it was interned (nothing is added).
+    public func code(of s: String) -> Int32? {
+        var s = s
+        return s.withUTF8 { code(of: $0) }
     }
 }

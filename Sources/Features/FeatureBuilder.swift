@@ -27,6 +27,9 @@ public struct FeatureInputs: Sendable {
 public struct FeatureResult: Sendable {
     public var features: Table
     public var catalog: Table
+    /// Wall seconds per phase of the build (`context`: rows gathered per customer; `compute`: the features),
+    /// for the stage's log line.
+    public var phaseSeconds: [(String, Double)] = []
 }
 
 /// One catalog entry.
@@ -57,7 +60,9 @@ public enum FeatureBuilder {
     /// - Complexity: O(rows) to gather rows per customer (plus a sort of any customer whose order lines are
     ///   out of time order), then O(rows × windows + customers × features).
     public static func build(_ inputs: consuming FeatureInputs, asOf: CivilDate, configuration: Configuration, threads: Int) throws -> FeatureResult {
+        let start = DispatchTime.now().uptimeNanoseconds
         let ctx = try Context(copy inputs, asOf: asOf, configuration: configuration, threads: threads)
+        let contextDone = DispatchTime.now().uptimeNanoseconds
         // The inputs are not needed after this: the caller hands them over (`consuming`), so they go now.
         _ = consume inputs
         let layout = Layout(ctx, configuration)
@@ -103,7 +108,9 @@ public enum FeatureBuilder {
             Column("source_columns", strings: specs.map(\.sources)),
             Column("fill", strings: specs.map(\.fill)),
         ], rowCount: specs.count)
-        return FeatureResult(features: features, catalog: catalog)
+        let done = DispatchTime.now().uptimeNanoseconds
+        return FeatureResult(features: features, catalog: catalog,
+                             phaseSeconds: [("context", Double(contextDone - start) / 1e9), ("compute", Double(done - contextDone) / 1e9)])
     }
 }
 

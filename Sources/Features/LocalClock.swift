@@ -32,13 +32,38 @@ struct LocalClock: Sendable {
         switch kind {
         case .utc: return utc
         case .fixed(let o): return utc.map { $0 &+ o }
-        case .zone(let tz):
-            var cache: [Int64: Int64] = [:]
-            return utc.map { t in
+        case .zone:
+            var c = converter()
+            return utc.map { c.convert($0) }
+        }
+    }
+
+    /// A per-thread converter for row-at-a-time loops: no intermediate array; zone offsets are remembered for
+    /// the last UTC hour seen (event logs run in time order, so almost every row hits it), then looked up.
+    func converter() -> Converter { Converter(kind: kind) }
+
+    struct Converter {
+        let kind: Kind
+        private var lastHour = Int64.min, lastOffset: Int64 = 0
+        private var cache: [Int64: Int64] = [:]
+
+        init(kind: Kind) { self.kind = kind }
+
+        @inline(__always) mutating func convert(_ t: Int64) -> Int64 {
+            switch kind {
+            case .utc: return t
+            case .fixed(let o): return t &+ o
+            case .zone(let tz):
                 let hour = floorDiv(t, 3_600 * microsPerSecond)
-                if let o = cache[hour] { return t &+ o }
-                let o = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(hour * 3600)))) * microsPerSecond
-                cache[hour] = o
+                if hour == lastHour { return t &+ lastOffset }
+                let o: Int64
+                if let cached = cache[hour] {
+                    o = cached
+                } else {
+                    o = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(hour * 3600)))) * microsPerSecond
+                    cache[hour] = o
+                }
+                (lastHour, lastOffset) = (hour, o)
                 return t &+ o
             }
         }

@@ -142,6 +142,7 @@ extension PipelineRunner {
     func runFeatures(_ logger: Logger) throws -> StageStats {
         let roles = FeatureRoles(loaded.config)
         let read = FeatureInputs.columnsRead
+        let t0 = DispatchTime.now().uptimeNanoseconds
         // The inputs are built in place and handed over (`consuming`): the builder drops them once its context
         // holds what it needs, before the feature columns are allocated.
         var inputs = FeatureInputs(orders: try input(TableRef(stage: .clean, table: "stg_\(roles.orders)"), columns: read.orders))
@@ -149,9 +150,17 @@ extension PipelineRunner {
         inputs.sessions = try roles.sessions.map { _ in try input(TableRef(stage: .clean, table: "stg_sessions"), columns: read.sessions) }
         inputs.customers = try roles.customers.map { try input(TableRef(stage: .clean, table: "stg_\($0)"), columns: read.customers) }
         let rowsIn = inputs.orders.rowCount + (inputs.events?.rowCount ?? 0) + (inputs.sessions?.rowCount ?? 0) + (inputs.customers?.rowCount ?? 0)
+        let t1 = DispatchTime.now().uptimeNanoseconds
         let result = try FeatureBuilder.build(inputs, asOf: asOf, configuration: loaded.config.stages.features, threads: threads)
+        let t2 = DispatchTime.now().uptimeNanoseconds
         try publish([result.features, result.catalog], stage: .features)
+        let t3 = DispatchTime.now().uptimeNanoseconds
         var stats = StageStats()
+        // Where the stage's time went (seconds), in the log line: reading inputs, the builder's phases, writing.
+        func seconds(_ a: UInt64, _ b: UInt64) -> String { String(format: "%.3f", Double(b - a) / 1e9) }
+        stats.detail["read_seconds"] = seconds(t0, t1)
+        for (phase, s) in result.phaseSeconds { stats.detail["\(phase)_seconds"] = String(format: "%.3f", s) }
+        stats.detail["write_seconds"] = seconds(t2, t3)
         stats.rowsIn = rowsIn
         stats.rowsOut = result.features.rowCount
         stats.detail["features"] = "\(result.features.columns.count - 1)"

@@ -134,3 +134,18 @@ struct ParallelMapTests {
         }
     }
 }
+
+/// `ByteInterner` look-ups without insertion and the byte order of its codes (the feature stage's customer order).
+struct ByteInternerOrderTests {
+    @Test func lookUpAndByteOrder() {
+        var b = ByteInterner()
+        let values = ["b", "a", "ab", "", "Z", "é", "a\u{0}", "aa"]
+        for v in values { _ = b.intern(v) }
+        #expect(b.code(of: "ab") == 2)
+        #expect(b.code(of: "missing") == nil)
+        #expect(b.count == values.count)  // a look-up adds nothing
+        let ordered = b.codesInByteOrder().map { values[Int($0)] }
+        #expect(ordered == values.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+        #expect(ordered == ["", "Z", "a", "a\u{0}", "aa", "ab", "b", "é"])
+    }
+}

@@ -1,0 +1,88 @@
+import CVMCore
+@testable import Features
+import Testing
+
+/// The events pass (`Context.countEvents`): counts per customer, window bucket and type in one pass over row
+/// ranges, and local days in the declared zone.
+struct EventCountTests {
+    /// Random events over 40 customers and 400 days around the as-of date, with null customers, null times,
+    /// unknown types and rows after the cutoff.
+    func events(_ n: Int, seed: UInt64) -> (customer: Column, time: Column, type: Column) {
+        var rng = SeededRNG(seed: seed)
+        let types = FeatureBuilder.eventTypes + ["unknown_type"]
+        let end = (asOf.daysSinceEpoch + 1) * microsPerDay
+        var ids: [String] = [], times: [Int64] = [], kinds: [String] = []
+        var idOK: [Bool] = [], timeOK: [Bool] = []
+        for _ in 0..<n {
+            ids.append("C\(rng.next() % 40)")
+            times.append(end - Int64(rng.next() % UInt64(400 * microsPerDay)) + Int64(rng.next() % 3) * microsPerDay)
+            kinds.append(types[Int(rng.next() % UInt64(types.count))])
+            idOK.append(rng.next() % 50 != 0)
+            timeOK.append(rng.next() % 70 != 0)
+        }
+        var c = Column("customer_id", strings: ids)
+        c.validity = idOK
+        var t = Column("occurred_at", .timestamp, int64: times)
+        t.validity = timeOK
+        return (c, t, Column("event_type", .enum, strings: kinds))
+    }
+
+    @Test func rowRangesAddUpToOnePass() throws {
+        let (c, t, k) = events(5_000, seed: 7)
+        let cut = (asOf.daysSinceEpoch + 1) * microsPerDay
+        let clock = try #require(LocalClock("UTC"))
+        func count(threads: Int, rowsPerPart: Int) -> Context.EventCounts {
+            Context.countEvents(customer: c, time: t, type: k, clock: clock, bucketEnds: [7, 30, 90, 180, 365],
+                                asOfDay: asOf.daysSinceEpoch, cut: cut, threads: threads, rowsPerPart: rowsPerPart)
+        }
+        let one = count(threads: 1, rowsPerPart: 1_000_000)
+        for (threads, rowsPerPart) in [(2, 100), (3, 700), (4, 1)] {
+            let split = count(threads: threads, rowsPerPart: rowsPerPart)
+            #expect(split.counts == one.counts)
+            #expect(split.total == one.total)
+            #expect(split.seen == one.seen)
+            #expect(split.dict == one.dict)
+        }
+        // Against a plain count: every kept event (customer and time present, before the cutoff) once.
+        let ids = c.validity!, times = t.validity!, values = t.int64Values
+        let kept = (0..<5_000).filter { ids[$0] && times[$0] && values[$0] < cut }.count
+        #expect(Int(one.total.reduce(0, +)) == kept)
+        let typed = (0..<5_000).filter { ids[$0] && times[$0] && values[$0] < cut && k.string(at: $0) != "unknown_type" }.count
+        #expect(Int(one.counts.reduce(0, +)) == typed)
+        // A customer whose only events have no time still joins the universe (`seen`), with no counts.
+        #expect(one.seen.filter { $0 }.count >= one.total.filter { $0 > 0 }.count)
+    }
+
+    @Test func eventDaysAreLocalDaysInTheZone() throws {
+        let midnight = (asOf.daysSinceEpoch + 1) * microsPerDay  // 2026-07-01T00:00Z
+        let hour = 3_600 * microsPerSecond
+        // A: 23:30 UTC on the as-of day = 01:30 on July 1 in Berlin: after the as-of day there, so not counted.
+        // B: 03:00 UTC on July 1 = 23:00 on June 30 in New York: the as-of day there.
+        // C: 22:30 UTC on June 23 = 00:30 on June 24 in Berlin: inside the 7-day window there, not in UTC.
+        let at: [(String, Int64)] = [("A", midnight - hour / 2), ("B", midnight + 3 * hour), ("C", midnight - 7 * 24 * hour - 3 * hour / 2)]
+        let orders = Table(name: "stg_orders", columns: [
+            Column("customer_id", strings: ["Z"]), Column("order_id", strings: ["O"]),
+            Column("ordered_at", .timestamp, int64: [midnight - 100 * 24 * hour]), Column("quantity", .int, int64: [1]),
+            Column("unit_price", .decimal, int64: [100], scale: 2), Column("status", strings: ["completed"]),
+        ])
+        let events = Table(name: "stg_events", columns: [
+            Column("customer_id", strings: at.map(\.0)), Column("occurred_at", .timestamp, int64: at.map(\.1)),
+            Column("event_type", .enum, strings: at.map { _ in "page_view" }),
+        ])
+        func build(_ zone: String) throws -> Table {
+            var cfg = Configuration()
+            cfg.zone = zone
+            return try FeatureBuilder.build(FeatureInputs(orders: orders, events: events), asOf: asOf, configuration: cfg, threads: 2).features
+        }
+        let berlin = try build("Europe/Berlin")
+        #expect(value(berlin, "events_page_view_all", "A") == nil)  // not a customer as of the cutoff there
+        #expect(value(berlin, "events_page_view_7d", "C") == 1)
+        let utc = try build("UTC")
+        #expect(value(utc, "events_page_view_all", "A") == 1)
+        #expect(value(utc, "events_page_view_7d", "C") == 0)  // June 23 in UTC: the day before the window
+        #expect(value(utc, "events_page_view_30d", "C") == 1)
+        let newYork = try build("America/New_York")
+        #expect(value(newYork, "events_page_view_7d", "B") == 1)
+        #expect(value(utc, "events_page_view_all", "B") == nil)
+    }
+}
