@@ -18,6 +18,11 @@ Suites:
   features the features stage (`cvm run --only features`, 1 and 2 threads) against the same 313 features computed
           by vectorised pandas and by DuckDB SQL from the same clean tables (typed Parquet), on S and M; equal work:
           every value agrees with cvm's to 1e-9 (all customers on S, every 50th on M).
+  e2e     the whole pipeline (`cvm run`, 1 and 2 threads) against pandas + scikit-learn and DuckDB + scikit-learn doing
+          the same work on the same gz CSV files (bench/reference/pipeline_pandas.py, pipeline_duckdb.py): per stage and
+          in total, peak RSS, MB/s and rows/s, cvm's thread scaling, the scale curve over BENCH_SIZES. Equal work:
+          rows kept and quarantined per source, sessions, the k-means inertia (1e-6; the same initial centroids through
+          cvm's `init: {customers: [...]}`) and feature values (1e-9) must agree with cvm's.
   kmeans  `cvm kmeans` against scikit-learn's KMeans on standardised 100,000x50, 100,000x200
           and 1,000,000x50 matrices (k=8, the same initial centroids, max_iter 100, tol 1e-4),
           fit time only (neither side's file reading counts), 1 and 2 threads. Equal work is
@@ -660,8 +665,235 @@ def features_markdown(s):
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- end to end
+
+E2E_STAGES = ["extract+clean+sessions", "features", "kmeans", "load"]
+
+
+def e2e_config(folder, config, init=None):
+    """The e2e suite's copy of the preset's pipeline config: one clustering (pipeline_common.CLUSTERING: `value` with
+    fixed k; with `init` the given customers as initial centroids), its own warehouse, artifacts and report under
+    <preset>/e2e. Returns its path."""
+    sys.path.insert(0, os.path.join(HERE, "reference"))
+    from pipeline_common import CLUSTERING
+    with open(config) as f:
+        text = f.read()
+    start = text.index("\n  cluster:\n")
+    end = text.index("\n  value:\n", start)
+    c = CLUSTERING
+    block = (f"\n  cluster:\n    clusterings:\n      {c['name']}:\n        features: [{', '.join(c['features'])}]\n"
+             f"        transform: {c['transform']}\n        k: {c['k']}\n        max_iter: {c['max_iter']}\n        tol: {c['tol']}")
+    if init:
+        block += f"\n        init: {{customers: [{', '.join(init)}]}}"
+    text = text[:start] + block + text[end:]
+    out = os.path.join(folder, "e2e")
+    os.makedirs(out, exist_ok=True)
+    text = text.replace(f"warehouse: {folder}/out/cvm.sqlite", f"warehouse: {out}/cvm.sqlite")
+    text = text.replace(f"report: {folder}/out/report", f"report: {out}/report")
+    if f"{out}/cvm.sqlite" not in text:
+        raise RuntimeError(f"{config}: could not point the warehouse at {out}")
+    path = os.path.join(out, "pipeline.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def cvm_e2e_log(stderr):
+    """Stage seconds, rows kept/quarantined per source and sessions from `cvm run --log-format json`'s log."""
+    stages, counts, sessions = {}, {}, None
+    for line in stderr.splitlines():
+        if "{" not in line:
+            continue
+        try:
+            j = json.loads(line[line.index("{"):])  # from the first brace: stray text before a log line is ignored
+        except ValueError:
+            continue
+        if j.get("msg") == "done" and "stage" in j:
+            stages[j["stage"]] = float(j["seconds"])
+            if j["stage"] == "clean":
+                sessions = int(j["sessions"])
+        elif j.get("msg", "").startswith("cleaned "):
+            counts[j["msg"][8:]] = [int(j["accepted"]), int(j["rejected"])]
+        elif j.get("msg", "").startswith("read ") and j.get("stage") == "extract":
+            counts.setdefault("_read", {})[j["msg"][5:]] = int(j["rows"])
+    return stages, counts, sessions
+
+
+def suite_e2e(runs, log):
+    """The whole pipeline: `cvm run` (1 and 2 threads) against the pandas + scikit-learn and DuckDB + scikit-learn
+    peers (bench/reference/pipeline_pandas.py, pipeline_duckdb.py) on the same gz CSV files, alternating."""
+    sys.path.insert(0, os.path.join(HERE, "reference"))
+    import pandas as pd
+    from compare import compare_features
+    from pipeline_common import choose_init
+    python = os.path.join(HERE, ".venv", "bin", "python")
+    as_of = "2026-06-30"
+    out = {"sizes": []}
+    for preset in [p.strip() for p in os.environ.get("BENCH_SIZES", "S,M").split(",") if p.strip()]:
+        log(f"e2e {preset}: preparing data, the initial centroids (a run up to features) and cvm's reference tables")
+        folder, config = dataset(preset)
+        work = os.path.join(folder, "e2e")
+        shutil.rmtree(work, ignore_errors=True)
+        plain = e2e_config(folder, config)
+        cvm_json_log(["run", plain, "--until", "features"])
+        exports = {}
+        for t in ("customer_features", "feature_catalog"):
+            exports[t] = os.path.join(work, f"{t}.csv")
+            subprocess.run([CVM, "export", plain, "--table", t, "--out", exports[t]], check=True, capture_output=True, env=ENV)
+        init = choose_init(pd.read_csv(exports["customer_features"], dtype={"customer_id": str}))
+        e2e = e2e_config(folder, config, init)
+        packed = sum(os.path.getsize(f) for f in gz_files(folder))
+        _, raw = input_bytes(os.path.join(folder))
+        warehouse = os.path.join(work, "cvm.sqlite")
+
+        def cvm(threads):
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(warehouse + suffix):
+                    os.remove(warehouse + suffix)
+            return [CVM, "run", e2e, "--threads", str(threads), "--log-format", "json"]
+
+        def peer(script, threads):
+            return lambda: [python, os.path.join(HERE, "reference", script), "--data", folder, "--as-of", as_of,
+                            "--init", ",".join(init), "--db", os.path.join(work, f"{script[:-3]}.sqlite"),
+                            "--threads", str(threads)]
+        contestants = {"cvm 2t": lambda: cvm(2), "duckdb 2t": peer("pipeline_duckdb.py", 2),
+                       "pandas": peer("pipeline_pandas.py", 2), "cvm 1t": lambda: cvm(1)}
+        samples = {k: {s: [] for s in E2E_STAGES + ["total"]} for k in contestants}
+        extra = {k: {} for k in contestants}  # cvm: value, report, whole run; peers: sessions alone
+        rss = {k: [] for k in contestants}
+        walls = {k: [] for k in contestants}
+        checks, cvm_counts, inertia = {}, None, {}
+        for r in range(runs):
+            for name, cmd in contestants.items():
+                args = cmd()
+                first = r == 0 and not name.startswith("cvm")
+                if first:
+                    args += ["--features-out", os.path.join(work, f"{name.split()[0]}.parquet")]
+                wall, peak, stdout, stderr = peak_rss_run(args, env=ENV)
+                walls[name].append(wall)
+                rss[name].append(peak)
+                if name.startswith("cvm"):
+                    stages, counts, sessions = cvm_e2e_log(stderr)
+                    s = {"extract+clean+sessions": stages["extract"] + stages["clean"], "features": stages["features"],
+                         "kmeans": stages["cluster"], "load": stages["load"]}
+                    for k in ("value", "report"):
+                        extra[name].setdefault(k, []).append(stages[k])
+                    if r == 0:
+                        # cvm's k-means result, for the inertia check (each thread count: results must not depend on it).
+                        prof = subprocess.run([CVM, "export", e2e, "--table", "cluster_profiles"], check=True,
+                                              capture_output=True, text=True, env=ENV).stdout
+                        p = pd.read_csv(__import__("io").StringIO(prof))
+                        inertia[name] = (float(p["inertia"].sum()), int(p["iterations"].iloc[0]))
+                        read = counts.pop("_read")
+                        got = {"counts": counts, "sessions": sessions}
+                        if cvm_counts is None:
+                            cvm_counts = dict(got, read=read)
+                        elif got["counts"] != cvm_counts["counts"] or got["sessions"] != cvm_counts["sessions"]:
+                            raise EqualWorkError(f"e2e {preset}: cvm {name} counted {got}, cvm 2t {cvm_counts}")
+                else:
+                    j = json.loads(stdout.strip().splitlines()[-1])
+                    st = j["stages"]
+                    s = {"extract+clean+sessions": st["extract_clean"] + st["sessions"], "features": st["features"],
+                         "kmeans": st["kmeans"], "load": st["load"]}
+                    extra[name].setdefault("sessions", []).append(st["sessions"])
+                    peer_name = name.split()[0]
+                    # Equal work, every run: rows kept and quarantined per source, sessions, the inertia.
+                    if j["counts"] != cvm_counts["counts"] or j["sessions"] != cvm_counts["sessions"]:
+                        raise EqualWorkError(f"e2e {preset}: {peer_name} kept/quarantined {j['counts']} and {j['sessions']} "
+                                             f"sessions; cvm {cvm_counts['counts']} and {cvm_counts['sessions']}")
+                    ref = inertia["cvm 2t"][0]
+                    if rel(j["inertia"], ref) > 1e-6:
+                        raise EqualWorkError(f"e2e {preset}: {peer_name} inertia {j['inertia']!r}, cvm {ref!r}: more than 1e-6 relative")
+                    if first:
+                        frame = pd.read_parquet(os.path.join(work, f"{peer_name}.parquet"))
+                        sample = None if len(frame) <= 20_000 else 50
+                        checked, problems = compare_features(frame, exports["customer_features"], exports["feature_catalog"],
+                                                             sample=sample)
+                        if problems:
+                            raise EqualWorkError(f"e2e {preset}: {peer_name} features differ from cvm's: " + "; ".join(problems[:5]))
+                        checks[peer_name] = {"feature_values": checked, "inertia": j["inertia"], "iterations": j["iterations"],
+                                             "inertia_relative_difference": rel(j["inertia"], ref), "loaded": j["loaded"]}
+                s["total"] = sum(s[k] for k in E2E_STAGES)
+                for k, v in s.items():
+                    samples[name][k].append(v)
+            if rel(inertia["cvm 1t"][0], inertia["cvm 2t"][0]) > 0:
+                raise EqualWorkError(f"e2e {preset}: cvm's inertia differs between 1 and 2 threads: {inertia}")
+            log(f"  run {r + 1}/{runs}: " + ", ".join(f"{k} {samples[k]['total'][-1]:.2f} s ({rss[k][-1]:,.0f} MiB)"
+                                                     for k in contestants))
+        med = {k: {s: statistics.median(v) for s, v in d.items()} for k, d in samples.items()}
+        rows = sum(cvm_counts["read"].values())
+        pairs = {p: [a / c for a, c in zip(samples[p]["total"], samples["cvm 2t"]["total"])] for p in ("duckdb 2t", "pandas")}
+        out["sizes"].append({
+            "preset": preset, "files": len(gz_files(folder)), "compressed_bytes": packed, "raw_bytes": raw, "rows_read": rows,
+            "counts": cvm_counts["counts"], "sessions": cvm_counts["sessions"], "init": init,
+            "inertia": {"cvm": inertia["cvm 2t"][0], "iterations": inertia["cvm 2t"][1]}, "checks": checks,
+            "samples": samples, "median_seconds": med, "median_wall_seconds": {k: statistics.median(v) for k, v in walls.items()},
+            "median_extra_seconds": {k: {s: statistics.median(v) for s, v in d.items()} for k, d in extra.items()},
+            "peak_rss_mib": {k: statistics.median(v) for k, v in rss.items()},
+            "speedup_per_pair": pairs,
+            "cvm_vs": {p: {s: med[p][s] / med["cvm 2t"][s] for s in E2E_STAGES + ["total"]} for p in ("duckdb 2t", "pandas")},
+            "mb_per_second": {k: raw / 1e6 / med[k]["total"] for k in contestants},
+            "rows_per_second": {k: rows / med[k]["total"] for k in contestants},
+            "seconds_per_mb": {k: med[k]["total"] / (raw / 1e6) for k in contestants},
+            "thread_scaling_cvm": med["cvm 1t"]["total"] / med["cvm 2t"]["total"],
+        })
+    return out
+
+
+def e2e_markdown(s):
+    lines = ["## End to end: `cvm run` against pandas + scikit-learn and DuckDB + scikit-learn", "",
+             "Every gz CSV of the preset: extract, clean (the config's rules, dedupe, references), sessions, the 313 features, "
+             "k-means (one clustering, k = 4, the same initial centroids: cvm's `init: {customers: [...]}`, scikit-learn "
+             "`init=` their prepared rows, Lloyd), load into a fresh SQLite file. cvm: stage seconds from its log (its clean stage "
+             "includes the sessions; its value and report stages are not counted, listed apart); it also persists every stage's "
+             "columnar artifacts and loads more tables (quarantine, data quality, value, star-schema extras). Peers "
+             "(bench/reference/pipeline_pandas.py, pipeline_duckdb.py): stage seconds without interpreter start-up; they load "
+             "the clean orders, sessions, customers, features and cluster assignments. Equal work is checked on every run: "
+             "rows kept and quarantined per source and the sessions equal cvm's, the k-means inertia within 1e-6 relative, and "
+             "on the first run every feature value (every 50th customer above 20,000) within 1e-9. Medians; ratios = peer time / "
+             "cvm 2t time (above 1: cvm faster); peak RSS of the whole process (GNU time).", ""]
+    head = "| preset | stage | cvm 2t (s) | cvm 1t (s) | DuckDB 2t (s) | pandas (s) | vs DuckDB | vs pandas |"
+    lines += [head, "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for z in s["sizes"]:
+        m, v = z["median_seconds"], z["cvm_vs"]
+        for st in E2E_STAGES + ["total"]:
+            b = "**" if st == "total" else ""
+            lines.append(f"| {z['preset']} | {b}{st}{b} | {m['cvm 2t'][st]:.2f} | {m['cvm 1t'][st]:.2f} | {m['duckdb 2t'][st]:.2f} | "
+                         f"{m['pandas'][st]:.2f} | {b}{v['duckdb 2t'][st]:.2f}x{b} | {b}{v['pandas'][st]:.2f}x{b} |")
+    lines += ["", "| preset | raw MB | rows read | kept / quarantined (customers, orders, events) | sessions | peak RSS cvm 2t / DuckDB / pandas (MiB) | "
+              "MB/s cvm / DuckDB / pandas | rows/s cvm / DuckDB / pandas | s per MB cvm / DuckDB / pandas | cvm 1t→2t | per-pair ratio DuckDB, pandas (min–max) | cvm value + report (s, not counted) | inertia (rel. diff DuckDB, pandas) | feature values checked |",
+              "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for z in s["sizes"]:
+        r, c, x = z["peak_rss_mib"], z["counts"], z["median_extra_seconds"]["cvm 2t"]
+        kq = ", ".join(f"{c[k][0]:,}/{c[k][1]:,}" for k in ("customers", "orders", "events") if k in c)
+        pr = ", ".join(f"{min(v):.2f}–{max(v):.2f}" for v in z["speedup_per_pair"].values())
+        ch = z["checks"]
+        lines.append(f"| {z['preset']} | {z['raw_bytes'] / 1e6:,.0f} | {z['rows_read']:,} | {kq} | {z['sessions']:,} | "
+                     f"{r['cvm 2t']:,.0f} / {r['duckdb 2t']:,.0f} / {r['pandas']:,.0f} | "
+                     + " / ".join(f"{z['mb_per_second'][k]:.1f}" for k in ("cvm 2t", "duckdb 2t", "pandas")) + " | "
+                     + " / ".join(f"{z['rows_per_second'][k]:,.0f}" for k in ("cvm 2t", "duckdb 2t", "pandas")) + " | "
+                     + " / ".join(f"{z['seconds_per_mb'][k]:.3f}" for k in ("cvm 2t", "duckdb 2t", "pandas")) + " | "
+                     f"{z['thread_scaling_cvm']:.2f}x | {pr} | {x['value'] + x['report']:.2f} | {z['inertia']['cvm']:.10g} "
+                     f"({ch['duckdb']['inertia_relative_difference']:.1e}, {ch['pandas']['inertia_relative_difference']:.1e}) | "
+                     f"{ch['duckdb']['feature_values']:,} / {ch['pandas']['feature_values']:,} |")
+    if len(s["sizes"]) > 1:
+        base = s["sizes"][0]
+        lines += ["", "Scale curve (time per input MB and peak RSS against the smallest preset; linear cost keeps time per MB within 20%):", "",
+                  "| preset | raw MB | cvm s/MB (× " + base["preset"] + ") | DuckDB s/MB (×) | pandas s/MB (×) | peak RSS cvm / DuckDB / pandas (MiB) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for z in s["sizes"]:
+            spm, b = z["seconds_per_mb"], base["seconds_per_mb"]
+            lines.append(f"| {z['preset']} | {z['raw_bytes'] / 1e6:,.0f} | " + " | ".join(
+                f"{spm[k]:.3f} ({spm[k] / b[k]:.2f})" for k in ("cvm 2t", "duckdb 2t", "pandas")) +
+                f" | {z['peak_rss_mib']['cvm 2t']:,.0f} / {z['peak_rss_mib']['duckdb 2t']:,.0f} / {z['peak_rss_mib']['pandas']:,.0f} |")
+    lines += ["", "Targets (issue #5): on M, cvm at least 2x faster than DuckDB + scikit-learn and 5x faster than pandas + "
+              "scikit-learn, with lower peak RSS than both; time per input MB within 20% from S to M to L."]
+    return "\n".join(lines)
+
+
 SUITES = {"kmeans": (suite_kmeans, kmeans_markdown), "load": (suite_load, load_markdown),
-          "extract": (suite_extract, extract_markdown), "features": (suite_features, features_markdown)}
+          "extract": (suite_extract, extract_markdown), "features": (suite_features, features_markdown),
+          "e2e": (suite_e2e, e2e_markdown)}
 
 
 # ---------------------------------------------------------------- driver
@@ -677,6 +909,9 @@ def headline(results):
     for size in results.get("suites", {}).get("features", {}).get("sizes", []):
         for who in ("cvm 2t", "duckdb 2t", "pandas"):
             out[f"features {size['preset']} {who}"] = size["median_seconds"][who]
+    for size in results.get("suites", {}).get("e2e", {}).get("sizes", []):
+        for who in ("cvm 2t", "duckdb 2t", "pandas"):
+            out[f"e2e {size['preset']} {who}"] = size["median_seconds"][who]["total"]
     k = results.get("suites", {}).get("kmeans")
     if k:
         for c in k["cases"]:
