@@ -10,7 +10,7 @@ RELEASE  := .build/release/cvm
 export CVM_PSEUDONYM_KEY ?= demo-only-not-a-secret
 DEBUG    := .build/debug/cvm
 
-.PHONY: all deps browser pyref sanitize sanitize-address sanitize-thread fuzz build run test unit check fixtures bench clean help
+.PHONY: all deps browser pyref sanitize sanitize-address sanitize-thread fuzz build run test unit check fixtures bench bench-micro clean help
 
 all: build
 
@@ -19,6 +19,7 @@ help:
 	@echo "make test      unit + end-to-end tests, then cvm check on the demo fixtures"
 	@echo "make fixtures  regenerate fixtures/demo byte-identically (cvm generate --preset demo --seed 42)"
 	@echo "make bench     benchmarks (see bench/)"
+	@echo "make bench-micro  micro benchmarks of the hot kernels (Benchmarks/, package-benchmark); baseline BENCH_BASELINE"
 	@echo "make sanitize  the test suite under AddressSanitizer and ThreadSanitizer"
 	@echo "make fuzz      libFuzzer on the CSV, gzip, timestamp and config targets (FUZZ_SECONDS or FUZZ_RUNS each)"
 
@@ -79,6 +80,19 @@ bench: deps $(VENV)/.installed
 	$(SWIFT) build -c release --product cvm
 	$(VENV)/bin/python bench/run.py --suites $(BENCH_SUITES) --runs $(BENCH_RUNS)
 
+# Micro benchmarks of the hot kernels (gzip, CSV tokenizer, timestamps, features, k-means, SQLite bind loop) with
+# ordo-one/package-benchmark: Benchmarks/ is a separate package, so neither the main build nor CI builds it. Runs
+# every benchmark (release, one thread), stores the run as baseline BENCH_BASELINE in Benchmarks/.benchmarkBaselines/
+# and writes its percentiles to Benchmarks/results/LATEST.md. Compare a later run with a stored baseline:
+#   cd Benchmarks && swift package --disable-sandbox benchmark baseline compare BASELINE
+BENCH_BASELINE ?= latest
+BENCHMARK      := cd Benchmarks && $(SWIFT) package --disable-sandbox --allow-writing-to-package-directory benchmark
+bench-micro: deps
+	$(BENCHMARK) baseline update $(BENCH_BASELINE) --no-progress
+	@mkdir -p Benchmarks/results
+	$(BENCHMARK) baseline read $(BENCH_BASELINE) --no-progress --format markdown --path stdout > results/LATEST.md
+	@cat Benchmarks/results/LATEST.md
+
 # The whole test suite under AddressSanitizer (with LeakSanitizer), then ThreadSanitizer, each in its own
 # build folder; the end-to-end tests run the sanitized cvm binary. Leaks of process-lifetime globals
 # (Swift's lazy global initialisers, "*_WZ") are suppressed in Tests/lsan.supp.
@@ -136,4 +150,4 @@ fuzz: deps
 	done; cat $(FUZZ_SUMMARY); ! grep -q -E 'CRASH|INTERRUPTED' $(FUZZ_SUMMARY)
 
 clean:
-	rm -rf .build .build-asan .build-tsan .build-fuzz out
+	rm -rf .build .build-asan .build-tsan .build-fuzz Benchmarks/.build out
