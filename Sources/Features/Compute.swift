@@ -22,7 +22,8 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     s.orderCodes.removeAll(keepingCapacity: true)
     s.lineOrder.removeAll(keepingCapacity: true)
     for i in lines {
-        let key = ctx.oOrder[i]
+        let line = ctx.lines[i]
+        let key = line.order
         var o: Int
         if let lastIndex = s.orders.indices.last, s.orderCodes[lastIndex] == key {
             o = lastIndex
@@ -31,14 +32,14 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         } else {
             o = s.orders.count
             s.orderIndex[key] = o
-            s.orders.append(OrderAgg(time: ctx.oTime[i], day: ctx.oDay[i]))
+            s.orders.append(OrderAgg(time: line.time, day: Int64(line.day)))
             s.orderCodes.append(key)
         }
         s.lineOrder.append(Int32(o))
-        if ctx.oStatus[i] == 0 {
-            s.orders[o].revenue += ctx.oNet[i]
-            s.orders[o].gross += ctx.oGross[i]
-            s.orders[o].discount += ctx.oDiscount[i]
+        if line.status == 0 {
+            s.orders[o].revenue += line.net
+            s.orders[o].gross += line.gross
+            s.orders[o].discount += line.discount
             s.orders[o].completed = true
         }
     }
@@ -83,16 +84,17 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         s.categories.clear()
         var categories = 0
         for i in lines {
-            guard inWindow(ctx.oDay[i], w) else { continue }
+            let line = ctx.lines[i]
+            guard inWindow(Int64(line.day), w) else { continue }
             all += 1
-            switch ctx.oStatus[i] {
+            switch line.status {
             case 0:
                 bought += 1
-                items += ctx.oQty[i]
-                gross += ctx.oGross[i]
-                discount += ctx.oDiscount[i]
-                if ctx.oSku[i] >= 0, s.products.insert(Int(ctx.oSku[i])) { products += 1 }
-                if ctx.oCategory[i] >= 0, s.categories.insert(Int(ctx.oCategory[i])) { categories += 1 }
+                items += line.qty
+                gross += line.gross
+                discount += line.discount
+                if line.sku >= 0, s.products.insert(Int(line.sku)) { products += 1 }
+                if line.category >= 0, s.categories.insert(Int(line.category)) { categories += 1 }
             case 1: returned += 1
             default: cancelled += 1
             }
@@ -115,7 +117,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     // this order and counting the window's members, so no per-window sort.
     s.sessions.removeAll(keepingCapacity: true)
     if !L.clickBlocks.isEmpty {
-        for i in sr { s.sessions.append((ctx.sDuration[i], asOf - ctx.sDay[i])) }
+        for i in sr { s.sessions.append((ctx.sessions[i].duration, asOf - Int64(ctx.sessions[i].day))) }
         s.sessions.sort { $0.0 < $1.0 }
     }
     func median(n: Int, window w: Int?) -> Double {
@@ -137,19 +139,20 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         s.days.clear()
         var activeDays = 0
         for i in sr {
-            let day = ctx.sDay[i]
+            let row = ctx.sessions[i]
+            let day = Int64(row.day)
             guard inWindow(day, w) else { continue }
             n += 1
             if s.days.insert(Int(asOf - day)) { activeDays += 1 }
-            views += ctx.sViews[i]
-            events += ctx.sEvents[i]
-            searches += ctx.sSearches[i]
-            if ctx.sBounce[i] { bounces += 1 }
-            let bought = ctx.sPurchases[i] > 0
-            if ctx.sCarts[i] > 0 { carts += 1; if !bought { abandonedCarts += 1 } }
-            if ctx.sCheckouts[i] > 0 { checkouts += 1; if !bought { abandonedCheckouts += 1 } }
+            views += Int64(row.views)
+            events += Int64(row.events)
+            searches += Int64(row.searches)
+            if row.flags & Context.SessionRow.bounce != 0 { bounces += 1 }
+            let bought = row.flags & Context.SessionRow.purchase != 0
+            if row.flags & Context.SessionRow.cart != 0 { carts += 1; if !bought { abandonedCarts += 1 } }
+            if row.flags & Context.SessionRow.checkout != 0 { checkouts += 1; if !bought { abandonedCheckouts += 1 } }
             if bought { purchases += 1 }
-            duration += ctx.sDuration[i]
+            duration += row.duration
         }
         let dn = Double(n)
         put(b, dn)
@@ -172,10 +175,11 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         // At most 4 devices and 5 referrers (Context.top): fixed-size counters, no allocation.
         var devices = (0, 0, 0, 0), referrers = (0, 0, 0, 0, 0)
         for i in sr {
-            guard inWindow(ctx.sDay[i], w) else { continue }
+            let row = ctx.sessions[i]
+            guard inWindow(Int64(row.day), w) else { continue }
             total += 1
-            switch ctx.sDevice[i] { case 0: devices.0 += 1; case 1: devices.1 += 1; case 2: devices.2 += 1; case 3: devices.3 += 1; default: break }
-            switch ctx.sReferrer[i] {
+            switch row.device { case 0: devices.0 += 1; case 1: devices.1 += 1; case 2: devices.2 += 1; case 3: devices.3 += 1; default: break }
+            switch row.referrer {
             case 0: referrers.0 += 1; case 1: referrers.1 += 1; case 2: referrers.2 += 1; case 3: referrers.3 += 1; case 4: referrers.4 += 1
             default: break
             }
@@ -211,10 +215,11 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         var total = 0.0
         s.orderCategories.clear()
         for (k, i) in lines.enumerated() {
-            guard ctx.oStatus[i] == 0 else { continue }
-            total += ctx.oNet[i]
-            if let j = top.firstIndex(of: ctx.oCategory[i]) {
-                spend[j] += ctx.oNet[i]
+            let line = ctx.lines[i]
+            guard line.status == 0 else { continue }
+            total += line.net
+            if let j = top.firstIndex(of: line.category) {
+                spend[j] += line.net
                 if s.orderCategories.insert(Int(s.lineOrder[k]) * top.count + j) { ordersWith[j] += 1 }
             }
         }
@@ -264,7 +269,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
             var rev = 0.0, n = 0.0, sess = 0.0
             for o in completed where o.day > from && o.day <= to { rev += o.revenue; n += 1 }
             for i in sr {
-                let d = ctx.sDay[i]
+                let d = Int64(ctx.sessions[i].day)
                 if d > from && d <= to { sess += 1 }
             }
             return (rev, n, sess)

@@ -1,14 +1,14 @@
 import CVMCore
 
-/// Flat per-row arrays derived once from the input tables; read-only during the parallel pass.
+/// Per-customer records derived once from the input tables; read-only during the parallel pass.
 ///
-/// Rows are gathered per customer (CSR layout: customer c's rows are `start[c]..<start[c + 1]`), so the
-/// per-customer pass reads contiguous memory instead of chasing row indices. Each row's local day is
-/// computed here once. Events only feed counts per window and type, so they are not gathered at all:
-/// one pass adds each event to its customer's counter for the smallest window that holds it.
-/// Orders and sessions are prepared concurrently, events by customer range. The loops run over raw buffers:
-/// on the M preset (15.8 M events, 1 M order lines) this took 4.5 s with per-row `map`/`filter` arrays
-/// and a time sort per customer, and takes about 0.5 s now (`make bench BENCH_SUITES=features`).
+/// Order lines and sessions are gathered per customer (CSR layout: customer c's rows are `start[c]..<start[c + 1]`)
+/// into one record each (`OrderLine`, `SessionRow`), so the per-customer pass reads one contiguous stream per table
+/// instead of a dozen arrays, and each row's local day is computed here once. Events only feed counts per window
+/// and type, so they are not gathered at all: one pass over row ranges adds each event to its customer's counter
+/// for the smallest window that holds it (`countEvents`). Orders and sessions are prepared concurrently.
+/// On the M preset (15.8 M events, 2.6 M order lines, 3 M sessions) this took 4.5 s with per-row `map`/`filter`
+/// arrays and a time sort per customer; see `make bench BENCH_SUITES=features` for today's figure.
 struct Context: Sendable {
     let asOfDay: Int64
     let cutoff: Int64  // local µs: the end of the as-of day
@@ -17,8 +17,7 @@ struct Context: Sendable {
 
     // Order lines before the cutoff, per customer in (time, row) order.
     let orderStart: [Int]
-    let oTime: [Int64], oDay: [Int64], oOrder: [Int32], oStatus: [UInt8]  // 0 completed, 1 returned, 2 cancelled
-    let oNet: [Double], oGross: [Double], oDiscount: [Double], oQty: [Int64], oSku: [Int32], oCategory: [Int32]
+    let lines: [OrderLine]
     let categoryNames: [String]
     /// Global top categories (by completed revenue), as category codes.
     let topCategories: [Int32]
@@ -26,10 +25,7 @@ struct Context: Sendable {
     // Sessions before the cutoff, per customer (in input order; no feature depends on their order).
     let hasSessions: Bool
     let sessionStart: [Int]
-    let sDay: [Int64], sDuration: [Double], sEvents: [Int64], sViews: [Int64], sSearches: [Int64]
-    let sCarts: [Int64], sCheckouts: [Int64], sPurchases: [Int64], sBounce: [Bool]
-    /// Index into `topDevices` / `topReferrers`, or -1.
-    let sDevice: [Int8], sReferrer: [Int8]
+    let sessions: [SessionRow]
     let topDevices: [(code: Int32, name: String)]
     let topReferrers: [(code: Int32, name: String)]
 
@@ -143,19 +139,16 @@ struct Context: Sendable {
                       : .sessions(Self.sessionRows(inputs.sessions, clock: clock, customerOf: customerIndex, customers: n, cut: cut))
         }
         guard case .orders(let or) = prepared[0], case .sessions(let sr) = prepared[1] else { preconditionFailure("prepared parts out of order") }
-        (orderStart, oTime, oDay, oOrder, oStatus, oNet, oGross, oDiscount, oQty, oSku, oCategory) =
-            (or.start, or.time, or.day, or.order, or.status, or.net, or.gross, or.discount, or.qty, or.sku, or.category)
+        (orderStart, lines) = (or.start, or.lines)
         (categoryNames, topCategories) = (or.categoryNames, or.topCategories)
         if let sr {
             hasSessions = true
-            (sessionStart, sDay, sDuration, sEvents, sViews, sSearches) = (sr.start, sr.day, sr.duration, sr.events, sr.views, sr.searches)
-            (sCarts, sCheckouts, sPurchases, sBounce, sDevice, sReferrer) = (sr.carts, sr.checkouts, sr.purchases, sr.bounce, sr.device, sr.referrer)
+            (sessionStart, sessions) = (sr.start, sr.rows)
             (topDevices, topReferrers) = (sr.topDevices, sr.topReferrers)
         } else {
             hasSessions = false
             sessionStart = [Int](repeating: 0, count: n + 1)
-            (sDay, sDuration, sEvents, sViews, sSearches) = ([], [], [], [], [])
-            (sCarts, sCheckouts, sPurchases, sBounce, sDevice, sReferrer) = ([], [], [], [], [], [])
+            sessions = []
             topDevices = []
             topReferrers = []
         }
@@ -245,18 +238,47 @@ struct Context: Sendable {
     /// Both parts prepared concurrently by `init`.
     enum Prepared: Sendable { case orders(OrderRows), sessions(SessionRows?) }
 
+    /// One order line as the per-customer pass reads it: one 56-byte record instead of a value in each of eleven
+    /// arrays, built in one gather (no temporary arrays for quantity × price, net, days).
+    struct OrderLine: Sendable {
+        /// Local wall-clock µs.
+        var time: Int64
+        /// Quantity × unit price (or the amount), and the discount; net = gross − discount.
+        var gross: Double, discount: Double
+        var qty: Int64
+        /// Local day (days since 1970-01-01).
+        var day: Int32
+        /// Order, product and category codes (-1: none).
+        var order: Int32, sku: Int32, category: Int32
+        /// 0 completed, 1 returned, 2 cancelled.
+        var status: UInt8
+        @inline(__always) var net: Double { gross - discount }
+    }
+
     struct OrderRows: Sendable {
         var start: [Int]
-        var time: [Int64] = [], day: [Int64] = [], order: [Int32] = [], status: [UInt8] = []
-        var net: [Double] = [], gross: [Double] = [], discount: [Double] = [], qty: [Int64] = [], sku: [Int32] = [], category: [Int32] = []
+        var lines: [OrderLine] = []
         var categoryNames: [String] = [], topCategories: [Int32] = []
+    }
+
+    /// One session as the per-customer pass reads it: one 32-byte record instead of a value in each of twelve
+    /// arrays (on M, 3 M sessions: 96 MB instead of 200 MB, and one memory stream in the pass instead of twelve).
+    struct SessionRow: Sendable {
+        var duration: Double
+        /// Local day of the start (days since 1970-01-01).
+        var day: Int32
+        /// Counts per session (clamped to Int32: the sessionizer's counts are bounded by the rows).
+        var views: Int32, events: Int32, searches: Int32
+        /// `cart`, `checkout`, `purchase`, `bounce`: the session had one (the features only test these for > 0).
+        var flags: UInt8
+        /// Index into `topDevices` / `topReferrers`, or -1.
+        var device: Int8, referrer: Int8
+        static let cart: UInt8 = 1, checkout: UInt8 = 2, purchase: UInt8 = 4, bounce: UInt8 = 8
     }
 
     struct SessionRows: Sendable {
         var start: [Int]
-        var day: [Int64] = [], duration: [Double] = [], events: [Int64] = [], views: [Int64] = [], searches: [Int64] = []
-        var carts: [Int64] = [], checkouts: [Int64] = [], purchases: [Int64] = [], bounce: [Bool] = []
-        var device: [Int8] = [], referrer: [Int8] = []
+        var rows: [SessionRow] = []
         var topDevices: [(code: Int32, name: String)] = [], topReferrers: [(code: Int32, name: String)] = []
     }
 
@@ -353,32 +375,31 @@ struct Context: Sendable {
             for i in 0..<s.count where s.isValid(i) { statusOf[i] = map[Int(codes[i])] }
         }
         var r = OrderRows(start: start)
-        r.time = gather(times, perm)
-        r.day = r.time.map { floorDiv($0, microsPerDay) }
-        r.order = gather(orderCodes, perm)
-        r.status = gather(statusOf, perm)
-        // Quantity (default 1), gross = quantity × unit price (or the amount), discount (default 0).
-        let qty: [Int64] = o["quantity"].map { q in
-            q.storage.kind == .double ? q.gatheredDoubles(perm, null: 1).map { Int64($0) } : q.gatheredInt64s(perm, null: 1)
-        } ?? [Int64](repeating: 1, count: perm.count)
-        let money = (price ?? amount!).gatheredDoubles(perm, null: 0)
-        let gross: [Double] = price != nil ? zip(qty, money).map { Double($0) * $1 } : money
-        let disc: [Double] = o["discount"]?.gatheredDoubles(perm, null: 0) ?? [Double](repeating: 0, count: perm.count)
-        r.qty = qty
-        r.gross = gross
-        r.discount = disc
-        r.net = zip(gross, disc).map { $0 - $1 }
-        r.sku = o["sku"].map { gatherCodes($0, perm) } ?? [Int32](repeating: -1, count: perm.count)
+        let quantity = Numbers(o["quantity"]), money = Numbers(price ?? amount), discount = Numbers(o["discount"])
+        let perUnit = price != nil
+        let sku = o["sku"].map { (codes: stringCodes($0).codes, ok: $0.validity ?? []) }
         var catNames: [String] = []
-        var cat = [Int32](repeating: -1, count: perm.count)
+        var category: (codes: [Int32], ok: [Bool])?
         if let c = o["category"] {
-            catNames = stringCodes(c).dict
-            cat = gatherCodes(c, perm)
+            let (codes, dict) = stringCodes(c)
+            catNames = dict
+            category = (codes, c.validity ?? [])
         }
-        r.category = cat
+        @inline(__always) func code(_ x: (codes: [Int32], ok: [Bool])?, _ i: Int) -> Int32 {
+            guard let x, x.ok.isEmpty || x.ok[i] else { return -1 }
+            return x.codes[i]
+        }
+        r.lines = perm.map { p in
+            let i = Int(p)
+            let qty = quantity.int(i, null: 1)
+            let m = money.double(i, null: 0)
+            return OrderLine(time: times[i], gross: perUnit ? Double(qty) * m : m, discount: discount.double(i, null: 0), qty: qty,
+                             day: Int32(clamping: floorDiv(times[i], microsPerDay)), order: orderCodes[i],
+                             sku: code(sku, i), category: code(category, i), status: statusOf[i])
+        }
         r.categoryNames = catNames
         var revenueByCategory = [Double](repeating: 0, count: catNames.count)
-        for i in 0..<cat.count where cat[i] >= 0 && r.status[i] == 0 { revenueByCategory[Int(cat[i])] += r.net[i] }
+        for line in r.lines where line.category >= 0 && line.status == 0 { revenueByCategory[Int(line.category)] += line.net }
         r.topCategories = catNames.indices
             .sorted { (revenueByCategory[$0], catNames[$1]) > (revenueByCategory[$1], catNames[$0]) }
             .prefix(configuration.topCategories).map { Int32($0) }
@@ -392,35 +413,46 @@ struct Context: Sendable {
         let starts = clock.local(st.int64Values)
         let (sStartIdx, sPerm) = groupRows(customerOf(sc) { st.isValid($0) && starts[$0] < cut }, customers: n)
         var r = SessionRows(start: sStartIdx)
-        func ints(_ name: String) -> [Int64] { s[name]?.gatheredInt64s(sPerm, null: 0) ?? [Int64](repeating: 0, count: sPerm.count) }
-        r.day = sPerm.map { floorDiv(starts[Int($0)], microsPerDay) }
-        r.duration = ints("duration_s").map(Double.init)
-        r.events = ints("events")
-        r.views = ints("page_views")
-        r.searches = ints("searches")
-        r.carts = ints("add_to_cart")
-        r.checkouts = ints("checkouts")
-        r.purchases = ints("purchases")
-        r.bounce = ints("is_bounce").map { $0 != 0 }
-        /// The k most frequent labels among kept sessions (count, then name), and each session's rank among them.
-        func top(_ name: String, _ k: Int) -> ([Int8], [(Int32, String)]) {
-            guard let c = s[name] else { return ([Int8](repeating: -1, count: sPerm.count), []) }
+        /// The k most frequent labels among kept sessions (count, then name): the rank of each code among them.
+        func top(_ name: String, _ k: Int) -> (rank: [Int8], codes: [Int32], ok: [Bool], best: [(code: Int32, name: String)]) {
+            guard let c = s[name] else { return ([], [], [], []) }
             let (codes, dict) = stringCodes(c)
-            let col = sPerm.map { c.isValid(Int($0)) ? codes[Int($0)] : -1 }
             var counts = [Int](repeating: 0, count: dict.count)
-            for x in col where x >= 0 { counts[Int(x)] += 1 }
+            for i in sPerm where c.isValid(Int(i)) { counts[Int(codes[Int(i)])] += 1 }
             let best = dict.indices.filter { !dict[$0].isEmpty && counts[$0] > 0 }
                 .sorted { (counts[$0], dict[$1]) > (counts[$1], dict[$0]) }.prefix(k)
             var rank = [Int8](repeating: -1, count: dict.count)
             for (r, code) in best.enumerated() { rank[code] = Int8(r) }
-            return (col.map { $0 >= 0 ? rank[Int($0)] : -1 }, best.map { (Int32($0), dict[$0]) })
+            return (rank, codes, c.validity ?? [], best.map { (code: Int32($0), name: dict[$0]) })
         }
-        let (dev, topDev) = top("device", 4)
-        let (ref, topRef) = top("referrer", 5)
-        r.device = dev
-        r.referrer = ref
-        r.topDevices = topDev.map { (code: $0.0, name: $0.1) }
-        r.topReferrers = topRef.map { (code: $0.0, name: $0.1) }
+        let device = top("device", 4), referrer = top("referrer", 5)
+        r.topDevices = device.best
+        r.topReferrers = referrer.best
+        /// An int-stored count column's values and validity (empty when absent: the value is 0).
+        struct Ints { var values: [Int64] = [], ok: [Bool] = [] }
+        func ints(_ name: String) -> Ints {
+            guard let c = s[name], c.storage.kind == .int64 else { return Ints() }
+            return Ints(values: c.int64Values, ok: c.validity ?? [])
+        }
+        let (duration, events, views, searches) = (ints("duration_s"), ints("events"), ints("page_views"), ints("searches"))
+        let (carts, checkouts, purchases, bounce) = (ints("add_to_cart"), ints("checkouts"), ints("purchases"), ints("is_bounce"))
+        @inline(__always) func at(_ x: Ints, _ i: Int) -> Int64 { x.values.isEmpty || !(x.ok.isEmpty || x.ok[i]) ? 0 : x.values[i] }
+        @inline(__always) func label(_ t: (rank: [Int8], codes: [Int32], ok: [Bool], best: [(code: Int32, name: String)]), _ i: Int) -> Int8 {
+            t.codes.isEmpty || !(t.ok.isEmpty || t.ok[i]) ? -1 : t.rank[Int(t.codes[i])]
+        }
+        // One gather over the kept sessions, in customer order, into the records.
+        r.rows = sPerm.map { p in
+            let i = Int(p)
+            var flags: UInt8 = 0
+            if at(carts, i) > 0 { flags |= SessionRow.cart }
+            if at(checkouts, i) > 0 { flags |= SessionRow.checkout }
+            if at(purchases, i) > 0 { flags |= SessionRow.purchase }
+            if at(bounce, i) != 0 { flags |= SessionRow.bounce }
+            return SessionRow(duration: Double(at(duration, i)), day: Int32(clamping: floorDiv(starts[i], microsPerDay)),
+                              views: Int32(clamping: at(views, i)), events: Int32(clamping: at(events, i)),
+                              searches: Int32(clamping: at(searches, i)), flags: flags,
+                              device: label(device, i), referrer: label(referrer, i))
+        }
         return r
     }
 
@@ -453,44 +485,32 @@ func groupRows(_ customer: [Int32], customers: Int) -> (start: [Int], perm: [Int
     return (start, perm)
 }
 
-@inline(__always) func gather<T>(_ values: [T], _ perm: [Int32]) -> [T] {
-    values.withUnsafeBufferPointer { v in perm.map { v[Int($0)] } }
-}
+/// A numeric column read row by row as Double or Int64 (decimals scaled to units); nulls, an absent column or a
+/// text column give the caller's null value.
+struct Numbers {
+    private var doubles: [Double] = [], ints: [Int64] = [], ok: [Bool] = []
+    private var divisor = 1.0, isDouble = false, present = false
 
-/// A string-like column's codes at `perm`, -1 for nulls.
-func gatherCodes(_ c: Column, _ perm: [Int32]) -> [Int32] {
-    let codes = stringCodes(c).codes
-    return codes.withUnsafeBufferPointer { v in
-        guard let validity = c.validity else { return perm.map { v[Int($0)] } }
-        return validity.withUnsafeBufferPointer { ok in perm.map { ok[Int($0)] ? v[Int($0)] : -1 } }
-    }
-}
-
-extension Column {
-    /// The values at `perm` as Int64 (an int64-stored column), `null` for nulls. One pass over raw buffers:
-    /// `int64(at:)` per row costs an enum match and a retain of the storage each time.
-    func gatheredInt64s(_ perm: [Int32], null: Int64) -> [Int64] {
-        let v = int64Values
-        return v.withUnsafeBufferPointer { v in
-            guard let validity else { return perm.map { v[Int($0)] } }
-            return validity.withUnsafeBufferPointer { ok in perm.map { ok[Int($0)] ? v[Int($0)] : null } }
+    init(_ c: Column?) {
+        guard let c else { return }
+        ok = c.validity ?? []
+        switch c.storage {
+        case .double(let d): (doubles, isDouble, present) = (d, true, true)
+        case .int64(let i): (ints, present, divisor) = (i, true, c.type == .decimal ? Double(pow10(c.spec.scale)) : 1)
+        case .string: break
         }
     }
 
-    /// The values at `perm` as Double (decimals scaled to units), `null` for nulls.
-    func gatheredDoubles(_ perm: [Int32], null: Double) -> [Double] {
-        let v: [Double]
-        switch storage {
-        case .double(let d): v = d
-        case .int64(let i):
-            let scale = type == .decimal ? Double(pow10(spec.scale)) : 1
-            v = type == .decimal ? i.map { Double($0) / scale } : i.map { Double($0) }
-        case .string: return [Double](repeating: null, count: perm.count)
-        }
-        return v.withUnsafeBufferPointer { v in
-            guard let validity else { return perm.map { v[Int($0)] } }
-            return validity.withUnsafeBufferPointer { ok in perm.map { ok[Int($0)] ? v[Int($0)] : null } }
-        }
+    @inline(__always) func double(_ i: Int, null: Double) -> Double {
+        guard present, ok.isEmpty || ok[i] else { return null }
+        return isDouble ? doubles[i] : (divisor == 1 ? Double(ints[i]) : Double(ints[i]) / divisor)
+    }
+
+    /// Whole units: a double value is truncated (not finite or out of range: `null`).
+    @inline(__always) func int(_ i: Int, null: Int64) -> Int64 {
+        guard present, ok.isEmpty || ok[i] else { return null }
+        guard isDouble else { return divisor == 1 ? ints[i] : Int64(Double(ints[i]) / divisor) }
+        let d = doubles[i]
+        return d.isFinite && abs(d) < 9.2e18 ? Int64(d) : null
     }
 }
-
