@@ -16,9 +16,10 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     let asOf = ctx.asOfDay
     let lines = ctx.orderRange(c)
     // Orders of this customer, by order code, in time order of their first line (lines of one order are
-    // usually adjacent, so the last order is tried before the lookup table).
+    // usually adjacent, so the last order is tried first; then a linear search while the customer has few
+    // orders, and a hash table only beyond `Scratch.linearOrders`, emptied only when it was used).
     s.orders.removeAll(keepingCapacity: true)
-    s.orderIndex.removeAll(keepingCapacity: true)
+    if !s.orderIndex.isEmpty { s.orderIndex.removeAll() }
     s.orderCodes.removeAll(keepingCapacity: true)
     s.lineOrder.removeAll(keepingCapacity: true)
     for i in lines {
@@ -27,13 +28,19 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         var o: Int
         if let lastIndex = s.orders.indices.last, s.orderCodes[lastIndex] == key {
             o = lastIndex
-        } else if let x = s.orderIndex[key] {
+        } else if s.orders.count <= Scratch.linearOrders, let x = s.orderCodes.firstIndex(of: key) {
+            o = x
+        } else if s.orders.count > Scratch.linearOrders, let x = s.orderIndex[key] {
             o = x
         } else {
             o = s.orders.count
-            s.orderIndex[key] = o
             s.orders.append(OrderAgg(time: line.time, day: Int64(line.day)))
             s.orderCodes.append(key)
+            if s.orders.count == Scratch.linearOrders + 1 {
+                for (k, code) in s.orderCodes.enumerated() { s.orderIndex[code] = k }
+            } else if s.orders.count > Scratch.linearOrders + 1 {
+                s.orderIndex[key] = o
+            }
         }
         s.lineOrder.append(Int32(o))
         if line.status == 0 {
@@ -193,19 +200,26 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     }
 
     // Events by type: sums of the per-bucket counters (Context).
-    var typeAll = [Int32](repeating: 0, count: FeatureBuilder.eventTypes.count)
+    // Windows are nested and bucket k holds the rows between window k - 1 and window k, so a running sum over
+    // the buckets gives every window's counts in one sweep (`eventWindowBuckets`: each window's last bucket).
+    let types = FeatureBuilder.eventTypes.count
+    s.typeCounts.removeAll(keepingCapacity: true)
+    s.typeCounts.append(contentsOf: repeatElement(0, count: types))
     if ctx.hasEvents {
-        let types = FeatureBuilder.eventTypes.count, base = c * (ctx.buckets.count + 1) * types
-        for (wi, w) in L.windows.enumerated() where !L.eventBlocks.isEmpty || w == nil {
-            let upto = L.eventWindowBuckets[wi]
-            for t in 0..<types {
-                var n: Int32 = 0
-                for b in 0...upto { n += ctx.eventCounts[base + b * types + t] }
-                if w == nil { typeAll[t] = n }
-                if !L.eventBlocks.isEmpty { put(L.eventBlocks[wi] + t, Double(n)) }
+        let slots = ctx.buckets.count + 1, base = c * slots * types
+        ctx.eventCounts.withUnsafeBufferPointer { counts in
+            s.typeCounts.withUnsafeMutableBufferPointer { run in
+                for b in 0..<slots {
+                    for t in 0..<types { run[t] += counts[base + b * types + t] }
+                    // Windows in any declared order: each is written when the sweep reaches its last bucket.
+                    for wi in L.windows.indices where !L.eventBlocks.isEmpty && L.eventWindowBuckets[wi] == b {
+                        for t in 0..<types { put(L.eventBlocks[wi] + t, Double(run[t])) }
+                    }
+                }
             }
         }
     }
+    let typeAll = s.typeCounts  // after the last bucket: all time
 
     // Category mix over all time.
     if L.categoryStart >= 0 {

@@ -192,6 +192,8 @@ struct ColumnBuffers: @unchecked Sendable {
 
 /// Per-chunk reusable buffers.
 struct Scratch {
+    /// Up to this many orders a customer's orders are found by linear search, beyond it by `orderIndex`.
+    static let linearOrders = 24
     var orders: [OrderAgg] = []
     var orderCodes: [Int32] = []
     var orderIndex: [Int32: Int] = [:]
@@ -200,6 +202,7 @@ struct Scratch {
     var lineOrder: [Int32] = []
     var products = Stamps(), categories = Stamps(), days = Stamps(), orderCategories = Stamps()
     var sessions: [(Double, Int64)] = []
+    var typeCounts: [Int32] = []
 }
 
 /// A set of small non-negative integers that empties in O(1): a slot holds the generation that last

@@ -85,4 +85,29 @@ struct EventCountTests {
         #expect(value(newYork, "events_page_view_7d", "B") == 1)
         #expect(value(utc, "events_page_view_all", "B") == nil)
     }
+
+    /// Windows may be declared in any order: each feature depends only on its own window.
+    @Test func windowOrderDoesNotChangeValues() throws {
+        let (c, t, k) = events(3_000, seed: 11)
+        let orders = ordersTable(randomLines(seed: 3, customers: 40, count: 400))
+        let events = Table(name: "stg_events", columns: [c, t, k])
+        func build(_ windows: [Int]) throws -> Table {
+            var cfg = Configuration()
+            cfg.windows = windows
+            return try FeatureBuilder.build(FeatureInputs(orders: orders, events: events), asOf: asOf, configuration: cfg, threads: 2).features
+        }
+        let sorted = try build([7, 30, 90]), shuffled = try build([90, 7, 30])
+        #expect(sorted.columns.count == shuffled.columns.count)
+        var compared = 0
+        for column in sorted.columns where column.name.hasPrefix("events_") || column.name.hasPrefix("orders_") {
+            let other = try #require(shuffled[column.name])
+            for id in ["C1", "C7", "C22", "C39"] {
+                #expect(value(sorted, column.name, id) == value(shuffled, column.name, id), "\(column.name) \(id)")
+                compared += 1
+            }
+            _ = other
+        }
+        #expect(compared > 100)
+        #expect(value(sorted, "events_page_view_7d", "C1")! <= value(sorted, "events_page_view_30d", "C1")!)
+    }
 }
