@@ -426,6 +426,9 @@ def peak_rss_run(args, env=None):
     child's ru_maxrss (the pre-exec copy of the address space counts), so every contestant would report at
     least the harness's size. /usr/bin/time is small, so its child's figure is the command's own."""
     import tempfile
+    # The previous contestant's output (hundreds of MB of Parquet or column files) is still being written back to
+    # disk for up to half a minute after it exits; flushed here, so no contestant pays for another's writes.
+    os.sync()
     with tempfile.TemporaryFile("w+") as fo, tempfile.TemporaryFile("w+") as fe, \
             tempfile.NamedTemporaryFile("r", suffix=".rss") as fr:
         t0 = time.perf_counter()
