@@ -351,18 +351,6 @@ struct Context: Sendable {
     static func orderRows(_ o: Table, times: [Int64], customerOf: ((Int) -> Bool) -> [Int32], ot: Column, oid: Column,
                           price: Column?, amount: Column?, customers n: Int, cut: Int64, configuration: Configuration) -> OrderRows {
         let orderCust = customerOf { ot.isValid($0) && times[$0] < cut }
-        var (start, perm) = groupRows(orderCust, customers: n)
-        // Within a customer, lines in (time, row) order: order logs are usually chronological already.
-        perm.withUnsafeMutableBufferPointer { perm in
-            times.withUnsafeBufferPointer { t in
-                for c in 0..<n where start[c + 1] - start[c] > 1 {
-                    var slice = UnsafeMutableBufferPointer(rebasing: perm[start[c]..<start[c + 1]])
-                    var sorted = true
-                    for k in 1..<slice.count where t[Int(slice[k])] < t[Int(slice[k - 1])] { sorted = false; break }
-                    if !sorted { slice.sort { (t[Int($0)], $0) < (t[Int($1)], $1) } }
-                }
-            }
-        }
         let (orderCodes, _) = stringCodes(oid)
         var statusOf = [UInt8](repeating: 0, count: o.rowCount)
         if let s = o["status"] {
@@ -374,7 +362,7 @@ struct Context: Sendable {
             }
             for i in 0..<s.count where s.isValid(i) { statusOf[i] = map[Int(codes[i])] }
         }
-        var r = OrderRows(start: start)
+        var r = OrderRows(start: [])
         let quantity = Numbers(o["quantity"]), money = Numbers(price ?? amount), discount = Numbers(o["discount"])
         let perUnit = price != nil
         let sku = o["sku"].map { (codes: stringCodes($0).codes, ok: $0.validity ?? []) }
@@ -389,13 +377,25 @@ struct Context: Sendable {
             guard let x, x.ok.isEmpty || x.ok[i] else { return -1 }
             return x.codes[i]
         }
-        r.lines = perm.map { p in
-            let i = Int(p)
+        (r.start, r.lines) = scatterRows(orderCust, customers: n) { i in
             let qty = quantity.int(i, null: 1)
             let m = money.double(i, null: 0)
             return OrderLine(time: times[i], gross: perUnit ? Double(qty) * m : m, discount: discount.double(i, null: 0), qty: qty,
                              day: Int32(clamping: floorDiv(times[i], microsPerDay)), order: orderCodes[i],
                              sku: code(sku, i), category: code(category, i), status: statusOf[i])
+        }
+        // Within a customer, lines in (time, row) order: order logs are usually chronological already, and the
+        // scatter kept row order, so only a customer whose lines are out of time order is sorted (stably, by time).
+        r.lines.withUnsafeMutableBufferPointer { lines in
+            for c in 0..<n where r.start[c + 1] - r.start[c] > 1 {
+                let slice = UnsafeMutableBufferPointer(rebasing: lines[r.start[c]..<r.start[c + 1]])
+                var sorted = true
+                for k in 1..<slice.count where slice[k].time < slice[k - 1].time { sorted = false; break }
+                if sorted { continue }
+                let order = slice.indices.sorted { (slice[$0].time, $0) < (slice[$1].time, $1) }
+                let copy = Array(slice)
+                for (k, j) in order.enumerated() { slice[k] = copy[j - slice.startIndex] }
+            }
         }
         r.categoryNames = catNames
         var revenueByCategory = [Double](repeating: 0, count: catNames.count)
@@ -411,14 +411,14 @@ struct Context: Sendable {
                             customers n: Int, cut: Int64) -> SessionRows? {
         guard let s = sessions, let sc = s["customer_id"], let st = s["started_at"] else { return nil }
         let starts = clock.local(st.int64Values)
-        let (sStartIdx, sPerm) = groupRows(customerOf(sc) { st.isValid($0) && starts[$0] < cut }, customers: n)
-        var r = SessionRows(start: sStartIdx)
+        let sessionCust = customerOf(sc) { st.isValid($0) && starts[$0] < cut }
+        var r = SessionRows(start: [])
         /// The k most frequent labels among kept sessions (count, then name): the rank of each code among them.
         func top(_ name: String, _ k: Int) -> (rank: [Int8], codes: [Int32], ok: [Bool], best: [(code: Int32, name: String)]) {
             guard let c = s[name] else { return ([], [], [], []) }
             let (codes, dict) = stringCodes(c)
             var counts = [Int](repeating: 0, count: dict.count)
-            for i in sPerm where c.isValid(Int(i)) { counts[Int(codes[Int(i)])] += 1 }
+            for i in sessionCust.indices where sessionCust[i] >= 0 && c.isValid(i) { counts[Int(codes[i])] += 1 }
             let best = dict.indices.filter { !dict[$0].isEmpty && counts[$0] > 0 }
                 .sorted { (counts[$0], dict[$1]) > (counts[$1], dict[$0]) }.prefix(k)
             var rank = [Int8](repeating: -1, count: dict.count)
@@ -440,9 +440,8 @@ struct Context: Sendable {
         @inline(__always) func label(_ t: (rank: [Int8], codes: [Int32], ok: [Bool], best: [(code: Int32, name: String)]), _ i: Int) -> Int8 {
             t.codes.isEmpty || !(t.ok.isEmpty || t.ok[i]) ? -1 : t.rank[Int(t.codes[i])]
         }
-        // One gather over the kept sessions, in customer order, into the records.
-        r.rows = sPerm.map { p in
-            let i = Int(p)
+        // One sequential pass over the kept sessions, each written to its customer's next slot.
+        (r.start, r.rows) = scatterRows(sessionCust, customers: n) { i in
             var flags: UInt8 = 0
             if at(carts, i) > 0 { flags |= SessionRow.cart }
             if at(checkouts, i) > 0 { flags |= SessionRow.checkout }
@@ -464,25 +463,32 @@ struct Context: Sendable {
     var windowBuckets: [Int] { windows.map { w in buckets.firstIndex(of: w)! } + [buckets.count] }
 }
 
-/// Rows grouped by customer, stable (input order within a customer): CSR starts (customers + 1) and the
-/// row permutation. Rows with customer -1 are left out.
-func groupRows(_ customer: [Int32], customers: Int) -> (start: [Int], perm: [Int32]) {
+/// Rows grouped by customer (CSR starts, customers + 1) as records: row i, kept when `customer[i] >= 0`, becomes
+/// `make(i)` at its customer's next free slot, so each group keeps input order.
+///
+/// The columns are read in row order and each record is written once. Gathering by a customer-ordered
+/// permutation instead read every column at a random row: about ten cache misses per row instead of one or
+/// two (on M, orders and sessions took 0.35 s that way).
+func scatterRows<T>(_ customer: [Int32], customers: Int, _ make: (Int) -> T) -> (start: [Int], rows: [T]) {
     var start = [Int](repeating: 0, count: customers + 1)
     for c in customer where c >= 0 { start[Int(c) + 1] += 1 }
     for k in 0..<customers { start[k + 1] += start[k] }
+    let total = start[customers]
+    guard total > 0 else { return (start, []) }  // no empty `unsafeUninitializedCapacity` (see customerIndex)
     var fill = start
-    guard start[customers] > 0 else { return (start, []) }  // see customerIndex: no empty `unsafeUninitializedCapacity`
-    let perm = [Int32](unsafeUninitializedCapacity: start[customers]) { out, count in
+    let rows = [T](unsafeUninitializedCapacity: total) { out, count in
         customer.withUnsafeBufferPointer { customer in
-            for i in 0..<customer.count where customer[i] >= 0 {
-                let c = Int(customer[i])
-                out[fill[c]] = Int32(i)
-                fill[c] += 1
+            fill.withUnsafeMutableBufferPointer { fill in
+                for i in 0..<customer.count where customer[i] >= 0 {
+                    let c = Int(customer[i])
+                    (out.baseAddress! + fill[c]).initialize(to: make(i))
+                    fill[c] += 1
+                }
             }
         }
-        count = start[customers]
+        count = total
     }
-    return (start, perm)
+    return (start, rows)
 }
 
 /// A numeric column read row by row as Double or Int64 (decimals scaled to units); nulls, an absent column or a
@@ -514,3 +520,4 @@ struct Numbers {
         return d.isFinite && abs(d) < 9.2e18 ? Int64(d) : null
     }
 }
+

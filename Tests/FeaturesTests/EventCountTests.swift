@@ -110,4 +110,24 @@ struct EventCountTests {
         #expect(compared > 100)
         #expect(value(sorted, "events_page_view_7d", "C1")! <= value(sorted, "events_page_view_30d", "C1")!)
     }
+
+    /// Order lines out of time order within a customer are put in (time, row) order before the per-customer pass:
+    /// intervals between orders and the first line's order come out as for chronological input.
+    @Test func linesOutOfTimeOrderAreSorted() throws {
+        let forward = [
+            Line(customer: "A", order: "1", day: 30, qty: 1, priceCents: 1000, discountCents: 0, status: "completed"),
+            Line(customer: "B", order: "9", day: 5, qty: 1, priceCents: 700, discountCents: 0, status: "completed"),
+            Line(customer: "A", order: "2", day: 20, qty: 1, priceCents: 2000, discountCents: 0, status: "completed"),
+            Line(customer: "A", order: "3", day: 2, qty: 1, priceCents: 4000, discountCents: 0, status: "completed"),
+        ]
+        let shuffled = [forward[2], forward[3], forward[1], forward[0]]
+        for lines in [forward, shuffled] {
+            let r = try FeatureBuilder.build(FeatureInputs(orders: ordersTable(lines)), asOf: asOf, configuration: Configuration(), threads: 1)
+            #expect(value(r.features, "interval_min_days", "A") == 10)
+            #expect(value(r.features, "interval_max_days", "A") == 18)
+            #expect(value(r.features, "recency_days", "A") == 2)
+            #expect(value(r.features, "tenure_days", "A") == 30)
+            #expect(value(r.features, "frequency", "B") == 1)
+        }
+    }
 }
