@@ -296,6 +296,11 @@ struct Context: Sendable {
     /// One pass over the events, split into row ranges across the threads; each range counts into its own
     /// counters, which are then added up (integer sums: the result does not depend on the split).
     /// The earlier design split by customer, so every thread scanned all rows: twice the scanning on 2 threads.
+    ///
+    /// The counters are hit at random (events come in time order, customers interleaved), so their size sets
+    /// the cost: they are UInt16, with a count past 65,535 carried in a small table, so two threads' counters
+    /// (2 × 12 MB on M) fit in this machine's 32 MB L3 where Int32 ones (2 × 24 MB) did not. On M the pass took
+    /// 0.19 s with Int32 counters; with sequential counters (a test only) it took 0.08 s.
     static func countEvents(customer ec: Column, time et: Column, type ty: Column?, clock: LocalClock, bucketEnds: [Int],
                             asOfDay: Int64, cut: Int64, threads: Int, rowsPerPart: Int = 1_000_000) -> EventCounts {
         let types = FeatureBuilder.eventTypes.count, slots = bucketEnds.count + 1, width = slots * types
@@ -312,11 +317,12 @@ struct Context: Sendable {
         let partCount = max(1, min(threads, rows / rowsPerPart))
         let parts = parallelMap(chunks: partCount, threads: threads) { part -> EventCounts in
             let lo = rows * part / partCount, hi = rows * (part + 1) / partCount
-            var counts = [Int32](repeating: 0, count: codes * width)
+            var small = [UInt16](repeating: 0, count: codes * width)
+            var carried: [Int: Int32] = [:]  // slot: multiples of 65,536 counted past the UInt16 range
             var total = [Int32](repeating: 0, count: codes)
             var seen = [Bool](repeating: false, count: codes)
             var local = clock.converter()
-            counts.withUnsafeMutableBufferPointer { counts in total.withUnsafeMutableBufferPointer { total in
+            small.withUnsafeMutableBufferPointer { counts in total.withUnsafeMutableBufferPointer { total in
             custCodes.withUnsafeBufferPointer { cc in utc.withUnsafeBufferPointer { ts in typeCodes.withUnsafeBufferPointer { tc in
             typeIndex.withUnsafeBufferPointer { typeIndex in bucketOfAge.withUnsafeBufferPointer { bucketOfAge in
             custOK.withUnsafeBufferPointer { custOK in timeOK.withUnsafeBufferPointer { timeOK in typeOK.withUnsafeBufferPointer { typeOK in
@@ -332,9 +338,15 @@ struct Context: Sendable {
                     guard k >= 0 else { continue }
                     let age = asOfDay - floorDiv(t, microsPerDay)
                     let b = age < Int64(longest) ? Int(bucketOfAge[Int(age)]) : Int(older)
-                    counts[c * width + b * types + k] += 1
+                    let slot = c * width + b * types + k
+                    let (v, wrapped) = counts[slot].addingReportingOverflow(1)
+                    counts[slot] = v
+                    if wrapped { carried[slot, default: 0] += 1 }
                 }
             } } } } } } } } } }
+            // Widened once per part (sequential): Int32 counts with the carried multiples added back.
+            var counts = small.map { Int32($0) }
+            for (slot, times) in carried { counts[slot] &+= times &* 65_536 }
             return EventCounts(dict: [], counts: counts, total: total, seen: seen)
         }
         var merged = parts[0]

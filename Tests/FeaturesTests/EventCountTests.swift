@@ -130,4 +130,26 @@ struct EventCountTests {
             #expect(value(r.features, "frequency", "B") == 1)
         }
     }
+
+    /// Counters are UInt16 with a carry past 65,535: a customer (a bot, say) with 140,000 page views on one day
+    /// gets exactly that count, in one part or split over two.
+    @Test func countsPastTheSmallCounterRangeAreCarried() throws {
+        let n = 140_000
+        let day = asOf.daysSinceEpoch * microsPerDay
+        let ids = Column("customer_id", strings: (0..<n).map { $0 % 1_000 == 0 ? "B" : "A" })
+        let times = Column("occurred_at", .timestamp, int64: (0..<n).map { day + Int64($0) * 100_000 })
+        let kinds = Column("event_type", .enum, strings: (0..<n).map { _ in "page_view" })
+        let clock = try #require(LocalClock("UTC"))
+        for (threads, rowsPerPart) in [(1, 1_000_000), (2, 1)] {
+            let r = Context.countEvents(customer: ids, time: times, type: kinds, clock: clock, bucketEnds: [7, 30],
+                                        asOfDay: asOf.daysSinceEpoch, cut: (asOf.daysSinceEpoch + 1) * microsPerDay,
+                                        threads: threads, rowsPerPart: rowsPerPart)
+            let a = try #require(r.dict.firstIndex(of: "A")), b = try #require(r.dict.firstIndex(of: "B"))
+            let width = 3 * FeatureBuilder.eventTypes.count
+            #expect(r.counts[a * width + 0] == Int32(n - n / 1_000))  // bucket 0 (the last 7 days), type 0 (page_view)
+            #expect(r.counts[b * width + 0] == Int32(n / 1_000))
+            #expect(r.total[a] == Int32(n - n / 1_000))
+            #expect(r.counts.reduce(0, +) == Int32(n))
+        }
+    }
 }
