@@ -125,7 +125,19 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     s.sessions.removeAll(keepingCapacity: true)
     if !L.clickBlocks.isEmpty {
         for i in sr { s.sessions.append((ctx.sessions[i].duration, asOf - Int64(ctx.sessions[i].day))) }
-        s.sessions.sort { $0.0 < $1.0 }
+        // Insertion sort for the usual few dozen sessions (the library sort's set-up cost dominates there).
+        if s.sessions.count <= 48 {
+            s.sessions.withUnsafeMutableBufferPointer { v in
+                for k in v.indices.dropFirst() {
+                    let x = v[k]
+                    var j = k
+                    while j > 0, v[j - 1].0 > x.0 { v[j] = v[j - 1]; j -= 1 }
+                    v[j] = x
+                }
+            }
+        } else {
+            s.sessions.sort { $0.0 < $1.0 }
+        }
     }
     func median(n: Int, window w: Int?) -> Double {
         let limit = w.map(Int64.init) ?? .max

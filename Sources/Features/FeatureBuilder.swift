@@ -81,7 +81,10 @@ public enum FeatureBuilder {
         // then scattered into the feature columns at its own customers' positions: no full row-major matrix,
         // and the transpose runs on every worker. Integer features are stored as Int64.
         let columns: [Column] = [Column("customer_id", strings: ctx.customerIDs)] + ColumnBuffers.make(specs: layout.specs, rows: n) { out in
-            let chunk = 512
+            // 128 customers × 313 features is 320 KB: the block stays in L2 while `store` transposes it column by
+            // column (at 512 customers, 1.3 MB, every column of the transpose went back to L3; on M `store` fell
+            // from 4.3% to 1.9% of the stage's CPU time).
+            let chunk = 128
             let chunks = (n + chunk - 1) / chunk
             _ = parallelMap(chunks: chunks, threads: threads) { c -> Bool in
                 let lo = c * chunk, hi = min(n, lo + chunk)
