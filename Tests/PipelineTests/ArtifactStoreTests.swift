@@ -57,6 +57,60 @@ struct ArtifactStoreTests {
         }
     }
 
+    /// The version-1 checksum as artifacts written before checksum version 2 carry it: one multiply-xorshift
+    /// chain over 8-byte words, then the trailing bytes (an oracle written from its definition).
+    func versionOneChecksum(_ bytes: [UInt8]) -> UInt64 {
+        var h = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
+        var i = 0
+        while i + 8 <= bytes.count {
+            var w: UInt64 = 0
+            for k in 0..<8 { w |= UInt64(bytes[i + k]) << (8 * k) }
+            h = (h ^ w) &* 0xFF51_AFD7_ED55_8CCD
+            h ^= h >> 32
+            i += 8
+        }
+        while i < bytes.count { h = (h ^ UInt64(bytes[i])) &* 0x100_0000_01b3; i += 1 }
+        return h
+    }
+
+    /// Artifacts from before checksum version 2 (no `checksumVersion` in the manifest) still read and verify;
+    /// a version this cvm does not know is refused with exit 66.
+    @Test func versionOneArtifactsStillRead() throws {
+        let root = try makeTemporaryDirectory("artifacts-v1")
+        let store = ArtifactStore(root: root)
+        let asOf = CivilDate(year: 2026, month: 6, day: 30)
+        let n = 300_000  // columns larger than one 1 MiB read step
+        let t = Table(name: "v1", columns: [
+            Column("k", .int, int64: (0..<n).map { Int64($0) &* 0x9E37_79B9 }),
+            Column("s", strings: (0..<n).map { $0 % 13 == 0 ? nil : "v\($0 % 5000)" }),
+            Column("tiny", .int, int64: (0..<n).map { Int64($0 % 3) }),
+        ])
+        try store.write([t], stage: "clean", asOf: asOf, runID: "r1", configHash: "h")
+        let dir = "\(root)/2026-06-30/clean/v1"
+        var m = try store.manifest(stage: "clean", table: "v1", asOf: asOf)
+        #expect(m.checksumVersion == 2)
+        func bytes(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name)"))) }
+        for (k, entry) in m.columns.enumerated() {
+            var sum = versionOneChecksum(try bytes(entry.file))
+            if let v = entry.validity { sum = sum &* 31 &+ versionOneChecksum(try bytes(v)) }
+            if let d = entry.dictionary { sum = sum &* 31 &+ versionOneChecksum(try bytes(d)) }
+            let hex = String(sum, radix: 16)
+            m.columns[k].checksum = String(repeating: "0", count: 16 - hex.count) + hex
+        }
+        m.checksumVersion = nil
+        try JSONEncoder().encode(m).write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
+        #expect(try store.read(stage: "clean", table: "v1", asOf: asOf, threads: 2) == t)
+        m.checksumVersion = 3
+        try JSONEncoder().encode(m).write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
+        do {
+            _ = try store.read(stage: "clean", table: "v1", asOf: asOf)
+            Issue.record("an unknown checksum version was accepted")
+        } catch let e as CVMFailure {
+            #expect(e.exitStatus == .noInput)
+            #expect(e.message.contains("newer than this cvm knows"))
+        }
+    }
+
     /// Several 1 MiB writes (the export streams) give exactly the text of `csvText`.
     @Test func streamedExportEqualsTheWholeText() throws {
         let n = 60_000
