@@ -150,29 +150,46 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         }
         return a
     }
-    for (wi, w) in L.windows.enumerated() where !L.clickBlocks.isEmpty {
-        let b = L.clickBlocks[wi]
+    // One pass per window for the click metrics and the device and referrer shares, without branches on the
+    // session's flags or labels (both are data, so branches on them mispredict): 0/1 flags are added, and labels
+    // index a small counter array (slot 0 for none, then the top devices; slot 8 on for the top referrers).
+    for (wi, w) in L.windows.enumerated() where !L.clickBlocks.isEmpty || !L.deviceBlocks.isEmpty {
         var n = 0, views: Int64 = 0, events: Int64 = 0, searches: Int64 = 0, bounces = 0
         var carts = 0, abandonedCarts = 0, checkouts = 0, abandonedCheckouts = 0, purchases = 0
         var duration = 0.0
         s.days.clear()
         var activeDays = 0
-        for i in sr {
-            let row = ctx.sessions[i]
-            let day = Int64(row.day)
-            guard inWindow(day, w) else { continue }
-            n += 1
-            if s.days.insert(Int(asOf - day)) { activeDays += 1 }
-            views += Int64(row.views)
-            events += Int64(row.events)
-            searches += Int64(row.searches)
-            if row.flags & Context.SessionRow.bounce != 0 { bounces += 1 }
-            let bought = row.flags & Context.SessionRow.purchase != 0
-            if row.flags & Context.SessionRow.cart != 0 { carts += 1; if !bought { abandonedCarts += 1 } }
-            if row.flags & Context.SessionRow.checkout != 0 { checkouts += 1; if !bought { abandonedCheckouts += 1 } }
-            if bought { purchases += 1 }
-            duration += row.duration
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 16) { labels in
+            labels.initialize(repeating: 0)
+            for i in sr {
+                let row = ctx.sessions[i]
+                let day = Int64(row.day)
+                guard inWindow(day, w) else { continue }
+                n += 1
+                if s.days.insert(Int(asOf - day)) { activeDays += 1 }
+                views += Int64(row.views)
+                events += Int64(row.events)
+                searches += Int64(row.searches)
+                duration += row.duration
+                let f = Int(row.flags)
+                let cart = f & 1, checkout = f >> 1 & 1, bought = f >> 2 & 1
+                bounces += f >> 3 & 1
+                carts += cart
+                abandonedCarts += cart & (bought ^ 1)
+                checkouts += checkout
+                abandonedCheckouts += checkout & (bought ^ 1)
+                purchases += bought
+                labels[Int(row.device) + 1] += 1      // device -1...3 → slots 0...4
+                labels[Int(row.referrer) + 9] += 1    // referrer -1...4 → slots 8...13
+            }
+            if !L.deviceBlocks.isEmpty && n > 0 {
+                let b = L.deviceBlocks[wi], nd = ctx.topDevices.count
+                for d in 0..<nd { put(b + d, Double(labels[d + 1]) / Double(n)) }
+                for r in 0..<ctx.topReferrers.count { put(b + nd + r, Double(labels[r + 9]) / Double(n)) }
+            }
         }
+        guard !L.clickBlocks.isEmpty else { continue }
+        let b = L.clickBlocks[wi]
         let dn = Double(n)
         put(b, dn)
         put(b + 1, Double(activeDays))
@@ -188,27 +205,6 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         put(b + 8, carts > 0 ? Double(abandonedCarts) / Double(carts) : nil)
         put(b + 9, checkouts > 0 ? Double(abandonedCheckouts) / Double(checkouts) : nil)
         put(b + 11, events > 0 ? Double(searches) / Double(events) : nil)
-    }
-    for (wi, w) in L.windows.enumerated() where !L.deviceBlocks.isEmpty {
-        var total = 0
-        // At most 4 devices and 5 referrers (Context.top): fixed-size counters, no allocation.
-        var devices = (0, 0, 0, 0), referrers = (0, 0, 0, 0, 0)
-        for i in sr {
-            let row = ctx.sessions[i]
-            guard inWindow(Int64(row.day), w) else { continue }
-            total += 1
-            switch row.device { case 0: devices.0 += 1; case 1: devices.1 += 1; case 2: devices.2 += 1; case 3: devices.3 += 1; default: break }
-            switch row.referrer {
-            case 0: referrers.0 += 1; case 1: referrers.1 += 1; case 2: referrers.2 += 1; case 3: referrers.3 += 1; case 4: referrers.4 += 1
-            default: break
-            }
-        }
-        guard total > 0 else { continue }
-        let b = L.deviceBlocks[wi]
-        let dv = [devices.0, devices.1, devices.2, devices.3], rv = [referrers.0, referrers.1, referrers.2, referrers.3, referrers.4]
-        let nd = ctx.topDevices.count
-        for d in 0..<nd { put(b + d, Double(dv[d]) / Double(total)) }
-        for r in 0..<ctx.topReferrers.count { put(b + nd + r, Double(rv[r]) / Double(total)) }
     }
 
     // Events by type: sums of the per-bucket counters (Context).
