@@ -73,6 +73,15 @@ def machine():
             "system": platform.platform()}
 
 
+def bench_sizes():
+    """The presets to run: BENCH_SIZES (default S,M); BENCH_SIZE=L (issue #5's switch) adds L after them."""
+    sizes = [p.strip() for p in os.environ.get("BENCH_SIZES", "S,M").split(",") if p.strip()]
+    extra = os.environ.get("BENCH_SIZE", "").strip()
+    if extra and extra not in sizes:
+        sizes.append(extra)
+    return sizes
+
+
 def rel(a, b):
     return abs(a - b) / max(abs(b), 1e-300)
 
@@ -316,7 +325,7 @@ def python_executemany(csv_path, table, types):
 def suite_load(runs, log):
     import sqlite3
     out = {"sizes": []}
-    for preset in [p.strip() for p in os.environ.get("BENCH_SIZES", "S,M").split(",") if p.strip()]:
+    for preset in bench_sizes():
         log(f"load {preset}: preparing data and a full run")
         folder, config = dataset(preset)
         warehouse = os.path.join(folder, "out", "cvm.sqlite")
@@ -457,7 +466,7 @@ def suite_extract(runs, log):
     import zlib
     out = {"sizes": []}
     python = os.path.join(HERE, ".venv", "bin", "python")
-    for preset in [p.strip() for p in os.environ.get("BENCH_SIZES", "S,M").split(",") if p.strip()]:
+    for preset in bench_sizes():
         log(f"extract {preset}: preparing data")
         folder, config = dataset(preset)
         files = gz_files(folder)
@@ -589,7 +598,7 @@ def suite_features(runs, log):
     import pandas as pd
     python = os.path.join(HERE, ".venv", "bin", "python")
     out = {"sizes": []}
-    for preset in [p.strip() for p in os.environ.get("BENCH_SIZES", "S,M").split(",") if p.strip()]:
+    for preset in bench_sizes():
         log(f"features {preset}: preparing data (a run up to features, clean tables as Parquet)")
         folder, config = dataset(preset)
         cvm_json_log(["run", config, "--until", "features"])
@@ -732,7 +741,7 @@ def suite_e2e(runs, log):
     python = os.path.join(HERE, ".venv", "bin", "python")
     as_of = "2026-06-30"
     out = {"sizes": []}
-    for preset in [p.strip() for p in os.environ.get("BENCH_SIZES", "S,M").split(",") if p.strip()]:
+    for preset in bench_sizes():
         log(f"e2e {preset}: preparing data, the initial centroids (a run up to features) and cvm's reference tables")
         folder, config = dataset(preset)
         work = os.path.join(folder, "e2e")
