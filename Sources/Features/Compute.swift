@@ -69,52 +69,72 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     }
 
     var returnRateAll: Double?, cancelRateAll: Double?
-    for (wi, w) in L.windows.enumerated() where !L.ordersBlocks.isEmpty {
-        let b = L.ordersBlocks[wi]
-        s.revenues.removeAll(keepingCapacity: true)
-        for o in completed where inWindow(o.day, w) { s.revenues.append(o.revenue) }
-        let rev = s.revenues
-        let n = Double(rev.count)
-        put(b, n)
-        put(b + 1, rev.reduce(0, +))
-        if !rev.isEmpty {
-            let mean = rev.reduce(0, +) / n
-            put(b + 2, mean)
-            put(b + 3, rev.max())
-            put(b + 4, rev.min())
-            put(b + 5, (rev.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n).squareRoot())
-        }
-        var items: Int64 = 0, bought = 0, returned = 0, cancelled = 0, all = 0
-        var gross = 0.0, discount = 0.0
-        s.products.clear()
-        var products = 0
-        s.categories.clear()
-        var categories = 0
-        for i in lines {
-            let line = ctx.lines[i]
-            guard inWindow(Int64(line.day), w) else { continue }
-            all += 1
-            switch line.status {
-            case 0:
-                bought += 1
-                items += line.qty
-                gross += line.gross
-                discount += line.discount
-                if line.sku >= 0, s.products.insert(Int(line.sku)) { products += 1 }
-                if line.category >= 0, s.categories.insert(Int(line.category)) { categories += 1 }
-            case 1: returned += 1
-            default: cancelled += 1
+    if !L.ordersBlocks.isEmpty {
+        // The line metrics: one pass over the lines adds each into its age bucket (windows are nested, so a window
+        // adds up the buckets it covers). A product or category counts in every window that holds its most recent
+        // completed line, so its distinct count per window comes from the bucket of that line.
+        let width = 7, slots = L.ageBuckets  // all, bought, returned, cancelled, items, products, categories
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: slots * width + width) { acc in
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * slots) { money in
+            acc.initialize(repeating: 0)
+            money.initialize(repeating: 0)
+            s.products.clear()
+            s.categories.clear()
+            for i in lines {
+                let line = ctx.lines[i]
+                let bucket = L.bucket(age: asOf - Int64(line.day))
+                let a = acc.baseAddress! + bucket * width
+                a[0] += 1
+                switch line.status {
+                case 0:
+                    a[1] += 1
+                    a[4] += Int(line.qty)
+                    money[2 * bucket] += line.gross
+                    money[2 * bucket + 1] += line.discount
+                    if line.sku >= 0 { s.products.keepLeast(Int(line.sku), UInt8(bucket)) }
+                    if line.category >= 0 { s.categories.keepLeast(Int(line.category), UInt8(bucket)) }
+                case 1: a[2] += 1
+                default: a[3] += 1
+                }
+            }
+            for k in s.products.keys { acc[Int(s.products.value(k)) * width + 5] += 1 }
+            for k in s.categories.keys { acc[Int(s.categories.value(k)) * width + 6] += 1 }
+            let total = acc.baseAddress! + slots * width
+            for (wi, w) in L.windows.enumerated() {
+                let b = L.ordersBlocks[wi]
+                s.revenues.removeAll(keepingCapacity: true)
+                for o in completed where inWindow(o.day, w) { s.revenues.append(o.revenue) }
+                let rev = s.revenues
+                let n = Double(rev.count)
+                put(b, n)
+                put(b + 1, rev.reduce(0, +))
+                if !rev.isEmpty {
+                    let mean = rev.reduce(0, +) / n
+                    put(b + 2, mean)
+                    put(b + 3, rev.max())
+                    put(b + 4, rev.min())
+                    put(b + 5, (rev.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n).squareRoot())
+                }
+                total.update(repeating: 0, count: width)
+                var gross = 0.0, discount = 0.0
+                for bucket in 0...L.eventWindowBuckets[wi] {
+                    for j in 0..<width { total[j] += acc[bucket * width + j] }
+                    gross += money[2 * bucket]
+                    discount += money[2 * bucket + 1]
+                }
+                let (all, bought, returned, cancelled) = (total[0], total[1], total[2], total[3])
+                put(b + 6, Double(total[4]))
+                put(b + 7, Double(total[5]))
+                put(b + 8, Double(total[6]))
+                put(b + 9, gross > 0 ? discount / gross : nil)
+                put(b + 10, bought + returned > 0 ? Double(returned) / Double(bought + returned) : nil)
+                put(b + 11, all > 0 ? Double(cancelled) / Double(all) : nil)
+                if w == nil {
+                    returnRateAll = bought + returned > 0 ? Double(returned) / Double(bought + returned) : nil
+                    cancelRateAll = all > 0 ? Double(cancelled) / Double(all) : nil
+                }
             }
         }
-        put(b + 6, Double(items))
-        put(b + 7, Double(products))
-        put(b + 8, Double(categories))
-        put(b + 9, gross > 0 ? discount / gross : nil)
-        put(b + 10, bought + returned > 0 ? Double(returned) / Double(bought + returned) : nil)
-        put(b + 11, all > 0 ? Double(cancelled) / Double(all) : nil)
-        if w == nil {
-            returnRateAll = bought + returned > 0 ? Double(returned) / Double(bought + returned) : nil
-            cancelRateAll = all > 0 ? Double(cancelled) / Double(all) : nil
         }
     }
 
@@ -150,61 +170,75 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         }
         return a
     }
-    // One pass per window for the click metrics and the device and referrer shares, without branches on the
+    // The click metrics and the device and referrer shares: one pass over the sessions adds each into its age
+    // bucket's sums, and each window adds up the buckets it covers (windows are nested). No branches on the
     // session's flags or labels (both are data, so branches on them mispredict): 0/1 flags are added, and labels
-    // index a small counter array (slot 0 for none, then the top devices; slot 8 on for the top referrers).
-    for (wi, w) in L.windows.enumerated() where !L.clickBlocks.isEmpty || !L.deviceBlocks.isEmpty {
-        var n = 0, views: Int64 = 0, events: Int64 = 0, searches: Int64 = 0, bounces = 0
-        var carts = 0, abandonedCarts = 0, checkouts = 0, abandonedCheckouts = 0, purchases = 0
-        var duration = 0.0
-        s.days.clear()
-        var activeDays = 0
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: 16) { labels in
-            labels.initialize(repeating: 0)
+    // index the counters (device -1...3 → slots 11...15, referrer -1...4 → slots 16...21).
+    if !L.clickBlocks.isEmpty || !L.deviceBlocks.isEmpty {
+        let width = 22, slots = L.ageBuckets
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: slots * width + width) { acc in
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: slots) { durations in
+            acc.initialize(repeating: 0)
+            durations.initialize(repeating: 0)
+            s.days.clear()
             for i in sr {
                 let row = ctx.sessions[i]
-                let day = Int64(row.day)
-                guard inWindow(day, w) else { continue }
-                n += 1
-                if s.days.insert(Int(asOf - day)) { activeDays += 1 }
-                views += Int64(row.views)
-                events += Int64(row.events)
-                searches += Int64(row.searches)
-                duration += row.duration
+                let age = asOf - Int64(row.day)
+                let bucket = L.bucket(age: age)
+                let a = acc.baseAddress! + bucket * width
+                a[0] += 1
+                if s.days.insert(Int(age)) { a[1] += 1 }  // a day lies in one bucket: distinct days add up
+                a[2] += Int(row.views)
+                a[3] += Int(row.events)
+                a[4] += Int(row.searches)
                 let f = Int(row.flags)
                 let cart = f & 1, checkout = f >> 1 & 1, bought = f >> 2 & 1
-                bounces += f >> 3 & 1
-                carts += cart
-                abandonedCarts += cart & (bought ^ 1)
-                checkouts += checkout
-                abandonedCheckouts += checkout & (bought ^ 1)
-                purchases += bought
-                labels[Int(row.device) + 1] += 1      // device -1...3 → slots 0...4
-                labels[Int(row.referrer) + 9] += 1    // referrer -1...4 → slots 8...13
+                a[5] += f >> 3 & 1
+                a[6] += cart
+                a[7] += cart & (bought ^ 1)
+                a[8] += checkout
+                a[9] += checkout & (bought ^ 1)
+                a[10] += bought
+                a[12 + Int(row.device)] += 1
+                a[17 + Int(row.referrer)] += 1
+                durations[bucket] += row.duration
             }
-            if !L.deviceBlocks.isEmpty && n > 0 {
-                let b = L.deviceBlocks[wi], nd = ctx.topDevices.count
-                for d in 0..<nd { put(b + d, Double(labels[d + 1]) / Double(n)) }
-                for r in 0..<ctx.topReferrers.count { put(b + nd + r, Double(labels[r + 9]) / Double(n)) }
+            let total = acc.baseAddress! + slots * width  // the window's sums
+            for (wi, w) in L.windows.enumerated() {
+                total.update(repeating: 0, count: width)
+                var duration = 0.0
+                for bucket in 0...L.eventWindowBuckets[wi] {
+                    for j in 0..<width { total[j] += acc[bucket * width + j] }
+                    duration += durations[bucket]
+                }
+                let n = total[0]
+                if !L.deviceBlocks.isEmpty && n > 0 {
+                    let b = L.deviceBlocks[wi], nd = ctx.topDevices.count
+                    for d in 0..<nd { put(b + d, Double(total[12 + d]) / Double(n)) }
+                    for r in 0..<ctx.topReferrers.count { put(b + nd + r, Double(total[17 + r]) / Double(n)) }
+                }
+                guard !L.clickBlocks.isEmpty else { continue }
+                let b = L.clickBlocks[wi]
+                let (views, events, searches, bounces) = (total[2], total[3], total[4], total[5])
+                let (carts, abandonedCarts, checkouts, abandonedCheckouts, purchases) = (total[6], total[7], total[8], total[9], total[10])
+                let dn = Double(n)
+                put(b, dn)
+                put(b + 1, Double(total[1]))
+                put(b + 2, Double(views))
+                if n > 0 {
+                    put(b + 3, Double(views) / dn)
+                    put(b + 4, duration / dn)
+                    put(b + 5, median(n: n, window: w))
+                    put(b + 6, Double(bounces) / dn)
+                    put(b + 7, Double(carts) / dn)
+                    put(b + 10, Double(purchases) / dn)
+                }
+                put(b + 8, carts > 0 ? Double(abandonedCarts) / Double(carts) : nil)
+                put(b + 9, checkouts > 0 ? Double(abandonedCheckouts) / Double(checkouts) : nil)
+                put(b + 11, events > 0 ? Double(searches) / Double(events) : nil)
             }
         }
-        guard !L.clickBlocks.isEmpty else { continue }
-        let b = L.clickBlocks[wi]
-        let dn = Double(n)
-        put(b, dn)
-        put(b + 1, Double(activeDays))
-        put(b + 2, Double(views))
-        if n > 0 {
-            put(b + 3, Double(views) / dn)
-            put(b + 4, duration / dn)
-            put(b + 5, median(n: n, window: w))
-            put(b + 6, Double(bounces) / dn)
-            put(b + 7, Double(carts) / dn)
-            put(b + 10, Double(purchases) / dn)
         }
-        put(b + 8, carts > 0 ? Double(abandonedCarts) / Double(carts) : nil)
-        put(b + 9, checkouts > 0 ? Double(abandonedCheckouts) / Double(checkouts) : nil)
-        put(b + 11, events > 0 ? Double(searches) / Double(events) : nil)
     }
 
     // Events by type: sums of the per-bucket counters (Context).

@@ -203,7 +203,7 @@ struct Scratch {
     var completed: [OrderAgg] = []
     var revenues: [Double] = []
     var lineOrder: [Int32] = []
-    var products = Stamps(), categories = Stamps(), days = Stamps(), orderCategories = Stamps()
+    var products = LeastStamps(), categories = LeastStamps(), days = Stamps(), orderCategories = Stamps()
     var sessions: [(Double, Int64)] = []
     var typeCounts: [Int32] = []
 }
@@ -226,6 +226,39 @@ struct Stamps {
         marks[key] = generation
         return true
     }
+}
+
+/// A map from small non-negative integers to the least value given for each, emptied in O(1) like `Stamps`;
+/// `keys` lists the keys in first-insertion order.
+struct LeastStamps {
+    private var marks: [UInt32] = []
+    private var values: [UInt8] = []
+    private var generation: UInt32 = 1
+    private(set) var keys: [Int] = []
+
+    mutating func clear() {
+        generation &+= 1
+        if generation == 0 { marks = [UInt32](repeating: 0, count: marks.count); generation = 1 }
+        keys.removeAll(keepingCapacity: true)
+    }
+
+    /// Records `value` for `key`, keeping the least value seen since `clear`.
+    @inline(__always) mutating func keepLeast(_ key: Int, _ value: UInt8) {
+        if key >= marks.count {
+            let grow = max(key + 1 - marks.count, marks.count)
+            marks += [UInt32](repeating: 0, count: grow)
+            values += [UInt8](repeating: 0, count: grow)
+        }
+        if marks[key] == generation {
+            if value < values[key] { values[key] = value }
+        } else {
+            marks[key] = generation
+            values[key] = value
+            keys.append(key)
+        }
+    }
+
+    func value(_ key: Int) -> UInt8 { values[key] }
 }
 
 /// A string column as codes, whatever its storage (ints are rendered once per distinct value).
