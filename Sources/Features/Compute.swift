@@ -73,7 +73,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
         // The line metrics: one pass over the lines adds each into its age bucket (windows are nested, so a window
         // adds up the buckets it covers). A product or category counts in every window that holds its most recent
         // completed line, so its distinct count per window comes from the bucket of that line.
-        let width = 7, slots = L.ageBuckets  // all, bought, returned, cancelled, items, products, categories
+        let width = 7, slots = L.ages.count  // all, bought, returned, cancelled, items, products, categories
         withUnsafeTemporaryAllocation(of: Int.self, capacity: slots * width + width) { acc in
         withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * slots) { money in
             acc.initialize(repeating: 0)
@@ -82,7 +82,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
             s.categories.clear()
             for i in lines {
                 let line = ctx.lines[i]
-                let bucket = L.bucket(age: asOf - Int64(line.day))
+                let bucket = L.ages.bucket(age: asOf - Int64(line.day))
                 let a = acc.baseAddress! + bucket * width
                 a[0] += 1
                 switch line.status {
@@ -117,7 +117,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
                 }
                 total.update(repeating: 0, count: width)
                 var gross = 0.0, discount = 0.0
-                for bucket in 0...L.eventWindowBuckets[wi] {
+                for bucket in 0...L.windowLastBucket[wi] {
                     for j in 0..<width { total[j] += acc[bucket * width + j] }
                     gross += money[2 * bucket]
                     discount += money[2 * bucket + 1]
@@ -175,7 +175,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     // session's flags or labels (both are data, so branches on them mispredict): 0/1 flags are added, and labels
     // index the counters (device -1...3 → slots 11...15, referrer -1...4 → slots 16...21).
     if !L.clickBlocks.isEmpty || !L.deviceBlocks.isEmpty {
-        let width = 22, slots = L.ageBuckets
+        let width = 22, slots = L.ages.count
         withUnsafeTemporaryAllocation(of: Int.self, capacity: slots * width + width) { acc in
         withUnsafeTemporaryAllocation(of: Double.self, capacity: slots) { durations in
             acc.initialize(repeating: 0)
@@ -184,7 +184,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
             for i in sr {
                 let row = ctx.sessions[i]
                 let age = asOf - Int64(row.day)
-                let bucket = L.bucket(age: age)
+                let bucket = L.ages.bucket(age: age)
                 let a = acc.baseAddress! + bucket * width
                 a[0] += 1
                 if s.days.insert(Int(age)) { a[1] += 1 }  // a day lies in one bucket: distinct days add up
@@ -207,7 +207,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
             for (wi, w) in L.windows.enumerated() {
                 total.update(repeating: 0, count: width)
                 var duration = 0.0
-                for bucket in 0...L.eventWindowBuckets[wi] {
+                for bucket in 0...L.windowLastBucket[wi] {
                     for j in 0..<width { total[j] += acc[bucket * width + j] }
                     duration += durations[bucket]
                 }
@@ -243,18 +243,18 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
 
     // Events by type: sums of the per-bucket counters (Context).
     // Windows are nested and bucket k holds the rows between window k - 1 and window k, so a running sum over
-    // the buckets gives every window's counts in one sweep (`eventWindowBuckets`: each window's last bucket).
+    // the buckets gives every window's counts in one sweep (`windowLastBucket`: each window's last bucket).
     let types = FeatureBuilder.eventTypes.count
     s.typeCounts.removeAll(keepingCapacity: true)
     s.typeCounts.append(contentsOf: repeatElement(0, count: types))
     if ctx.hasEvents {
-        let slots = ctx.buckets.count + 1, base = c * slots * types
+        let slots = L.ages.count, base = c * slots * types
         ctx.eventCounts.withUnsafeBufferPointer { counts in
             s.typeCounts.withUnsafeMutableBufferPointer { run in
                 for b in 0..<slots {
                     for t in 0..<types { run[t] += counts[base + b * types + t] }
                     // Windows in any declared order: each is written when the sweep reaches its last bucket.
-                    for wi in L.windows.indices where !L.eventBlocks.isEmpty && L.eventWindowBuckets[wi] == b {
+                    for wi in L.windows.indices where !L.eventBlocks.isEmpty && L.windowLastBucket[wi] == b {
                         for t in 0..<types { put(L.eventBlocks[wi] + t, Double(run[t])) }
                     }
                 }

@@ -31,9 +31,8 @@ struct Context: Sendable {
 
     // Events before the cutoff: counts per customer × window bucket × event type, and all events per customer.
     let hasEvents: Bool
-    /// Window lengths ascending; bucket k holds rows younger than `buckets[k]` days but not younger than
-    /// `buckets[k - 1]`; bucket `buckets.count` holds older rows.
-    let buckets: [Int]
+    /// The windows' age buckets (event counters are kept per bucket).
+    let ages: AgeBuckets
     let eventCounts: [Int32]
     let eventTotal: [Int32]
 
@@ -52,8 +51,8 @@ struct Context: Sendable {
         let cut = (asOf.daysSinceEpoch + 1) * microsPerDay
         cutoff = cut
         windows = configuration.windows
-        let bucketEnds = Array(Set(configuration.windows)).sorted()
-        buckets = bucketEnds
+        let ages = AgeBuckets(windows: configuration.windows)
+        self.ages = ages
         let o = inputs.orders
         let oc = try requireColumn(o, "customer_id", role: "orders", types: [.string, .enum, .int])
         let oid = try requireColumn(o, "order_id", role: "orders", types: [.string, .enum, .int])
@@ -96,10 +95,10 @@ struct Context: Sendable {
         // Events are counted before the universe is known, per code of their own customer_id dictionary: the same
         // pass tells which customers have an event before the cutoff, so the 15.8 M events (M) are read once.
         let types = FeatureBuilder.eventTypes.count
-        let slots = bucketEnds.count + 1
+        let slots = ages.count
         let eventPass: EventCounts? = inputs.events.flatMap { e in
             guard let ec = e["customer_id"], let et = e["occurred_at"] else { return nil }
-            return Self.countEvents(customer: ec, time: et, type: e["event_type"], clock: clock, bucketEnds: bucketEnds,
+            return Self.countEvents(customer: ec, time: et, type: e["event_type"], clock: clock, ages: ages,
                                     asOfDay: asOf.daysSinceEpoch, cut: cut, threads: threads)
         }
         if let eventPass { for k in eventPass.dict.indices where eventPass.seen[k] { add(eventPass.dict[k]) } }
@@ -301,15 +300,12 @@ struct Context: Sendable {
     /// the cost: they are UInt16, with a count past 65,535 carried in a small table, so two threads' counters
     /// (2 × 12 MB on M) fit in this machine's 32 MB L3 where Int32 ones (2 × 24 MB) did not. On M the pass took
     /// 0.19 s with Int32 counters; with sequential counters (a test only) it took 0.08 s.
-    static func countEvents(customer ec: Column, time et: Column, type ty: Column?, clock: LocalClock, bucketEnds: [Int],
+    static func countEvents(customer ec: Column, time et: Column, type ty: Column?, clock: LocalClock, ages: AgeBuckets,
                             asOfDay: Int64, cut: Int64, threads: Int, rowsPerPart: Int = 1_000_000) -> EventCounts {
-        let types = FeatureBuilder.eventTypes.count, slots = bucketEnds.count + 1, width = slots * types
+        let types = FeatureBuilder.eventTypes.count, width = ages.count * types
         let (custCodes, custDict) = stringCodes(ec)
         let (typeCodes, typeDict) = ty.map(stringCodes) ?? ([], [])
         let typeIndex = typeDict.map { Int8(FeatureBuilder.eventTypes.firstIndex(of: $0) ?? -1) }
-        // Bucket by age in days: ages below the longest window come from a table.
-        let longest = bucketEnds.last ?? 0, older = UInt8(bucketEnds.count)
-        let bucketOfAge = (0..<longest).map { age in UInt8(bucketEnds.firstIndex { age < $0 }!) }
         let utc = et.int64Values
         // Nulls as empty arrays (no nulls): raw buffers below, no per-row `Column` calls.
         let (custOK, timeOK, typeOK) = (ec.validity ?? [], et.validity ?? [], ty?.validity ?? [])
@@ -324,7 +320,7 @@ struct Context: Sendable {
             var local = clock.converter()
             small.withUnsafeMutableBufferPointer { counts in total.withUnsafeMutableBufferPointer { total in
             custCodes.withUnsafeBufferPointer { cc in utc.withUnsafeBufferPointer { ts in typeCodes.withUnsafeBufferPointer { tc in
-            typeIndex.withUnsafeBufferPointer { typeIndex in bucketOfAge.withUnsafeBufferPointer { bucketOfAge in
+            typeIndex.withUnsafeBufferPointer { typeIndex in
             custOK.withUnsafeBufferPointer { custOK in timeOK.withUnsafeBufferPointer { timeOK in typeOK.withUnsafeBufferPointer { typeOK in
                 for i in lo..<hi {
                     guard custOK.isEmpty || custOK[i] else { continue }
@@ -337,13 +333,12 @@ struct Context: Sendable {
                     let k = Int(typeIndex[Int(tc[i])])
                     guard k >= 0 else { continue }
                     let age = asOfDay - floorDiv(t, microsPerDay)
-                    let b = age < Int64(longest) ? Int(bucketOfAge[Int(age)]) : Int(older)
-                    let slot = c * width + b * types + k
+                    let slot = c * width + ages.bucket(age: age) * types + k
                     let (v, wrapped) = counts[slot].addingReportingOverflow(1)
                     counts[slot] = v
                     if wrapped { carried[slot, default: 0] += 1 }
                 }
-            } } } } } } } } } }
+            } } } } } } } } }
             // Widened once per part (sequential): Int32 counts with the carried multiples added back.
             var counts = small.map { Int32($0) }
             for (slot, times) in carried { counts[slot] &+= times &* 65_536 }
@@ -470,9 +465,6 @@ struct Context: Sendable {
     @inline(__always) func orderRange(_ c: Int) -> Range<Int> { orderStart[c]..<orderStart[c + 1] }
     @inline(__always) func sessionRange(_ c: Int) -> Range<Int> { sessionStart[c]..<sessionStart[c + 1] }
 
-    /// For each window of `windows` and then all time, the last bucket it covers: window w's count of a type
-    /// is the sum of buckets 0...windowBucket (computed once here, not per customer).
-    var windowBuckets: [Int] { windows.map { w in buckets.firstIndex(of: w)! } + [buckets.count] }
 }
 
 /// Rows grouped by customer (CSR starts, customers + 1) as records: row i, kept when `customer[i] >= 0`, becomes
@@ -501,6 +493,29 @@ func scatterRows<T>(_ customer: [Int32], customers: Int, _ make: (Int) -> T) -> 
         count = total
     }
     return (start, rows)
+}
+
+/// The age buckets of the declared windows (ages in days before the as-of day). Windows are nested, so bucket k
+/// holds the ages below the k-th shortest window but not below the one before it, and the last bucket the older
+/// rows: window w covers buckets `0...last(w)`, and sums kept per bucket add up to every window's sums.
+struct AgeBuckets: Sendable {
+    /// The distinct window lengths, ascending.
+    let ends: [Int]
+    private let table: [UInt8]  // the bucket of each age below the longest window
+
+    init(windows: [Int]) {
+        let ends = Array(Set(windows)).sorted()
+        self.ends = ends
+        table = (0..<(ends.last ?? 0)).map { age in UInt8(ends.firstIndex { age < $0 }!) }
+    }
+
+    var count: Int { ends.count + 1 }
+
+    /// The bucket of a row `age` (>= 0) days before the as-of day.
+    @inline(__always) func bucket(age: Int64) -> Int { age < Int64(table.count) ? Int(table[Int(age)]) : ends.count }
+
+    /// The last bucket a window covers; nil, all time: every bucket.
+    func last(_ window: Int?) -> Int { window.map { w in ends.firstIndex(of: w)! } ?? ends.count }
 }
 
 /// A numeric column read row by row as Double or Int64 (decimals scaled to units); nulls, an absent column or a

@@ -23,18 +23,9 @@ struct Layout: Sendable {
 
     /// Windows then nil for all time.
     let windows: [Int?]
-    /// Per entry of `windows`, the last event bucket it covers (Context.windowBuckets).
-    let eventWindowBuckets: [Int]
-    /// Age buckets (Context.buckets): bucket k holds ages (days before as-of) below window k but not below
-    /// window k - 1; the last, `ageBuckets - 1`, holds the older rows. A window w covers buckets
-    /// 0...eventWindowBuckets[w], so sums per bucket add up to every window's sums.
-    let ageBuckets: Int
-    private let bucketOfAge: [UInt8]
-
-    /// The bucket of a row `age` days before the as-of day (age >= 0).
-    @inline(__always) func bucket(age: Int64) -> Int {
-        age < Int64(bucketOfAge.count) ? Int(bucketOfAge[Int(age)]) : ageBuckets - 1
-    }
+    /// The windows' age buckets, and per entry of `windows` the last bucket it covers (`ages.last`).
+    let ages: AgeBuckets
+    let windowLastBucket: [Int]
 
     static let orderMetrics: [(String, String, String, Bool)] = [
         ("orders_count", "orders", "Completed orders", true),
@@ -68,10 +59,8 @@ struct Layout: Sendable {
 
     init(_ ctx: Context, _ config: Configuration) {
         windows = ctx.windows.map { Optional($0) } + [nil]
-        eventWindowBuckets = ctx.windowBuckets
-        ageBuckets = ctx.buckets.count + 1
-        let ends = ctx.buckets
-        bucketOfAge = (0..<(ends.last ?? 0)).map { age in UInt8(ends.firstIndex { age < $0 }!) }
+        ages = ctx.ages
+        windowLastBucket = windows.map(ctx.ages.last)
         let fam = config.families
         func suffix(_ w: Int?) -> String { w.map { "_\($0)d" } ?? "_all" }
         func span(_ w: Int?) -> String { w.map { "in the last \($0) days" } ?? "over all time" }

@@ -32,7 +32,7 @@ struct EventCountTests {
         let cut = (asOf.daysSinceEpoch + 1) * microsPerDay
         let clock = try #require(LocalClock("UTC"))
         func count(threads: Int, rowsPerPart: Int) -> Context.EventCounts {
-            Context.countEvents(customer: c, time: t, type: k, clock: clock, bucketEnds: [7, 30, 90, 180, 365],
+            Context.countEvents(customer: c, time: t, type: k, clock: clock, ages: AgeBuckets(windows: [7, 30, 90, 180, 365]),
                                 asOfDay: asOf.daysSinceEpoch, cut: cut, threads: threads, rowsPerPart: rowsPerPart)
         }
         let one = count(threads: 1, rowsPerPart: 1_000_000)
@@ -141,7 +141,7 @@ struct EventCountTests {
         let kinds = Column("event_type", .enum, strings: (0..<n).map { _ in "page_view" })
         let clock = try #require(LocalClock("UTC"))
         for (threads, rowsPerPart) in [(1, 1_000_000), (2, 1)] {
-            let r = Context.countEvents(customer: ids, time: times, type: kinds, clock: clock, bucketEnds: [7, 30],
+            let r = Context.countEvents(customer: ids, time: times, type: kinds, clock: clock, ages: AgeBuckets(windows: [7, 30]),
                                         asOfDay: asOf.daysSinceEpoch, cut: (asOf.daysSinceEpoch + 1) * microsPerDay,
                                         threads: threads, rowsPerPart: rowsPerPart)
             let a = try #require(r.dict.firstIndex(of: "A")), b = try #require(r.dict.firstIndex(of: "B"))
