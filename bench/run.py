@@ -306,7 +306,8 @@ def sqlite_import(csv_path, table, columns):
 def python_executemany(csv_path, table, types):
     """Python's sqlite3 executemany in one transaction, rows parsed and typed beforehand (not timed)."""
     import csv
-    import sqlite3
+    sys.path.insert(0, os.path.join(HERE, "reference"))
+    from pipeline_common import fresh_sqlite, remove_sqlite
     conv = {"INTEGER": lambda v: int(v) if v != "" else None, "REAL": lambda v: float(v) if v != "" else None}
     with open(csv_path, newline="") as f:
         reader = csv.reader(f)
@@ -314,12 +315,7 @@ def python_executemany(csv_path, table, types):
         fns = [conv.get(types.get(h, "TEXT"), lambda v: v) for h in header]
         rows = [tuple(fn(v) for fn, v in zip(fns, r)) for r in reader]
     db = csv_path + ".executemany.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(db + suffix):
-            os.remove(db + suffix)
-    con = sqlite3.connect(db, isolation_level=None)
-    con.execute("PRAGMA journal_mode = WAL")
-    con.execute("PRAGMA synchronous = NORMAL")
+    con = fresh_sqlite(db)
     cols = ", ".join(f'"{h}" {types.get(h, "TEXT")}' for h in header)
     con.execute(f'CREATE TABLE "{table}" ({cols})')
     sql = f'INSERT INTO "{table}" VALUES ({", ".join("?" for _ in header)})'
@@ -329,9 +325,7 @@ def python_executemany(csv_path, table, types):
     con.execute("COMMIT")
     seconds = time.perf_counter() - t0
     con.close()
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(db + suffix):
-            os.remove(db + suffix)
+    remove_sqlite(db)
     return len(rows), seconds
 
 

@@ -12,6 +12,7 @@ preset; the venv has no YAML parser, so the rules are written out here; the suit
 quarantined rows per source equal to cvm's, fails when they drift apart). CLUSTERING mirrors the one clustering
 of the e2e suite's config (run.py's e2e_config).
 """
+import argparse
 import datetime as dt
 import glob
 import hashlib
@@ -150,15 +151,39 @@ def pseudonym(key):
     return lambda v: None if v is None else hmac.new(k, v.encode(), hashlib.sha256).hexdigest()
 
 
-def load_sqlite(path, tables):
-    """A fresh SQLite file with one table per (name, columns, sqlite types, rows iterable); executemany in one
-    transaction per table, WAL and synchronous=NORMAL as cvm's warehouse. Returns {name: rows inserted}."""
+def remove_sqlite(path):
+    """Deletes a SQLite file with its write-ahead log and shared-memory files, if present."""
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(path + suffix):
             os.remove(path + suffix)
+
+
+def fresh_sqlite(path):
+    """A connection to a new, empty SQLite file (autocommit; WAL and synchronous=NORMAL as cvm's warehouse)."""
+    remove_sqlite(path)
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA synchronous = NORMAL")
+    return con
+
+
+def pipeline_args(doc, threads_help):
+    """The command line both end-to-end peers take."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--as-of", required=True)
+    ap.add_argument("--init", required=True, help="k customer ids, comma-separated: the initial centroids")
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--threads", type=int, default=2, help=threads_help)
+    ap.add_argument("--features-out")
+    ap.add_argument("--key", default=os.environ.get("CVM_PSEUDONYM_KEY", ""))
+    return ap.parse_args()
+
+
+def load_sqlite(path, tables):
+    """A fresh SQLite file with one table per (name, columns, sqlite types, rows iterable); executemany in one
+    transaction per table, WAL and synchronous=NORMAL as cvm's warehouse. Returns {name: rows inserted}."""
+    con = fresh_sqlite(path)
     counts = {}
     for name, columns, types, rows in tables:
         con.execute(f'CREATE TABLE "{name}" (' + ", ".join(f'"{c}" {t}' for c, t in zip(columns, types)) + ")")

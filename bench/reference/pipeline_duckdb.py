@@ -29,7 +29,6 @@ counts), no data-quality profile, no freshness check or reject budget, nothing p
 profiles, centroids or scaling tables, no value stage, no star-schema extras (dim_product, dim_date, history, views,
 indexes, run ledger) and no report. Columns are mapped by position (the generator writes one header), not by name.
 """
-import argparse
 import datetime as dt
 import os
 import sys
@@ -41,7 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import features_duckdb  # noqa: E402
 from pipeline_common import (CLUSTERING, DECIMAL_PATTERN, DECIMAL_TOO_PRECISE, INT_PATTERN, ISO_TIMESTAMP,  # noqa: E402
                              NULL_VALUES, SESSION_GAP_US, SOURCE_ORDER, SOURCES, TOP_CATEGORIES, WINDOWS, Stopwatch,
-                             cutoff_us, files, kmeans, load_sqlite, pseudonym, report)
+                             cutoff_us, files, kmeans, load_sqlite, pipeline_args, pseudonym, report)
 
 lit = features_duckdb.lit
 ident = features_duckdb.ident
@@ -197,15 +196,7 @@ def fetch(con, table, columns=None):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--as-of", required=True)
-    ap.add_argument("--init", required=True, help="k customer ids, comma-separated: the initial centroids")
-    ap.add_argument("--db", required=True)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--features-out")
-    ap.add_argument("--key", default=os.environ.get("CVM_PSEUDONYM_KEY", ""))
-    args = ap.parse_args()
+    args = pipeline_args(__doc__, "threads for DuckDB and scikit-learn")
     as_of = dt.date.fromisoformat(args.as_of)
 
     con = duckdb.connect(":memory:")

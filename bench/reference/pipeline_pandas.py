@@ -26,7 +26,6 @@ cluster profiles, centroids or scaling tables, no value stage (RFM, CLV, lifecyc
 (dim_product, dim_date, history, views, indexes, run ledger) and no report. The suite compares it with cvm's stage
 seconds for extract, clean, features, cluster and load only (cvm's value and report stages are left out).
 """
-import argparse
 import datetime as dt
 import os
 import sys
@@ -38,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import features_pandas  # noqa: E402
 from pipeline_common import (CLUSTERING, DECIMAL_PATTERN, DECIMAL_TOO_PRECISE, INT_PATTERN, ISO_TIMESTAMP,  # noqa: E402
                              NULL_VALUES, SESSION_GAP_US, SOURCE_ORDER, SOURCES, TOP_CATEGORIES, WINDOWS, Stopwatch,
-                             cutoff_us, files, kmeans, load_sqlite, pseudonym, report)
+                             cutoff_us, files, kmeans, load_sqlite, pipeline_args, pseudonym, report)
 
 ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 RULES = ["required", "enum", "min", "max", "pattern", "length", "currency", "check", "duplicate", "reference"]
@@ -235,15 +234,7 @@ def sqlite_type(s):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--as-of", required=True)
-    ap.add_argument("--init", required=True, help="k customer ids, comma-separated: the initial centroids")
-    ap.add_argument("--db", required=True)
-    ap.add_argument("--threads", type=int, default=2, help="threads for scikit-learn (pandas uses one)")
-    ap.add_argument("--features-out")
-    ap.add_argument("--key", default=os.environ.get("CVM_PSEUDONYM_KEY", ""))
-    args = ap.parse_args()
+    args = pipeline_args(__doc__, "threads for scikit-learn (pandas uses one)")
     as_of = dt.date.fromisoformat(args.as_of)
 
     watch = Stopwatch()

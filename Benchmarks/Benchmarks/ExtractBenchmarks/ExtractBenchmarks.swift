@@ -83,6 +83,23 @@ extension BenchmarkMetric {
     return Double(amount) / (Double(d.seconds) + Double(d.attoseconds) * 1e-18)
 }
 
+/// Parses the fields of `bytes` (field i ends at `ends[i]`) with `parser`, 1,000 per iteration.
+func timestampBenchmark(_ name: String, _ bytes: [UInt8], ends: [Int], _ parser: TimestampParser) {
+    Benchmark(name, configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .kilo, maxDuration: .seconds(2),
+                                         maxIterations: 100_000, setup: { blackHole(bytes.count) })) { benchmark in
+        var sum: Int64 = 0
+        bytes.withUnsafeBufferPointer { b in
+            var start = 0
+            for i in benchmark.scaledIterations {
+                let end = ends[i]
+                sum &+= parser.parse(UnsafeBufferPointer(rebasing: b[start..<end])) ?? -1
+                start = end
+            }
+        }
+        blackHole(sum)
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal, .bytesPerSecond, .rowsPerSecond],
@@ -135,33 +152,6 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     // 1,000 parses per iteration (scalingFactor .kilo): throughput is parses per second, time is per parse.
-    Benchmark("timestamp parsing (iso8601 with offset)",
-              configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .kilo, maxDuration: .seconds(2), maxIterations: 100_000,
-                                   setup: { blackHole(stamps.withOffset.count) })) { benchmark in
-        var sum: Int64 = 0
-        stamps.withOffset.withUnsafeBufferPointer { b in
-            var start = 0
-            for i in benchmark.scaledIterations {
-                let end = stamps.withOffsetEnds[i]
-                sum &+= isoWithOffset.parse(UnsafeBufferPointer(rebasing: b[start..<end])) ?? -1
-                start = end
-            }
-        }
-        blackHole(sum)
-    }
-
-    Benchmark("timestamp parsing (iso8601 local time, Europe/Berlin)",
-              configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .kilo, maxDuration: .seconds(2), maxIterations: 100_000,
-                                   setup: { blackHole(stamps.local.count) })) { benchmark in
-        var sum: Int64 = 0
-        stamps.local.withUnsafeBufferPointer { b in
-            var start = 0
-            for i in benchmark.scaledIterations {
-                let end = stamps.localEnds[i]
-                sum &+= isoBerlin.parse(UnsafeBufferPointer(rebasing: b[start..<end])) ?? -1
-                start = end
-            }
-        }
-        blackHole(sum)
-    }
+    timestampBenchmark("timestamp parsing (iso8601 with offset)", stamps.withOffset, ends: stamps.withOffsetEnds, isoWithOffset)
+    timestampBenchmark("timestamp parsing (iso8601 local time, Europe/Berlin)", stamps.local, ends: stamps.localEnds, isoBerlin)
 }
