@@ -228,33 +228,26 @@ struct Stamps {
     }
 }
 
-/// A map from small non-negative integers to the least value given for each, emptied in O(1) like `Stamps`;
-/// `keys` lists the keys in first-insertion order.
+/// A map from small non-negative integers to the least value given for each: a `Stamps` set of the keys (so it
+/// empties in O(1)) and a value per key; `keys` lists the keys in first-insertion order.
 struct LeastStamps {
-    private var marks: [UInt32] = []
+    private var seen = Stamps()
     private var values: [UInt8] = []
-    private var generation: UInt32 = 1
     private(set) var keys: [Int] = []
 
     mutating func clear() {
-        generation &+= 1
-        if generation == 0 { marks = [UInt32](repeating: 0, count: marks.count); generation = 1 }
+        seen.clear()
         keys.removeAll(keepingCapacity: true)
     }
 
     /// Records `value` for `key`, keeping the least value seen since `clear`.
     @inline(__always) mutating func keepLeast(_ key: Int, _ value: UInt8) {
-        if key >= marks.count {
-            let grow = max(key + 1 - marks.count, marks.count)
-            marks += [UInt32](repeating: 0, count: grow)
-            values += [UInt8](repeating: 0, count: grow)
-        }
-        if marks[key] == generation {
-            if value < values[key] { values[key] = value }
-        } else {
-            marks[key] = generation
+        if seen.insert(key) {
+            if key >= values.count { values += [UInt8](repeating: 0, count: max(key + 1 - values.count, values.count)) }
             values[key] = value
             keys.append(key)
+        } else if value < values[key] {
+            values[key] = value
         }
     }
 
