@@ -25,8 +25,9 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "CVMCore"),
-        // Hand-written C for the k-means distance kernels: one build per instruction set (see the header).
+        .target(name: "CVMCore", dependencies: ["CKernels"]),
+        // Hand-written C for the k-means distance kernels (one build per instruction set, see the header)
+        // and the prefetch hint of the big hash-table probes.
         .target(name: "CKernels"),
         .target(name: "Extract", dependencies: ["CVMCore", "CZlib"]),
         .target(name: "Clean", dependencies: ["CVMCore"]),
@@ -45,7 +46,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "CVMCore", "Extract", "Clean", "Features", "Cluster", "Value", "Warehouse", "Report", "Generate",
+                "CVMCore", "CKernels", "Extract", "Clean", "Features", "Cluster", "Value", "Warehouse", "Report", "Generate",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]

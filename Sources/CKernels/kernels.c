@@ -1,5 +1,9 @@
+#define _GNU_SOURCE 1  // O_DIRECT
 #include "cvm_kernels.h"
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 // Contraction to FMA would make the AVX2/AVX-512 clones round differently from the baseline.
 #pragma STDC FP_CONTRACT OFF
@@ -100,4 +104,17 @@ double cvm_km_distance(const double *a, const double *b, int64_t d) {
         s += t * t;
     }
     return s;
+}
+
+int cvm_open_uncached(const char *path, int mode) {
+#if defined(O_DIRECT)
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, mode);
+#elif defined(F_NOCACHE)
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd >= 0 && fcntl(fd, F_NOCACHE, 1) != 0) { int e = errno; close(fd); errno = e; return -1; }
+    return fd;
+#else
+    errno = EINVAL;
+    return -1;
+#endif
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CKernels
 
 /// Interns byte strings into dictionary codes without creating a `String` per field.
 ///
@@ -113,6 +114,85 @@ public struct ByteInterner: Sendable {
 
     public func strings() -> [String] {
         (0..<hashes.count).map { String(decoding: arena[offsets[$0]..<offsets[$0 + 1]], as: UTF8.self) }
+    }
+
+    /// The values in code order, without the hash table (a third of the memory for ids).
+    public consuming func dictionary() -> ByteDictionary {
+        ByteDictionary(arena: arena, offsets: offsets)
+    }
+
+    /// Interns every value of `d` in its code order; returns each one's code here (`remap[codeInD]`).
+    ///
+    /// The merge of per-file dictionaries into a source's one: bytes to bytes, no `String` per value.
+    public mutating func intern(contentsOf d: ByteDictionary) -> [Int32] {
+        let n = d.count
+        guard n > 0 else { return [] }
+        if 2 * (hashes.count + n) > slots.count {
+            var size = slots.count
+            while size < 2 * (hashes.count + n) { size <<= 1 }
+            rehash(size)
+        }
+        let m = mask
+        let hs = d.arena.withUnsafeBufferPointer { src in
+            (0..<n).map { ByteInterner.hash(UnsafeBufferPointer(rebasing: src[d.offsets[$0]..<d.offsets[$0 + 1]])) }
+        }
+        // The table is moved out while it is probed through a pointer, so the arena can grow beside it.
+        var table = slots
+        slots = []
+        defer { slots = table }
+        return table.withUnsafeMutableBufferPointer { t in
+            d.arena.withUnsafeBufferPointer { src in
+                [Int32](unsafeUninitializedCapacity: n) { out, count in
+                    // A table of millions of slots misses cache on every probe: each value's slot is
+                    // fetched `ahead` values early, so the misses overlap instead of queueing.
+                    let ahead = 16
+                    for i in 0..<min(ahead, n) { cvm_prefetch(t.baseAddress! + (Int(truncatingIfNeeded: hs[i]) & m)) }
+                    for i in 0..<n {
+                        if i + ahead < n { cvm_prefetch(t.baseAddress! + (Int(truncatingIfNeeded: hs[i + ahead]) & m)) }
+                        let b = UnsafeBufferPointer(rebasing: src[d.offsets[i]..<d.offsets[i + 1]])
+                        let h = hs[i], tag = h >> 32
+                        var s = Int(truncatingIfNeeded: h) & m
+                        var found: Int32 = -1
+                        while true {
+                            let slot = t[s]
+                            if slot == 0 { break }
+                            if slot & 0xFFFF_FFFF == tag {
+                                let code = Int(slot >> 32) - 1
+                                let start = offsets[code], end = offsets[code + 1]
+                                if end - start == b.count, arena.withUnsafeBufferPointer({ a in
+                                    b.count == 0 || memcmp(a.baseAddress! + start, b.baseAddress!, b.count) == 0
+                                }) { found = Int32(code); break }
+                            }
+                            s = (s + 1) & m
+                        }
+                        if found < 0 {
+                            found = Int32(hashes.count)
+                            arena.append(contentsOf: b)
+                            offsets.append(arena.count)
+                            hashes.append(h)
+                            t[s] = UInt64(found + 1) << 32 | tag
+                        }
+                        out[i] = found
+                    }
+                    count = n
+                }
+            }
+        }
+    }
+}
+
+/// Distinct byte strings in code order: one arena and end offsets (what a finished `ByteInterner` keeps).
+public struct ByteDictionary: Sendable {
+    public let arena: [UInt8]
+    /// `offsets[i] ..< offsets[i + 1]` are value i's bytes; `offsets[0] == 0`.
+    public let offsets: [Int]
+
+    public var count: Int { offsets.count - 1 }
+
+    public func strings() -> [String] {
+        arena.withUnsafeBufferPointer { a in
+            (0..<count).map { String(decoding: UnsafeBufferPointer(rebasing: a[offsets[$0]..<offsets[$0 + 1]]), as: UTF8.self) }
+        }
     }
 }
 

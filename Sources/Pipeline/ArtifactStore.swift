@@ -1,5 +1,6 @@
 import Foundation
 public import CVMCore
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,8 +18,13 @@ import Glibc
 /// stage for that as-of date. Reading is one read(2) pass per file, straight into the column's array.
 public struct ArtifactStore: Sendable {
     public var root: String
+    /// Column files of at least this many bytes are written past the page cache (see `writeFile`).
+    public var uncachedWriteMinBytes: Int
 
-    public init(root: String) { self.root = root }
+    public init(root: String, uncachedWriteMinBytes: Int = 1 << 20) {
+        self.root = root
+        self.uncachedWriteMinBytes = uncachedWriteMinBytes
+    }
 
     public struct Manifest: Codable, Sendable, Equatable {
         public struct ColumnEntry: Codable, Sendable, Equatable {
@@ -260,7 +266,14 @@ public struct ArtifactStore: Sendable {
     }
 
     /// Writes `bytes` to a new file with write(2) (no intermediate `Data` copy); returns their checksum.
+    ///
+    /// A file of `uncachedWriteMinBytes` or more is written past the page cache (O_DIRECT), through an aligned
+    /// 4 MiB buffer, checksummed while in cache. Artifacts are written every run and read again only when a stage
+    /// is rerun alone; copying them into the page cache cost this machine 1.4 s of kernel time per GB (M: about
+    /// 5 s a run for 2.6 GB of extract and clean artifacts), direct writes 0.4 s. Where the file system refuses
+    /// (tmpfs), the file is written through the cache.
     private func writeFile(_ path: String, _ bytes: UnsafeRawBufferPointer) throws -> UInt64 {
+        if bytes.count >= uncachedWriteMinBytes, let sum = try writeUncached(path, bytes) { return sum }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ArtifactIOError(path: path, errno: errno) }
         defer { close(fd) }
@@ -274,6 +287,47 @@ public struct ArtifactStore: Sendable {
             done += n
         }
         return checksum(bytes)
+    }
+
+    /// `writeFile` past the page cache; nil when the file system does not support it (nothing was written).
+    private func writeUncached(_ path: String, _ bytes: UnsafeRawBufferPointer) throws -> UInt64? {
+        let align = 4096, chunk = 4 << 20
+        let fd = cvm_open_uncached(path, 0o644)
+        if fd < 0 {
+            if errno == EINVAL || errno == EOPNOTSUPP { return nil }
+            throw ArtifactIOError(path: path, errno: errno)
+        }
+        var closed = false
+        defer { if !closed { close(fd) } }
+        guard let buffer = UnsafeMutableRawPointer(aligned: align, count: chunk) else { return nil }
+        defer { free(buffer) }
+        var hash = ArtifactChecksum(version: ArtifactChecksum.current, count: bytes.count)
+        var sum: UInt64 = 0
+        var done = 0
+        repeat {
+            let n = min(chunk, bytes.count - done)
+            if n > 0 { buffer.copyMemory(from: bytes.baseAddress! + done, byteCount: n) }
+            let piece = UnsafeRawBufferPointer(start: buffer, count: n)
+            if done + n == bytes.count { sum = hash.finish(piece) } else { hash.add(piece) }  // chunk is a multiple of the block
+            // The last block is padded with zeros and the file cut back to its length.
+            let padded = (n + align - 1) / align * align
+            if padded > n { memset(buffer + n, 0, padded - n) }
+            var written = 0
+            while written < padded {
+                let w = Glibc.write(fd, buffer + written, padded - written)
+                if w < 0 {
+                    if errno == EINTR { continue }
+                    if errno == EINVAL && done == 0 && written == 0 { close(fd); closed = true; unlink(path); return nil }
+                    throw ArtifactIOError(path: path, errno: errno)
+                }
+                // A short direct write leaves an unaligned offset the next write cannot use.
+                if w % align != 0 && written + w < padded { throw ArtifactIOError(path: path, errno: EIO) }
+                written += w
+            }
+            done += n
+        } while done < bytes.count
+        if ftruncate(fd, off_t(bytes.count)) != 0 { throw ArtifactIOError(path: path, errno: errno) }
+        return sum
     }
 
     /// Validity bytes (0 or 1) as `[Bool]`, in one tight loop.
@@ -408,5 +462,14 @@ struct ArtifactChecksum {
         }
         while at < raw.count { h = (h ^ UInt64(raw[at])) &* 0x100_0000_01b3; at += 1 }
         return h
+    }
+}
+
+extension UnsafeMutableRawPointer {
+    /// `count` bytes aligned to `aligned` from posix_memalign (release with free), or nil.
+    init?(aligned: Int, count: Int) {
+        var p: UnsafeMutableRawPointer?
+        guard posix_memalign(&p, aligned, count) == 0, let p else { return nil }
+        self = p
     }
 }

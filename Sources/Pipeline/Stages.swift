@@ -48,6 +48,8 @@ extension PipelineRunner {
             logger.info("read \(name)", metadata: [
                 "files": "\(files.count)", "rows": "\(read)", "accepted": "\(table.rowCount)",
                 "rejected": "\(result.rejects.count)", "bytes": "\(bytes)",
+                "read_seconds": "\(String(format: "%.3f", result.readSeconds))",
+                "merge_seconds": "\(String(format: "%.3f", result.mergeSeconds))",
             ])
         }
         outputs.append(Table(name: "extract_files", columns: [
@@ -61,7 +63,9 @@ extension PipelineRunner {
             Column("rejected_reason", strings: reports.map { $0.1.rejectedReason }),
         ], rowCount: reports.count))
         outputs.append(QuarantineRecord.table(rejects, name: "extract_rejects"))
+        let t0 = DispatchTime.now().uptimeNanoseconds
         try publish(outputs, stage: .extract)
+        stats.detail["write_seconds"] = String(format: "%.3f", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         return stats
     }
 
@@ -75,6 +79,8 @@ extension PipelineRunner {
         var quarantine = QuarantineRecord.records(from: try input(TableRef(stage: .extract, table: "extract_rejects")))
         var budgetProblems: [String] = []
         var profiles: [Table] = []
+        // Where the stage's time goes (seconds, in its log line): the rules, the profiles, the sessions, writing.
+        var clock = PhaseClock()
         for name in order {
             guard let source = loaded.config.sources[name] else { continue }
             let raw = try input(TableRef(stage: .extract, table: "raw_\(name)"))
@@ -85,7 +91,9 @@ extension PipelineRunner {
                 let parts = target.split(separator: ".").map(String.init)
                 if parts.count == 2, let col = cleaned[parts[0]]?[parts[1]] { refs[target] = col }
             }
+            clock.start()
             let result = Cleaner.clean(source, table: raw, references: refs, threads: threads)
+            clock.stop("rules", into: &stats)
             var table = result.table
             table.name = "stg_\(name)"
             cleaned[name] = table
@@ -118,19 +126,25 @@ extension PipelineRunner {
             if let stale = Cleaner.staleness(source, table: table, cutoff: loaded.config.stages.features.cutoffUTC(asOf: asOf)) {
                 budgetProblems.append("\(loaded.path): error: \(stale)")
             }
+            clock.start()
             profiles.append(Cleaner.profile(table, source: name))
+            clock.stop("profile", into: &stats)
         }
         var outputs = sources.compactMap { cleaned[$0.name] }
         if let sessionSource = sessionsSource(loaded.config.stages.clean), let events = cleaned[sessionSource] {
             // Sessions belong to the snapshot: events after the as-of day are left out (point-in-time).
+            clock.start()
             let sessions = try Sessionizer.sessionize(events, gapMinutes: sessionsGap(loaded.config.stages.clean), threads: threads,
                                                       before: loaded.config.stages.features.cutoffUTC(asOf: asOf))
+            clock.stop("sessions", into: &stats)
             outputs.append(sessions)
             stats.detail["sessions"] = "\(sessions.rowCount)"
         }
         outputs.append(QuarantineRecord.table(quarantine, name: "quarantine"))
         outputs.append(Table.concatenating(profiles, name: "data_quality"))
+        clock.start()
         try publish(outputs, stage: .clean)
+        clock.stop("write", into: &stats)
         if !budgetProblems.isEmpty {
             throw CVMFailure(.dataQuality, budgetProblems.joined(separator: "\n"))
         }
@@ -301,4 +315,17 @@ func pseudonymKey(_ loaded: LoadedConfig, required: Bool = false) throws -> Stri
         throw CVMFailure(.config, "\(loaded.path): error: privacy.key_env: the environment variable \(privacy.keyEnv) is not set; it keys the HMAC that pseudonymises \(what.joined(separator: ", ")). Set it to a secret kept outside the config, e.g. export \(privacy.keyEnv)=$(openssl rand -hex 32), and keep it stable so pseudonyms stay comparable across runs")
     }
     return key
+}
+
+/// Adds up wall seconds per phase into a stage's log detail (`<phase>_seconds`).
+struct PhaseClock {
+    private var t0: UInt64 = 0
+    private var totals: [String: Double] = [:]
+
+    mutating func start() { t0 = DispatchTime.now().uptimeNanoseconds }
+
+    mutating func stop(_ phase: String, into stats: inout StageStats) {
+        totals[phase, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        stats.detail["\(phase)_seconds"] = String(format: "%.3f", totals[phase]!)
+    }
 }

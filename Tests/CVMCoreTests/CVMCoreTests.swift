@@ -149,3 +149,29 @@ struct ByteInternerOrderTests {
         #expect(ordered == ["", "Z", "a", "a\u{0}", "aa", "ab", "b", "é"])
     }
 }
+
+/// Merging per-file dictionaries (`intern(contentsOf:)`) gives the codes of interning every value one by one.
+struct ByteInternerMergeTests {
+    @Test func mergeEqualsInterningOneByOne() {
+        var parts: [ByteDictionary] = []
+        var rng = SeededRNG(seed: 7)
+        for p in 0..<6 {
+            var file = ByteInterner()
+            // Ids shared across parts, ids of one part only, the empty value, and enough values to grow the table.
+            for _ in 0..<(p == 3 ? 0 : 5_000) { _ = file.intern("id-\(rng.next() % 20_000)") }
+            _ = file.intern("")
+            _ = file.intern("part-\(p)")
+            parts.append(file.dictionary())
+        }
+        var merged = ByteInterner()
+        var oneByOne = ByteInterner()
+        for d in parts {
+            let remap = merged.intern(contentsOf: d)
+            let expected = d.strings().map { oneByOne.intern($0) }
+            #expect(remap == expected)
+        }
+        #expect(merged.count == oneByOne.count)
+        #expect(merged.strings() == oneByOne.strings())
+        #expect(merged.dictionary().strings() == oneByOne.strings())
+    }
+}

@@ -25,4 +25,13 @@ void cvm_km_all_distances(const double *x, int64_t n, int64_t d, const double *c
 /// Squared distance between two vectors of length d, summed in index order.
 double cvm_km_distance(const double *a, const double *b, int64_t d);
 
+/// Asks the CPU to start fetching the cache line at `p` (no effect on any result): a hash-table
+/// probe of millions of entries can then overlap its memory miss with the ones before it.
+static inline void cvm_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
+/// Creates (or truncates) `path` for writing past the page cache (O_DIRECT; F_NOCACHE on Darwin);
+/// -1 with errno set (EINVAL where the file system or platform has no such mode). Writes to it
+/// must be whole 4096-byte blocks from 4096-aligned memory.
+int cvm_open_uncached(const char *path, int mode);
+
 #endif
