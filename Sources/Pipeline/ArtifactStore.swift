@@ -59,20 +59,30 @@ public struct ArtifactStore: Sendable {
         let fm = FileManager.default
         let final = stageDirectory(asOf: asOf, stage: stage)
         let tmp = final + ".tmp-" + runID
-        let old = final + ".old-" + runID
+        // Unique, so a second write of the stage in one run never meets a folder still queued for removal.
+        let old = final + ".old-" + runID + "-" + UUID().uuidString.prefix(8)
         do {
             try? fm.removeItem(atPath: tmp)
             try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
             try writeTables(tables, to: tmp, stage: stage, asOf: asOf, runID: runID, configHash: configHash, threads: threads)
             if fm.fileExists(atPath: final) { try fm.moveItem(atPath: final, toPath: old) }
             try fm.moveItem(atPath: tmp, toPath: final)
-            try? fm.removeItem(atPath: old)
+            // The replaced folder (hundreds of files on a wide table: 0.13 s on M's features, 0.3 s on clean's) and any
+            // left by a run that died before removing its own are deleted off the critical path: the stage's outputs
+            // are already in place. The run waits for the deletions before it ends (`waitForRemovals`).
+            let parent = (final as NSString).deletingLastPathComponent, base = (final as NSString).lastPathComponent
+            let stale = ((try? fm.contentsOfDirectory(atPath: parent)) ?? [])
+                .filter { $0.hasPrefix(base + ".old-") || ($0.hasPrefix(base + ".tmp-") && $0 != (tmp as NSString).lastPathComponent) }
+            for name in stale.sorted() { ArtifactRemovals.remove("\(parent)/\(name)") }
         } catch {
             try? fm.removeItem(atPath: tmp)
             if !fm.fileExists(atPath: final), fm.fileExists(atPath: old) { try? fm.moveItem(atPath: old, toPath: final) }
             throw CVMFailure(.ioError, "\(final): error: cannot write artifacts: \(error.localizedDescription); check free space and permissions")
         }
     }
+
+    /// Waits until the replaced stage folders queued by `write` are deleted (a run calls it before it ends).
+    public static func waitForRemovals() { ArtifactRemovals.group.wait() }
 
     /// Names of the tables a stage persisted for `asOf`, or nil when it never completed.
     public func tableNames(stage: String, asOf: CivilDate) -> [String]? {
@@ -471,5 +481,15 @@ extension UnsafeMutableRawPointer {
         var p: UnsafeMutableRawPointer?
         guard posix_memalign(&p, aligned, count) == 0, let p else { return nil }
         self = p
+    }
+}
+
+/// Replaced stage folders, deleted one at a time in the background (see `ArtifactStore.write`).
+enum ArtifactRemovals {
+    static let group = DispatchGroup()
+    static let queue = DispatchQueue(label: "cvm.artifact-removals", qos: .utility)
+
+    static func remove(_ path: String) {
+        queue.async(group: group) { try? FileManager.default.removeItem(atPath: path) }
     }
 }

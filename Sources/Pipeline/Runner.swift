@@ -164,6 +164,7 @@ public final class PipelineRunner {
                 break
             }
         }
+        ArtifactStore.waitForRemovals()
         let status = failure == nil ? "succeeded" : "failed"
         let exit = failure.map(exitStatus(for:)) ?? .ok
         try? warehouse.recordRunEnd(runID: runID, endedAt: isoNow(), status: status, exitCode: Int(exit.rawValue),

@@ -39,6 +39,26 @@ struct ArtifactStoreTests {
         #expect(try store.manifest(stage: "s", table: "t", asOf: asOf).runID == "r2")
     }
 
+    /// The replaced folder, and folders a dead run left behind, are deleted in the background; nothing is left
+    /// once `waitForRemovals` returns, and the new outputs were in place before.
+    @Test func replacedFoldersAreRemovedInTheBackground() throws {
+        let root = try makeTemporaryDirectory("artifacts")
+        let store = ArtifactStore(root: root)
+        let asOf = CivilDate(year: 2026, month: 6, day: 30)
+        let day = "\(root)/2026-06-30"
+        try FileManager.default.createDirectory(atPath: "\(day)/s.old-dead/t", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(day)/s.tmp-dead/t", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(day)/other.old-keep", withIntermediateDirectories: true)
+        for run in ["r1", "r1", "r2"] {
+            try store.write([sample()], stage: "s", asOf: asOf, runID: run, configHash: "h")
+            let back = try store.read(stage: "s", table: "t", asOf: asOf)
+            #expect(back["id"] == sample()["id"] && back["n"] == sample()["n"])
+            #expect(try store.manifest(stage: "s", table: "t", asOf: asOf).runID == run)
+        }
+        ArtifactStore.waitForRemovals()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: day).sorted() == ["other.old-keep", "s"])
+    }
+
     @Test func detectsCorruptionAndMissingTablesWithExit66() throws {
         let root = try makeTemporaryDirectory("artifacts")
         let store = ArtifactStore(root: root)
