@@ -289,7 +289,8 @@ public enum Cleaner {
             records.append(QuarantineRecord(source: source.name, file: f, line: l, column: detail[i]?.column, rule: r, reason: detail[i]?.reason ?? r, raw: raw))
             counts[r, default: 0] += 1
         }
-        var out = table.gathering(keep)
+        // Nothing rejected: the table as it stands (no copy of every column).
+        var out = keep.count == n ? table : table.gathering(keep, threads: threads)
         out.name = "stg_\(source.name)"
         var result = CleanResult(table: out, quarantine: records, rowsIn: n,
                                  rejectsByRule: ruleOrder.compactMap { r in counts[r].map { (r, $0) } })

@@ -15,7 +15,7 @@ import Glibc
 ///
 /// A stage's folder is written beside the old one and swapped in by rename, so
 /// the folder always holds the outputs of the latest *successful* run of that
-/// stage for that as-of date. Reading is one read(2) pass per file, straight into the column's array.
+/// stage for that as-of date; the replaced folder is deleted in the background. Reading is one read(2) pass per file, straight into the column's array.
 public struct ArtifactStore: Sendable {
     public var root: String
     /// Column files of at least this many bytes are written past the page cache (see `writeFile`).

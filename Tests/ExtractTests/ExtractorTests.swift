@@ -104,6 +104,18 @@ struct ExtractorTests {
         #expect(r.table["amount"]?.validity == [true, false, false, false])
     }
 
+    /// Declared null values of any length, including one of 64 bytes or more and one of a length no default has.
+    @Test func declaredNullValuesOfAnyLength() throws {
+        var s = spec(columns: [("id", ColumnDecl(.int)), ("name", ColumnDecl(.string))])
+        let long = String(repeating: "-", count: 70)
+        s.nullValues = ["?", long]
+        let text = "id,name\n1,?\n2,\(long)\n3,\(long)-\n?,x\n5,NA\n"
+        let r = try Extractor.extract(s, files: [try writeInput(text)], threads: 1)
+        #expect(r.rejects.isEmpty)
+        #expect(r.table["id"]?.validity == [true, true, true, false, true])
+        #expect((0..<5).map { r.table["name"]?.string(at: $0) } == [nil, nil, long + "-", "x", "NA"])
+    }
+
     @Test func positionalColumnsWithoutAHeader() throws {
         let s = spec(header: false, columns: [("b", ColumnDecl(.int, from: "2")), ("a", ColumnDecl(.string, from: "1"))])
         let r = try Extractor.extract(s, files: [try writeInput("x 1\ny 2\n")], threads: 1)
