@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 // Contraction to FMA would make the AVX2/AVX-512 clones round differently from the baseline.
 #pragma STDC FP_CONTRACT OFF
@@ -116,5 +119,14 @@ int cvm_open_uncached(const char *path, int mode) {
 #else
     errno = EINVAL;
     return -1;
+#endif
+}
+
+int cvm_set_mmap_threshold(size_t bytes) {
+#if defined(__GLIBC__)
+    return mallopt(M_MMAP_THRESHOLD, (int)bytes);
+#else
+    (void)bytes;
+    return 0;
 #endif
 }

@@ -66,6 +66,29 @@ public struct RowExpression: Sendable, CustomStringConvertible {
         return true
     }
 
+    /// The expression with its columns and operators resolved against `table` once, for checking every row:
+    /// `passes(table, row:)` looks each column up by name and compares operator strings per row (it was most
+    /// of the clean stage's rule time on M's 2.6 M order lines). Same results.
+    public func bind(_ table: Table) -> BoundRowExpression {
+        func bind(_ n: Node) -> BoundRowExpression.Node {
+            switch n {
+            case .number(let x): return .constant(.number(x))
+            case .string(let s): return .constant(.string(s))
+            case .column(let name):
+                guard let c = table[name] else { return .constant(.null) }
+                switch c.storage {
+                case .int64(let v): return .ints(v, divisor: c.type == .decimal ? Double(pow10(c.spec.scale)) : 1, validity: c.validity)
+                case .double(let v): return .doubles(v, validity: c.validity)
+                case .string(let codes, let dict): return .strings(codes, dict, validity: c.validity)
+                }
+            case .negate(let a): return .negate(bind(a))
+            case .not(let a): return .not(bind(a))
+            case .binary(let op, let a, let b): return .binary(BoundRowExpression.Op(op), bind(a), bind(b))
+            }
+        }
+        return BoundRowExpression(root: bind(root))
+    }
+
     /// The values of the expression's columns in row `i`, for the reason text: `quantity=2, unit_price=1.5`.
     public func operands(_ table: Table, row i: Int) -> String {
         columns.map { c in "\(c)=\(table[c].map { $0.isValid(i) ? $0.formatted(at: i) : "null" } ?? "?")" }.joined(separator: ", ")
@@ -240,6 +263,108 @@ public struct RowExpression: Sendable, CustomStringConvertible {
             default:
                 throw fail("a value")
             }
+        }
+    }
+}
+
+/// A `RowExpression` bound to one table's columns (`RowExpression.bind`).
+public struct BoundRowExpression: Sendable {
+    enum Op: Sendable {
+        case add, sub, mul, div, eq, ne, lt, le, gt, ge, and, or, other
+
+        init(_ s: String) {
+            switch s {
+            case "+": self = .add
+            case "-": self = .sub
+            case "*": self = .mul
+            case "/": self = .div
+            case "=", "==": self = .eq
+            case "!=", "<>": self = .ne
+            case "<": self = .lt
+            case "<=": self = .le
+            case ">": self = .gt
+            case ">=": self = .ge
+            case "and": self = .and
+            case "or": self = .or
+            default: self = .other
+            }
+        }
+    }
+
+    indirect enum Node: Sendable {
+        case constant(RowExpression.Value)
+        /// An int64 column's values as numbers (decimals divided by 10^scale, as `Column.double(at:)`).
+        case ints([Int64], divisor: Double, validity: [Bool]?)
+        case doubles([Double], validity: [Bool]?)
+        case strings([Int32], [String], validity: [Bool]?)
+        case negate(Node)
+        case not(Node)
+        case binary(Op, Node, Node)
+    }
+
+    let root: Node
+
+    /// Does row `i` pass? Unknown (null operand) passes.
+    public func passes(_ i: Int) -> Bool {
+        if case .bool(false) = evaluate(root, i) { return false }
+        return true
+    }
+
+    func evaluate(_ n: Node, _ i: Int) -> RowExpression.Value {
+        switch n {
+        case .constant(let v): return v
+        case .ints(let v, let divisor, let valid):
+            guard valid?[i] ?? true else { return .null }
+            return .number(Double(v[i]) / divisor)
+        case .doubles(let v, let valid):
+            guard valid?[i] ?? true else { return .null }
+            return .number(v[i])
+        case .strings(let codes, let dict, let valid):
+            guard valid?[i] ?? true else { return .null }
+            return .string(dict[Int(codes[i])])
+        case .negate(let a):
+            if case .number(let x) = evaluate(a, i) { return .number(-x) }
+            return .null
+        case .not(let a):
+            if case .bool(let b) = evaluate(a, i) { return .bool(!b) }
+            return .null
+        case .binary(let op, let a, let b):
+            let x = evaluate(a, i)
+            if op == .and, case .bool(false) = x { return .bool(false) }
+            if op == .or, case .bool(true) = x { return .bool(true) }
+            let y = evaluate(b, i)
+            switch (op, x, y) {
+            case (.and, .bool(let p), .bool(let q)): return .bool(p && q)
+            case (.and, _, .bool(false)): return .bool(false)
+            case (.or, .bool(let p), .bool(let q)): return .bool(p || q)
+            case (.or, _, .bool(true)): return .bool(true)
+            case (_, .number(let p), .number(let q)):
+                switch op {
+                case .add: return .number(p + q)
+                case .sub: return .number(p - q)
+                case .mul: return .number(p * q)
+                case .div: return q == 0 ? .null : .number(p / q)
+                default: return compare(op, p < q, p == q)
+                }
+            case (_, .string(let p), .string(let q)):
+                switch op {
+                case .add, .sub, .mul, .div: return .null
+                default: return compare(op, p < q, p == q)
+                }
+            default: return .null
+            }
+        }
+    }
+
+    func compare(_ op: Op, _ less: Bool, _ equal: Bool) -> RowExpression.Value {
+        switch op {
+        case .eq: return .bool(equal)
+        case .ne: return .bool(!equal)
+        case .lt: return .bool(less)
+        case .le: return .bool(less || equal)
+        case .gt: return .bool(!less && !equal)
+        case .ge: return .bool(!less)
+        default: return .null
         }
     }
 }

@@ -178,7 +178,8 @@ public enum Cleaner {
         }
         // check: row expressions across columns, on the values as they stand (after on_invalid: null).
         for expr in source.checks {
-            for i in 0..<n where ruleOf[i] == 0 && !expr.passes(table, row: i) {
+            let bound = expr.bind(table)
+            for i in 0..<n where ruleOf[i] == 0 && !bound.passes(i) {
                 reject(i, "check", "check failed: \(expr.text) (\(expr.operands(table, row: i)))", col: nil)
             }
         }

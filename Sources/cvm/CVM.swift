@@ -7,6 +7,11 @@ import Pipeline
 /// `cvm`: the command line. Parses arguments, calls Pipeline, maps errors to exit codes. No logic here.
 @main
 struct CVM: ParsableCommand {
+    static func main() {
+        AllocatorPolicy.apply()
+        main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "cvm",
         abstract: "Online customer value management: a nightly batch pipeline from order and click logs to a SQLite warehouse.",

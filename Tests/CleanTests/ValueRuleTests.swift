@@ -113,6 +113,9 @@ struct RowCheckTests {
     func theGrammarEvaluatesLikeSQL(_ text: String, _ expected: [Bool]) throws {
         let e = try RowExpression(text, columns: names)
         #expect((0..<4).map { e.passes(table, row: $0) } == expected, "\(text)")
+        // Bound once to the table's columns (what the clean stage runs per row): the same answers.
+        let bound = e.bind(table)
+        #expect((0..<4).map { bound.passes($0) } == expected, "\(text) (bound)")
     }
 
     @Test(arguments: [

@@ -1,1 +1,13 @@
+import Pipeline
 import Testing
+
+/// The allocator policy of a `cvm` process leaves a user's own malloc tuning alone.
+struct AllocatorPolicyTests {
+    @Test func setsTheThresholdUnlessTheUserTunesMalloc() {
+        #expect(!AllocatorPolicy.apply(environment: ["MALLOC_MMAP_THRESHOLD_": "65536"]))
+        #expect(!AllocatorPolicy.apply(environment: ["GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=65536"]))
+        #if os(Linux)
+        #expect(AllocatorPolicy.apply(environment: [:]))
+        #endif
+    }
+}

@@ -1,6 +1,7 @@
 #ifndef CVM_KERNELS_H
 #define CVM_KERNELS_H
 #include <stdint.h>
+#include <stddef.h>
 
 // Hot numeric kernels of the Cluster stage, written in C because Swift cannot compile one
 // function for several instruction sets: each kernel is built for AVX-512, AVX2 and the
@@ -33,5 +34,9 @@ static inline void cvm_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 /// -1 with errno set (EINVAL where the file system or platform has no such mode). Writes to it
 /// must be whole 4096-byte blocks from 4096-aligned memory.
 int cvm_open_uncached(const char *path, int mode);
+
+/// glibc's mmap threshold (mallopt M_MMAP_THRESHOLD): allocations below it come from the heap and are
+/// reused after free. Returns 1 when set, 0 when refused or not glibc.
+int cvm_set_mmap_threshold(size_t bytes);
 
 #endif
