@@ -333,17 +333,18 @@ public enum Cleaner {
     }
 
     /// Data-quality profile: one row per column (source, column, type, rows, nulls, null_share, distinct, min, max, mean).
-    public static func profile(_ table: Table, source: String) -> Table {
-        var cols: [String] = [], types: [String] = [], rows: [Int64] = [], nulls: [Int64] = [], share: [Double] = []
-        var distinct: [Int64] = [], mins: [String?] = [], maxs: [String?] = [], means: [Double] = [], meanValid: [Bool] = []
+    public static func profile(_ table: Table, source: String, threads: Int = 1) -> Table {
+        struct Stats: Sendable {
+            var name: String, type: String, nulls: Int, distinct: Int
+            var min: String?, max: String?, mean: Double, meanValid: Bool
+        }
         let n = table.rowCount
-        for c in table.columns where !c.name.hasPrefix("_") {
+        let columns = table.columns.filter { !$0.name.hasPrefix("_") }
+        // One column per worker (each one's stats are independent; the result does not depend on `threads`).
+        let stats = parallelMap(chunks: columns.count, threads: threads) { k -> Stats in
+            let c = columns[k]
             let nullCount = c.validity.map { $0.reduce(0) { $0 + ($1 ? 0 : 1) } } ?? 0
-            cols.append(c.name)
-            types.append(c.type.rawValue)
-            rows.append(Int64(n))
-            nulls.append(Int64(nullCount))
-            share.append(n == 0 ? 0 : Double(nullCount) / Double(n))
+            var out = Stats(name: c.name, type: c.type.rawValue, nulls: nullCount, distinct: 0, min: nil, max: nil, mean: 0, meanValid: false)
             var lo: Int?, hi: Int?
             var sum = 0.0, count = 0
             switch c.storage {
@@ -362,9 +363,9 @@ public enum Cleaner {
                     if smallest.map({ v < $0 }) ?? true { smallest = v }
                     if largest.map({ v > $0 }) ?? true { largest = v }
                 }
-                distinct.append(Int64(used))
-                mins.append(smallest)
-                maxs.append(largest)
+                out.distinct = used
+                out.min = smallest
+                out.max = largest
             case .int64(let v):
                 var counter = DistinctCounter()
                 let valid = c.validity
@@ -376,9 +377,9 @@ public enum Cleaner {
                     if averaged { sum += Double(v[i]); count += 1 }
                 }
                 if c.type == .decimal { sum /= Double(pow10(c.spec.scale)) }
-                distinct.append(Int64(counter.count))
-                mins.append(lo.map { c.formatted(at: $0) })
-                maxs.append(hi.map { c.formatted(at: $0) })
+                out.distinct = counter.count
+                out.min = lo.map { c.formatted(at: $0) }
+                out.max = hi.map { c.formatted(at: $0) }
             case .double(let v):
                 var counter = DistinctCounter()
                 let valid = c.validity
@@ -389,25 +390,26 @@ public enum Cleaner {
                     sum += v[i]
                     count += 1
                 }
-                distinct.append(Int64(counter.count))
-                mins.append(lo.map { c.formatted(at: $0) })
-                maxs.append(hi.map { c.formatted(at: $0) })
+                out.distinct = counter.count
+                out.min = lo.map { c.formatted(at: $0) }
+                out.max = hi.map { c.formatted(at: $0) }
             }
-            means.append(count > 0 ? sum / Double(count) : 0)
-            meanValid.append(count > 0)
+            out.mean = count > 0 ? sum / Double(count) : 0
+            out.meanValid = count > 0
+            return out
         }
         return Table(name: "data_quality", columns: [
-            Column("source", strings: cols.map { _ in source }),
-            Column("column", strings: cols),
-            Column("type", strings: types),
-            Column("rows", .int, int64: rows),
-            Column("nulls", .int, int64: nulls),
-            Column("null_share", double: share),
-            Column("distinct", .int, int64: distinct),
-            Column("min", strings: mins),
-            Column("max", strings: maxs),
-            Column("mean", double: means, validity: meanValid),
-        ], rowCount: cols.count)
+            Column("source", strings: stats.map { _ in source }),
+            Column("column", strings: stats.map(\.name)),
+            Column("type", strings: stats.map(\.type)),
+            Column("rows", .int, int64: stats.map { _ in Int64(n) }),
+            Column("nulls", .int, int64: stats.map { Int64($0.nulls) }),
+            Column("null_share", double: stats.map { n == 0 ? 0 : Double($0.nulls) / Double(n) }),
+            Column("distinct", .int, int64: stats.map { Int64($0.distinct) }),
+            Column("min", strings: stats.map(\.min)),
+            Column("max", strings: stats.map(\.max)),
+            Column("mean", double: stats.map(\.mean), validity: stats.map(\.meanValid)),
+        ], rowCount: stats.count)
     }
 }
 

@@ -351,20 +351,28 @@ public struct ArtifactStore: Sendable {
         }
     }
 
+    /// Count, end offsets and bytes in one pass per part, written straight into the output (an id column's
+    /// dictionary holds millions of short strings: appending each one's UTF-8 view cost 0.4 s on M's event ids).
     private func encodeDictionary(_ strings: [String]) -> [UInt8] {
         var total = 0
         for s in strings { total += s.utf8.count }
-        var out: [UInt8] = []
-        out.reserveCapacity(4 + 4 * strings.count + total)
-        func put(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
-        put(UInt32(strings.count))
-        var end: UInt32 = 0
-        for s in strings {
-            end += UInt32(s.utf8.count)
-            put(end)
+        let size = 4 + 4 * strings.count + total
+        return [UInt8](unsafeUninitializedCapacity: size) { buf, count in
+            let raw = UnsafeMutableRawBufferPointer(buf)
+            raw.storeBytes(of: UInt32(strings.count).littleEndian, toByteOffset: 0, as: UInt32.self)
+            var end: UInt32 = 0
+            var at = 4 + 4 * strings.count
+            for (k, s) in strings.enumerated() {
+                var s = s
+                s.withUTF8 { u in
+                    if u.count > 0 { (raw.baseAddress! + at).copyMemory(from: u.baseAddress!, byteCount: u.count) }
+                    at += u.count
+                    end += UInt32(u.count)
+                }
+                raw.storeBytes(of: end.littleEndian, toByteOffset: 4 + 4 * k, as: UInt32.self)
+            }
+            count = size
         }
-        for s in strings { out.append(contentsOf: s.utf8) }
-        return out
     }
 
     private func decodeDictionary(_ data: [UInt8], path: String) throws -> [String] {

@@ -127,7 +127,7 @@ extension PipelineRunner {
                 budgetProblems.append("\(loaded.path): error: \(stale)")
             }
             clock.start()
-            profiles.append(Cleaner.profile(table, source: name))
+            profiles.append(Cleaner.profile(table, source: name, threads: threads))
             clock.stop("profile", into: &stats)
         }
         var outputs = sources.compactMap { cleaned[$0.name] }
