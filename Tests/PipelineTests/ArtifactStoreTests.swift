@@ -186,6 +186,11 @@ struct ArtifactStoreTests {
             #expect(a.columns == b.columns)
             for file in ["c0.bin", "c1.bin", "c1.dict"] + (n > 0 ? ["c1.valid"] : []) {
                 let path = { (store: ArtifactStore) in "\(store.stageDirectory(asOf: asOf, stage: "clean"))/\(t.name)/\(file)" }
+                let size = { (p: String) in (try FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? -1 }
+                #expect(try size(path(direct)) == size(path(cached)), "\(file) of \(n) rows")
+                // Not through Data(contentsOf:) when empty: FoundationEssentials leaks its buffer for an empty file
+                // (LeakSanitizer, `make sanitize`).
+                guard try size(path(direct)) > 0 else { continue }
                 let x = try Data(contentsOf: URL(fileURLWithPath: path(direct)))
                 #expect(x == (try Data(contentsOf: URL(fileURLWithPath: path(cached)))), "\(file) of \(n) rows")
             }
