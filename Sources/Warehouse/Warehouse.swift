@@ -224,14 +224,23 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                 for (i, table) in tables.enumerated() {
                     let ts = Date()
                     defer { perTable.append((table.name, Date().timeIntervalSince(ts))) }
-                    var rebuildIndexes = try Warehouse.prepareTable(db, table)
-                    var onlyThisSnapshot = rebuildIndexes
-                    if !rebuildIndexes {
+                    let created = try Warehouse.prepareTable(db, table)
+                    var rebuildIndexes = created
+                    var onlyThisSnapshot = created
+                    // Rows already in index order (sessions come sorted by customer) keep the index through the
+                    // insert: each key lands after the previous one, which is cheaper than building the index from
+                    // a scan of the whole table afterwards (M's fact_session: 1.9 instead of 2.3-2.6 s of CPU).
+                    let inIndexOrder = Warehouse.rowsInIndexOrder(table, options: options)
+                    if created && inIndexOrder {
+                        try Warehouse.createIndexes(db, table)
+                        rebuildIndexes = false
+                    } else if !created {
+                        if inIndexOrder { try Warehouse.createIndexes(db, table) }  // kept (created if an old file lacks it)
                         // Indexes are built after the bulk insert when the new rows outnumber the other
                         // snapshots' rows (rebuilding is then cheaper than inserting into the B-trees).
                         let others = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(quote(table.name)) WHERE as_of != ?",
                                                       arguments: [asOf.description]) ?? 0
-                        if table.rowCount >= others {
+                        if table.rowCount >= others && !inIndexOrder {
                             try Warehouse.dropIndexes(db, table)
                             rebuildIndexes = true
                         }
@@ -412,6 +421,28 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         }
         let cols = ["\"as_of\" TEXT NOT NULL", "\"run_id\" TEXT NOT NULL"] + t.columns.map { "\(quote($0.name)) \(sqlType($0.type))" }
         try db.execute(sql: "CREATE TABLE \(quote(t.name)) (\(cols.joined(separator: ", ")))")
+        return true
+    }
+
+    /// True when the rows' index keys (as_of is one value per load, so the customer id) never decrease in SQLite's
+    /// text order (bytes; null first), as stored: a pseudonymised customer id is stored as its hash, so it is not.
+    static func rowsInIndexOrder(_ t: CVMCore.Table, options: LoadOptions) -> Bool {
+        guard let c = t.column("customer_id"), !options.pseudonymize.contains("customer_id"),
+              case .string(let codes, let dict) = c.storage else { return false }
+        // Each code's rank in byte order of its value (equal values share a rank).
+        let order = dict.indices.sorted { dict[$0].utf8.lexicographicallyPrecedes(dict[$1].utf8) }
+        var rank = [Int](repeating: 0, count: dict.count)
+        var r = 0
+        for (k, code) in order.enumerated() {
+            if k > 0, dict[code] != dict[order[k - 1]] { r += 1 }
+            rank[code] = r
+        }
+        var last = -1
+        for i in 0..<t.rowCount {
+            let x = c.isValid(i) ? rank[Int(codes[i])] : -1
+            if x < last { return false }
+            last = x
+        }
         return true
     }
 

@@ -49,6 +49,31 @@ struct WarehouseTests {
         try w.close()
     }
 
+    /// Rows already in (as_of, customer_id) order load with the index kept through the insert; rows out of order get
+    /// it built afterwards. Either way the index exists, is consistent and answers customer look-ups, whether the
+    /// table is new or holds other snapshots.
+    @Test func theCustomerIndexHoldsForRowsInAndOutOfOrder() throws {
+        let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
+        let w = try Warehouse(path: path)
+        // In byte order with a null first and repeated ids; "C10" < "C2" in bytes, so the second table is not.
+        let ordered = Table(name: "fact_session", columns: [
+            Column("customer_id", strings: [nil, "C1", "C1", "C10", "C2", "C2", "Cz"]),
+            Column("n", .int, int64: [0, 1, 2, 3, 4, 5, 6]),
+        ])
+        let unordered = Table(name: "fact_session", columns: [
+            Column("customer_id", strings: ["C2", "C10", nil, "C1"]),
+            Column("n", .int, int64: [7, 8, 9, 10]),
+        ])
+        for (day, table) in [(d1, ordered), (d2, unordered), (d2, ordered), (d1, unordered)] {
+            _ = try w.loadSnapshot(asOf: day, runID: "r", tables: [table], options: LoadOptions())
+            #expect(try dump(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'fact_session'") == ["ix_fact_session_customer"])
+            #expect(try dump(path, "PRAGMA integrity_check") == ["ok"])
+        }
+        #expect(try dump(path, "SELECT n FROM fact_session INDEXED BY ix_fact_session_customer WHERE as_of = '2026-06-30' AND customer_id = 'C2' ORDER BY n") == ["4", "5"])
+        #expect(try dump(path, "SELECT COUNT(*) FROM fact_session WHERE as_of = '2026-06-29'") == ["4"])
+        try w.close()
+    }
+
     @Test func reloadingAnAsOfReplacesOnlyThatSnapshot() throws {
         let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
         let w = try Warehouse(path: path)
