@@ -227,10 +227,13 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                     let created = try Warehouse.prepareTable(db, table)
                     var rebuildIndexes = created
                     var onlyThisSnapshot = created
-                    // Rows already in index order (sessions come sorted by customer) keep the index through the
-                    // insert: each key lands after the previous one, which is cheaper than building the index from
-                    // a scan of the whole table afterwards (M's fact_session: 1.9 instead of 2.3-2.6 s of CPU).
-                    let inIndexOrder = Warehouse.rowsInIndexOrder(table, options: options)
+                    // Rows are inserted in index order (by customer; most tables already are) and keep the customer
+                    // index through the insert: each key lands after the previous one, which is cheaper than building
+                    // the index from a scan of the whole table afterwards (M's fact_session: 1.9 instead of 2.3-2.6 s
+                    // of CPU), and a customer's rows end up together in the table for the analysts' look-ups.
+                    let order = Warehouse.insertOrder(table, options: options)
+                    var inIndexOrder = true
+                    if case .none = order { inIndexOrder = false }
                     if created && inIndexOrder {
                         try Warehouse.createIndexes(db, table)
                         rebuildIndexes = false
@@ -252,7 +255,9 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                         try db.execute(sql: "DELETE FROM \(quote(table.name)) WHERE as_of = ?", arguments: [asOf.description])
                     }
                     let ti = Date()
-                    try Warehouse.bulkInsert(db, table, asOf: asOf.description, runID: runID, options: options)
+                    var permutation: [Int]?
+                    if case .sorted(let o) = order { permutation = o }
+                    try Warehouse.bulkInsert(db, table, asOf: asOf.description, runID: runID, options: options, order: permutation)
                     inserts[table.name] = Date().timeIntervalSince(ti)
                     if rebuildIndexes { try Warehouse.createIndexes(db, table) }
                     rows[table.name] = table.rowCount
@@ -424,26 +429,41 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         return true
     }
 
-    /// True when the rows' index keys (as_of is one value per load, so the customer id) never decrease in SQLite's
-    /// text order (bytes; null first), as stored: a pseudonymised customer id is stored as its hash, so it is not.
-    static func rowsInIndexOrder(_ t: CVMCore.Table, options: LoadOptions) -> Bool {
+    /// The order in which to insert `t`'s rows so their index keys (as_of is one value per load, so the customer id)
+    /// never decrease in SQLite's text order (bytes; null first): nil when the rows already are (sessions, features and
+    /// the customer tables come sorted), else a stable counting sort by customer (a customer's rows keep their order).
+    /// `.none` when the table has no customer index to keep, or its ids are stored pseudonymised (as their hashes).
+    enum InsertOrder { case none, asIs, sorted([Int]) }
+
+    static func insertOrder(_ t: CVMCore.Table, options: LoadOptions) -> InsertOrder {
         guard let c = t.column("customer_id"), !options.pseudonymize.contains("customer_id"),
-              case .string(let codes, let dict) = c.storage else { return false }
-        // Each code's rank in byte order of its value (equal values share a rank).
+              case .string(let codes, let dict) = c.storage else { return .none }
+        // Each code's rank in byte order of its value (equal values share a rank); null rows rank 0, the rest from 1.
         let order = dict.indices.sorted { dict[$0].utf8.lexicographicallyPrecedes(dict[$1].utf8) }
         var rank = [Int](repeating: 0, count: dict.count)
-        var r = 0
+        var r = 1
         for (k, code) in order.enumerated() {
             if k > 0, dict[code] != dict[order[k - 1]] { r += 1 }
             rank[code] = r
         }
-        var last = -1
+        let valid = c.validity
+        var sorted = true, last = 0
         for i in 0..<t.rowCount {
-            let x = c.isValid(i) ? rank[Int(codes[i])] : -1
-            if x < last { return false }
+            let x = (valid?[i] ?? true) ? rank[Int(codes[i])] : 0
+            if x < last { sorted = false; break }
             last = x
         }
-        return true
+        if sorted { return .asIs }
+        var start = [Int](repeating: 0, count: r + 2)
+        for i in 0..<t.rowCount { start[((valid?[i] ?? true) ? rank[Int(codes[i])] : 0) + 1] += 1 }
+        for k in 1..<start.count { start[k] += start[k - 1] }
+        var out = [Int](repeating: 0, count: t.rowCount)
+        for i in 0..<t.rowCount {
+            let x = (valid?[i] ?? true) ? rank[Int(codes[i])] : 0
+            out[start[x]] = i
+            start[x] += 1
+        }
+        return .sorted(out)
     }
 
     static func dropIndexes(_ db: Database, _ t: CVMCore.Table) throws {
@@ -467,7 +487,9 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
     /// Written against the raw SQLite API because this is the load's hot loop: no
     /// per-value boxing; each dictionary string is encoded to UTF-8 once and bound
     /// with SQLITE_STATIC (the bytes outlive every step).
-    static func bulkInsert(_ db: Database, _ t: CVMCore.Table, asOf: String, runID: String, options: LoadOptions) throws {
+    /// - Parameter order: the rows to insert, in this order (nil: 0..<rowCount).
+    static func bulkInsert(_ db: Database, _ t: CVMCore.Table, asOf: String, runID: String, options: LoadOptions,
+                           order: [Int]? = nil) throws {
         guard let handle = db.sqliteConnection else { throw CVMFailure(.internal, "error: no SQLite connection") }
         let names = ["as_of", "run_id"] + t.columns.map(\.name)
         let sql = "INSERT INTO \(quote(t.name)) (\(names.map(quote).joined(separator: ", "))) VALUES (\(names.map { _ in "?" }.joined(separator: ", ")))"
@@ -529,7 +551,8 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         let isStatic = unsafeBitCast(0, to: sqlite3_destructor_type.self)
         sqlite3_bind_text(stmt, 1, asOf, -1, transient)
         sqlite3_bind_text(stmt, 2, runID, -1, transient)
-        for row in 0..<t.rowCount {
+        for k in 0..<t.rowCount {
+            let row = order?[k] ?? k
             for (j, b) in binders.enumerated() {
                 let idx = Int32(j + 3)
                 if let v = valid[j], !v[row] { sqlite3_bind_null(stmt, idx); continue }
