@@ -224,26 +224,14 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                 for (i, table) in tables.enumerated() {
                     let ts = Date()
                     defer { perTable.append((table.name, Date().timeIntervalSince(ts))) }
-                    let created = try Warehouse.prepareTable(db, table)
-                    var rebuildIndexes = created
-                    var onlyThisSnapshot = created
-                    // Rows are inserted in index order (by customer; most tables already are) and keep the customer
-                    // index through the insert: each key lands after the previous one, which is cheaper than building
-                    // the index from a scan of the whole table afterwards (M's fact_session: 1.9 instead of 2.3-2.6 s
-                    // of CPU), and a customer's rows end up together in the table for the analysts' look-ups.
-                    let order = Warehouse.insertOrder(table, options: options)
-                    var inIndexOrder = true
-                    if case .none = order { inIndexOrder = false }
-                    if created && inIndexOrder {
-                        try Warehouse.createIndexes(db, table)
-                        rebuildIndexes = false
-                    } else if !created {
-                        if inIndexOrder { try Warehouse.createIndexes(db, table) }  // kept (created if an old file lacks it)
+                    var rebuildIndexes = try Warehouse.prepareTable(db, table)
+                    var onlyThisSnapshot = rebuildIndexes
+                    if !rebuildIndexes {
                         // Indexes are built after the bulk insert when the new rows outnumber the other
                         // snapshots' rows (rebuilding is then cheaper than inserting into the B-trees).
                         let others = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(quote(table.name)) WHERE as_of != ?",
                                                       arguments: [asOf.description]) ?? 0
-                        if table.rowCount >= others && !inIndexOrder {
+                        if table.rowCount >= others {
                             try Warehouse.dropIndexes(db, table)
                             rebuildIndexes = true
                         }
@@ -255,9 +243,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                         try db.execute(sql: "DELETE FROM \(quote(table.name)) WHERE as_of = ?", arguments: [asOf.description])
                     }
                     let ti = Date()
-                    var permutation: [Int]?
-                    if case .sorted(let o) = order { permutation = o }
-                    try Warehouse.bulkInsert(db, table, asOf: asOf.description, runID: runID, options: options, order: permutation)
+                    try Warehouse.bulkInsert(db, table, asOf: asOf.description, runID: runID, options: options)
                     inserts[table.name] = Date().timeIntervalSince(ti)
                     if rebuildIndexes { try Warehouse.createIndexes(db, table) }
                     rows[table.name] = table.rowCount
@@ -429,43 +415,6 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         return true
     }
 
-    /// The order in which to insert `t`'s rows so their index keys (as_of is one value per load, so the customer id)
-    /// never decrease in SQLite's text order (bytes; null first): nil when the rows already are (sessions, features and
-    /// the customer tables come sorted), else a stable counting sort by customer (a customer's rows keep their order).
-    /// `.none` when the table has no customer index to keep, or its ids are stored pseudonymised (as their hashes).
-    enum InsertOrder { case none, asIs, sorted([Int]) }
-
-    static func insertOrder(_ t: CVMCore.Table, options: LoadOptions) -> InsertOrder {
-        guard let c = t.column("customer_id"), !options.pseudonymize.contains("customer_id"),
-              case .string(let codes, let dict) = c.storage else { return .none }
-        // Each code's rank in byte order of its value (equal values share a rank); null rows rank 0, the rest from 1.
-        let order = dict.indices.sorted { dict[$0].utf8.lexicographicallyPrecedes(dict[$1].utf8) }
-        var rank = [Int](repeating: 0, count: dict.count)
-        var r = 1
-        for (k, code) in order.enumerated() {
-            if k > 0, dict[code] != dict[order[k - 1]] { r += 1 }
-            rank[code] = r
-        }
-        let valid = c.validity
-        var sorted = true, last = 0
-        for i in 0..<t.rowCount {
-            let x = (valid?[i] ?? true) ? rank[Int(codes[i])] : 0
-            if x < last { sorted = false; break }
-            last = x
-        }
-        if sorted { return .asIs }
-        var start = [Int](repeating: 0, count: r + 2)
-        for i in 0..<t.rowCount { start[((valid?[i] ?? true) ? rank[Int(codes[i])] : 0) + 1] += 1 }
-        for k in 1..<start.count { start[k] += start[k - 1] }
-        var out = [Int](repeating: 0, count: t.rowCount)
-        for i in 0..<t.rowCount {
-            let x = (valid?[i] ?? true) ? rank[Int(codes[i])] : 0
-            out[start[x]] = i
-            start[x] += 1
-        }
-        return .sorted(out)
-    }
-
     static func dropIndexes(_ db: Database, _ t: CVMCore.Table) throws {
         try db.execute(sql: "DROP INDEX IF EXISTS \(quote("ix_\(t.name)_as_of"))")
         try db.execute(sql: "DROP INDEX IF EXISTS \(quote("ix_\(t.name)_customer"))")
@@ -487,9 +436,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
     /// Written against the raw SQLite API because this is the load's hot loop: no
     /// per-value boxing; each dictionary string is encoded to UTF-8 once and bound
     /// with SQLITE_STATIC (the bytes outlive every step).
-    /// - Parameter order: the rows to insert, in this order (nil: 0..<rowCount).
-    static func bulkInsert(_ db: Database, _ t: CVMCore.Table, asOf: String, runID: String, options: LoadOptions,
-                           order: [Int]? = nil) throws {
+    static func bulkInsert(_ db: Database, _ t: CVMCore.Table, asOf: String, runID: String, options: LoadOptions) throws {
         guard let handle = db.sqliteConnection else { throw CVMFailure(.internal, "error: no SQLite connection") }
         let names = ["as_of", "run_id"] + t.columns.map(\.name)
         let sql = "INSERT INTO \(quote(t.name)) (\(names.map(quote).joined(separator: ", "))) VALUES (\(names.map { _ in "?" }.joined(separator: ", ")))"
@@ -551,8 +498,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         let isStatic = unsafeBitCast(0, to: sqlite3_destructor_type.self)
         sqlite3_bind_text(stmt, 1, asOf, -1, transient)
         sqlite3_bind_text(stmt, 2, runID, -1, transient)
-        for k in 0..<t.rowCount {
-            let row = order?[k] ?? k
+        for row in 0..<t.rowCount {
             for (j, b) in binders.enumerated() {
                 let idx = Int32(j + 3)
                 if let v = valid[j], !v[row] { sqlite3_bind_null(stmt, idx); continue }
