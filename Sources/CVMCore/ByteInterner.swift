@@ -42,31 +42,47 @@ public struct ByteInterner: Sendable {
     /// The code of `b`, or nil when it is new and `isNew` rejects it; new values are added.
     public mutating func intern(_ b: UnsafeBufferPointer<UInt8>, accept: (UnsafeBufferPointer<UInt8>) -> Bool) -> Int32? {
         let h = ByteInterner.hash(b)
-        let tag = h >> 32
-        var s = Int(truncatingIfNeeded: h) & mask
+        let (found, s) = slots.withUnsafeBufferPointer { probe(b, hash: h, in: $0) }
+        if let found { return found }
+        guard accept(b) else { return nil }
+        let code = add(b, hash: h)
+        slots[s] = ByteInterner.slot(code, hash: h)
+        if hashes.count * 2 > slots.count { rehash(slots.count * 2) }
+        return code
+    }
+
+    /// Where `b` (hash `h`) is in the table `t`: its code, or nil and the empty slot it would take.
+    /// The one probe loop of `intern`, `code(of:)` and `intern(contentsOf:)`.
+    @inline(__always) private func probe(_ b: UnsafeBufferPointer<UInt8>, hash h: UInt64,
+                                         in t: UnsafeBufferPointer<UInt64>) -> (code: Int32?, slot: Int) {
+        let tag = h >> 32, m = t.count - 1
+        var s = Int(truncatingIfNeeded: h) & m
         while true {
-            let slot = slots[s]
-            if slot == 0 { break }
+            let slot = t[s]
+            if slot == 0 { return (nil, s) }
             if slot & 0xFFFF_FFFF == tag {
                 let code = Int(slot >> 32) - 1
                 let start = offsets[code], end = offsets[code + 1]
-                if end - start == b.count {
-                    let equal = arena.withUnsafeBufferPointer { a in
-                        b.count == 0 || memcmp(a.baseAddress! + start, b.baseAddress!, b.count) == 0
-                    }
-                    if equal { return Int32(code) }
-                }
+                if end - start == b.count, arena.withUnsafeBufferPointer({ a in
+                    b.count == 0 || memcmp(a.baseAddress! + start, b.baseAddress!, b.count) == 0
+                }) { return (Int32(code), s) }
             }
-            s = (s + 1) & mask
+            s = (s + 1) & m
         }
-        guard accept(b) else { return nil }
-        let code = hashes.count
+    }
+
+    /// Appends a new value; its code. The caller fills its slot (`slot(code, hash:)`).
+    @inline(__always) private mutating func add(_ b: UnsafeBufferPointer<UInt8>, hash h: UInt64) -> Int32 {
+        let code = Int32(hashes.count)
         arena.append(contentsOf: b)
         offsets.append(arena.count)
         hashes.append(h)
-        slots[s] = UInt64(code + 1) << 32 | tag
-        if hashes.count * 2 > slots.count { rehash(slots.count * 2) }
-        return Int32(code)
+        return code
+    }
+
+    /// A table slot: code + 1 in the high half, the hash's high 32 bits in the low half.
+    @inline(__always) private static func slot(_ code: Int32, hash h: UInt64) -> UInt64 {
+        UInt64(code + 1) << 32 | h >> 32
     }
 
     private mutating func rehash(_ size: Int) {
@@ -75,27 +91,13 @@ public struct ByteInterner: Sendable {
         for (code, h) in hashes.enumerated() {
             var s = Int(truncatingIfNeeded: h) & mask
             while slots[s] != 0 { s = (s + 1) & mask }
-            slots[s] = UInt64(code + 1) << 32 | h >> 32
+            slots[s] = ByteInterner.slot(Int32(code), hash: h)
         }
     }
 
     /// The code of `b` if it was interned (nothing is added).
     public func code(of b: UnsafeBufferPointer<UInt8>) -> Int32? {
-        let h = ByteInterner.hash(b)
-        let tag = h >> 32
-        var s = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let slot = slots[s]
-            if slot == 0 { return nil }
-            if slot & 0xFFFF_FFFF == tag {
-                let code = Int(slot >> 32) - 1
-                let start = offsets[code], end = offsets[code + 1]
-                if end - start == b.count, arena.withUnsafeBufferPointer({ a in
-                    b.count == 0 || memcmp(a.baseAddress! + start, b.baseAddress!, b.count) == 0
-                }) { return Int32(code) }
-            }
-            s = (s + 1) & mask
-        }
+        slots.withUnsafeBufferPointer { probe(b, hash: ByteInterner.hash(b), in: $0) }.code
     }
 
     /// Every code, ordered by its bytes (unsigned, shorter prefix first): the byte order of the values.
@@ -150,29 +152,13 @@ public struct ByteInterner: Sendable {
                     for i in 0..<n {
                         if i + ahead < n { cvm_prefetch(t.baseAddress! + (Int(truncatingIfNeeded: hs[i + ahead]) & m)) }
                         let b = UnsafeBufferPointer(rebasing: src[d.offsets[i]..<d.offsets[i + 1]])
-                        let h = hs[i], tag = h >> 32
-                        var s = Int(truncatingIfNeeded: h) & m
-                        var found: Int32 = -1
-                        while true {
-                            let slot = t[s]
-                            if slot == 0 { break }
-                            if slot & 0xFFFF_FFFF == tag {
-                                let code = Int(slot >> 32) - 1
-                                let start = offsets[code], end = offsets[code + 1]
-                                if end - start == b.count, arena.withUnsafeBufferPointer({ a in
-                                    b.count == 0 || memcmp(a.baseAddress! + start, b.baseAddress!, b.count) == 0
-                                }) { found = Int32(code); break }
-                            }
-                            s = (s + 1) & m
+                        let (code, s) = probe(b, hash: hs[i], in: UnsafeBufferPointer(t))
+                        if let code {
+                            out[i] = code
+                        } else {
+                            out[i] = add(b, hash: hs[i])
+                            t[s] = ByteInterner.slot(out[i], hash: hs[i])
                         }
-                        if found < 0 {
-                            found = Int32(hashes.count)
-                            arena.append(contentsOf: b)
-                            offsets.append(arena.count)
-                            hashes.append(h)
-                            t[s] = UInt64(found + 1) << 32 | tag
-                        }
-                        out[i] = found
                     }
                     count = n
                 }
