@@ -29,6 +29,15 @@ public func parallelMap<T: Sendable>(chunks: Int, threads: Int, _ body: @Sendabl
     return results.map { $0! }
 }
 
+/// `parallelMap` over items `0..<order.count` started in the order `order` gives (a permutation: the long items
+/// first, so none ends up last on one worker); the results come back by item, `result[i] == body(i)`.
+public func parallelMap<T: Sendable>(startingWith order: [Int], threads: Int, _ body: @Sendable (Int) -> T) -> [T] {
+    let started = parallelMap(chunks: order.count, threads: threads) { body(order[$0]) }
+    var out = [T?](repeating: nil, count: order.count)
+    for (k, i) in order.enumerated() { out[i] = started[k] }
+    return out.map { $0! }
+}
+
 /// Number of processor cores available.
 public var availableCores: Int {
     #if os(Linux)

@@ -10,32 +10,20 @@ extension Table {
         guard let first = tables.first else { return Table(name: name) }
         let specs = first.schema.columns
         let rowCount = tables.reduce(0) { $0 + $1.rowCount }
-        let boxes = specs.indices.map { i in PartsBox(tables.map { $0.columns[i] }) }
+        let boxes = specs.indices.map { i in ColumnParts(tables.map { $0.columns[i] }) }
         for (i, spec) in specs.enumerated() {
             for p in boxes[i].parts { precondition(p.type == spec.type && p.name == spec.name, "concatenating \(name): column \(p.name) differs") }
         }
         tables = []  // the boxes now hold the only references this function keeps
         // Largest storage first (strings merge dictionaries, the slow part).
-        let order = specs.indices.sorted { a, b in
-            let (x, y) = (specs[a].type.storageKind == .string, specs[b].type.storageKind == .string)
-            return x != y ? x : a < b
-        }
-        let merged = parallelMap(chunks: specs.count, threads: threads) { k -> Column in
-            let i = order[k]
+        let columns = parallelMap(startingWith: specs.stringColumnsFirst, threads: threads) { i -> Column in
             let column = merge(boxes[i].parts, spec: specs[i], rows: rowCount)
             boxes[i].parts = []
             return column
         }
-        var columns = [Column?](repeating: nil, count: specs.count)
-        for (k, c) in merged.enumerated() { columns[order[k]] = c }
-        return Table(name: name, columns: columns.map { $0! }, rowCount: rowCount)
+        return Table(name: name, columns: columns, rowCount: rowCount)
     }
 
-    /// Each column's parts, owned by the one worker that merges that column.
-    private final class PartsBox: @unchecked Sendable {
-        var parts: [Column]
-        init(_ parts: [Column]) { self.parts = parts }
-    }
 
     private static func merge(_ parts: [Column], spec: ColumnSpec, rows: Int) -> Column {
         var validity: [Bool]?
@@ -75,6 +63,23 @@ extension Table {
                 }
             }
             return Column(spec, .string(codes: codes, dictionary: interner.strings()), validity: validity)
+        }
+    }
+}
+
+/// One column's parts, owned by the one worker that merges that column (it drops them once merged).
+public final class ColumnParts<Part>: @unchecked Sendable {
+    public var parts: [Part]
+    public init(_ parts: [Part]) { self.parts = parts }
+}
+
+extension [ColumnSpec] {
+    /// Column indices, string columns first (merging their dictionaries is the slow part of stacking), then the
+    /// rest, each in column order: the order to start per-column work in.
+    public var stringColumnsFirst: [Int] {
+        indices.sorted { a, b in
+            let (x, y) = (self[a].type.storageKind == .string, self[b].type.storageKind == .string)
+            return x != y ? x : a < b
         }
     }
 }

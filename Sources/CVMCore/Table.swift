@@ -29,13 +29,9 @@ public struct Table: Sendable, Equatable {
         columns.append(column)
     }
 
-    /// Rows selected by `indices`, in that order.
-    public func gathering(_ indices: [Int]) -> Table {
-        Table(name: name, columns: columns.map { $0.gathering(indices) }, rowCount: indices.count)
-    }
-
-    /// `gathering(indices)` with the columns spread over `threads` workers (the result does not depend on it).
-    public func gathering(_ indices: [Int], threads: Int) -> Table {
+    /// Rows selected by `indices`, in that order, the columns spread over `threads` workers (the result does not
+    /// depend on it).
+    public func gathering(_ indices: [Int], threads: Int = 1) -> Table {
         let columns = self.columns
         return Table(name: name, columns: parallelMap(chunks: columns.count, threads: threads) { columns[$0].gathering(indices) },
                      rowCount: indices.count)

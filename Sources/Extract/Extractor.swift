@@ -194,28 +194,14 @@ final class FileExtractor {
             fileCodes += repeatElement(Int32(k), count: p.rows)
         }
         parts = []
-        let order = specs.indices.sorted { a, b in
-            let (x, y) = (specs[a].type.storageKind == .string, specs[b].type.storageKind == .string)
-            return x != y ? x : a < b
-        }
-        let merged = parallelMap(chunks: specs.count, threads: threads) { k -> Column in
-            let c = order[k]
+        var out = parallelMap(startingWith: specs.stringColumnsFirst, threads: threads) { c -> Column in
             let column = mergeColumn(boxes[c].parts, spec: specs[c], rows: rows)
             boxes[c].parts = []
             return column
         }
-        var columns = [Column?](repeating: nil, count: specs.count)
-        for (k, c) in merged.enumerated() { columns[order[k]] = c }
-        var out = columns.map { $0! }
         out.append(Column(ColumnSpec(Provenance.file, .string), .string(codes: fileCodes, dictionary: paths)))
         out.append(Column(ColumnSpec(Provenance.line, .int), .int64(lines)))
         return Table(name: name, columns: out, rowCount: rows)
-    }
-
-    /// Each column's parts, owned by the one worker that merges that column.
-    private final class ColumnParts: @unchecked Sendable {
-        var parts: [Part.PartColumn]
-        init(_ parts: [Part.PartColumn]) { self.parts = parts }
     }
 
     private static func mergeColumn(_ parts: [Part.PartColumn], spec: ColumnSpec, rows: Int) -> Column {

@@ -126,12 +126,10 @@ public struct ArtifactStore: Sendable {
         // 8-byte columns first, so a big column does not end up last on one worker.
         let width = entries.map { ColumnType(rawValue: $0.type)?.storageKind == .string ? 4 : 8 }
         let order = entries.indices.sorted { (-width[$0], $0) < (-width[$1], $1) }
-        let results = parallelMap(chunks: order.count, threads: threads) { k -> Result<Column, any Error> in
-            Result { try readColumn(entries[order[k]], dir: dir, rows: m.rows, stage: stage, version: version) }
+        let results = parallelMap(startingWith: order, threads: threads) { k -> Result<Column, any Error> in
+            Result { try readColumn(entries[k], dir: dir, rows: m.rows, stage: stage, version: version) }
         }
-        var columns = [Column?](repeating: nil, count: entries.count)
-        for (k, r) in results.enumerated() { columns[order[k]] = try r.get() }
-        return Table(name: m.table, columns: columns.map { $0! }, rowCount: m.rows)
+        return Table(name: m.table, columns: try results.map { try $0.get() }, rowCount: m.rows)
     }
 
     private func readColumn(_ entry: Manifest.ColumnEntry, dir: String, rows: Int, stage: String, version: Int) throws -> Column {

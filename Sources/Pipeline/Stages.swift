@@ -63,9 +63,10 @@ extension PipelineRunner {
             Column("rejected_reason", strings: reports.map { $0.1.rejectedReason }),
         ], rowCount: reports.count))
         outputs.append(QuarantineRecord.table(rejects, name: "extract_rejects"))
-        let t0 = DispatchTime.now().uptimeNanoseconds
+        var clock = PhaseClock()
+        clock.start()
         try publish(outputs, stage: .extract)
-        stats.detail["write_seconds"] = String(format: "%.3f", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        clock.stop("write", into: &stats)
         return stats
     }
 
