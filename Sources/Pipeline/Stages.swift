@@ -249,6 +249,7 @@ extension PipelineRunner {
         var options = LoadOptions()
         options.pseudonymize = loaded.config.privacy.pseudonymize
         options.key = try pseudonymKey(loaded)
+        options.threads = threads
         if let pause = ProcessInfo.processInfo.environment["CVM_FAULT_PAUSE_IN_LOAD"], let s = Double(pause) {
             // Fault injection for the crash-safety tests: hold the load transaction open.
             options.pauseInsideTransaction = s

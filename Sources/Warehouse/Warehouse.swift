@@ -53,6 +53,8 @@ public struct LoadOptions: Sendable {
     public var pseudonymize: [String] = []
     /// The HMAC-SHA256 key (from the environment variable the config names).
     public var key: String = ""
+    /// Worker threads for putting a table's rows in customer order before the insert.
+    public var threads: Int = 1
 
     public init() {}
 }
@@ -436,7 +438,27 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
     /// Written against the raw SQLite API because this is the load's hot loop: no
     /// per-value boxing; each dictionary string is encoded to UTF-8 once and bound
     /// with SQLITE_STATIC (the bytes outlive every step).
-    static func bulkInsert(_ db: Database, _ t: CVMCore.Table, asOf: String, runID: String, options: LoadOptions) throws {
+    static func bulkInsert(_ db: Database, _ table: CVMCore.Table, asOf: String, runID: String, options: LoadOptions) throws {
+        let hasher = options.pseudonymize.isEmpty ? nil : Pseudonymizer(key: options.key)
+        // Each string column's dictionary as stored (pseudonymised where asked), encoded once.
+        let stored: [[[UInt8]]?] = table.columns.map { c in
+            guard case .string(_, let dict) = c.storage else { return nil }
+            let hash = options.pseudonymize.contains(c.name) ? hasher : nil
+            return dict.map { Array((hash?.pseudonym($0) ?? $0).utf8) }
+        }
+        // Rows go in in the order of the customer index (see `customerOrder`), gathered column by column
+        // beforehand: reading the columns through the permutation inside the bind loop was 1.7-2.3 s slower.
+        var t = table
+        if let j = table.columns.firstIndex(where: { $0.name == customerColumn }) {
+            let c = table.columns[j]
+            var order: [Int]?
+            switch c.storage {
+            case .string(let codes, _): order = customerOrder(codes: codes, validity: c.validity, keys: stored[j]!)
+            case .int64(let v) where c.type == .int: order = customerOrder(values: v, validity: c.validity)
+            default: break
+            }
+            if let order { t = table.gathering(order, threads: options.threads) }
+        }
         guard let handle = db.sqliteConnection else { throw CVMFailure(.internal, "error: no SQLite connection") }
         let names = ["as_of", "run_id"] + t.columns.map(\.name)
         let sql = "INSERT INTO \(quote(t.name)) (\(names.map(quote).joined(separator: ", "))) VALUES (\(names.map { _ in "?" }.joined(separator: ", ")))"
@@ -469,10 +491,9 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
             allocations.append(UnsafeMutableRawPointer(p))
             return p
         }
-        let hasher = options.pseudonymize.isEmpty ? nil : Pseudonymizer(key: options.key)
         var binders: [Binder] = []
         var valid: [[Bool]?] = []
-        for c in t.columns {
+        for (j, c) in t.columns.enumerated() {
             valid.append(c.validity)
             switch c.storage {
             case .int64(let v):
@@ -484,9 +505,8 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                 }
             case .double(let v):
                 binders.append(.double(copy(v)))
-            case .string(let codes, let dict):
-                let hash = options.pseudonymize.contains(c.name) ? hasher : nil
-                let encoded = dict.map { Array((hash?.pseudonym($0) ?? $0).utf8) }
+            case .string(let codes, _):
+                let encoded = stored[j]!
                 var offsets = [0]
                 for e in encoded { offsets.append(offsets.last! + e.count) }
                 let arena = bytes(offsets.last!)
@@ -527,6 +547,61 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
             }
             sqlite3_reset(stmt)
         }
+    }
+
+    /// The column the snapshot tables are indexed and ordered by, where a table has it.
+    static let customerColumn = "customer_id"
+
+    /// The order rows are inserted in: the order of the `(as_of, customer_id)` index, that is by
+    /// the stored UTF-8 bytes of the id (SQLite's BINARY collation, after pseudonymisation), nulls
+    /// first, and in their original order within one customer. Nil when the rows already are in it.
+    ///
+    /// Why: SQLite builds the index after the bulk insert by sorting every key, and sorting keys
+    /// that arrive in order is about 3x cheaper (`fact_order_line` on M: 1.3 s instead of 3.7-4.7 s,
+    /// for a 0.1 s counting sort here). A customer's rows also sit together on disk, which is what
+    /// an analyst's per-customer query reads.
+    /// - Parameters:
+    ///   - codes: the column's dictionary codes; `keys`: the stored bytes of each dictionary entry.
+    static func customerOrder(codes: [Int32], validity: [Bool]?, keys: [[UInt8]]) -> [Int]? {
+        // Rank the dictionary by bytes; equal stored values (pseudonyms never collide, but be exact) share a rank.
+        let byKey = keys.indices.sorted { keys[$0].lexicographicallyPrecedes(keys[$1]) }
+        var rank = [Int](repeating: 0, count: keys.count)
+        var r = 0
+        for (i, k) in byKey.enumerated() {
+            if i == 0 || keys[k] != keys[byKey[i - 1]] { r += 1 }
+            rank[k] = r  // 0 is null
+        }
+        func rankOf(_ row: Int) -> Int { (validity?[row] ?? true) ? rank[Int(codes[row])] : 0 }
+        var sorted = true
+        var previous = 0
+        for row in codes.indices {
+            let k = rankOf(row)
+            if k < previous { sorted = false; break }
+            previous = k
+        }
+        if sorted { return nil }
+        // A counting sort by rank is stable: a customer's rows keep their order.
+        var start = [Int](repeating: 0, count: r + 2)
+        for row in codes.indices { start[rankOf(row) + 1] += 1 }
+        for k in 1..<start.count { start[k] += start[k - 1] }
+        var out = [Int](repeating: 0, count: codes.count)
+        for row in codes.indices {
+            let k = rankOf(row)
+            out[start[k]] = row
+            start[k] += 1
+        }
+        return out
+    }
+
+    /// `customerOrder` for an integer id: by value, nulls first, stable. Nil when already in order.
+    static func customerOrder(values: [Int64], validity: [Bool]?) -> [Int]? {
+        func before(_ a: Int, _ b: Int) -> Bool {
+            let (va, vb) = (validity?[a] ?? true, validity?[b] ?? true)
+            if va != vb { return !va }
+            return va && values[a] < values[b]
+        }
+        if values.indices.dropFirst().allSatisfy({ !before($0, $0 - 1) }) { return nil }
+        return values.indices.sorted { before($0, $1) || (!before($1, $0) && $0 < $1) }
     }
 
     /// The pseudonym of a personal value: HMAC-SHA256 under `key`, hex. Stable for one key (joins across

@@ -11,11 +11,42 @@ public enum Repo {
     public static var isRecording: Bool { ProcessInfo.processInfo.environment["RECORD_GOLDEN"] == "1" }
 }
 
-/// A fresh temporary directory, removed by the caller (or left for inspection on failure).
+/// A fresh temporary directory inside this test process's own folder (`TestDirectories.root`), which is
+/// removed when the process exits; set `CVM_KEEP_TEST_DIRS=1` to keep it for inspection.
 public func makeTemporaryDirectory(_ prefix: String = "cvm-test") throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+    let dir = URL(fileURLWithPath: TestDirectories.root).appendingPathComponent("\(prefix)-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     return dir.path
+}
+
+/// One folder per test process for every temporary directory its tests make. The suite writes
+/// gigabytes of warehouses and artifacts per run; left behind, they filled this machine's disk
+/// (59 GB of /tmp after a few days of test runs).
+public enum TestDirectories {
+    static let prefix = "cvm-tests-"
+    /// `<tmp>/cvm-tests-<pid>`, created on first use together with the exit handler that removes it.
+    /// Folders of test processes that are gone (killed before their exit handler ran) are swept then.
+    public static let root: String = {
+        let tmp = FileManager.default.temporaryDirectory.path
+        sweepDeadProcesses(in: tmp)
+        let path = "\(tmp)/\(prefix)\(getpid())"
+        try? FileManager.default.removeItem(atPath: path)  // a reused pid's leftovers
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        if ProcessInfo.processInfo.environment["CVM_KEEP_TEST_DIRS"] != "1" {
+            atexit { try? FileManager.default.removeItem(atPath: TestDirectories.root) }
+        }
+        return path
+    }()
+
+    /// Removes `cvm-tests-<pid>` folders whose process no longer exists.
+    static func sweepDeadProcesses(in tmp: String) {
+        guard ProcessInfo.processInfo.environment["CVM_KEEP_TEST_DIRS"] != "1",
+              let names = try? FileManager.default.contentsOfDirectory(atPath: tmp) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: "\(tmp)/\(name)") }
+        }
+    }
 }
 
 /// Relative-tolerance comparison for floats (never behind `Equatable`).

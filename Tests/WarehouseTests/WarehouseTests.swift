@@ -74,6 +74,44 @@ struct WarehouseTests {
         try w.close()
     }
 
+    @Test func rowsAreStoredInCustomerOrderKeepingTheirOrderWithinACustomer() throws {
+        let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
+        let w = try Warehouse(path: path)
+        // Byte order, not number order: "C10" < "C2"; a null id first; n is the original row.
+        let ids: [String?] = ["C2", "C10", nil, "C1", "C2", "C10", "C1", nil, "C2"]
+        let orders = Table(name: "fact_order_line", columns: [
+            Column("customer_id", strings: ids), Column("n", .int, int64: (0..<9).map(Int64.init)),
+        ])
+        // An integer id sorts by value; a pseudonymised id by the stored pseudonym.
+        let points = Table(name: "points", columns: [
+            Column("customer_id", .int, int64: [30, 2, 30, 0, 2, 100], validity: [true, true, true, false, true, true]),
+            Column("n", .int, int64: (0..<6).map(Int64.init)),
+        ])
+        let people = Table(name: "people", columns: [
+            Column("customer_id", strings: ["b", "a", "c", "a"]), Column("n", .int, int64: [0, 1, 2, 3]),
+        ])
+        var options = LoadOptions()
+        options.pseudonymize = ["customer_id"]
+        options.key = "k"
+        options.threads = 2
+        _ = try w.loadSnapshot(asOf: d2, runID: "r", tables: [orders, points], options: LoadOptions())
+        _ = try w.loadSnapshot(asOf: d2, runID: "r", tables: [people], options: options)
+        try w.close()
+        #expect(try dump(path, "SELECT n FROM fact_order_line ORDER BY rowid") == ["2", "7", "3", "6", "1", "5", "0", "4", "8"])
+        #expect(try dump(path, "SELECT n FROM points ORDER BY rowid") == ["3", "1", "4", "0", "2", "5"])
+        let byPseudonym = [("b", 0), ("a", 1), ("c", 2), ("a", 3)]
+            .sorted { (Warehouse.pseudonymValue($0.0, key: "k"), $0.1) < (Warehouse.pseudonymValue($1.0, key: "k"), $1.1) }
+        #expect(try dump(path, "SELECT n FROM people ORDER BY rowid") == byPseudonym.map { "\($0.1)" })
+        // Rows already in order are stored as they come.
+        let sortedAlready = Table(name: "fact_session", columns: [
+            Column("customer_id", strings: [nil, "A", "A", "B"]), Column("n", .int, int64: [0, 1, 2, 3]),
+        ])
+        let w2 = try Warehouse(path: path)
+        _ = try w2.loadSnapshot(asOf: d2, runID: "r", tables: [sortedAlready], options: LoadOptions())
+        try w2.close()
+        #expect(try dump(path, "SELECT n FROM fact_session ORDER BY rowid") == ["0", "1", "2", "3"])
+    }
+
     @Test func reloadingAnAsOfReplacesOnlyThatSnapshot() throws {
         let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
         let w = try Warehouse(path: path)
