@@ -75,7 +75,7 @@ public struct LoadReport: Sendable {
 /// ledger, and analyst views. One connection per run (GRDB `DatabaseQueue`, serial).
 public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises all access
     /// The schema version this build writes; a newer warehouse is refused.
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
     public let path: String
     let queue: DatabaseQueue
 
@@ -140,7 +140,47 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
             try StarSchema.rebuild(db)
             try Views.create(db)
         }
+        // v3: source file paths are stored once, in cvm_files, and rows carry their integer `_file_id`
+        // instead of the path (on M, 66 of the 185 bytes of an order line were its file's path).
+        m.registerMigration("v3-file-ids") { db in
+            try db.execute(sql: fileTableDDL)
+            let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' AND name NOT LIKE 'cvm_%' ORDER BY name")
+            for t in tables where try db.columns(in: t).contains(where: { $0.name == Provenance.file }) {
+                let (table, file, id) = (quote(t), quote(Provenance.file), quote(fileIDColumn))
+                try db.execute(sql: "INSERT OR IGNORE INTO cvm_files (path) SELECT DISTINCT \(file) FROM \(table) WHERE \(file) IS NOT NULL ORDER BY \(file)")
+                try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN \(id) INTEGER")
+                try db.execute(sql: "UPDATE \(table) SET \(id) = (SELECT f._file_id FROM cvm_files f WHERE f.path = \(table).\(file))")
+                try db.execute(sql: "ALTER TABLE \(table) DROP COLUMN \(file)")
+            }
+        }
         return m
+    }
+
+    /// The stored form of the provenance column `_file` (extract's source file path): an integer key
+    /// into `cvm_files`, which holds each path once.
+    static let fileIDColumn = "_file_id"
+    static let fileTableDDL = "CREATE TABLE IF NOT EXISTS cvm_files (_file_id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE)"
+
+    /// `table` with its `_file` column (paths) replaced, in place, by `_file_id`: each path's key in
+    /// `cvm_files`, added there when new. Keys are stable across runs and snapshots.
+    static func withFileIDs(_ db: Database, _ table: CVMCore.Table) throws -> CVMCore.Table {
+        guard let j = table.columns.firstIndex(where: { $0.name == Provenance.file }),
+              case .string(let codes, let paths) = table.columns[j].storage else { return table }
+        try db.execute(sql: fileTableDDL)
+        let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO cvm_files (path) VALUES (?)")
+        let select = try db.makeStatement(sql: "SELECT _file_id FROM cvm_files WHERE path = ?")
+        let ids: [Int64] = try paths.map { path in
+            try insert.execute(arguments: [path])
+            guard let id = try Int64.fetchOne(select, arguments: [path]) else {
+                throw CVMFailure(.internal, "error: \(path) has no row in cvm_files after its insert")
+            }
+            return id
+        }
+        let validity = table.columns[j].validity
+        let values = codes.indices.map { r in (validity?[r] ?? true) ? ids[Int(codes[r])] : 0 }
+        var columns = table.columns
+        columns[j] = CVMCore.Column(fileIDColumn, .int, int64: values, validity: validity)
+        return CVMCore.Table(name: table.name, columns: columns, rowCount: table.rowCount)
     }
 
     public func close() throws { try queue.close() }
@@ -223,9 +263,10 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         var derived = 0.0
         try io {
             try queue.write { db in
-                for (i, table) in tables.enumerated() {
+                for (i, loaded) in tables.enumerated() {
                     let ts = Date()
-                    defer { perTable.append((table.name, Date().timeIntervalSince(ts))) }
+                    defer { perTable.append((loaded.name, Date().timeIntervalSince(ts))) }
+                    let table = try Warehouse.withFileIDs(db, loaded)
                     var rebuildIndexes = try Warehouse.prepareTable(db, table)
                     var onlyThisSnapshot = rebuildIndexes
                     if !rebuildIndexes {

@@ -106,7 +106,7 @@ struct StarSchemaTests {
             PRAGMA user_version = 1;
             """)
         let w = try Warehouse(path: path)
-        #expect(try dump(path, "PRAGMA user_version") == ["2"])
+        #expect(try dump(path, "PRAGMA user_version") == ["3"])
         #expect(try dump(path, "SELECT customer_id, sku FROM fact_order_line") == ["A|S1"])
         #expect(try dump(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'stg_orders'") == ["0"])
         #expect(try dump(path, "SELECT run_id, status FROM cvm_runs") == ["r1|succeeded"])
@@ -116,5 +116,32 @@ struct StarSchemaTests {
         _ = try w.loadSnapshot(asOf: CivilDate(year: 2026, month: 6, day: 30), runID: "r2",
                                tables: [Self.values([("A", "Champions", "active", "strategic", "gold")])], options: LoadOptions())
         #expect(try dump(path, "SELECT COUNT(*) FROM customer_history WHERE customer_id = 'A'") == ["3"])
+    }
+
+    /// A version 2 warehouse, whose rows carry their source file's path in `_file`, upgrades in place:
+    /// each path goes to cvm_files once and the rows keep its key in `_file_id`.
+    @Test func aVersion2WarehouseMovesFilePathsToCvmFiles() throws {
+        let path = try makeTemporaryDirectory("star") + "/cvm.sqlite"
+        _ = try dump(path, """
+            CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+            INSERT INTO grdb_migrations VALUES ('v1-ledger'), ('v2-star-schema');
+            CREATE TABLE fact_order_line (as_of TEXT NOT NULL, run_id TEXT NOT NULL, customer_id TEXT, sku TEXT, _file TEXT, _line INTEGER);
+            INSERT INTO fact_order_line VALUES ('2026-05-31', 'r1', 'A', 'S1', '/in/b.gz', 2), ('2026-05-31', 'r1', 'B', 'S2', '/in/a.gz', 2),
+              ('2026-06-30', 'r2', 'A', 'S1', '/in/b.gz', 3), ('2026-06-30', 'r2', 'C', 'S3', NULL, 4);
+            CREATE TABLE dim_customer (as_of TEXT NOT NULL, run_id TEXT NOT NULL, customer_id TEXT, _file TEXT, _line INTEGER);
+            INSERT INTO dim_customer VALUES ('2026-06-30', 'r2', 'A', '/in/customers.gz', 2);
+            CREATE TABLE customer_value (as_of TEXT NOT NULL, run_id TEXT NOT NULL, customer_id TEXT);
+            PRAGMA user_version = 2;
+            """)
+        let w = try Warehouse(path: path)
+        try w.close()
+        #expect(try dump(path, "PRAGMA user_version") == ["3"])
+        #expect(try dump(path, "SELECT path FROM cvm_files ORDER BY _file_id") == ["/in/customers.gz", "/in/a.gz", "/in/b.gz"])
+        #expect(try dump(path, "SELECT as_of, customer_id, ifnull(path, '-'), _line FROM fact_order_line LEFT JOIN cvm_files USING (_file_id) ORDER BY fact_order_line.rowid") == [
+            "2026-05-31|A|/in/b.gz|2", "2026-05-31|B|/in/a.gz|2", "2026-06-30|A|/in/b.gz|3", "2026-06-30|C|-|4",
+        ])
+        #expect(try dump(path, "SELECT customer_id, path FROM dim_customer JOIN cvm_files USING (_file_id)") == ["A|/in/customers.gz"])
+        #expect(try dump(path, "SELECT name FROM pragma_table_info('fact_order_line') WHERE name LIKE '\\_file%' ESCAPE '\\'") == ["_file_id"])
+        #expect(try dump(path, "SELECT COUNT(*) FROM pragma_table_info('customer_value') WHERE name = '_file_id'") == ["0"])
     }
 }

@@ -112,6 +112,27 @@ struct WarehouseTests {
         #expect(try dump(path, "SELECT n FROM fact_session ORDER BY rowid") == ["0", "1", "2", "3"])
     }
 
+    @Test func sourceFilePathsAreStoredOnceAndRowsCarryTheirKey() throws {
+        let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
+        let w = try Warehouse(path: path)
+        func lines(_ files: [String?]) -> Table {
+            Table(name: "fact_order_line", columns: [
+                Column("customer_id", strings: files.indices.map { "C\($0)" }),
+                Column("_file", strings: files), Column("_line", .int, int64: files.indices.map { Int64($0) + 2 }),
+            ])
+        }
+        _ = try w.loadSnapshot(asOf: d1, runID: "r1", tables: [lines(["/in/b.csv.gz", "/in/a.csv.gz", "/in/b.csv.gz"])], options: LoadOptions())
+        // A later snapshot reuses the keys of known paths and adds new ones; a row without a file keeps a null.
+        _ = try w.loadSnapshot(asOf: d2, runID: "r2", tables: [lines(["/in/a.csv.gz", "/in/c.csv.gz", nil])], options: LoadOptions())
+        try w.close()
+        #expect(try dump(path, "SELECT _file_id, path FROM cvm_files ORDER BY _file_id") == ["1|/in/b.csv.gz", "2|/in/a.csv.gz", "3|/in/c.csv.gz"])
+        #expect(try dump(path, "SELECT as_of, customer_id, ifnull(path, '-'), _line FROM fact_order_line LEFT JOIN cvm_files USING (_file_id) ORDER BY as_of, customer_id") == [
+            "2026-06-29|C0|/in/b.csv.gz|2", "2026-06-29|C1|/in/a.csv.gz|3", "2026-06-29|C2|/in/b.csv.gz|4",
+            "2026-06-30|C0|/in/a.csv.gz|2", "2026-06-30|C1|/in/c.csv.gz|3", "2026-06-30|C2|-|4",
+        ])
+        #expect(try dump(path, "SELECT COUNT(*) FROM pragma_table_info('fact_order_line') WHERE name = '_file'") == ["0"])
+    }
+
     @Test func reloadingAnAsOfReplacesOnlyThatSnapshot() throws {
         let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
         let w = try Warehouse(path: path)
