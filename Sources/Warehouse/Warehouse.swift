@@ -263,6 +263,8 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         var derived = 0.0
         try io {
             try queue.write { db in
+                let loadsValues = tables.contains { $0.name == "customer_value" }
+                let appendsHistory = try loadsValues ? StarSchema.isNewLatestSnapshot(db, asOf: asOf) : false
                 for (i, loaded) in tables.enumerated() {
                     let ts = Date()
                     defer { perTable.append((loaded.name, Date().timeIntervalSince(ts))) }
@@ -295,7 +297,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                     }
                 }
                 let td = Date()
-                try StarSchema.rebuild(db, asOf: asOf, orders: tables.first { $0.name == "fact_order_line" })
+                try StarSchema.rebuild(db, asOf: asOf, orders: tables.first { $0.name == "fact_order_line" }, appendsHistory: appendsHistory)
                 try Views.create(db)
                 derived = Date().timeIntervalSince(td)
             }

@@ -56,6 +56,32 @@ struct StarSchemaTests {
         #expect(try history(inOrder).count == 5)
     }
 
+    /// Loading each snapshot as the new latest extends the history (`appendHistory`); loading them
+    /// newest first rebuilds it from all snapshots every time. Both give the same rows, on random
+    /// snapshots where customers come, go, come back, change values, and carry null and empty text.
+    @Test(arguments: [1, 2, 3])
+    func extendingTheHistoryEqualsRebuildingIt(seed: UInt64) throws {
+        var rng = SeededRNG(seed: seed)
+        let segments: [String?] = ["Champions", "At Risk", "", nil]
+        let days = (0..<6).map { CivilDate(year: 2026, month: 1, day: 31).adding(days: Int64($0 * 7)) }
+        let snapshots: [Table] = days.map { _ in
+            let rows = (0..<40).filter { _ in rng.next() % 4 != 0 }.map { c -> (String, String, String, String, String?) in
+                let pick = { segments[Int(rng.next() % UInt64(segments.count))] }
+                return ("C\(c)", pick() ?? "x", rng.next() % 3 == 0 ? "new" : "active", "q", pick())
+            }
+            return Self.values(rows)
+        }
+        let appended = try makeTemporaryDirectory("star") + "/cvm.sqlite"
+        let rebuilt = try makeTemporaryDirectory("star") + "/cvm.sqlite"
+        let a = try Warehouse(path: appended), b = try Warehouse(path: rebuilt)
+        for i in days.indices { _ = try a.loadSnapshot(asOf: days[i], runID: "r", tables: [snapshots[i]], options: LoadOptions()) }
+        for i in days.indices.reversed() { _ = try b.loadSnapshot(asOf: days[i], runID: "r", tables: [snapshots[i]], options: LoadOptions()) }
+        try a.close(); try b.close()
+        let full = "SELECT customer_id, valid_from, coalesce(valid_to, '-'), is_current, quote(rfm_segment), lifecycle_stage, quote(tier) FROM customer_history ORDER BY 1, 2"
+        #expect(try dump(appended, full) == dump(rebuilt, full))
+        #expect(try dump(appended, "SELECT COUNT(*) > 60, SUM(is_current) > 20 FROM customer_history") == ["1|1"])
+    }
+
     @Test func dimDateAndDimProductDescribeTheLoadedFacts() throws {
         let path = try makeTemporaryDirectory("star") + "/cvm.sqlite"
         let w = try Warehouse(path: path)
