@@ -756,10 +756,22 @@ def suite_e2e(runs, log):
     python = os.path.join(HERE, ".venv", "bin", "python")
     as_of = "2026-06-30"
     out = {"sizes": []}
+    memory = machine()["memory_mib"]
+    # Peak RSS and input size of the presets measured so far (this run first, then the previous results), for
+    # telling whether a peer can run a bigger preset on this machine at all.
+    measured = previous_e2e_sizes()
     for preset in bench_sizes():
         fresh_page_cache()
-        log(f"e2e {preset}: preparing data, the initial centroids (a run up to features) and cvm's reference tables")
         folder, config = dataset(preset)
+        _, raw = input_bytes(os.path.join(folder))
+        skipped = {}
+        for peer_name in ("duckdb 2t", "pandas"):
+            need = estimated_peak_mib(measured, peer_name, raw)
+            if need is not None and need > 0.9 * memory:
+                skipped[peer_name] = need
+                log(f"e2e {preset}: skipping {peer_name}: it would need about {need / 1024:,.0f} GiB (its peak RSS on a smaller "
+                    f"preset, scaled by input size), more than 90% of this machine's {memory / 1024:,.0f} GiB")
+        log(f"e2e {preset}: preparing data, the initial centroids (a run up to features) and cvm's reference tables")
         work = os.path.join(folder, "e2e")
         shutil.rmtree(work, ignore_errors=True)
         plain = e2e_config(folder, config)
@@ -767,11 +779,12 @@ def suite_e2e(runs, log):
         exports = {}
         for t in ("customer_features", "feature_catalog"):
             exports[t] = os.path.join(work, f"{t}.csv")
-            subprocess.run([CVM, "export", plain, "--table", t, "--out", exports[t]], check=True, capture_output=True, env=ENV)
+            # Without a peer to compare features with, only the first customers are needed (for the centroids).
+            limit = ["--limit", "5000"] if len(skipped) == 2 and t == "customer_features" else []
+            subprocess.run([CVM, "export", plain, "--table", t, "--out", exports[t]] + limit, check=True, capture_output=True, env=ENV)
         init = choose_init(pd.read_csv(exports["customer_features"], dtype={"customer_id": str}))
         e2e = e2e_config(folder, config, init)
         packed = sum(os.path.getsize(f) for f in gz_files(folder))
-        _, raw = input_bytes(os.path.join(folder))
         warehouse = os.path.join(work, "cvm.sqlite")
 
         def cvm(threads):
@@ -786,6 +799,8 @@ def suite_e2e(runs, log):
                             "--threads", str(threads)]
         contestants = {"cvm 2t": lambda: cvm(2), "duckdb 2t": peer("pipeline_duckdb.py", 2),
                        "pandas": peer("pipeline_pandas.py", 2), "cvm 1t": lambda: cvm(1)}
+        contestants = {k: v for k, v in contestants.items() if k not in skipped}
+        peers = [p for p in ("duckdb 2t", "pandas") if p in contestants]
         samples = {k: {s: [] for s in E2E_STAGES + ["total"]} for k in contestants}
         extra = {k: {} for k in contestants}  # cvm: value, report, whole run; peers: sessions alone
         rss = {k: [] for k in contestants}
@@ -850,7 +865,7 @@ def suite_e2e(runs, log):
                                                      for k in contestants))
         med = {k: {s: statistics.median(v) for s, v in d.items()} for k, d in samples.items()}
         rows = sum(cvm_counts["read"].values())
-        pairs = {p: [a / c for a, c in zip(samples[p]["total"], samples["cvm 2t"]["total"])] for p in ("duckdb 2t", "pandas")}
+        pairs = {p: [a / c for a, c in zip(samples[p]["total"], samples["cvm 2t"]["total"])] for p in peers}
         out["sizes"].append({
             "preset": preset, "files": len(gz_files(folder)), "compressed_bytes": packed, "raw_bytes": raw, "rows_read": rows,
             "counts": cvm_counts["counts"], "sessions": cvm_counts["sessions"], "init": init,
@@ -859,13 +874,36 @@ def suite_e2e(runs, log):
             "median_extra_seconds": {k: {s: statistics.median(v) for s, v in d.items()} for k, d in extra.items()},
             "peak_rss_mib": {k: statistics.median(v) for k, v in rss.items()},
             "speedup_per_pair": pairs,
-            "cvm_vs": {p: {s: med[p][s] / med["cvm 2t"][s] for s in E2E_STAGES + ["total"]} for p in ("duckdb 2t", "pandas")},
+            "cvm_vs": {p: {s: med[p][s] / med["cvm 2t"][s] for s in E2E_STAGES + ["total"]} for p in peers},
+            "skipped_peers": {p: {"estimated_peak_mib": need, "machine_mib": memory} for p, need in skipped.items()},
             "mb_per_second": {k: raw / 1e6 / med[k]["total"] for k in contestants},
             "rows_per_second": {k: rows / med[k]["total"] for k in contestants},
             "seconds_per_mb": {k: med[k]["total"] / (raw / 1e6) for k in contestants},
             "thread_scaling_cvm": med["cvm 1t"]["total"] / med["cvm 2t"]["total"],
         })
+        measured.append({"raw_bytes": raw, "peak_rss_mib": {k: statistics.median(v) for k, v in rss.items()}})
     return out
+
+
+def previous_e2e_sizes():
+    """[{raw_bytes, peak_rss_mib}] of the e2e presets in the previous results (bench/results/LATEST.json), if any."""
+    try:
+        with open(os.path.join(RESULTS, "LATEST.json")) as f:
+            sizes = json.load(f).get("suites", {}).get("e2e", {}).get("sizes", [])
+        return [{"raw_bytes": z["raw_bytes"], "peak_rss_mib": z["peak_rss_mib"]} for z in sizes]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def estimated_peak_mib(measured, who, raw):
+    """`who`'s peak RSS on the largest measured preset with less input than `raw`, scaled by the input ratio
+    (peak memory of the peers grows about linearly with the input: S -> M measured 9.7x and 8.3x for 10x the
+    input); None without such a measurement."""
+    smaller = [z for z in measured if z["raw_bytes"] < raw and who in z["peak_rss_mib"]]
+    if not smaller:
+        return None
+    z = max(smaller, key=lambda z: z["raw_bytes"])
+    return z["peak_rss_mib"][who] * raw / z["raw_bytes"]
 
 
 def e2e_markdown(s):
@@ -882,28 +920,42 @@ def e2e_markdown(s):
              "cvm 2t time (above 1: cvm faster); peak RSS of the whole process (GNU time).", ""]
     head = "| preset | stage | cvm 2t (s) | cvm 1t (s) | DuckDB 2t (s) | pandas (s) | vs DuckDB | vs pandas |"
     lines += [head, "|---|---|---:|---:|---:|---:|---:|---:|"]
+    def cell(z, who, f, why=False):
+        """A peer's figure; for a peer not run, why (in the `why` cell) or a dash."""
+        if who in z.get("skipped_peers", {}):
+            k = z["skipped_peers"][who]
+            return f"not run: needs ~{k['estimated_peak_mib'] / 1024:,.0f} of {k['machine_mib'] / 1024:,.0f} GiB" if why else "–"
+        return f(who)
+
     for z in s["sizes"]:
         m, v = z["median_seconds"], z["cvm_vs"]
         for st in E2E_STAGES + ["total"]:
             b = "**" if st == "total" else ""
-            lines.append(f"| {z['preset']} | {b}{st}{b} | {m['cvm 2t'][st]:.2f} | {m['cvm 1t'][st]:.2f} | {m['duckdb 2t'][st]:.2f} | "
-                         f"{m['pandas'][st]:.2f} | {b}{v['duckdb 2t'][st]:.2f}x{b} | {b}{v['pandas'][st]:.2f}x{b} |")
+            lines.append(f"| {z['preset']} | {b}{st}{b} | {m['cvm 2t'][st]:.2f} | {m['cvm 1t'][st]:.2f} | "
+                         + cell(z, "duckdb 2t", lambda w: f"{m[w][st]:.2f}", b != "") + " | "
+                         + cell(z, "pandas", lambda w: f"{m[w][st]:.2f}", b != "") + " | "
+                         + cell(z, "duckdb 2t", lambda w: f"{b}{v[w][st]:.2f}x{b}") + " | " + cell(z, "pandas", lambda w: f"{b}{v[w][st]:.2f}x{b}") + " |")
     lines += ["", "| preset | raw MB | rows read | kept / quarantined (customers, orders, events) | sessions | peak RSS cvm 2t / DuckDB / pandas (MiB) | "
               "MB/s cvm / DuckDB / pandas | rows/s cvm / DuckDB / pandas | s per MB cvm / DuckDB / pandas | cvm 1t→2t | per-pair ratio DuckDB, pandas (min–max) | cvm value + report (s, not counted) | inertia (rel. diff DuckDB, pandas) | feature values checked |",
               "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    def each(d, f, sep=" / "):
+        """One figure per contestant (cvm 2t, DuckDB, pandas); a dash for a skipped peer."""
+        return sep.join(f(d[k]) if k in d else "–" for k in ("cvm 2t", "duckdb 2t", "pandas"))
+
     for z in s["sizes"]:
-        r, c, x = z["peak_rss_mib"], z["counts"], z["median_extra_seconds"]["cvm 2t"]
+        c, x = z["counts"], z["median_extra_seconds"]["cvm 2t"]
         kq = ", ".join(f"{c[k][0]:,}/{c[k][1]:,}" for k in ("customers", "orders", "events") if k in c)
-        pr = ", ".join(f"{min(v):.2f}–{max(v):.2f}" for v in z["speedup_per_pair"].values())
+        pr = ", ".join(f"{min(v):.2f}–{max(v):.2f}" for v in z["speedup_per_pair"].values()) or "–"
         ch = z["checks"]
+        diffs = ", ".join(f"{ch[p]['inertia_relative_difference']:.1e}" if p in ch else "–" for p in ("duckdb", "pandas"))
+        values = " / ".join(f"{ch[p]['feature_values']:,}" if p in ch else "–" for p in ("duckdb", "pandas"))
         lines.append(f"| {z['preset']} | {z['raw_bytes'] / 1e6:,.0f} | {z['rows_read']:,} | {kq} | {z['sessions']:,} | "
-                     f"{r['cvm 2t']:,.0f} / {r['duckdb 2t']:,.0f} / {r['pandas']:,.0f} | "
-                     + " / ".join(f"{z['mb_per_second'][k]:.1f}" for k in ("cvm 2t", "duckdb 2t", "pandas")) + " | "
-                     + " / ".join(f"{z['rows_per_second'][k]:,.0f}" for k in ("cvm 2t", "duckdb 2t", "pandas")) + " | "
-                     + " / ".join(f"{z['seconds_per_mb'][k]:.3f}" for k in ("cvm 2t", "duckdb 2t", "pandas")) + " | "
+                     + each(z["peak_rss_mib"], lambda v: f"{v:,.0f}") + " | "
+                     + each(z["mb_per_second"], lambda v: f"{v:.1f}") + " | "
+                     + each(z["rows_per_second"], lambda v: f"{v:,.0f}") + " | "
+                     + each(z["seconds_per_mb"], lambda v: f"{v:.3f}") + " | "
                      f"{z['thread_scaling_cvm']:.2f}x | {pr} | {x['value'] + x['report']:.2f} | {z['inertia']['cvm']:.10g} "
-                     f"({ch['duckdb']['inertia_relative_difference']:.1e}, {ch['pandas']['inertia_relative_difference']:.1e}) | "
-                     f"{ch['duckdb']['feature_values']:,} / {ch['pandas']['feature_values']:,} |")
+                     f"({diffs}) | {values} |")
     if len(s["sizes"]) > 1:
         base = s["sizes"][0]
         lines += ["", "Scale curve (time per input MB and peak RSS against the smallest preset; linear cost keeps time per MB within 20%):", "",
@@ -912,8 +964,8 @@ def e2e_markdown(s):
         for z in s["sizes"]:
             spm, b = z["seconds_per_mb"], base["seconds_per_mb"]
             lines.append(f"| {z['preset']} | {z['raw_bytes'] / 1e6:,.0f} | " + " | ".join(
-                f"{spm[k]:.3f} ({spm[k] / b[k]:.2f})" for k in ("cvm 2t", "duckdb 2t", "pandas")) +
-                f" | {z['peak_rss_mib']['cvm 2t']:,.0f} / {z['peak_rss_mib']['duckdb 2t']:,.0f} / {z['peak_rss_mib']['pandas']:,.0f} |")
+                f"{spm[k]:.3f} ({spm[k] / b[k]:.2f})" if k in spm and k in b else "–" for k in ("cvm 2t", "duckdb 2t", "pandas")) +
+                " | " + each(z["peak_rss_mib"], lambda v: f"{v:,.0f}") + " |")
     lines += ["", "Targets (issue #5): on M, cvm at least 2x faster than DuckDB + scikit-learn and 5x faster than pandas + "
               "scikit-learn, with lower peak RSS than both; time per input MB within 20% from S to M to L."]
     return "\n".join(lines)
@@ -939,7 +991,8 @@ def headline(results):
             out[f"features {size['preset']} {who}"] = size["median_seconds"][who]
     for size in results.get("suites", {}).get("e2e", {}).get("sizes", []):
         for who in ("cvm 2t", "duckdb 2t", "pandas"):
-            out[f"e2e {size['preset']} {who}"] = size["median_seconds"][who]["total"]
+            if who in size["median_seconds"]:
+                out[f"e2e {size['preset']} {who}"] = size["median_seconds"][who]["total"]
     k = results.get("suites", {}).get("kmeans")
     if k:
         for c in k["cases"]:
