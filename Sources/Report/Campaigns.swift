@@ -260,11 +260,12 @@ struct Suggester {
             seenInSegment[segmentOf[Int(b.customer)]] = true
         }
         let names = skuNames
-        nameRank = [Int32](repeating: 0, count: names.count)
-        for (place, item) in names.indices.sorted(by: { names[$0] < names[$1] }).enumerated() { nameRank[item] = Int32(place) }
+        var byName = [Int32](repeating: 0, count: names.count)
+        for (place, item) in names.indices.sorted(by: { names[$0] < names[$1] }).enumerated() { byName[item] = Int32(place) }
+        nameRank = byName
         func rank(_ counts: [Int]) -> [Int32] {
             counts.indices.filter { counts[$0] > 0 }.sorted { a, b in
-                counts[a] != counts[b] ? counts[a] > counts[b] : names[a] < names[b]
+                counts[a] != counts[b] ? counts[a] > counts[b] : byName[a] < byName[b]
             }.map { Int32($0) }
         }
         overallBest = rank(buyers)

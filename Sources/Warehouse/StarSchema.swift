@@ -32,7 +32,8 @@ enum StarSchema {
     ///     history is extended by it (`appendHistory`) instead of rebuilt from all snapshots.
     static func rebuild(_ db: Database, asOf: CivilDate? = nil, orders: CVMCore.Table? = nil, appendsHistory: Bool = false) throws {
         try db.execute(sql: ddl)
-        if let asOf, appendsHistory, try appendHistory(db, asOf: asOf) {} else { try rebuildHistory(db) }
+        let extended = try appendsHistory ? asOf.map { try appendHistory(db, asOf: $0) } ?? false : false
+        if !extended { try rebuildHistory(db) }
         if let asOf, let orders {
             let latest = try String.fetchOne(db, sql: "SELECT as_of FROM fact_order_line ORDER BY as_of DESC LIMIT 1")
             if latest == asOf.description { try productsFromMemory(db, orders, asOf: asOf) }

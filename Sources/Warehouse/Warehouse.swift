@@ -143,7 +143,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         // v3: source file paths are stored once, in cvm_files, and rows carry their integer `_file_id`
         // instead of the path (on M, 66 of the 185 bytes of an order line were its file's path).
         m.registerMigration("v3-file-ids") { db in
-            try db.execute(sql: fileTableDDL)
+            try db.execute(sql: "CREATE TABLE cvm_files (_file_id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE)")
             let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' AND name NOT LIKE 'cvm_%' ORDER BY name")
             for t in tables where try db.columns(in: t).contains(where: { $0.name == Provenance.file }) {
                 let (table, file, id) = (quote(t), quote(Provenance.file), quote(fileIDColumn))
@@ -159,14 +159,12 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
     /// The stored form of the provenance column `_file` (extract's source file path): an integer key
     /// into `cvm_files`, which holds each path once.
     static let fileIDColumn = "_file_id"
-    static let fileTableDDL = "CREATE TABLE IF NOT EXISTS cvm_files (_file_id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE)"
 
     /// `table` with its `_file` column (paths) replaced, in place, by `_file_id`: each path's key in
-    /// `cvm_files`, added there when new. Keys are stable across runs and snapshots.
+    /// `cvm_files` (created by migration v3), added there when new. Keys are stable across runs and snapshots.
     static func withFileIDs(_ db: Database, _ table: CVMCore.Table) throws -> CVMCore.Table {
         guard let j = table.columns.firstIndex(where: { $0.name == Provenance.file }),
               case .string(let codes, let paths) = table.columns[j].storage else { return table }
-        try db.execute(sql: fileTableDDL)
         let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO cvm_files (path) VALUES (?)")
         let select = try db.makeStatement(sql: "SELECT _file_id FROM cvm_files WHERE path = ?")
         let ids: [Int64] = try paths.map { path in
@@ -468,7 +466,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
     /// One index per snapshot table: (as_of, customer_id) where there is a customer (it also serves
     /// as_of lookups), else (as_of).
     static func createIndexes(_ db: Database, _ t: CVMCore.Table) throws {
-        if t.column("customer_id") != nil {
+        if t.column(customerColumn) != nil {
             try db.execute(sql: "DROP INDEX IF EXISTS \(quote("ix_\(t.name)_as_of"))")
             try db.execute(sql: "CREATE INDEX IF NOT EXISTS \(quote("ix_\(t.name)_customer")) ON \(quote(t.name)) (as_of, customer_id)")
         } else {
