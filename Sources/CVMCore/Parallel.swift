@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,4 +46,89 @@ public var availableCores: Int {
     #else
     return 2
     #endif
+}
+
+/// Runs `produce(i)` for `i` in `0..<count` on `threads` workers and hands each result to `consume(i, value)` on
+/// the calling thread **in index order**, while later items are still being produced: a pipeline, not a barrier.
+///
+/// At most `window` results wait to be consumed (produced, or being produced, ahead of the next one to consume),
+/// so memory holds a few items, not all of them. `consume` returns false to stop: no new item is started, the
+/// ones under way finish and are dropped, and the function returns. Results are consumed in index order for any
+/// `threads`, so a consumer that folds them is deterministic. `threads <= 1` alternates produce and consume on
+/// the calling thread.
+public func orderedPipeline<T: Sendable>(count: Int, threads: Int, window: Int,
+                                         produce: @escaping @Sendable (Int) -> T, consume: (Int, T) -> Bool) {
+    guard count > 0 else { return }
+    if threads <= 1 {
+        for i in 0..<count where !consume(i, produce(i)) { return }
+        return
+    }
+    let state = PipelineState<T>(window: max(window, threads))
+    let group = DispatchGroup()
+    for _ in 0..<min(threads, count) {
+        DispatchQueue.global().async(group: group) {
+            while let i = state.take(count: count) {
+                state.put(i, produce(i))
+            }
+        }
+    }
+    for i in 0..<count {
+        let value = state.wait(for: i)
+        if !consume(i, value) {
+            state.stop()
+            break
+        }
+        state.consumed(i)
+    }
+    group.wait()
+}
+
+/// The shared state of `orderedPipeline`, behind one condition lock.
+private final class PipelineState<T>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var results: [Int: T] = [:]
+    private var next = 0
+    private var consumedUpTo = 0
+    private var stopped = false
+    private let window: Int
+
+    init(window: Int) { self.window = window }
+
+    /// The next item to produce, once it is within the window of the consumer; nil when there is none.
+    func take(count: Int) -> Int? {
+        condition.lock()
+        defer { condition.unlock() }
+        while !stopped && next < count && next >= consumedUpTo + window { condition.wait() }
+        guard !stopped && next < count else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    func put(_ i: Int, _ value: T) {
+        condition.lock()
+        results[i] = value
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func wait(for i: Int) -> T {
+        condition.lock()
+        defer { condition.unlock() }
+        while results[i] == nil { condition.wait() }
+        return results.removeValue(forKey: i)!
+    }
+
+    func consumed(_ i: Int) {
+        condition.lock()
+        consumedUpTo = i + 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
 }

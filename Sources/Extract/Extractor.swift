@@ -20,7 +20,8 @@ public struct ExtractResult: Sendable {
     public var table: Table
     public var rejects: [QuarantineRecord]
     public var files: [FileReport]
-    /// Wall seconds spent reading and typing the files (in parallel) and merging their parts in file order.
+    /// Wall seconds spent reading and typing the files (in parallel) while appending them in file order, then
+    /// finishing the table (making the string dictionaries' `String`s).
     public var readSeconds = 0.0
     public var mergeSeconds = 0.0
 }
@@ -34,36 +35,44 @@ public struct ExtractError: CVMError, Equatable {
 
 /// Reads one source's files into a typed table (the extract stage).
 public enum Extractor {
-    /// Reads `files` (already sorted) in parallel, one file per task, and merges in file order,
-    /// so the result is identical for any `threads`.
-    /// - Throws: `ExtractError` (exit 66) for a file-level problem when `on_file_error` is `fail`.
-    /// - Complexity: O(bytes); memory is the output table plus one chunk per worker.
+    /// Reads `files` (already sorted) in parallel, one file per task, and appends each file's rows to the
+    /// table in file order as soon as the files before it are in, so the result is identical for any `threads`.
+    ///
+    /// Files are read ahead of the append by at most a few per worker: memory holds the growing table and
+    /// those files, not every file's rows as well (on M that was 1 GB more; on this machine memory first
+    /// touched costs about 1 s a GB), and the append (interning each file's strings into the source's
+    /// dictionaries) overlaps the reading instead of following it.
+    /// - Throws: `ExtractError` (exit 66) for a file-level problem when `on_file_error` is `fail`; the files
+    ///   after it are not read.
+    /// - Complexity: O(bytes); memory is the output table plus a few files' rows per worker.
     /// - Parameter progress: called after each file with the rows it held (from worker threads).
     public static func extract(_ source: SourceSpec, files: [String], threads: Int,
                                progress: (@Sendable (Int) -> Void)? = nil) throws -> ExtractResult {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        var results = parallelMap(chunks: files.count, threads: threads) { i in
+        let expectedBytes = files.map { path -> Int64 in
+            var st = stat()
+            return stat(path, &st) == 0 ? Int64(st.st_size) : 0
+        }
+        var builder = TableBuilder(source: source, expectedBytes: expectedBytes.reduce(0, +))
+        var rejects: [QuarantineRecord] = []
+        var reports: [FileReport] = []
+        var failure: ExtractError?
+        orderedPipeline(count: files.count, threads: threads, window: 2 * threads) { i in
             let r = Result { try FileExtractor(source: source, path: files[i]).run() }
             progress?((try? r.get())?.report.rowsRead ?? 0)
             return r
-        }
-        let t1 = DispatchTime.now().uptimeNanoseconds
-        var parts: [FileExtractor.Part] = []
-        var rejects: [QuarantineRecord] = []
-        var reports: [FileReport] = []
-        for i in results.indices {
-            let r = results[i]
-            results[i] = .failure(ExtractError(message: ""))  // drop this reference: the parts are released while merging
+        } consume: { i, r in
             switch r {
             case .success(var part):
                 rejects += part.rejects
                 reports.append(part.report)
                 part.rejects = []
-                parts.append(part)
+                builder.append(part)
             case .failure(let error):
                 let message = "\(error)"
                 if source.onFileError == .fail {
-                    throw ExtractError(message: message + (message.contains("on_file_error") ? "" : "; or set sources.\(source.name).on_file_error: quarantine-file to skip the file"))
+                    failure = ExtractError(message: message + (message.contains("on_file_error") ? "" : "; or set sources.\(source.name).on_file_error: quarantine-file to skip the file"))
+                    return false
                 }
                 let rowsRead = (error as? PartialFileError)?.rowsRead ?? 0
                 let line = (error as? PartialFileError)?.line ?? 0
@@ -73,8 +82,11 @@ public enum Extractor {
                 reports.append(FileReport(path: files[i], compressedBytes: 0, bytes: 0, rowsRead: rowsRead, rowsAccepted: 0,
                                           rowsRejected: rowsRead, rejectedReason: reason))
             }
+            return true
         }
-        let table = parts.isEmpty ? FileExtractor.emptyTable(source) : FileExtractor.merge(consume parts, name: "raw_\(source.name)", threads: threads)
+        if let failure { throw failure }
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        let table = builder.finish(name: "raw_\(source.name)", threads: threads)
         let t2 = DispatchTime.now().uptimeNanoseconds
         return ExtractResult(table: table, rejects: rejects, files: reports,
                              readSeconds: Double(t1 - t0) / 1e9, mergeSeconds: Double(t2 - t1) / 1e9)
@@ -85,8 +97,10 @@ public enum Extractor {
     public static func extract(_ source: SourceSpec, bytes: [UInt8], name: String) throws -> ExtractResult {
         do {
             let part = try FileExtractor(source: source, path: name, bytes: bytes).run()
-            return ExtractResult(table: FileExtractor.merge([part], name: "raw_\(source.name)", threads: 1),
-                                 rejects: part.rejects, files: [part.report])
+            var builder = TableBuilder(source: source, expectedBytes: 0)
+            let (rejects, report) = (part.rejects, part.report)
+            builder.append(part)
+            return ExtractResult(table: builder.finish(name: "raw_\(source.name)", threads: 1), rejects: rejects, files: [report])
         } catch {
             throw ExtractError(message: "\(error)")
         }
@@ -142,20 +156,6 @@ final class FileExtractor {
         longNullValue = nullValues.contains { $0.count >= 64 }
     }
 
-    static func emptyTable(_ source: SourceSpec) -> Table {
-        var cols: [Column] = source.columns.entries.map { e in
-            let spec = ColumnSpec(e.key, e.value.type, scale: e.value.scale)
-            switch e.value.type.storageKind {
-            case .int64: return Column(spec, .int64([]))
-            case .double: return Column(spec, .double([]))
-            case .string: return Column(spec, .string(codes: [], dictionary: []))
-            }
-        }
-        cols.append(Column(ColumnSpec(Provenance.file, .string), .string(codes: [], dictionary: [])))
-        cols.append(Column(ColumnSpec(Provenance.line, .int), .int64([])))
-        return Table(name: "raw_\(source.name)", columns: cols, rowCount: 0)
-    }
-
     /// One file's typed rows. String columns keep the file's own dictionary as bytes: the merge interns
     /// them into the source's dictionary without a `String` per value (it was half the extract time of
     /// an id column with millions of distinct values).
@@ -175,80 +175,6 @@ final class FileExtractor {
         var rejects: [QuarantineRecord]
         var report: FileReport
         var rows: Int { lines.count }
-    }
-
-    /// Stacks the parts in the given (file) order, one column per worker, largest first; a column's parts
-    /// are released as soon as it is merged. String dictionaries are merged in first-seen order, so the
-    /// result does not depend on `threads`. Adds `_file` (the part's path) and `_line`.
-    static func merge(_ parts: consuming [Part], name: String, threads: Int) -> Table {
-        let rows = parts.reduce(0) { $0 + $1.rows }
-        let specs = parts[0].columns.map(\.spec)
-        let paths = parts.map(\.report.path)
-        let boxes = specs.indices.map { c in ColumnParts(parts.map { $0.columns[c] }) }
-        var lines: [Int64] = []
-        lines.reserveCapacity(rows)
-        var fileCodes: [Int32] = []
-        fileCodes.reserveCapacity(rows)
-        for (k, p) in parts.enumerated() {
-            lines += p.lines
-            fileCodes += repeatElement(Int32(k), count: p.rows)
-        }
-        parts = []
-        var out = parallelMap(startingWith: specs.stringColumnsFirst, threads: threads) { c -> Column in
-            let column = mergeColumn(boxes[c].parts, spec: specs[c], rows: rows)
-            boxes[c].parts = []
-            return column
-        }
-        out.append(Column(ColumnSpec(Provenance.file, .string), .string(codes: fileCodes, dictionary: paths)))
-        out.append(Column(ColumnSpec(Provenance.line, .int), .int64(lines)))
-        return Table(name: name, columns: out, rowCount: rows)
-    }
-
-    private static func mergeColumn(_ parts: [Part.PartColumn], spec: ColumnSpec, rows: Int) -> Column {
-        var validity: [Bool]?
-        if parts.contains(where: { $0.validity != nil }) {
-            var v: [Bool] = []
-            v.reserveCapacity(rows)
-            for p in parts {
-                switch p.values {
-                case .int64(let a): v += p.validity ?? [Bool](repeating: true, count: a.count)
-                case .double(let a): v += p.validity ?? [Bool](repeating: true, count: a.count)
-                case .codes(let a, _): v += p.validity ?? [Bool](repeating: true, count: a.count)
-                }
-            }
-            validity = v
-        }
-        switch spec.type.storageKind {
-        case .int64:
-            var out: [Int64] = []
-            out.reserveCapacity(rows)
-            for p in parts { if case .int64(let a) = p.values { out += a } }
-            return Column(spec, .int64(out), validity: validity)
-        case .double:
-            var out: [Double] = []
-            out.reserveCapacity(rows)
-            for p in parts { if case .double(let a) = p.values { out += a } }
-            return Column(spec, .double(out), validity: validity)
-        case .string:
-            var interner = ByteInterner()
-            var distinct = 0
-            for p in parts { if case .codes(_, let d) = p.values { distinct += d.count } }
-            interner.reserveCapacity(min(rows, distinct))
-            var codes: [Int32] = []
-            codes.reserveCapacity(rows)
-            for p in parts {
-                guard case .codes(let a, let d) = p.values else { continue }
-                let remap = interner.intern(contentsOf: d)
-                if remap.isEmpty {
-                    codes += repeatElement(0, count: a.count)
-                } else {
-                    remap.withUnsafeBufferPointer { r in
-                        for c in a { codes.append(r[Int(c)]) }
-                    }
-                }
-            }
-            return Column(spec, .string(codes: codes, dictionary: interner.dictionary().strings()), validity: validity)
-        }
     }
 
     func run() throws -> Part {
@@ -511,5 +437,113 @@ final class FileExtractor {
         }
         r.valid.append(true)
         return true
+    }
+}
+
+/// A source's table grown one file's part at a time, in file order: the extract's merge.
+///
+/// String columns intern each part's dictionary into the source's one (bytes to bytes, first-seen order), so
+/// the codes and the dictionary are the same whichever worker read which file.
+struct TableBuilder {
+    struct ColumnBuilder {
+        let spec: ColumnSpec
+        var ints: [Int64] = []
+        var doubles: [Double] = []
+        var codes: [Int32] = []
+        /// Created at the first part with a null; earlier rows are valid.
+        var validity: [Bool]?
+        var interner = ByteInterner()
+    }
+
+    private var columns: [ColumnBuilder]
+    private var lines: [Int64] = []
+    private var fileCodes: [Int32] = []
+    private var paths: [String] = []
+    /// Compressed bytes of all the source's files, to size the columns from the first part.
+    private let expectedBytes: Int64
+    private var reserved = false
+
+    init(source: SourceSpec, expectedBytes: Int64) {
+        columns = source.columns.entries.map { ColumnBuilder(spec: ColumnSpec($0.key, $0.value.type, scale: $0.value.scale)) }
+        self.expectedBytes = expectedBytes
+    }
+
+    /// Sizes every column once for the whole source, from the first part's rows per compressed byte (plus
+    /// 10%), instead of growing by doubling: each doubling copies the column into memory never touched before.
+    /// Room never used costs address space, not memory. A string column's table is sized only when the part's
+    /// values are nearly all distinct (ids): a table sized for every row of a column of few values would be
+    /// touched all over.
+    private mutating func reserve(for part: FileExtractor.Part) {
+        reserved = true
+        guard part.rows > 0, part.report.compressedBytes > 0, expectedBytes > part.report.compressedBytes else { return }
+        let scale = Double(expectedBytes) / Double(part.report.compressedBytes) * 1.1
+        let rows = Int(min(Double(part.rows) * scale, Double(Int32.max)))
+        lines.reserveCapacity(rows)
+        fileCodes.reserveCapacity(rows)
+        for c in columns.indices {
+            switch part.columns[c].values {
+            case .int64: columns[c].ints.reserveCapacity(rows)
+            case .double: columns[c].doubles.reserveCapacity(rows)
+            case .codes(_, let d):
+                columns[c].codes.reserveCapacity(rows)
+                if 2 * d.count > part.rows { columns[c].interner.reserveCapacity(Int(Double(d.count) * scale)) }
+            }
+        }
+    }
+
+    mutating func append(_ part: consuming FileExtractor.Part) {
+        if !reserved { reserve(for: part) }
+        let before = lines.count
+        let file = Int32(paths.count)
+        paths.append(part.report.path)
+        lines += part.lines
+        fileCodes += repeatElement(file, count: part.rows)
+        for c in columns.indices {
+            let p = part.columns[c]
+            if let v = p.validity {
+                if columns[c].validity == nil {
+                    var all = [Bool](repeating: true, count: before)
+                    all.reserveCapacity(max(lines.capacity, lines.count))
+                    columns[c].validity = all
+                }
+                columns[c].validity! += v
+            } else if columns[c].validity != nil {
+                columns[c].validity! += repeatElement(true, count: part.rows)
+            }
+            switch p.values {
+            case .int64(let a): columns[c].ints += a
+            case .double(let a): columns[c].doubles += a
+            case .codes(let a, let d):
+                let remap = columns[c].interner.intern(contentsOf: d)
+                if remap.isEmpty {
+                    columns[c].codes += repeatElement(0, count: a.count)
+                } else {
+                    // Recoded into a local array first: appending element by element through `columns[c]`
+                    // checked the array's uniqueness on every row (6 s of M's events instead of 0.3).
+                    columns[c].codes += remap.withUnsafeBufferPointer { r in a.map { r[Int($0)] } }
+                }
+            }
+        }
+    }
+
+    /// The table: the declared columns, then `_file` (each row's path) and `_line`. String columns make their
+    /// dictionaries' `String`s in parallel, one column per worker.
+    consuming func finish(name: String, threads: Int) -> Table {
+        let built = columns
+        columns = []
+        let specs = built.map(\.spec)
+        var out = parallelMap(startingWith: specs.stringColumnsFirst, threads: threads) { c -> Column in
+            let b = built[c]
+            switch b.spec.type.storageKind {
+            case .int64: return Column(b.spec, .int64(b.ints), validity: b.validity)
+            case .double: return Column(b.spec, .double(b.doubles), validity: b.validity)
+            case .string:
+                return Column(b.spec, .string(codes: b.codes, dictionary: b.interner.dictionary().strings()), validity: b.validity)
+            }
+        }
+        let rows = lines.count
+        out.append(Column(ColumnSpec(Provenance.file, .string), .string(codes: fileCodes, dictionary: paths)))
+        out.append(Column(ColumnSpec(Provenance.line, .int), .int64(lines)))
+        return Table(name: name, columns: out, rowCount: rows)
     }
 }

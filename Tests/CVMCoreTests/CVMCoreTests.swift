@@ -1,3 +1,4 @@
+import Foundation
 import CVMCore
 import Testing
 
@@ -132,6 +133,53 @@ struct ParallelMapTests {
         for threads in [1, 2, 3, 8] {
             #expect(parallelMap(chunks: 37, threads: threads) { $0 * $0 } == (0..<37).map { $0 * $0 })
         }
+    }
+}
+
+/// `orderedPipeline`: consumed in index order while later items are produced, never more than `window` ahead.
+struct OrderedPipelineTests {
+    final class Counter: @unchecked Sendable {
+        let lock = NSLock()
+        var started = 0, consumed = 0, mostAhead = 0
+        func start() {
+            lock.lock(); started += 1; mostAhead = max(mostAhead, started - consumed); lock.unlock()
+        }
+        func consume() { lock.lock(); consumed += 1; lock.unlock() }
+    }
+
+    @Test(arguments: [1, 2, 3, 8])
+    func itemsAreConsumedInOrderWithinTheWindow(threads: Int) {
+        let counter = Counter()
+        var seen: [Int] = []
+        orderedPipeline(count: 60, threads: threads, window: 2 * threads) { i in
+            counter.start()
+            usleep(UInt32((i * 7919) % 5) * 300)  // uneven work, so items finish out of order
+            return i * i
+        } consume: { i, value in
+            seen.append(i)
+            #expect(value == i * i)
+            counter.consume()
+            return true
+        }
+        #expect(seen == Array(0..<60))
+        #expect(counter.started == 60)
+        #expect(counter.mostAhead <= max(2 * threads, 1))
+    }
+
+    @Test(arguments: [1, 2, 4])
+    func stoppingStartsNoFurtherItems(threads: Int) {
+        let counter = Counter()
+        var consumed: [Int] = []
+        orderedPipeline(count: 100, threads: threads, window: 2 * threads) { i in
+            counter.start()
+            return i
+        } consume: { i, _ in
+            consumed.append(i)
+            return i < 3
+        }
+        #expect(consumed == [0, 1, 2, 3])
+        // Item 3 stops it: at most a window beyond the last consumed item was started.
+        #expect(counter.started <= 3 + max(2 * threads, 1) + 1)
     }
 }
 

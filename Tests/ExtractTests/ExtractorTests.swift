@@ -273,6 +273,21 @@ struct ExtractorTests {
         for f in one.files { #expect(f.rowsRead == f.rowsAccepted + f.rowsRejected) }
     }
 
+    @Test func aFailingFileStopsTheReadingOfTheFilesAfterIt() throws {
+        let dir = try makeTemporaryDirectory("extract")
+        let bad = try writeInput("b\n1\n", name: "00.csv", dir: dir)
+        let good = try (1..<40).map { try writeInput("a\n\($0)\n", name: String(format: "%02d.csv", $0), dir: dir) }
+        final class Box: @unchecked Sendable { let lock = NSLock(); var calls = 0 }
+        let box = Box()
+        #expect(throws: ExtractError.self) {
+            _ = try Extractor.extract(spec(columns: [("a", ColumnDecl(.int))]), files: [bad] + good, threads: 2) { _ in
+                box.lock.lock(); box.calls += 1; box.lock.unlock()
+            }
+        }
+        // Files are read at most a window (2 per thread) ahead of the failing first one, not all 40.
+        #expect(box.calls >= 1 && box.calls <= 5)
+    }
+
     @Test func provenanceColumnsNameTheFileAndStartLineOfEveryRow() throws {
         let dir = try makeTemporaryDirectory("extract")
         let a = try writeInput("k,v\n1,\"x\ny\"\n\n2,z\n", name: "a.csv", dir: dir)
