@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "CVMCore", "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "CVMCore", "TestSupport"]),
         .testTarget(name: "ValueTests", dependencies: ["Value", "CVMCore", "TestSupport"]),
-        .testTarget(name: "WarehouseTests", dependencies: ["Warehouse", "CVMCore", "TestSupport"]),
+        .testTarget(name: "WarehouseTests", dependencies: ["Warehouse", "CVMCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "CVMCore", "TestSupport"]),
         .testTarget(name: "GenerateTests", dependencies: ["Generate", "Extract", "CVMCore", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CVMCore", "TestSupport", "FuzzTargets"]),

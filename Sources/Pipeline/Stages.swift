@@ -250,6 +250,7 @@ extension PipelineRunner {
         options.pseudonymize = loaded.config.privacy.pseudonymize
         options.key = try pseudonymKey(loaded)
         options.threads = threads
+        options.exclusive = loaded.config.stages.load.exclusive
         if let pause = ProcessInfo.processInfo.environment["CVM_FAULT_PAUSE_IN_LOAD"], let s = Double(pause) {
             // Fault injection for the crash-safety tests: hold the load transaction open.
             options.pauseInsideTransaction = s
@@ -261,7 +262,7 @@ extension PipelineRunner {
             logger.info("loaded \(table)", metadata: ["rows": "\(n)", "columns": "\(width + 2)", "seconds": "\(seconds)", "insert_seconds": "\(report.insertSeconds[table] ?? 0)",
                                                       "rows_per_second": "\(seconds > 0 ? Int(Double(n) / seconds) : 0)"])
         }
-        logger.info("rebuilt derived tables and views", metadata: ["seconds": "\(report.derivedSeconds)"])
+        logger.info("rebuilt derived tables and views", metadata: ["seconds": "\(report.derivedSeconds)", "journal": "\(report.journal)"])
         var stats = StageStats()
         stats.rowsIn = tables.reduce(0) { $0 + $1.rowCount }
         stats.rowsOut = report.rows.values.reduce(0, +)

@@ -195,6 +195,7 @@ struct WarehouseTests {
         _ = try w.loadSnapshot(asOf: d2, runID: "r1", tables: [snapshotTable(rows: 4), snapshotTable("other", rows: 4)], options: LoadOptions())
         var options = LoadOptions()
         options.pauseInsideTransaction = 8
+        options.exclusive = false  // `load.exclusive: false`: WAL for the whole load
         let done = Mutex(false)
         let inside = Mutex(false)
         // The writer runs on its own thread, not the test runner's shared pool, which other suites keep busy.
@@ -215,6 +216,25 @@ struct WarehouseTests {
         #expect(!finished, "the load finished before the reader looked; the test proved nothing")
         while !done.withLock({ $0 }) { Thread.sleep(forTimeInterval: 0.05) }
         #expect(try dump(path, "SELECT COUNT(*) FROM customer_value") == ["9"])
+    }
+
+    @Test func aLoadWithTheWarehouseToItselfUsesTheRollbackJournalThenLeavesItInWAL() throws {
+        let dir = try makeTemporaryDirectory("wh")
+        let tables = [snapshotTable(rows: 500), snapshotTable("fact_order_line", rows: 300)]
+        var wal = LoadOptions()
+        wal.exclusive = false
+        let a = try Warehouse(path: "\(dir)/a.sqlite"), b = try Warehouse(path: "\(dir)/b.sqlite")
+        let ra = try a.loadSnapshot(asOf: d1, runID: "r1", tables: tables, options: LoadOptions())
+        let rb = try b.loadSnapshot(asOf: d1, runID: "r1", tables: tables, options: wal)
+        #expect(ra.journal == "rollback")
+        #expect(rb.journal == "wal")
+        try a.close()
+        try b.close()
+        #expect(try dump("\(dir)/a.sqlite", "PRAGMA journal_mode") == ["wal"])
+        for t in ["customer_value", "fact_order_line", "customer_history"] {
+            let sql = "SELECT * FROM \(t) ORDER BY rowid"
+            #expect(try dump("\(dir)/a.sqlite", sql) == dump("\(dir)/b.sqlite", sql), "\(t)")
+        }
     }
 
     @Test func aNewerWarehouseIsRefused() throws {
