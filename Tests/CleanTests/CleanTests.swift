@@ -241,13 +241,31 @@ struct DedupeKeyShapeTests {
         let r = Cleaner.clean(s, table: table(n, distinct: distinct), references: [:], threads: 1)
         #expect(r.table.rowCount + r.quarantine.count == n)
         #expect(r.quarantine.allSatisfy { $0.rule == "duplicate" && $0.reason.hasPrefix("duplicate of e.csv:") })
+        // Each duplicate names the kept row with its key.
+        func keyOf(line: Int) -> [String] {
+            let i = line - 2
+            return key.map { c in
+                switch c {
+                case "j": return "\(i % 2)"
+                default: return i % 7 == 3 ? "null" : "\(i % distinct)"
+                }
+            }
+        }
+        let kept = Set(r.table[Provenance.line]!.int64Values.map(Int.init))
+        for q in r.quarantine {
+            let first = Int(q.reason.dropFirst("duplicate of e.csv:".count).prefix { $0.isNumber })!
+            #expect(kept.contains(first) && keyOf(line: first) == keyOf(line: q.line), "\(q.reason) at line \(q.line)")
+        }
         return r.table[Provenance.line]!.int64Values
     }
 
     /// The string-code path, the Int64 table and the compound-key table agree with a plain reference.
-    @Test(arguments: [SourceSpec.DedupePolicy.first, .last])
-    func everyKeyShapeKeepsTheSameRowsAsAReference(_ policy: SourceSpec.DedupePolicy) {
-        let n = 5000, distinct = 613
+    /// Compound keys with a string column are deduplicated within groups of that column's values: a few rows each
+    /// (613 values of 5,000 rows), one or two (2,500 and 4,999), and the group of nulls (a sixth of the rows),
+    /// which has a table of its own.
+    @Test(arguments: [SourceSpec.DedupePolicy.first, .last], [613, 2500, 4999])
+    func everyKeyShapeKeepsTheSameRowsAsAReference(_ policy: SourceSpec.DedupePolicy, distinct: Int) {
+        let n = 5000
         // Reference: the key of row i is (null or i % distinct); keep the first (or last) row per key.
         func reference(_ keyOf: (Int) -> String) -> [Int64] {
             var chosen: [String: Int] = [:]
@@ -260,6 +278,9 @@ struct DedupeKeyShapeTests {
         let pair = reference { ($0 % 7 == 3 ? "null" : "\($0 % distinct)") + "/\($0 % 2)" }
         #expect(kept(["i", "j"], policy, n: n, distinct: distinct) == pair)
         #expect(kept(["s", "j"], policy, n: n, distinct: distinct) == pair)
+        #expect(kept(["j", "s"], policy, n: n, distinct: distinct) == pair)
+        let triple = reference { ($0 % 7 == 3 ? "null" : "\($0 % distinct)") + "/\($0 % 2)" }
+        #expect(kept(["s", "i", "j"], policy, n: n, distinct: distinct) == triple)
     }
 }
 
