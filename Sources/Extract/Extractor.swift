@@ -474,8 +474,10 @@ struct TableBuilder {
     /// values are nearly all distinct (ids): a table sized for every row of a column of few values would be
     /// touched all over.
     private mutating func reserve(for part: FileExtractor.Part) {
+        // A file without rows (header only) says nothing about the others: the next part sizes the columns.
+        guard part.rows > 0 else { return }
         reserved = true
-        guard part.rows > 0, part.report.compressedBytes > 0, expectedBytes > part.report.compressedBytes else { return }
+        guard part.report.compressedBytes > 0, expectedBytes > part.report.compressedBytes else { return }
         let scale = Double(expectedBytes) / Double(part.report.compressedBytes) * 1.1
         let rows = Int(min(Double(part.rows) * scale, Double(Int32.max)))
         lines.reserveCapacity(rows)
