@@ -63,11 +63,11 @@ public func orderedPipeline<T: Sendable>(count: Int, threads: Int, window: Int,
         for i in 0..<count where !consume(i, produce(i)) { return }
         return
     }
-    let state = PipelineState<T>(window: max(window, threads))
+    let state = PipelineState<T>(count: count, window: max(window, threads))
     let group = DispatchGroup()
     for _ in 0..<min(threads, count) {
         DispatchQueue.global().async(group: group) {
-            while let i = state.take(count: count) {
+            while let i = state.take() {
                 state.put(i, produce(i))
             }
         }
@@ -90,12 +90,15 @@ private final class PipelineState<T>: @unchecked Sendable {
     private var next = 0
     private var consumedUpTo = 0
     private var stopped = false
-    private let window: Int
+    private let count: Int, window: Int
 
-    init(window: Int) { self.window = window }
+    init(count: Int, window: Int) {
+        self.count = count
+        self.window = window
+    }
 
     /// The next item to produce, once it is within the window of the consumer; nil when there is none.
-    func take(count: Int) -> Int? {
+    func take() -> Int? {
         condition.lock()
         defer { condition.unlock() }
         while !stopped && next < count && next >= consumedUpTo + window { condition.wait() }

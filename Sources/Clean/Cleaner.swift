@@ -198,6 +198,11 @@ public enum Cleaner {
                 case .string(let codes, _): return Int64(codes[i])
                 }
             }
+            /// Two to four key columns as one fixed-size value.
+            func compoundKey(_ i: Int) -> Key4 {
+                let k = keyCols.count
+                return Key4(a: raw(keyCols[0], i), b: raw(keyCols[1], i), c: k > 2 ? raw(keyCols[2], i) : 0, d: k > 3 ? raw(keyCols[3], i) : 0)
+            }
             // Keep the first or last by `dedupe_by` (nulls first), then by input order.
             var sorted: [Int]?
             if let by = source.dedupeBy.flatMap({ table[$0] }) {
@@ -268,36 +273,29 @@ public enum Cleaner {
                     fill[s] += 1
                 }
                 fill = []
-                let k = keyCols.count
-                func key(_ i: Int) -> Key4 {
-                    Key4(a: raw(keyCols[0], i), b: raw(keyCols[1], i), c: k > 2 ? raw(keyCols[2], i) : 0, d: k > 3 ? raw(keyCols[3], i) : 0)
-                }
                 var firsts: [(key: Key4, row: Int)] = []
                 for s in 0..<slots where start[s + 1] - start[s] > 1 {
                     let group = grouped[start[s]..<start[s + 1]]
                     if group.count <= 16 {
                         firsts.removeAll(keepingCapacity: true)
                         for r in group {
-                            let i = Int(r), key = key(i)
+                            let i = Int(r), key = compoundKey(i)
                             if let f = firsts.first(where: { $0.key == key }) { report(i, first: f.row) } else { firsts.append((key, i)) }
                         }
                     } else {
                         // A big group (nulls, or a string column of few values): a table for the group alone.
                         var seen = FirstSeenTable<Key4>(capacity: group.count)
                         for r in group {
-                            let i = Int(r), first = seen.insert(key(i), row: i)
+                            let i = Int(r), first = seen.insert(compoundKey(i), row: i)
                             if first != i { report(i, first: first) }
                         }
                     }
                 }
             } else if keyCols.count <= 4 {
                 var seen = FirstSeenTable<Key4>(capacity: n)
-                let k = keyCols.count
                 inOrder { i in
                     guard ruleOf[i] == 0 else { return }
-                    let key = Key4(a: raw(keyCols[0], i), b: raw(keyCols[1], i),
-                                   c: k > 2 ? raw(keyCols[2], i) : 0, d: k > 3 ? raw(keyCols[3], i) : 0)
-                    let first = seen.insert(key, row: i)
+                    let first = seen.insert(compoundKey(i), row: i)
                     if first != i { report(i, first: first) }
                 }
             } else {
