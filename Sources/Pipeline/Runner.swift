@@ -77,6 +77,8 @@ public final class PipelineRunner {
     var stageRecords: [StageRecord] = []
     var stageStats: [StageName: StageStats] = [:]
     let startedAt = Date()
+    /// Stages' artifacts, written in the background while the later stages run.
+    let writer = ArtifactWriter()
 
     public init(_ loaded: LoadedConfig, options: RunOptions, logger: Logger, progress: ProgressLine? = nil) {
         var loaded = loaded
@@ -164,6 +166,12 @@ public final class PipelineRunner {
                 break
             }
         }
+        do {
+            try awaitArtifacts(logger)
+        } catch {
+            logger.error("failed: \(firstLine(error))")
+            if failure == nil { failure = error }
+        }
         ArtifactStore.waitForRemovals()
         let status = failure == nil ? "succeeded" : "failed"
         let exit = failure.map(exitStatus(for:)) ?? .ok
@@ -182,6 +190,7 @@ public final class PipelineRunner {
     /// A table by reference: produced earlier in this run, or read from the producing stage's artifacts.
     func input(_ ref: TableRef) throws -> Table {
         if let t = tables[ref.table] { return t }
+        try awaitArtifacts(logger)
         let t = try artifacts.read(stage: ref.stage.rawValue, table: ref.table, asOf: asOf, threads: threads)
         tables[ref.table] = t
         return t
@@ -191,6 +200,7 @@ public final class PipelineRunner {
     /// kept, so a later stage that needs other columns reads them.
     func input(_ ref: TableRef, columns: Set<String>) throws -> Table {
         if let t = tables[ref.table] { return t }
+        try awaitArtifacts(logger)
         return try artifacts.read(stage: ref.stage.rawValue, table: ref.table, asOf: asOf, columns: columns, threads: threads)
     }
 
@@ -199,10 +209,31 @@ public final class PipelineRunner {
         return try? input(ref)
     }
 
-    /// Persists a stage's outputs and keeps them for later stages in this run.
-    func publish(_ outputs: [Table], stage: StageName) throws {
-        try artifacts.write(outputs, stage: stage.rawValue, asOf: asOf, runID: runID, configHash: loaded.configHash, threads: threads)
+    /// Keeps a stage's outputs for the later stages in this run and queues them to be persisted as its artifacts
+    /// (`ArtifactWriter`: written in the background, one worker, while the next stages run).
+    func publish(_ outputs: [Table], stage: StageName) {
+        let (store, asOf, runID, configHash) = (artifacts, asOf, runID, loaded.configHash)
+        writer.submit(stage: stage.rawValue) {
+            try store.write(outputs, stage: stage.rawValue, asOf: asOf, runID: runID, configHash: configHash, threads: 1)
+        }
         for t in outputs { tables[t.name] = t }
+    }
+
+    /// Waits for the artifacts queued so far and logs each stage's write (`artifacts written`: its seconds, and how
+    /// long the run stood waiting for it).
+    /// - Throws: the first write that failed (`CVMFailure`, exit 74, naming the stage's artifact folder).
+    func awaitArtifacts(_ logger: Logger) throws {
+        try PipelineRunner.awaitArtifacts(writer, logger)
+    }
+
+    static func awaitArtifacts(_ writer: ArtifactWriter, _ logger: Logger) throws {
+        for w in try writer.wait() {
+            var log = logger
+            log[metadataKey: "stage"] = "\(w.stage)"
+            log.info("artifacts written", metadata: [
+                "seconds": "\(String(format: "%.3f", w.seconds))", "waited_seconds": "\(String(format: "%.3f", w.waitedSeconds))",
+            ])
+        }
     }
 }
 

@@ -63,10 +63,7 @@ extension PipelineRunner {
             Column("rejected_reason", strings: reports.map { $0.1.rejectedReason }),
         ], rowCount: reports.count))
         outputs.append(QuarantineRecord.table(rejects, name: "extract_rejects"))
-        var clock = PhaseClock()
-        clock.start()
-        try publish(outputs, stage: .extract)
-        clock.stop("write", into: &stats)
+        publish(outputs, stage: .extract)
         return stats
     }
 
@@ -143,9 +140,7 @@ extension PipelineRunner {
         }
         outputs.append(QuarantineRecord.table(quarantine, name: "quarantine"))
         outputs.append(Table.concatenating(profiles, name: "data_quality"))
-        clock.start()
-        try publish(outputs, stage: .clean)
-        clock.stop("write", into: &stats)
+        publish(outputs, stage: .clean)
         if !budgetProblems.isEmpty {
             throw CVMFailure(.dataQuality, budgetProblems.joined(separator: "\n"))
         }
@@ -167,15 +162,12 @@ extension PipelineRunner {
         let rowsIn = inputs.orders.rowCount + (inputs.events?.rowCount ?? 0) + (inputs.sessions?.rowCount ?? 0) + (inputs.customers?.rowCount ?? 0)
         let t1 = DispatchTime.now().uptimeNanoseconds
         let result = try FeatureBuilder.build(inputs, asOf: asOf, configuration: loaded.config.stages.features, threads: threads)
-        let t2 = DispatchTime.now().uptimeNanoseconds
-        try publish([result.features, result.catalog], stage: .features)
-        let t3 = DispatchTime.now().uptimeNanoseconds
+        publish([result.features, result.catalog], stage: .features)
         var stats = StageStats()
         // Where the stage's time went (seconds), in the log line: reading inputs, the builder's phases, writing.
         func seconds(_ a: UInt64, _ b: UInt64) -> String { String(format: "%.3f", Double(b - a) / 1e9) }
         stats.detail["read_seconds"] = seconds(t0, t1)
         for (phase, s) in result.phaseSeconds { stats.detail["\(phase)_seconds"] = String(format: "%.3f", s) }
-        stats.detail["write_seconds"] = seconds(t2, t3)
         stats.rowsIn = rowsIn
         stats.rowsOut = result.features.rowCount
         stats.detail["features"] = "\(result.features.columns.count - 1)"
@@ -214,7 +206,7 @@ extension PipelineRunner {
         }
         let out = try ClusterStage.run(features: features, configuration: loaded.config.stages.cluster,
                                        seed: loaded.config.seed, threads: threads, models: models, asOf: asOf.description)
-        try publish([out.assignments, out.centroids, out.scaling, out.profiles, out.selection, out.crossing], stage: .cluster)
+        publish([out.assignments, out.centroids, out.scaling, out.profiles, out.selection, out.crossing], stage: .cluster)
         var stats = StageStats()
         stats.rowsIn = features.rowCount
         stats.rowsOut = out.assignments.rowCount
@@ -230,7 +222,7 @@ extension PipelineRunner {
             .flatMap { try? artifacts.read(stage: StageName.value.rawValue, table: "customer_value", asOf: $0) }
         let out = try ValueStage.run(features: features, asOf: asOf, configuration: loaded.config.stages.value, previous: previous)
         for w in out.warnings { logger.warning("\(w)") }
-        try publish([out.customerValue, out.paretoSummary, out.models, out.lorenz], stage: .value)
+        publish([out.customerValue, out.paretoSummary, out.models, out.lorenz], stage: .value)
         var stats = StageStats()
         stats.rowsIn = features.rowCount
         stats.rowsOut = out.customerValue.rowCount
@@ -251,6 +243,10 @@ extension PipelineRunner {
         options.key = try pseudonymKey(loaded)
         options.threads = threads
         options.exclusive = loaded.config.stages.load.exclusive
+        // The load makes the run's results visible: it commits only once every earlier stage's artifacts are on
+        // disk (they are written in the background meanwhile); a failed write rolls the load back.
+        let (writer, log) = (writer, self.logger)
+        options.beforeCommit = { try PipelineRunner.awaitArtifacts(writer, log) }
         if let pause = ProcessInfo.processInfo.environment["CVM_FAULT_PAUSE_IN_LOAD"], let s = Double(pause) {
             // Fault injection for the crash-safety tests: hold the load transaction open.
             options.pauseInsideTransaction = s

@@ -60,6 +60,11 @@ public struct LoadOptions: Sendable {
     /// start during such a load wait for it; with false (or another connection open), the load runs in WAL
     /// mode and queries see the previous snapshot meanwhile.
     public var exclusive = true
+    /// Called inside the load's transaction once every table is written, just before the commit; when it throws,
+    /// the transaction rolls back (the previous snapshot stays) and the load throws its error. The run waits here
+    /// for its stages' artifacts, still being written in the background, so the load works while they are written
+    /// and a failed write leaves no new snapshot.
+    public var beforeCommit: (@Sendable () throws -> Void)?
 
     public init() {}
 }
@@ -307,6 +312,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                 try StarSchema.rebuild(db, asOf: asOf, orders: tables.first { $0.name == "fact_order_line" }, appendsHistory: appendsHistory)
                 try Views.create(db)
                 derived = Date().timeIntervalSince(td)
+                try options.beforeCommit?()
             }
         }
         return LoadReport(rows: rows, seconds: Date().timeIntervalSince(t0), tableSeconds: perTable, insertSeconds: inserts,
