@@ -64,6 +64,9 @@ extension PipelineRunner {
         ], rowCount: reports.count))
         outputs.append(QuarantineRecord.table(rejects, name: "extract_rejects"))
         publish(outputs, stage: .extract)
+        // Waited for here, not in the background: clean drops each raw table once it is cleaned, and a write still
+        // holding them kept them through clean's peak (M: peak RSS 2.6-3.1 GB -> 3.1-3.3 GB, for 1 s less).
+        try awaitArtifacts(logger)
         return stats
     }
 

@@ -96,8 +96,9 @@ enum SmallDisk {
         #expect(try dumpWarehouse("\(disk)/cvm.sqlite") == june)
     }
 
-    /// Artifacts are written in the background while the later stages run; a write that fails (the artifact disk is
-    /// full) fails the run with exit 74 naming the folder, and the load that was already under way is rolled back.
+    /// Artifacts (after extract's) are written in the background while the later stages run; a write that fails
+    /// (the artifact disk is full) fails the run with exit 74 naming the folder, and the load that was already under
+    /// way is rolled back.
     @Test(.enabled(if: SmallDisk.available, "needs root and mount(8) for a small tmpfs"))
     func aFailedArtifactWriteFailsTheRunWithExit74AndRollsTheLoadBack() throws {
         let dir = try makeTemporaryDirectory("artifact-disk-run")
@@ -107,14 +108,14 @@ enum SmallDisk {
         let config = try makeDemoConfig(in: dir, edits: [("report: \(dir)/report", "report: \(dir)/report\nartifacts: \(disk)/artifacts")])
         #expect(try runCVM(["run", config, "--as-of", "2026-05-31"]).status == 0)
         let may = try dumpWarehouse("\(dir)/cvm.sqlite")
-        // No room for the June artifacts (a few MiB a stage).
-        try SmallDisk.remount(disk, "size=\(SmallDisk.used(disk) / 1024 + 128)k")
+        // Room for June's extract artifacts (2.4 MB on the demo data), not for clean's as well (2.8 MB).
+        try SmallDisk.remount(disk, "size=\(SmallDisk.used(disk) / 1024 + 3800)k")
         let failed = try runCVM(["run", config])
         #expect(failed.status == 74, "\(failed.stderr)")
-        #expect(failed.stderr.contains("\(disk)/artifacts/2026-06-30/extract: error: cannot write artifacts"), "\(failed.stderr)")
-        // The stages after extract ran while its artifacts were being written; the load waited for them before
+        #expect(failed.stderr.contains("\(disk)/artifacts/2026-06-30/clean: error: cannot write artifacts"), "\(failed.stderr)")
+        // The stages after clean ran while its artifacts were being written; the load waited for them before
         // committing and rolled back.
-        #expect(failed.stderr.contains("[clean] done"))
+        #expect(failed.stderr.contains("[features] done"))
         #expect(failed.stderr.contains("[load] failed"))
         #expect(try dumpWarehouse("\(dir)/cvm.sqlite") == may, "a June snapshot is visible")
         #expect(try scalar("\(dir)/cvm.sqlite", "SELECT status FROM cvm_runs ORDER BY started_at DESC, rowid DESC LIMIT 1", as: String.self) == "failed")
