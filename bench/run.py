@@ -509,8 +509,8 @@ def suite_extract(runs, log):
                 wall, peak, _, err = peak_rss_run([CVM, "run", config, "--until", "clean", "--threads", str(threads),
                                                    "--log-format", "json"], env=ENV)
                 stage = {}
-                # Artifacts are written in the background; what the run stood waiting for them at its end (clean's,
-                # mostly) is part of its extract + clean time.
+                # Clean's artifacts are written in the background; the run's wait for them at its end (logged after
+                # clean's `done`) is part of its extract + clean time.
                 waited = 0.0
                 for line in err.splitlines():
                     try:
@@ -519,11 +519,11 @@ def suite_extract(runs, log):
                         continue
                     if j.get("msg") == "done" and j.get("stage") in ("extract", "clean"):
                         stage[j["stage"]] = float(j["seconds"])
-                    if j.get("msg") == "artifacts written":
+                    if j.get("msg") == "artifacts written" and "clean" in stage:
                         waited += float(j["waited_seconds"])
-                stage["clean"] += waited
                     if j.get("msg", "").startswith("read ") and j.get("stage") == "extract":
                         counts[j["msg"][5:]] = (int(j["accepted"]), int(j["rows"]))
+                stage["clean"] += waited
                 if threads == 2:
                     samples["cvm extract 2t"].append(stage["extract"])
                     samples["cvm clean 2t"].append(stage["clean"])
@@ -977,9 +977,99 @@ def e2e_markdown(s):
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- scale (cvm alone, one shape of data)
+
+def scaled_dataset(base, factor):
+    """`cvm generate --preset BASE --customers N` with N = factor x the preset's customers: the same days, click
+    window and activity per customer, so every table (customers, order lines, events, sessions) grows by the same
+    factor. Cached in bench/data/BASE-xFACTOR; a pipeline config like `dataset`'s."""
+    customers = {"S": 10_000, "M": 100_000, "L": 1_000_000}[base]
+    n = int(round(customers * factor))
+    name = f"{base}-x{factor:g}"
+    folder = os.path.join(DATA, name)
+    if not os.path.exists(os.path.join(folder, "ground_truth.csv")):
+        tmp = folder + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run([CVM, "generate", "--preset", base, "--customers", str(n), "--seed", "42", "--out", tmp],
+                       check=True, capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    with open(DEMO_CONFIG) as f:
+        text = f.read()
+    text = text.replace("../fixtures/demo/", folder + "/")
+    text = text.replace("warehouse: ../out/demo/cvm.sqlite", f"warehouse: {folder}/out/cvm.sqlite")
+    text = text.replace("report: ../out/demo/report", f"report: {folder}/out/report")
+    config = os.path.join(folder, "pipeline.yaml")
+    with open(config, "w") as f:
+        f.write(text)
+    return name, folder, config, n
+
+
+def suite_scale(runs, log):
+    """cvm's whole pipeline (the e2e suite's config, 2 threads) on data of one shape at several sizes: the M preset
+    with its customers multiplied by BENCH_SCALE (default 0.25,1,2), everything else equal. Time per input MB
+    against the M-sized run tells whether cvm's cost grows linearly with the data, which the presets S, M and L
+    cannot: they differ in shape (days of orders, days of clicks, events per customer), so their MB weigh
+    differently (L: 10x M's customers and order lines, 3.3x its events, 4.4x its MB)."""
+    factors = [float(x) for x in os.environ.get("BENCH_SCALE", "0.25,1,2").split(",") if x.strip()]
+    base = os.environ.get("BENCH_SCALE_BASE", "M")
+    out = {"base": base, "sizes": []}
+    for factor in factors:
+        fresh_page_cache()
+        log(f"scale {base} x{factor:g}: preparing data")
+        name, folder, config, customers = scaled_dataset(base, factor)
+        _, raw = input_bytes(folder)
+        e2e = e2e_config(folder, config)
+        warehouse = os.path.join(folder, "e2e", "cvm.sqlite")
+        samples = {s: [] for s in E2E_STAGES + ["total", "wall"]}
+        rss, rows = [], None
+        for r in range(runs):
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(warehouse + suffix):
+                    os.remove(warehouse + suffix)
+            wall, peak, _, stderr = peak_rss_run([CVM, "run", e2e, "--threads", "2", "--log-format", "json"], env=ENV)
+            stages, counts, _ = cvm_e2e_log(stderr)
+            rows = sum(counts["_read"].values())
+            st = {"extract+clean+sessions": stages["extract"] + stages["clean"], "features": stages["features"],
+                  "kmeans": stages["cluster"], "load": stages["load"]}
+            st["total"] = sum(st[k] for k in E2E_STAGES)
+            st["wall"] = wall
+            for k, v in st.items():
+                samples[k].append(v)
+            rss.append(peak)
+            log(f"  run {r + 1}/{runs}: {st['total']:.2f} s (wall {wall:.2f} s, {peak:,.0f} MiB)")
+        med = {k: statistics.median(v) for k, v in samples.items()}
+        out["sizes"].append({"name": name, "factor": factor, "customers": customers, "raw_bytes": raw, "rows_read": rows,
+                             "samples": samples, "median_seconds": med, "peak_rss_mib": statistics.median(rss),
+                             "seconds_per_mb": {k: med[k] / (raw / 1e6) for k in med}})
+    ref = next((z for z in out["sizes"] if z["factor"] == 1), out["sizes"][0])
+    for z in out["sizes"]:
+        z["seconds_per_mb_vs_base"] = {k: z["seconds_per_mb"][k] / ref["seconds_per_mb"][k] for k in z["seconds_per_mb"]}
+    return out
+
+
+def scale_markdown(s):
+    lines = [f"## Scale: cvm on one shape of data at several sizes ({s['base']} with its customers multiplied)", "",
+             f"The e2e suite's pipeline (2 threads) on `cvm generate --preset {s['base']} --customers N`: the same days and "
+             "activity per customer, so customers, order lines, events and sessions all grow by the factor. Time per input MB "
+             f"against the x1 run ({s['base']} itself); linear cost keeps it within 20% (issue #5). Medians; total = the stages "
+             "below (as in the e2e suite), wall = the whole process.", "",
+             "| size | customers | raw MB | rows read | extract+clean | features | kmeans | load | total (s) | wall (s) | "
+             "s/MB total (× x1) | s/MB wall (× x1) | peak RSS (MiB) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for z in s["sizes"]:
+        m, spm, x = z["median_seconds"], z["seconds_per_mb"], z["seconds_per_mb_vs_base"]
+        lines.append(f"| {z['name']} | {z['customers']:,} | {z['raw_bytes'] / 1e6:,.0f} | {z['rows_read']:,} | "
+                     + " | ".join(f"{m[k]:.2f}" for k in E2E_STAGES) + f" | **{m['total']:.2f}** | {m['wall']:.2f} | "
+                     f"{spm['total']:.4f} (**{x['total']:.2f}**) | {spm['wall']:.4f} ({x['wall']:.2f}) | {z['peak_rss_mib']:,.0f} |")
+    lines += ["", "Per stage, time per MB against x1: " + "; ".join(
+        f"{z['name']}: " + ", ".join(f"{k} {z['seconds_per_mb_vs_base'][k]:.2f}" for k in E2E_STAGES) for z in s["sizes"])]
+    return "\n".join(lines)
+
+
 SUITES = {"kmeans": (suite_kmeans, kmeans_markdown), "load": (suite_load, load_markdown),
           "extract": (suite_extract, extract_markdown), "features": (suite_features, features_markdown),
-          "e2e": (suite_e2e, e2e_markdown)}
+          "e2e": (suite_e2e, e2e_markdown), "scale": (suite_scale, scale_markdown)}
 
 
 # ---------------------------------------------------------------- driver
@@ -999,6 +1089,8 @@ def headline(results):
         for who in ("cvm 2t", "duckdb 2t", "pandas"):
             if who in size["median_seconds"]:
                 out[f"e2e {size['preset']} {who}"] = size["median_seconds"][who]["total"]
+    for size in results.get("suites", {}).get("scale", {}).get("sizes", []):
+        out[f"scale {size['name']} cvm 2t"] = size["median_seconds"]["total"]
     k = results.get("suites", {}).get("kmeans")
     if k:
         for c in k["cases"]:
