@@ -211,10 +211,12 @@ public final class PipelineRunner {
 
     /// Keeps a stage's outputs for the later stages in this run and queues them to be persisted as its artifacts
     /// (`ArtifactWriter`: written in the background, one worker, while the next stages run).
-    func publish(_ outputs: [Table], stage: StageName) {
+    /// `writers`: workers for the write's columns; 1 (the default) leaves the cores to the stages running meanwhile,
+    /// a stage that waits for its own write at once passes the run's threads.
+    func publish(_ outputs: [Table], stage: StageName, writers: Int = 1) {
         let (store, asOf, runID, configHash) = (artifacts, asOf, runID, loaded.configHash)
         writer.submit(stage: stage.rawValue) {
-            try store.write(outputs, stage: stage.rawValue, asOf: asOf, runID: runID, configHash: configHash, threads: 1)
+            try store.write(outputs, stage: stage.rawValue, asOf: asOf, runID: runID, configHash: configHash, threads: writers)
         }
         for t in outputs { tables[t.name] = t }
     }

@@ -63,7 +63,7 @@ extension PipelineRunner {
             Column("rejected_reason", strings: reports.map { $0.1.rejectedReason }),
         ], rowCount: reports.count))
         outputs.append(QuarantineRecord.table(rejects, name: "extract_rejects"))
-        publish(outputs, stage: .extract)
+        publish(outputs, stage: .extract, writers: threads)
         // Waited for here, not in the background: clean drops each raw table once it is cleaned, and a write still
         // holding them kept them through clean's peak (M: peak RSS 2.6-3.1 GB -> 3.1-3.3 GB, for 1 s less).
         try awaitArtifacts(logger)

@@ -178,17 +178,25 @@ public struct GammaGamma: Sendable, Equatable {
     /// Fits on repeat customers with positive spend (others carry no information about spend).
     public static func fit(_ data: [PurchaseHistory]) -> FitResult<GammaGamma> {
         let repeaters = data.filter { $0.x > 0 && $0.monetary > 0 }
-        // ln m̄ and ln x do not depend on the parameters: computed once.
         let xs = repeaters.map(\.x), ms = repeaters.map(\.monetary)
-        let logM = ms.map { log($0) }, logX = xs.map { log($0) }
+        // Written by hand because the fit is evaluated hundreds of times: the terms that depend on x alone
+        // (two lgammas, ln x, and the sum of ln m̄ over the customers with that x) are computed once per distinct x,
+        // so a customer costs one log per evaluation instead of two lgammas and a log (M: 60 k repeaters, a few
+        // dozen distinct x). Fixed summation order: the result does not depend on the thread count.
+        var byX: [Double: (count: Double, sumLogM: Double)] = [:]
+        for i in xs.indices { byX[xs[i], default: (0, 0)].count += 1; byX[xs[i]]!.sumLogM += log(ms[i]) }
+        let groups = byX.sorted { $0.key < $1.key }
+        let gx = groups.map(\.key), gCount = groups.map(\.value.count), gSumLogM = groups.map(\.value.sumLogM)
+        let gLogX = gx.map { log($0) }
         let objective: ([Double]) -> Double = { v in
             let (p, q, g) = (exp(v[0]), exp(v[1]), exp(v[2]))
             var ll = 0.0
             let base = -lgamma(q) + q * log(g)
-            for i in xs.indices {
-                let px = p * xs[i]
-                ll += base + lgamma(px + q) - lgamma(px) + (px - 1) * logM[i] + px * logX[i] - (px + q) * log(g + xs[i] * ms[i])
+            for k in gx.indices {
+                let px = p * gx[k]
+                ll += gCount[k] * (base + lgamma(px + q) - lgamma(px) + px * gLogX[k]) + (px - 1) * gSumLogM[k]
             }
+            for i in xs.indices { ll -= (p * xs[i] + q) * log(g + xs[i] * ms[i]) }
             return ll.isFinite ? -ll : .infinity
         }
         let (best, value, converged, evaluations) = NelderMead.minimize(objective, start: [0, 0, 0])
