@@ -239,6 +239,11 @@ def dataset(preset):
         subprocess.run([CVM, "generate", "--preset", preset, "--seed", "42", "--out", tmp], check=True, capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
+    return folder, pipeline_config(folder)
+
+
+def pipeline_config(folder):
+    """pipelines/demo.yaml with its paths pointed at the dataset in `folder`, written there; its path."""
     with open(DEMO_CONFIG) as f:
         text = f.read()
     text = text.replace("../fixtures/demo/", folder + "/")
@@ -247,7 +252,7 @@ def dataset(preset):
     config = os.path.join(folder, "pipeline.yaml")
     with open(config, "w") as f:
         f.write(text)
-    return folder, config
+    return config
 
 
 def input_bytes(folder):
@@ -994,15 +999,7 @@ def scaled_dataset(base, factor):
                        check=True, capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
-    with open(DEMO_CONFIG) as f:
-        text = f.read()
-    text = text.replace("../fixtures/demo/", folder + "/")
-    text = text.replace("warehouse: ../out/demo/cvm.sqlite", f"warehouse: {folder}/out/cvm.sqlite")
-    text = text.replace("report: ../out/demo/report", f"report: {folder}/out/report")
-    config = os.path.join(folder, "pipeline.yaml")
-    with open(config, "w") as f:
-        f.write(text)
-    return name, folder, config, n
+    return name, folder, pipeline_config(folder), n
 
 
 def suite_scale(runs, log):

@@ -531,24 +531,16 @@ struct TableBuilder {
     /// The table: the declared columns, then `_file` (each row's path) and `_line`. String columns make their
     /// dictionaries' `String`s in parallel, one column per worker.
     consuming func finish(name: String, threads: Int) -> Table {
-        var built = columns
+        let built = columns
         columns = []
-        // Each interner is moved out and reduced to its values first, so its hash table (M's event ids: 400 MB
-        // of slots and hashes) is freed before the dictionaries' `String`s are made, not after.
-        var dictionaries = [ByteDictionary?](repeating: nil, count: built.count)
-        for c in built.indices where built[c].spec.type.storageKind == .string {
-            let interner = built[c].interner
-            built[c].interner = ByteInterner()
-            dictionaries[c] = interner.dictionary()
-        }
-        let columns = built, values = dictionaries
-        let specs = columns.map(\.spec)
+        let specs = built.map(\.spec)
         var out = parallelMap(startingWith: specs.stringColumnsFirst, threads: threads) { c -> Column in
-            let b = columns[c]
+            let b = built[c]
             switch b.spec.type.storageKind {
             case .int64: return Column(b.spec, .int64(b.ints), validity: b.validity)
             case .double: return Column(b.spec, .double(b.doubles), validity: b.validity)
-            case .string: return Column(b.spec, .string(codes: b.codes, dictionary: values[c]!.strings()), validity: b.validity)
+            case .string:
+                return Column(b.spec, .string(codes: b.codes, dictionary: b.interner.dictionary().strings()), validity: b.validity)
             }
         }
         let rows = lines.count
