@@ -6,7 +6,7 @@ public enum ColumnStorage: Sendable, Equatable {
     case double([Double])
     /// Dictionary-encoded strings: `codes[i]` indexes `dictionary`; null rows hold code 0
     /// and are marked in the column's validity mask.
-    case string(codes: [Int32], dictionary: [String])
+    case string(codes: [Int32], dictionary: StringDictionary)
 
     public var kind: Kind {
         switch self {
@@ -77,7 +77,7 @@ public struct Column: Sendable, Equatable {
         if case .string(let c, _) = storage { return c }
         preconditionFailure("column \(name) is \(storage.kind), not string")
     }
-    public var dictionary: [String] {
+    public var dictionary: StringDictionary {
         if case .string(_, let d) = storage { return d }
         preconditionFailure("column \(name) is \(storage.kind), not string")
     }
@@ -169,7 +169,7 @@ public func formatDecimal(_ v: Int64, scale: Int) -> String {
 /// so the encoding is deterministic for a given input order.
 public struct StringColumnBuilder: Sendable {
     public private(set) var codes: [Int32] = []
-    public private(set) var dictionary: [String] = []
+    public private(set) var dictionary = StringDictionary()
     private var index: [String: Int32] = [:]
     private var validity: [Bool] = []
     private var hasNull = false

@@ -53,7 +53,7 @@ extension Table {
             var codes: [Int32] = []
             codes.reserveCapacity(rows)
             for p in parts {
-                let remap = p.dictionary.map { interner.intern($0) }
+                let remap = interner.intern(contentsOf: p.dictionary)
                 if remap.isEmpty {
                     codes += repeatElement(0, count: p.count)
                 } else {
@@ -62,7 +62,7 @@ extension Table {
                     }
                 }
             }
-            return Column(spec, .string(codes: codes, dictionary: interner.strings()), validity: validity)
+            return Column(spec, .string(codes: codes, dictionary: interner.dictionary()), validity: validity)
         }
     }
 }

@@ -91,7 +91,7 @@ public enum Cleaner {
                 for i in 0..<n where !v[i] { reject(i, "required", "\(e.key) is required but empty", col: ci + 1) }
             }
             if case .string(let codes, let dict) = c.storage {
-                let empty = dict.map(\.isEmpty)
+                let empty = dict.indices.map { dict.byteCount($0) == 0 }
                 for i in 0..<n where c.isValid(i) && empty[Int(codes[i])] { reject(i, "required", "\(e.key) is required but empty", col: ci + 1) }
             }
         }
@@ -397,17 +397,18 @@ public enum Cleaner {
                 } else {
                     for i in 0..<n { usedFlags[Int(codes[i])] = true }
                 }
+                // Smallest and largest in byte order (the order of their code points), compared in the
+                // dictionary's arena: an id column has millions of values and no `String` is made for them.
                 var used = 0
-                var smallest: String?, largest: String?
+                var smallest = -1, largest = -1
                 for (k, flag) in usedFlags.enumerated() where flag {
                     used += 1
-                    let v = dictionary[k]
-                    if smallest.map({ v < $0 }) ?? true { smallest = v }
-                    if largest.map({ v > $0 }) ?? true { largest = v }
+                    if smallest < 0 || dictionary.precedesInByteOrder(k, smallest) { smallest = k }
+                    if largest < 0 || dictionary.precedesInByteOrder(largest, k) { largest = k }
                 }
                 out.distinct = used
-                out.min = smallest
-                out.max = largest
+                out.min = smallest < 0 ? nil : dictionary[smallest]
+                out.max = largest < 0 ? nil : dictionary[largest]
             case .int64(let v):
                 var counter = DistinctCounter()
                 let valid = c.validity

@@ -28,7 +28,7 @@ public enum Sessionizer {
         let gap = Int64(gapMinutes) * 60 * microsPerSecond
 
         // Customers in byte order of their ids; rows grouped per customer by a counting sort.
-        let order = dict.indices.sorted { dict[$0].utf8.lexicographicallyPrecedes(dict[$1].utf8) }
+        let order = dict.indicesInByteOrder().map(Int.init)
         var rank = [Int](repeating: 0, count: dict.count)
         for (r, code) in order.enumerated() { rank[code] = r }
         var counts = [Int](repeating: 0, count: dict.count + 1)
@@ -99,9 +99,20 @@ public enum Sessionizer {
             return out
         }
         let sessions = parts.flatMap { $0 }
-        // Session ids are unique by construction (customer, ordinal): no hashing needed.
+        // Session ids ("<customer id>-<ordinal>") are unique by construction: no hashing needed, and their
+        // bytes go straight into the dictionary's arena (no `String` per session).
+        var idValues = StringDictionary()
+        idValues.reserveCapacity(count: sessions.count, bytes: sessions.count * 12)
+        var scratch: [UInt8] = []
+        for s in sessions {
+            scratch.removeAll(keepingCapacity: true)
+            dict.withBytes(Int(s.customer)) { scratch.append(contentsOf: $0) }
+            scratch.append(UInt8(ascii: "-"))
+            scratch.append(contentsOf: String(s.n).utf8)
+            scratch.withUnsafeBufferPointer { _ = idValues.append($0) }
+        }
         let ids = Column(ColumnSpec("session_id", .string), .string(codes: (0..<sessions.count).map { Int32($0) },
-                                                                        dictionary: sessions.map { "\(dict[Int($0.customer)])-\($0.n)" }))
+                                                                        dictionary: idValues))
         let customersCol = Column(ColumnSpec("customer_id", .string), .string(codes: sessions.map(\.customer), dictionary: dict))
         /// The first event's value of a string column, as a code into that column's dictionary.
         func firstValue(_ column: Column?, _ name: String) -> Column {

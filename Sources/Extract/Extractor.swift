@@ -21,7 +21,7 @@ public struct ExtractResult: Sendable {
     public var rejects: [QuarantineRecord]
     public var files: [FileReport]
     /// Wall seconds spent reading and typing the files (in parallel) while appending them in file order, then
-    /// finishing the table (making the string dictionaries' `String`s).
+    /// finishing the table.
     public var readSeconds = 0.0
     public var mergeSeconds = 0.0
 }
@@ -86,7 +86,7 @@ public enum Extractor {
         }
         if let failure { throw failure }
         let t1 = DispatchTime.now().uptimeNanoseconds
-        let table = builder.finish(name: "raw_\(source.name)", threads: threads)
+        let table = builder.finish(name: "raw_\(source.name)")
         let t2 = DispatchTime.now().uptimeNanoseconds
         return ExtractResult(table: table, rejects: rejects, files: reports,
                              readSeconds: Double(t1 - t0) / 1e9, mergeSeconds: Double(t2 - t1) / 1e9)
@@ -100,7 +100,7 @@ public enum Extractor {
             var builder = TableBuilder(source: source, expectedBytes: 0)
             let (rejects, report) = (part.rejects, part.report)
             builder.append(part)
-            return ExtractResult(table: builder.finish(name: "raw_\(source.name)", threads: 1), rejects: rejects, files: [report])
+            return ExtractResult(table: builder.finish(name: "raw_\(source.name)"), rejects: rejects, files: [report])
         } catch {
             throw ExtractError(message: "\(error)")
         }
@@ -163,7 +163,8 @@ final class FileExtractor {
         enum Values: Sendable {
             case int64([Int64])
             case double([Double])
-            case codes([Int32], ByteDictionary)
+            /// The file's codes, its dictionary and each value's hash (the merge does not hash them again).
+            case codes([Int32], StringDictionary, [UInt64])
         }
         struct PartColumn: Sendable {
             var spec: ColumnSpec
@@ -284,7 +285,9 @@ final class FileExtractor {
             switch r.kind {
             case .int64: columns.append(.init(spec: spec, values: .int64(r.ints), validity: validity))
             case .double: columns.append(.init(spec: spec, values: .double(r.doubles), validity: validity))
-            case .string: columns.append(.init(spec: spec, values: .codes(r.codes, r.interner.dictionary()), validity: validity))
+            case .string:
+                let (values, hashes) = r.interner.finish()
+                columns.append(.init(spec: spec, values: .codes(r.codes, values, hashes), validity: validity))
             }
         }
         let report = FileReport(path: path, compressedBytes: reader.compressedSize, bytes: reader.uncompressedBytes,
@@ -486,7 +489,7 @@ struct TableBuilder {
             switch part.columns[c].values {
             case .int64: columns[c].ints.reserveCapacity(rows)
             case .double: columns[c].doubles.reserveCapacity(rows)
-            case .codes(_, let d):
+            case .codes(_, let d, _):
                 columns[c].codes.reserveCapacity(rows)
                 if 2 * d.count > part.rows { columns[c].interner.reserveCapacity(Int(Double(d.count) * scale)) }
             }
@@ -515,8 +518,8 @@ struct TableBuilder {
             switch p.values {
             case .int64(let a): columns[c].ints += a
             case .double(let a): columns[c].doubles += a
-            case .codes(let a, let d):
-                let remap = columns[c].interner.intern(contentsOf: d)
+            case .codes(let a, let d, let hashes):
+                let remap = columns[c].interner.intern(contentsOf: d, hashes: hashes)
                 if remap.isEmpty {
                     columns[c].codes += repeatElement(0, count: a.count)
                 } else {
@@ -528,23 +531,20 @@ struct TableBuilder {
         }
     }
 
-    /// The table: the declared columns, then `_file` (each row's path) and `_line`. String columns make their
-    /// dictionaries' `String`s in parallel, one column per worker.
-    consuming func finish(name: String, threads: Int) -> Table {
+    /// The table: the declared columns, then `_file` (each row's path) and `_line`. String columns take their
+    /// interners' arenas as their dictionaries (no `String` per value).
+    consuming func finish(name: String) -> Table {
         let built = columns
         columns = []
-        let specs = built.map(\.spec)
-        var out = parallelMap(startingWith: specs.stringColumnsFirst, threads: threads) { c -> Column in
-            let b = built[c]
+        var out = built.map { b -> Column in
             switch b.spec.type.storageKind {
             case .int64: return Column(b.spec, .int64(b.ints), validity: b.validity)
             case .double: return Column(b.spec, .double(b.doubles), validity: b.validity)
-            case .string:
-                return Column(b.spec, .string(codes: b.codes, dictionary: b.interner.dictionary().strings()), validity: b.validity)
+            case .string: return Column(b.spec, .string(codes: b.codes, dictionary: b.interner.dictionary()), validity: b.validity)
             }
         }
         let rows = lines.count
-        out.append(Column(ColumnSpec(Provenance.file, .string), .string(codes: fileCodes, dictionary: paths)))
+        out.append(Column(ColumnSpec(Provenance.file, .string), .string(codes: fileCodes, dictionary: StringDictionary(paths))))
         out.append(Column(ColumnSpec(Provenance.line, .int), .int64(lines)))
         return Table(name: name, columns: out, rowCount: rows)
     }

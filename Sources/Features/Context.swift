@@ -68,7 +68,7 @@ struct Context: Sendable {
 
         // The customer universe as of the cutoff: customers signed up by then ∪ customers with an order or an
         // event before it, in byte order. A backfill for an earlier date sees exactly the customers of that date.
-        // Ids are interned by their bytes (ByteInterner: FNV over UTF-8, no `String` hashing), then put in byte
+        // Ids are interned by their bytes (ByteInterner: a word-at-a-time hash over UTF-8, no `String` hashing), then put in byte
         // order once; each source's dictionary maps to the universe through the same table.
         var universe = ByteInterner()
         var names: [String] = []
@@ -283,7 +283,7 @@ struct Context: Sendable {
 
     /// Events before the cutoff counted per code of the events' own customer_id dictionary.
     struct EventCounts: Sendable {
-        var dict: [String]
+        var dict: StringDictionary
         /// code × (bucket, type): events of the type in the bucket (Context.buckets).
         var counts: [Int32]
         /// code: events before the cutoff (any type, or none).
@@ -377,7 +377,7 @@ struct Context: Sendable {
         var category: (codes: [Int32], ok: [Bool])?
         if let c = o["category"] {
             let (codes, dict) = stringCodes(c)
-            catNames = dict
+            catNames = Array(dict)
             category = (codes, c.validity ?? [])
         }
         @inline(__always) func code(_ x: (codes: [Int32], ok: [Bool])?, _ i: Int) -> Int32 {

@@ -255,7 +255,7 @@ struct LeastStamps {
 }
 
 /// A string column as codes, whatever its storage (ints are rendered once per distinct value).
-func stringCodes(_ c: Column) -> (codes: [Int32], dict: [String]) {
+func stringCodes(_ c: Column) -> (codes: [Int32], dict: StringDictionary) {
     switch c.storage {
     case .string(let codes, let dict): return (codes, dict)
     case .int64, .double:

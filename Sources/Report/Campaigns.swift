@@ -188,7 +188,7 @@ struct Suggester {
     var nameRank: [Int32] = []
 
     /// Per row, the column's dictionary code, or -1 where `string(at:)` is nil (a null, or not a string column).
-    static func codes(_ c: Column?, rows: Int) -> (codes: [Int32], values: [String]) {
+    static func codes(_ c: Column?, rows: Int) -> (codes: [Int32], values: StringDictionary) {
         guard let c, case .string(let codes, let values) = c.storage else { return ([Int32](repeating: -1, count: rows), []) }
         guard let validity = c.validity else { return (codes, values) }
         return (codes.indices.map { validity[$0] ? codes[$0] : -1 }, values)
@@ -223,7 +223,7 @@ struct Suggester {
         var buys: [(item: Int32, customer: Int32)] = []
         for r in 0..<rows {
             let sc = sku.codes[r], cc = customer.codes[r]
-            guard sc >= 0, cc >= 0, !sku.values[Int(sc)].isEmpty else { continue }
+            guard sc >= 0, cc >= 0, sku.values.byteCount(Int(sc)) > 0 else { continue }
             let c = customerRow[Int(cc)]
             guard c >= 0 else { continue }
             let t = at.flatMap { Suggester.micros($0, r) }

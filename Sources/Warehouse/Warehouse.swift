@@ -523,15 +523,15 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
     /// Binds values straight from the column arrays with one reused prepared statement.
     ///
     /// Written against the raw SQLite API because this is the load's hot loop: no
-    /// per-value boxing; each dictionary string is encoded to UTF-8 once and bound
-    /// with SQLITE_STATIC (the bytes outlive every step).
+    /// per-value boxing; each string column's dictionary arena (its UTF-8 bytes, pseudonymised once per
+    /// value where asked) is bound with SQLITE_STATIC (the bytes outlive every step).
     static func bulkInsert(_ db: Database, _ table: CVMCore.Table, asOf: String, runID: String, options: LoadOptions) throws {
         let hasher = options.pseudonymize.isEmpty ? nil : Pseudonymizer(key: options.key)
-        // Each string column's dictionary as stored (pseudonymised where asked), encoded once.
-        let stored: [[[UInt8]]?] = table.columns.map { c in
+        // Each string column's dictionary as stored: the column's own, or its values' pseudonyms where asked.
+        let stored: [StringDictionary?] = table.columns.map { c in
             guard case .string(_, let dict) = c.storage else { return nil }
-            let hash = options.pseudonymize.contains(c.name) ? hasher : nil
-            return dict.map { Array((hash?.pseudonym($0) ?? $0).utf8) }
+            guard options.pseudonymize.contains(c.name), let hasher else { return dict }
+            return StringDictionary(dict.map { hasher.pseudonym($0) })
         }
         // Rows go in in the order of the customer index (see `customerOrder`), gathered column by column
         // beforehand: reading the columns through the permutation inside the bind loop was 1.7-2.3 s slower.
@@ -561,7 +561,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
             case int(UnsafeBufferPointer<Int64>)
             case real(UnsafeBufferPointer<Int64>, Double)
             case double(UnsafeBufferPointer<Double>)
-            case text(arena: UnsafeMutablePointer<UInt8>, offsets: [Int], codes: UnsafeBufferPointer<Int32>)
+            case text(arena: UnsafeMutablePointer<UInt8>, offsets: UnsafeBufferPointer<UInt32>, codes: UnsafeBufferPointer<Int32>)
             case date(UnsafeBufferPointer<Int64>, scratch: UnsafeMutablePointer<UInt8>)
             case timestamp(UnsafeBufferPointer<Int64>, scratch: UnsafeMutablePointer<UInt8>)
         }
@@ -593,12 +593,10 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
             case .double(let v):
                 binders.append(.double(copy(v)))
             case .string(let codes, _):
-                let encoded = stored[j]!
-                var offsets = [0]
-                for e in encoded { offsets.append(offsets.last! + e.count) }
-                let arena = bytes(offsets.last!)
-                for (i, e) in encoded.enumerated() { for (j, b) in e.enumerated() { arena[offsets[i] + j] = b } }
-                binders.append(.text(arena: arena, offsets: offsets, codes: copy(codes)))
+                let dict = stored[j]!
+                let arena = bytes(dict.arena.count)
+                dict.arena.withUnsafeBufferPointer { if let b = $0.baseAddress { arena.update(from: b, count: $0.count) } }
+                binders.append(.text(arena: arena, offsets: copy(dict.offsets), codes: copy(codes)))
             }
         }
         let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
@@ -616,9 +614,9 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                     if v[row].isFinite { sqlite3_bind_double(stmt, idx, v[row]) } else { sqlite3_bind_null(stmt, idx) }
                 case .text(let arena, let offsets, let codes):
                     let code = Int(codes[row])
-                    let start = offsets[code]
+                    let start = Int(offsets[code])
                     (arena + start).withMemoryRebound(to: CChar.self, capacity: 1) {
-                        _ = sqlite3_bind_text(stmt, idx, $0, Int32(offsets[code + 1] - start), isStatic)
+                        _ = sqlite3_bind_text(stmt, idx, $0, Int32(Int(offsets[code + 1]) - start), isStatic)
                     }
                 case .date(let v, let scratch):
                     let n = writeDate(v[row], scratch)
@@ -649,13 +647,13 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
     /// an analyst's per-customer query reads.
     /// - Parameters:
     ///   - codes: the column's dictionary codes; `keys`: the stored bytes of each dictionary entry.
-    static func customerOrder(codes: [Int32], validity: [Bool]?, keys: [[UInt8]]) -> [Int]? {
+    static func customerOrder(codes: [Int32], validity: [Bool]?, keys: StringDictionary) -> [Int]? {
         // Rank the dictionary by bytes; equal stored values (pseudonyms never collide, but be exact) share a rank.
-        let byKey = keys.indices.sorted { keys[$0].lexicographicallyPrecedes(keys[$1]) }
+        let byKey = keys.indicesInByteOrder().map(Int.init)
         var rank = [Int](repeating: 0, count: keys.count)
         var r = 0
         for (i, k) in byKey.enumerated() {
-            if i == 0 || keys[k] != keys[byKey[i - 1]] { r += 1 }
+            if i == 0 || keys.precedesInByteOrder(byKey[i - 1], k) { r += 1 }
             rank[k] = r  // 0 is null
         }
         func rankOf(_ row: Int) -> Int { (validity?[row] ?? true) ? rank[Int(codes[row])] : 0 }

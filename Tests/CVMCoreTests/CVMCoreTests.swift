@@ -201,25 +201,29 @@ struct ByteInternerOrderTests {
 /// Merging per-file dictionaries (`intern(contentsOf:)`) gives the codes of interning every value one by one.
 struct ByteInternerMergeTests {
     @Test func mergeEqualsInterningOneByOne() {
-        var parts: [ByteDictionary] = []
+        var parts: [(values: StringDictionary, hashes: [UInt64])] = []
         var rng = SeededRNG(seed: 7)
         for p in 0..<6 {
             var file = ByteInterner()
-            // Ids shared across parts, ids of one part only, the empty value, and enough values to grow the table.
+            // Ids shared across parts, ids of one part only, the empty value, values of every length around the
+            // hash's 8-byte words, and enough values to grow the table.
             for _ in 0..<(p == 3 ? 0 : 5_000) { _ = file.intern("id-\(rng.next() % 20_000)") }
+            for n in 0..<20 { _ = file.intern(String(repeating: "x", count: n)) }
             _ = file.intern("")
             _ = file.intern("part-\(p)")
-            parts.append(file.dictionary())
+            parts.append(file.finish())
         }
         var merged = ByteInterner()
+        var mergedRehashing = ByteInterner()
         var oneByOne = ByteInterner()
-        for d in parts {
-            let remap = merged.intern(contentsOf: d)
-            let expected = d.strings().map { oneByOne.intern($0) }
+        for (d, hashes) in parts {
+            let remap = merged.intern(contentsOf: d, hashes: hashes)
+            let expected = d.map { oneByOne.intern($0) }
             #expect(remap == expected)
+            #expect(mergedRehashing.intern(contentsOf: d) == expected)
         }
         #expect(merged.count == oneByOne.count)
         #expect(merged.strings() == oneByOne.strings())
-        #expect(merged.dictionary().strings() == oneByOne.strings())
+        #expect(merged.dictionary() == oneByOne.dictionary())
     }
 }
