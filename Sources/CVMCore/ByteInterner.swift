@@ -10,28 +10,45 @@ import CKernels
 public struct ByteInterner: Sendable {
     /// The distinct values in code order (what `dictionary()` hands over).
     private var values = StringDictionary()
+    /// Each value's hash, when recorded (`finish()` hands them to a merge). An interner that is not asked for
+    /// them (a source's merged dictionary: M's 16 M event ids would hold 128 MB of hashes) hashes its values
+    /// again from the arena when it grows, which reserving room makes rare.
     private var hashes: [UInt64] = []
+    private let recordsHashes: Bool
     /// 0 for an empty slot, else (code + 1) << 32 | the hash's high 32 bits: a probe rejects
     /// another value's slot without touching `hashes` or the arena (one cache miss a lookup
     /// instead of three on a table of millions of ids).
     private var slots: [UInt64]
     private var mask: Int
 
-    public init() {
+    /// - Parameter recordingHashes: keep each value's hash for `finish()` (false: `finish()` hashes them then).
+    public init(recordingHashes: Bool = true) {
         slots = [UInt64](repeating: 0, count: 1024)
         mask = 1023
+        recordsHashes = recordingHashes
+    }
+
+    /// The table grows past this share of its slots filled. Linear probing over 8-byte slots with tags stays
+    /// within a cache line or two up to here; a lower bound (it was 1/2) doubled the table of an id column
+    /// (M's event ids: 512 MB of slots instead of 256, each zeroed page touched once).
+    @inline(__always) private static func full(_ count: Int, _ slots: Int) -> Bool { count * 10 > slots * 7 }
+
+    /// The smallest table (a power of two, at least the current one) for `n` values at most 5/8 full.
+    private func size(for n: Int) -> Int {
+        var size = slots.count
+        while n * 8 > size * 5 { size <<= 1 }
+        return size
     }
 
     /// Room for `n` distinct values without rehashing.
     public mutating func reserveCapacity(_ n: Int) {
-        hashes.reserveCapacity(n)
+        if recordsHashes { hashes.reserveCapacity(n) }
         values.reserveCapacity(count: n, bytes: 0)
-        var size = slots.count
-        while size < 2 * n { size <<= 1 }
+        let size = size(for: n)
         if size > slots.count { rehash(size) }
     }
 
-    public var count: Int { hashes.count }
+    public var count: Int { values.count }
 
     /// A 64-bit hash of `b`: 8 bytes at a time (the tail as one overlapping word), then murmur3's finaliser,
     /// so the low bits (the slot) and the high 32 bits (the slot's tag) both depend on every byte.
@@ -76,7 +93,7 @@ public struct ByteInterner: Sendable {
         guard accept(b) else { return nil }
         let code = add(b, hash: h)
         slots[s] = ByteInterner.slot(code, hash: h)
-        if hashes.count * 2 > slots.count { rehash(slots.count * 2) }
+        if ByteInterner.full(values.count, slots.count) { rehash(slots.count * 2) }
         return code
     }
 
@@ -101,9 +118,9 @@ public struct ByteInterner: Sendable {
 
     /// Appends a new value; its code. The caller fills its slot (`slot(code, hash:)`).
     @inline(__always) private mutating func add(_ b: UnsafeBufferPointer<UInt8>, hash h: UInt64) -> Int32 {
-        let code = Int32(hashes.count)
+        let code = Int32(values.count)
         values.append(b)
-        hashes.append(h)
+        if recordsHashes { hashes.append(h) }
         return code
     }
 
@@ -115,10 +132,18 @@ public struct ByteInterner: Sendable {
     private mutating func rehash(_ size: Int) {
         slots = [UInt64](repeating: 0, count: size)
         mask = size - 1
-        for (code, h) in hashes.enumerated() {
-            var s = Int(truncatingIfNeeded: h) & mask
-            while slots[s] != 0 { s = (s + 1) & mask }
-            slots[s] = ByteInterner.slot(Int32(code), hash: h)
+        let m = mask
+        slots.withUnsafeMutableBufferPointer { t in
+            func place(_ code: Int, _ h: UInt64) {
+                var s = Int(truncatingIfNeeded: h) & m
+                while t[s] != 0 { s = (s + 1) & m }
+                t[s] = ByteInterner.slot(Int32(code), hash: h)
+            }
+            if recordsHashes {
+                for (code, h) in hashes.enumerated() { place(code, h) }
+            } else {
+                for code in 0..<values.count { place(code, values.withBytes(code) { ByteInterner.hash($0) }) }
+            }
         }
     }
 
@@ -138,7 +163,10 @@ public struct ByteInterner: Sendable {
 
     /// The values in code order and each one's hash (what `intern(contentsOf:hashes:)` takes, so a merge does
     /// not hash them again), without the hash table.
-    public consuming func finish() -> (values: StringDictionary, hashes: [UInt64]) { (values, hashes) }
+    public consuming func finish() -> (values: StringDictionary, hashes: [UInt64]) {
+        if recordsHashes { return (values, hashes) }
+        return (values, (0..<values.count).map { code in values.withBytes(code) { ByteInterner.hash($0) } })
+    }
 
     /// Interns every value of `d` in its code order; returns each one's code here (`remap[codeInD]`).
     ///
@@ -147,11 +175,8 @@ public struct ByteInterner: Sendable {
     public mutating func intern(contentsOf d: StringDictionary, hashes known: [UInt64]? = nil) -> [Int32] {
         let n = d.count
         guard n > 0 else { return [] }
-        if 2 * (hashes.count + n) > slots.count {
-            var size = slots.count
-            while size < 2 * (hashes.count + n) { size <<= 1 }
-            rehash(size)
-        }
+        let size = size(for: values.count + n)
+        if size > slots.count { rehash(size) }
         let m = mask
         if let known { precondition(known.count == n, "one hash per value") }
         let hs = known ?? d.arena.withUnsafeBufferPointer { src in

@@ -107,20 +107,27 @@ public struct StringDictionary: Sendable, Hashable, RandomAccessCollection, Expr
     // MARK: - The artifact file's form
 
     /// The artifact file's bytes: the count (UInt32), each value's end offset (UInt32), then the arena; all
-    /// little-endian. Two copies of memory, no `String`.
+    /// little-endian (the machine's order: x86-64, arm64).
     public func fileBytes() -> [UInt8] {
-        let n = count, head = 4 + 4 * n
-        return [UInt8](unsafeUninitializedCapacity: head + arena.count) { buf, filled in
-            let raw = UnsafeMutableRawBufferPointer(buf)
-            raw.storeBytes(of: UInt32(n).littleEndian, toByteOffset: 0, as: UInt32.self)
-            offsets.withUnsafeBytes { o in
-                // offsets[1...] are the end offsets; the machine is little-endian (x86-64, arm64).
-                if n > 0 { (raw.baseAddress! + 4).copyMemory(from: o.baseAddress! + 4, byteCount: 4 * n) }
+        withFileBytes { pieces in
+            var out: [UInt8] = []
+            out.reserveCapacity(pieces.reduce(0) { $0 + $1.count })
+            for p in pieces { out.append(contentsOf: p) }
+            return out
+        }
+    }
+
+    /// Calls `body` with the pieces whose concatenation is `fileBytes()`, borrowed from this dictionary's own
+    /// arrays (no copy: an id column's dictionary is hundreds of MB).
+    public func withFileBytes<R>(_ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+        var head = UInt32(count).littleEndian
+        return try withUnsafeBytes(of: &head) { h in
+            try offsets.withUnsafeBytes { o in
+                try arena.withUnsafeBytes { a in
+                    // offsets[1...] are the end offsets.
+                    try body([UnsafeRawBufferPointer(h), UnsafeRawBufferPointer(rebasing: o[4...]), a])
+                }
             }
-            arena.withUnsafeBytes { a in
-                if !a.isEmpty { (raw.baseAddress! + head).copyMemory(from: a.baseAddress!, byteCount: a.count) }
-            }
-            filled = head + arena.count
         }
     }
 

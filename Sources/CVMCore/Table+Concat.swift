@@ -48,7 +48,7 @@ extension Table {
             return Column(spec, .double(out), validity: validity)
         case .string:
             // Byte-hashed interning: the merge of per-file dictionaries is hot for id columns.
-            var interner = ByteInterner()
+            var interner = ByteInterner(recordingHashes: false)
             interner.reserveCapacity(min(rows, parts.reduce(0) { $0 + $1.dictionary.count }))
             var codes: [Int32] = []
             codes.reserveCapacity(rows)

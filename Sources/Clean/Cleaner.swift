@@ -56,7 +56,9 @@ public enum Cleaner {
     /// `duplicate` (by `key`, keeping the first or last in input order) and `reference`.
     /// - Parameter references: `"other_source.column"` → that source's **cleaned** column.
     /// - Complexity: O(rows × columns); string rules work on dictionary codes, once per distinct value.
-    public static func clean(_ source: SourceSpec, table: Table, references: [String: Column], threads: Int) -> CleanResult {
+    /// - Parameter table: handed over (`consume` it): its columns are released one by one as the kept rows are
+    ///   gathered.
+    public static func clean(_ source: SourceSpec, table: consuming Table, references: [String: Column], threads: Int) -> CleanResult {
         let n = table.rowCount
         // One byte per row (0: passes, else 1 + the index of the first failing rule in `ruleOrder`);
         // the reason and column are kept only for rejected rows. Optional strings per row cost
@@ -70,7 +72,6 @@ public enum Cleaner {
             if ruleOf[i] == 0 { ruleOf[i] = ruleCode[r]!; detail[i] = (why(), col) }
         }
         // Under `on_invalid: null` a value rule nulls the value instead of rejecting the row.
-        var table = table
         var nullify: [String: [Bool]] = [:]
         var nulled: [String: (count: Int, example: String)] = [:]
         var nulledOrder: [String] = []
@@ -183,10 +184,11 @@ public enum Cleaner {
                 reject(i, "check", "check failed: \(expr.text) (\(expr.operands(table, row: i)))", col: nil)
             }
         }
-        let fileCol = table[Provenance.file], lineCol = table[Provenance.line]
+        // Columns held in locals are let go before the gather (below), so it can release the table's.
+        var fileCol = table[Provenance.file], lineCol = table[Provenance.line]
         func place(_ i: Int) -> (String, Int) { (fileCol?.string(at: i) ?? "", Int(lineCol?.int64(at: i) ?? 0)) }
         // duplicate: among rows that passed the row rules.
-        let keyCols = source.key.compactMap { table[$0] }
+        var keyCols = source.key.compactMap { table[$0] }
         if !keyCols.isEmpty, keyCols.count == source.key.count {
             // Keys are the columns' raw storage values (codes, integers, double bits): up to four
             // columns hash as one fixed-size value, without an array per row (the dedupe hot loop).
@@ -322,7 +324,7 @@ public enum Cleaner {
         keep.reserveCapacity(n)
         var records: [QuarantineRecord] = []
         var counts: [String: Int] = [:]
-        let dataCols = table.columns.filter { !$0.name.hasPrefix("_") }
+        var dataCols = table.columns.filter { !$0.name.hasPrefix("_") }
         for i in 0..<n {
             guard ruleOf[i] != 0 else { keep.append(i); continue }
             let r = ruleOrder[Int(ruleOf[i]) - 1]
@@ -332,8 +334,9 @@ public enum Cleaner {
             records.append(QuarantineRecord(source: source.name, file: f, line: l, column: detail[i]?.column, rule: r, reason: detail[i]?.reason ?? r, raw: raw))
             counts[r, default: 0] += 1
         }
+        (dataCols, keyCols, fileCol, lineCol) = ([], [], nil, nil)
         // Nothing rejected: the table as it stands (no copy of every column).
-        var out = keep.count == n ? table : table.gathering(keep, threads: threads)
+        var out = keep.count == n ? table : (consume table).gatheringReleasing(keep, threads: threads)
         out.name = "stg_\(source.name)"
         var result = CleanResult(table: out, quarantine: records, rowsIn: n,
                                  rejectsByRule: ruleOrder.compactMap { r in counts[r].map { (r, $0) } })

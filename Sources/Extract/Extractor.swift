@@ -455,7 +455,8 @@ struct TableBuilder {
         var codes: [Int32] = []
         /// Created at the first part with a null; earlier rows are valid.
         var validity: [Bool]?
-        var interner = ByteInterner()
+        /// The parts bring their values' hashes: this one need not keep them.
+        var interner = ByteInterner(recordingHashes: false)
     }
 
     private var columns: [ColumnBuilder]

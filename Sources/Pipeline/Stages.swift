@@ -92,15 +92,17 @@ extension PipelineRunner {
                 let parts = target.split(separator: ".").map(String.init)
                 if parts.count == 2, let col = cleaned[parts[0]]?[parts[1]] { refs[target] = col }
             }
+            let rawRows = raw.rowCount
             clock.start()
-            let result = Cleaner.clean(source, table: raw, references: refs, threads: threads)
+            // Handed over: clean releases the raw columns as it gathers the kept rows.
+            let result = Cleaner.clean(source, table: consume raw, references: refs, threads: threads)
             clock.stop("rules", into: &stats)
             var table = result.table
             table.name = "stg_\(name)"
             cleaned[name] = table
             quarantine += result.quarantine
             let extractRejected = quarantine.filter { $0.source == name && ($0.rule == "parse" || $0.rule == "field_count" || $0.rule == "encoding" || $0.rule == "file") }.count
-            let rowsSeen = raw.rowCount + extractRejected
+            let rowsSeen = rawRows + extractRejected
             let rejected = result.quarantine.count + extractRejected
             stats.rowsIn += rowsSeen
             stats.rowsOut += table.rowCount

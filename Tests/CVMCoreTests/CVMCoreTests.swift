@@ -94,6 +94,20 @@ struct ColumnTests {
         #expect(g["v"]!.doubleValues == [3, 2])
         #expect(g["v"]!.validity == [true, false])
     }
+
+    /// The releasing gather gives the same table as `gathering`, for every storage, on any thread count.
+    @Test(arguments: [1, 3]) func gatheringReleasingEqualsGathering(threads: Int) {
+        let t = Table(name: "t", columns: [
+            Column("v", double: [1, 2, 3, 4], validity: [true, false, true, true]),
+            Column("s", strings: ["a", nil, "b", "a"]),
+            Column("n", .int, int64: [10, 20, 30, 40]),
+        ], rowCount: 4)
+        let expected = t.gathering([3, 0, 2], threads: threads)
+        let released = t.gatheringReleasing([3, 0, 2], threads: threads)
+        #expect(released == expected)
+        #expect(released["s"]!.dictionary == ["a", "b"])
+        #expect(released.rowCount == 3)
+    }
 }
 
 struct QuarantineTableTests {
@@ -215,15 +229,21 @@ struct ByteInternerMergeTests {
         }
         var merged = ByteInterner()
         var mergedRehashing = ByteInterner()
+        // Keeps no hashes: it grows (from 1,024 slots) by hashing its arena again.
+        var unrecorded = ByteInterner(recordingHashes: false)
         var oneByOne = ByteInterner()
         for (d, hashes) in parts {
             let remap = merged.intern(contentsOf: d, hashes: hashes)
             let expected = d.map { oneByOne.intern($0) }
             #expect(remap == expected)
             #expect(mergedRehashing.intern(contentsOf: d) == expected)
+            #expect(d.map { unrecorded.intern($0) } == expected)
         }
         #expect(merged.count == oneByOne.count)
         #expect(merged.strings() == oneByOne.strings())
         #expect(merged.dictionary() == oneByOne.dictionary())
+        #expect(unrecorded.dictionary() == oneByOne.dictionary())
+        // Its finish() hashes the values then: the same hashes a recording interner keeps.
+        #expect(unrecorded.finish().hashes == oneByOne.finish().hashes)
     }
 }
