@@ -69,4 +69,24 @@ struct StringDictionaryTests {
         #expect(d.precedesInByteOrder(4, 0))   // "Z" < "b"
         #expect(d.precedesInByteOrder(0, 5))   // "b" < "é" (unsigned)
     }
+
+    /// The interner's inline byte comparison agrees with `==` at every length around its 4- and 8-byte loads.
+    @Test func internerSeparatesValuesDifferingInAnyByte() {
+        var b = ByteInterner()
+        var values: [String] = []
+        for n in 0...20 {
+            let base = String(repeating: "a", count: n)
+            values.append(base)
+            // The same length, one byte different at each position.
+            for k in 0..<n {
+                var bytes = Array(base.utf8)
+                bytes[k] = UInt8(ascii: "b")
+                values.append(String(decoding: bytes, as: UTF8.self))
+            }
+        }
+        let codes = values.map { b.intern($0) }
+        #expect(Set(codes).count == values.count)
+        #expect(values.map { b.intern($0) } == codes)  // each one found again
+        #expect(b.count == values.count)
+    }
 }
