@@ -118,6 +118,12 @@ struct GroupedHistories: Sendable {
     var rx: [Double] = [], rtx: [Double] = [], rT: [Double] = [], rCount: [Double] = []
     /// Distinct T among customers without repeats, with counts.
     var zT: [Double] = [], zCount: [Double] = []
+    /// Distinct values of the repeaters' T and t_x together, and of their x; each triple's index into them. A
+    /// likelihood takes log(alpha + v) once per distinct day value and log(b + x - 1) once per distinct x
+    /// instead of once per triple (histories are in whole days: M's tens of thousands of triples hold a few
+    /// hundred distinct days). The logs are the same numbers, so the fit is the same.
+    var days: [Double] = [], tIndex: [Int32] = [], txIndex: [Int32] = []
+    var repeatXs: [Double] = [], xIndex: [Int32] = []
 
     init(_ data: [PurchaseHistory]) {
         var byX: [Double: Double] = [:], byTriple: [[Double]: Double] = [:], byT: [Double: Double] = [:]
@@ -130,6 +136,13 @@ struct GroupedHistories: Sendable {
             rx.append(k[0]); rtx.append(k[1]); rT.append(k[2]); rCount.append(n)
         }
         for (t, n) in byT.sorted(by: { $0.key < $1.key }) { zT.append(t); zCount.append(n) }
+        days = Array(Set(rT + rtx)).sorted()
+        repeatXs = Array(Set(rx)).sorted()
+        let dayAt = Dictionary(uniqueKeysWithValues: days.enumerated().map { ($1, Int32($0)) })
+        let xAt = Dictionary(uniqueKeysWithValues: repeatXs.enumerated().map { ($1, Int32($0)) })
+        tIndex = rT.map { dayAt[$0]! }
+        txIndex = rtx.map { dayAt[$0]! }
+        xIndex = rx.map { xAt[$0]! }
     }
 
     func logLikelihood(r: Double, alpha: Double, a: Double, b: Double) -> Double {
@@ -141,10 +154,12 @@ struct GroupedHistories: Sendable {
         }
         for k in zT.indices { ll -= zCount[k] * r * log(alpha + zT[k]) }
         let logA = log(a)
+        let logAlphaPlus = days.map { log(alpha + $0) }
+        let logBX = repeatXs.map { log(b + $0 - 1) }
         for k in rx.indices {
             let x = rx[k]
-            let a3 = -(r + x) * log(alpha + rT[k])
-            let a4 = logA - log(b + x - 1) - (r + x) * log(alpha + rtx[k])
+            let a3 = -(r + x) * logAlphaPlus[Int(tIndex[k])]
+            let a4 = logA - logBX[Int(xIndex[k])] - (r + x) * logAlphaPlus[Int(txIndex[k])]
             ll += rCount[k] * logAddExp(a3, a4)
         }
         return ll
