@@ -17,11 +17,22 @@ struct ProcessResult {
 @discardableResult
 func runCVM(_ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
     let p = try startCVM(arguments, environment: environment)
+    // Both pipes are drained at once: read one after the other, a child that fills the second (64 KB of log
+    // or a sanitizer's report) before closing the first would block forever.
+    let errBox = ReadBox()
+    let reading = DispatchGroup()
+    DispatchQueue.global().async(group: reading) { errBox.data = p.stderrPipe.fileHandleForReading.readDataToEndOfFile() }
     let out = p.stdoutPipe.fileHandleForReading.readDataToEndOfFile()
-    let err = p.stderrPipe.fileHandleForReading.readDataToEndOfFile()
+    reading.wait()
+    let err = errBox.data
     p.process.waitUntilExit()
     return ProcessResult(status: p.process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
                          stderr: String(decoding: err, as: UTF8.self))
+}
+
+/// One pipe's bytes, filled by the thread that drains it (read after that thread is waited for).
+final class ReadBox: @unchecked Sendable {
+    var data = Data()
 }
 
 struct RunningProcess {
