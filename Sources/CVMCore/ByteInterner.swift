@@ -163,7 +163,7 @@ public struct ByteInterner: Sendable {
             if recordsHashes {
                 for (code, h) in hashes.enumerated() { place(code, h) }
             } else {
-                for code in 0..<values.count { place(code, values.withBytes(code) { ByteInterner.hash($0) }) }
+                for (code, h) in ByteInterner.hashes(of: values).enumerated() { place(code, h) }
             }
         }
     }
@@ -186,7 +186,12 @@ public struct ByteInterner: Sendable {
     /// not hash them again), without the hash table.
     public consuming func finish() -> (values: StringDictionary, hashes: [UInt64]) {
         if recordsHashes { return (values, hashes) }
-        return (values, (0..<values.count).map { code in values.withBytes(code) { ByteInterner.hash($0) } })
+        return (values, ByteInterner.hashes(of: values))
+    }
+
+    /// Each value's hash, in code order (for an interner that keeps none, and a merge given none).
+    private static func hashes(of d: StringDictionary) -> [UInt64] {
+        d.indices.map { code in d.withBytes(code) { hash($0) } }
     }
 
     /// Interns every value of `d` in its code order; returns each one's code here (`remap[codeInD]`).
@@ -200,9 +205,7 @@ public struct ByteInterner: Sendable {
         if size > slots.count { rehash(size) }
         let m = mask
         if let known { precondition(known.count == n, "one hash per value") }
-        let hs = known ?? d.arena.withUnsafeBufferPointer { src in
-            (0..<n).map { ByteInterner.hash(UnsafeBufferPointer(rebasing: src[Int(d.offsets[$0])..<Int(d.offsets[$0 + 1])])) }
-        }
+        let hs = known ?? ByteInterner.hashes(of: d)
         // The table is moved out while it is probed through a pointer, so the arena can grow beside it.
         var table = slots
         slots = []

@@ -83,10 +83,7 @@ public struct StringDictionary: Sendable, Hashable, RandomAccessCollection, Expr
 
     /// Does value `i` come before value `j` in byte order (unsigned, shorter prefix first)?
     public func precedesInByteOrder(_ i: Int, _ j: Int) -> Bool {
-        let (xs, xe, ys, ye) = (Int(offsets[i]), Int(offsets[i + 1]), Int(offsets[j]), Int(offsets[j + 1]))
-        let n = Swift.min(xe - xs, ye - ys)
-        let c = n == 0 ? 0 : arena.withUnsafeBufferPointer { memcmp($0.baseAddress! + xs, $0.baseAddress! + ys, n) }
-        return c != 0 ? c < 0 : xe - xs < ye - ys
+        arena.withUnsafeBufferPointer { a in offsets.withUnsafeBufferPointer { StringDictionary.precedes(i, j, a, $0) } }
     }
 
     /// Every index, ordered by its value's bytes (unsigned, shorter prefix first): the byte order of the values,
@@ -94,14 +91,18 @@ public struct StringDictionary: Sendable, Hashable, RandomAccessCollection, Expr
     public func indicesInByteOrder() -> [Int32] {
         arena.withUnsafeBufferPointer { a in
             offsets.withUnsafeBufferPointer { o in
-                (0..<Int32(count)).sorted { x, y in
-                    let (xs, xe, ys, ye) = (Int(o[Int(x)]), Int(o[Int(x) + 1]), Int(o[Int(y)]), Int(o[Int(y) + 1]))
-                    let n = Swift.min(xe - xs, ye - ys)
-                    let c = n == 0 ? 0 : memcmp(a.baseAddress! + xs, a.baseAddress! + ys, n)
-                    return c != 0 ? c < 0 : xe - xs < ye - ys
-                }
+                (0..<Int32(count)).sorted { StringDictionary.precedes(Int($0), Int($1), a, o) }
             }
         }
+    }
+
+    /// The byte-order comparison of `precedesInByteOrder` and `indicesInByteOrder`, on the arrays' memory.
+    @inline(__always) private static func precedes(_ i: Int, _ j: Int, _ a: UnsafeBufferPointer<UInt8>,
+                                                   _ o: UnsafeBufferPointer<UInt32>) -> Bool {
+        let (xs, xe, ys, ye) = (Int(o[i]), Int(o[i + 1]), Int(o[j]), Int(o[j + 1]))
+        let n = Swift.min(xe - xs, ye - ys)
+        let c = n == 0 ? 0 : memcmp(a.baseAddress! + xs, a.baseAddress! + ys, n)
+        return c != 0 ? c < 0 : xe - xs < ye - ys
     }
 
     // MARK: - The artifact file's form
