@@ -6,7 +6,12 @@ public enum ColumnStorage: Sendable, Equatable {
     case double([Double])
     /// Dictionary-encoded strings: `codes[i]` indexes `dictionary`; null rows hold code 0
     /// and are marked in the column's validity mask.
-    case string(codes: [Int32], dictionary: StringDictionary)
+    case string(codes: StringCodes, dictionary: StringDictionary)
+
+    /// Dictionary-encoded strings from 32-bit codes, stored at the dictionary's width (`StringCodes.Width`).
+    public static func string(codes: [Int32], dictionary: StringDictionary) -> ColumnStorage {
+        .string(codes: StringCodes(codes, dictionaryCount: dictionary.count), dictionary: dictionary)
+    }
 
     public var kind: Kind {
         switch self {
@@ -73,7 +78,7 @@ public struct Column: Sendable, Equatable {
         if case .double(let v) = storage { return v }
         preconditionFailure("column \(name) is \(storage.kind), not double")
     }
-    public var stringCodes: [Int32] {
+    public var stringCodes: StringCodes {
         if case .string(let c, _) = storage { return c }
         preconditionFailure("column \(name) is \(storage.kind), not string")
     }
@@ -128,7 +133,7 @@ public struct Column: Sendable, Equatable {
         switch storage {
         case .int64(let a): return Column(spec, .int64(indices.map { a[$0] }), validity: v)
         case .double(let a): return Column(spec, .double(indices.map { a[$0] }), validity: v)
-        case .string(let c, let d): return Column(spec, .string(codes: indices.map { c[$0] }, dictionary: d), validity: v)
+        case .string(let c, let d): return Column(spec, .string(codes: c.gathering(indices), dictionary: d), validity: v)
         }
     }
 

@@ -242,7 +242,7 @@ public struct BoundRowExpression: Sendable {
         /// An int64 column's values as numbers (decimals divided by 10^scale, as `Column.double(at:)`).
         case ints([Int64], divisor: Double, validity: [Bool]?)
         case doubles([Double], validity: [Bool]?)
-        case strings([Int32], StringDictionary, validity: [Bool]?)
+        case strings(StringCodes, StringDictionary, validity: [Bool]?)
         case negate(Node)
         case not(Node)
         case binary(Op, Node, Node)

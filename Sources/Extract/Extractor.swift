@@ -452,7 +452,8 @@ struct TableBuilder {
         let spec: ColumnSpec
         var ints: [Int64] = []
         var doubles: [Double] = []
-        var codes: [Int32] = []
+        /// At the width of the dictionary so far (`StringCodes.Builder`).
+        let codes = StringCodes.Builder()
         /// Created at the first part with a null; earlier rows are valid.
         var validity: [Bool]?
         /// The parts bring their values' hashes: this one need not keep them.
@@ -461,7 +462,7 @@ struct TableBuilder {
 
     private var columns: [ColumnBuilder]
     private var lines: [Int64] = []
-    private var fileCodes: [Int32] = []
+    private let fileCodes = StringCodes.Builder()
     private var paths: [String] = []
     /// Compressed bytes of all the source's files, to size the columns from the first part.
     private let expectedBytes: Int64
@@ -503,7 +504,7 @@ struct TableBuilder {
         let file = Int32(paths.count)
         paths.append(part.report.path)
         lines += part.lines
-        fileCodes += repeatElement(file, count: part.rows)
+        fileCodes.append(file, count: part.rows, dictionaryCount: paths.count)
         for c in columns.indices {
             let p = part.columns[c]
             if let v = p.validity {
@@ -521,12 +522,11 @@ struct TableBuilder {
             case .double(let a): columns[c].doubles += a
             case .codes(let a, let d, let hashes):
                 let remap = columns[c].interner.intern(contentsOf: d, hashes: hashes)
+                let values = columns[c].interner.count
                 if remap.isEmpty {
-                    columns[c].codes += repeatElement(0, count: a.count)
+                    columns[c].codes.append(0, count: a.count, dictionaryCount: values)
                 } else {
-                    // Recoded into a local array first: appending element by element through `columns[c]`
-                    // checked the array's uniqueness on every row (6 s of M's events instead of 0.3).
-                    columns[c].codes += remap.withUnsafeBufferPointer { r in a.map { r[Int($0)] } }
+                    columns[c].codes.append(a, through: remap, dictionaryCount: values)
                 }
             }
         }
@@ -534,18 +534,27 @@ struct TableBuilder {
 
     /// The table: the declared columns, then `_file` (each row's path) and `_line`. String columns take their
     /// interners' arenas as their dictionaries (no `String` per value).
+    /// String codes come at their dictionary's width (M's events: 1 or 2 bytes a row for seven of their nine
+    /// string columns), and each column's interner is freed as soon as its dictionary is taken.
     consuming func finish(name: String) -> Table {
-        let built = columns
+        var built = columns
         columns = []
-        var out = built.map { b -> Column in
-            switch b.spec.type.storageKind {
-            case .int64: return Column(b.spec, .int64(b.ints), validity: b.validity)
-            case .double: return Column(b.spec, .double(b.doubles), validity: b.validity)
-            case .string: return Column(b.spec, .string(codes: b.codes, dictionary: b.interner.dictionary()), validity: b.validity)
+        var out: [Column] = []
+        for i in built.indices {
+            let spec = built[i].spec, validity = built[i].validity
+            switch spec.type.storageKind {
+            case .int64: out.append(Column(spec, .int64(built[i].ints), validity: validity))
+            case .double: out.append(Column(spec, .double(built[i].doubles), validity: validity))
+            case .string:
+                let dictionary = built[i].interner.dictionary()
+                out.append(Column(spec, .string(codes: built[i].codes.finish(dictionaryCount: dictionary.count), dictionary: dictionary),
+                                  validity: validity))
             }
+            built[i].interner = ByteInterner(recordingHashes: false)
         }
         let rows = lines.count
-        out.append(Column(ColumnSpec(Provenance.file, .string), .string(codes: fileCodes, dictionary: StringDictionary(paths))))
+        out.append(Column(ColumnSpec(Provenance.file, .string), .string(codes: fileCodes.finish(dictionaryCount: paths.count),
+                                                                        dictionary: StringDictionary(paths))))
         out.append(Column(ColumnSpec(Provenance.line, .int), .int64(lines)))
         return Table(name: name, columns: out, rowCount: rows)
     }

@@ -79,14 +79,12 @@ struct Context: Sendable {
             var used = [Bool](repeating: false, count: dict.count)
             let timeValues = time.flatMap { $0.storage.kind == .int64 ? $0.int64Values : nil }
             let scale: Int64 = local == nil ? microsPerDay : 1
-            codes.withUnsafeBufferPointer { codes in
-                for i in 0..<codes.count where c.isValid(i) {
-                    if let time, let tv = timeValues, time.isValid(i) {
-                        let t = local?[i] ?? tv[i] &* scale
-                        if t >= cut { continue }
-                    }
-                    used[Int(codes[i])] = true
+            for i in 0..<codes.count where c.isValid(i) {
+                if let time, let tv = timeValues, time.isValid(i) {
+                    let t = local?[i] ?? tv[i] &* scale
+                    if t >= cut { continue }
                 }
+                used[Int(codes[i])] = true
             }
             for (k, u) in used.enumerated() where u { add(dict[k]) }
         }
@@ -119,12 +117,10 @@ struct Context: Sendable {
             // singleton, which races (ThreadSanitizer) when orders and sessions are prepared at once.
             guard !codes.isEmpty else { return [] }
             return [Int32](unsafeUninitializedCapacity: codes.count) { out, count in
-                codes.withUnsafeBufferPointer { codes in
-                    map.withUnsafeBufferPointer { map in
-                        validity.withUnsafeBufferPointer { ok in
-                            let all = ok.isEmpty
-                            for i in 0..<codes.count { out[i] = (all || ok[i]) && keep(i) ? map[Int(codes[i])] : -1 }
-                        }
+                map.withUnsafeBufferPointer { map in
+                    validity.withUnsafeBufferPointer { ok in
+                        let all = ok.isEmpty
+                        for i in 0..<codes.count { out[i] = (all || ok[i]) && keep(i) ? map[Int(codes[i])] : -1 }
                     }
                 }
                 count = codes.count
@@ -318,8 +314,9 @@ struct Context: Sendable {
             var total = [Int32](repeating: 0, count: codes)
             var seen = [Bool](repeating: false, count: codes)
             var local = clock.converter()
+            let (cc, tc) = (custCodes, typeCodes)
             small.withUnsafeMutableBufferPointer { counts in total.withUnsafeMutableBufferPointer { total in
-            custCodes.withUnsafeBufferPointer { cc in utc.withUnsafeBufferPointer { ts in typeCodes.withUnsafeBufferPointer { tc in
+            utc.withUnsafeBufferPointer { ts in
             typeIndex.withUnsafeBufferPointer { typeIndex in
             custOK.withUnsafeBufferPointer { custOK in timeOK.withUnsafeBufferPointer { timeOK in typeOK.withUnsafeBufferPointer { typeOK in
                 for i in lo..<hi {
@@ -338,7 +335,7 @@ struct Context: Sendable {
                     counts[slot] = v
                     if wrapped { carried[slot, default: 0] += 1 }
                 }
-            } } } } } } } } }
+            } } } } } } }
             // Widened once per part (sequential): Int32 counts with the carried multiples added back.
             var counts = small.map { Int32($0) }
             for (slot, times) in carried { counts[slot] &+= times &* 65_536 }
@@ -374,13 +371,13 @@ struct Context: Sendable {
         let perUnit = price != nil
         let sku = o["sku"].map { (codes: stringCodes($0).codes, ok: $0.validity ?? []) }
         var catNames: [String] = []
-        var category: (codes: [Int32], ok: [Bool])?
+        var category: (codes: StringCodes, ok: [Bool])?
         if let c = o["category"] {
             let (codes, dict) = stringCodes(c)
             catNames = Array(dict)
             category = (codes, c.validity ?? [])
         }
-        @inline(__always) func code(_ x: (codes: [Int32], ok: [Bool])?, _ i: Int) -> Int32 {
+        @inline(__always) func code(_ x: (codes: StringCodes, ok: [Bool])?, _ i: Int) -> Int32 {
             guard let x, x.ok.isEmpty || x.ok[i] else { return -1 }
             return x.codes[i]
         }
@@ -421,7 +418,7 @@ struct Context: Sendable {
         let sessionCust = customerOf(sc) { st.isValid($0) && starts[$0] < cut }
         var r = SessionRows(start: [])
         /// The k most frequent labels among kept sessions (count, then name): the rank of each code among them.
-        func top(_ name: String, _ k: Int) -> (rank: [Int8], codes: [Int32], ok: [Bool], best: [(code: Int32, name: String)]) {
+        func top(_ name: String, _ k: Int) -> (rank: [Int8], codes: StringCodes, ok: [Bool], best: [(code: Int32, name: String)]) {
             guard let c = s[name] else { return ([], [], [], []) }
             let (codes, dict) = stringCodes(c)
             var counts = [Int](repeating: 0, count: dict.count)
@@ -444,7 +441,7 @@ struct Context: Sendable {
         let (duration, events, views, searches) = (ints("duration_s"), ints("events"), ints("page_views"), ints("searches"))
         let (carts, checkouts, purchases, bounce) = (ints("add_to_cart"), ints("checkouts"), ints("purchases"), ints("is_bounce"))
         @inline(__always) func at(_ x: Ints, _ i: Int) -> Int64 { x.values.isEmpty || !(x.ok.isEmpty || x.ok[i]) ? 0 : x.values[i] }
-        @inline(__always) func label(_ t: (rank: [Int8], codes: [Int32], ok: [Bool], best: [(code: Int32, name: String)]), _ i: Int) -> Int8 {
+        @inline(__always) func label(_ t: (rank: [Int8], codes: StringCodes, ok: [Bool], best: [(code: Int32, name: String)]), _ i: Int) -> Int8 {
             t.codes.isEmpty || !(t.ok.isEmpty || t.ok[i]) ? -1 : t.rank[Int(t.codes[i])]
         }
         // One sequential pass over the kept sessions, each written to its customer's next slot.

@@ -255,13 +255,13 @@ struct LeastStamps {
 }
 
 /// A string column as codes, whatever its storage (ints are rendered once per distinct value).
-func stringCodes(_ c: Column) -> (codes: [Int32], dict: StringDictionary) {
+func stringCodes(_ c: Column) -> (codes: StringCodes, dict: StringDictionary) {
     switch c.storage {
     case .string(let codes, let dict): return (codes, dict)
     case .int64, .double:
         var b = StringColumnBuilder()
         for i in 0..<c.count { b.append(c.formatted(at: i)) }
-        return (b.codes, b.dictionary)
+        return (StringCodes(b.codes, dictionaryCount: b.dictionary.count), b.dictionary)
     }
 }
 

@@ -9,7 +9,7 @@ import Glibc
 /// can be rerun alone from its persisted inputs (DESIGN.md, "Data flow").
 ///
 /// Layout: `<root>/<as-of>/<stage>/<table>/` holding `manifest.json` and per
-/// column `cN.bin` (raw little-endian Int64/Double/Int32 codes), `cN.valid`
+/// column `cN.bin` (raw little-endian Int64/Double, or codes of 1, 2 or 4 bytes: `codeWidth`), `cN.valid`
 /// (one byte per row, only when the column has nulls) and `cN.dict` (string
 /// dictionary: UInt32 count, UInt32 end offsets, UTF-8 bytes).
 ///
@@ -34,6 +34,9 @@ public struct ArtifactStore: Sendable {
             public var file: String
             public var validity: String?
             public var dictionary: String?
+            /// Bytes per code of a string column's `file` (1, 2 or 4; `StringCodes.Width`). Absent means 4, the
+            /// only width before narrow codes, so older artifacts read as before.
+            public var codeWidth: Int?
             public var checksum: String
         }
         public var table: String
@@ -140,11 +143,15 @@ public struct ArtifactStore: Sendable {
         let path = "\(dir)/\(entry.file)"
         // The manifest's checksum chains the values, then the validity, then the dictionary.
         var sum: UInt64
-        var int64s: [Int64] = [], doubles: [Double] = [], codes: [Int32] = []
+        var int64s: [Int64] = [], doubles: [Double] = [], codes = StringCodes()
         switch type.storageKind {
         case .int64: (int64s, sum) = try readArray(path, of: Int64.self, stage: stage, version: version)
         case .double: (doubles, sum) = try readArray(path, of: Double.self, stage: stage, version: version)
-        case .string: (codes, sum) = try readArray(path, of: Int32.self, stage: stage, version: version)
+        case .string:
+            guard let width = StringCodes.Width(rawValue: entry.codeWidth ?? 4) else {
+                throw CVMFailure(.noInput, "\(dir)/manifest.json: error: column \(entry.name) has code width \(entry.codeWidth!), not 1, 2 or 4; rerun stage \(stage)")
+            }
+            (codes, sum) = try readCodes(path, width: width, stage: stage, version: version)
         }
         var validity: [Bool]?
         if let name = entry.validity {
@@ -168,7 +175,11 @@ public struct ArtifactStore: Sendable {
         switch type.storageKind {
         case .int64: storage = .int64(int64s)
         case .double: storage = .double(doubles)
-        case .string: storage = .string(codes: codes, dictionary: dictionary)
+        case .string:
+            guard StringCodes.Width(dictionaryCount: dictionary.count).rawValue <= codes.width.rawValue else {
+                throw CVMFailure(.noInput, "\(path): error: \(dictionary.count) dictionary values do not fit codes of \(codes.width.rawValue) bytes; rerun stage \(stage)")
+            }
+            storage = .string(codes: codes, dictionary: dictionary)
         }
         guard storage.count == rows else {
             throw CVMFailure(.noInput, "\(path): error: \(storage.count) rows, manifest says \(rows); rerun stage \(stage)")
@@ -179,9 +190,36 @@ public struct ArtifactStore: Sendable {
         return Column(spec, storage, validity: validity)
     }
 
-    /// A whole file as an array of `T`, read with read(2) in 1 MiB steps straight into the array, and its checksum,
-    /// computed on each step while it is in cache (the same value as `checksum` over the whole file).
+    /// A whole file as an array of `T`, and its checksum (`readFile`).
     private func readArray<T>(_ path: String, of: T.Type, stage: String, version: Int) throws(CVMFailure) -> ([T], UInt64) {
+        let stride = MemoryLayout<T>.stride
+        var values: [T] = []
+        let sum = try readFile(path, stride: stride, stage: stage, version: version) { size, read in
+            // Not through `unsafeUninitializedCapacity` when empty: that writes the count into the shared empty-array
+            // singleton, a race ThreadSanitizer reports when two workers read empty columns.
+            guard size > 0 else { return }
+            values = [T](unsafeUninitializedCapacity: size / stride) { buf, count in
+                count = read(UnsafeMutableRawBufferPointer(buf)) ? size / stride : 0
+            }
+        }
+        return (values, sum)
+    }
+
+    /// A string column's codes file, `width` bytes a code, and its checksum (`readFile`).
+    private func readCodes(_ path: String, width: StringCodes.Width, stage: String, version: Int) throws(CVMFailure) -> (StringCodes, UInt64) {
+        var codes = StringCodes()
+        let sum = try readFile(path, stride: width.rawValue, stage: stage, version: version) { size, read in
+            codes = StringCodes(width: width, byteCount: size) { raw in _ = read(raw) } ?? StringCodes()
+        }
+        return (codes, sum)
+    }
+
+    /// Reads a whole file with read(2) in 1 MiB steps straight into the memory `place` gives `read`, and returns
+    /// its checksum, computed on each step while it is in cache (the same value as `checksum` over the whole file).
+    /// `place(size, read)` is called once, with the file's size (a whole number of `stride`s), and must call
+    /// `read` once with a buffer of that size unless the size is 0.
+    private func readFile(_ path: String, stride: Int, stage: String, version: Int,
+                          place: (Int, (UnsafeMutableRawBufferPointer) -> Bool) -> Void) throws(CVMFailure) -> UInt64 {
         func failure(_ what: String) -> CVMFailure {
             CVMFailure(.noInput, "\(path): error: cannot read artifact (\(what)); rerun stage \(stage)")
         }
@@ -190,26 +228,26 @@ public struct ArtifactStore: Sendable {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw failure(String(cString: strerror(errno))) }
-        let size = Int(st.st_size), stride = MemoryLayout<T>.stride
+        let size = Int(st.st_size)
         guard size % stride == 0 else { throw failure("\(size) bytes is not a whole number of \(stride)-byte values") }
         var hash = ArtifactChecksum(version: version, count: size)
-        // Not through `unsafeUninitializedCapacity` when empty: that writes the count into the shared empty-array
-        // singleton, a race ThreadSanitizer reports when two workers read empty columns.
-        guard size > 0 else { return ([], hash.finish(UnsafeRawBufferPointer(start: nil, count: 0))) }
+        guard size > 0 else {
+            place(0) { _ in true }
+            return hash.finish(UnsafeRawBufferPointer(start: nil, count: 0))
+        }
         var problem: String?
         var sum: UInt64 = 0
-        let values = [T](unsafeUninitializedCapacity: size / stride) { buf, count in
-            count = 0
-            let raw = UnsafeMutableRawBufferPointer(buf)
+        place(size) { raw in
+            precondition(raw.count == size)
             var filled = 0, hashed = 0
             while filled < size {
                 let got = Glibc.read(fd, raw.baseAddress! + filled, min(1 << 20, size - filled))
                 if got < 0 {
                     if errno == EINTR { continue }
                     problem = String(cString: strerror(errno))
-                    return
+                    return false
                 }
-                if got == 0 { problem = "file ended after \(filled) of \(size) bytes"; return }
+                if got == 0 { problem = "file ended after \(filled) of \(size) bytes"; return false }
                 filled += got
                 if filled == size {
                     sum = hash.finish(UnsafeRawBufferPointer(rebasing: raw[hashed..<size]))
@@ -219,10 +257,10 @@ public struct ArtifactStore: Sendable {
                     hashed = upto
                 }
             }
-            count = size / stride
+            return true
         }
         if let problem { throw failure(problem) }
-        return (values, sum)
+        return sum
     }
 
     // MARK: - Encoding
@@ -261,6 +299,9 @@ public struct ArtifactStore: Sendable {
         case .double(let v): sum = try v.withUnsafeBytes { try writeFile("\(dir)/c\(i).bin", $0) }
         case .string(let codes, _): sum = try codes.withUnsafeBytes { try writeFile("\(dir)/c\(i).bin", $0) }
         }
+        // Narrow codes are written as they are held; 4-byte codes leave the field out (the format before widths).
+        var codeWidth: Int?
+        if case .string(let codes, _) = column.storage, codes.width != .four { codeWidth = codes.width.rawValue }
         if let validity = column.validity {
             // A Swift Bool is one byte holding 0 or 1: the file format's validity byte.
             sum = sum &* 31 &+ (try validity.withUnsafeBytes { try writeFile("\(dir)/c\(i).valid", $0) })
@@ -273,7 +314,7 @@ public struct ArtifactStore: Sendable {
         }
         return .init(name: column.name, type: column.type.rawValue, scale: column.spec.scale, file: "c\(i).bin",
                      validity: column.validity == nil ? nil : "c\(i).valid", dictionary: dictionary ? "c\(i).dict" : nil,
-                     checksum: hex(sum))
+                     codeWidth: codeWidth, checksum: hex(sum))
     }
 
     /// Writes `bytes` to a new file with write(2) (no intermediate `Data` copy); returns their checksum.

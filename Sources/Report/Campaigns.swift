@@ -190,7 +190,7 @@ struct Suggester {
     /// Per row, the column's dictionary code, or -1 where `string(at:)` is nil (a null, or not a string column).
     static func codes(_ c: Column?, rows: Int) -> (codes: [Int32], values: StringDictionary) {
         guard let c, case .string(let codes, let values) = c.storage else { return ([Int32](repeating: -1, count: rows), []) }
-        guard let validity = c.validity else { return (codes, values) }
+        guard let validity = c.validity else { return (codes.int32Array, values) }
         return (codes.indices.map { validity[$0] ? codes[$0] : -1 }, values)
     }
 

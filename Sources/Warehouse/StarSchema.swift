@@ -54,7 +54,7 @@ enum StarSchema {
         var first = [Int64](repeating: .max, count: skuNames.count), last = [Int64](repeating: .min, count: skuNames.count)
         var cat = [String?](repeating: nil, count: skuNames.count)
         var buyers = [Set<Int32>](repeating: [], count: skuNames.count)
-        var customerCodes: [Int32]? = nil
+        var customerCodes: StringCodes? = nil
         if let customer, case .string(let codes, _) = customer.storage { customerCodes = codes }
         for r in 0..<t.rowCount where sku.isValid(r) {
             let k = Int(skuCodes[r])

@@ -561,7 +561,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
             case int(UnsafeBufferPointer<Int64>)
             case real(UnsafeBufferPointer<Int64>, Double)
             case double(UnsafeBufferPointer<Double>)
-            case text(arena: UnsafeMutablePointer<UInt8>, offsets: UnsafeBufferPointer<UInt32>, codes: UnsafeBufferPointer<Int32>)
+            case text(arena: UnsafeMutablePointer<UInt8>, offsets: UnsafeBufferPointer<UInt32>, codes: StringCodes)
             case date(UnsafeBufferPointer<Int64>, scratch: UnsafeMutablePointer<UInt8>)
             case timestamp(UnsafeBufferPointer<Int64>, scratch: UnsafeMutablePointer<UInt8>)
         }
@@ -596,7 +596,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                 let dict = stored[j]!
                 let arena = bytes(dict.arena.count)
                 dict.arena.withUnsafeBufferPointer { if let b = $0.baseAddress { arena.update(from: b, count: $0.count) } }
-                binders.append(.text(arena: arena, offsets: copy(dict.offsets), codes: copy(codes)))
+                binders.append(.text(arena: arena, offsets: copy(dict.offsets), codes: codes))
             }
         }
         let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
@@ -647,7 +647,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
     /// an analyst's per-customer query reads.
     /// - Parameters:
     ///   - codes: the column's dictionary codes; `keys`: the stored bytes of each dictionary entry.
-    static func customerOrder(codes: [Int32], validity: [Bool]?, keys: StringDictionary) -> [Int]? {
+    static func customerOrder(codes: StringCodes, validity: [Bool]?, keys: StringDictionary) -> [Int]? {
         // Rank the dictionary by bytes; equal stored values (pseudonyms never collide, but be exact) share a rank.
         let byKey = keys.indicesInByteOrder().map(Int.init)
         var rank = [Int](repeating: 0, count: keys.count)

@@ -131,6 +131,73 @@ struct ArtifactStoreTests {
         }
     }
 
+    /// String codes are written at their column's width (manifest `codeWidth`, absent for 4 bytes) and read back
+    /// equal; artifacts of 4-byte codes without `codeWidth` (written before narrow codes) still read; a width that
+    /// is not 1, 2 or 4, or too narrow for the dictionary, is refused with exit 66.
+    @Test func codesAreWrittenAtTheirWidth() throws {
+        let root = try makeTemporaryDirectory("artifacts-width")
+        let store = ArtifactStore(root: root)
+        let asOf = CivilDate(year: 2026, month: 6, day: 30)
+        let n = 300_000
+        let t = Table(name: "w", columns: [
+            Column("few", strings: (0..<n).map { $0 % 9 == 0 ? nil : "f\($0 % 200)" }),
+            Column("some", strings: (0..<n).map { "s\($0 % 3_000)" }),
+            Column("many", strings: (0..<n).map { "m\($0 % 100_000)" }),
+        ])
+        try store.write([t], stage: "clean", asOf: asOf, runID: "r1", configHash: "h", threads: 2)
+        let dir = "\(root)/2026-06-30/clean/w"
+        var m = try store.manifest(stage: "clean", table: "w", asOf: asOf)
+        #expect(m.columns.map(\.codeWidth) == [1, 2, nil])
+        let size = { (f: String) in (try FileManager.default.attributesOfItem(atPath: "\(dir)/\(f)")[.size] as? Int) ?? -1 }
+        #expect(try m.columns.map { try size($0.file) } == [n, 2 * n, 4 * n])
+        let back = try store.read(stage: "clean", table: "w", asOf: asOf, threads: 2)
+        #expect(back == t)
+        #expect(back["few"]?.stringCodes.width == .one && back["some"]?.stringCodes.width == .two)
+
+        // Checksums of the files as they are now, version 1 (the oracle above), so a manifest can be edited.
+        func resum(_ m: inout ArtifactStore.Manifest) throws {
+            func bytes(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name)"))) }
+            for (k, entry) in m.columns.enumerated() {
+                var sum = versionOneChecksum(try bytes(entry.file))
+                if let v = entry.validity { sum = sum &* 31 &+ versionOneChecksum(try bytes(v)) }
+                if let d = entry.dictionary { sum = sum &* 31 &+ versionOneChecksum(try bytes(d)) }
+                let hex = String(sum, radix: 16)
+                m.columns[k].checksum = String(repeating: "0", count: 16 - hex.count) + hex
+            }
+            m.checksumVersion = nil
+        }
+        // The same table as written before narrow codes: 4-byte files and no `codeWidth`.
+        for (k, entry) in m.columns.enumerated() where entry.codeWidth != nil {
+            try Array(t.columns[k].stringCodes).withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: "\(dir)/\(entry.file)"))
+            m.columns[k].codeWidth = nil
+        }
+        try resum(&m)
+        try JSONEncoder().encode(m).write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
+        let legacy = try store.read(stage: "clean", table: "w", asOf: asOf)
+        #expect(legacy == t)
+        #expect(legacy["few"]?.stringCodes.width == .four)
+
+        for (width, message) in [(3, "not 1, 2 or 4"), (1, "do not fit codes of 1 bytes")] {
+            try store.write([t], stage: "clean", asOf: asOf, runID: "r1", configHash: "h")
+            var bad = try store.manifest(stage: "clean", table: "w", asOf: asOf)
+            bad.columns[1].codeWidth = width
+            if width == 1 {
+                // A file of one byte a code for the 3,000-value column.
+                try Data(Array(t.columns[1].stringCodes).map { UInt8(truncatingIfNeeded: $0) })
+                    .write(to: URL(fileURLWithPath: "\(dir)/\(bad.columns[1].file)"))
+            }
+            try resum(&bad)
+            try JSONEncoder().encode(bad).write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
+            do {
+                _ = try store.read(stage: "clean", table: "w", asOf: asOf)
+                Issue.record("code width \(width) was accepted")
+            } catch let e as CVMFailure {
+                #expect(e.exitStatus == .noInput)
+                #expect(e.message.contains(message), "\(e.message)")
+            }
+        }
+    }
+
     /// Several 1 MiB writes (the export streams) give exactly the text of `csvText`.
     @Test func streamedExportEqualsTheWholeText() throws {
         let n = 60_000
