@@ -9,8 +9,9 @@ import Glibc
 /// can be rerun alone from its persisted inputs (DESIGN.md, "Data flow").
 ///
 /// Layout: `<root>/<as-of>/<stage>/<table>/` holding `manifest.json` and per
-/// column `cN.bin` (raw little-endian Int64/Double, or codes of 1, 2 or 4 bytes: `codeWidth`), `cN.valid`
-/// (one byte per row, only when the column has nulls) and `cN.dict` (string
+/// column `cN.bin` (raw little-endian: integers of 1, 2, 4 or 8 bytes, `valueWidth`; Doubles; codes of 1, 2
+/// or 4 bytes, `codeWidth`), `cN.valid` (one bit per row, `validityBits`; one byte in older artifacts; only
+/// when the column has nulls) and `cN.dict` (string
 /// dictionary: UInt32 count, UInt32 end offsets, UTF-8 bytes).
 ///
 /// A stage's folder is written beside the old one and swapped in by rename, so
@@ -37,6 +38,11 @@ public struct ArtifactStore: Sendable {
             /// Bytes per code of a string column's `file` (1, 2 or 4; `StringCodes.Width`). Absent means 4, the
             /// only width before narrow codes, so older artifacts read as before.
             public var codeWidth: Int?
+            /// Bytes per value of an integer-stored column's `file` (1, 2 or 4: the fewest, signed, that hold all its
+            /// values; read back as Int64). Absent means 8.
+            public var valueWidth: Int?
+            /// `validity` holds one bit a row (least significant first) rather than one byte. Absent means bytes.
+            public var validityBits: Bool?
             public var checksum: String
         }
         public var table: String
@@ -145,7 +151,15 @@ public struct ArtifactStore: Sendable {
         var sum: UInt64
         var int64s: [Int64] = [], doubles: [Double] = [], codes = StringCodes()
         switch type.storageKind {
-        case .int64: (int64s, sum) = try readArray(path, of: Int64.self, stage: stage, version: version)
+        case .int64:
+            switch entry.valueWidth ?? 8 {
+            case 8: (int64s, sum) = try readArray(path, of: Int64.self, stage: stage, version: version)
+            case 4: (int64s, sum) = try readWidened(path, from: Int32.self, stage: stage, version: version)
+            case 2: (int64s, sum) = try readWidened(path, from: Int16.self, stage: stage, version: version)
+            case 1: (int64s, sum) = try readWidened(path, from: Int8.self, stage: stage, version: version)
+            case let w:
+                throw CVMFailure(.noInput, "\(dir)/manifest.json: error: column \(entry.name) has value width \(w), not 1, 2, 4 or 8; rerun stage \(stage)")
+            }
         case .double: (doubles, sum) = try readArray(path, of: Double.self, stage: stage, version: version)
         case .string:
             guard let width = StringCodes.Width(rawValue: entry.codeWidth ?? 4) else {
@@ -157,7 +171,14 @@ public struct ArtifactStore: Sendable {
         if let name = entry.validity {
             let (bytes, s) = try readArray("\(dir)/\(name)", of: UInt8.self, stage: stage, version: version)
             sum = sum &* 31 &+ s
-            validity = flags(bytes)
+            if entry.validityBits == true {
+                guard bytes.count == (rows + 7) / 8 else {
+                    throw CVMFailure(.noInput, "\(dir)/\(name): error: \(bytes.count) bytes of validity bits, \(rows) rows need \((rows + 7) / 8); rerun stage \(stage)")
+                }
+                validity = ValidityBits.unpack(bytes, count: rows)
+            } else {
+                validity = flags(bytes)
+            }
         }
         var dictionary = StringDictionary()
         if let name = entry.dictionary {
@@ -203,6 +224,20 @@ public struct ArtifactStore: Sendable {
             }
         }
         return (values, sum)
+    }
+
+    /// An integer column's file of `T`s widened to Int64, and its checksum (`readFile`). The file is read whole
+    /// into a scratch buffer (its own size: a half to an eighth of the column's), then widened.
+    private func readWidened<T: FixedWidthInteger & SignedInteger>(_ path: String, from: T.Type, stage: String, version: Int) throws(CVMFailure) -> ([Int64], UInt64) {
+        let (narrow, sum) = try readArray(path, of: T.self, stage: stage, version: version)
+        guard !narrow.isEmpty else { return ([], sum) }  // see readArray: no empty `unsafeUninitializedCapacity`
+        let wide = narrow.withUnsafeBufferPointer { src in
+            [Int64](unsafeUninitializedCapacity: src.count) { buf, count in
+                for i in 0..<src.count { buf[i] = Int64(src[i]) }
+                count = src.count
+            }
+        }
+        return (wide, sum)
     }
 
     /// A string column's codes file, `width` bytes a code, and its checksum (`readFile`).
@@ -294,8 +329,18 @@ public struct ArtifactStore: Sendable {
 
     private func writeColumn(_ column: Column, index i: Int, dir: String) throws -> Manifest.ColumnEntry {
         var sum: UInt64
+        // Integers are written at the fewest bytes that hold them all (`valueWidth`): line numbers, quantities,
+        // dates and amounts in cents take 1, 2 or 4 bytes instead of 8. The disk is this machine's limit for
+        // artifact writes (about 200-400 MB/s), and the narrowing pass costs far less than the bytes it saves.
+        var valueWidth: Int?
         switch column.storage {
-        case .int64(let v): sum = try v.withUnsafeBytes { try writeFile("\(dir)/c\(i).bin", $0) }
+        case .int64(let v):
+            switch IntegerWidth.narrowest(v) {
+            case 1: sum = try IntegerWidth.narrowed(v, to: Int8.self).withUnsafeBytes { try writeFile("\(dir)/c\(i).bin", $0) }; valueWidth = 1
+            case 2: sum = try IntegerWidth.narrowed(v, to: Int16.self).withUnsafeBytes { try writeFile("\(dir)/c\(i).bin", $0) }; valueWidth = 2
+            case 4: sum = try IntegerWidth.narrowed(v, to: Int32.self).withUnsafeBytes { try writeFile("\(dir)/c\(i).bin", $0) }; valueWidth = 4
+            default: sum = try v.withUnsafeBytes { try writeFile("\(dir)/c\(i).bin", $0) }
+            }
         case .double(let v): sum = try v.withUnsafeBytes { try writeFile("\(dir)/c\(i).bin", $0) }
         case .string(let codes, _): sum = try codes.withUnsafeBytes { try writeFile("\(dir)/c\(i).bin", $0) }
         }
@@ -303,8 +348,8 @@ public struct ArtifactStore: Sendable {
         var codeWidth: Int?
         if case .string(let codes, _) = column.storage, codes.width != .four { codeWidth = codes.width.rawValue }
         if let validity = column.validity {
-            // A Swift Bool is one byte holding 0 or 1: the file format's validity byte.
-            sum = sum &* 31 &+ (try validity.withUnsafeBytes { try writeFile("\(dir)/c\(i).valid", $0) })
+            // One bit a row (an eighth of the bytes of a `[Bool]`).
+            sum = sum &* 31 &+ (try ValidityBits.pack(validity).withUnsafeBytes { try writeFile("\(dir)/c\(i).valid", $0) })
         }
         var dictionary = false
         if case .string(_, let values) = column.storage {
@@ -314,7 +359,8 @@ public struct ArtifactStore: Sendable {
         }
         return .init(name: column.name, type: column.type.rawValue, scale: column.spec.scale, file: "c\(i).bin",
                      validity: column.validity == nil ? nil : "c\(i).valid", dictionary: dictionary ? "c\(i).dict" : nil,
-                     codeWidth: codeWidth, checksum: hex(sum))
+                     codeWidth: codeWidth, valueWidth: valueWidth, validityBits: column.validity == nil ? nil : true,
+                     checksum: hex(sum))
     }
 
     /// Writes `bytes` to a new file with write(2) (no intermediate `Data` copy); returns their checksum.
@@ -522,5 +568,71 @@ enum ArtifactRemovals {
 
     static func remove(_ path: String) {
         queue.async(group: group) { try? FileManager.default.removeItem(atPath: path) }
+    }
+}
+
+/// The fewest bytes that hold every value of an integer column, and the column at that width.
+enum IntegerWidth {
+    /// 1, 2, 4 or 8: the narrowest signed width holding every value of `values` (1 when empty).
+    static func narrowest(_ values: [Int64]) -> Int {
+        var lo: Int64 = 0, hi: Int64 = 0
+        values.withUnsafeBufferPointer { v in
+            for x in v { lo = min(lo, x); hi = max(hi, x) }
+        }
+        if lo >= Int64(Int8.min) && hi <= Int64(Int8.max) { return 1 }
+        if lo >= Int64(Int16.min) && hi <= Int64(Int16.max) { return 2 }
+        if lo >= Int64(Int32.min) && hi <= Int64(Int32.max) { return 4 }
+        return 8
+    }
+
+    /// `values` as `T`s. - Precondition: every value fits `T` (`narrowest`).
+    static func narrowed<T: FixedWidthInteger & SignedInteger>(_ values: [Int64], to: T.Type) -> [T] {
+        guard !values.isEmpty else { return [] }  // no empty `unsafeUninitializedCapacity` (see readArray)
+        return values.withUnsafeBufferPointer { src in
+            [T](unsafeUninitializedCapacity: src.count) { buf, count in
+                for i in 0..<src.count { buf[i] = T(truncatingIfNeeded: src[i]) }
+                count = src.count
+            }
+        }
+    }
+}
+
+/// A validity mask as a file of bits: row i is bit `i % 8` of byte `i / 8`, 1 when the row has a value.
+/// Eight rows at a time: a `Bool` is one byte holding 0 or 1, so eight of them are one little-endian word.
+enum ValidityBits {
+    static func pack(_ valid: [Bool]) -> [UInt8] {
+        let n = valid.count
+        var bytes = [UInt8](repeating: 0, count: (n + 7) / 8)
+        valid.withUnsafeBytes { v in
+            bytes.withUnsafeMutableBufferPointer { out in
+                for k in 0..<(n / 8) {
+                    // Byte j of the word (0 or 1) lands on bit 56 + j of the product; no two terms meet.
+                    let word = v.loadUnaligned(fromByteOffset: 8 &* k, as: UInt64.self)
+                    out[k] = UInt8(truncatingIfNeeded: (word &* 0x0102_0408_1020_4080) >> 56)
+                }
+                for i in (n / 8 * 8)..<n where v[i] != 0 { out[i >> 3] |= 1 << UInt8(i & 7) }
+            }
+        }
+        return bytes
+    }
+
+    /// Eight validity bytes per bit pattern.
+    private static let spread: [UInt64] = (0..<256).map { b in
+        (0..<8).reduce(UInt64(0)) { w, j in w | (UInt64((b >> j) & 1) << (8 * j)) }
+    }
+
+    /// The first `count` rows of `bytes`. - Precondition: `bytes.count == (count + 7) / 8`.
+    static func unpack(_ bytes: [UInt8], count: Int) -> [Bool] {
+        guard count > 0 else { return [] }  // no empty `unsafeUninitializedCapacity` (see readArray)
+        return bytes.withUnsafeBufferPointer { b in
+            spread.withUnsafeBufferPointer { spread in
+                [Bool](unsafeUninitializedCapacity: count) { buf, n in
+                    let raw = UnsafeMutableRawBufferPointer(buf)
+                    for k in 0..<(count / 8) { raw.storeBytes(of: spread[Int(b[k])], toByteOffset: 8 &* k, as: UInt64.self) }
+                    for i in (count / 8 * 8)..<count { buf[i] = b[i >> 3] & (1 << UInt8(i & 7)) != 0 }
+                    n = count
+                }
+            }
+        }
     }
 }

@@ -108,8 +108,9 @@ enum SmallDisk {
         let config = try makeDemoConfig(in: dir, edits: [("report: \(dir)/report", "report: \(dir)/report\nartifacts: \(disk)/artifacts")])
         #expect(try runCVM(["run", config, "--as-of", "2026-05-31"]).status == 0)
         let may = try dumpWarehouse("\(dir)/cvm.sqlite")
-        // Room for June's extract artifacts (2.4 MB on the demo data), not for clean's as well (2.8 MB).
-        try SmallDisk.remount(disk, "size=\(SmallDisk.used(disk) / 1024 + 3800)k")
+        // Room for June's extract artifacts (1.4 MB in 4 KiB blocks on the demo data), not for clean's as well
+        // (1.5 MB more).
+        try SmallDisk.remount(disk, "size=\(SmallDisk.used(disk) / 1024 + 2100)k")
         let failed = try runCVM(["run", config])
         #expect(failed.status == 74, "\(failed.stderr)")
         #expect(failed.stderr.contains("\(disk)/artifacts/2026-06-30/clean: error: cannot write artifacts"), "\(failed.stderr)")

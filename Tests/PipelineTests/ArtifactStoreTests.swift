@@ -154,24 +154,12 @@ struct ArtifactStoreTests {
         #expect(back == t)
         #expect(back["few"]?.stringCodes.width == .one && back["some"]?.stringCodes.width == .two)
 
-        // Checksums of the files as they are now, version 1 (the oracle above), so a manifest can be edited.
-        func resum(_ m: inout ArtifactStore.Manifest) throws {
-            func bytes(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name)"))) }
-            for (k, entry) in m.columns.enumerated() {
-                var sum = versionOneChecksum(try bytes(entry.file))
-                if let v = entry.validity { sum = sum &* 31 &+ versionOneChecksum(try bytes(v)) }
-                if let d = entry.dictionary { sum = sum &* 31 &+ versionOneChecksum(try bytes(d)) }
-                let hex = String(sum, radix: 16)
-                m.columns[k].checksum = String(repeating: "0", count: 16 - hex.count) + hex
-            }
-            m.checksumVersion = nil
-        }
         // The same table as written before narrow codes: 4-byte files and no `codeWidth`.
         for (k, entry) in m.columns.enumerated() where entry.codeWidth != nil {
             try Array(t.columns[k].stringCodes).withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: "\(dir)/\(entry.file)"))
             m.columns[k].codeWidth = nil
         }
-        try resum(&m)
+        try resum(&m, dir: dir)
         try JSONEncoder().encode(m).write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
         let legacy = try store.read(stage: "clean", table: "w", asOf: asOf)
         #expect(legacy == t)
@@ -186,7 +174,7 @@ struct ArtifactStoreTests {
                 try Data(Array(t.columns[1].stringCodes).map { UInt8(truncatingIfNeeded: $0) })
                     .write(to: URL(fileURLWithPath: "\(dir)/\(bad.columns[1].file)"))
             }
-            try resum(&bad)
+            try resum(&bad, dir: dir)
             try JSONEncoder().encode(bad).write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
             do {
                 _ = try store.read(stage: "clean", table: "w", asOf: asOf)
@@ -196,6 +184,81 @@ struct ArtifactStoreTests {
                 #expect(e.message.contains(message), "\(e.message)")
             }
         }
+    }
+
+    /// Integers are written at the fewest bytes that hold them (manifest `valueWidth`, absent for 8) and validity
+    /// masks as bits (`validityBits`), at each width's edges; both read back equal, and artifacts written before
+    /// (8-byte integers, a byte of validity a row, neither field) still read.
+    @Test func integersAndValidityAreWrittenNarrow() throws {
+        let root = try makeTemporaryDirectory("artifacts-ints")
+        let store = ArtifactStore(root: root)
+        let asOf = CivilDate(year: 2026, month: 6, day: 30)
+        let n = 100_003  // not a multiple of 8: the last validity byte is partial
+        func spread(_ lo: Int64, _ hi: Int64) -> [Int64] { (0..<n).map { i in i == 0 ? lo : i == 1 ? hi : lo + Int64(i) % (hi - lo) } }
+        let valid = (0..<n).map { $0 % 7 != 3 && $0 != n - 1 }
+        let t = Table(name: "i", columns: [
+            Column("i8", .int, int64: spread(-128, 127), validity: valid),
+            Column("i16", .int, int64: spread(-32_768, 32_767)),
+            Column("i32", .date, int64: spread(Int64(Int32.min), Int64(Int32.max))),
+            Column("i64", .timestamp, int64: spread(-1, Int64(Int32.max) + 1)),
+            Column("cents", .decimal, int64: spread(0, 128), scale: 2),
+        ])
+        try store.write([t], stage: "clean", asOf: asOf, runID: "r1", configHash: "h", threads: 2)
+        let dir = "\(root)/2026-06-30/clean/i"
+        var m = try store.manifest(stage: "clean", table: "i", asOf: asOf)
+        #expect(m.columns.map(\.valueWidth) == [1, 2, 4, nil, 2])
+        #expect(m.columns.map(\.validityBits) == [true, nil, nil, nil, nil])
+        let size = { (f: String) in (try FileManager.default.attributesOfItem(atPath: "\(dir)/\(f)")[.size] as? Int) ?? -1 }
+        #expect(try m.columns.map { try size($0.file) } == [n, 2 * n, 4 * n, 8 * n, 2 * n])
+        #expect(try size(m.columns[0].validity!) == (n + 7) / 8)
+        // Row i is bit i % 8 of byte i / 8.
+        let bits = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(m.columns[0].validity!)")))
+        #expect(bits == (0..<(n + 7) / 8).map { k in
+            (0..<8).reduce(UInt8(0)) { b, j in 8 * k + j < n && valid[8 * k + j] ? b | UInt8(1) << UInt8(j) : b }
+        })
+        #expect(try store.read(stage: "clean", table: "i", asOf: asOf, threads: 2) == t)
+
+        // As written before: 8-byte integers, one validity byte a row, no `valueWidth` or `validityBits`.
+        for (k, entry) in m.columns.enumerated() {
+            try t.columns[k].int64Values.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: "\(dir)/\(entry.file)"))
+            if let v = entry.validity {
+                try Data(t.columns[k].validity!.map { $0 ? 1 : 0 }).write(to: URL(fileURLWithPath: "\(dir)/\(v)"))
+            }
+            m.columns[k].valueWidth = nil
+            m.columns[k].validityBits = nil
+        }
+        try resum(&m, dir: dir)
+        try JSONEncoder().encode(m).write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
+        #expect(try store.read(stage: "clean", table: "i", asOf: asOf) == t)
+
+        // A width the format does not have, or bits that do not cover the rows, are refused with exit 66.
+        for (edit, message) in [({ (m: inout ArtifactStore.Manifest) in m.columns[1].valueWidth = 3 }, "value width 3"),
+                                ({ (m: inout ArtifactStore.Manifest) in m.columns[0].validityBits = true }, "bytes of validity bits")] {
+            var bad = m
+            edit(&bad)
+            try JSONEncoder().encode(bad).write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
+            do {
+                _ = try store.read(stage: "clean", table: "i", asOf: asOf)
+                Issue.record("\(message): accepted")
+            } catch let e as CVMFailure {
+                #expect(e.exitStatus == .noInput)
+                #expect(e.message.contains(message), "\(e.message)")
+            }
+        }
+    }
+
+    /// A manifest's checksums recomputed from the files in `dir` as they are now (version 1, the oracle above), so
+    /// a test can edit an artifact's files and manifest.
+    func resum(_ m: inout ArtifactStore.Manifest, dir: String) throws {
+        func bytes(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name)"))) }
+        for (k, entry) in m.columns.enumerated() {
+            var sum = versionOneChecksum(try bytes(entry.file))
+            if let v = entry.validity { sum = sum &* 31 &+ versionOneChecksum(try bytes(v)) }
+            if let d = entry.dictionary { sum = sum &* 31 &+ versionOneChecksum(try bytes(d)) }
+            let hex = String(sum, radix: 16)
+            m.columns[k].checksum = String(repeating: "0", count: 16 - hex.count) + hex
+        }
+        m.checksumVersion = nil
     }
 
     /// Several 1 MiB writes (the export streams) give exactly the text of `csvText`.
