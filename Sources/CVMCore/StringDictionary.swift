@@ -43,6 +43,15 @@ public struct StringDictionary: Sendable, Hashable, RandomAccessCollection, Expr
     public var endIndex: Int { offsets.count - 1 }
     public typealias Indices = Range<Int>
 
+    /// Whether `other` is this very dictionary (the same arrays, as a gathered column keeps its source's), not an
+    /// equal copy: then one can stand for the other without comparing their bytes.
+    public func sharesStorage(with other: StringDictionary) -> Bool {
+        func same<T>(_ a: [T], _ b: [T]) -> Bool {
+            a.count == b.count && a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in x.baseAddress == y.baseAddress } }
+        }
+        return same(arena, other.arena) && same(offsets, other.offsets)
+    }
+
     /// Value `i` as a `String` (made on each call; invalid UTF-8 is repaired, as `String(decoding:)` does).
     public subscript(i: Int) -> String {
         withBytes(i) { String(decoding: $0, as: UTF8.self) }

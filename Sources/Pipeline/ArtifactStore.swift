@@ -22,6 +22,9 @@ public struct ArtifactStore: Sendable {
     /// Column files of at least this many bytes are written past the page cache (see `writeFile`).
     public var uncachedWriteMinBytes: Int
 
+    /// Big dictionary files this store wrote, for the later stages' columns that keep the same dictionary.
+    private let dictionaryFiles = DictionaryFiles()
+
     public init(root: String, uncachedWriteMinBytes: Int = 1 << 20) {
         self.root = root
         self.uncachedWriteMinBytes = uncachedWriteMinBytes
@@ -73,9 +76,11 @@ public struct ArtifactStore: Sendable {
         do {
             try? fm.removeItem(atPath: tmp)
             try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-            try writeTables(tables, to: tmp, stage: stage, asOf: asOf, runID: runID, configHash: configHash, threads: threads)
+            let dictionaries = try writeTables(tables, to: tmp, final: final, stage: stage, asOf: asOf, runID: runID,
+                                               configHash: configHash, threads: threads)
             if fm.fileExists(atPath: final) { try fm.moveItem(atPath: final, toPath: old) }
             try fm.moveItem(atPath: tmp, toPath: final)
+            dictionaryFiles.record(dictionaries, replacing: final)
             // The replaced folder (hundreds of files on a wide table: 0.13 s on M's features, 0.3 s on clean's) and any
             // left by a run that died before removing its own are deleted off the critical path: the stage's outputs
             // are already in place. The run waits for the deletions before it ends (`waitForRemovals`).
@@ -300,8 +305,9 @@ public struct ArtifactStore: Sendable {
 
     // MARK: - Encoding
 
-    private func writeTables(_ tables: [Table], to root: String, stage: String, asOf: CivilDate, runID: String,
-                             configHash: String, threads: Int) throws {
+    /// - Returns: the big dictionaries written (not linked), at their paths under `final`.
+    private func writeTables(_ tables: [Table], to root: String, final: String, stage: String, asOf: CivilDate, runID: String,
+                             configHash: String, threads: Int) throws -> [DictionaryFiles.Entry] {
         for table in tables { try FileManager.default.createDirectory(atPath: "\(root)/\(table.name)", withIntermediateDirectories: true) }
         // One job per column, largest first so the long ones do not end up last on one worker.
         var jobs = tables.indices.flatMap { t in tables[t].columns.indices.map { (t, $0) } }
@@ -310,13 +316,18 @@ public struct ArtifactStore: Sendable {
             return x != y ? x > y : (a.0, a.1) < (b.0, b.1)
         }
         let jobList = jobs
-        let entries = parallelMap(chunks: jobList.count, threads: threads) { k -> Result<Manifest.ColumnEntry, any Error> in
+        let entries = parallelMap(chunks: jobList.count, threads: threads) { k -> Result<(Manifest.ColumnEntry, DictionaryFiles.Entry?), any Error> in
             let (t, i) = jobList[k]
-            return Result { try writeColumn(tables[t].columns[i], index: i, dir: "\(root)/\(tables[t].name)") }
+            return Result { try writeColumn(tables[t].columns[i], index: i, dir: "\(root)/\(tables[t].name)", final: "\(final)/\(tables[t].name)") }
         }
         var byTable = [[Manifest.ColumnEntry?]](repeating: [], count: tables.count)
         for t in tables.indices { byTable[t] = [Manifest.ColumnEntry?](repeating: nil, count: tables[t].columns.count) }
-        for (k, (t, i)) in jobList.enumerated() { byTable[t][i] = try entries[k].get() }
+        var dictionaries: [DictionaryFiles.Entry] = []
+        for (k, (t, i)) in jobList.enumerated() {
+            let (entry, dictionary) = try entries[k].get()
+            byTable[t][i] = entry
+            if let dictionary { dictionaries.append(dictionary) }
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         for (t, table) in tables.enumerated() {
@@ -325,9 +336,12 @@ public struct ArtifactStore: Sendable {
                                     checksumVersion: ArtifactChecksum.current)
             try encoder.encode(manifest).write(to: URL(fileURLWithPath: "\(root)/\(table.name)/manifest.json"))
         }
+        return dictionaries
     }
 
-    private func writeColumn(_ column: Column, index i: Int, dir: String) throws -> Manifest.ColumnEntry {
+    /// - Returns: the column's manifest entry, and its dictionary file when it is big and was written (not linked),
+    ///   at its path under `final` (the table's folder once the stage's folder is swapped in).
+    private func writeColumn(_ column: Column, index i: Int, dir: String, final: String) throws -> (Manifest.ColumnEntry, DictionaryFiles.Entry?) {
         var sum: UInt64
         // Integers are written at the fewest bytes that hold them all (`valueWidth`): line numbers, quantities,
         // dates and amounts in cents take 1, 2 or 4 bytes instead of 8. The disk is this machine's limit for
@@ -352,15 +366,29 @@ public struct ArtifactStore: Sendable {
             sum = sum &* 31 &+ (try ValidityBits.pack(validity).withUnsafeBytes { try writeFile("\(dir)/c\(i).valid", $0) })
         }
         var dictionary = false
+        var written: DictionaryFiles.Entry?
         if case .string(_, let values) = column.storage {
-            // Written from the dictionary's own arrays (no copy of an id column's hundreds of MB).
-            sum = sum &* 31 &+ (try values.withFileBytes { try writeFile("\(dir)/c\(i).dict", pieces: $0) })
+            let path = "\(dir)/c\(i).dict"
+            let dictionarySum: UInt64
+            if let earlier = dictionaryFiles.file(of: values), link(earlier.path, path) == 0 {
+                // The very dictionary an earlier stage of this run wrote (clean keeps extract's, M's event ids:
+                // 237 MB): a hard link to that file, so its bytes are written once. Where linking fails (another
+                // file system, the file gone), it is written again below.
+                dictionarySum = earlier.checksum
+            } else {
+                // Written from the dictionary's own arrays (no copy of an id column's hundreds of MB).
+                dictionarySum = try values.withFileBytes { try writeFile(path, pieces: $0) }
+                if values.arena.count >= DictionaryFiles.minimumBytes {
+                    written = .init(dictionary: values, path: "\(final)/c\(i).dict", checksum: dictionarySum)
+                }
+            }
+            sum = sum &* 31 &+ dictionarySum
             dictionary = true
         }
-        return .init(name: column.name, type: column.type.rawValue, scale: column.spec.scale, file: "c\(i).bin",
+        return (.init(name: column.name, type: column.type.rawValue, scale: column.spec.scale, file: "c\(i).bin",
                      validity: column.validity == nil ? nil : "c\(i).valid", dictionary: dictionary ? "c\(i).dict" : nil,
                      codeWidth: codeWidth, valueWidth: valueWidth, validityBits: column.validity == nil ? nil : true,
-                     checksum: hex(sum))
+                     checksum: hex(sum)), written)
     }
 
     /// Writes `bytes` to a new file with write(2) (no intermediate `Data` copy); returns their checksum.
@@ -633,6 +661,37 @@ enum ValidityBits {
                     n = count
                 }
             }
+        }
+    }
+}
+
+/// The big dictionary files an `ArtifactStore` wrote in this process, by the dictionary they hold, so a later
+/// stage's column that keeps the very same dictionary (`StringDictionary.sharesStorage`) links to the file
+/// instead of writing its bytes again. Holds those dictionaries (which the tables sharing them hold anyway).
+final class DictionaryFiles: @unchecked Sendable {
+    struct Entry {
+        let dictionary: StringDictionary
+        let path: String
+        let checksum: UInt64
+    }
+
+    /// Smaller dictionaries are written again: not worth a link, nor keeping.
+    static let minimumBytes = 1 << 20
+
+    private let lock = NSLock()
+    /// Guarded by `lock`.
+    private var entries: [Entry] = []
+
+    func file(of dictionary: StringDictionary) -> Entry? {
+        guard dictionary.arena.count >= Self.minimumBytes else { return nil }
+        return lock.withLock { entries.last { $0.dictionary.sharesStorage(with: dictionary) } }
+    }
+
+    /// Records the dictionaries a stage's write put under `folder`, forgetting those of the folder it replaced.
+    func record(_ written: [Entry], replacing folder: String) {
+        lock.withLock {
+            entries.removeAll { $0.path.hasPrefix(folder + "/") }
+            entries += written
         }
     }
 }

@@ -247,6 +247,48 @@ struct ArtifactStoreTests {
         }
     }
 
+    /// A later stage's column that keeps an earlier stage's very dictionary (clean keeps extract's) gets a hard link
+    /// to that dictionary's file, not a second copy; it reads back equal, and still does once the earlier stage's
+    /// folder is replaced. An equal dictionary that is not the same one, and a small one, are written again.
+    @Test func aKeptDictionaryIsLinkedNotWrittenAgain() throws {
+        let root = try makeTemporaryDirectory("artifacts-link")
+        let store = ArtifactStore(root: root)
+        let asOf = CivilDate(year: 2026, month: 6, day: 30)
+        let n = 120_000  // about 1.8 MB of ids: past DictionaryFiles.minimumBytes
+        let raw = Table(name: "raw", columns: [
+            Column("id", strings: (0..<n).map { "event-\($0)" }),
+            Column("kind", strings: (0..<n).map { ["a", "b"][$0 % 2] }),
+        ])
+        try store.write([raw], stage: "extract", asOf: asOf, runID: "r1", configHash: "h")
+        let kept = Table(name: "kept", columns: raw.gathering(Array(stride(from: 0, to: n, by: 3))).columns)
+        let copied = Table(name: "copied", columns: [Column("id", strings: (0..<n).map { "event-\($0)" })])
+        try store.write([kept, copied], stage: "clean", asOf: asOf, runID: "r1", configHash: "h")
+        func inode(_ path: String) -> (ino: UInt, links: UInt) {
+            var st = stat()
+            return stat(path, &st) == 0 ? (UInt(st.st_ino), UInt(st.st_nlink)) : (0, 0)
+        }
+        let day = "\(root)/2026-06-30"
+        let first = inode("\(day)/extract/raw/c0.dict"), linked = inode("\(day)/clean/kept/c0.dict")
+        #expect(first.ino != 0 && linked.ino == first.ino && linked.links == 2)
+        #expect(inode("\(day)/clean/copied/c0.dict").ino != first.ino)
+        #expect(inode("\(day)/clean/kept/c1.dict").ino != inode("\(day)/extract/raw/c1.dict").ino)
+        #expect(try store.read(stage: "clean", table: "kept", asOf: asOf) == kept)
+        #expect(try store.read(stage: "clean", table: "copied", asOf: asOf) == copied)
+        // Extract rewritten: its old folder goes, clean's link stays whole.
+        try store.write([Table(name: "raw", columns: [Column("v", .int, int64: [1])])], stage: "extract", asOf: asOf, runID: "r2", configHash: "h")
+        ArtifactStore.waitForRemovals()
+        #expect(inode("\(day)/clean/kept/c0.dict").links == 1)
+        #expect(try store.read(stage: "clean", table: "kept", asOf: asOf) == kept)
+        // A stage rewritten with another dictionary at the same path: the replaced file's dictionary is forgotten,
+        // so a later column keeping it gets its own file, not a link to the new one (its checksum would not match).
+        let other = Table(name: "raw", columns: [Column("id", strings: (0..<n).map { "other-\($0)" })])
+        try store.write([raw], stage: "extract", asOf: asOf, runID: "r3", configHash: "h")
+        try store.write([other], stage: "extract", asOf: asOf, runID: "r4", configHash: "h")
+        try store.write([kept], stage: "clean", asOf: asOf, runID: "r4", configHash: "h")
+        #expect(inode("\(day)/clean/kept/c0.dict").ino != inode("\(day)/extract/raw/c0.dict").ino)
+        #expect(try store.read(stage: "clean", table: "kept", asOf: asOf) == kept)
+    }
+
     /// A manifest's checksums recomputed from the files in `dir` as they are now (version 1, the oracle above), so
     /// a test can edit an artifact's files and manifest.
     func resum(_ m: inout ArtifactStore.Manifest, dir: String) throws {
