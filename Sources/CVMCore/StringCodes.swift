@@ -107,6 +107,8 @@ public struct StringCodes: RandomAccessCollection, Sendable, Equatable, Expressi
         private var capacity: Int
         public private(set) var count = 0
         public private(set) var width: Width = .one
+        /// The most rows `reserveCapacity` asked room for (kept when the codes are widened).
+        private var reserved = 0
 
         public init() {
             base = .allocate(byteCount: 8, alignment: 8)
@@ -120,7 +122,6 @@ public struct StringCodes: RandomAccessCollection, Sendable, Equatable, Expressi
             reserved = Swift.max(reserved, n)
             if n > capacity { reallocate(rows: n, width: width) }
         }
-        private var reserved = 0
 
         private func reallocate(rows: Int, width new: Width) {
             let grown = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(rows * new.rawValue, 8), alignment: 8)

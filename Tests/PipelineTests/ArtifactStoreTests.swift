@@ -109,15 +109,7 @@ struct ArtifactStoreTests {
         let dir = "\(root)/2026-06-30/clean/v1"
         var m = try store.manifest(stage: "clean", table: "v1", asOf: asOf)
         #expect(m.checksumVersion == 2)
-        func bytes(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name)"))) }
-        for (k, entry) in m.columns.enumerated() {
-            var sum = versionOneChecksum(try bytes(entry.file))
-            if let v = entry.validity { sum = sum &* 31 &+ versionOneChecksum(try bytes(v)) }
-            if let d = entry.dictionary { sum = sum &* 31 &+ versionOneChecksum(try bytes(d)) }
-            let hex = String(sum, radix: 16)
-            m.columns[k].checksum = String(repeating: "0", count: 16 - hex.count) + hex
-        }
-        m.checksumVersion = nil
+        try resum(&m, dir: dir)
         try JSONEncoder().encode(m).write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
         #expect(try store.read(stage: "clean", table: "v1", asOf: asOf, threads: 2) == t)
         m.checksumVersion = 3
@@ -175,14 +167,7 @@ struct ArtifactStoreTests {
                     .write(to: URL(fileURLWithPath: "\(dir)/\(bad.columns[1].file)"))
             }
             try resum(&bad, dir: dir)
-            try JSONEncoder().encode(bad).write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
-            do {
-                _ = try store.read(stage: "clean", table: "w", asOf: asOf)
-                Issue.record("code width \(width) was accepted")
-            } catch let e as CVMFailure {
-                #expect(e.exitStatus == .noInput)
-                #expect(e.message.contains(message), "\(e.message)")
-            }
+            try expectRefused(store, bad, dir: dir, asOf: asOf, saying: message)
         }
     }
 
@@ -236,14 +221,7 @@ struct ArtifactStoreTests {
                                 ({ (m: inout ArtifactStore.Manifest) in m.columns[0].validityBits = true }, "bytes of validity bits")] {
             var bad = m
             edit(&bad)
-            try JSONEncoder().encode(bad).write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
-            do {
-                _ = try store.read(stage: "clean", table: "i", asOf: asOf)
-                Issue.record("\(message): accepted")
-            } catch let e as CVMFailure {
-                #expect(e.exitStatus == .noInput)
-                #expect(e.message.contains(message), "\(e.message)")
-            }
+            try expectRefused(store, bad, dir: dir, asOf: asOf, saying: message)
         }
     }
 
@@ -287,6 +265,19 @@ struct ArtifactStoreTests {
         try store.write([kept], stage: "clean", asOf: asOf, runID: "r4", configHash: "h")
         #expect(inode("\(day)/clean/kept/c0.dict").ino != inode("\(day)/extract/raw/c0.dict").ino)
         #expect(try store.read(stage: "clean", table: "kept", asOf: asOf) == kept)
+    }
+
+    /// Writes `manifest` into `dir` and expects reading its table from stage clean to fail with exit 66 and `message`.
+    func expectRefused(_ store: ArtifactStore, _ manifest: ArtifactStore.Manifest, dir: String, asOf: CivilDate,
+                       saying message: String) throws {
+        try JSONEncoder().encode(manifest).write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
+        do {
+            _ = try store.read(stage: "clean", table: manifest.table, asOf: asOf)
+            Issue.record("\(message): accepted")
+        } catch let e as CVMFailure {
+            #expect(e.exitStatus == .noInput)
+            #expect(e.message.contains(message), "\(e.message)")
+        }
     }
 
     /// A manifest's checksums recomputed from the files in `dir` as they are now (version 1, the oracle above), so
