@@ -16,22 +16,103 @@ public struct Configuration: Decodable, Sendable {
     }
 }
 
-/// `stages.clean.sessions`: which events to sessionize and the inactivity gap.
+/// `stages.clean.sessions`: which events to sessionize, how sessions split, and who they belong to.
 public struct SessionConfiguration: Decodable, Sendable {
     public var source: String
     /// A new session starts after more than this many minutes without an event.
     public var gapMinutes: Int
+    /// Also split a session where the local day changes (in `zone`).
+    public var splitAtMidnight: Bool
+    /// The zone of the midnight split; nil: the features' zone (`stages.features.zone`, the shop's day).
+    public var zone: String?
+    /// The column of an anonymous visitor id (cookie, device); nil: events are grouped by customer and
+    /// anonymous events are left out.
+    public var visitor: String?
+    /// Who a visitor's anonymous events belong to once the visitor logs in.
+    public var stitch: Stitch
+    /// The column of the page (URL or path): the session's landing and exit pages; nil: they are null.
+    public var page: String?
+    /// The column of the product: a page view with one counts as a product view too; nil: only the event types
+    /// listed under `event_types.product_view` do.
+    public var product: String?
+    /// Which values of `event_type` count as what.
+    public var eventTypes: SessionEventTypes
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case source, gapMinutes = "gap_minutes" }
+    public enum Stitch: String, ConfigEnum {
+        /// The logged-in session's earlier anonymous events belong to the customer.
+        case session
+        /// So do the visitor's anonymous sessions before it (each takes the customer of the visitor's next
+        /// logged-in session).
+        case visitor
+        public static var noun: String { "stitch" }
+        public init(from decoder: any Decoder) throws { self = try Self.decodeWord(from: decoder) }
+    }
 
-    public init(source: String, gapMinutes: Int = 30) { (self.source, self.gapMinutes) = (source, gapMinutes) }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case source, gapMinutes = "gap_minutes", splitAtMidnight = "split_at_midnight", zone, visitor, stitch, page, product
+        case eventTypes = "event_types"
+    }
+
+    public init(source: String, gapMinutes: Int = 30, splitAtMidnight: Bool = false, zone: String? = nil, visitor: String? = nil,
+                stitch: Stitch = .session, page: String? = nil, product: String? = nil, eventTypes: SessionEventTypes = .init()) {
+        (self.source, self.gapMinutes, self.splitAtMidnight, self.zone) = (source, gapMinutes, splitAtMidnight, zone)
+        (self.visitor, self.stitch, self.page, self.product, self.eventTypes) = (visitor, stitch, page, product, eventTypes)
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         source = try c.decode(String.self, forKey: .source)
         gapMinutes = try c.decodeIfPresent(Int.self, forKey: .gapMinutes) ?? 30
         if gapMinutes < 1 { throw ConfigValueError("gap_minutes must be at least 1, found \(gapMinutes)") }
+        splitAtMidnight = try c.decodeIfPresent(Bool.self, forKey: .splitAtMidnight) ?? false
+        zone = try c.decodeIfPresent(ZoneName.self, forKey: .zone)?.name
+        visitor = try c.decodeIfPresent(String.self, forKey: .visitor)
+        stitch = try c.decodeIfPresent(Stitch.self, forKey: .stitch) ?? .session
+        page = try c.decodeIfPresent(String.self, forKey: .page)
+        product = try c.decodeIfPresent(String.self, forKey: .product)
+        eventTypes = try c.decodeIfPresent(SessionEventTypes.self, forKey: .eventTypes) ?? .init()
     }
+
+    /// The events columns the sessions read besides `customer_id`, `occurred_at` and `event_type` (checked against
+    /// the source's declared columns), with their config keys.
+    public var namedColumns: [(key: String, column: String)] {
+        [("visitor", visitor), ("page", page), ("product", product)].compactMap { k, c in c.map { (k, $0) } }
+    }
+}
+
+/// `stages.clean.sessions.event_types`: the `event_type` values each session count takes. A value may be
+/// listed under several counts (a `product_view` that is also a page view).
+public struct SessionEventTypes: Decodable, Sendable, Equatable {
+    public var pageView: [String]
+    public var productView: [String]
+    public var search: [String]
+    public var addToCart: [String]
+    public var checkout: [String]
+    public var purchase: [String]
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case pageView = "page_view", productView = "product_view", search, addToCart = "add_to_cart", checkout, purchase
+    }
+
+    public init(pageView: [String] = ["page_view"], productView: [String] = ["product_view"], search: [String] = ["search"],
+                addToCart: [String] = ["add_to_cart"], checkout: [String] = ["checkout"], purchase: [String] = ["purchase"]) {
+        (self.pageView, self.productView, self.search) = (pageView, productView, search)
+        (self.addToCart, self.checkout, self.purchase) = (addToCart, checkout, purchase)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = SessionEventTypes()
+        pageView = try c.decodeIfPresent([String].self, forKey: .pageView) ?? d.pageView
+        productView = try c.decodeIfPresent([String].self, forKey: .productView) ?? d.productView
+        search = try c.decodeIfPresent([String].self, forKey: .search) ?? d.search
+        addToCart = try c.decodeIfPresent([String].self, forKey: .addToCart) ?? d.addToCart
+        checkout = try c.decodeIfPresent([String].self, forKey: .checkout) ?? d.checkout
+        purchase = try c.decodeIfPresent([String].self, forKey: .purchase) ?? d.purchase
+    }
+
+    /// The counts in the order of `SessionCount` (bit k of an event type's mask: count k).
+    var lists: [[String]] { [pageView, productView, search, addToCart, checkout, purchase] }
 }
 
 /// The cleaned rows of one source and what was set aside.

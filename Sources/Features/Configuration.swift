@@ -97,13 +97,3 @@ public struct Configuration: Decodable, Sendable {
     }
 }
 
-/// A time zone name, checked where it is written (so an error points at the value).
-struct ZoneName: Decodable {
-    var name: String
-    init(from decoder: any Decoder) throws {
-        name = try decoder.singleValueContainer().decode(String.self)
-        guard LocalClock(name) != nil else {
-            throw ConfigValueError("unknown time zone \"\(name)\"; use UTC, an offset such as +02:00, or an IANA name such as Europe/Berlin")
-        }
-    }
-}

@@ -294,6 +294,17 @@ public enum ConfigLoader {
         sourceRef("stages.features.events", featuresEvents(f), role: "events")
         sourceRef("stages.features.customers", featuresCustomers(f), role: "customers")
         sourceRef("stages.clean.sessions.source", sessionsSource(c.stages.clean), role: "events")
+        if let name = sessionsSource(c.stages.clean), let source = c.sources[name] {
+            for (key, column) in sessionsNamedColumns(c.stages.clean) {
+                guard let decl = source.columns[column] else {
+                    d.error("stages.clean.sessions.\(key)", "source \(name) has no column \"\(column)\" (declared: \(source.columns.keys.joined(separator: ", "))); declare it and map your file's header with from:")
+                    continue
+                }
+                if key != "product", decl.type != .string, decl.type != .enum {
+                    d.error("stages.clean.sessions.\(key)", "column \(column) is \(decl.type.rawValue); the sessions' \(key) must be a string or enum column")
+                }
+            }
+        }
         for (name, clustering) in c.stages.cluster.clusterings {
             if let problem = clustering.initialProblem { d.error("stages.cluster.clusterings.\(name).init", problem) }
         }

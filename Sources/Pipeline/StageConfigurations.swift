@@ -14,4 +14,5 @@ func featuresOrders(_ f: FeaturesConfiguration) -> String? { f.orders }
 func featuresEvents(_ f: FeaturesConfiguration) -> String? { f.events }
 func featuresCustomers(_ f: FeaturesConfiguration) -> String? { f.customers }
 func sessionsSource(_ c: CleanConfiguration) -> String? { c.sessions?.source }
-func sessionsGap(_ c: CleanConfiguration) -> Int { c.sessions?.gapMinutes ?? 30 }
+/// The events columns `stages.clean.sessions` names (visitor, page, product), with their keys.
+func sessionsNamedColumns(_ c: CleanConfiguration) -> [(key: String, column: String)] { c.sessions?.namedColumns ?? [] }

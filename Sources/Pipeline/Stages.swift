@@ -137,8 +137,8 @@ extension PipelineRunner {
         if let sessionSource = sessionsSource(loaded.config.stages.clean), let events = cleaned[sessionSource] {
             // Sessions belong to the snapshot: events after the as-of day are left out (point-in-time).
             clock.start()
-            let sessions = try Sessionizer.sessionize(events, gapMinutes: sessionsGap(loaded.config.stages.clean), threads: threads,
-                                                      before: loaded.config.stages.features.cutoffUTC(asOf: asOf))
+            let sessions = try Sessionizer.sessionize(events, loaded.config.stages.clean.sessions!, zone: loaded.config.stages.features.zone,
+                                                      threads: threads, before: loaded.config.stages.features.cutoffUTC(asOf: asOf))
             clock.stop("sessions", into: &stats)
             outputs.append(sessions)
             stats.detail["sessions"] = "\(sessions.rowCount)"

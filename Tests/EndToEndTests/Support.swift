@@ -72,6 +72,16 @@ func makeDemoConfig(in dir: String, edits: [(String, String)] = []) throws -> St
     return path
 }
 
+/// A copy of `pipelines/<name>.yaml` writing into `dir` (absolute input paths).
+func makePipelineConfig(_ name: String, in dir: String) throws -> String {
+    var text = try String(contentsOfFile: Repo.path("pipelines/\(name).yaml"), encoding: .utf8)
+    text = text.replacingOccurrences(of: "../fixtures/", with: Repo.path("fixtures") + "/")
+    text = text.replacingOccurrences(of: "../out/\(name)/", with: "\(dir)/")
+    let path = "\(dir)/pipeline.yaml"
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
 /// Every data table of the warehouse as sorted text rows, without run ids: for bitwise comparisons.
 func dumpWarehouse(_ path: String) throws -> [String: [String]] {
     let db = try DatabaseQueue(path: path)

@@ -1,17 +1,16 @@
-import CVMCore
 import Foundation
 
-/// Converts UTC instants (µs) to local wall-clock µs in the declared zone (`features.zone`), so
+/// Converts UTC instants (µs) to local wall-clock µs in the declared zone (`features.zone`; the sessions' midnight split), so
 /// windows end at the end of the as-of day *there* and hour and weekday features read local time.
 /// Offsets come from the system's IANA database, cached per UTC hour (DST changes on the hour or
 /// half hour in every zone in use; quarter-hour zones have fixed offsets).
-struct LocalClock: Sendable {
-    enum Kind: Sendable { case utc, fixed(Int64), zone(TimeZone) }
-    let kind: Kind
-    let name: String
+public struct LocalClock: Sendable {
+    public enum Kind: Sendable { case utc, fixed(Int64), zone(TimeZone) }
+    public let kind: Kind
+    public let name: String
 
     /// "UTC", a fixed offset "+02:00" / "-05:30", or an IANA name ("Europe/Berlin"); nil when unknown.
-    init?(_ name: String) {
+    public init?(_ name: String) {
         self.name = name
         if name == "UTC" || name == "Z" { kind = .utc; return }
         let b = Array(name.utf8)
@@ -25,10 +24,10 @@ struct LocalClock: Sendable {
         kind = .zone(tz)
     }
 
-    var isUTC: Bool { if case .utc = kind { return true } else { return false } }
+    public var isUTC: Bool { if case .utc = kind { return true } else { return false } }
 
     /// Local wall-clock µs for every UTC instant of `utc`.
-    func local(_ utc: [Int64]) -> [Int64] {
+    public func local(_ utc: [Int64]) -> [Int64] {
         switch kind {
         case .utc: return utc
         case .fixed(let o): return utc.map { $0 &+ o }
@@ -40,16 +39,16 @@ struct LocalClock: Sendable {
 
     /// A per-thread converter for row-at-a-time loops: no intermediate array; zone offsets are remembered for
     /// the last UTC hour seen (event logs run in time order, so almost every row hits it), then looked up.
-    func converter() -> Converter { Converter(kind: kind) }
+    public func converter() -> Converter { Converter(kind: kind) }
 
-    struct Converter {
+    public struct Converter {
         let kind: Kind
         private var lastHour = Int64.min, lastOffset: Int64 = 0
         private var cache: [Int64: Int64] = [:]
 
-        init(kind: Kind) { self.kind = kind }
+        public init(kind: Kind) { self.kind = kind }
 
-        @inline(__always) mutating func convert(_ t: Int64) -> Int64 {
+        @inline(__always) public mutating func convert(_ t: Int64) -> Int64 {
             switch kind {
             case .utc: return t
             case .fixed(let o): return t &+ o
@@ -70,7 +69,7 @@ struct LocalClock: Sendable {
     }
 
     /// The UTC instant (µs) at which local day `day` (days since epoch) ends: the cutoff for an as-of day.
-    func endOfDayUTC(_ day: Int64) -> Int64 {
+    public func endOfDayUTC(_ day: Int64) -> Int64 {
         let localMidnight = (day + 1) * microsPerDay
         switch kind {
         case .utc: return localMidnight
@@ -80,6 +79,17 @@ struct LocalClock: Sendable {
             let o1 = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(localMidnight / microsPerSecond)))) * microsPerSecond
             let o2 = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double((localMidnight - o1) / microsPerSecond)))) * microsPerSecond
             return localMidnight - o2
+        }
+    }
+}
+
+/// A time zone name, checked where it is written (so an error points at the value).
+public struct ZoneName: Decodable, Sendable {
+    public var name: String
+    public init(from decoder: any Decoder) throws {
+        name = try decoder.singleValueContainer().decode(String.self)
+        guard LocalClock(name) != nil else {
+            throw ConfigValueError("unknown time zone \"\(name)\"; use UTC, an offset such as +02:00, or an IANA name such as Europe/Berlin")
         }
     }
 }

@@ -1,0 +1,52 @@
+import Foundation
+import GRDB
+import TestSupport
+import Testing
+
+/// `pipelines/visitors.yaml` on fixtures/visitors: a shop with its own column and event names, Berlin wall-clock
+/// times and a cookie per visitor. Sessions are per visitor, stitched to the customer who logs in, split at
+/// local midnight, and reach the features.
+struct VisitorSessionTests {
+    @Test func visitorsAreStitchedToTheirCustomersFromConfigToWarehouse() throws {
+        let dir = try makeTemporaryDirectory("e2e-visitors")
+        let config = try makePipelineConfig("visitors", in: dir)
+        let r = try runCVM(["run", config])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let db = try DatabaseQueue(path: "\(dir)/cvm.sqlite")
+        let rows = try db.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT session_id || ' ' || visitor_id || ' ' || ifnull(customer_id, '-') || ' ' || started_at || ' ' || events || ' '
+                       || page_views || '/' || product_views || '/' || searches || '/' || add_to_cart || '/' || purchases || ' '
+                       || landing_page || ' > ' || exit_page || ' ' || is_bounce
+                FROM fact_session ORDER BY session_id
+                """)
+        }
+        #expect(rows == [
+            // No cookie: the customer id is the visitor.
+            "U2-1 U2 U2 2026-06-25T06:00:00Z 1 1/0/0/0/0 /home > /home 1",
+            // Anonymous views, then a login: the whole session is U1's. The visit after it stays anonymous.
+            "k1-1 k1 U1 2026-06-10T07:00:00Z 4 2/1/0/1/1 /home > /checkout/done 0",
+            "k1-2 k1 - 2026-06-12T18:00:00Z 1 1/0/0/0/0 /home > /home 1",
+            // stitch: visitor: the two anonymous sessions before the login are U2's too.
+            "k2-1 k2 U2 2026-06-01T08:00:00Z 2 1/0/1/0/0 /home > /search?q=mug 0",
+            "k2-2 k2 U2 2026-06-03T09:00:00Z 1 1/1/0/0/0 /p/P-3 > /p/P-3 1",
+            "k2-3 k2 U2 2026-06-05T10:00:00Z 3 1/0/0/1/1 /home > /checkout/done 0",
+            // 23:50 and 00:05 in Berlin, 15 minutes apart: split at local midnight.
+            "k3-1 k3 U3 2026-06-20T21:50:00Z 1 1/1/0/0/0 /p/P-1 > /p/P-1 1",
+            "k3-2 k3 U3 2026-06-20T22:05:00Z 2 0/0/0/1/1 /cart > /checkout/done 0",
+            // One device, two logins: two sessions.
+            "k4-1 k4 U1 2026-06-15T08:00:00Z 1 1/0/0/0/0 /home > /home 1",
+            "k4-2 k4 U3 2026-06-15T08:05:00Z 1 1/0/0/0/0 /home > /home 1",
+            // A visitor who never logs in.
+            "k5-1 k5 - 2026-06-26T12:00:00Z 2 2/1/0/0/0 /landing/sale > /p/P-9 0",
+        ])
+        // The event with neither cookie nor customer is kept as an event, outside every session.
+        #expect(try scalar("\(dir)/cvm.sqlite", "SELECT sum(events) FROM fact_session", as: Int.self) == 19)
+        #expect(try scalar("\(dir)/cvm.sqlite", "SELECT count(*) FROM quarantine", as: Int.self) == 0)
+        // Stitched sessions count in the customers' features.
+        let sessions = try db.read { db in
+            try String.fetchAll(db, sql: "SELECT customer_id || ' ' || sessions_90d FROM customer_features ORDER BY customer_id")
+        }
+        #expect(sessions == ["U1 2", "U2 4", "U3 3"])
+    }
+}
