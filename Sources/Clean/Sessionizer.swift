@@ -55,7 +55,7 @@ public enum Sessionizer {
         }
         let times = timeCol.int64Values
         let device = events["device"], referrer = events["referrer"]
-        // Bit k of an event type's mask: it counts in `Count` k.
+        // Bit k of an event type's mask: it counts in `SessionEventTypes.lists[k]` (`EventMasks`).
         let lists = config.eventTypes.lists
         let typeMask: [UInt8] = typeDict.map { value in
             var m: UInt8 = 0
@@ -64,13 +64,14 @@ public enum Sessionizer {
         }
         let gap = Int64(config.gapMinutes) * 60 * microsPerSecond
         let custValid = cust.validity
-        let productValid: [Bool]? = productCol.map { c in c.validity ?? [] }
+        let masks = EventMasks(byType: typeMask, types: typeCodes, hasProduct: productCol != nil, productOK: productCol?.validity ?? [])
         let splitAtMidnight = config.splitAtMidnight, stitchVisitor = config.stitch == .visitor
 
         // The group of each event: a key code into `keys` (customer ids, or visitor ids with customer ids for
         // events without a visitor), or -1 (left out).
         let keys: StringDictionary
-        let keyOf: (Int) -> Int32
+        let grouping: (_ rank: [Int]) -> Grouped
+        let limit = before ?? Int64.max
         if let visitorCol, case .string(let visitorCodes, let visitorDict) = visitorCol.storage {
             var interner = ByteInterner(recordingHashes: false)
             let fromVisitor = interner.intern(contentsOf: visitorDict)
@@ -81,123 +82,79 @@ public enum Sessionizer {
                 if fromCustomer[c] < 0 { fromCustomer[c] = custDict.withBytes(c) { interner.intern($0, accept: { _ in true })! } }
             }
             keys = interner.dictionary()
-            let fromCustomerL = fromCustomer
-            keyOf = { i in
-                if visitorValid?[i] ?? true { return fromVisitor[Int(visitorCodes[i])] }
-                return custValid?[i] ?? true ? fromCustomerL[Int(custCodes[i])] : -1
-            }
+            let byVisitor = VisitorKeys(visitors: visitorCodes, visitorValid: visitorValid, fromVisitor: fromVisitor,
+                                        customers: custCodes, customerValid: custValid, fromCustomer: fromCustomer)
+            grouping = { group(byVisitor, rank: $0, times: times, masks: masks, before: limit) }
         } else {
             keys = custDict
-            keyOf = { i in custValid?[i] ?? true ? custCodes[i] : -1 }
+            let byCustomer = CustomerKeys(customers: custCodes, valid: custValid)
+            grouping = { group(byCustomer, rank: $0, times: times, masks: masks, before: limit) }
         }
 
-        // A session is plain values (no per-session array or String): string columns are built
-        // afterwards as codes into the events' own dictionaries. 32-bit counts and rows.
-        struct Session {
-            var key: Int32, customer: Int32, n: Int32, start: Int64, end: Int64, events: Int32 = 0
-            var counts: (Int32, Int32, Int32, Int32, Int32, Int32) = (0, 0, 0, 0, 0, 0)
-            var firstRow: Int32, lastRow: Int32, firstIsView: Bool
-        }
         precondition(events.rowCount <= Int(Int32.max), "sessions: more than 2^31 events in one snapshot")
         // The grouping arrays live in this closure only: they are released before the session columns are
-        // built (they and two copies of the sessions were the clean stage's peak memory on M).
-        let sessions: [Session] = {
+        // built (they and the sessions were the clean stage's peak memory on M).
+        var sessions: SessionColumns = {
             // Groups in byte order of their ids; rows grouped per group by a counting sort.
             let order = keys.indicesInByteOrder().map(Int.init)
             var rank = [Int](repeating: 0, count: keys.count)
             for (r, code) in order.enumerated() { rank[code] = r }
-            var counts = [Int](repeating: 0, count: keys.count + 1)
-            let limit = before ?? Int64.max
-            for i in 0..<events.rowCount where times[i] < limit {
-                let k = keyOf(i)
-                if k >= 0 { counts[rank[Int(k)] + 1] += 1 }
-            }
-            for k in 1..<counts.count { counts[k] += counts[k - 1] }
-            // Each row goes to its group's slot with its time beside it, so a group's events are sorted (and
-            // found already in time order, as files by date usually give them) without reaching into the 8-byte
-            // time column at random: that was most of the sessionizer's time.
-            var rows = [Int32](repeating: 0, count: counts.last ?? 0)
-            var stamps = [Int64](repeating: 0, count: counts.last ?? 0)
-            var fill = counts
-            for i in 0..<events.rowCount where times[i] < limit {
-                let k = keyOf(i)
-                guard k >= 0 else { continue }
-                let r = rank[Int(k)]
-                rows[fill[r]] = Int32(i)
-                stamps[fill[r]] = times[i]
-                fill[r] += 1
-            }
+            let grouped = grouping(rank)
             // Fixed group chunks: partials concatenate in order, whatever the thread count.
             let groups = keys.count, chunk = 1024
             let chunks = (groups + chunk - 1) / chunk
-            let (rowsL, stampsL, countsL, orderL) = (rows, stamps, counts, order)
-            let byVisitor = visitorCol != nil
-            var parts = parallelMap(chunks: chunks, threads: threads) { ci -> [Session] in
-                var out: [Session] = []
-                var idx: [(time: Int64, row: Int)] = []
+            let orderL = order
+            var parts = parallelMap(chunks: chunks, threads: threads) { ci -> SessionPart in
+                var out = SessionPart()
+                // A group's events in time order: (time, slot).
+                var idx: [(time: Int64, slot: Int)] = []
                 var local = clock.converter()
                 for r in (ci * chunk)..<min(groups, (ci + 1) * chunk) {
-                    let lo = countsL[r], hi = countsL[r + 1]
+                    let lo = grouped.counts[r], hi = grouped.counts[r + 1]
                     if lo == hi { continue }
                     idx.removeAll(keepingCapacity: true)
                     var sorted = true
                     for k in lo..<hi {
-                        idx.append((stampsL[k], Int(rowsL[k])))
-                        if k > lo, stampsL[k] < stampsL[k - 1] { sorted = false }
+                        idx.append((grouped.stamps[k], k))
+                        if k > lo, grouped.stamps[k] < grouped.stamps[k - 1] { sorted = false }
                     }
-                    // Rows are in input order within a group, so equal times keep it without the sort.
-                    if !sorted { idx.sort { ($0.time, $0.row) < ($1.time, $1.row) } }
+                    // Slots are in input order within a group, so equal times keep it without the sort.
+                    if !sorted { idx.sort { ($0.time, $0.slot) < ($1.time, $1.slot) } }
                     let key = Int32(orderL[r])
                     let groupStart = out.count
-                    var n: Int32 = 0
-                    var cur: Session?
+                    var cur = OpenSession()
+                    var open = false
                     var day = Int64.min
-                    for (t, i) in idx {
-                        let customer: Int32 = byVisitor ? (custValid?[i] ?? true ? custCodes[i] : -1) : key
+                    for (t, k) in idx {
+                        // Everything about the event comes from its slot (read in order), not from its row.
+                        let customer = grouped.customers.isEmpty ? key : grouped.customers[k]
                         let today = splitAtMidnight ? floorDiv(local.convert(t), microsPerDay) : 0
-                        let mask = typeMask[Int(typeCodes[i])]
-                        if cur == nil || t - cur!.end > gap || today != day
-                            || (customer >= 0 && cur!.customer >= 0 && customer != cur!.customer) {
-                            if let s = cur { out.append(s) }
-                            n += 1
-                            cur = Session(key: key, customer: -1, n: n, start: t, end: t, firstRow: Int32(i), lastRow: Int32(i),
-                                          firstIsView: mask & 1 != 0)
+                        let mask = grouped.masks[k]
+                        if !open || t - cur.end > gap || today != day
+                            || (customer >= 0 && cur.customer >= 0 && customer != cur.customer) {
+                            if open { out.append(cur, key: key) }
+                            cur = OpenSession(start: t, row: grouped.rows[k], firstIsView: mask & 1 != 0)
+                            open = true
                             day = today
                         }
                         // A login stitches the session's earlier anonymous events to the customer.
-                        if customer >= 0 { cur!.customer = customer }
-                        cur!.end = t
-                        cur!.lastRow = Int32(i)
-                        cur!.events += 1
-                        if mask != 0 {
-                            if mask & 1 != 0 { cur!.counts.0 += 1 }
-                            // A page view of a product is a product view too.
-                            if mask & 2 != 0 || (mask & 1 != 0 && (productValid.map { $0.isEmpty || $0[i] } ?? false)) { cur!.counts.1 += 1 }
-                            if mask & 4 != 0 { cur!.counts.2 += 1 }
-                            if mask & 8 != 0 { cur!.counts.3 += 1 }
-                            if mask & 16 != 0 { cur!.counts.4 += 1 }
-                            if mask & 32 != 0 { cur!.counts.5 += 1 }
-                        }
+                        if customer >= 0 { cur.customer = customer }
+                        cur.end = t
+                        cur.lastRow = grouped.rows[k]
+                        cur.add(mask)
                     }
-                    if let s = cur { out.append(s) }
+                    if open { out.append(cur, key: key) }
                     if stitchVisitor {
                         // The visitor's anonymous sessions take the customer of the next logged-in one.
                         var next: Int32 = -1
                         for k in stride(from: out.count - 1, through: groupStart, by: -1) {
-                            if out[k].customer >= 0 { next = out[k].customer } else { out[k].customer = next }
+                            if out.customer[k] >= 0 { next = out.customer[k] } else { out.customer[k] = next }
                         }
                     }
                 }
                 return out
             }
-            // One copy of the sessions at a time: each part is released once appended.
-            var all: [Session] = []
-            all.reserveCapacity(parts.reduce(0) { $0 + $1.count })
-            for k in parts.indices {
-                all += parts[k]
-                parts[k] = []
-            }
-            return all
+            return SessionColumns(concatenating: &parts)
         }()
         let count = sessions.count
         // Session ids ("<group id>-<ordinal>") are unique by construction: no hashing needed, and their
@@ -205,11 +162,15 @@ public enum Sessionizer {
         var idValues = StringDictionary()
         idValues.reserveCapacity(count: count, bytes: count * 12)
         var scratch: [UInt8] = []
-        for s in sessions {
+        var n = 0
+        for k in 0..<count {
+            // A group's sessions are consecutive: the ordinal counts up within it.
+            let key = sessions.key[k]
+            n = k > 0 && sessions.key[k - 1] == key ? n + 1 : 1
             scratch.removeAll(keepingCapacity: true)
-            keys.withBytes(Int(s.key)) { scratch.append(contentsOf: $0) }
+            keys.withBytes(Int(key)) { scratch.append(contentsOf: $0) }
             scratch.append(UInt8(ascii: "-"))
-            scratch.append(contentsOf: String(s.n).utf8)
+            scratch.append(contentsOf: String(n).utf8)
             scratch.withUnsafeBufferPointer { _ = idValues.append($0) }
         }
         let ids = Column(ColumnSpec("session_id", .string), .string(codes: (0..<count).map { Int32($0) }, dictionary: idValues))
@@ -219,35 +180,237 @@ public enum Sessionizer {
                    validity: [Bool](repeating: false, count: count))
         }
         let visitors = visitorCol == nil ? nulls("visitor_id")
-            : Column(ColumnSpec("visitor_id", .string), .string(codes: sessions.map(\.key), dictionary: keys))
-        let anonymous = sessions.contains { $0.customer < 0 }
-        let customers = Column(ColumnSpec("customer_id", .string), .string(codes: sessions.map { max(0, $0.customer) }, dictionary: custDict),
-                               validity: anonymous ? sessions.map { $0.customer >= 0 } : nil)
+            : Column(ColumnSpec("visitor_id", .string), .string(codes: sessions.key, dictionary: keys))
+        let anonymous = sessions.customer.contains { $0 < 0 }
+        let customers = Column(ColumnSpec("customer_id", .string), .string(codes: sessions.customer.map { max(0, $0) }, dictionary: custDict),
+                               validity: anonymous ? sessions.customer.map { $0 >= 0 } : nil)
         /// One event's value of a string column per session (the first or the last), as a code into that column's dictionary.
-        func value(_ column: Column?, _ name: String, row: KeyPath<Session, Int32>) -> Column {
+        func value(_ column: Column?, _ name: String, last: Bool) -> Column {
             guard let column, case .string(let codes, let dictionary) = column.storage else { return nulls(name) }
-            return Column(ColumnSpec(name, .string), .string(codes: sessions.map { codes[Int($0[keyPath: row])] }, dictionary: dictionary),
-                          validity: column.validity.map { _ in sessions.map { column.isValid(Int($0[keyPath: row])) } })
+            let rows = (last ? sessions.lastRow : sessions.firstRow).map(Int.init)
+            return Column(ColumnSpec(name, .string), .string(codes: codes.gathering(rows), dictionary: dictionary),
+                          validity: column.validity.map { ok in rows.map { ok[$0] } })
         }
+        let pages = (value(pageCol, "landing_page", last: false), value(pageCol, "exit_page", last: true))
+        let labels = (value(device, "device", last: false), value(referrer, "referrer", last: false))
+        // The session's rows, key and customer are spent: released before the count columns are handed over.
+        (sessions.firstRow, sessions.lastRow, sessions.key, sessions.customer) = ([], [], [], [])
+        let starts = sessions.take(\.start), ends = sessions.take(\.end)
+        let durations = zip(starts, ends).map { ($1 - $0) / microsPerSecond }
         return Table(name: "stg_sessions", columns: [
             ids,
             visitors,
             customers,
-            Column("started_at", .timestamp, int64: sessions.map(\.start)),
-            Column("ended_at", .timestamp, int64: sessions.map(\.end)),
-            Column("duration_s", .int, int64: sessions.map { ($0.end - $0.start) / microsPerSecond }),
-            Column("events", .int, int64: sessions.map { Int64($0.events) }),
-            Column("page_views", .int, int64: sessions.map { Int64($0.counts.0) }),
-            Column("product_views", .int, int64: sessions.map { Int64($0.counts.1) }),
-            Column("searches", .int, int64: sessions.map { Int64($0.counts.2) }),
-            Column("add_to_cart", .int, int64: sessions.map { Int64($0.counts.3) }),
-            Column("checkouts", .int, int64: sessions.map { Int64($0.counts.4) }),
-            Column("purchases", .int, int64: sessions.map { Int64($0.counts.5) }),
-            value(pageCol, "landing_page", row: \.firstRow),
-            value(pageCol, "exit_page", row: \.lastRow),
-            value(device, "device", row: \.firstRow),
-            value(referrer, "referrer", row: \.firstRow),
-            Column("is_bounce", .bool, int64: sessions.map { $0.events == 1 && $0.firstIsView ? 1 : 0 }),
+            Column("started_at", .timestamp, int64: starts),
+            Column("ended_at", .timestamp, int64: ends),
+            Column("duration_s", .int, int64: durations),
+            Column("events", .int, int64: sessions.take(\.events)),
+            Column("page_views", .int, int64: sessions.take(\.views)),
+            Column("product_views", .int, int64: sessions.take(\.productViews)),
+            Column("searches", .int, int64: sessions.take(\.searches)),
+            Column("add_to_cart", .int, int64: sessions.take(\.carts)),
+            Column("checkouts", .int, int64: sessions.take(\.checkouts)),
+            Column("purchases", .int, int64: sessions.take(\.purchases)),
+            pages.0,
+            pages.1,
+            labels.0,
+            labels.1,
+            Column("is_bounce", .bool, int64: sessions.take(\.bounce)),
         ], rowCount: count)
+    }
+}
+
+/// The events of each group: what the sessions are cut from.
+struct Grouped {
+    /// Group g (by rank) holds slots `counts[g]..<counts[g + 1]`, in input order.
+    var counts: [Int]
+    /// Each slot's event row, time and kind (`EventMasks`): the sessions read these in order, not the event
+    /// columns at random rows (one cache miss an event on M's 15.8 M).
+    var rows: [Int32]
+    var stamps: [Int64]
+    var masks: [UInt8]
+    /// Each slot's customer code (-1: none) when the groups are visitors; empty when they are customers.
+    var customers: [Int32]
+}
+
+/// What an event counts as in its session: bit k for `SessionEventTypes.lists[k]` (page view, product view, search,
+/// add to cart, checkout, purchase); a page view of a product is a product view too.
+struct EventMasks {
+    let byType: [UInt8]
+    let types: StringCodes
+    let hasProduct: Bool
+    /// The product column's validity (empty: every row has one).
+    let productOK: [Bool]
+    @inline(__always) func mask(_ i: Int) -> UInt8 {
+        var m = byType[Int(types[i])]
+        if m & 1 != 0, hasProduct, productOK.isEmpty || productOK[i] { m |= 2 }
+        return m
+    }
+}
+
+/// Each event's group: a code into the groups' dictionary, or -1 (left out).
+protocol GroupKeys {
+    func key(_ i: Int) -> Int32
+    /// Whether the groups are visitors, so each event's customer is carried beside it.
+    var byVisitor: Bool { get }
+    func customer(_ i: Int) -> Int32
+}
+
+/// Groups by customer: events without one are left out.
+struct CustomerKeys: GroupKeys {
+    let customers: StringCodes
+    let valid: [Bool]?
+    @inline(__always) func key(_ i: Int) -> Int32 { valid?[i] ?? true ? customers[i] : -1 }
+    var byVisitor: Bool { false }
+    @inline(__always) func customer(_ i: Int) -> Int32 { key(i) }
+}
+
+/// Groups by visitor; an event without one goes to its customer's id as visitor, one with neither is left out.
+struct VisitorKeys: GroupKeys {
+    let visitors: StringCodes
+    let visitorValid: [Bool]?
+    let fromVisitor: [Int32]
+    let customers: StringCodes
+    let customerValid: [Bool]?
+    let fromCustomer: [Int32]
+    @inline(__always) func key(_ i: Int) -> Int32 {
+        if visitorValid?[i] ?? true { return fromVisitor[Int(visitors[i])] }
+        return customerValid?[i] ?? true ? fromCustomer[Int(customers[i])] : -1
+    }
+    var byVisitor: Bool { true }
+    @inline(__always) func customer(_ i: Int) -> Int32 { customerValid?[i] ?? true ? customers[i] : -1 }
+}
+
+/// A counting sort of the events before `limit` by their group's `rank` (generic, so each kind of key is a loop of
+/// its own without a call per row).
+///
+/// Each row goes to its group's slot with its time and kind beside it, so a group's events are sorted (and found
+/// already in time order, as files by date usually give them) without reaching into the event columns at random:
+/// that was most of the sessionizer's time.
+func group<K: GroupKeys>(_ keys: K, rank: [Int], times: [Int64], masks: EventMasks, before limit: Int64) -> Grouped {
+    var counts = [Int](repeating: 0, count: rank.count + 1)
+    for i in times.indices where times[i] < limit {
+        let k = keys.key(i)
+        if k >= 0 { counts[rank[Int(k)] + 1] += 1 }
+    }
+    for k in 1..<counts.count { counts[k] += counts[k - 1] }
+    let n = counts.last ?? 0
+    var g = Grouped(counts: counts, rows: [Int32](repeating: 0, count: n), stamps: [Int64](repeating: 0, count: n),
+                    masks: [UInt8](repeating: 0, count: n), customers: keys.byVisitor ? [Int32](repeating: -1, count: n) : [])
+    var fill = counts
+    for i in times.indices where times[i] < limit {
+        let k = keys.key(i)
+        guard k >= 0 else { continue }
+        let r = rank[Int(k)], slot = fill[r]
+        g.rows[slot] = Int32(i)
+        g.stamps[slot] = times[i]
+        g.masks[slot] = masks.mask(i)
+        if keys.byVisitor { g.customers[slot] = keys.customer(i) }
+        fill[r] = slot + 1
+    }
+    return g
+}
+
+/// A session while its events are read.
+struct OpenSession {
+    var customer: Int32 = -1
+    var start: Int64 = 0, end: Int64 = 0
+    var events: Int64 = 0
+    var counts: (Int64, Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0, 0)
+    var firstRow: Int32 = 0, lastRow: Int32 = 0
+    var firstIsView = false
+
+    init() {}
+
+    init(start: Int64, row: Int32, firstIsView: Bool) {
+        (self.start, end, firstRow, lastRow, self.firstIsView) = (start, start, row, row, firstIsView)
+    }
+
+    /// Counts one event of kind `mask` (`EventMasks`).
+    @inline(__always) mutating func add(_ mask: UInt8) {
+        events += 1
+        guard mask != 0 else { return }
+        if mask & 1 != 0 { counts.0 += 1 }
+        if mask & 2 != 0 { counts.1 += 1 }
+        if mask & 4 != 0 { counts.2 += 1 }
+        if mask & 8 != 0 { counts.3 += 1 }
+        if mask & 16 != 0 { counts.4 += 1 }
+        if mask & 32 != 0 { counts.5 += 1 }
+    }
+}
+
+/// One chunk's sessions, column by column, at 32 bits (counts) and 8 (the bounce flag): 61 bytes a session while the
+/// chunks are built beside the grouped events.
+struct SessionPart {
+    var key: [Int32] = [], customer: [Int32] = []
+    var start: [Int64] = [], end: [Int64] = []
+    var events: [Int32] = [], views: [Int32] = [], productViews: [Int32] = [], searches: [Int32] = []
+    var carts: [Int32] = [], checkouts: [Int32] = [], purchases: [Int32] = [], bounce: [UInt8] = []
+    var firstRow: [Int32] = [], lastRow: [Int32] = []
+
+    var count: Int { key.count }
+
+    mutating func append(_ s: OpenSession, key k: Int32) {
+        key.append(k)
+        customer.append(s.customer)
+        start.append(s.start)
+        end.append(s.end)
+        events.append(Int32(clamping: s.events))
+        views.append(Int32(clamping: s.counts.0))
+        productViews.append(Int32(clamping: s.counts.1))
+        searches.append(Int32(clamping: s.counts.2))
+        carts.append(Int32(clamping: s.counts.3))
+        checkouts.append(Int32(clamping: s.counts.4))
+        purchases.append(Int32(clamping: s.counts.5))
+        bounce.append(s.events == 1 && s.firstIsView ? 1 : 0)
+        firstRow.append(s.firstRow)
+        lastRow.append(s.lastRow)
+    }
+}
+
+/// All sessions column by column, the counts as the output's 64-bit columns (handed over without a copy). No
+/// array of session records sits beside them: the old records plus their columns were the clean stage's peak on M.
+struct SessionColumns {
+    var key: [Int32], customer: [Int32]
+    var start: [Int64], end: [Int64]
+    var events: [Int64], views: [Int64], productViews: [Int64], searches: [Int64]
+    var carts: [Int64], checkouts: [Int64], purchases: [Int64], bounce: [Int64]
+    var firstRow: [Int32], lastRow: [Int32]
+
+    var count: Int { key.count }
+
+    /// The parts one after another, each part's column released as soon as it is copied (so the parts shrink
+    /// as the columns grow).
+    init(concatenating parts: inout [SessionPart]) {
+        let total = parts.reduce(0) { $0 + $1.count }
+        func join<T>(_ field: WritableKeyPath<SessionPart, [T]>) -> [T] {
+            var all: [T] = []
+            all.reserveCapacity(total)
+            for k in parts.indices {
+                all += parts[k][keyPath: field]
+                parts[k][keyPath: field] = []
+            }
+            return all
+        }
+        func wide<T: BinaryInteger>(_ field: WritableKeyPath<SessionPart, [T]>) -> [Int64] {
+            var all: [Int64] = []
+            all.reserveCapacity(total)
+            for k in parts.indices {
+                all.append(contentsOf: parts[k][keyPath: field].lazy.map { Int64($0) })
+                parts[k][keyPath: field] = []
+            }
+            return all
+        }
+        (key, customer, start, end) = (join(\.key), join(\.customer), join(\.start), join(\.end))
+        (events, views, productViews, searches) = (wide(\.events), wide(\.views), wide(\.productViews), wide(\.searches))
+        (carts, checkouts, purchases, bounce) = (wide(\.carts), wide(\.checkouts), wide(\.purchases), wide(\.bounce))
+        (firstRow, lastRow) = (join(\.firstRow), join(\.lastRow))
+    }
+
+    /// A column's values, handed over (the array here is emptied).
+    mutating func take(_ field: WritableKeyPath<SessionColumns, [Int64]>) -> [Int64] {
+        let values = self[keyPath: field]
+        self[keyPath: field] = []
+        return values
     }
 }
