@@ -176,12 +176,16 @@ public struct ColumnDecl: Decodable, Sendable {
     public var values: [String]?
     /// A null or empty value rejects the row (rule `required`).
     public var required: Bool
-    /// Inclusive numeric bounds (rules `min`, `max`).
+    /// Numeric bounds (rules `min`, `max`), inclusive unless `minExclusive` / `maxExclusive`.
     public var min: Double?
     public var max: Double?
+    public var minExclusive: Bool
+    public var maxExclusive: Bool
     /// Normalisations applied before validation.
     public var trim: Bool
+    /// ASCII letters to lower (`lowercase`) or upper case (`uppercase`); at most one of the two.
     public var lowercase: Bool
+    public var uppercase: Bool
     /// A regular expression the whole value must match (rule `pattern`; string columns).
     public var pattern: String?
     /// Bounds on the number of characters (rule `length`; string columns).
@@ -198,7 +202,8 @@ public struct ColumnDecl: Decodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case from, type, format, scale, values, required, min, max, trim, lowercase, pattern
+        case from, type, format, scale, values, required, min, max, trim, lowercase, uppercase, pattern
+        case minExclusive = "min_exclusive", maxExclusive = "max_exclusive"
         case minLength = "min_length", maxLength = "max_length", onInvalid = "on_invalid"
     }
 
@@ -212,8 +217,11 @@ public struct ColumnDecl: Decodable, Sendable {
         self.required = required
         self.min = min
         self.max = max
+        minExclusive = false
+        maxExclusive = false
         trim = true
         lowercase = false
+        uppercase = false
         onInvalid = .reject
     }
 
@@ -228,8 +236,12 @@ public struct ColumnDecl: Decodable, Sendable {
         required = try c.decodeIfPresent(Bool.self, forKey: .required) ?? false
         min = try c.decodeIfPresent(Double.self, forKey: .min)
         max = try c.decodeIfPresent(Double.self, forKey: .max)
+        minExclusive = try c.decodeIfPresent(Bool.self, forKey: .minExclusive) ?? false
+        maxExclusive = try c.decodeIfPresent(Bool.self, forKey: .maxExclusive) ?? false
         trim = try c.decodeIfPresent(Bool.self, forKey: .trim) ?? true
         lowercase = try c.decodeIfPresent(Bool.self, forKey: .lowercase) ?? false
+        uppercase = try c.decodeIfPresent(Bool.self, forKey: .uppercase) ?? false
+        if lowercase && uppercase { throw ConfigValueError("lowercase and uppercase are both true; keep one") }
         pattern = try c.decodeIfPresent(PatternText.self, forKey: .pattern)?.text
         minLength = try c.decodeIfPresent(Int.self, forKey: .minLength)
         maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength)

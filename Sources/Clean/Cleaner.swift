@@ -195,13 +195,17 @@ public enum Cleaner {
             guard ints != nil || doubles != nil else { continue }
             let divisor = c.type == .decimal ? Double(pow10(c.spec.scale)) : 1
             let lo = e.value.min ?? -.infinity, hi = e.value.max ?? .infinity
+            let (openLo, openHi) = (e.value.minExclusive, e.value.maxExclusive)
             for i in 0..<n where valid?[i] ?? true {
                 let x = ints.map { Double($0[i]) / divisor } ?? doubles![i]
-                if x >= lo && x <= hi { continue }
-                if let lo = e.value.min, x < lo {
-                    invalid(i, "min", ci, e, "\(e.key): \(c.formatted(at: i)) is below the minimum \(formatDouble(lo))")
-                } else if let hi = e.value.max, x > hi {
-                    invalid(i, "max", ci, e, "\(e.key): \(c.formatted(at: i)) is above the maximum \(formatDouble(hi))")
+                let aboveLo = openLo ? x > lo : x >= lo, belowHi = openHi ? x < hi : x <= hi
+                if aboveLo && belowHi { continue }
+                if !aboveLo, let lo = e.value.min {
+                    invalid(i, "min", ci, e, openLo ? "\(e.key): \(c.formatted(at: i)) is not above the exclusive minimum \(formatDouble(lo))"
+                                                    : "\(e.key): \(c.formatted(at: i)) is below the minimum \(formatDouble(lo))")
+                } else if !belowHi, let hi = e.value.max {
+                    invalid(i, "max", ci, e, openHi ? "\(e.key): \(c.formatted(at: i)) is not below the exclusive maximum \(formatDouble(hi))"
+                                                    : "\(e.key): \(c.formatted(at: i)) is above the maximum \(formatDouble(hi))")
                 }
             }
         }

@@ -125,7 +125,8 @@ struct ColumnReader {
     let type: ColumnType
     let scale: Int
     let trim: Bool
-    let lowercase: Bool
+    /// The ASCII letters case mapping changes (`lowercase`: A-Z, `uppercase`: a-z), or nil.
+    let caseRange: ClosedRange<UInt8>?
     var ints: [Int64] = []
     var doubles: [Double] = []
     var codes: [Int32] = []
@@ -194,7 +195,8 @@ final class FileExtractor {
         let decls = source.columns.entries.map(\.value)
         var readers = decls.map { d in
             ColumnReader(decl: d, kind: d.type.storageKind, format: TimeFormat(d.format) ?? .iso8601,
-                         type: d.type, scale: d.scale, trim: d.trim, lowercase: d.lowercase)
+                         type: d.type, scale: d.scale, trim: d.trim,
+                         caseRange: d.lowercase ? 65...90 : d.uppercase ? 97...122 : nil)
         }
         var rejects: [QuarantineRecord] = []
         var lines: [Int64] = []
@@ -421,9 +423,10 @@ final class FileExtractor {
                 return failEncoding("contains a NUL byte")
             }
             var bytes = b
-            if r.lowercase, b.contains(where: { $0 >= 65 && $0 <= 90 }) {
+            if let letters = r.caseRange, b.contains(where: { letters.contains($0) }) {
+                // Lower and upper case ASCII letters differ in bit 5 only.
                 scratch.removeAll(keepingCapacity: true)
-                for c in b { scratch.append(c >= 65 && c <= 90 ? c + 32 : c) }
+                for c in b { scratch.append(letters.contains(c) ? c ^ 0x20 : c) }
                 let code = scratch.withUnsafeBufferPointer { r.interner.intern($0, accept: isValidUTF8) }
                 guard let code else {
                     return failEncoding("invalid UTF-8 text")

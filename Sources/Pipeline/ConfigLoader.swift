@@ -220,7 +220,11 @@ public enum ConfigLoader {
             }
             if let lo = decl.min, let hi = decl.max, lo > hi {
                 d.error("\(cp).min", "min \(formatDouble(lo)) is greater than max \(formatDouble(hi))")
+            } else if let lo = decl.min, let hi = decl.max, lo == hi, decl.minExclusive || decl.maxExclusive {
+                d.error("\(cp).min", "min and max are both \(formatDouble(lo)) and one of them is exclusive: no value can pass")
             }
+            if decl.minExclusive, decl.min == nil { d.error("\(cp).min_exclusive", "min_exclusive needs a min") }
+            if decl.maxExclusive, decl.max == nil { d.error("\(cp).max_exclusive", "max_exclusive needs a max") }
             if (decl.min != nil || decl.max != nil), ![.int, .double, .decimal].contains(decl.type) {
                 d.error(decl.min != nil ? "\(cp).min" : "\(cp).max", "min and max apply to int, double and decimal columns, not \(decl.type)")
             }

@@ -51,6 +51,30 @@ struct ValueRuleTests {
         #expect(r.quarantine.map(\.column) == [1, 2, 3, 3])
     }
 
+    @Test func exclusiveBoundsRejectTheBoundItself() {
+        var price = ColumnDecl(.decimal, scale: 2, min: 0, max: 100)
+        price.minExclusive = true
+        price.maxExclusive = true
+        var share = ColumnDecl(.double, min: 0, max: 1)
+        share.maxExclusive = true
+        let spec = SourceSpec(name: "p", files: [], columns: [("price", price), ("share", share)])
+        // Cents 0, 1, 9999, 10000; shares 0, 0.5, 0.99, 1.
+        let t = Table(name: "raw_p", columns: [
+            Column("price", .decimal, int64: [0, 1, 9999, 10000, 500], scale: 2),
+            Column("share", double: [0.5, 0, 0.99, 0.5, 1]),
+            Column(Provenance.file, strings: Array(repeating: "p.csv", count: 5)),
+            Column(Provenance.line, .int, int64: [2, 3, 4, 5, 6]),
+        ])
+        let r = Cleaner.clean(spec, table: t, references: [:], threads: 1)
+        #expect(r.table.rowCount == 2)
+        #expect(r.quarantine.map(\.reason) == [
+            "price: 0.00 is not above the exclusive minimum 0",
+            "price: 100.00 is not below the exclusive maximum 100",
+            "share: 1 is not below the exclusive maximum 1",
+        ])
+        #expect(r.quarantine.map(\.rule) == ["min", "max", "max"])
+    }
+
     @Test func onInvalidNullKeepsTheRowAndCountsTheNulledValues() {
         let r = Cleaner.clean(spec(onInvalid: .null), table: customers(rows), references: [:], threads: 1)
         // Only the id pattern (on_invalid: reject, the default) still rejects a row.

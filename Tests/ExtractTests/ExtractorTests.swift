@@ -60,6 +60,18 @@ struct ExtractorTests {
         #expect(f.rejectedReason == nil)
     }
 
+    @Test func caseIsMappedToLowerOrUpperAsDeclared() throws {
+        var upper = ColumnDecl(.string), lower = ColumnDecl(.string)
+        upper.uppercase = true
+        lower.lowercase = true
+        let s = spec(columns: [("country", upper), ("email", lower), ("name", ColumnDecl(.string))])
+        let text = "country,email,name\n de ,Ann@Example.COM,Ann\nFR,bob@example.com,Bob\nÅl-x9,ÅL@X.Y,Éa\n"
+        let r = try Extractor.extract(s, files: [try writeInput(text)], threads: 1)
+        #expect((0..<3).map { r.table["country"]!.string(at: $0)! } == ["DE", "FR", "ÅL-X9"])
+        #expect((0..<3).map { r.table["email"]!.string(at: $0)! } == ["ann@example.com", "bob@example.com", "Ål@x.y"])
+        #expect((0..<3).map { r.table["name"]!.string(at: $0)! } == ["Ann", "Bob", "Éa"])
+    }
+
     @Test("a bad value is quarantined with its physical line and 1-based field position", arguments: [
         ("x,y,z,w\n1,2026-01-01,3,4\n5,2026-01-02,7,oops\n", 3, 4, "w: \"oops\" is not an integer"),
         ("w,x,y,z\n1,\"multi\nline\",2026-01-01,4\n1.5,6,2026-01-01,8\n", 4, 1, "w: \"1.5\" is not an integer"),
