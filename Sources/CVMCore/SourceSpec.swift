@@ -186,6 +186,8 @@ public struct ColumnDecl: Decodable, Sendable {
     /// ASCII letters to lower (`lowercase`) or upper case (`uppercase`); at most one of the two.
     public var lowercase: Bool
     public var uppercase: Bool
+    /// Dates and timestamps must fall in this window around the as-of day (rule `window`).
+    public var window: AsOfWindow?
     /// A regular expression the whole value must match (rule `pattern`; string columns).
     public var pattern: String?
     /// Bounds on the number of characters (rule `length`; string columns).
@@ -203,7 +205,7 @@ public struct ColumnDecl: Decodable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case from, type, format, scale, values, required, min, max, trim, lowercase, uppercase, pattern
-        case minExclusive = "min_exclusive", maxExclusive = "max_exclusive"
+        case minExclusive = "min_exclusive", maxExclusive = "max_exclusive", window
         case minLength = "min_length", maxLength = "max_length", onInvalid = "on_invalid"
     }
 
@@ -238,6 +240,7 @@ public struct ColumnDecl: Decodable, Sendable {
         max = try c.decodeIfPresent(Double.self, forKey: .max)
         minExclusive = try c.decodeIfPresent(Bool.self, forKey: .minExclusive) ?? false
         maxExclusive = try c.decodeIfPresent(Bool.self, forKey: .maxExclusive) ?? false
+        window = try c.decodeIfPresent(AsOfWindow.self, forKey: .window)
         trim = try c.decodeIfPresent(Bool.self, forKey: .trim) ?? true
         lowercase = try c.decodeIfPresent(Bool.self, forKey: .lowercase) ?? false
         uppercase = try c.decodeIfPresent(Bool.self, forKey: .uppercase) ?? false
@@ -256,6 +259,30 @@ public struct ColumnDecl: Decodable, Sendable {
 
     /// The header name (or position) this column is read from.
     public var sourceName: String { from ?? name }
+}
+
+/// `window: {days_before: N, days_after: M}`: the days around the as-of day a date or timestamp may fall in.
+///
+/// The window ends `days_after` days after the end of the as-of day (in `stages.features.zone`; 0: at its end) and
+/// starts `days_before` days before that end; either side may be left open. A timestamp must lie in
+/// [start, end); a date's day must start in it.
+public struct AsOfWindow: Decodable, Sendable, Equatable {
+    public var daysBefore: Int?
+    public var daysAfter: Int?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case daysBefore = "days_before", daysAfter = "days_after" }
+
+    public init(daysBefore: Int? = nil, daysAfter: Int? = nil) { (self.daysBefore, self.daysAfter) = (daysBefore, daysAfter) }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        daysBefore = try c.decodeIfPresent(Int.self, forKey: .daysBefore)
+        daysAfter = try c.decodeIfPresent(Int.self, forKey: .daysAfter)
+        if daysBefore == nil && daysAfter == nil { throw ConfigValueError("give days_before, days_after or both") }
+        for (key, v) in [("days_before", daysBefore), ("days_after", daysAfter)] {
+            if let v, !(0...36_500).contains(v) { throw ConfigValueError("\(key) must be between 0 and 36500, found \(v)") }
+        }
+    }
 }
 
 /// A row set aside by Extract or Clean, with the reason, file and line. Nothing is silently lost.

@@ -131,7 +131,8 @@ public struct CleanResult: Sendable {
 /// Validates typed rows against a source's declared rules (the clean stage).
 public enum Cleaner {
     /// Rules in the order they are checked; the first failure names a row's reason.
-    public static let ruleOrder = ["required", "enum", "min", "max", "pattern", "length", "currency", "check", "duplicate", "reference"]
+    public static let ruleOrder = ["required", "enum", "min", "max", "window", "pattern", "length", "currency", "check", "duplicate",
+                                   "reference"]
 
     /// Validates `table` against `source`'s rules: `required`, `enum`, `min`, `max`, then
     /// `duplicate` (by `key`, keeping the first or last in input order) and `reference`.
@@ -139,7 +140,10 @@ public enum Cleaner {
     /// - Complexity: O(rows × columns); string rules work on dictionary codes, once per distinct value.
     /// - Parameter table: handed over (`consume` it): its columns are released one by one as the kept rows are
     ///   gathered.
-    public static func clean(_ source: SourceSpec, table: consuming Table, references: [String: Column], threads: Int) -> CleanResult {
+    /// - Parameter asOf: the as-of day and the end of it (µs UTC, in the shop's zone) for `window` rules; without it
+    ///   they are not checked (tests of other rules).
+    public static func clean(_ source: SourceSpec, table: consuming Table, references: [String: Column], threads: Int,
+                             asOf: (day: Int64, endUTC: Int64)? = nil) -> CleanResult {
         let n = table.rowCount
         // One byte per row (0: passes, else 1 + the index of the first failing rule in `ruleOrder`);
         // the reason and column are kept only for rejected rows. Optional strings per row cost
@@ -206,6 +210,28 @@ public enum Cleaner {
                 } else if !belowHi, let hi = e.value.max {
                     invalid(i, "max", ci, e, openHi ? "\(e.key): \(c.formatted(at: i)) is not below the exclusive maximum \(formatDouble(hi))"
                                                     : "\(e.key): \(c.formatted(at: i)) is above the maximum \(formatDouble(hi))")
+                }
+            }
+        }
+        // window: dates and timestamps around the as-of day.
+        if let asOf {
+            for (ci, e) in decls.enumerated() {
+                guard let w = e.value.window, let c = table[e.key], case .int64(let v) = c.storage,
+                      c.type == .timestamp || c.type == .date else { continue }
+                // Timestamps in [lo, hi) µs; dates whose day starts there: days in [loDay, hiDay).
+                let lo = w.daysBefore.map { asOf.endUTC - Int64($0) * microsPerDay } ?? .min
+                let hi = w.daysAfter.map { asOf.endUTC + Int64($0) * microsPerDay } ?? .max
+                let loDay = w.daysBefore.map { asOf.day + 1 - Int64($0) } ?? .min
+                let hiDay = w.daysAfter.map { asOf.day + 1 + Int64($0) } ?? .max
+                let (from, to) = c.type == .date ? (loDay, hiDay) : (lo, hi)
+                func edge(_ x: Int64) -> String {
+                    c.type == .date ? CivilDate(daysSinceEpoch: x).description : formatTimestampMicros(x)
+                }
+                let valid = c.validity
+                for i in 0..<n where (valid?[i] ?? true) && (v[i] < from || v[i] >= to) {
+                    invalid(i, "window", ci, e, v[i] < from
+                        ? "\(e.key): \(c.formatted(at: i)) is before the as-of window, which starts \(edge(from)) (days_before: \(w.daysBefore!))"
+                        : "\(e.key): \(c.formatted(at: i)) is after the as-of window, which ends \(c.type == .date ? edge(to - 1) : edge(to)) (days_after: \(w.daysAfter!))")
                 }
             }
         }

@@ -223,6 +223,9 @@ public enum ConfigLoader {
             } else if let lo = decl.min, let hi = decl.max, lo == hi, decl.minExclusive || decl.maxExclusive {
                 d.error("\(cp).min", "min and max are both \(formatDouble(lo)) and one of them is exclusive: no value can pass")
             }
+            if decl.window != nil, ![.date, .timestamp].contains(decl.type) {
+                d.error("\(cp).window", "window applies to date and timestamp columns, not \(decl.type)")
+            }
             if decl.minExclusive, decl.min == nil { d.error("\(cp).min_exclusive", "min_exclusive needs a min") }
             if decl.maxExclusive, decl.max == nil { d.error("\(cp).max_exclusive", "max_exclusive needs a max") }
             if (decl.min != nil || decl.max != nil), ![.int, .double, .decimal].contains(decl.type) {

@@ -95,7 +95,8 @@ extension PipelineRunner {
             let rawRows = raw.rowCount
             clock.start()
             // Handed over: clean releases the raw columns as it gathers the kept rows.
-            let result = Cleaner.clean(source, table: consume raw, references: refs, threads: threads)
+            let result = Cleaner.clean(source, table: consume raw, references: refs, threads: threads,
+                                       asOf: (asOf.daysSinceEpoch, loaded.config.stages.features.cutoffUTC(asOf: asOf)))
             clock.stop("rules", into: &stats)
             var table = result.table
             table.name = "stg_\(name)"

@@ -75,6 +75,33 @@ struct ValueRuleTests {
         #expect(r.quarantine.map(\.rule) == ["min", "max", "max"])
     }
 
+    @Test func datesAndTimestampsOutsideTheAsOfWindowAreRejected() throws {
+        let asOf = try #require(CivilDate(iso: "2026-06-30")).daysSinceEpoch
+        let end = (asOf + 1) * microsPerDay  // the end of the as-of day in UTC
+        var at = ColumnDecl(.timestamp)
+        at.window = AsOfWindow(daysBefore: 2, daysAfter: 0)
+        var day = ColumnDecl(.date)
+        day.window = AsOfWindow(daysAfter: 1)
+        let spec = SourceSpec(name: "e", files: [], columns: [("at", at), ("day", day)])
+        let t = Table(name: "raw_e", columns: [
+            Column("at", .timestamp, int64: [end - 1, end, end - 2 * microsPerDay, end - 2 * microsPerDay - 1, 0, end - 5],
+                   validity: [true, true, true, true, false, true]),
+            Column("day", .date, int64: [asOf + 1, asOf, 0, asOf, asOf, asOf + 2]),
+            Column(Provenance.file, strings: Array(repeating: "e.csv", count: 6)),
+            Column(Provenance.line, .int, int64: [2, 3, 4, 5, 6, 7]),
+        ])
+        // Without the as-of day the rule is not checked.
+        #expect(Cleaner.clean(spec, table: t, references: [:], threads: 1).table.rowCount == 6)
+        let r = Cleaner.clean(spec, table: t, references: [:], threads: 1, asOf: (asOf, end))
+        #expect(r.table[Provenance.line]?.int64Values == [2, 4, 6])
+        #expect(r.quarantine.map(\.rule) == ["window", "window", "window"])
+        #expect(r.quarantine.map(\.reason) == [
+            "at: 2026-07-01T00:00:00Z is after the as-of window, which ends 2026-07-01T00:00:00Z (days_after: 0)",
+            "at: 2026-06-28T23:59:59.999999Z is before the as-of window, which starts 2026-06-29T00:00:00Z (days_before: 2)",
+            "day: 2026-07-02 is after the as-of window, which ends 2026-07-01 (days_after: 1)",
+        ])
+    }
+
     @Test func onInvalidNullKeepsTheRowAndCountsTheNulledValues() {
         let r = Cleaner.clean(spec(onInvalid: .null), table: customers(rows), references: [:], threads: 1)
         // Only the id pattern (on_invalid: reject, the default) still rejects a row.

@@ -42,7 +42,9 @@ struct VisitorSessionTests {
         ])
         // The event with neither cookie nor customer is kept as an event, outside every session.
         #expect(try scalar("\(dir)/cvm.sqlite", "SELECT sum(events) FROM fact_session", as: Int.self) == 19)
-        #expect(try scalar("\(dir)/cvm.sqlite", "SELECT count(*) FROM quarantine", as: Int.self) == 0)
+        // The click after the as-of day is outside the declared window.
+        #expect(try scalar("\(dir)/cvm.sqlite", "SELECT rule || ' ' || line || ' ' || reason FROM quarantine", as: String.self)
+                    == "window 22 occurred_at: 2026-07-02T07:00:00Z is after the as-of window, which ends 2026-06-30T22:00:00Z (days_after: 0)")
         // Stitched sessions count in the customers' features.
         let sessions = try db.read { db in
             try String.fetchAll(db, sql: "SELECT customer_id || ' ' || sessions_90d FROM customer_features ORDER BY customer_id")
