@@ -64,7 +64,7 @@ struct CleanerRuleTests {
         #expect(r.quarantine.map(\.column) == [3, 5, 4, 4, nil, 3])
         #expect(r.quarantine.allSatisfy { $0.file == "o.csv" && $0.source == "orders" })
         #expect(r.rowsIn == r.table.rowCount + r.quarantine.count)
-        #expect(r.rejectsByRule.map(\.rule) == Cleaner.ruleOrder.filter { !["pattern", "length", "currency", "check"].contains($0) })
+        #expect(r.rejectsByRule.map(\.rule) == Cleaner.ruleOrder.filter { !["window", "pattern", "length", "currency", "check"].contains($0) })
     }
 
     @Test func theFirstFailingRuleNamesTheRow() {
