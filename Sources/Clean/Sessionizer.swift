@@ -84,11 +84,11 @@ public enum Sessionizer {
             keys = interner.dictionary()
             let byVisitor = VisitorKeys(visitors: visitorCodes, visitorValid: visitorValid, fromVisitor: fromVisitor,
                                         customers: custCodes, customerValid: custValid, fromCustomer: fromCustomer)
-            grouping = { group(byVisitor, rank: $0, times: times, masks: masks, before: limit) }
+            grouping = { group(byVisitor, rank: $0, times: times, masks: masks, before: limit, threads: threads) }
         } else {
             keys = custDict
             let byCustomer = CustomerKeys(customers: custCodes, valid: custValid)
-            grouping = { group(byCustomer, rank: $0, times: times, masks: masks, before: limit) }
+            grouping = { group(byCustomer, rank: $0, times: times, masks: masks, before: limit, threads: threads) }
         }
 
         precondition(events.rowCount <= Int(Int32.max), "sessions: more than 2^31 events in one snapshot")
@@ -221,7 +221,7 @@ public enum Sessionizer {
 }
 
 /// The events of each group: what the sessions are cut from.
-struct Grouped {
+struct Grouped: Equatable {
     /// Group g (by rank) holds slots `counts[g]..<counts[g + 1]`, in input order.
     var counts: [Int]
     /// Each slot's event row, time and kind (`EventMasks`): the sessions read these in order, not the event
@@ -235,7 +235,7 @@ struct Grouped {
 
 /// What an event counts as in its session: bit k for `SessionEventTypes.lists[k]` (page view, product view, search,
 /// add to cart, checkout, purchase); a page view of a product is a product view too.
-struct EventMasks {
+struct EventMasks: Sendable {
     let byType: [UInt8]
     let types: StringCodes
     let hasProduct: Bool
@@ -249,7 +249,7 @@ struct EventMasks {
 }
 
 /// Each event's group: a code into the groups' dictionary, or -1 (left out).
-protocol GroupKeys {
+protocol GroupKeys: Sendable {
     func key(_ i: Int) -> Int32
     /// Whether the groups are visitors, so each event's customer is carried beside it.
     var byVisitor: Bool { get }
@@ -287,28 +287,76 @@ struct VisitorKeys: GroupKeys {
 /// Each row goes to its group's slot with its time and kind beside it, so a group's events are sorted (and found
 /// already in time order, as files by date usually give them) without reaching into the event columns at random:
 /// that was most of the sessionizer's time.
-func group<K: GroupKeys>(_ keys: K, rank: [Int], times: [Int64], masks: EventMasks, before limit: Int64) -> Grouped {
-    var counts = [Int](repeating: 0, count: rank.count + 1)
-    for i in times.indices where times[i] < limit {
-        let k = keys.key(i)
-        if k >= 0 { counts[rank[Int(k)] + 1] += 1 }
+///
+/// In parallel over consecutive row ranges: each range counts its rows per group, a range's rows of a group take
+/// the slots after the earlier ranges' rows of that group, and each range fills its own slots. Slots within a group
+/// are therefore in input order whatever the number of ranges (M: 15.8 M events, 1.2 s on one thread).
+/// - Parameter rangeRows: the fewest rows a range takes (below a million, the per-range counts cost more than the
+///   ranges save); tests lower it.
+func group<K: GroupKeys>(_ keys: K, rank: [Int], times: [Int64], masks: EventMasks, before limit: Int64,
+                         threads: Int, rangeRows: Int = 1_000_000) -> Grouped {
+    let n = times.count, groups = rank.count
+    let ranges = max(1, min(threads, n / max(1, rangeRows)))
+    let bounds = (0...ranges).map { $0 * n / ranges }
+    let perRange: [[Int32]] = parallelMap(chunks: ranges, threads: ranges) { p in
+        var c = [Int32](repeating: 0, count: groups)
+        for i in bounds[p]..<bounds[p + 1] where times[i] < limit {
+            let k = keys.key(i)
+            if k >= 0 { c[rank[Int(k)]] += 1 }
+        }
+        return c
     }
-    for k in 1..<counts.count { counts[k] += counts[k - 1] }
-    let n = counts.last ?? 0
-    var g = Grouped(counts: counts, rows: [Int32](repeating: 0, count: n), stamps: [Int64](repeating: 0, count: n),
-                    masks: [UInt8](repeating: 0, count: n), customers: keys.byVisitor ? [Int32](repeating: -1, count: n) : [])
-    var fill = counts
-    for i in times.indices where times[i] < limit {
-        let k = keys.key(i)
-        guard k >= 0 else { continue }
-        let r = rank[Int(k)], slot = fill[r]
-        g.rows[slot] = Int32(i)
-        g.stamps[slot] = times[i]
-        g.masks[slot] = masks.mask(i)
-        if keys.byVisitor { g.customers[slot] = keys.customer(i) }
-        fill[r] = slot + 1
+    // Where each range's rows of each group start (range-major within a group), and each group's start.
+    var counts = [Int](repeating: 0, count: groups + 1)
+    // 32-bit slots (at most 2^31 events): ranges × groups × 4 bytes.
+    var starts = [[Int32]](repeating: [], count: ranges)
+    for p in 0..<ranges { starts[p] = [Int32](repeating: 0, count: groups) }
+    var total = 0
+    for g in 0..<groups {
+        counts[g] = total
+        for p in 0..<ranges {
+            starts[p][g] = Int32(total)
+            total += Int(perRange[p][g])
+        }
+    }
+    counts[groups] = total
+    var g = Grouped(counts: counts, rows: [Int32](repeating: 0, count: total), stamps: [Int64](repeating: 0, count: total),
+                    masks: [UInt8](repeating: 0, count: total), customers: keys.byVisitor ? [Int32](repeating: -1, count: total) : [])
+    g.rows.withUnsafeMutableBufferPointer { rows in
+        g.stamps.withUnsafeMutableBufferPointer { stamps in
+            g.masks.withUnsafeMutableBufferPointer { kinds in
+                g.customers.withUnsafeMutableBufferPointer { customers in
+                    // Each range writes only its own slots.
+                    let out = SlotPointers(rows: rows.baseAddress, stamps: stamps.baseAddress, masks: kinds.baseAddress,
+                                           customers: customers.baseAddress)
+                    let startsL = starts
+                    _ = parallelMap(chunks: ranges, threads: ranges) { p in
+                        var fill = startsL[p]
+                        for i in bounds[p]..<bounds[p + 1] where times[i] < limit {
+                            let k = keys.key(i)
+                            guard k >= 0 else { continue }
+                            let r = rank[Int(k)], slot = Int(fill[r])
+                            out.rows![slot] = Int32(i)
+                            out.stamps![slot] = times[i]
+                            out.masks![slot] = masks.mask(i)
+                            if keys.byVisitor { out.customers![slot] = keys.customer(i) }
+                            fill[r] = Int32(slot + 1)
+                        }
+                        return true
+                    }
+                }
+            }
+        }
     }
     return g
+}
+
+/// The grouped arrays, written by several ranges at once (each range its own slots).
+struct SlotPointers: @unchecked Sendable {
+    let rows: UnsafeMutablePointer<Int32>?
+    let stamps: UnsafeMutablePointer<Int64>?
+    let masks: UnsafeMutablePointer<UInt8>?
+    let customers: UnsafeMutablePointer<Int32>?
 }
 
 /// A session while its events are read.

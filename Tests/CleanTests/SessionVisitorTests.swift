@@ -215,4 +215,40 @@ struct SessionVisitorTests {
                                            stitchVisitor: stitch == .visitor))
         }
     }
+
+    /// The counting sort in row ranges on several threads gives the very slots of one pass: each group's rows in
+    /// input order.
+    @Test(arguments: [1, 2] as [UInt64])
+    func groupingInRangesEqualsOnePass(seed: UInt64) throws {
+        var rng = SeededRNG(seed: seed)
+        let rows: [Event] = (0..<5000).map { _ in
+            Event(visitor: rng.next() % 10 == 0 ? nil : "v\(rng.next() % 300)", customer: rng.next() % 3 == 0 ? "c\(rng.next() % 50)" : nil,
+                  time: Int64(rng.next() % 1000), type: rng.next() % 2 == 0 ? "page_view" : "search", sku: rng.next() % 2 == 0 ? "s" : nil)
+        }
+        let t = table(rows)
+        guard case .string(let vc, let vd) = t["visitor_id"]!.storage, case .string(let cc, let cd) = t["customer_id"]!.storage,
+              case .string(let tc, let td) = t["event_type"]!.storage else { Issue.record("string columns"); return }
+        let masks = EventMasks(byType: td.map { $0 == "page_view" ? 1 : 4 }, types: tc, hasProduct: true, productOK: t["sku"]!.validity ?? [])
+        let byCustomer = CustomerKeys(customers: cc, valid: t["customer_id"]!.validity)
+        let rank = Array((0..<cd.count).reversed())
+        let one = group(byCustomer, rank: rank, times: t["occurred_at"]!.int64Values, masks: masks, before: 900, threads: 1)
+        for threads in [2, 3] {
+            #expect(group(byCustomer, rank: rank, times: t["occurred_at"]!.int64Values, masks: masks, before: 900,
+                          threads: threads, rangeRows: 100) == one)
+        }
+        // Slots of a group hold its rows in input order.
+        for g in 0..<cd.count {
+            let slots = Array(one.rows[one.counts[g]..<one.counts[g + 1]])
+            #expect(slots == slots.sorted())
+        }
+        #expect(one.rows.count == rows.enumerated().filter { $0.element.customer != nil && $0.element.time < 900 }.count)
+        let byVisitor = VisitorKeys(visitors: vc, visitorValid: t["visitor_id"]!.validity, fromVisitor: (0..<vd.count).map(Int32.init),
+                                    customers: cc, customerValid: t["customer_id"]!.validity,
+                                    fromCustomer: [Int32](repeating: Int32(vd.count), count: cd.count))
+        let visitorRank = Array(0...vd.count)
+        let oneV = group(byVisitor, rank: visitorRank, times: t["occurred_at"]!.int64Values, masks: masks, before: .max, threads: 1)
+        #expect(group(byVisitor, rank: visitorRank, times: t["occurred_at"]!.int64Values, masks: masks, before: .max,
+                      threads: 2, rangeRows: 50) == oneV)
+        #expect(oneV.customers.count == oneV.rows.count)
+    }
 }
