@@ -111,7 +111,7 @@ public struct SessionEventTypes: Decodable, Sendable, Equatable {
         purchase = try c.decodeIfPresent([String].self, forKey: .purchase) ?? d.purchase
     }
 
-    /// The counts in the order of `SessionCount` (bit k of an event type's mask: count k).
+    /// The counts in the bit order of `EventMasks` (bit k of an event type's mask: list k).
     var lists: [[String]] { [pageView, productView, search, addToCart, checkout, purchase] }
 }
 
@@ -218,12 +218,11 @@ public enum Cleaner {
             for (ci, e) in decls.enumerated() {
                 guard let w = e.value.window, let c = table[e.key], case .int64(let v) = c.storage,
                       c.type == .timestamp || c.type == .date else { continue }
-                // Timestamps in [lo, hi) µs; dates whose day starts there: days in [loDay, hiDay).
-                let lo = w.daysBefore.map { asOf.endUTC - Int64($0) * microsPerDay } ?? .min
-                let hi = w.daysAfter.map { asOf.endUTC + Int64($0) * microsPerDay } ?? .max
-                let loDay = w.daysBefore.map { asOf.day + 1 - Int64($0) } ?? .min
-                let hiDay = w.daysAfter.map { asOf.day + 1 + Int64($0) } ?? .max
-                let (from, to) = c.type == .date ? (loDay, hiDay) : (lo, hi)
+                // Both sides count from the end of the as-of day: timestamps in µs, dates in days (a date is in when
+                // its day starts in the window). Values in [from, to) pass.
+                let (end, unit) = c.type == .date ? (asOf.day + 1, Int64(1)) : (asOf.endUTC, microsPerDay)
+                let from = w.daysBefore.map { end - Int64($0) * unit } ?? .min
+                let to = w.daysAfter.map { end + Int64($0) * unit } ?? .max
                 func edge(_ x: Int64) -> String {
                     c.type == .date ? CivilDate(daysSinceEpoch: x).description : formatTimestampMicros(x)
                 }
