@@ -78,6 +78,41 @@ public struct SourceSpec: Decodable, Sendable {
     /// A gzip file that inflates to more than this many times its compressed size is refused (a gzip bomb).
     /// Checked as the file streams, once 1 MiB has been inflated.
     public var maxExpansionRatio: Double = 200
+    /// The decimal mark of numbers in the files: `.` (default) or `,` (then a `.` in a number is an error unless it
+    /// is the thousands separator).
+    public var decimalSeparator: String = "."
+    /// Digit grouping in numbers (`,`, `.`, ` `, `'`, `_`, or any short non-digit text): removed where it separates
+    /// groups of three digits; a misplaced one rejects the value. Nil: none allowed.
+    public var thousandsSeparator: String?
+    /// The files' text encoding: `utf-8` (default), `latin1` (ISO-8859-1) or `windows-1252`; the other two are
+    /// converted to UTF-8 as they are read.
+    public var encoding: TextEncoding = .utf8
+    /// The quote character (`"` by default; `'`), or nil (`quote: none`): quotes are then ordinary text.
+    public var quote: String? = "\""
+    /// An escape character inside quoted fields (`\`): the character after it is taken as it is (`\"` is a quote).
+    /// Nil (default): quotes are escaped by doubling them, per RFC 4180.
+    public var escape: String?
+    /// Lines starting with this text are comments and skipped (not rows; counted in the file report).
+    public var comment: String?
+    /// Lines skipped at the start of each file, before the header (a title or export notice).
+    public var skipLines: Int = 0
+
+    /// A file's text encoding (`sources.<name>.encoding`).
+    public enum TextEncoding: String, ConfigEnum {
+        case utf8 = "utf-8"
+        case latin1
+        case windows1252 = "windows-1252"
+        public static var noun: String { "encoding" }
+        public init(from decoder: any Decoder) throws {
+            let word = try decoder.singleValueContainer().decode(String.self)
+            switch word.lowercased() {
+            case "utf-8", "utf8": self = .utf8
+            case "latin1", "latin-1", "iso-8859-1", "iso8859-1": self = .latin1
+            case "windows-1252", "cp1252": self = .windows1252
+            default: self = try Self.decodeWord(from: decoder)
+            }
+        }
+    }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case files, format, delimiter, header, timezone
@@ -85,6 +120,8 @@ public struct SourceSpec: Decodable, Sendable {
         case nullValues = "null_values", columns, key, dedupe, references
         case maxRejectRate = "max_reject_rate", freshness, checks, dedupeBy = "dedupe_by", currency
         case maxLineBytes = "max_line_bytes", maxFieldBytes = "max_field_bytes", maxExpansionRatio = "max_expansion_ratio"
+        case decimalSeparator = "decimal_separator", thousandsSeparator = "thousands_separator", encoding
+        case quote, escape, comment, skipLines = "skip_lines"
     }
 
     public init(name: String, files: [String], columns: [(String, ColumnDecl)]) {
@@ -129,6 +166,16 @@ public struct SourceSpec: Decodable, Sendable {
         maxLineBytes = try c.decodeIfPresent(Int.self, forKey: .maxLineBytes) ?? maxLineBytes
         maxFieldBytes = try c.decodeIfPresent(Int.self, forKey: .maxFieldBytes) ?? maxFieldBytes
         maxExpansionRatio = try c.decodeIfPresent(Double.self, forKey: .maxExpansionRatio) ?? maxExpansionRatio
+        decimalSeparator = try c.decodeIfPresent(String.self, forKey: .decimalSeparator) ?? decimalSeparator
+        thousandsSeparator = try c.decodeIfPresent(String.self, forKey: .thousandsSeparator)
+        encoding = try c.decodeIfPresent(TextEncoding.self, forKey: .encoding) ?? encoding
+        if c.contains(.quote) {
+            let q = try c.decodeIfPresent(String.self, forKey: .quote)
+            quote = q == nil || q == "none" ? nil : q
+        }
+        escape = try c.decodeIfPresent(String.self, forKey: .escape)
+        comment = try c.decodeIfPresent(String.self, forKey: .comment)
+        skipLines = try c.decodeIfPresent(Int.self, forKey: .skipLines) ?? skipLines
         let names = columns.map(\.key)
         for (k, text) in (try c.decodeIfPresent(StringList.self, forKey: .checks)?.values ?? []).enumerated() {
             do { checks.append(try RowExpression(text, columns: names)) } catch let e as ConfigValueError {
@@ -167,9 +214,14 @@ public struct ColumnDecl: Decodable, Sendable {
     /// Header name in the file (default: the canonical name), or a 1-based position when `header: false`.
     public var from: String?
     public var type: ColumnType
-    /// Date/timestamp pattern: `iso8601` (default), `epoch_s`, `epoch_ms`, or a pattern
-    /// such as `yyyy-MM-dd HH:mm:ss`, `yyyyMMdd`, `dd/MM/yyyy`.
-    public var format: String?
+    /// Date/timestamp formats, tried in order: `iso8601` (default), `epoch_s`, `epoch_ms`, or a pattern
+    /// such as `yyyy-MM-dd HH:mm:ss`, `yyyyMMdd`, `dd/MM/yyyy`, `M/d/yy h:mm a` (`format:` is one or a list).
+    public var formats: [String] = []
+    /// The first of `formats` (nil: `iso8601`).
+    public var format: String? {
+        get { formats.first }
+        set { formats = newValue.map { [$0] } ?? [] }
+    }
     /// Decimal places kept for `decimal` columns (fixed point).
     public var scale: Int
     /// Allowed values for `enum` columns.
@@ -188,6 +240,11 @@ public struct ColumnDecl: Decodable, Sendable {
     public var uppercase: Bool
     /// Dates and timestamps must fall in this window around the as-of day (rule `window`).
     public var window: AsOfWindow?
+    /// Texts removed from the start and end of the field before typing (currency signs, units: `["$", "€", "%"]`).
+    public var strip: [String] = []
+    /// The texts a `bool` column reads as true and as false (any case); nil: true/false, yes/no, 1/0, t/f, y/n.
+    public var trueValues: [String]?
+    public var falseValues: [String]?
     /// A regular expression the whole value must match (rule `pattern`; string columns).
     public var pattern: String?
     /// Bounds on the number of characters (rule `length`; string columns).
@@ -207,13 +264,14 @@ public struct ColumnDecl: Decodable, Sendable {
         case from, type, format, scale, values, required, min, max, trim, lowercase, uppercase, pattern
         case minExclusive = "min_exclusive", maxExclusive = "max_exclusive", window
         case minLength = "min_length", maxLength = "max_length", onInvalid = "on_invalid"
+        case strip, trueValues = "true_values", falseValues = "false_values"
     }
 
     public init(_ type: ColumnType, from: String? = nil, format: String? = nil, scale: Int = 2, values: [String]? = nil,
                 required: Bool = false, min: Double? = nil, max: Double? = nil) {
         self.type = type
         self.from = from
-        self.format = format
+        formats = format.map { [$0] } ?? []
         self.scale = type == .decimal ? scale : 0
         self.values = values
         self.required = required
@@ -232,7 +290,8 @@ public struct ColumnDecl: Decodable, Sendable {
         let type = try c.decode(ColumnType.self, forKey: .type)
         self.init(type)
         from = try c.decodeIfPresent(String.self, forKey: .from)
-        format = try c.decodeIfPresent(String.self, forKey: .format)
+        formats = try c.decodeIfPresent(StringList.self, forKey: .format)?.values ?? []
+        if c.contains(.format), formats.isEmpty { throw ConfigValueError("format: give one format or a list of them") }
         scale = type == .decimal ? (try c.decodeIfPresent(Int.self, forKey: .scale) ?? 2) : 0
         values = try c.decodeIfPresent([String].self, forKey: .values)
         required = try c.decodeIfPresent(Bool.self, forKey: .required) ?? false
@@ -241,6 +300,9 @@ public struct ColumnDecl: Decodable, Sendable {
         minExclusive = try c.decodeIfPresent(Bool.self, forKey: .minExclusive) ?? false
         maxExclusive = try c.decodeIfPresent(Bool.self, forKey: .maxExclusive) ?? false
         window = try c.decodeIfPresent(AsOfWindow.self, forKey: .window)
+        strip = try c.decodeIfPresent(StringList.self, forKey: .strip)?.values ?? []
+        trueValues = try c.decodeIfPresent(StringList.self, forKey: .trueValues)?.values
+        falseValues = try c.decodeIfPresent(StringList.self, forKey: .falseValues)?.values
         trim = try c.decodeIfPresent(Bool.self, forKey: .trim) ?? true
         lowercase = try c.decodeIfPresent(Bool.self, forKey: .lowercase) ?? false
         uppercase = try c.decodeIfPresent(Bool.self, forKey: .uppercase) ?? false

@@ -31,8 +31,31 @@ public final class CSVScanner {
         case tooLong(bytes: Int)
     }
 
+    /// How quotes, escapes, comments and leading lines are read (`sources.<name>.quote`, `escape`, `comment`,
+    /// `skip_lines`) and the files' encoding. The default is RFC 4180 in UTF-8.
+    public struct Dialect: Sendable {
+        /// The quote byte; nil: no quoting.
+        public var quote: UInt8? = UInt8(ascii: "\"")
+        /// An escape byte inside quoted fields; nil: only doubled quotes.
+        public var escape: UInt8?
+        /// Lines starting with these bytes are skipped.
+        public var comment: [UInt8]?
+        /// Lines skipped at the start (after a byte-order mark).
+        public var skipLines = 0
+        /// Single-byte text converted to UTF-8 as it is read (nil: the bytes are UTF-8 already).
+        public var transcoding: SingleByteEncoding?
+        public init() {}
+    }
+
     private let reader: GzipReader
     private let delimiter: Delimiter
+    private let dialect: Dialect
+    /// The quote byte, or 256 (no byte is equal) when quoting is off.
+    private let quoteByte: UInt16
+    private let escapeByte: UInt16
+    /// Comment lines and leading lines skipped so far.
+    public private(set) var skippedLines = 0
+    private var leadingLinesLeft: Int
     private let chunkSize: Int
     private let maxRecordBytes: Int
     /// Bytes read and not yet consumed start at `pos`.
@@ -53,9 +76,14 @@ public final class CSVScanner {
     /// The start of a skipped overlong record (its bytes are gone from `buffer`).
     private var skippedText: String?
 
-    public init(reader: GzipReader, delimiter: Delimiter, chunkSize: Int = 1 << 18, maxRecordBytes: Int = 64 << 20) {
+    public init(reader: GzipReader, delimiter: Delimiter, dialect: Dialect = Dialect(), chunkSize: Int = 1 << 18,
+                maxRecordBytes: Int = 64 << 20) {
         self.reader = reader
         self.delimiter = delimiter
+        self.dialect = dialect
+        quoteByte = dialect.quote.map(UInt16.init) ?? 256
+        escapeByte = dialect.escape.map(UInt16.init) ?? 256
+        leadingLinesLeft = dialect.skipLines
         self.chunkSize = chunkSize
         self.maxRecordBytes = maxRecordBytes
     }
@@ -82,6 +110,16 @@ public final class CSVScanner {
                 atStart = false
                 continue
             }
+            if leadingLinesLeft > 0 {
+                guard try skipLine() else { continue }
+                leadingLinesLeft -= 1
+                continue
+            }
+            if let comment = dialect.comment, startsWith(comment) != false {
+                if startsWith(comment) == nil { if eof { return .end }; try fill(); continue }
+                guard try skipLine() else { continue }
+                continue
+            }
             let parsed = buffer.withUnsafeBufferPointer { parse($0, from: pos) }
             switch parsed {
             case .incomplete:
@@ -99,7 +137,7 @@ public final class CSVScanner {
                 nextLine += 1 + newlines
                 pos = end
                 // A blank line is one empty unquoted field: skip it.
-                if fields.count == 1, fields[0].start == fields[0].end, !(recordEnd > recordStart && buffer[recordStart] == UInt8(ascii: "\"")) {
+                if fields.count == 1, fields[0].start == fields[0].end, !(recordEnd > recordStart && UInt16(buffer[recordStart]) == quoteByte) {
                     continue
                 }
                 return .record
@@ -113,6 +151,37 @@ public final class CSVScanner {
                 return .malformed(reason)
             }
         }
+    }
+
+    /// Do the pending bytes start with `prefix`? Nil when too few bytes are buffered to tell (and more may come).
+    private func startsWith(_ prefix: [UInt8]) -> Bool? {
+        let have = buffer.count - pos
+        for (k, c) in prefix.enumerated() {
+            if k >= have { return eof ? false : nil }
+            if buffer[pos + k] != c { return false }
+        }
+        return true
+    }
+
+    /// Skips one physical line (a comment or a leading line): false when its end is not buffered yet (more was
+    /// read; call again). Counted in `skippedLines`.
+    private func skipLine() throws -> Bool {
+        let found: Int? = buffer.withUnsafeBufferPointer { b in
+            guard pos < b.count, let base = b.baseAddress, let hit = memchr(base + pos, 0x0A, b.count - pos) else { return nil }
+            return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+        }
+        if let lf = found {
+            pos = lf + 1
+        } else if eof {
+            pos = buffer.count
+        } else {
+            if buffer.count - pos > maxRecordBytes { pos = buffer.count }  // an endless comment: drop what is buffered
+            try fill(atLeast: buffer.count - pos)
+            return false
+        }
+        nextLine += 1
+        skippedLines += 1
+        return true
     }
 
     /// Skips the first physical line of a record longer than `maxRecordBytes`, streaming: bytes past the
@@ -156,13 +225,15 @@ public final class CSVScanner {
             buffer.removeSubrange(0..<pos)
             pos = 0
         }
+        let before = buffer.count
         let n = try reader.read(into: &buffer, max: max(chunkSize, atLeast))
         if n == 0 { eof = true }
+        if let t = dialect.transcoding, n > 0 { t.toUTF8(&buffer, from: before) }
     }
 
     private func parse(_ b: UnsafeBufferPointer<UInt8>, from start: Int) -> Parse {
         let n = b.count
-        let quote = UInt8(ascii: "\""), lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
+        let quote = quoteByte, escape = escapeByte, lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
         let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
         let ws: Bool, d: UInt8
         switch delimiter {
@@ -174,7 +245,7 @@ public final class CSVScanner {
         var newlines = 0
         if ws { while i < n, b[i] == space || b[i] == tab { i += 1 } }
         while true {
-            if i < n, b[i] == quote {
+            if i < n, UInt16(b[i]) == quote {
                 let openLine = nextLine + newlines
                 var lineStart = start
                 var k = i
@@ -187,9 +258,16 @@ public final class CSVScanner {
                 while true {
                     if i >= n { return eof ? .unterminated(line: openLine, column: openColumn) : .incomplete }
                     let c = b[i]
-                    if c == quote {
+                    if UInt16(c) == escape {
+                        if i + 1 >= n { return eof ? .unterminated(line: openLine, column: openColumn) : .incomplete }
+                        if b[i + 1] == lf { newlines += 1 }
+                        escaped = true
+                        i += 2
+                        continue
+                    }
+                    if UInt16(c) == quote {
                         if i + 1 >= n && !eof { return .incomplete }
-                        if i + 1 < n, b[i + 1] == quote { escaped = true; i += 2; continue }
+                        if i + 1 < n, UInt16(b[i + 1]) == quote { escaped = true; i += 2; continue }
                         break
                     }
                     if c == lf { newlines += 1 }
@@ -249,7 +327,8 @@ public final class CSVScanner {
         }
     }
 
-    /// The bytes of field `f` with doubled quotes collapsed (allocates only when the field has escapes).
+    /// The bytes of field `f` with doubled quotes collapsed and escapes resolved (allocates only when the field
+    /// has them).
     public func withFieldBytes<R>(_ f: FieldRef, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         if !f.hasEscapes {
             return try buffer.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[f.start..<f.end])) }
@@ -258,9 +337,51 @@ public final class CSVScanner {
         out.reserveCapacity(f.end - f.start)
         var i = f.start
         while i < f.end {
+            let c = UInt16(buffer[i])
+            if c == escapeByte, i + 1 < f.end {
+                out.append(buffer[i + 1])
+                i += 2
+                continue
+            }
             out.append(buffer[i])
-            if buffer[i] == UInt8(ascii: "\""), i + 1 < f.end, buffer[i + 1] == UInt8(ascii: "\"") { i += 2 } else { i += 1 }
+            if c == quoteByte, i + 1 < f.end, UInt16(buffer[i + 1]) == quoteByte { i += 2 } else { i += 1 }
         }
         return try out.withUnsafeBufferPointer { try body($0) }
+    }
+}
+
+/// A single-byte text encoding converted to UTF-8 as files are read (`sources.<name>.encoding`).
+///
+/// Converting whole chunks is safe for CSV: every byte below 0x80 (delimiters, quotes, newlines) stays itself,
+/// and each byte above becomes the two or three UTF-8 bytes of its character.
+public struct SingleByteEncoding: Sendable {
+    /// The UTF-8 bytes of each byte value from 0x80 to 0xFF.
+    private let high: [[UInt8]]
+
+    /// ISO-8859-1: byte n is U+00nn.
+    public static let latin1 = SingleByteEncoding(codePoints: (0x80...0xFF).map { UInt32($0) })
+
+    /// Windows-1252: Latin-1 with printable characters in 0x80-0x9F (the five bytes it leaves undefined map to
+    /// the C1 controls of the same value, as the WHATWG encoding standard does).
+    public static let windows1252: SingleByteEncoding = {
+        let c1: [UInt32] = [0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152,
+                            0x8D, 0x017D, 0x8F, 0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122,
+                            0x0161, 0x203A, 0x0153, 0x9D, 0x017E, 0x0178]
+        return SingleByteEncoding(codePoints: c1 + (0xA0...0xFF).map { UInt32($0) })
+    }()
+
+    private init(codePoints: [UInt32]) {
+        high = codePoints.map { cp in Array(String(Character(Unicode.Scalar(cp)!)).utf8) }
+    }
+
+    /// Converts `buffer[from...]` to UTF-8 in place.
+    public func toUTF8(_ buffer: inout [UInt8], from start: Int) {
+        guard let first = buffer[start...].firstIndex(where: { $0 >= 0x80 }) else { return }
+        var out: [UInt8] = []
+        out.reserveCapacity((buffer.count - first) * 3 / 2)
+        for c in buffer[first...] {
+            if c < 0x80 { out.append(c) } else { out += high[Int(c) - 0x80] }
+        }
+        buffer.replaceSubrange(first..., with: out)
     }
 }

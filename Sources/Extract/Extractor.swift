@@ -12,6 +12,8 @@ public struct FileReport: Sendable, Equatable {
     public var rowsRejected: Int
     /// Set when the whole file was rejected (`on_file_error: quarantine-file`).
     public var rejectedReason: String?
+    /// Comment lines and leading lines (`comment`, `skip_lines`) passed over; not rows.
+    public var linesSkipped = 0
 }
 
 /// The typed rows of one source, what was set aside, and per-file accounting.
@@ -119,7 +121,9 @@ struct PartialFileError: Error, CustomStringConvertible {
 struct ColumnReader {
     let decl: ColumnDecl
     let kind: ColumnStorage.Kind
+    /// The first declared date/timestamp format, and the others tried in order when it does not match.
     let format: TimeFormat
+    let otherFormats: [TimeFormat]
     // Copies of the declaration's plain fields: the per-field loop reads these, never `decl` (copying the
     // declaration retains and releases its five strings and arrays, about 5% of extract time).
     let type: ColumnType
@@ -127,6 +131,10 @@ struct ColumnReader {
     let trim: Bool
     /// The ASCII letters case mapping changes (`lowercase`: A-Z, `uppercase`: a-z), or nil.
     let caseRange: ClosedRange<UInt8>?
+    /// `strip`: texts removed from both ends before typing.
+    let strip: [[UInt8]]
+    /// `true_values` / `false_values` of a bool column, lowercased (nil: the built-in words).
+    let boolWords: (true: [[UInt8]], false: [[UInt8]])?
     var ints: [Int64] = []
     var doubles: [Double] = []
     var codes: [Int32] = []
@@ -146,6 +154,8 @@ final class FileExtractor {
     let longNullValue: Bool
     /// In-memory input instead of the file at `path`.
     let bytes: [UInt8]?
+    /// `decimal_separator` and `thousands_separator` when numbers are not plain (`1234.5`): fields are rewritten first.
+    let numberFormat: NumberFormat?
 
     init(source: SourceSpec, path: String, bytes: [UInt8]? = nil) {
         self.source = source
@@ -155,6 +165,23 @@ final class FileExtractor {
         nullValues = source.nullValues.map { Array($0.utf8) }
         nullLengths = nullValues.reduce(0) { $1.count < 64 ? $0 | 1 << UInt64($1.count) : $0 }
         longNullValue = nullValues.contains { $0.count >= 64 }
+        numberFormat = source.decimalSeparator == "." && source.thousandsSeparator == nil ? nil
+            : NumberFormat(decimal: source.decimalSeparator.utf8.first ?? 46, thousands: source.thousandsSeparator.map { Array($0.utf8) } ?? [])
+    }
+
+    /// The dialect of `source`'s files (quote, escape, comments, leading lines, encoding).
+    static func dialect(_ source: SourceSpec) -> CSVScanner.Dialect {
+        var d = CSVScanner.Dialect()
+        d.quote = source.quote?.utf8.first
+        d.escape = source.escape?.utf8.first
+        d.comment = source.comment.map { Array($0.utf8) }
+        d.skipLines = source.skipLines
+        switch source.encoding {
+        case .utf8: d.transcoding = nil
+        case .latin1: d.transcoding = .latin1
+        case .windows1252: d.transcoding = .windows1252
+        }
+        return d
     }
 
     /// One file's typed rows. String columns keep the file's own dictionary as bytes: the merge interns
@@ -190,13 +217,19 @@ final class FileExtractor {
             }
         } catch { throw PartialFileError(underlying: "\(error)", rowsRead: 0, line: 0) }
         let delimiter: CSVScanner.Delimiter = source.delimiter == "whitespace" ? .whitespace : .byte(source.delimiter.utf8.first ?? 44)
-        let scanner = CSVScanner(reader: reader, delimiter: delimiter, chunkSize: min(1 << 18, source.maxLineBytes),
+        let scanner = CSVScanner(reader: reader, delimiter: delimiter, dialect: FileExtractor.dialect(source),
+                                 chunkSize: min(1 << 18, source.maxLineBytes),
                                  maxRecordBytes: source.maxLineBytes)
         let decls = source.columns.entries.map(\.value)
         var readers = decls.map { d in
             ColumnReader(decl: d, kind: d.type.storageKind, format: TimeFormat(d.format) ?? .iso8601,
+                         otherFormats: d.formats.dropFirst().compactMap { TimeFormat($0) },
                          type: d.type, scale: d.scale, trim: d.trim,
-                         caseRange: d.lowercase ? 65...90 : d.uppercase ? 97...122 : nil)
+                         caseRange: d.lowercase ? 65...90 : d.uppercase ? 97...122 : nil,
+                         strip: d.strip.map { Array($0.utf8) },
+                         boolWords: d.trueValues.map { t in
+                             (t.map { Array($0.lowercased().utf8) }, (d.falseValues ?? []).map { Array($0.lowercased().utf8) })
+                         })
         }
         var rejects: [QuarantineRecord] = []
         var lines: [Int64] = []
@@ -293,7 +326,8 @@ final class FileExtractor {
             }
         }
         let report = FileReport(path: path, compressedBytes: reader.compressedSize, bytes: reader.uncompressedBytes,
-                                rowsRead: rowsRead, rowsAccepted: lines.count, rowsRejected: rejects.count, rejectedReason: nil)
+                                rowsRead: rowsRead, rowsAccepted: lines.count, rowsRejected: rejects.count, rejectedReason: nil,
+                                linesSkipped: scanner.skippedLines)
         return Part(columns: columns, lines: lines, rejects: rejects, report: report)
     }
 
@@ -356,11 +390,28 @@ final class FileExtractor {
             while e > s, b[e - 1] == 32 || b[e - 1] == 9 { e -= 1 }
             b = UnsafeBufferPointer(rebasing: b[s..<e])
         }
+        if !r.strip.isEmpty { b = stripped(b, r.strip) }
         if isNull(b) {
             appendNull(&r)
             return true
         }
         return appendValue(b, &r, field: fi, &scratch, &problem)
+    }
+
+    /// `b` without the `strip` texts at either end (repeatedly, with spaces next to them: `"$ 12.50"`, `"12,50 €"`).
+    private func stripped(_ b: UnsafeBufferPointer<UInt8>, _ texts: [[UInt8]]) -> UnsafeBufferPointer<UInt8> {
+        var s = 0, e = b.count
+        var changed = true
+        while changed {
+            changed = false
+            for t in texts where !t.isEmpty && e - s >= t.count {
+                if b[s..<(s + t.count)].elementsEqual(t) { s += t.count; changed = true }
+                if e - s >= t.count, b[(e - t.count)..<e].elementsEqual(t) { e -= t.count; changed = true }
+            }
+            while s < e, b[s] == 32 || b[s] == 9 { s += 1 }
+            while e > s, b[e - 1] == 32 || b[e - 1] == 9 { e -= 1 }
+        }
+        return UnsafeBufferPointer(rebasing: b[s..<e])
     }
 
     @inline(__always) private func isNull(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -389,6 +440,37 @@ final class FileExtractor {
 
     private func appendValue(_ b: UnsafeBufferPointer<UInt8>, _ r: inout ColumnReader, field: Int,
                              _ scratch: inout [UInt8], _ problem: inout Problem?) -> Bool {
+        if let nf = numberFormat, r.type == .int || r.type == .decimal || r.type == .double {
+            // Rewritten to plain digits first (a cold path: only sources that declare a number format).
+            guard nf.normalize(b, into: &scratch) else {
+                let text = String(decoding: b.prefix(200), as: UTF8.self)
+                problem = Problem(field: field, rule: "parse",
+                                  reason: "\(r.decl.name): \"\(text)\" is not a number written with \(nf.described) (sources.\(source.name).decimal_separator, thousands_separator)")
+                return false
+            }
+            var plain = scratch
+            return plain.withUnsafeBufferPointer { typeNumber($0, original: b, &r, field: field, &problem) }
+        }
+        return typeValue(b, &r, field: field, &scratch, &problem)
+    }
+
+    /// A number field already in plain form; messages quote the field as written.
+    private func typeNumber(_ b: UnsafeBufferPointer<UInt8>, original: UnsafeBufferPointer<UInt8>, _ r: inout ColumnReader,
+                            field: Int, _ problem: inout Problem?) -> Bool {
+        var unused: [UInt8] = []
+        guard typeValue(b, &r, field: field, &unused, &problem) else {
+            if problem?.rule == "parse" {
+                let text = String(decoding: original.prefix(200), as: UTF8.self)
+                let what = r.type == .int ? "an integer" : r.type == .decimal ? "a decimal number with at most \(r.scale) decimals" : "a number"
+                problem?.reason = "\(r.decl.name): \"\(text)\" is not \(what)"
+            }
+            return false
+        }
+        return true
+    }
+
+    private func typeValue(_ b: UnsafeBufferPointer<UInt8>, _ r: inout ColumnReader, field: Int,
+                           _ scratch: inout [UInt8], _ problem: inout Problem?) -> Bool {
         func fail(_ what: String) -> Bool {
             let text = String(decoding: b.prefix(200), as: UTF8.self)
             problem = Problem(field: field, rule: "parse", reason: "\(r.decl.name): \"\(text)\" is not \(what)")
@@ -409,13 +491,27 @@ final class FileExtractor {
             guard let v = parseDouble(b) else { return fail("a number") }
             r.doubles.append(v)
         case .bool:
-            guard let v = parseBool(b) else { return fail("a boolean (true/false, yes/no, 1/0)") }
-            r.ints.append(v)
+            if let words = r.boolWords {
+                func among(_ list: [[UInt8]]) -> Bool {
+                    list.contains { w in w.count == b.count && zip(w, b).allSatisfy { $0 == ($1 >= 65 && $1 <= 90 ? $1 | 0x20 : $1) } }
+                }
+                if among(words.true) { r.ints.append(1) } else if among(words.false) { r.ints.append(0) } else {
+                    let listed = (r.decl.trueValues ?? []) + (r.decl.falseValues ?? [])
+                    return fail("a boolean (\(listed.joined(separator: ", ")))")
+                }
+            } else {
+                guard let v = parseBool(b) else { return fail("a boolean (true/false, yes/no, 1/0)") }
+                r.ints.append(v)
+            }
         case .date:
-            guard let v = parseDate(b, r.format) else { return fail("a valid date (format \(r.decl.format ?? "iso8601"))") }
+            guard let v = parseDate(b, r.format) ?? r.otherFormats.lazy.compactMap({ parseDate(b, $0) }).first else {
+                return fail("a valid date (\(formatsText(r.decl)))")
+            }
             r.ints.append(v)
         case .timestamp:
-            guard let v = parseTimestamp(b, r.format, zone: zone) else { return fail("a valid timestamp (format \(r.decl.format ?? "iso8601"))") }
+            guard let v = parseTimestamp(b, r.format, zone: zone) ?? r.otherFormats.lazy.compactMap({ parseTimestamp(b, $0, zone: self.zone) }).first else {
+                return fail("a valid timestamp (\(formatsText(r.decl)))")
+            }
             r.ints.append(v)
         case .string, .enum:
             // A NUL byte is valid UTF-8 but cuts text short in C tools and SQLite's text functions.
@@ -444,6 +540,61 @@ final class FileExtractor {
         r.valid.append(true)
         return true
     }
+}
+
+/// How a source writes numbers: its decimal mark and digit grouping (`sources.<name>.decimal_separator`,
+/// `thousands_separator`).
+struct NumberFormat {
+    let decimal: UInt8
+    /// Empty: no grouping allowed.
+    let thousands: [UInt8]
+
+    var described: String {
+        let t = thousands.isEmpty ? "no thousands separator" : "thousands separator \"\(String(decoding: thousands, as: UTF8.self))\""
+        return "decimal separator \"\(String(UnicodeScalar(decimal)))\" and \(t)"
+    }
+
+    /// Rewrites `b` as a plain number (`-1234.5`) into `out`: the grouping removed where it separates groups of
+    /// three digits (the first of one to three) before the decimal mark, the decimal mark made a `.`.
+    /// - Returns: false for a misplaced separator, or a `.` that is neither mark (`1.5` where `,` is the decimal
+    ///   separator): read as a plain number it would be off by a factor of a thousand.
+    func normalize(_ b: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
+        out.removeAll(keepingCapacity: true)
+        let n = b.count
+        var i = 0
+        var run = 0          // digits since the last separator (or the start)
+        var grouped = false  // a separator was seen
+        var fraction = false
+        func groupEnds() -> Bool { grouped ? run == 3 : true }
+        while i < n {
+            let c = b[i]
+            if !fraction, !thousands.isEmpty, i + thousands.count <= n,
+               UnsafeBufferPointer(rebasing: b[i..<(i + thousands.count)]).elementsEqual(thousands) {
+                guard grouped ? run == 3 : (1...3).contains(run) else { return false }
+                grouped = true
+                run = 0
+                i += thousands.count
+                continue
+            }
+            if !fraction, c == decimal {
+                guard groupEnds() else { return false }
+                fraction = true
+                out.append(UInt8(ascii: "."))
+                i += 1
+                continue
+            }
+            if c == UInt8(ascii: "."), decimal != c { return false }
+            if c >= 48 && c <= 57 { run += 1 } else if grouped && !fraction { return false }
+            out.append(c)
+            i += 1
+        }
+        return fraction || groupEnds()
+    }
+}
+
+/// `format X` or `formats X, Y` for a parse error.
+private func formatsText(_ d: ColumnDecl) -> String {
+    d.formats.count > 1 ? "formats \(d.formats.joined(separator: ", "))" : "format \(d.format ?? "iso8601")"
 }
 
 /// A source's table grown one file's part at a time, in file order: the extract's merge.

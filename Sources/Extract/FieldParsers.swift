@@ -100,36 +100,164 @@ public enum TimeFormat: Sendable, Equatable {
     case iso8601
     case epochSeconds
     case epochMillis
-    /// Fixed-width fields and literal bytes.
+    /// Fields and literal bytes, matched left to right (`TimeFormat.compile`).
     case pattern([PatternPart])
 
+    /// One element of a pattern.
     public enum PatternPart: Sendable, Equatable {
-        case year, month, day, hour, minute, second, millis
+        /// Digits of a field: at least `min`, at most `max` (greedy). `yy` is a two-digit year (see `pivotYear`).
+        case number(Field, min: Int, max: Int)
+        /// `S` repeated n times: exactly n digits of a second's fraction (more than 6 are read and dropped).
+        case fraction(digits: Int)
+        /// `MMM` (Jan) or `MMMM` (January): an English month name, any case.
+        case monthName(full: Bool)
+        /// `EEE` (Mon) or `EEEE` (Monday): an English weekday name, any case; read and not checked against the date.
+        case weekdayName(full: Bool)
+        /// `a`: AM or PM (any case, `a.m.`/`p.m.` too), with `h` or `hh`.
+        case meridiem
+        /// `X`, `XX`, `XXX`, `Z`, `ZZ`, `xxx`: `Z` or an offset `+HH`, `+HHMM`, `+HH:MM`; the source's zone then does not apply.
+        case offset
         case literal(UInt8)
     }
 
-    /// Compiles `iso8601`, `epoch_s`, `epoch_ms` or a pattern of `yyyy MM dd HH mm ss SSS` and literals.
+    public enum Field: Sendable, Equatable {
+        case year, year2, month, day, hour, hour12, minute, second
+    }
+
+    /// Two-digit years (`yy`) from 00 to 68 are 2000-2068, from 69 to 99 are 1969-1999 (as POSIX `strptime`'s `%y`).
+    public static let pivotYear = 69
+
+    /// Compiles `iso8601`, `epoch_s`, `epoch_ms` or a pattern; nil when it is not one (`compile` says why).
     public init?(_ text: String?) {
-        guard let text, text != "iso8601" else { self = .iso8601; return }
-        if text == "epoch_s" { self = .epochSeconds; return }
-        if text == "epoch_ms" { self = .epochMillis; return }
+        guard let text else { self = .iso8601; return }
+        guard case .success(let f) = TimeFormat.compile(text) else { return nil }
+        self = f
+    }
+
+    /// The tokens of a pattern, longest first: what a run of one letter means.
+    private static func token(_ letter: Character, _ count: Int) -> PatternPart? {
+        switch (letter, count) {
+        case ("y", 4): return .number(.year, min: 4, max: 4)
+        case ("y", 2): return .number(.year2, min: 2, max: 2)
+        case ("M", 1): return .number(.month, min: 1, max: 2)
+        case ("M", 2): return .number(.month, min: 2, max: 2)
+        case ("M", 3): return .monthName(full: false)
+        case ("M", 4): return .monthName(full: true)
+        case ("d", 1): return .number(.day, min: 1, max: 2)
+        case ("d", 2): return .number(.day, min: 2, max: 2)
+        case ("H", 1): return .number(.hour, min: 1, max: 2)
+        case ("H", 2): return .number(.hour, min: 2, max: 2)
+        case ("h", 1): return .number(.hour12, min: 1, max: 2)
+        case ("h", 2): return .number(.hour12, min: 2, max: 2)
+        case ("m", 1): return .number(.minute, min: 1, max: 2)
+        case ("m", 2): return .number(.minute, min: 2, max: 2)
+        case ("s", 1): return .number(.second, min: 1, max: 2)
+        case ("s", 2): return .number(.second, min: 2, max: 2)
+        case ("S", 1...9): return .fraction(digits: count)
+        case ("E", 3): return .weekdayName(full: false)
+        case ("E", 4): return .weekdayName(full: true)
+        case ("a", 1): return .meridiem
+        case ("X", 1...3), ("Z", 1...3), ("x", 1...3): return .offset
+        default: return nil
+        }
+    }
+
+    /// What the pattern letters mean, for error messages.
+    public static let patternHelp = "yyyy, yy, MM, M, MMM, MMMM, dd, d, HH, H, hh, h, mm, ss, S to SSSSSSSSS, a, EEE, XXX, 'text'"
+
+    /// Compiles a format, or says what is wrong with it (for `format:` config errors).
+    ///
+    /// Runs of one letter are fields (`TimeFormat.patternHelp`); text in single quotes is literal (`''` is a quote);
+    /// other characters are literal. A pattern needs a year, a month and a day; `h` needs `a` and `a` needs `h`.
+    public static func compile(_ text: String) -> Result<TimeFormat, TimeFormatError> {
+        switch text {
+        case "iso8601": return .success(.iso8601)
+        case "epoch_s": return .success(.epochSeconds)
+        case "epoch_ms": return .success(.epochMillis)
+        default: break
+        }
+        func fail(_ why: String) -> Result<TimeFormat, TimeFormatError> {
+            .failure(TimeFormatError(message: "unsupported format \"\(text)\": \(why)"))
+        }
+        let chars = Array(text)
         var parts: [PatternPart] = []
-        var rest = Substring(text)
-        let tokens: [(String, PatternPart)] = [("yyyy", .year), ("MM", .month), ("dd", .day), ("HH", .hour),
-                                               ("mm", .minute), ("ss", .second), ("SSS", .millis)]
-        while let c = rest.first {
-            if let (t, p) = tokens.first(where: { rest.hasPrefix($0.0) }) {
-                parts.append(p)
-                rest = rest.dropFirst(t.count)
-            } else if c.isLetter || !c.isASCII {
-                return nil
+        var i = 0
+        while i < chars.count {
+            let c = chars[i]
+            if c == "'" {
+                if i + 1 < chars.count, chars[i + 1] == "'" { parts.append(.literal(UInt8(ascii: "'"))); i += 2; continue }
+                var j = i + 1
+                while j < chars.count, chars[j] != "'" {
+                    guard let a = chars[j].asciiValue else { return fail("quoted text must be ASCII") }
+                    parts.append(.literal(a))
+                    j += 1
+                }
+                guard j < chars.count else { return fail("a quote (') is never closed") }
+                i = j + 1
+                continue
+            }
+            guard let ascii = c.asciiValue else { return fail("\"\(c)\" is not ASCII; quote literal text in '...'") }
+            if c.isLetter {
+                var n = 1
+                while i + n < chars.count, chars[i + n] == c { n += 1 }
+                guard let part = token(c, n) else {
+                    return fail("unknown field \"\(String(repeating: c, count: n))\" (use \(patternHelp); or iso8601, epoch_s, epoch_ms)")
+                }
+                parts.append(part)
+                i += n
             } else {
-                parts.append(.literal(c.asciiValue!))
-                rest = rest.dropFirst()
+                parts.append(.literal(ascii))
+                i += 1
             }
         }
-        self = .pattern(parts)
+        var fields: [String] = []
+        for p in parts {
+            let name: String?
+            switch p {
+            case .number(let f, _, _):
+                switch f {
+                case .year, .year2: name = "year"
+                case .month: name = "month"
+                case .day: name = "day"
+                case .hour, .hour12: name = "hour"
+                case .minute: name = "minute"
+                case .second: name = "second"
+                }
+            case .monthName: name = "month"
+            case .fraction: name = "fraction"
+            case .meridiem: name = "am/pm"
+            case .offset: name = "offset"
+            case .weekdayName: name = "weekday"
+            case .literal: name = nil
+            }
+            if let name {
+                if fields.contains(name) { return fail("the \(name) appears twice") }
+                fields.append(name)
+            }
+        }
+        for needed in ["year", "month", "day"] where !fields.contains(needed) {
+            return fail("a pattern needs a year (yyyy or yy), a month (MM, M, MMM or MMMM) and a day (dd or d)")
+        }
+        let twelve = parts.contains { if case .number(.hour12, _, _) = $0 { return true }; return false }
+        if twelve != fields.contains("am/pm") {
+            return fail(twelve ? "hh or h (1-12) needs a (AM/PM); use HH for 0-23" : "a (AM/PM) needs hh or h")
+        }
+        return .success(.pattern(parts))
     }
+
+    /// Does the format hold a time of day (a pattern with an hour, or an epoch)? A date column may use one: its time is dropped.
+    public var isTimestampOnly: Bool {
+        switch self {
+        case .epochSeconds, .epochMillis: return true
+        case .iso8601, .pattern: return false
+        }
+    }
+}
+
+/// Why a `format:` cannot be compiled.
+public struct TimeFormatError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }
 
 /// Converts local wall-clock times to UTC for a fixed offset or an IANA zone.
@@ -222,32 +350,112 @@ func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>, _ format: TimeFormat, zone:
         guard let f = parsePattern(b, parts), let days = civilDays(f.y, f.m, f.d),
               f.hh < 24, f.mi < 60, f.ss < 61 else { return nil }
         let local = days * 86_400 + Int64(f.hh * 3600 + f.mi * 60 + f.ss)
-        return (local - zone.offset(localSeconds: local)) * 1_000_000 + Int64(f.ms) * 1000
+        return (local - (f.offset ?? zone.offset(localSeconds: local))) * 1_000_000 + Int64(f.micros)
     case .iso8601:
         return parseISOTimestamp(b, zone: zone)
     }
 }
 
-struct PatternFields { var y = 1970, m = 1, d = 1, hh = 0, mi = 0, ss = 0, ms = 0 }
+struct PatternFields {
+    var y = 1970, m = 1, d = 1, hh = 0, mi = 0, ss = 0, micros = 0
+    /// Seconds east of UTC when the text holds an offset (`XXX`).
+    var offset: Int64?
+}
 
+private let monthNames: [[UInt8]] = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
+                                     "october", "november", "december"].map { Array($0.utf8) }
+private let weekdayNames: [[UInt8]] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"].map { Array($0.utf8) }
+
+/// The index in `names` of the name at `b[i...]` (any case; the first three letters, or all of it when `full`)
+/// and the bytes it took.
+@inline(__always) private func matchName(_ b: UnsafeBufferPointer<UInt8>, _ i: Int, _ names: [[UInt8]], full: Bool) -> (Int, Int)? {
+    for (k, name) in names.enumerated() {
+        let n = full ? name.count : 3
+        guard i + n <= b.count else { continue }
+        var same = true
+        for j in 0..<n where b[i + j] | 0x20 != name[j] { same = false; break }
+        if same { return (k, n) }
+    }
+    return nil
+}
+
+/// Matches `b` against a compiled pattern; nil when it does not match the whole field.
+/// Range checks of the fields (month 1-12, hour 0-23, ...) are the callers'.
 func parsePattern(_ b: UnsafeBufferPointer<UInt8>, _ parts: [TimeFormat.PatternPart]) -> PatternFields? {
     var f = PatternFields()
     var i = 0
+    var hour12 = -1, pm = false
+    let n = b.count
     for p in parts {
         switch p {
         case .literal(let c):
-            guard i < b.count, b[i] == c else { return nil }
+            guard i < n, b[i] == c else { return nil }
             i += 1
-        case .year: guard let v = digits(b, i, 4) else { return nil }; f.y = v; i += 4
-        case .month: guard let v = digits(b, i, 2) else { return nil }; f.m = v; i += 2
-        case .day: guard let v = digits(b, i, 2) else { return nil }; f.d = v; i += 2
-        case .hour: guard let v = digits(b, i, 2) else { return nil }; f.hh = v; i += 2
-        case .minute: guard let v = digits(b, i, 2) else { return nil }; f.mi = v; i += 2
-        case .second: guard let v = digits(b, i, 2) else { return nil }; f.ss = v; i += 2
-        case .millis: guard let v = digits(b, i, 3) else { return nil }; f.ms = v; i += 3
+        case .number(let field, let lo, let hi):
+            var v = 0, k = 0
+            while k < hi, i + k < n {
+                let d = b[i + k] &- 48
+                if d > 9 { break }
+                v = v * 10 + Int(d)
+                k += 1
+            }
+            guard k >= lo else { return nil }
+            i += k
+            switch field {
+            case .year: f.y = v
+            case .year2: f.y = v < TimeFormat.pivotYear ? 2000 + v : 1900 + v
+            case .month: f.m = v
+            case .day: f.d = v
+            case .hour: f.hh = v
+            case .hour12: guard (1...12).contains(v) else { return nil }; hour12 = v
+            case .minute: f.mi = v
+            case .second: f.ss = v
+            }
+        case .fraction(let count):
+            guard let v = digits(b, i, min(count, 6)) else { return nil }
+            var micros = v
+            for _ in stride(from: count, to: 6, by: 1) { micros *= 10 }
+            if count > 6 { guard digits(b, i + 6, count - 6) != nil else { return nil } }
+            f.micros = micros
+            i += count
+        case .monthName(let full):
+            guard let (k, used) = matchName(b, i, monthNames, full: full) else { return nil }
+            f.m = k + 1
+            i += used
+        case .weekdayName(let full):
+            guard let (_, used) = matchName(b, i, weekdayNames, full: full) else { return nil }
+            i += used
+        case .meridiem:
+            guard i + 1 < n, b[i] | 0x20 == UInt8(ascii: "a") || b[i] | 0x20 == UInt8(ascii: "p") else { return nil }
+            pm = b[i] | 0x20 == UInt8(ascii: "p")
+            if b[i + 1] | 0x20 == UInt8(ascii: "m") {
+                i += 2
+            } else if i + 3 < n, b[i + 1] == UInt8(ascii: "."), b[i + 2] | 0x20 == UInt8(ascii: "m"), b[i + 3] == UInt8(ascii: ".") {
+                i += 4
+            } else {
+                return nil
+            }
+        case .offset:
+            guard i < n else { return nil }
+            if b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z") { f.offset = 0; i += 1; continue }
+            guard b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-"), let oh = digits(b, i + 1, 2), oh <= 18 else { return nil }
+            let sign: Int64 = b[i] == UInt8(ascii: "-") ? -1 : 1
+            i += 3
+            var om = 0
+            if i < n, b[i] == UInt8(ascii: ":") {
+                guard let v = digits(b, i + 1, 2), v < 60 else { return nil }
+                om = v
+                i += 3
+            } else if let v = digits(b, i, 2) {
+                guard v < 60 else { return nil }
+                om = v
+                i += 2
+            }
+            f.offset = sign * Int64(oh * 3600 + om * 60)
         }
     }
-    return i == b.count ? f : nil
+    if hour12 >= 0 { f.hh = hour12 % 12 + (pm ? 12 : 0) }
+    return i == n ? f : nil
 }
 
 /// `YYYY-MM-DD[(T| )HH:MM[:SS[.fraction]]][Z|±HH:MM|±HHMM|±HH]`; without an offset the source zone applies.

@@ -199,6 +199,36 @@ public enum ConfigLoader {
         if s.maxFieldBytes < 1 || s.maxFieldBytes > lineLimit {
             d.error("\(p).max_field_bytes", "must be between 1 and max_line_bytes (\(lineLimit)), found \(s.maxFieldBytes)")
         }
+        if ![".", ","].contains(s.decimalSeparator) {
+            d.error("\(p).decimal_separator", "must be \".\" or \",\", found \"\(s.decimalSeparator)\"")
+        }
+        if let t = s.thousandsSeparator {
+            if t.isEmpty || t.utf8.count > 4 || t.contains(where: { $0.isNumber || "+-eE".contains($0) }) {
+                d.error("\(p).thousands_separator", "must be one to four bytes of non-digit text such as \",\", \".\", \" \" or \"'\", found \"\(t)\"")
+            } else if t == s.decimalSeparator {
+                d.error("\(p).thousands_separator", "is the decimal separator too (\"\(t)\"); set decimal_separator to the other mark")
+            }
+        }
+        let delimiterByte: UInt8? = s.delimiter == "whitespace" ? nil : s.delimiter.utf8.first
+        for (key, value) in [("quote", s.quote), ("escape", s.escape)] {
+            guard let v = value else { continue }
+            let ok = v.utf8.count == 1 && !(v.first!.isLetter || v.first!.isNumber || v == " " || v == "\n" || v == "\r")
+            if !ok {
+                d.error("\(p).\(key)", "must be one ASCII punctuation character (such as \"\\\"\", \"'\" or \"\\\\\")\(key == "quote" ? " or none" : ""), found \"\(v)\"")
+            } else if v.utf8.first == delimiterByte {
+                d.error("\(p).\(key)", "is the delimiter too (\"\(v)\")")
+            }
+        }
+        if s.escape != nil {
+            if s.quote == nil { d.error("\(p).escape", "applies inside quoted fields; it needs a quote (quote is none)") }
+            else if s.escape == s.quote { d.error("\(p).escape", "equals the quote: doubled quotes are already read (leave escape out)") }
+        }
+        if let c = s.comment, c.isEmpty || c.utf8.count > 16 || c.hasPrefix(" ") {
+            d.error("\(p).comment", "must be 1 to 16 bytes not starting with a space (such as \"#\"), found \"\(c)\"")
+        }
+        if !(0...1_000_000).contains(s.skipLines) {
+            d.error("\(p).skip_lines", "must be between 0 and 1000000, found \(s.skipLines)")
+        }
         if !(s.maxExpansionRatio >= 2) {
             d.error("\(p).max_expansion_ratio", "must be 2 or more (CSV usually inflates 3 to 20 times), found \(formatDouble(s.maxExpansionRatio))")
         }
@@ -231,11 +261,29 @@ public enum ConfigLoader {
             if (decl.min != nil || decl.max != nil), ![.int, .double, .decimal].contains(decl.type) {
                 d.error(decl.min != nil ? "\(cp).min" : "\(cp).max", "min and max apply to int, double and decimal columns, not \(decl.type)")
             }
-            if let f = decl.format {
+            if !decl.formats.isEmpty {
                 if ![.date, .timestamp].contains(decl.type) {
                     d.error("\(cp).format", "format applies to date and timestamp columns, not \(decl.type)")
-                } else if let problem = checkTimeFormat(f, type: decl.type) {
-                    d.error("\(cp).format", problem)
+                } else {
+                    for (k, f) in decl.formats.enumerated() {
+                        if let problem = checkTimeFormat(f, type: decl.type) {
+                            d.error(decl.formats.count > 1 ? "\(cp).format[\(k)]" : "\(cp).format", problem)
+                        }
+                    }
+                }
+            }
+            if decl.strip.contains(where: \.isEmpty) { d.error("\(cp).strip", "an empty text cannot be stripped; list texts such as \"$\" or \"%\"") }
+            if decl.trueValues != nil || decl.falseValues != nil {
+                if decl.type != .bool {
+                    d.error(decl.trueValues != nil ? "\(cp).true_values" : "\(cp).false_values", "true_values and false_values apply to bool columns, not \(decl.type)")
+                } else if decl.trueValues == nil || decl.falseValues == nil {
+                    d.error(decl.trueValues == nil ? "\(cp).true_values" : "\(cp).false_values", "give both true_values and false_values")
+                } else {
+                    let t = Set(decl.trueValues!.map { $0.lowercased() }), f = Set(decl.falseValues!.map { $0.lowercased() })
+                    if let both = t.intersection(f).sorted().first {
+                        d.error("\(cp).false_values", "\"\(both)\" is listed as true and as false")
+                    }
+                    if t.isEmpty || f.isEmpty { d.error("\(cp).true_values", "list at least one text each for true and false") }
                 }
             }
             if !s.header, let from = decl.from, Int(from) == nil || Int(from)! < 1 {
@@ -333,28 +381,13 @@ public enum ConfigLoader {
         return TimeZone(identifier: tz) != nil
     }
 
-    /// Nil when `format` is a supported date/timestamp format, else what is wrong.
+    /// Nil when `format` is a supported date/timestamp format, else what is wrong (`TimeFormat.compile`).
     static func checkTimeFormat(_ format: String, type: ColumnType) -> String? {
-        if ["iso8601", "epoch_s", "epoch_ms"].contains(format) {
-            return type == .date && format != "iso8601" ? "\(format) applies to timestamps; dates use iso8601 or a pattern such as yyyy-MM-dd" : nil
+        switch TimeFormat.compile(format) {
+        case .failure(let e): return e.message
+        case .success(let f):
+            return type == .date && f.isTimestampOnly ? "\(format) applies to timestamps; dates use iso8601 or a pattern such as yyyy-MM-dd" : nil
         }
-        let tokens = ["yyyy", "MM", "dd", "HH", "mm", "ss", "SSS"]
-        var rest = Substring(format)
-        var seen: Set<String> = []
-        while !rest.isEmpty {
-            if let t = tokens.first(where: { rest.hasPrefix($0) }) {
-                seen.insert(t)
-                rest = rest.dropFirst(t.count)
-            } else if let ch = rest.first, ch.isLetter {
-                return "unsupported format \"\(format)\": unknown field \"\(ch)\" (use yyyy, MM, dd, HH, mm, ss, SSS, or iso8601, epoch_s, epoch_ms)"
-            } else {
-                rest = rest.dropFirst()
-            }
-        }
-        if !seen.isSuperset(of: ["yyyy", "MM", "dd"]) {
-            return "unsupported format \"\(format)\": a pattern needs yyyy, MM and dd"
-        }
-        return nil
     }
 }
 

@@ -45,12 +45,15 @@ extension PipelineRunner {
             stats.rowsOut += table.rowCount
             stats.rowsRejected += result.rejects.count
             let bytes = result.files.reduce(Int64(0)) { $0 + $1.bytes }
-            logger.info("read \(name)", metadata: [
+            var metadata: Logger.Metadata = [
                 "files": "\(files.count)", "rows": "\(read)", "accepted": "\(table.rowCount)",
                 "rejected": "\(result.rejects.count)", "bytes": "\(bytes)",
                 "read_seconds": "\(String(format: "%.3f", result.readSeconds))",
                 "merge_seconds": "\(String(format: "%.3f", result.mergeSeconds))",
-            ])
+            ]
+            let skipped = result.files.reduce(0) { $0 + $1.linesSkipped }
+            if skipped > 0 { metadata["lines_skipped"] = "\(skipped)" }
+            logger.info("read \(name)", metadata: metadata)
         }
         outputs.append(Table(name: "extract_files", columns: [
             Column("source", strings: reports.map { $0.0 }),
@@ -61,6 +64,7 @@ extension PipelineRunner {
             Column("rows_accepted", .int, int64: reports.map { Int64($0.1.rowsAccepted) }),
             Column("rows_rejected", .int, int64: reports.map { Int64($0.1.rowsRejected) }),
             Column("rejected_reason", strings: reports.map { $0.1.rejectedReason }),
+            Column("lines_skipped", .int, int64: reports.map { Int64($0.1.linesSkipped) }),
         ], rowCount: reports.count))
         outputs.append(QuarantineRecord.table(rejects, name: "extract_rejects"))
         publish(outputs, stage: .extract, writers: threads)

@@ -64,9 +64,67 @@ struct FieldParserTests {
         #expect(TimeFormat("iso8601") == .iso8601)
         #expect(TimeFormat("epoch_s") == .epochSeconds)
         #expect(TimeFormat("epoch_ms") == .epochMillis)
-        #expect(TimeFormat("dd/MM/yyyy") == .pattern([.day, .literal(UInt8(ascii: "/")), .month, .literal(UInt8(ascii: "/")), .year]))
-        #expect(TimeFormat("yyyy-QQ") == nil)
-        #expect(TimeFormat("yy-MM-dd") == nil)
+        let slash = TimeFormat.PatternPart.literal(UInt8(ascii: "/"))
+        #expect(TimeFormat("dd/MM/yyyy") == .pattern([.number(.day, min: 2, max: 2), slash, .number(.month, min: 2, max: 2), slash,
+                                                       .number(.year, min: 4, max: 4)]))
+        #expect(TimeFormat("yyyy-MM-dd'T'HH") == .pattern([.number(.year, min: 4, max: 4), .literal(45), .number(.month, min: 2, max: 2),
+                                                             .literal(45), .number(.day, min: 2, max: 2), .literal(84),
+                                                             .number(.hour, min: 2, max: 2)]))
+        #expect(TimeFormat("yy-MM-dd") != nil)
+        #expect(TimeFormat("EEE, d MMM yyyy HH:mm:ss Z") != nil)
+    }
+
+    @Test("bad patterns are refused with the reason", arguments: [
+        ("yyyy-QQ", "unknown field \"QQ\""),
+        ("yyyy-MM", "needs a year"),
+        ("yyyy-MM-dd hh:mm", "needs a (AM/PM)"),
+        ("yyyy-MM-dd HH:mm a", "a (AM/PM) needs hh or h"),
+        ("yyyy-MM-dd yyyy", "the year appears twice"),
+        ("yyyy-MM-dd'T", "never closed"),
+        ("yyyyy-MM-dd", "unknown field \"yyyyy\""),
+        ("dd.MM.yyyy HH:mm:ss.SSSSSSSSSS", "unknown field"),
+    ] as [(String, String)])
+    func badPatternsAreRefused(pattern: String, why: String) {
+        guard case .failure(let e) = TimeFormat.compile(pattern) else { Issue.record("\(pattern) compiled"); return }
+        #expect(e.message.contains(why), "\(e.message)")
+        #expect(TimeFormat(pattern) == nil)
+    }
+
+    @Test("patterns read the formats shops export", arguments: [
+        ("M/d/yyyy h:mm a", "3/7/2026 9:05 PM", FieldParserTests.micros(2026, 3, 7, 21, 5)),
+        ("M/d/yyyy h:mm a", "12/31/2026 12:00 am", FieldParserTests.micros(2026, 12, 31)),
+        ("M/d/yyyy h:mm a", "12/31/2026 12:30 p.m.", FieldParserTests.micros(2026, 12, 31, 12, 30)),
+        ("MM/dd/yy hh:mm:ss a", "01/02/69 01:02:03 AM", FieldParserTests.micros(1969, 1, 2, 1, 2, 3)),
+        ("dd.MM.yy HH:mm", "02.01.68 23:59", FieldParserTests.micros(2068, 1, 2, 23, 59)),
+        ("d-MMM-yyyy H:mm", "7-mar-2026 9:05", FieldParserTests.micros(2026, 3, 7, 9, 5)),
+        ("d MMMM yyyy", "30 September 2026", FieldParserTests.micros(2026, 9, 30)),
+        ("EEE, dd MMM yyyy HH:mm:ss Z", "Mon, 02 Mar 2026 10:00:00 +0100", FieldParserTests.micros(2026, 3, 2, 9)),
+        ("EEEE d MMMM yyyy", "Monday 2 March 2026", FieldParserTests.micros(2026, 3, 2)),
+        ("yyyy-MM-dd'T'HH:mm:ssXXX", "2026-03-01T10:00:00-05:30", FieldParserTests.micros(2026, 3, 1, 15, 30)),
+        ("yyyy-MM-dd'T'HH:mm:ssXXX", "2026-03-01T10:00:00Z", FieldParserTests.micros(2026, 3, 1, 10)),
+        ("yyyy-MM-dd HH:mm:ss.SSSSSS", "2026-03-01 10:00:00.000042", FieldParserTests.micros(2026, 3, 1, 10) + 42),
+        ("yyyy-MM-dd HH:mm:ss.SSSSSSSSS", "2026-03-01 10:00:00.123456789", FieldParserTests.micros(2026, 3, 1, 10) + 123_456),
+        ("yyyy-MM-dd HH:mm:ss.S", "2026-03-01 10:00:00.5", FieldParserTests.micros(2026, 3, 1, 10) + 500_000),
+        ("yyyyMMddHHmmss", "20260301100000", FieldParserTests.micros(2026, 3, 1, 10)),
+        ("''yy''MM''dd", "'26'03'01", FieldParserTests.micros(2026, 3, 1)),
+    ] as [(String, String, Int64)])
+    func exportedPatterns(pattern: String, text: String, expected: Int64) {
+        let f = TimeFormat(pattern)
+        #expect(f != nil, "\(pattern)")
+        guard let f else { return }
+        #expect(p(text) { parseTimestamp($0, f, zone: ZoneConverter("UTC")!) } == expected, "\(pattern) \(text)")
+    }
+
+    @Test("patterns reject what does not match", arguments: [
+        ("M/d/yyyy h:mm a", "13/7/2026 9:05 PM"), ("M/d/yyyy h:mm a", "3/7/2026 0:05 PM"), ("M/d/yyyy h:mm a", "3/7/2026 13:05 PM"),
+        ("M/d/yyyy h:mm a", "3/7/2026 9:05"), ("M/d/yyyy h:mm a", "3/7/2026 9:05 XM"), ("M/d/yyyy h:mm a", "3/7/2026 9:5 PM"),
+        ("M/d/yyyy", "123/7/2026"), ("d-MMM-yyyy", "7-mrz-2026"), ("d-MMM-yyyy", "31-feb-2026"),
+        ("yyyy-MM-dd'T'HH:mm:ssXXX", "2026-03-01T10:00:00"), ("yyyy-MM-dd'T'HH:mm:ssXXX", "2026-03-01T10:00:00+19:00"),
+        ("yyyy-MM-dd HH:mm:ss.SSS", "2026-03-01 10:00:00.42"), ("EEE dd MMM yyyy", "Xyz 02 Mar 2026"),
+    ] as [(String, String)])
+    func patternsRejectMismatches(pattern: String, text: String) {
+        let f = TimeFormat(pattern)!
+        #expect(p(text) { parseTimestamp($0, f, zone: ZoneConverter("UTC")!) } == nil, "\(pattern) \(text)")
     }
 
     @Test func datesIsoAndPattern() {

@@ -1,0 +1,148 @@
+import CVMCore
+@testable import Extract
+import Foundation
+import TestSupport
+import Testing
+
+/// Files written the way other shops and tools export them: other number, date, quoting and encoding conventions.
+struct DialectTests {
+    func spec(_ columns: [(String, ColumnDecl)], _ configure: (inout SourceSpec) -> Void = { _ in }) -> SourceSpec {
+        var s = SourceSpec(name: "orders", files: [], columns: columns)
+        configure(&s)
+        return s
+    }
+
+    @Test func europeanNumbersWithCommaDecimalsAndDotGrouping() throws {
+        let s = spec([("id", ColumnDecl(.string)), ("qty", ColumnDecl(.int)), ("price", ColumnDecl(.decimal, scale: 2)),
+                      ("weight", ColumnDecl(.double))]) {
+            $0.delimiter = ";"
+            $0.decimalSeparator = ","
+            $0.thousandsSeparator = "."
+        }
+        let text = """
+        id;qty;price;weight
+        a;1.200;1.234,56;0,5
+        b;3;-12,5;1.000,25
+        c;2;1.5;1
+        d;2;12,345;1
+        e;1.20;1;1
+        f;2;"1.234.567,01";2,5e3
+
+        """
+        let r = try Extractor.extract(s, files: [try writeInput(text)], threads: 1)
+        #expect(r.table["id"]!.strings() == ["a", "b", "f"])
+        #expect(r.table["qty"]!.int64Values == [1200, 3, 2])
+        #expect(r.table["price"]!.int64Values == [123_456, -1250, 123_456_701])
+        #expect(r.table["weight"]!.doubleValues == [0.5, 1000.25, 2500])
+        #expect(r.rejects.map(\.line) == [4, 5, 6])
+        // "1.5" where "," is the decimal mark would be 15 read as grouping, or 1.5 read plainly: both wrong, so rejected.
+        #expect(r.rejects[0].reason.contains("price: \"1.5\" is not a number written with decimal separator \",\" and thousands separator \".\""))
+        // Three decimals at scale 2: the plain-number message, quoting the field as written.
+        #expect(r.rejects[1].reason == "price: \"12,345\" is not a decimal number with at most 2 decimals")
+        #expect(r.rejects[2].reason.contains("qty: \"1.20\" is not a number written with"))
+    }
+
+    @Test func usGroupingAndStrippedCurrencySigns() throws {
+        var price = ColumnDecl(.decimal, scale: 2)
+        price.strip = ["$", "USD", "€"]
+        var share = ColumnDecl(.double)
+        share.strip = ["%"]
+        let s = spec([("price", price), ("share", share)]) { $0.thousandsSeparator = "," }
+        let text = "price,share\n\"$1,234.50\",12.5%\n$ 99,50 %\n USD 7 ,-3%\n\"12,50 €\",1\n\"1,2345.00\",1\n"
+        let r = try Extractor.extract(s, files: [try writeInput(text)], threads: 1)
+        // Line 3 is unquoted, so its comma splits "$ 99" from "50 %"; lines 5 and 6 group digits wrongly for ",".
+        #expect(r.table["price"]!.int64Values == [123_450, 9900, 700])
+        #expect(r.table["share"]!.doubleValues == [12.5, 50, -3])
+        #expect(r.rejects.map(\.line) == [5, 6])
+    }
+
+    @Test func severalDateFormatsAreTriedInOrder() throws {
+        var at = ColumnDecl(.timestamp)
+        at.formats = ["yyyy-MM-dd HH:mm:ss", "M/d/yyyy h:mm a", "epoch_s"]
+        var day = ColumnDecl(.date)
+        day.formats = ["dd.MM.yyyy", "d MMM yyyy"]
+        let s = spec([("at", at), ("day", day)]) { $0.timezone = "+02:00" }
+        let text = "at,day\n2026-03-01 10:00:00,01.03.2026\n3/1/2026 10:00 AM,1 Mar 2026\n1772359200,1 mar 2026\n1 March,2026-03-01\n"
+        let r = try Extractor.extract(s, files: [try writeInput(text)], threads: 1)
+        let tenLocal = CivilDate(year: 2026, month: 3, day: 1).daysSinceEpoch * 86_400_000_000 + 8 * 3_600_000_000
+        #expect(r.table["at"]!.int64Values == [tenLocal, tenLocal, 1_772_359_200_000_000])
+        #expect(Set(r.table["day"]!.int64Values) == [CivilDate(year: 2026, month: 3, day: 1).daysSinceEpoch])
+        #expect(r.rejects.count == 1)
+        #expect(r.rejects[0].reason == "at: \"1 March\" is not a valid timestamp (formats yyyy-MM-dd HH:mm:ss, M/d/yyyy h:mm a, epoch_s)")
+    }
+
+    @Test func customBooleanWords() throws {
+        var flag = ColumnDecl(.bool)
+        flag.trueValues = ["ja", "X"]
+        flag.falseValues = ["nein", "-"]
+        let r = try Extractor.extract(spec([("flag", flag)]), files: [try writeInput("flag\nJa\nx\nnein\n-\ntrue\n")], threads: 1)
+        #expect(r.table["flag"]!.int64Values == [1, 1, 0, 0])
+        #expect(r.rejects.map(\.reason) == ["flag: \"true\" is not a boolean (ja, X, nein, -)"])
+    }
+
+    @Test("latin1 and windows-1252 files are read as UTF-8", arguments: [
+        (SourceSpec.TextEncoding.latin1, [0xE9, 0x74, 0xE9] as [UInt8], "été"),
+        (.windows1252, [0x80, 0x20, 0x93, 0x71, 0x94, 0x20, 0x8A], "€ \u{201C}q\u{201D} Š"),
+        (.latin1, [0x80], "\u{80}"),
+    ] as [(SourceSpec.TextEncoding, [UInt8], String)])
+    func singleByteEncodings(encoding: SourceSpec.TextEncoding, bytes: [UInt8], expected: String) throws {
+        let s = spec([("name", ColumnDecl(.string)), ("city", ColumnDecl(.string, from: "Städt"))]) { $0.encoding = encoding }
+        // The header too is in the file's encoding ("Städt" in Latin-1).
+        var text: [UInt8] = Array("name,St".utf8) + [0xE4] + Array("dt\n".utf8)
+        text += bytes + Array(",x\nplain,".utf8) + [0xC4] + Array("\n".utf8)
+        let r = try Extractor.extract(s, bytes: text, name: "f.csv")
+        #expect(r.rejects.isEmpty)
+        #expect(r.table["name"]!.strings() == [expected, "plain"])
+        #expect(r.table["city"]!.strings() == ["x", encoding == .latin1 ? "Ä" : "Ä"])
+    }
+
+    @Test func withoutTheEncodingLatin1TextIsQuarantinedNotGarbled() throws {
+        let s = spec([("name", ColumnDecl(.string))])
+        let r = try Extractor.extract(s, bytes: Array("name\n".utf8) + [0xE9, 0x0A], name: "f.csv")
+        #expect(r.table.rowCount == 0)
+        #expect(r.rejects.map(\.rule) == ["encoding"])
+    }
+
+    @Test func backslashEscapesSingleQuotesCommentsAndLeadingLines() throws {
+        let s = spec([("id", ColumnDecl(.string)), ("note", ColumnDecl(.string))]) {
+            $0.quote = "'"
+            $0.escape = "\\"
+            $0.comment = "#"
+            $0.skipLines = 2
+        }
+        let text = """
+        Export of 2026-06-30, "orders" (do not edit
+        generated by shop v2
+        id,note
+        # a comment, with 'a quote
+        1,'it\\'s, quoted'
+        2,'a \\\\ backslash and "double" quotes'
+        #3,'commented out'
+        4,'line one
+        line two'
+        5,plain "text"
+
+        """
+        let r = try Extractor.extract(s, bytes: Array(text.utf8), name: "f.csv")
+        #expect(r.rejects.isEmpty)
+        #expect(r.table["id"]!.strings() == ["1", "2", "4", "5"])
+        #expect(r.table["note"]!.strings() == ["it's, quoted", "a \\ backslash and \"double\" quotes", "line one\nline two", "plain \"text\""])
+        #expect(r.table["_line"]!.int64Values == [5, 6, 8, 10])
+        #expect(r.files[0].linesSkipped == 4)
+        #expect(r.files[0].rowsRead == 4)
+    }
+
+    @Test func quotingCanBeSwitchedOff() throws {
+        var s = spec([("a", ColumnDecl(.string)), ("b", ColumnDecl(.string))])
+        s.quote = nil
+        s.delimiter = "\t"
+        let r = try Extractor.extract(s, bytes: Array("a\tb\n\"x\t5\" tall\n".utf8), name: "f.tsv")
+        #expect(r.table["a"]!.strings() == ["\"x"])
+        #expect(r.table["b"]!.strings() == ["5\" tall"])
+    }
+}
+
+extension Column {
+    /// Every value as text (nil for nulls shown as "").
+    func strings() -> [String] { (0..<count).map { string(at: $0) ?? "" } }
+}
