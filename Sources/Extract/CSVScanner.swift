@@ -56,6 +56,8 @@ public final class CSVScanner {
     /// Comment lines and leading lines skipped so far.
     public private(set) var skippedLines = 0
     private var leadingLinesLeft: Int
+    /// `dialect.comment != nil`, tested per record without touching the array.
+    private let hasComment: Bool
     private let chunkSize: Int
     private let maxRecordBytes: Int
     /// Bytes read and not yet consumed start at `pos`.
@@ -84,6 +86,7 @@ public final class CSVScanner {
         quoteByte = dialect.quote.map(UInt16.init) ?? 256
         escapeByte = dialect.escape.map(UInt16.init) ?? 256
         leadingLinesLeft = dialect.skipLines
+        hasComment = dialect.comment != nil
         self.chunkSize = chunkSize
         self.maxRecordBytes = maxRecordBytes
     }
@@ -115,7 +118,7 @@ public final class CSVScanner {
                 leadingLinesLeft -= 1
                 continue
             }
-            if let comment = dialect.comment, startsWith(comment) != false {
+            if hasComment, let comment = dialect.comment, startsWith(comment) != false {
                 if startsWith(comment) == nil { if eof { return .end }; try fill(); continue }
                 guard try skipLine() else { continue }
                 continue

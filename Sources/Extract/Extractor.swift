@@ -156,6 +156,8 @@ final class FileExtractor {
     let bytes: [UInt8]?
     /// `decimal_separator` and `thousands_separator` when numbers are not plain (`1234.5`): fields are rewritten first.
     let numberFormat: NumberFormat?
+    /// `numberFormat != nil`, as a plain flag for the per-field test (unwrapping the optional retains its array).
+    let rewritesNumbers: Bool
 
     init(source: SourceSpec, path: String, bytes: [UInt8]? = nil) {
         self.source = source
@@ -167,6 +169,7 @@ final class FileExtractor {
         longNullValue = nullValues.contains { $0.count >= 64 }
         numberFormat = source.decimalSeparator == "." && source.thousandsSeparator == nil ? nil
             : NumberFormat(decimal: source.decimalSeparator.utf8.first ?? 46, thousands: source.thousandsSeparator.map { Array($0.utf8) } ?? [])
+        rewritesNumbers = numberFormat != nil
     }
 
     /// The dialect of `source`'s files (quote, escape, comments, leading lines, encoding).
@@ -440,7 +443,7 @@ final class FileExtractor {
 
     private func appendValue(_ b: UnsafeBufferPointer<UInt8>, _ r: inout ColumnReader, field: Int,
                              _ scratch: inout [UInt8], _ problem: inout Problem?) -> Bool {
-        if let nf = numberFormat, r.type == .int || r.type == .decimal || r.type == .double {
+        if rewritesNumbers, r.type == .int || r.type == .decimal || r.type == .double, let nf = numberFormat {
             // Rewritten to plain digits first (a cold path: only sources that declare a number format).
             guard nf.normalize(b, into: &scratch) else {
                 let text = String(decoding: b.prefix(200), as: UTF8.self)
