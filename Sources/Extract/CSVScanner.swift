@@ -56,6 +56,9 @@ public final class CSVScanner {
     /// Comment lines and leading lines skipped so far.
     public private(set) var skippedLines = 0
     private var leadingLinesLeft: Int
+    private var firstRead = true
+    /// Set when the file starts with a UTF-16 byte-order mark.
+    private var utf16: UTF16Decoder?
     /// `dialect.comment != nil`, tested per record without touching the array.
     private let hasComment: Bool
     private let chunkSize: Int
@@ -228,10 +231,23 @@ public final class CSVScanner {
             buffer.removeSubrange(0..<pos)
             pos = 0
         }
-        let before = buffer.count
+        var before = buffer.count
         let n = try reader.read(into: &buffer, max: max(chunkSize, atLeast))
         if n == 0 { eof = true }
-        if let t = dialect.transcoding, n > 0 { t.toUTF8(&buffer, from: before) }
+        if firstRead && (buffer.count >= 2 || eof) {
+            firstRead = false
+            // A UTF-16 byte-order mark says how the file is encoded, whatever the source declares (Excel's
+            // "Unicode text" export): it is converted to UTF-8 as it is read.
+            if buffer.count >= 2, (buffer[0], buffer[1]) == (0xFF, 0xFE) || (buffer[0], buffer[1]) == (0xFE, 0xFF) {
+                utf16 = UTF16Decoder(bigEndian: buffer[0] == 0xFE)
+                before = 0  // nothing is consumed yet: the bytes of earlier reads are converted too
+            }
+        }
+        if utf16 != nil {
+            utf16!.toUTF8(&buffer, from: before, final: eof)
+        } else if let t = dialect.transcoding, n > 0 {
+            t.toUTF8(&buffer, from: before)
+        }
     }
 
     private func parse(_ b: UnsafeBufferPointer<UInt8>, from start: Int) -> Parse {
@@ -386,5 +402,65 @@ public struct SingleByteEncoding: Sendable {
             if c < 0x80 { out.append(c) } else { out += high[Int(c) - 0x80] }
         }
         buffer.replaceSubrange(first..., with: out)
+    }
+}
+
+/// UTF-16 text (either byte order) converted to UTF-8 chunk by chunk; a code unit or surrogate pair cut by the chunk
+/// end waits for the next chunk. An unpaired surrogate becomes a byte that is not UTF-8 (0xFF), so the row holding
+/// it is quarantined (rule `encoding`) rather than silently changed.
+struct UTF16Decoder {
+    let bigEndian: Bool
+    /// Bytes of an incomplete code unit or pair from the previous chunk.
+    private var carry: [UInt8] = []
+
+    init(bigEndian: Bool) { self.bigEndian = bigEndian }
+
+    /// Converts `buffer[start...]` (after any carried bytes) to UTF-8 in place; `final`: no more bytes will come.
+    mutating func toUTF8(_ buffer: inout [UInt8], from start: Int, final: Bool) {
+        let input = carry + buffer[start...]
+        carry = []
+        var out: [UInt8] = []
+        out.reserveCapacity(input.count)
+        var i = 0
+        func unit(_ k: Int) -> UInt32 {
+            bigEndian ? UInt32(input[k]) << 8 | UInt32(input[k + 1]) : UInt32(input[k + 1]) << 8 | UInt32(input[k])
+        }
+        func append(_ cp: UInt32) {
+            switch cp {
+            case 0..<0x80: out.append(UInt8(cp))
+            case 0x80..<0x800: out += [UInt8(0xC0 | cp >> 6), UInt8(0x80 | cp & 0x3F)]
+            case 0x800..<0x10000: out += [UInt8(0xE0 | cp >> 12), UInt8(0x80 | cp >> 6 & 0x3F), UInt8(0x80 | cp & 0x3F)]
+            default: out += [UInt8(0xF0 | cp >> 18), UInt8(0x80 | cp >> 12 & 0x3F), UInt8(0x80 | cp >> 6 & 0x3F), UInt8(0x80 | cp & 0x3F)]
+            }
+        }
+        while i + 1 < input.count {
+            let u = unit(i)
+            if (0xD800..<0xDC00).contains(u) {
+                if i + 3 >= input.count {
+                    if !final { break }
+                    out.append(0xFF)
+                    i += 2
+                    continue
+                }
+                let low = unit(i + 2)
+                if (0xDC00..<0xE000).contains(low) {
+                    append(0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00))
+                    i += 4
+                } else {
+                    out.append(0xFF)
+                    i += 2
+                }
+            } else if (0xDC00..<0xE000).contains(u) {
+                out.append(0xFF)
+                i += 2
+            } else {
+                append(u)
+                i += 2
+            }
+        }
+        if i < input.count {
+            if final { out.append(0xFF) } else { carry = Array(input[i...]) }
+        }
+        buffer.replaceSubrange(start..., with: out)
     }
 }

@@ -20,6 +20,8 @@ public final class GzipReader {
     private let input: UnsafeMutablePointer<UInt8>
     private var stream = z_stream()
     private let isGzip: Bool
+    /// Another compressed format recognised by its magic bytes: the first read throws, naming it.
+    private var otherFormat: String?
     private var streamOpen = false
     /// Inside a gzip member (false between members and at the end).
     private var inMember = false
@@ -88,6 +90,7 @@ public final class GzipReader {
         input = .allocate(capacity: bufferSize)
         let n = fread(input, 1, bufferSize, f)
         isGzip = n >= 2 && input[0] == 0x1f && input[1] == 0x8b
+        otherFormat = isGzip ? nil : GzipReader.otherCompression(UnsafeBufferPointer(start: input, count: n))
         if isGzip {
             // 15 + 32: zlib detects the gzip header itself.
             guard inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
@@ -103,6 +106,23 @@ public final class GzipReader {
         } else {
             plainPending = n
         }
+    }
+
+    /// The name of another compressed or archive format whose magic bytes start `b`, if any: read as text it
+    /// would only give a confusing header error.
+    static func otherCompression(_ b: UnsafeBufferPointer<UInt8>) -> String? {
+        let magics: [([UInt8], String)] = [
+            ([0x50, 0x4B, 0x03, 0x04], "zip archive"), ([0x42, 0x5A, 0x68], "bzip2 file"),
+            ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "xz file"), ([0x28, 0xB5, 0x2F, 0xFD], "zstd file"),
+            ([0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C], "7-zip archive"), ([0x04, 0x22, 0x4D, 0x18], "lz4 file"),
+            ([0x50, 0x41, 0x52, 0x31], "Parquet file"), ([0xD0, 0xCF, 0x11, 0xE0], "legacy Excel (.xls) file"),
+        ]
+        for (magic, name) in magics where b.count >= magic.count && b.prefix(magic.count).elementsEqual(magic) {
+            // bzip2's "BZh" is followed by its block size digit: a CSV header starting "BZh" is not taken for one.
+            if name == "bzip2 file", !(b.count > 3 && (0x31...0x39).contains(b[3])) { continue }
+            return name
+        }
+        return nil
     }
 
     /// Throws when the file's size or modification time changed since it was opened: the rows read
@@ -133,6 +153,11 @@ public final class GzipReader {
             pendingError = nil
             finished = true
             throw pending
+        }
+        if let format = otherFormat {
+            finished = true
+            otherFormat = nil
+            throw InputFileError(path: path, message: "is a \(format), not gzip or plain CSV; decompress it first (or recompress it with gzip)")
         }
         if finished || max == 0 { return 0 }
         if scratchCapacity < max {

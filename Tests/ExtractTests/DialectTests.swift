@@ -146,3 +146,48 @@ extension Column {
     /// Every value as text (nil for nulls shown as "").
     func strings() -> [String] { (0..<count).map { string(at: $0) ?? "" } }
 }
+
+struct EncodingDetectionTests {
+    static let text = "id\tname\n1\tZoë 😀 \"Ünïcode\"\n2\t\"tab\tinside\"\n"
+
+    @Test("a UTF-16 file (either byte order, with its byte-order mark) reads as UTF-8 for every chunk size",
+          arguments: [1, 2, 3, 5, 64], [false, true])
+    func utf16WithByteOrderMark(chunkSize: Int, bigEndian: Bool) throws {
+        var bytes: [UInt8] = bigEndian ? [0xFE, 0xFF] : [0xFF, 0xFE]
+        for u in Self.text.utf16 { bytes += bigEndian ? [UInt8(u >> 8), UInt8(u & 0xFF)] : [UInt8(u & 0xFF), UInt8(u >> 8)] }
+        let scanner = CSVScanner(reader: try GzipReader(bytes: bytes, name: "u.tsv"), delimiter: .byte(9), chunkSize: chunkSize)
+        var rows: [[String]] = []
+        while try scanner.next() == .record {
+            rows.append(scanner.fields.map { f in scanner.withFieldBytes(f) { String(decoding: $0, as: UTF8.self) } })
+        }
+        #expect(rows == [["id", "name"], ["1", "Zoë 😀 \"Ünïcode\""], ["2", "tab\tinside"]])
+    }
+
+    @Test func anUnpairedSurrogateQuarantinesItsRowOnly() throws {
+        var bytes: [UInt8] = [0xFF, 0xFE]
+        let units: [UInt16] = Array("name\nok\n".utf16) + [0xD800, 0x61] + Array("\nfine\n".utf16)
+        for u in units { bytes += [UInt8(u & 0xFF), UInt8(u >> 8)] }
+        let s = SourceSpec(name: "c", files: [], columns: [("name", ColumnDecl(.string))])
+        let r = try Extractor.extract(s, bytes: bytes, name: "u.csv")
+        #expect(r.table["name"]!.strings() == ["ok", "fine"])
+        #expect(r.rejects.map(\.rule) == ["encoding"])
+        #expect(r.rejects.map(\.line) == [3])
+    }
+
+    @Test("other compressed formats are named, not read as text", arguments: [
+        ([0x50, 0x4B, 0x03, 0x04, 0x14, 0x00], "is a zip archive, not gzip or plain CSV"),
+        ([0x42, 0x5A, 0x68, 0x39, 0x31, 0x41], "is a bzip2 file"),
+        ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, 0x00], "is a xz file"),
+        ([0x28, 0xB5, 0x2F, 0xFD, 0x00], "is a zstd file"),
+    ] as [([UInt8], String)])
+    func otherCompressionIsAFileError(bytes: [UInt8], message: String) throws {
+        let s = SourceSpec(name: "c", files: [], columns: [("name", ColumnDecl(.string))])
+        #expect { _ = try Extractor.extract(s, bytes: bytes, name: "x.csv.gz") } throws: { e in
+            "\(e)".contains(message) && "\(e)".contains("x.csv.gz")
+        }
+        // A header that merely starts with "BZh" is text.
+        let text = try Extractor.extract(SourceSpec(name: "c", files: [], columns: [("BZhx", ColumnDecl(.string))]),
+                                         bytes: Array("BZhx\nv\n".utf8), name: "t.csv")
+        #expect(text.table.rowCount == 1)
+    }
+}
