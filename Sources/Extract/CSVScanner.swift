@@ -13,8 +13,8 @@ public struct FieldRef: Sendable {
 /// Quoted fields may hold delimiters, doubled quotes and newlines; CRLF and LF
 /// both end records; a UTF-8 byte-order mark at the start is skipped; the
 /// delimiter is one byte or runs of spaces and tabs. Records may span read
-/// chunks of any size. Blank lines are skipped. Not handled: a lone CR as a
-/// line ending (old Mac files) and quote characters other than `"`.
+/// chunks of any size. Blank lines are skipped. A file whose first line ends in a lone CR (old Mac exports) has
+/// its CRs read as line ends; the quote and escape characters are the dialect's.
 public final class CSVScanner {
     public enum Delimiter: Sendable, Equatable {
         case byte(UInt8)
@@ -57,6 +57,10 @@ public final class CSVScanner {
     public private(set) var skippedLines = 0
     private var leadingLinesLeft: Int
     private var firstRead = true
+    /// How lines end: not known until the first CR or LF is read; `.cr` for files whose lines end in a lone CR
+    /// (old Mac exports), read by turning each CR into an LF as it is read.
+    private enum LineEndings { case unknown, lf, cr }
+    private var lineEndings = LineEndings.unknown
     /// Set when the file starts with a UTF-16 byte-order mark.
     private var utf16: UTF16Decoder?
     /// `dialect.comment != nil`, tested per record without touching the array.
@@ -159,6 +163,33 @@ public final class CSVScanner {
         }
     }
 
+    /// Settles `lineEndings` from the first line break (LF or CRLF: `.lf`; a CR followed by anything else: `.cr`),
+    /// and in a CR file turns the new bytes' CRs into LFs. No record can have ended before the first LF, so every
+    /// byte still buffered is converted.
+    private func detectLineEndings(from start: Int) {
+        if lineEndings == .unknown {
+            var i = pos
+            while i < buffer.count {
+                let c = buffer[i]
+                if c == 0x0A { lineEndings = .lf; return }
+                if c == 0x0D {
+                    if i + 1 >= buffer.count {
+                        if eof { lineEndings = .cr } else { return }  // the next read tells CRLF from CR
+                    } else {
+                        lineEndings = buffer[i + 1] == 0x0A ? .lf : .cr
+                    }
+                    if lineEndings == .lf { return }
+                    break
+                }
+                i += 1
+            }
+            if lineEndings == .unknown { return }
+            for k in pos..<buffer.count where buffer[k] == 0x0D { buffer[k] = 0x0A }
+            return
+        }
+        for k in start..<buffer.count where buffer[k] == 0x0D { buffer[k] = 0x0A }
+    }
+
     /// Do the pending bytes start with `prefix`? Nil when too few bytes are buffered to tell (and more may come).
     private func startsWith(_ prefix: [UInt8]) -> Bool? {
         let have = buffer.count - pos
@@ -248,6 +279,7 @@ public final class CSVScanner {
         } else if let t = dialect.transcoding, n > 0 {
             t.toUTF8(&buffer, from: before)
         }
+        if lineEndings != .lf { detectLineEndings(from: before) }
     }
 
     private func parse(_ b: UnsafeBufferPointer<UInt8>, from start: Int) -> Parse {

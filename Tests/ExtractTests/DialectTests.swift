@@ -191,3 +191,28 @@ struct EncodingDetectionTests {
         #expect(text.table.rowCount == 1)
     }
 }
+
+struct LineEndingTests {
+    func scan(_ text: String, chunkSize: Int) throws -> [(Int, [String])] {
+        let scanner = CSVScanner(reader: try GzipReader(bytes: Array(text.utf8), name: "m.csv"), delimiter: .byte(44), chunkSize: chunkSize)
+        var rows: [(Int, [String])] = []
+        while try scanner.next() == .record {
+            rows.append((scanner.recordLine, scanner.fields.map { f in scanner.withFieldBytes(f) { String(decoding: $0, as: UTF8.self) } }))
+        }
+        return rows
+    }
+
+    @Test("lines ending in a lone CR (old Mac exports) are lines, for every chunk size", arguments: [1, 2, 3, 64])
+    func loneCarriageReturns(chunkSize: Int) throws {
+        let rows = try scan("id,note\r1,\"two\rlines\"\r2,x\r", chunkSize: chunkSize)
+        #expect(rows.map(\.1) == [["id", "note"], ["1", "two\nlines"], ["2", "x"]])
+        #expect(rows.map(\.0) == [1, 2, 4])
+    }
+
+    @Test("CRLF is still one line end when the CR and LF arrive in different reads", arguments: [1, 2, 3, 64])
+    func crlfAcrossReads(chunkSize: Int) throws {
+        let rows = try scan("id,note\r\n1,a\r\n2,\"b\r\nc\"\r\n", chunkSize: chunkSize)
+        #expect(rows.map(\.1) == [["id", "note"], ["1", "a"], ["2", "b\r\nc"]])
+        #expect(rows.map(\.0) == [1, 2, 3])
+    }
+}
