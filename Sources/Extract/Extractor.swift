@@ -485,7 +485,7 @@ final class FileExtractor {
         }
         switch r.type {
         case .int:
-            guard let v = parseInt64(b) else { return fail("an integer") }
+            guard let v = parseInt64(b) ?? parseIntegralDecimal(b) else { return fail("an integer") }
             r.ints.append(v)
         case .decimal:
             guard let v = parseDecimal(b, scale: r.scale) else { return fail("a decimal number with at most \(r.scale) decimals") }

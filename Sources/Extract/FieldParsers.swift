@@ -316,13 +316,27 @@ final class ZoneConverter {
     return v
 }
 
+/// UTC, for checking the time part of a timestamp written in a date column (the zone does not change the check).
+/// A fixed offset never touches the converter's cache, so sharing it between threads is safe.
+nonisolated(unsafe) private let utcConverter = ZoneConverter("UTC")!
+
+/// An integer written with a zero fraction (`2.0`, `-3.00`): what pandas writes for an integer column with
+/// missing values. Nil for any other text, a non-zero fraction included.
+func parseIntegralDecimal(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
+    guard let dot = b.firstIndex(of: UInt8(ascii: ".")), dot > 0, dot + 1 < b.count,
+          b[(dot + 1)...].allSatisfy({ $0 == 48 }) else { return nil }
+    return parseInt64(UnsafeBufferPointer(rebasing: b[..<dot]))
+}
+
 /// Parses a date (days since epoch) with `format`.
 func parseDate(_ b: UnsafeBufferPointer<UInt8>, _ format: TimeFormat) -> Int64? {
     switch format {
     case .iso8601:
-        // YYYY-MM-DD, optionally followed by a time part which is ignored only if it is midnight-free? Keep strict.
-        guard b.count == 10, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"),
+        // YYYY-MM-DD; a full ISO 8601 timestamp is accepted too and gives the date as written (exports often
+        // write dates as timestamps), its time part checked like a timestamp's so junk after the date is rejected.
+        guard b.count >= 10, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"),
               let y = digits(b, 0, 4), let m = digits(b, 5, 2), let d = digits(b, 8, 2) else { return nil }
+        if b.count > 10, parseISOTimestamp(b, zone: utcConverter) == nil { return nil }
         return civilDays(y, m, d)
     case .pattern(let parts):
         guard let f = parsePattern(b, parts) else { return nil }

@@ -59,6 +59,15 @@ struct FieldParserTests {
         #expect(p("") { parseDouble($0) } == nil)
     }
 
+    @Test func integersWrittenWithAZeroFraction() {
+        for (text, v) in [("2.0", 2), ("-3.00", -3), ("0.000", 0), ("+7.0", 7)] as [(String, Int64)] {
+            #expect(p(text) { parseIntegralDecimal($0) } == v, "\(text)")
+        }
+        for bad in ["2.5", "2.", ".0", "2.0.0", "2.0e1", "x.0", "", "2.01"] {
+            #expect(p(bad) { parseIntegralDecimal($0) } == nil, "\(bad)")
+        }
+    }
+
     @Test func timeFormatsCompile() {
         #expect(TimeFormat(nil) == .iso8601)
         #expect(TimeFormat("iso8601") == .iso8601)
@@ -136,7 +145,13 @@ struct FieldParserTests {
         #expect(p("1969-12-31") { parseDate($0, .iso8601) } == -1)
         #expect(p("20240229") { parseDate($0, TimeFormat("yyyyMMdd")!) } == CivilDate(year: 2024, month: 2, day: 29).daysSinceEpoch)
         for bad in ["30-06-2026", "1/6/2026", "30/06/26", "30/06/2026 ", "06/30/2026"] { #expect(p(bad) { parseDate($0, ddmm) } == nil, "\(bad)") }
-        for bad in ["2026-6-30", "2026/06/30", "2026-06-30T00:00:00", "", "2026-00-10"] { #expect(p(bad) { parseDate($0, .iso8601) } == nil, "\(bad)") }
+        for bad in ["2026-6-30", "2026/06/30", "", "2026-00-10", "2026-06-30T25:00:00", "2026-06-30 junk", "2026-06-30T10:00:00+99:00"] {
+            #expect(p(bad) { parseDate($0, .iso8601) } == nil, "\(bad)")
+        }
+        // A timestamp in a date column gives the date as written, whatever its offset.
+        for ts in ["2026-06-30T00:00:00", "2026-06-30 23:59:59.5", "2026-06-30T23:30:00-05:00", "2026-06-30T01:00:00+09:00"] {
+            #expect(p(ts) { parseDate($0, .iso8601) } == june30, "\(ts)")
+        }
     }
 
     @Test("impossible calendar dates are rejected", arguments: ["2026-02-30", "2026-02-29", "2026-04-31", "2026-13-01", "2026-01-32", "2026-01-00"])
