@@ -248,6 +248,9 @@ public final class CSVScanner {
         return .tooLong(bytes: skipped)
     }
 
+    /// Is the buffered byte at `index` the quote character (an empty quoted field `""` is not an empty field)?
+    public func isQuoteByte(at index: Int) -> Bool { index < buffer.count && UInt16(buffer[index]) == quoteByte }
+
     /// The raw text of the current record (without its line ending), for quarantine.
     public func recordText(limit: Int = 1024) -> String {
         if let skippedText { return String(skippedText.prefix(limit)) }

@@ -296,7 +296,7 @@ final class FileExtractor {
                     continue
                 }
                 let nf = scanner.fields.count
-                if (expectedFields >= 0 && nf != expectedFields) || nf <= maxIndex {
+                if (expectedFields >= 0 && nf != expectedFields && !onlyEmptyFieldsAfter(expectedFields, scanner)) || nf <= maxIndex {
                     let expected = expectedFields >= 0 ? expectedFields : maxIndex + 1
                     rejects.append(QuarantineRecord(source: source.name, file: path, line: scanner.recordLine, rule: "field_count",
                                                     reason: "expected \(expected) fields, found \(nf)", raw: scanner.recordText()))
@@ -332,6 +332,14 @@ final class FileExtractor {
                                 rowsRead: rowsRead, rowsAccepted: lines.count, rowsRejected: rejects.count, rejectedReason: nil,
                                 linesSkipped: scanner.skippedLines)
         return Part(columns: columns, lines: lines, rejects: rejects, report: report)
+    }
+
+    /// Are the record's fields from `count` on all empty and unquoted? Trailing delimiters (`a,b,c,,`) that some
+    /// exporters write after every row add fields that hold nothing: the row keeps its header's fields.
+    private func onlyEmptyFieldsAfter(_ count: Int, _ scanner: CSVScanner) -> Bool {
+        let fields = scanner.fields
+        guard fields.count > count else { return false }
+        return fields[count...].allSatisfy { $0.start == $0.end && !$0.hasEscapes && ($0.start == 0 || !scanner.isQuoteByte(at: $0.start - 1)) }
     }
 
     private func truncate(_ r: inout ColumnReader, to n: Int) {

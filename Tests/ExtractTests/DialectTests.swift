@@ -216,3 +216,13 @@ struct LineEndingTests {
         #expect(rows.map(\.0) == [1, 2, 3])
     }
 }
+
+struct TrailingDelimiterTests {
+    @Test func emptyFieldsAfterTheHeadersAreTrailingDelimitersNotData() throws {
+        let s = SourceSpec(name: "o", files: [], columns: [("a", ColumnDecl(.int)), ("b", ColumnDecl(.string))])
+        let r = try Extractor.extract(s, bytes: Array("a,b\n1,x,\n2,y,,\n3,z,w\n4,v,\"\"\n5,u\n".utf8), name: "t.csv")
+        #expect(r.table["a"]!.int64Values == [1, 2, 5])
+        #expect(r.rejects.map(\.line) == [4, 5])
+        #expect(r.rejects.map(\.reason) == ["expected 2 fields, found 3", "expected 2 fields, found 3"])
+    }
+}
