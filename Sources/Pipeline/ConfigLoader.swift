@@ -183,8 +183,11 @@ public enum ConfigLoader {
         let p = "sources.\(name)"
         if !isName(name) { d.error(p, "\"\(name)\" is not a valid source name; use letters, digits and '_'") }
         if s.files.isEmpty { d.error("\(p).files", "list at least one file or glob") }
-        if ![",", "\t", ";", "|", "whitespace"].contains(s.delimiter) {
-            d.error("\(p).delimiter", "unsupported delimiter \"\(s.delimiter)\" (expected \",\", \"\\t\", \";\", \"|\" or whitespace)")
+        let oneByte = s.delimiter.utf8.count == 1 && s.delimiter.first.map { !$0.isLetter && !$0.isNumber && !"\"'\r\n ".contains($0) } == true
+        if s.delimiter != "whitespace" && !oneByte {
+            d.error("\(p).delimiter", "unsupported delimiter \"\(s.delimiter)\" (expected one ASCII character such as \",\", \"\\t\", \";\", \"|\", \"^\", or whitespace)")
+        } else if s.delimiter.utf8.first == s.quote?.utf8.first {
+            d.error("\(p).delimiter", "is the quote character too (\"\(s.delimiter)\"); set quote to another character or none")
         }
         if !isValidTimeZone(s.timezone) {
             d.error("\(p).timezone", "unknown time zone \"\(s.timezone)\" (expected UTC, an offset such as +08:00, or an IANA name such as Europe/Berlin)")

@@ -226,3 +226,13 @@ struct TrailingDelimiterTests {
         #expect(r.rejects.map(\.reason) == ["expected 2 fields, found 3", "expected 2 fields, found 3"])
     }
 }
+
+struct OtherDelimiterTests {
+    @Test func aCaretDelimitedFileReads() throws {
+        var s = SourceSpec(name: "o", files: [], columns: [("a", ColumnDecl(.int)), ("b", ColumnDecl(.string))])
+        s.delimiter = "^"
+        let r = try Extractor.extract(s, bytes: Array("a^b\n1^x,y\n2^\"p^q\"\n".utf8), name: "t.txt")
+        #expect(r.table["a"]!.int64Values == [1, 2])
+        #expect(r.table["b"]!.strings() == ["x,y", "p^q"])
+    }
+}
