@@ -9,19 +9,32 @@ public struct LocalClock: Sendable {
     public let kind: Kind
     public let name: String
 
-    /// "UTC", a fixed offset "+02:00" / "-05:30", or an IANA name ("Europe/Berlin"); nil when unknown.
+    /// "UTC", a fixed offset ("+02:00", "-05:30", "+0530", "+02", optionally after "UTC" or "GMT": "UTC+02:00"),
+    /// or an IANA name ("Europe/Berlin"); nil when unknown. Offsets run from -14:00 to +14:00, as on Earth.
+    /// The one parser of zone names: sources' `timezone`, `features.zone` and the sessions' zone all use it.
     public init?(_ name: String) {
         self.name = name
-        if name == "UTC" || name == "Z" { kind = .utc; return }
-        let b = Array(name.utf8)
-        if b.count == 6, b[0] == UInt8(ascii: "+") || b[0] == UInt8(ascii: "-"), b[3] == UInt8(ascii: ":"),
-           let h = Int64(String(decoding: b[1...2], as: UTF8.self)), let m = Int64(String(decoding: b[4...5], as: UTF8.self)),
-           h <= 14, m < 60 {
-            kind = .fixed((h * 3600 + m * 60) * (b[0] == UInt8(ascii: "-") ? -1 : 1) * microsPerSecond)
+        if name == "UTC" || name == "Z" || name == "GMT" { kind = .utc; return }
+        if let seconds = LocalClock.offsetSeconds(name) {
+            kind = seconds == 0 ? .utc : .fixed(seconds * microsPerSecond)
             return
         }
         guard let tz = TimeZone(identifier: name) else { return nil }
         kind = .zone(tz)
+    }
+
+    /// Seconds east of UTC of a fixed-offset name, or nil when `name` is not one.
+    static func offsetSeconds(_ name: String) -> Int64? {
+        var text = Substring(name)
+        for prefix in ["UTC", "GMT"] where text.hasPrefix(prefix) { text = text.dropFirst(prefix.count) }
+        guard let sign = text.first, sign == "+" || sign == "-" else { return nil }
+        let digits = text.dropFirst().filter { $0 != ":" }
+        let colons = text.dropFirst().filter { $0 == ":" }.count
+        guard digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), digits.count == 2 || digits.count == 4,
+              colons == 0 || (colons == 1 && digits.count == 4 && text.dropFirst().dropFirst(2).first == ":") else { return nil }
+        let h = Int64(digits.prefix(2))!, m = digits.count == 4 ? Int64(digits.suffix(2))! : 0
+        guard m < 60, h * 60 + m <= 14 * 60 else { return nil }
+        return (h * 3600 + m * 60) * (sign == "-" ? -1 : 1)
     }
 
     public var isUTC: Bool { if case .utc = kind { return true } else { return false } }

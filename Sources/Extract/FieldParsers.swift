@@ -269,17 +269,14 @@ final class ZoneConverter {
     let kind: Kind
     private var cache: [Int64: Int64] = [:]
 
+    /// A zone name as `LocalClock` reads it (the one parser of zone names).
     init?(_ name: String) {
-        if name == "UTC" || name == "Z" { kind = .fixed(0); return }
-        let b = Array(name.utf8)
-        if b.count == 6, b[0] == UInt8(ascii: "+") || b[0] == UInt8(ascii: "-"), b[3] == UInt8(ascii: ":"),
-           let h = Int64(String(decoding: b[1...2], as: UTF8.self)), let m = Int64(String(decoding: b[4...5], as: UTF8.self)) {
-            let s = (h * 3600 + m * 60) * (b[0] == UInt8(ascii: "-") ? -1 : 1)
-            kind = .fixed(s)
-            return
+        guard let clock = LocalClock(name) else { return nil }
+        switch clock.kind {
+        case .utc: kind = .fixed(0)
+        case .fixed(let micros): kind = .fixed(micros / 1_000_000)
+        case .zone(let tz): kind = .iana(tz)
         }
-        guard let tz = TimeZone(identifier: name) else { return nil }
-        kind = .iana(tz)
     }
 
     /// Seconds to subtract from a local time (in seconds since epoch, as if UTC) to get UTC.

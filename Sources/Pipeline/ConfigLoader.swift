@@ -375,14 +375,8 @@ public enum ConfigLoader {
         return s.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 || $0 == 45 }
     }
 
-    static func isValidTimeZone(_ tz: String) -> Bool {
-        if tz == "UTC" || tz == "Z" { return true }
-        let b = Array(tz.utf8)
-        if b.count == 6, b[0] == UInt8(ascii: "+") || b[0] == UInt8(ascii: "-"), b[3] == UInt8(ascii: ":"),
-           let h = Int(String(decoding: b[1...2], as: UTF8.self)), let m = Int(String(decoding: b[4...5], as: UTF8.self)),
-           h <= 18, m < 60 { return true }
-        return TimeZone(identifier: tz) != nil
-    }
+    /// The zone names `LocalClock` reads (the one parser every stage uses).
+    static func isValidTimeZone(_ tz: String) -> Bool { LocalClock(tz) != nil }
 
     /// Nil when `format` is a supported date/timestamp format, else what is wrong (`TimeFormat.compile`).
     static func checkTimeFormat(_ format: String, type: ColumnType) -> String? {

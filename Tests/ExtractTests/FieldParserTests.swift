@@ -225,6 +225,13 @@ struct FieldParserTests {
         #expect(minus330 == -12_600)
         #expect(ZoneConverter("Europe/Berlin") != nil)
         #expect(ZoneConverter("Mars/Olympus_Mons") == nil)
+        for (name, seconds) in [("+0530", 19_800), ("+05", 18_000), ("UTC+02:00", 7200), ("GMT-03:30", -12_600), ("GMT", 0),
+                                ("-14:00", -50_400), ("+14:00", 50_400)] as [(String, Int64)] {
+            #expect(ZoneConverter(name).map { $0.offset(localSeconds: 0) } == seconds, "\(name)")
+        }
+        for bad in ["+15:00", "+5:30", "+05:3", "UTC+", "+05:30:00", "+0a:00", "05:00", "+14:30"] {
+            #expect(ZoneConverter(bad) == nil, "\(bad)")
+        }
     }
 
     // Europe/Berlin switches to summer time on 2026-03-29 at 02:00 local (01:00 UTC): 02:00-03:00 local does not exist.
