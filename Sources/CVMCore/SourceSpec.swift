@@ -155,7 +155,13 @@ public struct SourceSpec: Decodable, Sendable {
         timezone = try c.decodeIfPresent(String.self, forKey: .timezone) ?? timezone
         onFileError = try c.decodeIfPresent(FileErrorPolicy.self, forKey: .onFileError) ?? onFileError
         extraColumns = try c.decodeIfPresent(ExtraColumnsPolicy.self, forKey: .extraColumns) ?? extraColumns
-        missingColumns = try c.decodeIfPresent(MissingColumnsPolicy.self, forKey: .missingColumns) ?? missingColumns
+        // YAML reads a bare `null` as the null value, so `missing_columns: null` (what the header error advises)
+        // arrives as nil: that is the null policy, not the default.
+        if c.contains(.missingColumns), try c.decodeNil(forKey: .missingColumns) {
+            missingColumns = .null
+        } else {
+            missingColumns = try c.decodeIfPresent(MissingColumnsPolicy.self, forKey: .missingColumns) ?? missingColumns
+        }
         nullValues = try c.decodeIfPresent([String].self, forKey: .nullValues) ?? nullValues
         columns = try c.decode(KeyedList<ColumnDecl>.self, forKey: .columns)
         for i in columns.entries.indices { columns.entries[i].value.name = columns.entries[i].key }

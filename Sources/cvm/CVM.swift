@@ -148,13 +148,28 @@ extension CVM {
         @Argument(help: "The pipeline config (YAML).", completion: .file(extensions: ["yaml", "yml"]))
         var config: String
 
+        @Option(help: "Also read, type and check the first N rows of every source (0: only the config).")
+        var sample: Int = 0
+
+        @Option(help: "The as-of date for window rules in the sample, YYYY-MM-DD (default: the config's as_of, else yesterday UTC).")
+        var asOf: String?
+
         func run() throws {
+            var status = ExitStatus.ok
             try guarded {
+                guard sample >= 0 else { throw CVMFailure(.usage, "error: --sample must be 0 or more, found \(sample)") }
+                let day = try asOf.map { try parseDay($0, option: "--as-of") }
                 let loaded = try ConfigLoader.load(path: config)
                 for w in loaded.warnings { FileHandle.standardError.write(Data("\(w)\n".utf8)) }
                 let files = loaded.files.values.reduce(0) { $0 + $1.count }
                 print("\(config): ok (\(loaded.config.sources.count) sources, \(files) input files)")
+                if sample > 0 {
+                    let report = sampleSources(loaded, rows: sample, asOf: resolveAsOf(day, loaded.config))
+                    print(report.text, terminator: "")
+                    status = report.exitStatus
+                }
             }
+            if status != .ok { throw ExitCode(status.rawValue) }
         }
     }
 

@@ -1,0 +1,57 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `cvm validate --sample N`: the first rows of every source read and checked like a run, without a warehouse.
+struct ValidateSampleTests {
+    @Test func theSampleCountsRejectsPerRuleWithAnExample() throws {
+        let dir = try makeTemporaryDirectory("validate-sample")
+        let config = try makePipelineConfig("europe", in: dir)
+        let r = try runCVM(["validate", config, "--sample", "100"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("sample: customers: 4 rows from 1 file: 4 kept, 0 rejected"))
+        #expect(lines.contains("sample: orders: 7 rows from 1 file: 5 kept, 2 rejected"))
+        #expect(lines.contains { $0.hasPrefix("  parse: 2 (e.g. ") && $0.contains("bestellungen.csv.gz:8:8: unit_price: \"1.5\"") })
+        // Nothing is written: no warehouse, no artifacts.
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/cvm.sqlite"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/artifacts"))
+        // A prefix: the first 3 orders only.
+        let three = try runCVM(["validate", config, "--sample", "3"])
+        #expect(three.stdout.contains("sample: orders: 3 rows from 1 file: 3 kept, 0 rejected"), "\(three.stdout)")
+    }
+
+    @Test func aSampleAboveTheErrorBudgetExits65() throws {
+        let dir = try makeTemporaryDirectory("validate-sample-budget")
+        let config = try makePipelineConfig("europe", in: dir)
+        let strict = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "max_reject_rate: 0.5", with: "max_reject_rate: 0.1")
+        try strict.write(toFile: config, atomically: true, encoding: .utf8)
+        let r = try runCVM(["validate", config, "--sample", "100"])
+        #expect(r.status == 65)
+        #expect(r.stdout.contains("sample: orders: 7 rows from 1 file: 5 kept, 2 rejected (28.6%, above max_reject_rate 0.1)"), "\(r.stdout)")
+    }
+
+    @Test func aMisnamedHeaderIsAFileErrorOrAnEmptyColumn() throws {
+        let dir = try makeTemporaryDirectory("validate-sample-header")
+        let config = try makePipelineConfig("europe", in: dir)
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        try text.replacingOccurrences(of: "from: Rabatt", with: "from: Nachlass").write(toFile: config, atomically: true, encoding: .utf8)
+        let r = try runCVM(["validate", config, "--sample", "100"])
+        #expect(r.status == 66)
+        #expect(r.stdout.contains("sample: orders: file error: ") && r.stdout.contains("the header lacks column \"Nachlass\""), "\(r.stdout)")
+        // With missing_columns: null the column reads as null, and the sample says so.
+        try text.replacingOccurrences(of: "from: Rabatt", with: "from: Nachlass")
+            .replacingOccurrences(of: "    comment: \"#\"", with: "    comment: \"#\"\n    missing_columns: null")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let null = try runCVM(["validate", config, "--sample", "100"])
+        #expect(null.status == 0, "\(null.stdout) \(null.stderr)")
+        #expect(null.stdout.contains("  no value in the sample: discount"), "\(null.stdout)")
+    }
+
+    @Test func aNegativeSampleIsAUsageError() throws {
+        let dir = try makeTemporaryDirectory("validate-sample-usage")
+        let config = try makePipelineConfig("europe", in: dir)
+        let r = try runCVM(["validate", config, "--sample", "-1"])
+        #expect(r.status == 64)
+    }
+}
