@@ -445,7 +445,9 @@ struct SingleNodeContainer: SingleValueDecodingContainer {
 
     private func scalar(_ expected: String) throws -> String {
         guard case .scalar(let s) = node, !isNull(node) else {
-            throw decoder.fail("expected \(expected), found \(describe(node))")
+            // An unquoted null, ~ or empty value is YAML's null, not text: say how to write the text.
+            let hint = if case .scalar(let t) = node, expected == "a string" { t.string.isEmpty ? " (write \"\" for empty text)" : " (quote it for the text: \"\(t.string)\")" } else { "" }
+            throw decoder.fail("expected \(expected), found \(describe(node))\(hint)")
         }
         return s.string
     }
