@@ -341,6 +341,10 @@ public enum ClusterStage {
                     }
                     for m in matches where !selected.contains(m) { selected.append(m) }
                 }
+                guard n > 0 else {
+                    // Not a config problem: no customer has rows up to the as-of date (a date before the data?).
+                    throw CVMFailure(.dataQuality, "error: \(key): customer_features has no customers for this snapshot: no customer has rows on or before the as-of date; check --as-of / as_of against the dates in your files")
+                }
                 guard cfg.kChoice.max <= n else {
                     throw CVMFailure(.config, "error: \(key).k: \(cfg.kChoice.max) clusters for \(n) customers; lower k")
                 }

@@ -55,3 +55,13 @@ struct ValidateSampleTests {
         #expect(r.status == 64)
     }
 }
+
+struct EmptySnapshotTests {
+    @Test func anAsOfBeforeEveryOrderIsADataErrorNamingTheAsOf() throws {
+        let dir = try makeTemporaryDirectory("e2e-empty-snapshot")
+        let config = try makePipelineConfig("europe", in: dir)
+        let r = try runCVM(["run", config, "--as-of", "2025-01-01"])
+        #expect(r.status == 65)
+        #expect(r.stderr.contains("customer_features has no customers for this snapshot"), "\(r.stderr)")
+    }
+}
