@@ -58,8 +58,39 @@ public struct SourceSpec: Decodable, Sendable {
     /// Columns that identify a row; duplicates are quarantined (rule `duplicate`).
     public var key: [String]
     public var dedupe: DedupePolicy
-    /// Foreign keys: `column: other_source.column`; unmatched rows are quarantined (rule `reference`).
+    /// Foreign keys: `column: other_source.column`; unmatched rows are quarantined (rule `reference`) unless the
+    /// column's `on_unknown` policy (`unknownReferences`) says otherwise.
     public var references: KeyedList<String>
+    /// What a row whose reference is not found does, per referencing column (absent: `reject`).
+    public var unknownReferences: [String: UnknownReferencePolicy] = [:]
+
+    /// `references.<column>.on_unknown`: an id the referenced source does not have.
+    public enum UnknownReferencePolicy: String, ConfigEnum {
+        /// The row is quarantined (rule `reference`).
+        case reject
+        /// The row is kept with its id; the count is logged and recorded.
+        case keep
+        /// The row is kept and the referenced source gains a placeholder row with that id (other columns null).
+        case placeholder
+        public static var noun: String { "on_unknown policy" }
+        public init(from decoder: any Decoder) throws { self = try Self.decodeWord(from: decoder) }
+    }
+
+    /// One `references` entry: `other_source.column`, or `{to: other_source.column, on_unknown: keep}`.
+    struct ReferenceEntry: Decodable, Sendable {
+        var target: String
+        var onUnknown: UnknownReferencePolicy = .reject
+        enum CodingKeys: String, CodingKey, CaseIterable { case to, onUnknown = "on_unknown" }
+        init(from decoder: any Decoder) throws {
+            if ConfigNodeKind.isMapping(decoder) == true {
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                target = try c.decode(String.self, forKey: .to)
+                onUnknown = try c.decodeIfPresent(UnknownReferencePolicy.self, forKey: .onUnknown) ?? .reject
+            } else {
+                target = try decoder.singleValueContainer().decode(String.self)
+            }
+        }
+    }
     /// Data-quality budget: the run fails with exit 65 when more than this share of rows is rejected.
     public var maxRejectRate: Double
     /// The newest row must be at most this old at the end of the as-of day.
@@ -167,7 +198,10 @@ public struct SourceSpec: Decodable, Sendable {
         for i in columns.entries.indices { columns.entries[i].value.name = columns.entries[i].key }
         key = try c.decodeIfPresent(StringList.self, forKey: .key)?.values ?? key
         dedupe = try c.decodeIfPresent(DedupePolicy.self, forKey: .dedupe) ?? dedupe
-        references = try c.decodeIfPresent(KeyedList<String>.self, forKey: .references) ?? references
+        if let entries = try c.decodeIfPresent(KeyedList<ReferenceEntry>.self, forKey: .references) {
+            references = KeyedList(entries.entries.map { (key: $0.key, value: $0.value.target) })
+            for e in entries.entries where e.value.onUnknown != .reject { unknownReferences[e.key] = e.value.onUnknown }
+        }
         maxRejectRate = try c.decodeIfPresent(Double.self, forKey: .maxRejectRate) ?? maxRejectRate
         maxLineBytes = try c.decodeIfPresent(Int.self, forKey: .maxLineBytes) ?? maxLineBytes
         maxFieldBytes = try c.decodeIfPresent(Int.self, forKey: .maxFieldBytes) ?? maxFieldBytes

@@ -125,7 +125,45 @@ public struct CleanResult: Sendable {
     public var rejectsByRule: [(rule: String, count: Int)]
     /// Values set to null under `on_invalid: null`, per column and rule (rows kept), with one example each.
     public var nulled: [(column: String, rule: String, count: Int, example: String)] = []
+    /// Kept rows whose reference was not found (`on_unknown: keep` or `placeholder`), per referencing column.
+    public var unknownReferences: [UnknownReferences] = []
     public var rejectRate: Double { rowsIn == 0 ? 0 : Double(quarantine.count) / Double(rowsIn) }
+}
+
+/// Kept rows of one referencing column whose id the referenced source lacks (`on_unknown: keep | placeholder`).
+public struct UnknownReferences: Sendable, Equatable {
+    public var column: String
+    /// `other_source.column`.
+    public var target: String
+    public var policy: SourceSpec.UnknownReferencePolicy
+    /// Rows kept with an unknown id.
+    public var rows = 0
+    /// The distinct unknown ids, in the order their first row appears (the placeholders to add).
+    public var ids: [String] = []
+
+    public init(column: String, target: String, policy: SourceSpec.UnknownReferencePolicy) {
+        (self.column, self.target, self.policy) = (column, target, policy)
+    }
+
+    /// `target`'s placeholder rows: the ids in its column, every other column null, `_file` naming where they
+    /// came from (`placeholder for orders.customer_id`) and `_line` 0. Same schema as `table` (the cleaned target).
+    public func placeholders(matching table: Table, source: String) -> Table? {
+        let parts = target.split(separator: ".").map(String.init)
+        guard parts.count == 2, table[parts[1]] != nil, !ids.isEmpty else { return nil }
+        let n = ids.count
+        let columns = table.columns.map { c -> Column in
+            if c.name == parts[1] { return Column(c.name, c.type, strings: ids) }
+            if c.name == Provenance.file { return Column(c.name, c.type, strings: Array(repeating: "placeholder for \(source).\(column)", count: n)) }
+            if c.name == Provenance.line { return Column(c.spec, .int64([Int64](repeating: 0, count: n))) }
+            let none = [Bool](repeating: false, count: n)
+            switch c.type.storageKind {
+            case .int64: return Column(c.spec, .int64([Int64](repeating: 0, count: n)), validity: none)
+            case .double: return Column(c.spec, .double([Double](repeating: 0, count: n)), validity: none)
+            case .string: return Column(c.name, c.type, strings: [String?](repeating: nil, count: n))
+            }
+        }
+        return Table(name: table.name, columns: columns, rowCount: n)
+    }
 }
 
 /// Validates typed rows against a source's declared rules (the clean stage).
@@ -420,14 +458,28 @@ public enum Cleaner {
             }
         }
         // reference
+        var unknown: [UnknownReferences] = []
         for (colName, target) in source.references {
             guard let c = table[colName], let ref = references[target], case .string(let codes, let dict) = c.storage else { continue }
             let known = Set((0..<ref.count).compactMap { ref.string(at: $0) })
             let ok = dict.map { known.contains($0) }
             let ci = (decls.firstIndex { $0.key == colName } ?? 0) + 1
-            for i in 0..<n where c.isValid(i) && !ok[Int(codes[i])] {
-                reject(i, "reference", "\(colName) \"\(dict[Int(codes[i])])\" not found in \(target)", col: ci)
+            let policy = source.unknownReferences[colName] ?? .reject
+            if policy == .reject {
+                for i in 0..<n where c.isValid(i) && !ok[Int(codes[i])] {
+                    reject(i, "reference", "\(colName) \"\(dict[Int(codes[i])])\" not found in \(target)", col: ci)
+                }
+                continue
             }
+            // Kept: only rows that pass every other rule count, and their distinct ids in first-seen order.
+            var found = UnknownReferences(column: colName, target: target, policy: policy)
+            var seen = [Bool](repeating: false, count: dict.count)
+            for i in 0..<n where ruleOf[i] == 0 && c.isValid(i) && !ok[Int(codes[i])] {
+                found.rows += 1
+                let code = Int(codes[i])
+                if !seen[code] { seen[code] = true; found.ids.append(dict[code]) }
+            }
+            if found.rows > 0 { unknown.append(found) }
         }
 
         var keep: [Int] = []
@@ -454,6 +506,7 @@ public enum Cleaner {
             let parts = k.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
             return (parts[0], parts[1], nulled[k]!.count, nulled[k]!.example)
         }
+        result.unknownReferences = unknown
         return result
     }
 

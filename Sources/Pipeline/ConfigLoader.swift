@@ -318,6 +318,20 @@ public enum ConfigLoader {
                 d.error(rp, "source \(parts[0]) has no column \"\(parts[1])\" (declared: \(other.columns.keys.joined(separator: ", ")))")
             }
             if parts[0] == name { d.error(rp, "a source cannot reference itself") }
+            // References compare ids as text (dictionary values): a number column would never be checked.
+            for (side, t) in [("\(name).\(col)", s.columns[col]?.type), ("\(parts[0]).\(parts[1])", other.columns[parts[1]]?.type)] {
+                if let t, ![.string, .enum].contains(t) {
+                    d.error(rp, "references compare ids as text: declare \(side) as string, not \(t) (ids such as 00123 keep their zeros)")
+                    break
+                }
+            }
+            if s.unknownReferences[col] == .placeholder {
+                if other.key != [parts[1]] {
+                    d.error("\(rp).on_unknown", "placeholder rows need \(parts[1]) to be the key of \(parts[0]) (its key: \(other.key.isEmpty ? "none" : other.key.joined(separator: ", "))); set sources.\(parts[0]).key: \(parts[1]), or use keep")
+                } else if let t = other.columns[parts[1]]?.type, ![.string, .enum].contains(t) {
+                    d.error("\(rp).on_unknown", "placeholder rows need \(parts[0]).\(parts[1]) to be a string column, not \(t)")
+                }
+            }
         }
     }
 

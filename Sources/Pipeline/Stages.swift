@@ -131,13 +131,31 @@ extension PipelineRunner {
                 ])
                 stats.detail["nulled_\(name)_\(x.column)"] = "\(x.count)"
             }
+            for u in result.unknownReferences {
+                let target = String(u.target.split(separator: ".").first ?? "")
+                var metadata: Logger.Metadata = [
+                    "source": "\(name)", "column": "\(u.column)", "target": "\(u.target)", "rows": "\(u.rows)",
+                    "ids": "\(u.ids.count)", "example": "\(u.ids.first ?? "")", "on_unknown": "\(u.policy.rawValue)",
+                ]
+                stats.detail["unknown_\(name)_\(u.column)"] = "\(u.rows)"
+                // A placeholder row per unknown id joins the referenced source's cleaned table, so every kept row
+                // has its customer (sources cleaned later, and the features, see them).
+                if u.policy == .placeholder, let referenced = cleaned[target],
+                   let extra = u.placeholders(matching: referenced, source: name) {
+                    cleaned[target] = Table.concatenating([referenced, extra], name: referenced.name)
+                    stats.detail["placeholders_\(target)"] = "\((Int(stats.detail["placeholders_\(target)"] ?? "0") ?? 0) + extra.rowCount)"
+                    metadata["placeholders_added"] = "\(extra.rowCount)"
+                }
+                logger.warning("kept rows whose reference is unknown", metadata: metadata)
+            }
             if let stale = Cleaner.staleness(source, table: table, cutoff: loaded.config.stages.features.cutoffUTC(asOf: asOf)) {
                 budgetProblems.append("\(loaded.path): error: \(stale)")
             }
-            clock.start()
-            profiles.append(Cleaner.profile(table, source: name, threads: threads))
-            clock.stop("profile", into: &stats)
         }
+        // Profiles once every source is in (placeholders may have joined a referenced source), in config order.
+        clock.start()
+        for name in order { if let table = cleaned[name] { profiles.append(Cleaner.profile(table, source: name, threads: threads)) } }
+        clock.stop("profile", into: &stats)
         var outputs = sources.compactMap { cleaned[$0.name] }
         if let sessionSource = sessionsSource(loaded.config.stages.clean), let events = cleaned[sessionSource] {
             // Sessions belong to the snapshot: events after the as-of day are left out (point-in-time).

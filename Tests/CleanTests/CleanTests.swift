@@ -305,3 +305,59 @@ struct DistinctCountTests {
         }
     }
 }
+
+struct UnknownReferenceTests {
+    let rows: [(order: String, line: Int64, customer: String?, qty: Int64?, status: String)] = [
+        ("O1", 1, "C1", 1, "completed"), ("O2", 1, "C9", 1, "completed"), ("O3", 1, "C8", 1, "completed"),
+        ("O4", 1, "C9", 1, "completed"), ("O5", 1, "C7", 0, "completed"),
+    ]
+
+    func clean(_ policy: SourceSpec.UnknownReferencePolicy) -> CleanResult {
+        var s = ordersSpec(dedupe: .first)
+        s.unknownReferences["customer_id"] = policy
+        return Cleaner.clean(s, table: rawOrders(rows), references: ["customers.customer_id": knownCustomers], threads: 1)
+    }
+
+    @Test func rejectIsTheDefault() {
+        let r = clean(.reject)
+        #expect(r.quarantine.map(\.rule) == ["reference", "reference", "reference", "min"])
+        #expect(r.unknownReferences.isEmpty)
+    }
+
+    @Test("keep and placeholder keep the rows and list the unknown ids once, in order", arguments: [
+        SourceSpec.UnknownReferencePolicy.keep, .placeholder,
+    ])
+    func keptRowsAreCounted(policy: SourceSpec.UnknownReferencePolicy) throws {
+        let r = clean(policy)
+        #expect(r.table["order_id"]!.strings() == ["O1", "O2", "O3", "O4"])
+        // O5 fails min first: it is quarantined and its unknown customer adds nothing.
+        #expect(r.quarantine.map(\.rule) == ["min"])
+        let u = try #require(r.unknownReferences.first)
+        #expect(u == {
+            var x = UnknownReferences(column: "customer_id", target: "customers.customer_id", policy: policy)
+            x.rows = 3
+            x.ids = ["C9", "C8"]
+            return x
+        }())
+    }
+
+    @Test func placeholdersHaveTheIdsAndNullsElsewhere() throws {
+        var u = UnknownReferences(column: "customer_id", target: "customers.customer_id", policy: .placeholder)
+        u.ids = ["C9", "C8"]
+        let customers = Table(name: "stg_customers", columns: [
+            Column("customer_id", strings: ["C1"]), Column("signup", .date, int64: [19_000]), Column("score", double: [1.5]),
+            Column(Provenance.file, strings: ["c.csv"]), Column(Provenance.line, .int, int64: [2]),
+        ])
+        let p = try #require(u.placeholders(matching: customers, source: "orders"))
+        #expect(p.schema.columns.map(\.type) == customers.schema.columns.map(\.type))
+        #expect(p["customer_id"]!.strings() == ["C9", "C8"])
+        #expect(p["signup"]!.validity == [false, false])
+        #expect(p["score"]!.validity == [false, false])
+        #expect(p[Provenance.file]!.strings() == ["placeholder for orders.customer_id", "placeholder for orders.customer_id"])
+        #expect(p[Provenance.line]!.int64Values == [0, 0])
+    }
+}
+
+extension Column {
+    func strings() -> [String] { (0..<count).map { string(at: $0) ?? "" } }
+}
