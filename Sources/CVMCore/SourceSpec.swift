@@ -109,6 +109,9 @@ public struct SourceSpec: Decodable, Sendable {
     /// A gzip file that inflates to more than this many times its compressed size is refused (a gzip bomb).
     /// Checked as the file streams, once 1 MiB has been inflated.
     public var maxExpansionRatio: Double = 200
+    /// The raw text kept with a quarantined row, at most this many bytes (cut at a character boundary); 0 keeps none
+    /// (quarantined lines may hold personal data).
+    public var maxRawBytes: Int = 1024
     /// The decimal mark of numbers in the files: `.` (default) or `,` (then a `.` in a number is an error unless it
     /// is the thousands separator).
     public var decimalSeparator: String = "."
@@ -152,7 +155,7 @@ public struct SourceSpec: Decodable, Sendable {
         case maxRejectRate = "max_reject_rate", freshness, checks, dedupeBy = "dedupe_by", currency
         case maxLineBytes = "max_line_bytes", maxFieldBytes = "max_field_bytes", maxExpansionRatio = "max_expansion_ratio"
         case decimalSeparator = "decimal_separator", thousandsSeparator = "thousands_separator", encoding
-        case quote, escape, comment, skipLines = "skip_lines"
+        case quote, escape, comment, skipLines = "skip_lines", maxRawBytes = "max_raw_bytes"
     }
 
     public init(name: String, files: [String], columns: [(String, ColumnDecl)]) {
@@ -216,6 +219,7 @@ public struct SourceSpec: Decodable, Sendable {
         escape = try c.decodeIfPresent(String.self, forKey: .escape)
         comment = try c.decodeIfPresent(String.self, forKey: .comment)
         skipLines = try c.decodeIfPresent(Int.self, forKey: .skipLines) ?? skipLines
+        maxRawBytes = try c.decodeIfPresent(Int.self, forKey: .maxRawBytes) ?? maxRawBytes
         let names = columns.map(\.key)
         for (k, text) in (try c.decodeIfPresent(StringList.self, forKey: .checks)?.values ?? []).enumerated() {
             do { checks.append(try RowExpression(text, columns: names)) } catch let e as ConfigValueError {
@@ -464,4 +468,14 @@ public struct CurrencyConversion: Decodable, Sendable {
     }
     /// Units of `to` per unit of `code`; nil when unknown.
     public func rate(_ code: String) -> Double? { code == to ? 1 : rates[code] }
+}
+
+/// `text` cut to at most `bytes` UTF-8 bytes at a character boundary (the raw text of quarantined rows).
+public func prefixUTF8(_ text: String, bytes: Int) -> String {
+    let utf8 = text.utf8
+    guard utf8.count > bytes else { return text }
+    var end = utf8.index(utf8.startIndex, offsetBy: max(0, bytes))
+    // Back off continuation bytes (10xxxxxx) so no character is cut in half.
+    while end > utf8.startIndex, (utf8[end] & 0xC0) == 0x80 { end = utf8.index(before: end) }
+    return String(text[..<end])
 }

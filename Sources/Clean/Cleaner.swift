@@ -491,8 +491,7 @@ public enum Cleaner {
             guard ruleOf[i] != 0 else { keep.append(i); continue }
             let r = ruleOrder[Int(ruleOf[i]) - 1]
             let (f, l) = place(i)
-            var raw = dataCols.map { $0.formatted(at: i) }.joined(separator: ",")
-            if raw.utf8.count > 1024 { raw = String(raw.prefix(1024)) }
+            let raw = source.maxRawBytes == 0 ? "" : prefixUTF8(dataCols.map { $0.formatted(at: i) }.joined(separator: ","), bytes: source.maxRawBytes)
             records.append(QuarantineRecord(source: source.name, file: f, line: l, column: detail[i]?.column, rule: r, reason: detail[i]?.reason ?? r, raw: raw))
             counts[r, default: 0] += 1
         }

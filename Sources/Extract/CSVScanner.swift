@@ -1,3 +1,4 @@
+import CVMCore
 import Foundation
 
 /// A field of the current record: a byte range in the scanner's buffer.
@@ -63,6 +64,8 @@ public final class CSVScanner {
     private var lineEndings = LineEndings.unknown
     /// Set when the file starts with a UTF-16 byte-order mark.
     private var utf16: UTF16Decoder?
+    /// The longest raw text a caller asks for (what an overlong record keeps of its start).
+    public var rawLimit = 1024
     /// `dialect.comment != nil`, tested per record without touching the array.
     private let hasComment: Bool
     private let chunkSize: Int
@@ -225,7 +228,7 @@ public final class CSVScanner {
     /// buffer are read and dropped chunk by chunk, so memory stays bounded whatever the line's length.
     private func skipOverlong() throws -> Outcome {
         recordLine = nextLine
-        skippedText = String(decoding: buffer[pos..<min(buffer.count, pos + 1024)], as: UTF8.self)
+        skippedText = String(decoding: buffer[pos..<min(buffer.count, pos + max(1024, rawLimit + 4))], as: UTF8.self)
         var skipped = 0
         while true {
             let found: Int? = buffer.withUnsafeBufferPointer { b in
@@ -252,12 +255,14 @@ public final class CSVScanner {
     public func isQuoteByte(at index: Int) -> Bool { index < buffer.count && UInt16(buffer[index]) == quoteByte }
 
     /// The raw text of the current record (without its line ending), for quarantine.
+    /// At most `limit` bytes, cut at a character boundary.
     public func recordText(limit: Int = 1024) -> String {
-        if let skippedText { return String(skippedText.prefix(limit)) }
+        if let skippedText { return prefixUTF8(skippedText, bytes: limit) }
         var end = recordEnd
         while end > recordStart, buffer[end - 1] == 0x0A || buffer[end - 1] == 0x0D { end -= 1 }
-        let slice = buffer[recordStart..<min(end, recordStart + limit)]
-        return String(decoding: slice, as: UTF8.self)
+        // One character past the cap at most, so the cut can fall on its boundary.
+        let slice = buffer[recordStart..<min(end, recordStart + limit + 4)]
+        return prefixUTF8(String(decoding: slice, as: UTF8.self), bytes: limit)
     }
 
     private func fill(atLeast: Int = 0) throws {

@@ -250,6 +250,7 @@ final class FileExtractor {
         let scanner = CSVScanner(reader: reader, delimiter: delimiter, dialect: FileExtractor.dialect(source),
                                  chunkSize: min(1 << 18, source.maxLineBytes),
                                  maxRecordBytes: source.maxLineBytes)
+        scanner.rawLimit = source.maxRawBytes
         let decls = source.columns.entries.map(\.value)
         var readers = decls.map { d in
             ColumnReader(decl: d, kind: d.type.storageKind, format: TimeFormat(d.format) ?? .iso8601,
@@ -315,25 +316,25 @@ final class FileExtractor {
                 if case .tooLong(let bytes) = outcome {
                     rejects.append(QuarantineRecord(source: source.name, file: path, line: scanner.recordLine, rule: "line_size",
                                                     reason: "the line has no end within \(source.maxLineBytes) bytes (\(bytes) bytes skipped to the next newline: a missing newline or an unclosed quote?); fix the file or raise sources.\(source.name).max_line_bytes",
-                                                    raw: scanner.recordText()))
+                                                    raw: scanner.recordText(limit: source.maxRawBytes)))
                     continue
                 }
                 if case .malformed(let reason) = outcome {
                     rejects.append(QuarantineRecord(source: source.name, file: path, line: scanner.recordLine, rule: "parse",
-                                                    reason: reason, raw: scanner.recordText()))
+                                                    reason: reason, raw: scanner.recordText(limit: source.maxRawBytes)))
                     continue
                 }
                 let nf = scanner.fields.count
                 if (expectedFields >= 0 && nf != expectedFields && !onlyEmptyFieldsAfter(expectedFields, scanner)) || nf <= maxIndex {
                     let expected = expectedFields >= 0 ? expectedFields : maxIndex + 1
                     rejects.append(QuarantineRecord(source: source.name, file: path, line: scanner.recordLine, rule: "field_count",
-                                                    reason: "expected \(expected) fields, found \(nf)", raw: scanner.recordText()))
+                                                    reason: "expected \(expected) fields, found \(nf)", raw: scanner.recordText(limit: source.maxRawBytes)))
                     continue
                 }
                 if let problem = typeRow(scanner, &readers, fieldIndex, &scratch) {
                     rejects.append(QuarantineRecord(source: source.name, file: path, line: scanner.recordLine,
                                                     column: problem.field + 1, rule: problem.rule, reason: problem.reason,
-                                                    raw: scanner.recordText()))
+                                                    raw: scanner.recordText(limit: source.maxRawBytes)))
                     // Roll back the values this row already appended.
                     let n = lines.count
                     for c in readers.indices { truncate(&readers[c], to: n) }

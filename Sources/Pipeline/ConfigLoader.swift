@@ -229,6 +229,9 @@ public enum ConfigLoader {
         if let c = s.comment, c.isEmpty || c.utf8.count > 16 || c.hasPrefix(" ") {
             d.error("\(p).comment", "must be 1 to 16 bytes not starting with a space (such as \"#\"), found \"\(c)\"")
         }
+        if !(0...(1 << 20)).contains(s.maxRawBytes) {
+            d.error("\(p).max_raw_bytes", "must be between 0 (keep no raw text) and 1048576, found \(s.maxRawBytes)")
+        }
         if !(0...1_000_000).contains(s.skipLines) {
             d.error("\(p).skip_lines", "must be between 0 and 1000000, found \(s.skipLines)")
         }

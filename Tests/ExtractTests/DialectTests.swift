@@ -236,3 +236,20 @@ struct OtherDelimiterTests {
         #expect(r.table["b"]!.strings() == ["x,y", "p^q"])
     }
 }
+
+struct RawTextCapTests {
+    @Test func quarantinedRawTextIsCappedAtACharacterBoundaryOrDropped() throws {
+        var s = SourceSpec(name: "o", files: [], columns: [("a", ColumnDecl(.int)), ("b", ColumnDecl(.string))])
+        s.maxRawBytes = 5
+        let r = try Extractor.extract(s, bytes: Array("a,b\nx,ééé\n".utf8), name: "t.csv")
+        // "x,ééé" is 8 bytes; 5 would cut the second é in half, so 4 are kept.
+        #expect(r.rejects.map(\.raw) == ["x,é"])
+        s.maxRawBytes = 0
+        let none = try Extractor.extract(s, bytes: Array("a,b\nx,ééé\n".utf8), name: "t.csv")
+        #expect(none.rejects.map(\.raw) == [""])
+        #expect(prefixUTF8("ééé", bytes: 3) == "é")
+        #expect(prefixUTF8("ééé", bytes: 4) == "éé")
+        #expect(prefixUTF8("abc", bytes: 10) == "abc")
+        #expect(prefixUTF8("😀a", bytes: 3) == "")
+    }
+}
