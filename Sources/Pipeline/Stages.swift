@@ -121,7 +121,11 @@ extension PipelineRunner {
                 // The top failing rules, most rows first, each with its first example.
                 let byRule = Dictionary(grouping: quarantine.filter { $0.source == name }, by: \.rule)
                     .sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }.prefix(3)
-                    .map { rule, rows in "\(rule) \(rows.count), e.g. \(URL(fileURLWithPath: rows[0].file).lastPathComponent):\(rows[0].line): \(rows[0].reason)" }
+                    .map { rule, rows in
+                        // The example's line as read (its first 120 bytes), unless raw text is not kept.
+                        let line = rows[0].raw.isEmpty ? "" : " in \"\(prefixUTF8(rows[0].raw, bytes: 120))\(rows[0].raw.utf8.count > 120 ? "…" : "")\""
+                        return "\(rule) \(rows.count), e.g. \(URL(fileURLWithPath: rows[0].file).lastPathComponent):\(rows[0].line): \(rows[0].reason)\(line)"
+                    }
                     .joined(separator: "; ")
                 budgetProblems.append("\(loaded.path): error: sources.\(name).max_reject_rate: \(String(format: "%.2f", rate * 100))% of \(name) rows were rejected (\(rejected) of \(rowsSeen); \(byRule)), more than the budget of \(String(format: "%.2f", source.maxRejectRate * 100))%; inspect the quarantine (cvm export \(loaded.path) --table quarantine) and fix the data or raise the budget")
             }

@@ -200,6 +200,8 @@ struct EndToEndTests {
         // The top failing rules, most rows first, each with an example file, line and reason.
         #expect(r.stderr.contains("(28 of 5912; parse 15, e.g. orders-"), "\(r.stderr)")
         #expect(r.stderr.contains("is not a valid timestamp"))
+        // With the example line as read.
+        #expect(r.stderr.contains("(format iso8601) in \"O"), "\(r.stderr)")
         // The quarantine is inspectable after the failure.
         let q = try runCVM(["export", config, "--table", "quarantine", "--limit", "3"])
         #expect(q.status == 0)
