@@ -45,6 +45,29 @@ public enum FuzzTargets {
                 out.append(s)
             }
         }
+        // Other shops' dialects: decimal commas with grouping, single quotes with backslash escapes, comments,
+        // leading lines, Windows-1252, stripped signs, several date formats, own bool words, short raw text.
+        for delimiter in [";", "\t", "^", ",", "whitespace"] {
+            var s = SourceSpec(name: "fuzz", files: [], columns: columns)
+            s.delimiter = delimiter
+            s.missingColumns = .null
+            s.decimalSeparator = delimiter == "," ? "." : ","
+            s.thousandsSeparator = delimiter == "," ? "," : "."
+            if delimiter != "whitespace" { s.quote = "'"; s.escape = "\\" }
+            s.comment = "#"
+            s.skipLines = delimiter == "^" ? 2 : 1
+            s.encoding = delimiter == "\t" ? .latin1 : .windows1252
+            s.columns.entries[2].value.strip = ["$", "€"]
+            s.columns.entries[3].value.formats = ["dd.MM.yyyy HH:mm", "M/d/yy h:mm a", "epoch_s"]
+            s.columns.entries[5].value.trueValues = ["ja"]
+            s.columns.entries[5].value.falseValues = ["nein"]
+            s.columns.entries[6].value.formats = ["d MMM yyyy", "yyyyMMdd"]
+            s.maxLineBytes = 1024
+            s.maxFieldBytes = 64
+            s.maxRawBytes = 7
+            s.timezone = "UTC+02:00"
+            out.append(s)
+        }
         return out
     }()
 
@@ -88,6 +111,8 @@ public enum FuzzTargets {
         FieldParsing(zone: "UTC", formats: ["iso8601", "epoch_s", "epoch_ms", "yyyy-MM-dd HH:mm:ss", "yyyyMMdd", "dd/MM/yyyy HH:mm:ss.SSS"]),
         FieldParsing(zone: "Europe/Berlin", formats: ["iso8601", "yyyy-MM-dd HH:mm:ss", "MM/dd/yyyy"]),
         FieldParsing(zone: "-03:30", formats: ["iso8601", "yyyyMMddHHmmss"]),
+        FieldParsing(zone: "America/New_York", formats: ["M/d/yy h:mm a", "d MMMM yyyy", "EEE, dd MMM yyyy HH:mm:ss Z",
+                                                         "yyyy-MM-dd'T'HH:mm:ss.SSSSSSSSSXXX", "d.M.yyyy H:m:s.S"]),
     ]
 
     /// The field parsers (numbers, booleans, dates, timestamps in every format): the first byte picks the zone.
