@@ -201,7 +201,15 @@ public enum TimeFormat: Sendable, Equatable {
                 var n = 1
                 while i + n < chars.count, chars[i + n] == c { n += 1 }
                 guard let part = token(c, n) else {
-                    return fail("unknown field \"\(String(repeating: c, count: n))\" (use \(patternHelp); or iso8601, epoch_s, epoch_ms)")
+                    let run = String(repeating: c, count: n)
+                    // Java's and moment's letters that mean something else here: name the one meant.
+                    let hint = switch c {
+                    case "Y": "; for the calendar year write \(String(repeating: "y", count: n))"
+                    case "D": "; for the day of the month write \(String(repeating: "d", count: min(n, 2)))"
+                    case "A", "P": "; for AM/PM write a"
+                    default: ""
+                    }
+                    return fail("unknown field \"\(run)\"\(hint) (use \(patternHelp); or iso8601, epoch_s, epoch_ms)")
                 }
                 parts.append(part)
                 i += n

@@ -92,6 +92,8 @@ struct FieldParserTests {
         ("yyyy-MM-dd'T", "never closed"),
         ("yyyyy-MM-dd", "unknown field \"yyyyy\""),
         ("dd.MM.yyyy HH:mm:ss.SSSSSSSSSS", "unknown field"),
+        ("YYYY-MM-DD", "unknown field \"YYYY\"; for the calendar year write yyyy"),
+        ("yyyy-MM-DD", "unknown field \"DD\"; for the day of the month write dd"),
     ] as [(String, String)])
     func badPatternsAreRefused(pattern: String, why: String) {
         guard case .failure(let e) = TimeFormat.compile(pattern) else { Issue.record("\(pattern) compiled"); return }
