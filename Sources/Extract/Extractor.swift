@@ -290,7 +290,11 @@ final class FileExtractor {
                     } else if source.missingColumns == .null {
                         fieldIndex.append(-1)
                     } else {
-                        throw InputFileError(path: path, message: "1:1: the header lacks column \"\(d.sourceName)\" (declared as sources.\(source.name).columns.\(d.name)); found: \(names.joined(separator: ", ")); map it with from: or set missing_columns: null")
+                        // A header name equal but for case, spaces and punctuation is most likely the one meant.
+                        func folded(_ s: String) -> String { String(s.lowercased().filter { $0.isLetter || $0.isNumber }) }
+                        let near = names.first { folded($0) == folded(d.sourceName) }
+                        let hint = near.map { "; did you mean \"\($0)\"? (write from: \"\($0)\")" } ?? ""
+                        throw InputFileError(path: path, message: "1:1: the header lacks column \"\(d.sourceName)\" (declared as sources.\(source.name).columns.\(d.name))\(hint); found: \(names.joined(separator: ", ")); map it with from: or set missing_columns: null")
                     }
                 }
                 if source.extraColumns == .error {

@@ -253,3 +253,16 @@ struct RawTextCapTests {
         #expect(prefixUTF8("😀a", bytes: 3) == "")
     }
 }
+
+struct HeaderHintTests {
+    @Test func aHeaderNameDifferingInCaseAndSpacesIsSuggested() throws {
+        let s = SourceSpec(name: "orders", files: [], columns: [("customer_id", ColumnDecl(.string)), ("total", ColumnDecl(.decimal))])
+        #expect { _ = try Extractor.extract(s, bytes: Array("Customer ID,Total\nC1,1\n".utf8), name: "o.csv") } throws: { e in
+            "\(e)".contains("the header lacks column \"customer_id\" (declared as sources.orders.columns.customer_id); did you mean \"Customer ID\"? (write from: \"Customer ID\")")
+        }
+        // No near name: no guess.
+        #expect { _ = try Extractor.extract(s, bytes: Array("client,total\nC1,1\n".utf8), name: "o.csv") } throws: { e in
+            "\(e)".contains("the header lacks column \"customer_id\"") && !"\(e)".contains("did you mean")
+        }
+    }
+}
