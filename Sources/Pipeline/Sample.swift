@@ -17,10 +17,13 @@ public struct SampleReport: Sendable {
 ///
 /// Not sampled, because a prefix cannot judge them: references (they need every row of the referenced source),
 /// freshness (the newest row may be further on) and duplicates across the rest of the files.
-public func sampleSources(_ loaded: LoadedConfig, rows: Int, asOf: CivilDate) -> SampleReport {
+/// - Parameter preview: how many kept rows of each source to print as typed values (timestamps in UTC, decimals
+///   as numbers), so a wrong `timezone`, `format` or `decimal_separator` shows before it skews a snapshot.
+public func sampleSources(_ loaded: LoadedConfig, rows: Int, asOf: CivilDate, preview: Int = 2) -> SampleReport {
     var lines: [String] = []
     var status = ExitStatus.ok
     let cutoff = loaded.config.stages.features.cutoffUTC(asOf: asOf)
+    let personal = Set(loaded.config.privacy.pseudonymize)
     for (name, source) in loaded.config.sources {
         let files = loaded.files[name] ?? []
         let sampled: ExtractResult
@@ -47,6 +50,17 @@ public func sampleSources(_ loaded: LoadedConfig, rows: Int, asOf: CivilDate) ->
             if status == .ok { status = .dataQuality }
         }
         lines.append(head)
+        let kept = cleaned.table
+        let file = kept[Provenance.file], line = kept[Provenance.line]
+        for i in 0..<min(preview, kept.rowCount) {
+            let values = kept.columns.filter { !$0.name.hasPrefix("_") }
+                .map { c in
+                    // Personal columns stay out of terminals and CI logs, as they stay out of the warehouse.
+                    let shown = !c.isValid(i) ? "null" : personal.contains(c.name) ? "(pseudonymised)" : c.formatted(at: i)
+                    return "\(c.name)=\(shown)"
+                }.joined(separator: ", ")
+            lines.append("  row \(URL(fileURLWithPath: file?.string(at: i) ?? "").lastPathComponent):\(line?.int64(at: i) ?? 0): \(values)")
+        }
         var byRule: [String: [QuarantineRecord]] = [:]
         for r in rejects { byRule[r.rule, default: []].append(r) }
         for (rule, records) in byRule.sorted(by: { ($0.value.count, $1.key) > ($1.value.count, $0.key) }) {

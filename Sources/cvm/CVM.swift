@@ -154,17 +154,21 @@ extension CVM {
         @Option(help: "The as-of date for window rules in the sample, YYYY-MM-DD (default: the config's as_of, else yesterday UTC).")
         var asOf: String?
 
+        @Option(help: "With --sample, print this many kept rows of each source as typed values (timestamps in UTC).")
+        var preview: Int = 2
+
         func run() throws {
             var status = ExitStatus.ok
             try guarded {
                 guard sample >= 0 else { throw CVMFailure(.usage, "error: --sample must be 0 or more, found \(sample)") }
+                guard preview >= 0 else { throw CVMFailure(.usage, "error: --preview must be 0 or more, found \(preview)") }
                 let day = try asOf.map { try parseDay($0, option: "--as-of") }
                 let loaded = try ConfigLoader.load(path: config)
                 for w in loaded.warnings { FileHandle.standardError.write(Data("\(w)\n".utf8)) }
                 let files = loaded.files.values.reduce(0) { $0 + $1.count }
                 print("\(config): ok (\(loaded.config.sources.count) sources, \(files) input files)")
                 if sample > 0 {
-                    let report = sampleSources(loaded, rows: sample, asOf: resolveAsOf(day, loaded.config))
+                    let report = sampleSources(loaded, rows: sample, asOf: resolveAsOf(day, loaded.config), preview: preview)
                     print(report.text, terminator: "")
                     status = report.exitStatus
                 }

@@ -13,6 +13,13 @@ struct ValidateSampleTests {
         #expect(lines.contains("sample: customers: 4 rows from 1 file: 4 kept, 0 rejected"))
         #expect(lines.contains("sample: orders: 7 rows from 1 file: 5 kept, 2 rejected"))
         #expect(lines.contains { $0.hasPrefix("  parse: 2 (e.g. ") && $0.contains("bestellungen.csv.gz:8:8: unit_price: \"1.5\"") })
+        // The first kept rows as typed values: Berlin wall-clock times in UTC, the decimal comma read, personal
+        // columns masked.
+        #expect(lines.contains("  row bestellungen.csv.gz:3: order_id=B-1001, line_no=1, customer_id=K-001, ordered_at=2026-06-02T07:15:00Z, sku=A-7, category=Küche, quantity=1, unit_price=1234.50, discount=0.00, status=abgeschlossen"), "\(r.stdout)")
+        #expect(lines.contains("  row kunden.csv:4: customer_id=K-002, name=Zoë Béranger, email=(pseudonymised), signup_date=2026-02-11, country=FR, newsletter=false"))
+        #expect(lines.filter { $0.hasPrefix("  row ") }.count == 4)
+        let none = try runCVM(["validate", config, "--sample", "100", "--preview", "0"])
+        #expect(!none.stdout.contains("  row "))
         // Nothing is written: no warehouse, no artifacts.
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/cvm.sqlite"))
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/artifacts"))
