@@ -477,7 +477,7 @@ func parsePattern(_ b: UnsafeBufferPointer<UInt8>, _ parts: [TimeFormat.PatternP
     return i == n ? f : nil
 }
 
-/// `YYYY-MM-DD[(T| )HH:MM[:SS[.fraction]]][Z|±HH:MM|±HHMM|±HH]`; without an offset the source zone applies.
+/// `YYYY-MM-DD[(T| )HH:MM[:SS[.fraction]]][[ ]Z|±HH:MM|±HHMM|±HH| UTC]`; without an offset the source zone applies.
 func parseISOTimestamp(_ b: UnsafeBufferPointer<UInt8>, zone: ZoneConverter) -> Int64? {
     let n = b.count
     guard n >= 10, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"),
@@ -509,6 +509,14 @@ func parseISOTimestamp(_ b: UnsafeBufferPointer<UInt8>, zone: ZoneConverter) -> 
     }
     let local = days * 86_400 + secs
     if i == n { return (local - zone.offset(localSeconds: local)) * 1_000_000 + micros }
+    // One space before the offset, as Ruby and Shopify exports write it ("2026-03-01 10:00:00 -0500",
+    // "2026-03-01 10:00:00 UTC"), but only after a time.
+    if b[i] == UInt8(ascii: " "), i > 10, i + 1 < n {
+        i += 1
+        if n - i == 3, b[i] == UInt8(ascii: "U"), b[i + 1] == UInt8(ascii: "T"), b[i + 2] == UInt8(ascii: "C") {
+            return local * 1_000_000 + micros
+        }
+    }
     let c = b[i]
     if c == UInt8(ascii: "Z") || c == UInt8(ascii: "z") {
         return i + 1 == n ? local * 1_000_000 + micros : nil

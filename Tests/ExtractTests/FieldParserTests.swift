@@ -179,6 +179,11 @@ struct FieldParserTests {
         ("2026-03-01T10:00Z", FieldParserTests.micros(2026, 3, 1, 10)),
         ("2026-03-01", FieldParserTests.micros(2026, 3, 1)),
         ("2026-12-31T23:59:60Z", FieldParserTests.micros(2027, 1, 1)),
+        // Ruby and Shopify exports: a space before the offset, or " UTC".
+        ("2026-03-01 10:00:00 -0500", FieldParserTests.micros(2026, 3, 1, 15)),
+        ("2026-03-01 10:00:00 +01:00", FieldParserTests.micros(2026, 3, 1, 9)),
+        ("2026-03-01 10:00:00 UTC", FieldParserTests.micros(2026, 3, 1, 10)),
+        ("2026-03-01 10:00:00 Z", FieldParserTests.micros(2026, 3, 1, 10)),
     ] as [(String, Int64)])
     func isoTimestamps(text: String, expected: Int64) {
         #expect(p(text) { parseTimestamp($0, .iso8601, zone: ZoneConverter("UTC")!) } == expected)
@@ -187,7 +192,7 @@ struct FieldParserTests {
     @Test("malformed ISO 8601 timestamps are rejected", arguments: [
         "2026-13-45T10:00:00Z", "2026-02-30T10:00:00Z", "2026-03-01T24:00:00Z", "2026-03-01T10:60:00Z", "2026-03-01T10:00:00.Z",
         "2026-03-01T10", "2026-03-01T10:00:00ZZ", "2026-03-01T10:00:00+19:00", "2026-03-01T10:00:00+08:60", "2026-03-01X10:00:00",
-        "", "2026-03-01T10:00:00 UTC",
+        "", "2026-03-01T10:00:00 CET", "2026-03-01T10:00:00  UTC", "2026-03-01 UTC", "2026-03-01T10:00:00 ", "2026-03-01T10:00:00 +",
     ])
     func malformedIsoTimestamps(text: String) {
         #expect(p(text) { parseTimestamp($0, .iso8601, zone: ZoneConverter("UTC")!) } == nil)
