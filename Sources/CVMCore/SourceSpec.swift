@@ -286,6 +286,9 @@ public struct ColumnDecl: Decodable, Sendable {
     public var window: AsOfWindow?
     /// Texts removed from the start and end of the field before typing (currency signs, units: `["$", "€", "%"]`).
     public var strip: [String] = []
+    /// The file writes this column in units of 1/`divideBy` (a power of ten): `divide_by: 100` reads amounts in
+    /// cents (`1250` is 12.50). Decimal and double columns; a decimal's `scale` must hold the digits.
+    public var divideBy: Int?
     /// The texts a `bool` column reads as true and as false (any case); nil: true/false, yes/no, 1/0, t/f, y/n.
     public var trueValues: [String]?
     public var falseValues: [String]?
@@ -308,7 +311,7 @@ public struct ColumnDecl: Decodable, Sendable {
         case from, type, format, scale, values, required, min, max, trim, lowercase, uppercase, pattern
         case minExclusive = "min_exclusive", maxExclusive = "max_exclusive", window
         case minLength = "min_length", maxLength = "max_length", onInvalid = "on_invalid"
-        case strip, trueValues = "true_values", falseValues = "false_values"
+        case strip, trueValues = "true_values", falseValues = "false_values", divideBy = "divide_by"
     }
 
     public init(_ type: ColumnType, from: String? = nil, format: String? = nil, scale: Int = 2, values: [String]? = nil,
@@ -345,6 +348,7 @@ public struct ColumnDecl: Decodable, Sendable {
         maxExclusive = try c.decodeIfPresent(Bool.self, forKey: .maxExclusive) ?? false
         window = try c.decodeIfPresent(AsOfWindow.self, forKey: .window)
         strip = try c.decodeIfPresent(StringList.self, forKey: .strip)?.values ?? []
+        divideBy = try c.decodeIfPresent(Int.self, forKey: .divideBy)
         trueValues = try c.decodeIfPresent(StringList.self, forKey: .trueValues)?.values
         falseValues = try c.decodeIfPresent(StringList.self, forKey: .falseValues)?.values
         trim = try c.decodeIfPresent(Bool.self, forKey: .trim) ?? true
@@ -478,4 +482,14 @@ public func prefixUTF8(_ text: String, bytes: Int) -> String {
     // Back off continuation bytes (10xxxxxx) so no character is cut in half.
     while end > utf8.startIndex, (utf8[end] & 0xC0) == 0x80 { end = utf8.index(before: end) }
     return String(text[..<end])
+}
+
+extension ColumnDecl {
+    /// log10 of `divideBy` when it is a power of ten from 10 to 10^9, else nil.
+    public var divideByDigits: Int? {
+        guard let d = divideBy else { return nil }
+        var k = 0, x = 1
+        while x < d && k < 9 { x *= 10; k += 1 }
+        return x == d && k >= 1 ? k : nil
+    }
 }

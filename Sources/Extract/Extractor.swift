@@ -156,6 +156,8 @@ struct ColumnReader {
     let caseRange: ClosedRange<UInt8>?
     /// `strip`: texts removed from both ends before typing.
     let strip: [[UInt8]]
+    /// log10 of `divide_by` (0: none).
+    let divideDigits: Int
     /// `true_values` / `false_values` of a bool column, lowercased (nil: the built-in words).
     let boolWords: (true: [[UInt8]], false: [[UInt8]])?
     var ints: [Int64] = []
@@ -257,7 +259,7 @@ final class FileExtractor {
                          otherFormats: d.formats.dropFirst().compactMap { TimeFormat($0) },
                          type: d.type, scale: d.scale, trim: d.trim,
                          caseRange: d.lowercase ? 65...90 : d.uppercase ? 97...122 : nil,
-                         strip: d.strip.map { Array($0.utf8) },
+                         strip: d.strip.map { Array($0.utf8) }, divideDigits: d.divideByDigits ?? 0,
                          boolWords: d.trueValues.map { t in
                              (t.map { Array($0.lowercased().utf8) }, (d.falseValues ?? []).map { Array($0.lowercased().utf8) })
                          })
@@ -529,11 +531,16 @@ final class FileExtractor {
             guard let v = parseInt64(b) ?? parseIntegralDecimal(b) else { return fail("an integer") }
             r.ints.append(v)
         case .decimal:
-            guard let v = parseDecimal(b, scale: r.scale) else { return fail("a decimal number with at most \(r.scale) decimals") }
+            // In units of 10^-k (divide_by): read with k fewer decimals, the fixed-point value is then the same.
+            let places = r.scale - r.divideDigits
+            guard let v = parseDecimal(b, scale: places) else {
+                return fail(r.divideDigits > 0 ? "a number of 1/\(r.decl.divideBy!) units with at most \(places) decimals"
+                                               : "a decimal number with at most \(r.scale) decimals")
+            }
             r.ints.append(v)
         case .double:
             guard let v = parseDouble(b) else { return fail("a number") }
-            r.doubles.append(v)
+            r.doubles.append(r.divideDigits > 0 ? v / pow(10, Double(r.divideDigits)) : v)
         case .bool:
             if let words = r.boolWords {
                 func among(_ list: [[UInt8]]) -> Bool {

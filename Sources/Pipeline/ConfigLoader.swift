@@ -278,6 +278,17 @@ public enum ConfigLoader {
                     }
                 }
             }
+            if let divisor = decl.divideBy {
+                if ![.decimal, .double].contains(decl.type) {
+                    d.error("\(cp).divide_by", "divide_by applies to decimal and double columns, not \(decl.type)")
+                } else if let k = decl.divideByDigits {
+                    if decl.type == .decimal && k > decl.scale {
+                        d.error("\(cp).divide_by", "divide_by \(divisor) needs scale \(k) or more to keep every digit (scale is \(decl.scale))")
+                    }
+                } else {
+                    d.error("\(cp).divide_by", "must be a power of ten from 10 to 1000000000 (100 for cents), found \(divisor)")
+                }
+            }
             if decl.strip.contains(where: \.isEmpty) { d.error("\(cp).strip", "an empty text cannot be stripped; list texts such as \"$\" or \"%\"") }
             if decl.trueValues != nil || decl.falseValues != nil {
                 if decl.type != .bool {

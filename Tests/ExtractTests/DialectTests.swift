@@ -266,3 +266,18 @@ struct HeaderHintTests {
         }
     }
 }
+
+struct DivideByTests {
+    @Test func amountsInCentsAreReadAsMoney() throws {
+        var cents = ColumnDecl(.decimal, scale: 2)
+        cents.divideBy = 100
+        var ratio = ColumnDecl(.double)
+        ratio.divideBy = 1000
+        let s = SourceSpec(name: "pay", files: [], columns: [("amount", cents), ("ratio", ratio)])
+        let r = try Extractor.extract(s, bytes: Array("amount,ratio\n1250,1500\n-99,5\n1250.5,1\n".utf8), name: "p.csv")
+        #expect(r.table["amount"]!.int64Values == [1250, -99])
+        #expect(r.table["amount"]!.formatted(at: 0) == "12.50")
+        #expect(r.table["ratio"]!.doubleValues == [1.5, 0.005])
+        #expect(r.rejects.map(\.reason) == ["amount: \"1250.5\" is not a number of 1/100 units with at most 0 decimals"])
+    }
+}
