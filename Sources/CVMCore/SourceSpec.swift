@@ -43,6 +43,8 @@ public struct SourceSpec: Decodable, Sendable {
     public var name: String = ""
     /// File globs, relative to the config file (`**` matches across folders).
     public var files: [String]
+    /// Globs of files matched by `files` that are not read (temporary files, markers, summaries).
+    public var exclude: [String] = []
     public var format: Format
     /// `","`, `"\t"`, `";"`, `"|"`, or `"whitespace"` (runs of spaces and tabs).
     public var delimiter: String
@@ -155,7 +157,7 @@ public struct SourceSpec: Decodable, Sendable {
         case maxRejectRate = "max_reject_rate", freshness, checks, dedupeBy = "dedupe_by", currency
         case maxLineBytes = "max_line_bytes", maxFieldBytes = "max_field_bytes", maxExpansionRatio = "max_expansion_ratio"
         case decimalSeparator = "decimal_separator", thousandsSeparator = "thousands_separator", encoding
-        case quote, escape, comment, skipLines = "skip_lines", maxRawBytes = "max_raw_bytes"
+        case quote, escape, comment, skipLines = "skip_lines", maxRawBytes = "max_raw_bytes", exclude
     }
 
     public init(name: String, files: [String], columns: [(String, ColumnDecl)]) {
@@ -220,6 +222,7 @@ public struct SourceSpec: Decodable, Sendable {
         comment = try c.decodeIfPresent(String.self, forKey: .comment)
         skipLines = try c.decodeIfPresent(Int.self, forKey: .skipLines) ?? skipLines
         maxRawBytes = try c.decodeIfPresent(Int.self, forKey: .maxRawBytes) ?? maxRawBytes
+        exclude = try c.decodeIfPresent(StringList.self, forKey: .exclude)?.values ?? []
         let names = columns.map(\.key)
         for (k, text) in (try c.decodeIfPresent(StringList.self, forKey: .checks)?.values ?? []).enumerated() {
             do { checks.append(try RowExpression(text, columns: names)) } catch let e as ConfigValueError {

@@ -114,7 +114,17 @@ public enum ConfigLoader {
                         d.error(key, "cannot expand \"\(glob)\": \(error)")
                     }
                 }
-                loaded.files[name] = Array(Set(files)).sorted()
+                var excluded: Set<String> = []
+                for glob in source.exclude {
+                    do { excluded.formUnion(try expandGlob(glob, baseDirectory: loaded.baseDirectory)) } catch {
+                        d.error("sources.\(name).exclude", "cannot expand \"\(glob)\": \(error)")
+                    }
+                }
+                let kept = Set(files).subtracting(excluded)
+                if !files.isEmpty && kept.isEmpty {
+                    d.error("sources.\(name).exclude", "excludes every file that files matches (\(Set(files).count)); nothing would be read")
+                }
+                loaded.files[name] = kept.sorted()
             }
         }
         if !c.sources.isEmpty { checkStages(c, d) }

@@ -72,3 +72,30 @@ struct EmptySnapshotTests {
         #expect(r.stderr.contains("customer_features has no customers for this snapshot"), "\(r.stderr)")
     }
 }
+
+struct ExcludeTests {
+    @Test func excludedFilesAreNotRead() throws {
+        let dir = try makeTemporaryDirectory("e2e-exclude")
+        let config = try makePipelineConfig("europe", in: dir)
+        // A second orders file that must not be read: a summary with another header.
+        let data = "\(dir)/data"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Repo.path("fixtures/europe/bestellungen.csv.gz"), toPath: "\(data)/bestellungen.csv.gz")
+        try Data("not,an,orders,file\n".utf8).write(to: URL(fileURLWithPath: "\(data)/summary.csv.gz"))
+        var text = try String(contentsOfFile: config, encoding: .utf8)
+        text = text.replacingOccurrences(of: Repo.path("fixtures") + "/europe/*.csv.gz", with: "\(data)/*.csv.gz")
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let failing = try runCVM(["validate", config, "--sample", "10"])
+        #expect(failing.status == 66, "\(failing.stdout)")
+        try text.replacingOccurrences(of: "    comment: \"#\"", with: "    comment: \"#\"\n    exclude: \"**/summary*\"")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let r = try runCVM(["validate", config, "--sample", "10"])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        #expect(r.stdout.contains("(2 sources, 2 input files)"))
+        try text.replacingOccurrences(of: "    comment: \"#\"", with: "    comment: \"#\"\n    exclude: \"data/*.gz\"")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let all = try runCVM(["validate", config])
+        #expect(all.status == 78)
+        #expect(all.stderr.contains("sources.orders.exclude: excludes every file that files matches (2); nothing would be read"), "\(all.stderr)")
+    }
+}
