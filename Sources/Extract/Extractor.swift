@@ -282,8 +282,11 @@ final class FileExtractor {
                     scanner.withFieldBytes(f) { String(decoding: $0, as: UTF8.self) }.trimmingCharacters(in: .whitespaces)
                 }
                 expectedFields = names.count
+                // A name given twice is ambiguous only when a declared column reads it (or every column must be
+                // declared): exports with two undeclared "Name" columns are read.
                 var seen: Set<String> = []
-                for n in names where !seen.insert(n).inserted {
+                let read = Set(decls.map(\.sourceName))
+                for n in names where !seen.insert(n).inserted && (read.contains(n) || source.extraColumns == .error) {
                     throw InputFileError(path: path, message: "1:1: the header names column \"\(n)\" twice; rename one of them")
                 }
                 for d in decls {

@@ -281,3 +281,19 @@ struct DivideByTests {
         #expect(r.rejects.map(\.reason) == ["amount: \"1250.5\" is not a number of 1/100 units with at most 0 decimals"])
     }
 }
+
+struct DuplicateHeaderTests {
+    @Test func aNameTwiceMattersOnlyWhenAColumnReadsIt() throws {
+        let s = SourceSpec(name: "o", files: [], columns: [("id", ColumnDecl(.string))])
+        let r = try Extractor.extract(s, bytes: Array("id,Name,Name\n1,a,b\n".utf8), name: "t.csv")
+        #expect(r.table["id"]!.strings() == ["1"])
+        #expect { _ = try Extractor.extract(s, bytes: Array("id,id\n1,2\n".utf8), name: "t.csv") } throws: { e in
+            "\(e)".contains("the header names column \"id\" twice")
+        }
+        var strict = s
+        strict.extraColumns = .error
+        #expect { _ = try Extractor.extract(strict, bytes: Array("id,Name,Name\n1,a,b\n".utf8), name: "t.csv") } throws: { e in
+            "\(e)".contains("the header names column \"Name\" twice")
+        }
+    }
+}
