@@ -270,6 +270,9 @@ final class FileExtractor {
         // Field index in the file for each declared column (-1: missing, all null).
         var fieldIndex: [Int] = []
         var expectedFields = -1
+        var headerNames: [String] = []
+        var headerFirst: [UInt8] = []
+        var repeatedHeaders = 0
         do {
             if source.header {
                 switch try scanner.next() {
@@ -282,6 +285,8 @@ final class FileExtractor {
                     scanner.withFieldBytes(f) { String(decoding: $0, as: UTF8.self) }.trimmingCharacters(in: .whitespaces)
                 }
                 expectedFields = names.count
+                headerNames = names
+                headerFirst = Array((names.first ?? "").utf8)
                 // A name given twice is ambiguous only when a declared column reads it (or every column must be
                 // declared): exports with two undeclared "Name" columns are read.
                 var seen: Set<String> = []
@@ -334,6 +339,19 @@ final class FileExtractor {
                     continue
                 }
                 let nf = scanner.fields.count
+                // The header again (files concatenated with their headers): not a row. Checked only when the first
+                // field is the first header name, so ordinary rows cost one short comparison.
+                if nf == expectedFields, !headerFirst.isEmpty, scanner.withFieldBytes(scanner.fields[0], { b in
+                       var lo = 0, hi = b.count
+                       while lo < hi, b[lo] == 32 || b[lo] == 9 { lo += 1 }
+                       while hi > lo, b[hi - 1] == 32 || b[hi - 1] == 9 { hi -= 1 }
+                       return b[lo..<hi].elementsEqual(headerFirst)
+                   }),
+                   scanner.fields.map({ f in scanner.withFieldBytes(f) { String(decoding: $0, as: UTF8.self) }.trimmingCharacters(in: .whitespaces) }) == headerNames {
+                    rowsRead -= 1
+                    repeatedHeaders += 1
+                    continue
+                }
                 if (expectedFields >= 0 && nf != expectedFields && !onlyEmptyFieldsAfter(expectedFields, scanner)) || nf <= maxIndex {
                     let expected = expectedFields >= 0 ? expectedFields : maxIndex + 1
                     rejects.append(QuarantineRecord(source: source.name, file: path, line: scanner.recordLine, rule: "field_count",
@@ -368,7 +386,7 @@ final class FileExtractor {
         }
         let report = FileReport(path: path, compressedBytes: reader.compressedSize, bytes: reader.uncompressedBytes,
                                 rowsRead: rowsRead, rowsAccepted: lines.count, rowsRejected: rejects.count, rejectedReason: nil,
-                                linesSkipped: scanner.skippedLines)
+                                linesSkipped: scanner.skippedLines + repeatedHeaders)
         return Part(columns: columns, lines: lines, rejects: rejects, report: report)
     }
 

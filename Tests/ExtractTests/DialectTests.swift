@@ -297,3 +297,16 @@ struct DuplicateHeaderTests {
         }
     }
 }
+
+struct RepeatedHeaderTests {
+    @Test func theHeaderRepeatedMidFileIsSkippedAndCounted() throws {
+        let s = SourceSpec(name: "o", files: [], columns: [("id", ColumnDecl(.string)), ("qty", ColumnDecl(.int))])
+        let text = "id,qty\nA,1\nid,qty\nB,2\n id , qty \nid,3\n"
+        let r = try Extractor.extract(s, bytes: Array(text.utf8), name: "cat.csv")
+        #expect(r.table["id"]!.strings() == ["A", "B", "id"])
+        #expect(r.table["qty"]!.int64Values == [1, 2, 3])
+        #expect(r.files[0].rowsRead == 3)
+        #expect(r.files[0].linesSkipped == 2)
+        #expect(r.rejects.isEmpty)
+    }
+}
