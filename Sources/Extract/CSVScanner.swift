@@ -124,14 +124,15 @@ public final class CSVScanner {
                 continue
             }
             if leadingLinesLeft > 0 {
-                guard try skipLine() else { continue }
-                leadingLinesLeft -= 1
+                if try skipLine() { leadingLinesLeft -= 1 }
                 continue
             }
-            if hasComment, let comment = dialect.comment, startsWith(comment) != false {
-                if startsWith(comment) == nil { if eof { return .end }; try fill(); continue }
-                guard try skipLine() else { continue }
-                continue
+            if hasComment, let comment = dialect.comment {
+                switch startsWith(comment) {
+                case nil: try fill(); continue  // too few bytes to tell
+                case true?: _ = try skipLine(); continue
+                case false?: break
+                }
             }
             let parsed = buffer.withUnsafeBufferPointer { parse($0, from: pos) }
             switch parsed {
@@ -170,27 +171,20 @@ public final class CSVScanner {
     /// and in a CR file turns the new bytes' CRs into LFs. No record can have ended before the first LF, so every
     /// byte still buffered is converted.
     private func detectLineEndings(from start: Int) {
+        var from = start
         if lineEndings == .unknown {
-            var i = pos
-            while i < buffer.count {
-                let c = buffer[i]
-                if c == 0x0A { lineEndings = .lf; return }
-                if c == 0x0D {
-                    if i + 1 >= buffer.count {
-                        if eof { lineEndings = .cr } else { return }  // the next read tells CRLF from CR
-                    } else {
-                        lineEndings = buffer[i + 1] == 0x0A ? .lf : .cr
-                    }
-                    if lineEndings == .lf { return }
-                    break
-                }
-                i += 1
+            guard let i = buffer[pos...].firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) else { return }
+            if i + 1 < buffer.count {
+                lineEndings = buffer[i] == 0x0D && buffer[i + 1] != 0x0A ? .cr : .lf
+            } else if buffer[i] == 0x0A || eof {
+                lineEndings = buffer[i] == 0x0A ? .lf : .cr
+            } else {
+                return  // a CR ends the buffer: the next read tells CRLF from CR
             }
-            if lineEndings == .unknown { return }
-            for k in pos..<buffer.count where buffer[k] == 0x0D { buffer[k] = 0x0A }
-            return
+            if lineEndings == .lf { return }
+            from = pos
         }
-        for k in start..<buffer.count where buffer[k] == 0x0D { buffer[k] = 0x0A }
+        for k in from..<buffer.count where buffer[k] == 0x0D { buffer[k] = 0x0A }
     }
 
     /// Do the pending bytes start with `prefix`? Nil when too few bytes are buffered to tell (and more may come).
@@ -465,14 +459,8 @@ struct UTF16Decoder {
         func unit(_ k: Int) -> UInt32 {
             bigEndian ? UInt32(input[k]) << 8 | UInt32(input[k + 1]) : UInt32(input[k + 1]) << 8 | UInt32(input[k])
         }
-        func append(_ cp: UInt32) {
-            switch cp {
-            case 0..<0x80: out.append(UInt8(cp))
-            case 0x80..<0x800: out += [UInt8(0xC0 | cp >> 6), UInt8(0x80 | cp & 0x3F)]
-            case 0x800..<0x10000: out += [UInt8(0xE0 | cp >> 12), UInt8(0x80 | cp >> 6 & 0x3F), UInt8(0x80 | cp & 0x3F)]
-            default: out += [UInt8(0xF0 | cp >> 18), UInt8(0x80 | cp >> 12 & 0x3F), UInt8(0x80 | cp >> 6 & 0x3F), UInt8(0x80 | cp & 0x3F)]
-            }
-        }
+        // Surrogates never reach here (they are paired or replaced first), so every value is a scalar.
+        func append(_ cp: UInt32) { UTF8.encode(Unicode.Scalar(cp)!) { out.append($0) } }
         while i + 1 < input.count {
             let u = unit(i)
             if (0xD800..<0xDC00).contains(u) {

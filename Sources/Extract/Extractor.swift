@@ -341,12 +341,7 @@ final class FileExtractor {
                 let nf = scanner.fields.count
                 // The header again (files concatenated with their headers): not a row. Checked only when the first
                 // field is the first header name, so ordinary rows cost one short comparison.
-                if nf == expectedFields, !headerFirst.isEmpty, scanner.withFieldBytes(scanner.fields[0], { b in
-                       var lo = 0, hi = b.count
-                       while lo < hi, b[lo] == 32 || b[lo] == 9 { lo += 1 }
-                       while hi > lo, b[hi - 1] == 32 || b[hi - 1] == 9 { hi -= 1 }
-                       return b[lo..<hi].elementsEqual(headerFirst)
-                   }),
+                if nf == expectedFields, !headerFirst.isEmpty, scanner.withFieldBytes(scanner.fields[0], { trimmedBlanks($0).elementsEqual(headerFirst) }),
                    scanner.fields.map({ f in scanner.withFieldBytes(f) { String(decoding: $0, as: UTF8.self) }.trimmingCharacters(in: .whitespaces) }) == headerNames {
                     rowsRead -= 1
                     repeatedHeaders += 1
@@ -451,12 +446,7 @@ final class FileExtractor {
     @inline(__always) private func typeField(_ raw: UnsafeBufferPointer<UInt8>, _ r: inout ColumnReader, field fi: Int,
                                              _ scratch: inout [UInt8], _ problem: inout Problem?) -> Bool {
         var b = raw
-        if r.trim {
-            var s = 0, e = b.count
-            while s < e, b[s] == 32 || b[s] == 9 { s += 1 }
-            while e > s, b[e - 1] == 32 || b[e - 1] == 9 { e -= 1 }
-            b = UnsafeBufferPointer(rebasing: b[s..<e])
-        }
+        if r.trim { b = trimmedBlanks(b) }
         if !r.strip.isEmpty { b = stripped(b, r.strip) }
         if isNull(b) {
             appendNull(&r)
@@ -467,18 +457,17 @@ final class FileExtractor {
 
     /// `b` without the `strip` texts at either end (repeatedly, with spaces next to them: `"$ 12.50"`, `"12,50 €"`).
     private func stripped(_ b: UnsafeBufferPointer<UInt8>, _ texts: [[UInt8]]) -> UnsafeBufferPointer<UInt8> {
-        var s = 0, e = b.count
+        var v = b
         var changed = true
         while changed {
             changed = false
-            for t in texts where !t.isEmpty && e - s >= t.count {
-                if b[s..<(s + t.count)].elementsEqual(t) { s += t.count; changed = true }
-                if e - s >= t.count, b[(e - t.count)..<e].elementsEqual(t) { e -= t.count; changed = true }
+            for t in texts where !t.isEmpty {
+                if v.count >= t.count, v.prefix(t.count).elementsEqual(t) { v = UnsafeBufferPointer(rebasing: v.dropFirst(t.count)); changed = true }
+                if v.count >= t.count, v.suffix(t.count).elementsEqual(t) { v = UnsafeBufferPointer(rebasing: v.dropLast(t.count)); changed = true }
             }
-            while s < e, b[s] == 32 || b[s] == 9 { s += 1 }
-            while e > s, b[e - 1] == 32 || b[e - 1] == 9 { e -= 1 }
+            v = trimmedBlanks(v)
         }
-        return UnsafeBufferPointer(rebasing: b[s..<e])
+        return v
     }
 
     @inline(__always) private func isNull(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -515,31 +504,18 @@ final class FileExtractor {
                                   reason: "\(r.decl.name): \"\(text)\" is not a number written with \(nf.described) (sources.\(source.name).decimal_separator, thousands_separator)")
                 return false
             }
-            var plain = scratch
-            return plain.withUnsafeBufferPointer { typeNumber($0, original: b, &r, field: field, &problem) }
+            // Typed from the plain form (numbers never touch `scratch` again); messages quote the field as written.
+            let plain = scratch
+            return plain.withUnsafeBufferPointer { typeValue($0, shown: b, &r, field: field, &scratch, &problem) }
         }
-        return typeValue(b, &r, field: field, &scratch, &problem)
+        return typeValue(b, shown: b, &r, field: field, &scratch, &problem)
     }
 
-    /// A number field already in plain form; messages quote the field as written.
-    private func typeNumber(_ b: UnsafeBufferPointer<UInt8>, original: UnsafeBufferPointer<UInt8>, _ r: inout ColumnReader,
-                            field: Int, _ problem: inout Problem?) -> Bool {
-        var unused: [UInt8] = []
-        guard typeValue(b, &r, field: field, &unused, &problem) else {
-            if problem?.rule == "parse" {
-                let text = String(decoding: original.prefix(200), as: UTF8.self)
-                let what = r.type == .int ? "an integer" : r.type == .decimal ? "a decimal number with at most \(r.scale) decimals" : "a number"
-                problem?.reason = "\(r.decl.name): \"\(text)\" is not \(what)"
-            }
-            return false
-        }
-        return true
-    }
-
-    private func typeValue(_ b: UnsafeBufferPointer<UInt8>, _ r: inout ColumnReader, field: Int,
+    /// Types `b`; a parse error quotes `shown` (the field as written, before a number format's rewrite).
+    private func typeValue(_ b: UnsafeBufferPointer<UInt8>, shown: UnsafeBufferPointer<UInt8>, _ r: inout ColumnReader, field: Int,
                            _ scratch: inout [UInt8], _ problem: inout Problem?) -> Bool {
         func fail(_ what: String) -> Bool {
-            let text = String(decoding: b.prefix(200), as: UTF8.self)
+            let text = String(decoding: shown.prefix(200), as: UTF8.self)
             problem = Problem(field: field, rule: "parse", reason: "\(r.decl.name): \"\(text)\" is not \(what)")
             return false
         }
@@ -612,6 +588,14 @@ final class FileExtractor {
         r.valid.append(true)
         return true
     }
+}
+
+/// `b` without surrounding spaces and tabs.
+@inline(__always) func trimmedBlanks(_ b: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+    var s = 0, e = b.count
+    while s < e, b[s] == 32 || b[s] == 9 { s += 1 }
+    while e > s, b[e - 1] == 32 || b[e - 1] == 9 { e -= 1 }
+    return UnsafeBufferPointer(rebasing: b[s..<e])
 }
 
 /// How a source writes numbers: its decimal mark and digit grouping (`sources.<name>.decimal_separator`,

@@ -253,7 +253,7 @@ public enum TimeFormat: Sendable, Equatable {
         return .success(.pattern(parts))
     }
 
-    /// Does the format hold a time of day (a pattern with an hour, or an epoch)? A date column may use one: its time is dropped.
+    /// Is the format for timestamps only (an epoch)? A date column may not use one.
     public var isTimestampOnly: Bool {
         switch self {
         case .epochSeconds, .epochMillis: return true
@@ -455,22 +455,9 @@ func parsePattern(_ b: UnsafeBufferPointer<UInt8>, _ parts: [TimeFormat.PatternP
                 return nil
             }
         case .offset:
-            guard i < n else { return nil }
-            if b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z") { f.offset = 0; i += 1; continue }
-            guard b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-"), let oh = digits(b, i + 1, 2), oh <= 18 else { return nil }
-            let sign: Int64 = b[i] == UInt8(ascii: "-") ? -1 : 1
-            i += 3
-            var om = 0
-            if i < n, b[i] == UInt8(ascii: ":") {
-                guard let v = digits(b, i + 1, 2), v < 60 else { return nil }
-                om = v
-                i += 3
-            } else if let v = digits(b, i, 2) {
-                guard v < 60 else { return nil }
-                om = v
-                i += 2
-            }
-            f.offset = sign * Int64(oh * 3600 + om * 60)
+            guard let (seconds, end) = readOffset(b, i) else { return nil }
+            f.offset = seconds
+            i = end
         }
     }
     if hour12 >= 0 { f.hh = hour12 % 12 + (pm ? 12 : 0) }
@@ -517,22 +504,26 @@ func parseISOTimestamp(_ b: UnsafeBufferPointer<UInt8>, zone: ZoneConverter) -> 
             return local * 1_000_000 + micros
         }
     }
-    let c = b[i]
-    if c == UInt8(ascii: "Z") || c == UInt8(ascii: "z") {
-        return i + 1 == n ? local * 1_000_000 + micros : nil
-    }
-    guard c == UInt8(ascii: "+") || c == UInt8(ascii: "-"), let oh = digits(b, i + 1, 2), oh <= 18 else { return nil }
-    var om = 0
-    var j = i + 3
-    if j < n, b[j] == UInt8(ascii: ":") { j += 1 }
-    if j < n {
-        guard let v = digits(b, j, 2), v < 60 else { return nil }
-        om = v
-        j += 2
-    }
-    guard j == n else { return nil }
-    let offset = Int64(oh * 3600 + om * 60) * (c == UInt8(ascii: "-") ? -1 : 1)
+    guard let (offset, end) = readOffset(b, i), end == n else { return nil }
     return (local - offset) * 1_000_000 + micros
+}
+
+/// The UTC offset written at `b[i...]`: `Z` (any case) or `±HH`, `±HHMM`, `±HH:MM` (at most 18 hours): its seconds
+/// east of UTC and where it ends. The one offset reader of ISO 8601 timestamps and of patterns' `XXX`.
+@inline(__always) func readOffset(_ b: UnsafeBufferPointer<UInt8>, _ i: Int) -> (seconds: Int64, end: Int)? {
+    let n = b.count
+    guard i < n else { return nil }
+    if b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z") { return (0, i + 1) }
+    guard b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-"), let oh = digits(b, i + 1, 2), oh <= 18 else { return nil }
+    var j = i + 3, om = 0
+    if j < n, b[j] == UInt8(ascii: ":") {
+        guard let v = digits(b, j + 1, 2), v < 60 else { return nil }
+        (om, j) = (v, j + 3)
+    } else if let v = digits(b, j, 2) {
+        guard v < 60 else { return nil }
+        (om, j) = (v, j + 2)
+    }
+    return (Int64(oh * 3600 + om * 60) * (b[i] == UInt8(ascii: "-") ? -1 : 1), j)
 }
 
 /// True when `b` is valid UTF-8 (checked once per new dictionary entry, not per row).

@@ -193,8 +193,7 @@ public enum ConfigLoader {
         let p = "sources.\(name)"
         if !isName(name) { d.error(p, "\"\(name)\" is not a valid source name; use letters, digits and '_'") }
         if s.files.isEmpty { d.error("\(p).files", "list at least one file or glob") }
-        let oneByte = s.delimiter.utf8.count == 1 && s.delimiter.first.map { !$0.isLetter && !$0.isNumber && !"\"'\r\n ".contains($0) } == true
-        if s.delimiter != "whitespace" && !oneByte {
+        if s.delimiter != "whitespace" && !(isSymbol(s.delimiter) && s.delimiter != "\"" && s.delimiter != "'") {
             d.error("\(p).delimiter", "unsupported delimiter \"\(s.delimiter)\" (expected one ASCII character such as \",\", \"\\t\", \";\", \"|\", \"^\", or whitespace)")
         } else if s.delimiter.utf8.first == s.quote?.utf8.first {
             d.error("\(p).delimiter", "is the quote character too (\"\(s.delimiter)\"); set quote to another character or none")
@@ -225,8 +224,7 @@ public enum ConfigLoader {
         let delimiterByte: UInt8? = s.delimiter == "whitespace" ? nil : s.delimiter.utf8.first
         for (key, value) in [("quote", s.quote), ("escape", s.escape)] {
             guard let v = value else { continue }
-            let ok = v.utf8.count == 1 && !(v.first!.isLetter || v.first!.isNumber || v == " " || v == "\n" || v == "\r")
-            if !ok {
+            if !isSymbol(v) {
                 d.error("\(p).\(key)", "must be one ASCII punctuation character (such as \"\\\"\", \"'\" or \"\\\\\")\(key == "quote" ? " or none" : ""), found \"\(v)\"")
             } else if v.utf8.first == delimiterByte {
                 d.error("\(p).\(key)", "is the delimiter too (\"\(v)\")")
@@ -350,10 +348,9 @@ public enum ConfigLoader {
                 }
             }
             if s.unknownReferences[col] == .placeholder {
+                // (Its type is checked above with every reference's.)
                 if other.key != [parts[1]] {
                     d.error("\(rp).on_unknown", "placeholder rows need \(parts[1]) to be the key of \(parts[0]) (its key: \(other.key.isEmpty ? "none" : other.key.joined(separator: ", "))); set sources.\(parts[0]).key: \(parts[1]), or use keep")
-                } else if let t = other.columns[parts[1]]?.type, ![.string, .enum].contains(t) {
-                    d.error("\(rp).on_unknown", "placeholder rows need \(parts[0]).\(parts[1]) to be a string column, not \(t)")
                 }
             }
         }
@@ -411,6 +408,11 @@ public enum ConfigLoader {
     static func isName(_ s: String) -> Bool {
         guard let first = s.utf8.first, !(48...57).contains(first) else { return false }
         return s.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 || $0 == 45 }
+    }
+
+    /// One ASCII byte that is neither a letter, a digit, a space nor a line end: what may delimit, quote or escape.
+    static func isSymbol(_ s: String) -> Bool {
+        s.utf8.count == 1 && !(s.first!.isLetter || s.first!.isNumber || s == " " || s == "\n" || s == "\r")
     }
 
     /// The zone names `LocalClock` reads (the one parser every stage uses).
