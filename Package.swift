@@ -26,10 +26,10 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CVMCore", dependencies: ["CKernels"]),
-        // Hand-written C for the k-means distance kernels (one build per instruction set, see the header)
-        // and the prefetch hint of the big hash-table probes.
+        // Hand-written C for the k-means distance kernels (one build per instruction set, see the header),
+        // extract's per-file string interner and the prefetch hint of the big hash-table probes.
         .target(name: "CKernels"),
-        .target(name: "Extract", dependencies: ["CVMCore", "CZlib"]),
+        .target(name: "Extract", dependencies: ["CVMCore", "CKernels", "CZlib"]),
         .target(name: "Clean", dependencies: ["CVMCore"]),
         .target(name: "Features", dependencies: ["CVMCore"]),
         .target(name: "Cluster", dependencies: ["CVMCore", "CKernels"]),
@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "FuzzTargets", dependencies: ["Pipeline", "Extract", "CVMCore"]),
         .target(name: "TestSupport", dependencies: ["CVMCore"], path: "Tests/TestSupport"),
         .testTarget(name: "CVMCoreTests", dependencies: ["CVMCore", "TestSupport"]),
-        .testTarget(name: "ExtractTests", dependencies: ["Extract", "CVMCore", "TestSupport", "CZlib"]),
+        .testTarget(name: "ExtractTests", dependencies: ["Extract", "CVMCore", "CKernels", "TestSupport", "CZlib"]),
         .testTarget(name: "CleanTests", dependencies: ["Clean", "CVMCore", "TestSupport"]),
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "CVMCore", "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "CVMCore", "TestSupport"]),

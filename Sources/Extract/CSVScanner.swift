@@ -348,6 +348,19 @@ public final class CSVScanner {
             if ws {
                 while i < n { let c = b[i]; if c == space || c == tab || c == lf { break }; i += 1 }
             } else {
+                // Eight bytes at a time while they last (fields are mostly a word or two long): the lowest byte equal
+                // to the delimiter or LF, found with the has-zero-byte trick on the word XORed with each.
+                let raw = UnsafeRawPointer(b.baseAddress!)
+                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                let dWord = UInt64(d) &* ones, lfWord = UInt64(lf) &* ones
+                while i + 8 <= n {
+                    let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                    let x = w ^ dWord, y = w ^ lfWord
+                    // Exact for the lowest matching byte (a borrow only sets bits above it).
+                    let hit = ((x &- ones) & ~x | (y &- ones) & ~y) & highs
+                    if hit != 0 { i += hit.trailingZeroBitCount >> 3; break }
+                    i += 8
+                }
                 while i < n { let c = b[i]; if c == d || c == lf { break }; i += 1 }
             }
             if i >= n {

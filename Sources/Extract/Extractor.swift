@@ -163,9 +163,27 @@ struct ColumnReader {
     var ints: [Int64] = []
     var doubles: [Double] = []
     var codes: [Int32] = []
-    var valid: [Bool] = []
-    var hasNull = false
-    var interner = ByteInterner()
+    /// Where the nulls are (indices into the values, ascending): the validity is made from them when the file is
+    /// done, instead of a flag appended per field (most columns have no null, and the append was 8 a row).
+    var nulls: [Int] = []
+    let interner = FileInterner()
+
+    /// The values appended so far.
+    var count: Int {
+        switch kind {
+        case .int64: ints.count
+        case .double: doubles.count
+        case .string: codes.count
+        }
+    }
+
+    /// The validity of `rows` values: nil when none is null.
+    func validity(rows: Int) -> [Bool]? {
+        guard !nulls.isEmpty else { return nil }
+        var v = [Bool](repeating: true, count: rows)
+        for i in nulls { v[i] = false }
+        return v
+    }
 }
 
 /// Extracts one file. Not shared between threads.
@@ -250,7 +268,7 @@ final class FileExtractor {
         } catch { throw PartialFileError(underlying: "\(error)", rowsRead: 0, line: 0) }
         let delimiter: CSVScanner.Delimiter = source.delimiter == "whitespace" ? .whitespace : .byte(source.delimiter.utf8.first ?? 44)
         let scanner = CSVScanner(reader: reader, delimiter: delimiter, dialect: FileExtractor.dialect(source),
-                                 chunkSize: min(1 << 18, source.maxLineBytes),
+                                 chunkSize: min(1 << 16, source.maxLineBytes),
                                  maxRecordBytes: source.maxLineBytes)
         scanner.rawLimit = source.maxRawBytes
         let decls = source.columns.entries.map(\.value)
@@ -370,7 +388,7 @@ final class FileExtractor {
         var columns: [Part.PartColumn] = []
         for r in readers {
             let spec = ColumnSpec(r.decl.name, r.decl.type, scale: r.decl.scale)
-            let validity = r.hasNull ? r.valid : nil
+            let validity = r.validity(rows: lines.count)
             switch r.kind {
             case .int64: columns.append(.init(spec: spec, values: .int64(r.ints), validity: validity))
             case .double: columns.append(.init(spec: spec, values: .double(r.doubles), validity: validity))
@@ -394,7 +412,7 @@ final class FileExtractor {
     }
 
     private func truncate(_ r: inout ColumnReader, to n: Int) {
-        if r.valid.count > n { r.valid.removeLast(r.valid.count - n) }
+        while let last = r.nulls.last, last >= n { r.nulls.removeLast() }
         switch r.kind {
         case .int64: if r.ints.count > n { r.ints.removeLast(r.ints.count - n) }
         case .double: if r.doubles.count > n { r.doubles.removeLast(r.doubles.count - n) }
@@ -485,8 +503,7 @@ final class FileExtractor {
     }
 
     private func appendNull(_ r: inout ColumnReader) {
-        r.hasNull = true
-        r.valid.append(false)
+        r.nulls.append(r.count)
         switch r.kind {
         case .int64: r.ints.append(0)
         case .double: r.doubles.append(0)
@@ -562,30 +579,20 @@ final class FileExtractor {
             }
             r.ints.append(v)
         case .string, .enum:
-            // A NUL byte is valid UTF-8 but cuts text short in C tools and SQLite's text functions.
-            if let base = b.baseAddress, memchr(base, 0, b.count) != nil {
-                return failEncoding("contains a NUL byte")
-            }
-            var bytes = b
+            let code: Int32
             if let letters = r.caseRange, b.contains(where: { letters.contains($0) }) {
                 // Lower and upper case ASCII letters differ in bit 5 only.
                 scratch.removeAll(keepingCapacity: true)
                 for c in b { scratch.append(letters.contains(c) ? c ^ 0x20 : c) }
-                let code = scratch.withUnsafeBufferPointer { r.interner.intern($0, accept: isValidUTF8) }
-                guard let code else {
-                    return failEncoding("invalid UTF-8 text")
-                }
-                r.codes.append(code)
-                r.valid.append(true)
-                return true
+                code = scratch.withUnsafeBufferPointer { r.interner.intern($0) }
+            } else {
+                code = r.interner.intern(b)
             }
-            bytes = b
-            guard let code = r.interner.intern(bytes, accept: isValidUTF8) else {
-                return failEncoding("invalid UTF-8 text")
-            }
+            // New values only are checked (a value seen before passed): a NUL byte is valid UTF-8 but cuts text short
+            // in C tools and SQLite's text functions.
+            guard code >= 0 else { return failEncoding(code == FileInterner.nulByte ? "contains a NUL byte" : "invalid UTF-8 text") }
             r.codes.append(code)
         }
-        r.valid.append(true)
         return true
     }
 }
