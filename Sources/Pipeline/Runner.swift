@@ -211,9 +211,12 @@ public final class PipelineRunner {
 
     /// Keeps a stage's outputs for the later stages in this run and queues them to be persisted as its artifacts
     /// (`ArtifactWriter`: written in the background, one worker, while the next stages run).
-    /// `writers`: workers for the write's columns; 1 (the default) leaves the cores to the stages running meanwhile,
-    /// a stage that waits for its own write at once passes the run's threads.
-    func publish(_ outputs: [Table], stage: StageName, writers: Int = 1) {
+    /// `writers`: workers for the write's columns; by default 1, which leaves the cores to the stages running
+    /// meanwhile, but the run's threads for the run's last stage (nothing runs meanwhile: the run only waits, and
+    /// two writes in flight keep this machine's disk busy where one left it idle half the time: 250 against
+    /// 500 MB/s). A stage that waits for its own write at once passes the run's threads.
+    func publish(_ outputs: [Table], stage: StageName, writers: Int? = nil) {
+        let writers = writers ?? ((try? options.selection.stages())?.last == stage ? threads : 1)
         let (store, asOf, runID, configHash) = (artifacts, asOf, runID, loaded.configHash)
         writer.submit(stage: stage.rawValue) {
             try store.write(outputs, stage: stage.rawValue, asOf: asOf, runID: runID, configHash: configHash, threads: writers)
