@@ -539,11 +539,17 @@ public enum Cleaner {
         return order
     }
 
-    /// Data-quality profile: one row per column (source, column, type, rows, nulls, null_share, distinct, min, max, mean).
+    /// The profile's quantiles (nearest rank: each is a value of the column).
+    public static let quantiles: [(name: String, p: Double)] = [("p05", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p95", 0.95)]
+
+    /// Data-quality profile: one row per column (source, column, type, rows, nulls, null_share, distinct, min, max, mean,
+    /// then the `quantiles` of number, date and timestamp columns, written as min and max are).
     public static func profile(_ table: Table, source: String, threads: Int = 1) -> Table {
         struct Stats: Sendable {
             var name: String, type: String, nulls: Int, distinct: Int
             var min: String?, max: String?, mean: Double, meanValid: Bool
+            /// At `Cleaner.quantiles`, as min and max are written; nil for text and bool columns.
+            var quantiles: [String?]
         }
         let n = table.rowCount
         let columns = table.columns.filter { !$0.name.hasPrefix("_") }
@@ -551,7 +557,10 @@ public enum Cleaner {
         let stats = parallelMap(chunks: columns.count, threads: threads) { k -> Stats in
             let c = columns[k]
             let nullCount = c.validity.map { $0.reduce(0) { $0 + ($1 ? 0 : 1) } } ?? 0
-            var out = Stats(name: c.name, type: c.type.rawValue, nulls: nullCount, distinct: 0, min: nil, max: nil, mean: 0, meanValid: false)
+            var out = Stats(name: c.name, type: c.type.rawValue, nulls: nullCount, distinct: 0, min: nil, max: nil, mean: 0, meanValid: false,
+                            quantiles: quantiles.map { _ in nil })
+            let present = n - nullCount
+            let ranks = present > 0 ? quantiles.map { Quantiles.nearestRank($0.p, count: present) } : []
             var lo: Int?, hi: Int?
             var sum = 0.0, count = 0
             switch c.storage {
@@ -588,6 +597,10 @@ public enum Cleaner {
                 out.distinct = counter.count
                 out.min = lo.map { c.formatted(at: $0) }
                 out.max = hi.map { c.formatted(at: $0) }
+                if c.type != .bool && !ranks.isEmpty {
+                    let known = lo.map { (v[$0], v[hi!], present) }
+                    out.quantiles = Quantiles.select(ranks: ranks, of: v, valid: valid, known: known).map { Column(c.spec, .int64([$0])).formatted(at: 0) }
+                }
             case .double(let v):
                 var counter = DistinctCounter()
                 let valid = c.validity
@@ -601,6 +614,9 @@ public enum Cleaner {
                 out.distinct = counter.count
                 out.min = lo.map { c.formatted(at: $0) }
                 out.max = hi.map { c.formatted(at: $0) }
+                if !ranks.isEmpty {
+                    out.quantiles = Quantiles.select(ranks: ranks, of: v, valid: valid).map { Column(c.spec, .double([$0])).formatted(at: 0) }
+                }
             }
             out.mean = count > 0 ? sum / Double(count) : 0
             out.meanValid = count > 0
@@ -617,7 +633,7 @@ public enum Cleaner {
             Column("min", strings: stats.map(\.min)),
             Column("max", strings: stats.map(\.max)),
             Column("mean", double: stats.map(\.mean), validity: stats.map(\.meanValid)),
-        ], rowCount: stats.count)
+        ] + quantiles.indices.map { q in Column(quantiles[q].name, strings: stats.map { $0.quantiles[q] }) }, rowCount: stats.count)
     }
 }
 

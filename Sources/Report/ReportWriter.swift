@@ -182,7 +182,7 @@ public enum ReportWriter {
                 ["source": dq["source"]?.formatted(at: i) ?? "", "column": dq["column"]?.formatted(at: i) ?? "",
                  "type": dq["type"]?.formatted(at: i) ?? "", "nulls": Format.percent(dq["null_share"]?.double(at: i) ?? 0),
                  "distinct": dq["distinct"]?.formatted(at: i) ?? "", "min": dq["min"]?.formatted(at: i) ?? "",
-                 "max": dq["max"]?.formatted(at: i) ?? ""]
+                 "median": dq["p50"]?.formatted(at: i) ?? "", "max": dq["max"]?.formatted(at: i) ?? ""]
             }
         }
         let template = try MustacheTemplate(string: Template.page)

@@ -147,6 +147,22 @@ struct ProfileTests {
         #expect(p["min"]?.string(at: 1) == "a")
         #expect(p["mean"]?.double(at: 0).map { approxEqual($0, 7.0 / 3) } == true)
         #expect(p["null_share"]?.doubleValues == [0.25, 0.25])
+        // Nearest-rank quantiles of the present values 1, 3, 3, written as the column's values; none for text.
+        #expect(["p05", "p25", "p50", "p75", "p95"].map { p[$0]?.string(at: 0) } == ["1", "1", "3", "3", "3"])
+        #expect(p["p50"]?.string(at: 1) == nil)
+    }
+
+    @Test func quantilesAreWrittenInTheColumnsType() {
+        let day: Int64 = 20_000
+        let t = Table(name: "stg_x", columns: [
+            Column("d", .date, int64: (0..<100).map { day + $0 }),
+            Column("price", .decimal, int64: (1...100).map { $0 * 25 }, scale: 2),
+            Column("share", double: (0..<100).map { Double($0) / 100 }),
+        ])
+        let p = Cleaner.profile(t, source: "x")
+        #expect(p["p50"]?.string(at: 0) == CivilDate(daysSinceEpoch: day + 49).description)
+        #expect(p["p95"]?.string(at: 1) == "23.75")
+        #expect(p["p05"]?.string(at: 2) == "0.04")
     }
 }
 
