@@ -109,7 +109,7 @@ sanitize-thread: deps
 	  $(SWIFT) test --skip-build --disable-xctest --sanitize=thread --scratch-path .build-tsan
 
 # Fuzzing: Fuzz/ is a separate package with one libFuzzer binary, cvm-fuzz TARGET, for the targets in Sources/FuzzTargets,
-# built with AddressSanitizer and libFuzzer's coverage instrumentation. Each target first replays Fuzz/regressions/<target> (every crash found
+# built with AddressSanitizer (the C kernels too: extract interns every string field in C) and libFuzzer's coverage instrumentation. Each target first replays Fuzz/regressions/<target> (every crash found
 # so far), then fuzzes from the seeds in Fuzz/corpus/<target> for FUZZ_SECONDS, or for exactly
 # FUZZ_RUNS executions when set. New crashes land in Fuzz/crashes/; copy each into Fuzz/regressions/
 # once fixed (`make test` replays that folder too). Execution counts: .build-fuzz/SUMMARY.md.
@@ -125,6 +125,7 @@ fuzz: deps
 	@test -n "$(FUZZ_RT)" || { echo "libclang_rt.fuzzer_no_main not found in the Swift toolchain"; exit 1; }
 	$(SWIFT) build -c release --package-path Fuzz --scratch-path .build-fuzz \
 	  -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table \
+	  -Xcc -fsanitize=address \
 	  -Xlinker $(FUZZ_RT) -Xlinker -lstdc++
 	@mkdir -p .build-fuzz/logs Fuzz/crashes
 	@echo "| target | executions | seconds | exec/s | corpus | result |" > $(FUZZ_SUMMARY)

@@ -160,6 +160,8 @@ struct ColumnReader {
     let divideDigits: Int
     /// `true_values` / `false_values` of a bool column, lowercased (nil: the built-in words).
     let boolWords: (true: [[UInt8]], false: [[UInt8]])?
+    /// A string or enum column without a case mapping: its values are interned as they are.
+    var plainText: Bool { kind == .string && caseRange == nil }
     var ints: [Int64] = []
     var doubles: [Double] = []
     var codes: [Int32] = []
@@ -469,6 +471,15 @@ final class FileExtractor {
         if isNull(b) {
             appendNull(&r)
             return true
+        }
+        if r.plainText {
+            // Most fields of most files: text kept as written, interned here without the general path's calls.
+            // A refused value goes on to the general path, which refuses it again and says why.
+            let code = r.interner.intern(b)
+            if code >= 0 {
+                r.codes.append(code)
+                return true
+            }
         }
         return appendValue(b, &r, field: fi, &scratch, &problem)
     }

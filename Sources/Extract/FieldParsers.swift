@@ -1,3 +1,4 @@
+import CKernels
 import CVMCore
 import Foundation
 
@@ -528,28 +529,8 @@ func parseISOTimestamp(_ b: UnsafeBufferPointer<UInt8>, zone: ZoneConverter) -> 
 
 /// True when `b` is valid UTF-8 (checked once per new dictionary entry, not per row).
 func isValidUTF8(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
-    var i = 0
-    let n = b.count
-    while i < n {
-        let c = b[i]
-        if c < 0x80 { i += 1; continue }
-        let len: Int
-        if c & 0xE0 == 0xC0 { len = 2; if c < 0xC2 { return false } }
-        else if c & 0xF0 == 0xE0 { len = 3 }
-        else if c & 0xF8 == 0xF0 { len = 4; if c > 0xF4 { return false } }
-        else { return false }
-        if i + len > n { return false }
-        for k in 1..<len where b[i + k] & 0xC0 != 0x80 { return false }
-        if len == 3 {
-            let cp = (UInt32(c & 0x0F) << 12) | (UInt32(b[i + 1] & 0x3F) << 6) | UInt32(b[i + 2] & 0x3F)
-            if cp < 0x800 || (0xD800...0xDFFF).contains(cp) { return false }
-        } else if len == 4 {
-            let cp = (UInt32(c & 0x07) << 18) | (UInt32(b[i + 1] & 0x3F) << 12)
-            if cp < 0x10000 || cp > 0x10FFFF { return false }
-        }
-        i += len
-    }
-    return true
+    // One validator for extract: the C one the file interner runs on each new value.
+    cvm_valid_utf8(b.baseAddress ?? UnsafePointer(bitPattern: 1)!, Int64(b.count)) == 1
 }
 
 /// The byte-level field parsers without a file around them, for the fuzz targets (Sources/FuzzTargets).
