@@ -154,14 +154,15 @@ struct ColumnReader {
     let trim: Bool
     /// The ASCII letters case mapping changes (`lowercase`: A-Z, `uppercase`: a-z), or nil.
     let caseRange: ClosedRange<UInt8>?
+    /// A string or enum column without a case mapping: its values are interned as they are (read per field, so stored
+    /// rather than computed from `kind` and `caseRange`).
+    let plainText: Bool
     /// `strip`: texts removed from both ends before typing.
     let strip: [[UInt8]]
     /// log10 of `divide_by` (0: none).
     let divideDigits: Int
     /// `true_values` / `false_values` of a bool column, lowercased (nil: the built-in words).
     let boolWords: (true: [[UInt8]], false: [[UInt8]])?
-    /// A string or enum column without a case mapping: its values are interned as they are.
-    var plainText: Bool { kind == .string && caseRange == nil }
     var ints: [Int64] = []
     var doubles: [Double] = []
     var codes: [Int32] = []
@@ -279,6 +280,7 @@ final class FileExtractor {
                          otherFormats: d.formats.dropFirst().compactMap { TimeFormat($0) },
                          type: d.type, scale: d.scale, trim: d.trim,
                          caseRange: d.lowercase ? 65...90 : d.uppercase ? 97...122 : nil,
+                         plainText: d.type.storageKind == .string && !d.lowercase && !d.uppercase,
                          strip: d.strip.map { Array($0.utf8) }, divideDigits: d.divideByDigits ?? 0,
                          boolWords: d.trueValues.map { t in
                              (t.map { Array($0.lowercased().utf8) }, (d.falseValues ?? []).map { Array($0.lowercased().utf8) })
