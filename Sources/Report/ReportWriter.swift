@@ -185,6 +185,12 @@ public enum ReportWriter {
                  "median": dq["p50"]?.formatted(at: i) ?? "", "max": dq["max"]?.formatted(at: i) ?? ""]
             }
         }
+        // A list's heading and table tags render once when it has rows: Mustache has no "first item" section
+        // (`{{#list.0}}` rendered nothing, so the rows came out without their table).
+        for (list, flag) in [("topCustomers", "hasTopCustomers"), ("campaigns", "hasCampaigns"), ("rejects", "hasRejects"),
+                             ("quality", "hasQuality")] {
+            ctx[flag] = !((ctx[list] as? [Any])?.isEmpty ?? true)
+        }
         let template = try MustacheTemplate(string: Template.page)
         return template.render(ctx)
     }

@@ -126,10 +126,33 @@ struct HTMLReportTests {
         #expect(approxEqual(pts[1].1, 10.0 / 24))
     }
 
+    /// Each list's heading and table tags come with its rows (they did not render: rows came out with no table).
+    @Test func listsHaveTheirHeadingsAndTables() throws {
+        let q = QuarantineRecord.table([QuarantineRecord(source: "orders", file: "/x/o.csv.gz", line: 7, column: 2, rule: "parse",
+                                                         reason: "bad quantity", raw: "")])
+        let dq = Table(name: "data_quality", columns: [
+            Column("source", strings: ["orders"]), Column("column", strings: ["quantity"]), Column("type", strings: ["int"]),
+            Column("null_share", double: [0]), Column("distinct", .int, int64: [3]),
+            Column("min", strings: ["1"]), Column("p50", strings: ["2"]), Column("max", strings: ["9"]),
+        ])
+        let base = customerValue(Array(repeating: "Champions", count: 12))
+        let cv = Table(name: base.name, columns: base.columns + [Column("clv", double: (0..<12).map { Double($0) * 10 })])
+        let html = try ReportWriter.renderHTML(ReportInputs(summary: sampleSummary(), customerValue: cv, clusterProfiles: nil,
+                                                            quarantine: q, paretoSummary: nil, dataQuality: dq))
+        for heading in ["Top customers by CLV", "Rejected rows: examples", "Data quality profile"] {
+            #expect(html.contains("<h2>\(heading)</h2>"), "\(heading)")
+        }
+        #expect(html.contains("<th>min</th><th>median</th><th>max</th></tr></thead><tbody>"))
+        #expect(html.contains("<td>orders</td><td>quantity</td><td>int</td><td class=\"num\">0.0%</td><td class=\"num\">3</td><td>1</td><td>2</td><td>9</td></tr>"))
+        // As many tables open as close.
+        #expect(html.components(separatedBy: "<table>").count == html.components(separatedBy: "</table>").count)
+    }
+
     @Test func degradesWhenTablesAreAbsent() throws {
         let html = try ReportWriter.renderHTML(ReportInputs(summary: sampleSummary(), customerValue: nil, clusterProfiles: nil,
                                                             quarantine: nil, paretoSummary: nil, dataQuality: nil))
         #expect(html.contains("<h1>Customer value report: demo</h1>"))
         #expect(!html.contains("<svg"))
+        #expect(!html.contains("Data quality profile") && !html.contains("Top customers by CLV"))
     }
 }
