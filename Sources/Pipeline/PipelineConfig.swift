@@ -57,6 +57,8 @@ public struct PrivacyConfiguration: Decodable, Sendable {
     public var pseudonymize: [String] = ["email"]
     /// The environment variable holding the HMAC key (never the key itself in the config).
     public var keyEnv: String = "CVM_PSEUDONYM_KEY"
+    /// `pseudonymize` was written in the config (not the default): a name no source declares is then warned about.
+    public var listed = false
 
     enum CodingKeys: String, CodingKey, CaseIterable { case pseudonymize, keyEnv = "key_env" }
 
@@ -64,7 +66,7 @@ public struct PrivacyConfiguration: Decodable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        pseudonymize = try c.decodeIfPresent([String].self, forKey: .pseudonymize) ?? pseudonymize
+        if let names = try c.decodeIfPresent([String].self, forKey: .pseudonymize) { (pseudonymize, listed) = (names, true) }
         keyEnv = try c.decodeIfPresent(String.self, forKey: .keyEnv) ?? keyEnv
     }
 }

@@ -287,7 +287,8 @@ extension PipelineRunner {
         for (table, seconds) in report.tableSeconds {
             let n = report.rows[table] ?? 0
             let width = tables.first { $0.name == table }?.columns.count ?? 0
-            logger.info("loaded \(table)", metadata: ["rows": "\(n)", "columns": "\(width + 2)", "seconds": "\(seconds)", "insert_seconds": "\(report.insertSeconds[table] ?? 0)",
+            logger.info("loaded \(table)", metadata: ["rows": "\(n)", "columns": "\(width + 2)", "seconds": "\(String(format: "%.6f", seconds))",
+                                                      "insert_seconds": "\(String(format: "%.6f", report.insertSeconds[table] ?? 0))",
                                                       "rows_per_second": "\(seconds > 0 ? Int(Double(n) / seconds) : 0)"])
         }
         logger.info("rebuilt derived tables and views", metadata: ["seconds": "\(report.derivedSeconds)", "journal": "\(report.journal)"])
@@ -335,13 +336,20 @@ extension PipelineRunner {
     }
 }
 
+/// The `privacy.pseudonymize` columns that some source declares (the others never reach the warehouse).
+func pseudonymizedColumns(_ config: PipelineConfig) -> [String] {
+    let declared = Set(config.sources.flatMap { $0.value.columns.keys })
+    return config.privacy.pseudonymize.filter(declared.contains)
+}
+
 /// The pseudonymisation key from the environment variable the config names.
 /// - Throws: `CVMFailure` (exit 78) when columns are to be pseudonymised and the variable is unset or empty.
 func pseudonymKey(_ loaded: LoadedConfig, required: Bool = false) throws -> String {
     let privacy = loaded.config.privacy
-    var what = privacy.pseudonymize
+    // Only columns some source declares reach the warehouse: a shop without emails needs no key for the default list.
+    var what = pseudonymizedColumns(loaded.config)
     if loaded.config.campaigns.ids == .pseudonymized { what.append("campaign customer ids") }
-    guard !privacy.pseudonymize.isEmpty || required || loaded.config.campaigns.ids == .pseudonymized else { return "" }
+    guard !what.isEmpty || required else { return "" }
     guard let key = ProcessInfo.processInfo.environment[privacy.keyEnv], !key.isEmpty else {
         throw CVMFailure(.config, "\(loaded.path): error: privacy.key_env: the environment variable \(privacy.keyEnv) is not set; it keys the HMAC that pseudonymises \(what.joined(separator: ", ")). Set it to a secret kept outside the config, e.g. export \(privacy.keyEnv)=$(openssl rand -hex 32), and keep it stable so pseudonyms stay comparable across runs")
     }

@@ -191,6 +191,21 @@ struct EndToEndTests {
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/cvm.sqlite"))  // refused before any work
     }
 
+    /// The key is needed only for columns that reach the warehouse: a shop whose sources declare no `email` runs
+    /// without one (the default list names `email`); a name listed in the config that no source declares is warned about.
+    @Test func aShopWithoutPersonalColumnsRunsWithoutAKey() throws {
+        let dir = try makeTemporaryDirectory("e2e-nokey")
+        let config = try makePipelineConfig("europe", in: dir)
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        let withoutEmail = text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("email: {type") }
+        #expect(withoutEmail.count == text.split(separator: "\n", omittingEmptySubsequences: false).count - 1)
+        try withoutEmail.joined(separator: "\n").write(toFile: config, atomically: true, encoding: .utf8)
+        let r = try runCVM(["run", config], environment: ["CVM_PSEUDONYM_KEY": ""])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        #expect(r.stderr.contains("privacy.pseudonymize: no source declares a column \"email\""))
+        #expect(try scalar("\(dir)/cvm.sqlite", "SELECT count(*) FROM dim_customer", as: Int.self) == 4)
+    }
+
     @Test func exceedingTheRejectBudgetExits65AndKeepsTheQuarantine() throws {
         let dir = try makeTemporaryDirectory("e2e-budget")
         let config = try makeDemoConfig(in: dir, edits: [("max_reject_rate: 0.05", "max_reject_rate: 0.0001")])
