@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "WarehouseTests", dependencies: ["Warehouse", "CVMCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "CVMCore", "TestSupport"]),
         .testTarget(name: "GenerateTests", dependencies: ["Generate", "Extract", "CVMCore", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CVMCore", "TestSupport", "FuzzTargets"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CVMCore", "Features", "TestSupport", "FuzzTargets"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["Pipeline", "Cluster", "CVMCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]

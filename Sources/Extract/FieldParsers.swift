@@ -101,6 +101,10 @@ public enum TimeFormat: Sendable, Equatable {
     case iso8601
     case epochSeconds
     case epochMillis
+    /// Microseconds since the epoch (GA4's BigQuery export writes `event_timestamp` so).
+    case epochMicros
+    /// Nanoseconds since the epoch (Spark, Arrow and pandas write datetimes so as integers); kept to the microsecond.
+    case epochNanos
     /// Fields and literal bytes, matched left to right (`TimeFormat.compile`).
     case pattern([PatternPart])
 
@@ -128,7 +132,7 @@ public enum TimeFormat: Sendable, Equatable {
     /// Two-digit years (`yy`) from 00 to 68 are 2000-2068, from 69 to 99 are 1969-1999 (as POSIX `strptime`'s `%y`).
     public static let pivotYear = 69
 
-    /// Compiles `iso8601`, `epoch_s`, `epoch_ms` or a pattern; nil when it is not one (`compile` says why).
+    /// Compiles `iso8601`, `epoch_s`, `epoch_ms`, `epoch_us`, `epoch_ns` or a pattern; nil when it is not one (`compile` says why).
     public init?(_ text: String?) {
         guard let text else { self = .iso8601; return }
         guard case .success(let f) = TimeFormat.compile(text) else { return nil }
@@ -175,6 +179,8 @@ public enum TimeFormat: Sendable, Equatable {
         case "iso8601": return .success(.iso8601)
         case "epoch_s": return .success(.epochSeconds)
         case "epoch_ms": return .success(.epochMillis)
+        case "epoch_us": return .success(.epochMicros)
+        case "epoch_ns": return .success(.epochNanos)
         default: break
         }
         func fail(_ why: String) -> Result<TimeFormat, TimeFormatError> {
@@ -210,7 +216,7 @@ public enum TimeFormat: Sendable, Equatable {
                     case "A", "P": "; for AM/PM write a"
                     default: ""
                     }
-                    return fail("unknown field \"\(run)\"\(hint) (use \(patternHelp); or iso8601, epoch_s, epoch_ms)")
+                    return fail("unknown field \"\(run)\"\(hint) (use \(patternHelp); or iso8601, epoch_s, epoch_ms, epoch_us, epoch_ns)")
                 }
                 parts.append(part)
                 i += n
@@ -257,7 +263,7 @@ public enum TimeFormat: Sendable, Equatable {
     /// Is the format for timestamps only (an epoch)? A date column may not use one.
     public var isTimestampOnly: Bool {
         switch self {
-        case .epochSeconds, .epochMillis: return true
+        case .epochSeconds, .epochMillis, .epochMicros, .epochNanos: return true
         case .iso8601, .pattern: return false
         }
     }
@@ -347,7 +353,7 @@ func parseDate(_ b: UnsafeBufferPointer<UInt8>, _ format: TimeFormat) -> Int64? 
     case .pattern(let parts):
         guard let f = parsePattern(b, parts) else { return nil }
         return civilDays(f.y, f.m, f.d)
-    case .epochSeconds, .epochMillis:
+    case .epochSeconds, .epochMillis, .epochMicros, .epochNanos:
         return nil
     }
 }
@@ -366,6 +372,12 @@ func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>, _ format: TimeFormat, zone:
         guard let ms = parseInt64(b) else { return nil }
         let (v, o) = ms.multipliedReportingOverflow(by: 1000)
         return o ? nil : v
+    case .epochMicros:
+        return parseInt64(b)
+    case .epochNanos:
+        // Floored, so a time before 1970 keeps its microsecond (-1 ns is -1 µs, not 0).
+        guard let ns = parseInt64(b) else { return nil }
+        return ns >= 0 ? ns / 1000 : (ns + 1) / 1000 - 1
     case .pattern(let parts):
         guard let f = parsePattern(b, parts), let days = civilDays(f.y, f.m, f.d),
               f.hh < 24, f.mi < 60, f.ss < 61 else { return nil }

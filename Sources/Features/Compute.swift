@@ -244,7 +244,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     // Events by type: sums of the per-bucket counters (Context).
     // Windows are nested and bucket k holds the rows between window k - 1 and window k, so a running sum over
     // the buckets gives every window's counts in one sweep (`windowLastBucket`: each window's last bucket).
-    let types = FeatureBuilder.eventTypes.count
+    let types = ctx.eventSlots, named = ctx.eventTypes.count
     s.typeCounts.removeAll(keepingCapacity: true)
     s.typeCounts.append(contentsOf: repeatElement(0, count: types))
     if ctx.hasEvents {
@@ -255,7 +255,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
                     for t in 0..<types { run[t] += counts[base + b * types + t] }
                     // Windows in any declared order: each is written when the sweep reaches its last bucket.
                     for wi in L.windows.indices where !L.eventBlocks.isEmpty && L.windowLastBucket[wi] == b {
-                        for t in 0..<types { put(L.eventBlocks[wi] + t, Double(run[t])) }
+                        for t in 0..<named { put(L.eventBlocks[wi] + t, Double(run[t])) }
                     }
                 }
             }
@@ -378,8 +378,8 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
     if L.value >= 0 {
         let v = L.value
         if ctx.hasEvents {
-            put(v, Double(typeAll[6] + typeAll[7] + typeAll[8]))
-            put(v + 2, Double(typeAll[6] + typeAll[9]))
+            put(v, Double(typeAll[named]))
+            put(v + 2, Double(typeAll[named + 1]))
         }
         let contributed = Double(min(100, ctx.hasEvents ? Int(ctx.eventTotal[c]) : 0)) / 100
         put(v + 1, 0.5 * (ctx.completeness.isEmpty ? 0 : (ctx.completeness[c] ?? 0)) + 0.5 * contributed)

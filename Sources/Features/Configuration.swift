@@ -19,6 +19,24 @@ public struct Configuration: Decodable, Sendable {
     public var zone: String = "UTC"
     /// The most memory the feature matrix may take, in MiB; default 75% of physical memory.
     public var memoryLimitMB: Int?
+    /// The event types counted per window (`events_<type>_<window>`), in this order. Nil: the pipeline fills in the
+    /// events source's declared `event_type` values when it is an enum; otherwise the most frequent types in the data
+    /// are taken (`Context.eventTypeNames`).
+    public var eventTypes: [String]?
+    /// The event types the value family counts as word of mouth (`value_reputation`) and feedback (`value_knowledge`).
+    public var valueEvents = ValueEvents()
+
+    public struct ValueEvents: Decodable, Sendable {
+        public var reputation: [String] = ["referral", "share", "review"]
+        public var knowledge: [String] = ["review", "support_contact"]
+        enum CodingKeys: String, CodingKey, CaseIterable { case reputation, knowledge }
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            reputation = try c.decodeIfPresent([String].self, forKey: .reputation) ?? reputation
+            knowledge = try c.decodeIfPresent([String].self, forKey: .knowledge) ?? knowledge
+        }
+    }
 
     public struct Statuses: Decodable, Sendable {
         public var completed: [String] = ["completed", "complete", "paid", "shipped", "delivered"]
@@ -55,6 +73,7 @@ public struct Configuration: Decodable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case orders, events, customers, windows, topCategories = "top_categories", statuses, families, zone, memoryLimitMB = "memory_limit_mb"
+        case eventTypes = "event_types", valueEvents = "value_events"
     }
 
     public init(orders: String = "orders", events: String? = nil, customers: String? = nil,
@@ -89,6 +108,13 @@ public struct Configuration: Decodable, Sendable {
         zone = try c.decodeIfPresent(ZoneName.self, forKey: .zone)?.name ?? zone
         memoryLimitMB = try c.decodeIfPresent(Int.self, forKey: .memoryLimitMB)
         if let m = memoryLimitMB, m < 1 { throw ConfigValueError("memory_limit_mb must be at least 1") }
+        if let types = try c.decodeIfPresent([String].self, forKey: .eventTypes) {
+            if types.isEmpty || types.contains(where: \.isEmpty) || Set(types).count != types.count {
+                throw ConfigValueError("event_types must be a list of distinct, non-empty event_type values, e.g. [page_view, add_to_cart, purchase]")
+            }
+            eventTypes = types
+        }
+        valueEvents = try c.decodeIfPresent(ValueEvents.self, forKey: .valueEvents) ?? valueEvents
     }
 
     /// The end of the as-of day in the declared zone, as a UTC instant in µs (the point-in-time cutoff).

@@ -31,6 +31,11 @@ struct Context: Sendable {
 
     // Events before the cutoff: counts per customer × window bucket × event type, and all events per customer.
     let hasEvents: Bool
+    /// The event types counted (`Configuration.eventTypes`, else the data's most frequent ones); counters are per type in this order.
+    let eventTypes: [String]
+    /// Counters per bucket: one per event type, then the value family's word-of-mouth and feedback events
+    /// (`Configuration.valueEvents`: a type may be in both, and need not be among `eventTypes`).
+    var eventSlots: Int { eventTypes.count + 2 }
     /// The windows' age buckets (event counters are kept per bucket).
     let ages: AgeBuckets
     let eventCounts: [Int32]
@@ -92,11 +97,14 @@ struct Context: Sendable {
         collect(oc, before: ot, local: orderTimes)
         // Events are counted before the universe is known, per code of their own customer_id dictionary: the same
         // pass tells which customers have an event before the cutoff, so the 15.8 M events (M) are read once.
-        let types = FeatureBuilder.eventTypes.count
+        let eventTypes = Self.eventTypeNames(inputs.events?["event_type"], configured: configuration.eventTypes)
+        self.eventTypes = eventTypes
+        let types = eventTypes.count + 2
         let slots = ages.count
         let eventPass: EventCounts? = inputs.events.flatMap { e in
             guard let ec = e["customer_id"], let et = e["occurred_at"] else { return nil }
-            return Self.countEvents(customer: ec, time: et, type: e["event_type"], clock: clock, ages: ages,
+            return Self.countEvents(customer: ec, time: et, type: e["event_type"], types: eventTypes,
+                                    valueEvents: configuration.valueEvents, clock: clock, ages: ages,
                                     asOfDay: asOf.daysSinceEpoch, cut: cut, threads: threads)
         }
         if let eventPass { for k in eventPass.dict.indices where eventPass.seen[k] { add(eventPass.dict[k]) } }
@@ -288,6 +296,25 @@ struct Context: Sendable {
         var seen: [Bool]
     }
 
+    /// At most this many event types are counted when the config does not list them.
+    static let maxDataEventTypes = 20
+
+    /// The event types counted per window: the configured ones, else the `maxDataEventTypes` most frequent values of the
+    /// events' `event_type` (ties by name), in name order, so a shop's own event names (GA4's `view_item`,
+    /// `begin_checkout`) get their counts without configuration. Empty without the column.
+    static func eventTypeNames(_ column: Column?, configured: [String]?) -> [String] {
+        if let configured { return configured }
+        guard let column else { return [] }
+        let (codes, dict) = stringCodes(column)
+        var counts = [Int](repeating: 0, count: dict.count)
+        let valid = column.validity ?? []
+        for i in codes.indices where valid.isEmpty || valid[i] { counts[Int(codes[i])] += 1 }
+        let names = (0..<dict.count).map { dict[$0] }
+        return names.indices.filter { counts[$0] > 0 }
+            .sorted { (counts[$0], names[$1]) > (counts[$1], names[$0]) }
+            .prefix(maxDataEventTypes).map { names[$0] }.sorted()
+    }
+
     /// One pass over the events, split into row ranges across the threads; each range counts into its own
     /// counters, which are then added up (integer sums: the result does not depend on the split).
     /// The earlier design split by customer, so every thread scanned all rows: twice the scanning on 2 threads.
@@ -296,12 +323,18 @@ struct Context: Sendable {
     /// the cost: they are UInt16, with a count past 65,535 carried in a small table, so two threads' counters
     /// (2 × 12 MB on M) fit in this machine's 32 MB L3 where Int32 ones (2 × 24 MB) did not. On M the pass took
     /// 0.19 s with Int32 counters; with sequential counters (a test only) it took 0.08 s.
-    static func countEvents(customer ec: Column, time et: Column, type ty: Column?, clock: LocalClock, ages: AgeBuckets,
-                            asOfDay: Int64, cut: Int64, threads: Int, rowsPerPart: Int = 1_000_000) -> EventCounts {
-        let types = FeatureBuilder.eventTypes.count, width = ages.count * types
+    static func countEvents(customer ec: Column, time et: Column, type ty: Column?, types names: [String],
+                            valueEvents: Configuration.ValueEvents = .init(), clock: LocalClock,
+                            ages: AgeBuckets, asOfDay: Int64, cut: Int64, threads: Int, rowsPerPart: Int = 1_000_000) -> EventCounts {
+        // Slots per bucket: the named types, then word of mouth, then feedback (`Context.eventSlots`).
+        let named = names.count, types = named + 2, width = ages.count * types
         let (custCodes, custDict) = stringCodes(ec)
         let (typeCodes, typeDict) = ty.map(stringCodes) ?? ([], [])
-        let typeIndex = typeDict.map { Int8(FeatureBuilder.eventTypes.firstIndex(of: $0) ?? -1) }
+        let position = Dictionary(names.enumerated().map { ($1, Int32($0)) }, uniquingKeysWith: { a, _ in a })
+        let (mouth, feedback) = (Set(valueEvents.reputation), Set(valueEvents.knowledge))
+        let typeIndex = typeDict.map { position[$0] ?? -1 }
+        // Bit 0: a word-of-mouth type, bit 1: a feedback type.
+        let valueMask = typeDict.map { UInt8(mouth.contains($0) ? 1 : 0) | UInt8(feedback.contains($0) ? 2 : 0) }
         let utc = et.int64Values
         // Nulls as empty arrays (no nulls): raw buffers below, no per-row `Column` calls.
         let (custOK, timeOK, typeOK) = (ec.validity ?? [], et.validity ?? [], ty?.validity ?? [])
@@ -317,7 +350,7 @@ struct Context: Sendable {
             let (cc, tc) = (custCodes, typeCodes)
             small.withUnsafeMutableBufferPointer { counts in total.withUnsafeMutableBufferPointer { total in
             utc.withUnsafeBufferPointer { ts in
-            typeIndex.withUnsafeBufferPointer { typeIndex in
+            typeIndex.withUnsafeBufferPointer { typeIndex in valueMask.withUnsafeBufferPointer { valueMask in
             custOK.withUnsafeBufferPointer { custOK in timeOK.withUnsafeBufferPointer { timeOK in typeOK.withUnsafeBufferPointer { typeOK in
                 for i in lo..<hi {
                     guard custOK.isEmpty || custOK[i] else { continue }
@@ -327,15 +360,21 @@ struct Context: Sendable {
                     guard t < cut else { continue }
                     total[c] += 1
                     guard !tc.isEmpty, typeOK.isEmpty || typeOK[i] else { continue }
-                    let k = Int(typeIndex[Int(tc[i])])
-                    guard k >= 0 else { continue }
+                    let code = Int(tc[i])
+                    let k = Int(typeIndex[code]), mask = valueMask[code]
+                    guard k >= 0 || mask != 0 else { continue }
                     let age = asOfDay - floorDiv(t, microsPerDay)
-                    let slot = c * width + ages.bucket(age: age) * types + k
-                    let (v, wrapped) = counts[slot].addingReportingOverflow(1)
-                    counts[slot] = v
-                    if wrapped { carried[slot, default: 0] += 1 }
+                    let base = c * width + ages.bucket(age: age) * types
+                    @inline(__always) func count(_ slot: Int) {
+                        let (v, wrapped) = counts[slot].addingReportingOverflow(1)
+                        counts[slot] = v
+                        if wrapped { carried[slot, default: 0] += 1 }
+                    }
+                    if k >= 0 { count(base + k) }
+                    if mask & 1 != 0 { count(base + named) }
+                    if mask & 2 != 0 { count(base + named + 1) }
                 }
-            } } } } } } }
+            } } } } } } } }
             // Widened once per part (sequential): Int32 counts with the carried multiples added back.
             var counts = small.map { Int32($0) }
             for (slot, times) in carried { counts[slot] &+= times &* 65_536 }

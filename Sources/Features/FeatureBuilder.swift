@@ -53,9 +53,6 @@ struct FeatureSpec {
 /// a customer depends only on that customer's rows plus global parameters (as-of,
 /// top categories), so the work partitions by customer (DESIGN.md).
 public enum FeatureBuilder {
-    static let eventTypes = ["page_view", "search", "add_to_cart", "remove_from_cart", "checkout", "purchase",
-                             "review", "share", "referral", "support_contact"]
-
     /// - Throws: `CVMFailure` (exit 78) when a needed column is missing or has the wrong type.
     /// - Complexity: O(rows) to gather rows per customer (plus a sort of any customer whose order lines are
     ///   out of time order), then O(rows × windows + customers × features).

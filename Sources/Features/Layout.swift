@@ -129,8 +129,8 @@ struct Layout: Sendable {
             for w in windows {
                 eventBlocks.append(specs.count)
                 sources = "events.customer_id, events.occurred_at, events.event_type"
-                for t in FeatureBuilder.eventTypes {
-                    add("events_\(t)\(suffix(w))", "clickstream", "count", w, "Events of type \(t) \(span(w))", int: true, zero: true)
+                for t in ctx.eventTypes {
+                    add("events_\(slug(t))\(suffix(w))", "clickstream", "count", w, "Events of type \(t) \(span(w))", int: true, zero: true)
                 }
             }
         }
@@ -202,11 +202,12 @@ struct Layout: Sendable {
         if fam.value {
             value = specs.count
             sources = "events.customer_id, events.occurred_at, events.event_type"
-            add("value_reputation", "value", "count", nil, "Reputation value: referral, share and review events (word of mouth)", int: true)
+            func types(_ list: [String]) -> String { list.isEmpty ? "none" : list.joined(separator: ", ") }
+            add("value_reputation", "value", "count", nil, "Reputation value: word-of-mouth events (\(types(config.valueEvents.reputation)))", int: true)
             sources = "customers (profile fields), events.customer_id, events.occurred_at"
             add("value_information", "value", "score", nil, "Information value: half profile completeness, half events contributed (capped at 100)")
             sources = "events.customer_id, events.occurred_at, events.event_type"
-            add("value_knowledge", "value", "count", nil, "Knowledge value: reviews and support contacts (feedback)", int: true)
+            add("value_knowledge", "value", "count", nil, "Knowledge value: feedback events (\(types(config.valueEvents.knowledge)))", int: true)
             sources = "\(orderCols), \(money)"
             add("value_transaction", "value", "score", nil, "Transaction value: (1 - return rate) × (1 - cancellation rate) / (1 + purchase irregularity)")
         }

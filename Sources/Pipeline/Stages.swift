@@ -193,7 +193,7 @@ extension PipelineRunner {
         inputs.customers = try roles.customers.map { try input(TableRef(stage: .clean, table: "stg_\($0)"), columns: read.customers) }
         let rowsIn = inputs.orders.rowCount + (inputs.events?.rowCount ?? 0) + (inputs.sessions?.rowCount ?? 0) + (inputs.customers?.rowCount ?? 0)
         let t1 = DispatchTime.now().uptimeNanoseconds
-        let result = try FeatureBuilder.build(inputs, asOf: asOf, configuration: loaded.config.stages.features, threads: threads)
+        let result = try FeatureBuilder.build(inputs, asOf: asOf, configuration: featuresConfiguration(loaded.config), threads: threads)
         publish([result.features, result.catalog], stage: .features)
         var stats = StageStats()
         // Where the stage's time went (seconds), in the log line: reading inputs, the builder's phases, writing.
@@ -334,6 +334,17 @@ extension PipelineRunner {
                                   paretoSummary: nil, dataQuality: nil)
         _ = try? ReportWriter.write(inputs, to: reportPath)
     }
+}
+
+/// The features stage's settings, with the event types to count taken from the events source's `event_type` enum
+/// when `features.event_types` is not given (the builder otherwise takes the data's most frequent types).
+public func featuresConfiguration(_ config: PipelineConfig) -> FeaturesConfiguration {
+    var c = config.stages.features
+    if c.eventTypes == nil, let events = FeatureRoles(config).events,
+       let decl = config.sources[events]?.columns["event_type"], decl.type == .enum, let values = decl.values, !values.isEmpty {
+        c.eventTypes = values
+    }
+    return c
 }
 
 /// The `privacy.pseudonymize` columns that some source declares (the others never reach the warehouse).

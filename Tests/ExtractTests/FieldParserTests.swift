@@ -73,6 +73,8 @@ struct FieldParserTests {
         #expect(TimeFormat("iso8601") == .iso8601)
         #expect(TimeFormat("epoch_s") == .epochSeconds)
         #expect(TimeFormat("epoch_ms") == .epochMillis)
+        #expect(TimeFormat("epoch_us") == .epochMicros)
+        #expect(TimeFormat("epoch_ns") == .epochNanos)
         let slash = TimeFormat.PatternPart.literal(UInt8(ascii: "/"))
         #expect(TimeFormat("dd/MM/yyyy") == .pattern([.number(.day, min: 2, max: 2), slash, .number(.month, min: 2, max: 2), slash,
                                                        .number(.year, min: 4, max: 4)]))
@@ -206,6 +208,14 @@ struct FieldParserTests {
         #expect(p("1772359200123") { parseTimestamp($0, .epochMillis, zone: utc) } == 1_772_359_200_123_000)
         #expect(p("1772359200.5") { parseTimestamp($0, .epochMillis, zone: utc) } == nil)
         #expect(p("9223372036854775807") { parseTimestamp($0, .epochMillis, zone: utc) } == nil)
+        // GA4's event_timestamp (microseconds) and nanoseconds, floored to the microsecond (before 1970 too).
+        #expect(p("1772359200123456") { parseTimestamp($0, .epochMicros, zone: utc) } == 1_772_359_200_123_456)
+        #expect(p("1772359200123456789") { parseTimestamp($0, .epochNanos, zone: utc) } == 1_772_359_200_123_456)
+        #expect(p("-1") { parseTimestamp($0, .epochNanos, zone: utc) } == -1)
+        #expect(p("-1000") { parseTimestamp($0, .epochNanos, zone: utc) } == -1)
+        #expect(p("-1001") { parseTimestamp($0, .epochNanos, zone: utc) } == -2)
+        #expect(p("1772359200.5") { parseTimestamp($0, .epochMicros, zone: utc) } == nil)
+        #expect(p("2026-03-01") { parseTimestamp($0, .epochNanos, zone: utc) } == nil)
         #expect(p("9223372036854775807") { parseTimestamp($0, .epochSeconds, zone: utc) } == nil)
         #expect(p("abc") { parseTimestamp($0, .epochSeconds, zone: utc) } == nil)
         #expect(p("1772359200") { parseDate($0, .epochSeconds) } == nil)

@@ -5,11 +5,15 @@ import Testing
 /// The events pass (`Context.countEvents`): counts per customer, window bucket and type in one pass over row
 /// ranges, and local days in the declared zone.
 struct EventCountTests {
+    /// The demo's event types (its `event_type` enum), counted in this order.
+    static let demoTypes = ["page_view", "search", "add_to_cart", "remove_from_cart", "checkout", "purchase",
+                            "review", "share", "referral", "support_contact"]
+
     /// Random events over 40 customers and 400 days around the as-of date, with null customers, null times,
     /// unknown types and rows after the cutoff.
     func events(_ n: Int, seed: UInt64) -> (customer: Column, time: Column, type: Column) {
         var rng = SeededRNG(seed: seed)
-        let types = FeatureBuilder.eventTypes + ["unknown_type"]
+        let types = Self.demoTypes + ["unknown_type"]
         let end = (asOf.daysSinceEpoch + 1) * microsPerDay
         var ids: [String] = [], times: [Int64] = [], kinds: [String] = []
         var idOK: [Bool] = [], timeOK: [Bool] = []
@@ -32,7 +36,7 @@ struct EventCountTests {
         let cut = (asOf.daysSinceEpoch + 1) * microsPerDay
         let clock = try #require(LocalClock("UTC"))
         func count(threads: Int, rowsPerPart: Int) -> Context.EventCounts {
-            Context.countEvents(customer: c, time: t, type: k, clock: clock, ages: AgeBuckets(windows: [7, 30, 90, 180, 365]),
+            Context.countEvents(customer: c, time: t, type: k, types: Self.demoTypes, clock: clock, ages: AgeBuckets(windows: [7, 30, 90, 180, 365]),
                                 asOfDay: asOf.daysSinceEpoch, cut: cut, threads: threads, rowsPerPart: rowsPerPart)
         }
         let one = count(threads: 1, rowsPerPart: 1_000_000)
@@ -48,7 +52,15 @@ struct EventCountTests {
         let kept = (0..<5_000).filter { ids[$0] && times[$0] && values[$0] < cut }.count
         #expect(Int(one.total.reduce(0, +)) == kept)
         let typed = (0..<5_000).filter { ids[$0] && times[$0] && values[$0] < cut && k.string(at: $0) != "unknown_type" }.count
-        #expect(Int(one.counts.reduce(0, +)) == typed)
+        // Slots per bucket: the ten types, then word of mouth (referral, share, review) and feedback (review, support_contact).
+        let slots = Self.demoTypes.count + 2
+        let named = one.counts.indices.filter { $0 % slots < Self.demoTypes.count }.map { Int(one.counts[$0]) }
+        #expect(named.reduce(0, +) == typed)
+        func keptOf(_ types: Set<String>) -> Int {
+            (0..<5_000).filter { ids[$0] && times[$0] && values[$0] < cut && types.contains(k.string(at: $0)!) }.count
+        }
+        #expect(one.counts.indices.filter { $0 % slots == slots - 2 }.map { Int(one.counts[$0]) }.reduce(0, +) == keptOf(["referral", "share", "review"]))
+        #expect(one.counts.indices.filter { $0 % slots == slots - 1 }.map { Int(one.counts[$0]) }.reduce(0, +) == keptOf(["review", "support_contact"]))
         // A customer whose only events have no time still joins the universe (`seen`), with no counts.
         #expect(one.seen.filter { $0 }.count >= one.total.filter { $0 > 0 }.count)
     }
@@ -141,11 +153,11 @@ struct EventCountTests {
         let kinds = Column("event_type", .enum, strings: (0..<n).map { _ in "page_view" })
         let clock = try #require(LocalClock("UTC"))
         for (threads, rowsPerPart) in [(1, 1_000_000), (2, 1)] {
-            let r = Context.countEvents(customer: ids, time: times, type: kinds, clock: clock, ages: AgeBuckets(windows: [7, 30]),
+            let r = Context.countEvents(customer: ids, time: times, type: kinds, types: Self.demoTypes, clock: clock, ages: AgeBuckets(windows: [7, 30]),
                                         asOfDay: asOf.daysSinceEpoch, cut: (asOf.daysSinceEpoch + 1) * microsPerDay,
                                         threads: threads, rowsPerPart: rowsPerPart)
             let a = try #require(r.dict.firstIndex(of: "A")), b = try #require(r.dict.firstIndex(of: "B"))
-            let width = 3 * FeatureBuilder.eventTypes.count
+            let width = 3 * (Self.demoTypes.count + 2)
             #expect(r.counts[a * width + 0] == Int32(n - n / 1_000))  // bucket 0 (the last 7 days), type 0 (page_view)
             #expect(r.counts[b * width + 0] == Int32(n / 1_000))
             #expect(r.total[a] == Int32(n - n / 1_000))

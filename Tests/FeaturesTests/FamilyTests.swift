@@ -1,3 +1,4 @@
+import Foundation
 import CVMCore
 import Features
 import TestSupport
@@ -149,11 +150,49 @@ struct FamilyTests {
         e("events_review_all", 1)                  // the review after the as-of day is ignored
         e("events_share_7d", 1)
         e("events_support_contact_all", 1)
-        e("events_checkout_all", 0)
+        // Without `event_types` the types in the data are counted: no checkout feature, as there is no checkout.
+        #expect(t["events_checkout_all"] == nil)
         e("value_reputation", 2)                   // review + share + referral
         e("value_knowledge", 2)                    // review + support contact
         e("profile_completeness", 0.6)             // email, signup date, channel of five
         e("value_information", 0.5 * 0.6 + 0.5 * 6 / 100)   // six events before the cutoff
+
+        // Listed types are counted in that order, present in the data or not; the value parts count their own
+        // types whether they are listed or not.
+        let listed = try Self.build(FeatureInputs(orders: o, events: events, customers: customers)) { $0.eventTypes = ["checkout", "review"] }
+        let names = listed.columns.map(\.name).filter { $0.hasPrefix("events_") && $0.hasSuffix("_all") }
+        #expect(names == ["events_checkout_all", "events_review_all"])
+        Self.expectClose(listed, "events_checkout_all", "A", 0)
+        Self.expectClose(listed, "events_review_all", "A", 1)
+        Self.expectClose(listed, "value_reputation", "A", 2)
+        Self.expectClose(listed, "value_knowledge", "A", 2)
+        // The value parts' types are the config's too (GA4 names a shop's own events differently).
+        let own = try Self.build(FeatureInputs(orders: o, events: events, customers: customers)) {
+            $0.valueEvents.reputation = ["share"]
+            $0.valueEvents.knowledge = ["page_view", "support_contact"]
+        }
+        Self.expectClose(own, "value_reputation", "A", 1)
+        Self.expectClose(own, "value_knowledge", "A", 4)    // three page views and a support contact
+    }
+
+    /// Without a list, the 20 most frequent types in the data are counted (ties by name), named after the type's slug.
+    @Test func eventTypesComeFromTheDataWhenNotListed() throws {
+        let o = Self.orders([("A", "1", 2, 12, 1000, "books", "completed")])
+        // 22 types: "t00" once, "t01" twice, ... ; "Begin Checkout" 30 times.
+        var rows: [String] = []
+        for k in 0..<21 { rows += Array(repeating: String(format: "t%02d", k), count: k + 1) }
+        rows += Array(repeating: "Begin Checkout", count: 30)
+        let events = Table(name: "stg_events", columns: [
+            Column("customer_id", strings: rows.map { _ in "A" }),
+            Column("occurred_at", .timestamp, int64: rows.map { _ in Self.at(1, hour: 9) }),
+            Column("event_type", .string, strings: rows),
+        ])
+        let t = try Self.build(FeatureInputs(orders: o, events: events))
+        let names = t.columns.map(\.name).filter { $0.hasPrefix("events_") && $0.hasSuffix("_all") }
+        // t00 and t01 are the two least frequent of 22: left out.
+        #expect(names == ["events_begin_checkout_all"] + (2..<21).map { String(format: "events_t%02d_all", $0) })
+        Self.expectClose(t, "events_begin_checkout_7d", "A", 30)
+        Self.expectClose(t, "events_t20_all", "A", 21)
     }
 
     // MARK: categories
@@ -293,8 +332,10 @@ struct ProjectionTests {
         let projected = FeatureInputs(orders: cut(orders, read.orders), events: cut(events, read.events),
                                       sessions: cut(sessions, read.sessions), customers: cut(customers, read.customers))
         #expect(projected.events!.columns.count < events.columns.count)
-        let a = try FeatureBuilder.build(whole, asOf: asOf, configuration: Configuration(), threads: 1)
-        let b = try FeatureBuilder.build(projected, asOf: asOf, configuration: Configuration(), threads: 1)
+        var config = Configuration()
+        config.eventTypes = EventCountTests.demoTypes
+        let a = try FeatureBuilder.build(whole, asOf: asOf, configuration: config, threads: 1)
+        let b = try FeatureBuilder.build(projected, asOf: asOf, configuration: config, threads: 1)
         #expect(a.features.columns.count > 250)
         #expect(a.features == b.features)
         #expect(a.catalog == b.catalog)

@@ -1,6 +1,7 @@
 import CVMCore
 import Foundation
 import Pipeline
+import Features
 import TestSupport
 import Testing
 
@@ -189,5 +190,33 @@ struct DataRootTests {
         let e = errors(config)
         #expect(e.map(\.key) == ["data_root"])
         #expect(e[0].message.contains("is not an existing folder"))
+    }
+}
+
+/// Which event types the features stage counts: `features.event_types`, else the events source's `event_type` enum.
+struct FeatureEventTypeTests {
+    func load(_ name: String, _ edit: (String) -> String = { $0 }) throws -> LoadedConfig {
+        let dir = try makeTemporaryDirectory("event-types")
+        var text = try String(contentsOfFile: Repo.path("pipelines/\(name).yaml"), encoding: .utf8)
+        text = edit(text.replacingOccurrences(of: "../fixtures/", with: Repo.path("fixtures") + "/"))
+        try text.write(toFile: "\(dir)/p.yaml", atomically: true, encoding: .utf8)
+        return try ConfigLoader.load(path: "\(dir)/p.yaml")
+    }
+
+    @Test func theEventsEnumIsCountedUnlessTypesAreListed() throws {
+        #expect(featuresConfiguration(try load("demo").config).eventTypes == [
+            "page_view", "search", "add_to_cart", "remove_from_cart", "checkout", "purchase", "review", "share", "referral", "support_contact"])
+        #expect(featuresConfiguration(try load("visitors").config).eventTypes == ["view", "pdp", "search", "basket", "order"])
+        let listed = try load("demo") {
+            $0.replacingOccurrences(of: "    windows: [7, 30, 90, 180, 365]\n", with: "    windows: [7, 30, 90, 180, 365]\n    event_types: [purchase, page_view]\n")
+        }
+        #expect(featuresConfiguration(listed.config).eventTypes == ["purchase", "page_view"])
+        // A string column leaves the choice to the data (the builder's most frequent types).
+        let text = try load("demo") { t in
+            t.split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0.contains("event_type: {type: enum,") ? "      event_type: {type: string, required: true}" : String($0) }
+                .joined(separator: "\n")
+        }
+        #expect(featuresConfiguration(text.config).eventTypes == nil)
     }
 }
