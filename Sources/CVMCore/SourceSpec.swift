@@ -297,6 +297,9 @@ public struct ColumnDecl: Decodable, Sendable {
     public var falseValues: [String]?
     /// A regular expression the whole value must match (rule `pattern`; string columns).
     public var pattern: String?
+    /// `map`: values rewritten before validation: the first pattern matching the whole value gives its
+    /// replacement (`$1` a group of the match); a value no pattern matches is kept. String and enum columns.
+    public var map: [ValueMapping] = []
     /// Bounds on the number of characters (rule `length`; string columns).
     public var minLength: Int?
     public var maxLength: Int?
@@ -314,7 +317,7 @@ public struct ColumnDecl: Decodable, Sendable {
         case from, type, format, scale, values, required, min, max, trim, lowercase, uppercase, pattern
         case minExclusive = "min_exclusive", maxExclusive = "max_exclusive", window
         case minLength = "min_length", maxLength = "max_length", onInvalid = "on_invalid"
-        case strip, trueValues = "true_values", falseValues = "false_values", divideBy = "divide_by"
+        case strip, trueValues = "true_values", falseValues = "false_values", divideBy = "divide_by", map
     }
 
     public init(_ type: ColumnType, from: String? = nil, format: String? = nil, scale: Int = 2, values: [String]? = nil,
@@ -359,6 +362,14 @@ public struct ColumnDecl: Decodable, Sendable {
         uppercase = try c.decodeIfPresent(Bool.self, forKey: .uppercase) ?? false
         if lowercase && uppercase { throw ConfigValueError("lowercase and uppercase are both true; keep one") }
         pattern = try c.decodeIfPresent(PatternText.self, forKey: .pattern)?.text
+        if let list = try c.decodeIfPresent(KeyedList<String>.self, forKey: .map) {
+            if list.isEmpty { throw ConfigValueError("map: give pattern: value pairs, e.g. {\"C.*\": cancelled, \".*\": completed}") }
+            map = try list.map { entry in
+                do { return try ValueMapping(pattern: entry.key, value: entry.value) } catch {
+                    throw ConfigValueError("map: \"\(entry.key)\" is not a valid regular expression")
+                }
+            }
+        }
         minLength = try c.decodeIfPresent(Int.self, forKey: .minLength)
         maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength)
         if let lo = minLength, let hi = maxLength, lo > hi { throw ConfigValueError("min_length \(lo) is above max_length \(hi)") }
@@ -423,6 +434,33 @@ public enum Provenance {
     public static let file = "_file"
     /// Int column: the 1-based physical line where the record starts.
     public static let line = "_line"
+}
+
+/// One `map` entry of a column: values matching `pattern` as a whole become `value` (a template: `$1` is the
+/// first group, `\\$` a dollar sign).
+public struct ValueMapping: Sendable, Equatable {
+    public let pattern: String
+    public let value: String
+    /// `pattern` anchored at both ends.
+    public let regex: NSRegularExpression
+
+    public init(pattern: String, value: String) throws {
+        (self.pattern, self.value) = (pattern, value)
+        regex = try NSRegularExpression(pattern: "^(?:\(pattern))$")
+    }
+
+    public static func == (a: ValueMapping, b: ValueMapping) -> Bool { a.pattern == b.pattern && a.value == b.value }
+
+    /// The value `text` is mapped to by the first of `mappings` whose pattern matches it, or nil when none does.
+    public static func apply(_ mappings: [ValueMapping], to text: String) -> String? {
+        let range = NSRange(text.startIndex..., in: text)
+        for m in mappings {
+            if let hit = m.regex.firstMatch(in: text, range: range) {
+                return m.regex.replacementString(for: hit, in: text, offset: 0, template: m.value)
+            }
+        }
+        return nil
+    }
 }
 
 /// A regular expression, compiled where it is written so a bad one is reported at its line.

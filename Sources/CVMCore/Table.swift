@@ -22,6 +22,13 @@ public struct Table: Sendable, Equatable {
 
     public subscript(name: String) -> Column? { column(name) }
 
+    /// Replaces the column of the same name (same row count).
+    public mutating func replace(_ column: Column) {
+        guard let i = columns.firstIndex(where: { $0.name == column.name }) else { preconditionFailure("table \(name): no column \(column.name)") }
+        precondition(column.count == rowCount, "table \(name): column \(column.name) has \(column.count) rows, expected \(rowCount)")
+        columns[i] = column
+    }
+
     public mutating func append(_ column: Column) {
         if columns.isEmpty { rowCount = column.count }
         precondition(column.count == rowCount, "table \(name): column \(column.name) has \(column.count) rows, expected \(rowCount)")

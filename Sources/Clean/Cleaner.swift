@@ -180,8 +180,33 @@ public enum Cleaner {
     ///   gathered.
     /// - Parameter asOf: the as-of day and the end of it (µs UTC, in the shop's zone) for `window` rules; without it
     ///   they are not checked (tests of other rules).
+    /// `column` with its values rewritten by `mappings` (`ColumnDecl.map`), or nil when no value changes. Each distinct
+    /// value is mapped once, on the dictionary; values mapped to the same text share a code again.
+    static func mapped(_ column: Column, _ mappings: [ValueMapping]) -> Column? {
+        guard case .string(let codes, let dict) = column.storage else { return nil }
+        var out = StringDictionary(), index: [String: Int32] = [:]
+        var remap = [Int32](repeating: 0, count: dict.count)
+        var changed = false
+        for k in 0..<dict.count {
+            let value = dict[k]
+            let to = ValueMapping.apply(mappings, to: value) ?? value
+            if to != value { changed = true }
+            if let code = index[to] { remap[k] = code; continue }
+            let code = Int32(out.append(to))
+            index[to] = code
+            remap[k] = code
+        }
+        guard changed else { return nil }
+        let newCodes = StringCodes(codes.lazy.map { remap[Int($0)] }, dictionaryCount: out.count)
+        return Column(column.spec, .string(codes: newCodes, dictionary: out), validity: column.validity)
+    }
+
     public static func clean(_ source: SourceSpec, table: consuming Table, references: [String: Column], threads: Int,
                              asOf: (day: Int64, endUTC: Int64)? = nil) -> CleanResult {
+        // `map` first: the rules then check the mapped values.
+        for (name, decl) in source.columns where !decl.map.isEmpty {
+            if let c = table[name], let mapped = mapped(c, decl.map) { table.replace(mapped) }
+        }
         let n = table.rowCount
         // One byte per row (0: passes, else 1 + the index of the first failing rule in `ruleOrder`);
         // the reason and column are kept only for rejected rows. Optional strings per row cost

@@ -265,6 +265,9 @@ public enum ConfigLoader {
             if decl.type != .enum, decl.values != nil {
                 d.error("\(cp).values", "only enum columns take values; declare type: enum or remove values")
             }
+            if !decl.map.isEmpty, ![.string, .enum].contains(decl.type) {
+                d.error("\(cp).map", "map applies to string and enum columns, not \(decl.type)")
+            }
             if decl.type == .decimal, !(0...18).contains(decl.scale) {
                 d.error("\(cp).scale", "must be between 0 and 18, found \(decl.scale)")
             }

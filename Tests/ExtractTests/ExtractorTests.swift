@@ -334,6 +334,17 @@ struct ExtractorTests {
         #expect(box.total == 10)
     }
 
+    /// Two declared columns may read one header column (an order id, and a status `map` derives from it).
+    @Test func twoColumnsReadOneHeader() throws {
+        let s = spec(columns: [("order_id", ColumnDecl(.string, from: "Invoice")), ("status", ColumnDecl(.string, from: "Invoice")),
+                               ("qty", ColumnDecl(.int, from: "Quantity"))])
+        let r = try Extractor.extract(s, bytes: Array("Invoice,Quantity\n489434,2\nC489449,-2\n".utf8), name: "retail.csv")
+        #expect(r.rejects.isEmpty)
+        #expect((0..<2).map { r.table["order_id"]?.string(at: $0) } == ["489434", "C489449"])
+        #expect((0..<2).map { r.table["status"]?.string(at: $0) } == ["489434", "C489449"])
+        #expect(r.table["qty"]?.int64Values == [2, -2])
+    }
+
     @Test func anOverlongLineAndAnOversizedFieldAreQuarantinedAndTheRestIsKept() throws {
         var s = spec(columns: [("id", ColumnDecl(.string)), ("note", ColumnDecl(.string))])
         s.maxLineBytes = 2048
