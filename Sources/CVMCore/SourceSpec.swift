@@ -300,6 +300,9 @@ public struct ColumnDecl: Decodable, Sendable {
     /// `map`: values rewritten before validation: the first pattern matching the whole value gives its
     /// replacement (`$1` a group of the match); a value no pattern matches is kept. String and enum columns.
     public var map: [ValueMapping] = []
+    /// `fill_down`: a null value takes the value of the nearest earlier row (in file and line order) with the same
+    /// value in this column of the source, as exports that write an order's fields on its first line only need.
+    public var fillDown: String?
     /// Bounds on the number of characters (rule `length`; string columns).
     public var minLength: Int?
     public var maxLength: Int?
@@ -318,6 +321,7 @@ public struct ColumnDecl: Decodable, Sendable {
         case minExclusive = "min_exclusive", maxExclusive = "max_exclusive", window
         case minLength = "min_length", maxLength = "max_length", onInvalid = "on_invalid"
         case strip, trueValues = "true_values", falseValues = "false_values", divideBy = "divide_by", map
+        case fillDown = "fill_down"
     }
 
     public init(_ type: ColumnType, from: String? = nil, format: String? = nil, scale: Int = 2, values: [String]? = nil,
@@ -362,6 +366,7 @@ public struct ColumnDecl: Decodable, Sendable {
         uppercase = try c.decodeIfPresent(Bool.self, forKey: .uppercase) ?? false
         if lowercase && uppercase { throw ConfigValueError("lowercase and uppercase are both true; keep one") }
         pattern = try c.decodeIfPresent(PatternText.self, forKey: .pattern)?.text
+        fillDown = try c.decodeIfPresent(String.self, forKey: .fillDown)
         if let list = try c.decodeIfPresent(KeyedList<String>.self, forKey: .map) {
             if list.isEmpty { throw ConfigValueError("map: give pattern: value pairs, e.g. {\"C.*\": cancelled, \".*\": completed}") }
             map = try list.map { entry in

@@ -201,9 +201,34 @@ public enum Cleaner {
         return Column(column.spec, .string(codes: newCodes, dictionary: out), validity: column.validity)
     }
 
+    /// `column` with each null taking the value of the nearest earlier row with the same `key` (`ColumnDecl.fillDown`),
+    /// or nil when no null is filled. Rows whose key is null are left as they are.
+    static func filledDown(_ column: Column, by key: Column) -> Column? {
+        guard let valid = column.validity else { return nil }
+        let n = column.count
+        var source = Array(0..<n)
+        var changed = false
+        func fill<K: Hashable>(_ keyAt: (Int) -> K) {
+            var last: [K: Int] = [:]
+            for i in 0..<n where key.isValid(i) {
+                let k = keyAt(i)
+                if valid[i] { last[k] = i } else if let j = last[k] { source[i] = j; changed = true }
+            }
+        }
+        switch key.storage {
+        case .string(let codes, _): fill { codes[$0] }
+        case .int64(let v): fill { v[$0] }
+        case .double(let v): fill { v[$0].bitPattern }
+        }
+        return changed ? column.gathering(source) : nil
+    }
+
     public static func clean(_ source: SourceSpec, table: consuming Table, references: [String: Column], threads: Int,
                              asOf: (day: Int64, endUTC: Int64)? = nil) -> CleanResult {
-        // `map` first: the rules then check the mapped values.
+        // `fill_down`, then `map`: the rules then check the filled and mapped values.
+        for (name, decl) in source.columns {
+            if let key = decl.fillDown, let c = table[name], let k = table[key], let filled = filledDown(c, by: k) { table.replace(filled) }
+        }
         for (name, decl) in source.columns where !decl.map.isEmpty {
             if let c = table[name], let mapped = mapped(c, decl.map) { table.replace(mapped) }
         }

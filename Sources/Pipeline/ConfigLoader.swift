@@ -265,6 +265,15 @@ public enum ConfigLoader {
             if decl.type != .enum, decl.values != nil {
                 d.error("\(cp).values", "only enum columns take values; declare type: enum or remove values")
             }
+            if let key = decl.fillDown {
+                if key == col {
+                    d.error("\(cp).fill_down", "names the column itself; name the column that groups the rows (e.g. the order id)")
+                } else if let k = s.columns[key] {
+                    if k.type == .double { d.error("\(cp).fill_down", "\(key) is a double column; group by a text, integer or date column") }
+                } else {
+                    d.error("\(cp).fill_down", "unknown column \"\(key)\" (expected one of \(declared.joined(separator: ", ")))")
+                }
+            }
             if !decl.map.isEmpty, ![.string, .enum].contains(decl.type) {
                 d.error("\(cp).map", "map applies to string and enum columns, not \(decl.type)")
             }

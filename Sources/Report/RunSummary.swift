@@ -107,12 +107,14 @@ public enum Format {
     }
 
     public static func money(_ v: Double) -> String {
+        guard v.isFinite, abs(v) < 9e15 else { return "n/a" }
         let cents = Int((abs(v) * 100).rounded())
         let s = thousands(cents / 100) + "." + (cents % 100 < 10 ? "0" : "") + String(cents % 100)
         return (v < 0 ? "-" : "") + s
     }
 
     public static func percent(_ share: Double) -> String {
+        guard share.isFinite, abs(share) < 9e14 else { return "n/a" }
         let tenths = Int((share * 1000).rounded())
         return "\(tenths / 10).\(abs(tenths % 10))%"
     }

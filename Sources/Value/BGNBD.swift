@@ -80,8 +80,20 @@ public struct BGNBD: Sendable, Equatable {
         let f = hypergeometric2F1(a + b - 1 - r, a - 1, a + b + x - 1, z)
         // With a + b + x − 1 < 0 (x = 0 and a + b < 1) the series may sum to a negative value:
         // then the log form is undefined and the direct product is used.
-        let bracket = f > 0 ? -expm1((a - 1) * log1p(-z) + log(f)) : 1 - exp((a - 1) * log1p(-z)) * f
+        var bracket = f > 0 ? -expm1((a - 1) * log1p(-z) + log(f)) : 1 - exp((a - 1) * log1p(-z)) * f
+        if !bracket.isFinite {
+            // When a fit runs a and b to huge values (dropout the same for everyone; a Shopify export measured
+            // a = 2.4e7, b = 1.5e8) Euler's series overflows: its terms grow like (a z)^n / n! first. The original
+            // form, 1 − (1 − z)^(r+x) ₂F₁(r + x, b + x; a + b + x − 1; z), is the same number, and its terms are
+            // positive and shrink by about z b / (a + b) there.
+            bracket = originalFormBracket(x: x, z: z)
+        }
         return probabilityAlive(h) * (a + b + x - 1) / (a - 1) * bracket
+    }
+
+    /// The bracket of FHL 2005 eq. 10 by the series as published (see `expectedPurchases`).
+    func originalFormBracket(x: Double, z: Double) -> Double {
+        -expm1((r + x) * log1p(-z) + log(hypergeometric2F1(r + x, b + x, a + b + x - 1, z)))
     }
 
     /// Total log-likelihood.

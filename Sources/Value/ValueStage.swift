@@ -279,7 +279,7 @@ public enum ValueStage {
         var table = try scores(features: features, asOf: asOf, configuration: configuration)
         var models: [(String, String, Double)] = []
         var warnings: [String] = []
-        if configuration.clv.enabled, let fit = try lifetimeValue(features, configuration, &table) {
+        if configuration.clv.enabled, let fit = try lifetimeValue(features, configuration, &table, warnings: &warnings) {
             let b = fit.bgnbd.model, g = fit.gammaGamma.model
             models = [("bgnbd", "r", b.r), ("bgnbd", "alpha", b.alpha), ("bgnbd", "a", b.a), ("bgnbd", "b", b.b),
                       ("bgnbd", "log_likelihood", fit.bgnbd.logLikelihood), ("gamma_gamma", "p", g.p), ("gamma_gamma", "q", g.q),
@@ -400,7 +400,7 @@ public enum ValueStage {
 
     /// Fits BG/NBD + Gamma-Gamma on the `clv_*` features and appends p_alive, expected_purchases,
     /// expected_avg_value, clv, churn_risk and churn_band. Nil when the features are absent.
-    static func lifetimeValue(_ f: Table, _ config: Configuration, _ table: inout Table) throws -> CLVFit? {
+    static func lifetimeValue(_ f: Table, _ config: Configuration, _ table: inout Table, warnings: inout [String]) throws -> CLVFit? {
         guard let xs = f["clv_repeat_days"], let txs = f["clv_recency_days"], let ts = f["clv_age_days"], let ms = f["clv_repeat_value"] else {
             return nil
         }
@@ -420,10 +420,15 @@ public enum ValueStage {
         let n = f.rowCount
         var alive = [Double](repeating: 0, count: n), purchases = alive, value = alive, clv = alive
         var valid = [Bool](repeating: false, count: n)
+        var nonFinite = 0
         for (k, i) in buyers.enumerated() {
-            (alive[i], purchases[i], value[i], clv[i], valid[i]) =
-                (fit.probabilityAlive[k], fit.expectedPurchases[k], fit.expectedAverageValue[k], fit.clv[k], true)
+            (alive[i], purchases[i], value[i], clv[i]) =
+                (fit.probabilityAlive[k], fit.expectedPurchases[k], fit.expectedAverageValue[k], fit.clv[k])
+            // Never NaN or infinity in the warehouse (SQLite would store NaN as NULL anyway, and charts sum these).
+            valid[i] = alive[i].isFinite && purchases[i].isFinite && value[i].isFinite && clv[i].isFinite
+            if !valid[i] { nonFinite += 1 }
         }
+        if nonFinite > 0 { warnings.append("\(nonFinite) customers' CLV could not be computed from the fitted models (a value was not finite); they have no CLV") }
         let b = config.churnBands
         table.append(Column("p_alive", double: alive, validity: valid))
         table.append(Column("expected_purchases", double: purchases, validity: valid))

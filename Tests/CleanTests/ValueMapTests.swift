@@ -55,3 +55,35 @@ struct ValueMapTests {
         #expect(throws: (any Error).self) { try ValueMapping(pattern: "(", value: "x") }
     }
 }
+
+/// `fill_down`: Shopify's order export writes an order's email, date and status on its first line item only.
+struct FillDownTests {
+    @Test func nullsTakeTheNearestEarlierValueOfTheSameKey() throws {
+        var email = ColumnDecl(.string, required: true)
+        email.fillDown = "order_id"
+        var paid = ColumnDecl(.timestamp)
+        paid.fillDown = "order_id"
+        let s = SourceSpec(name: "orders", files: [], columns: [("order_id", ColumnDecl(.string)), ("email", email), ("paid_at", paid),
+                                                                ("sku", ColumnDecl(.string))])
+        let ids: [String?] = ["#1001", "#1001", "#1002", "#1001", "#1003", nil, "#1002", "#1002"]
+        let emails: [String?] = ["a@x", nil, "b@x", nil, nil, nil, "b2@x", nil]
+        let times: [Int64?] = [10, nil, 20, 11, nil, nil, nil, nil]
+        let t = Table(name: "raw_orders", columns: [
+            Column("order_id", strings: ids),
+            Column("email", strings: emails),
+            Column("paid_at", .timestamp, int64: times.map { $0 ?? 0 }, validity: times.map { $0 != nil }),
+            Column("sku", strings: (0..<8).map { "S\($0)" }),
+            Column(Provenance.file, strings: (0..<8).map { _ in "o.csv" }),
+            Column(Provenance.line, .int, int64: (0..<8).map { Int64($0 + 2) }),
+        ])
+        let r = Cleaner.clean(s, table: t, references: [:], threads: 1)
+        // #1003 has no earlier email, and the row without an order id is not filled: both still fail `required`.
+        #expect(r.quarantine.map(\.line) == [6, 7])
+        #expect(r.quarantine.map(\.rule) == ["required", "required"])
+        let out = r.table
+        #expect((0..<out.rowCount).map { out["sku"]!.string(at: $0)! } == ["S0", "S1", "S2", "S3", "S6", "S7"])
+        // The nearest earlier value: #1002's last row takes b2@x, not b@x.
+        #expect((0..<out.rowCount).map { out["email"]!.string(at: $0)! } == ["a@x", "a@x", "b@x", "a@x", "b2@x", "b2@x"])
+        #expect((0..<out.rowCount).map { out["paid_at"]!.isValid($0) ? out["paid_at"]!.int64Values[$0] : nil } == [10, 10, 20, 11, 20, 20])
+    }
+}

@@ -32,6 +32,10 @@ struct FormatTests {
     @Test func numbersAreFormattedForPeople() {
         #expect(Format.money(1234567.891) == "1,234,567.89")
         #expect(Format.money(-5.5) == "-5.50")
+        // A value that is not a number never crashes the report.
+        #expect(Format.money(.nan) == "n/a")
+        #expect(Format.money(-.infinity) == "n/a")
+        #expect(Format.percent(.nan) == "n/a")
         #expect(Format.thousands(999) == "999")
         #expect(Format.thousands(1000) == "1,000")
         #expect(Format.percent(0.2345) == "23.5%")
