@@ -265,6 +265,19 @@ struct HeaderHintTests {
             "\(e)".contains("the header lacks column \"customer_id\"") && !"\(e)".contains("did you mean")
         }
     }
+
+    /// A header read as one field: the file's delimiter is another one, or Excel's "sep=" line comes first.
+    @Test func aOneFieldHeaderNamesTheDelimiter() throws {
+        let s = SourceSpec(name: "orders", files: [], columns: [("customer_id", ColumnDecl(.string)), ("total", ColumnDecl(.decimal))])
+        func message(_ text: String) -> String {
+            do { _ = try Extractor.extract(s, bytes: Array(text.utf8), name: "o.csv"); return "" } catch { return "\(error)" }
+        }
+        #expect(message("customer_id;total\nC1;1\n").contains("the header is one field: it has no \",\" but has \";\": set sources.orders.delimiter: \";\""))
+        #expect(message("customer_id\ttotal\nC1\t1\n").contains("it has no \",\" but has tabs: set sources.orders.delimiter: \"\\t\""))
+        #expect(message("sep=;\ncustomer_id;total\nC1;1\n").contains("the first line is Excel's \"sep=;\" line: set sources.orders.skip_lines: 1 and delimiter: \";\""))
+        #expect(message("sep=,\ncustomer_id,total\nC1,1\n").contains("line: set sources.orders.skip_lines: 1;"))
+        #expect(!message("client\nC1\n").contains("one field"))
+    }
 }
 
 struct DivideByTests {
