@@ -21,6 +21,8 @@ struct Context: Sendable {
     let categoryNames: [String]
     /// Global top categories (by completed revenue), as category codes.
     let topCategories: [Int32]
+    /// Order status values no `statuses` list names (counted as completed), most lines first.
+    let unlistedStatuses: [(value: String, lines: Int)]
 
     // Sessions before the cutoff, per customer (in input order; no feature depends on their order).
     let hasSessions: Bool
@@ -143,6 +145,7 @@ struct Context: Sendable {
         }
         guard case .orders(let or) = prepared[0], case .sessions(let sr) = prepared[1] else { preconditionFailure("prepared parts out of order") }
         (orderStart, lines) = (or.start, or.lines)
+        unlistedStatuses = or.unlistedStatuses
         (categoryNames, topCategories) = (or.categoryNames, or.topCategories)
         if let sr {
             hasSessions = true
@@ -262,6 +265,8 @@ struct Context: Sendable {
         var start: [Int]
         var lines: [OrderLine] = []
         var categoryNames: [String] = [], topCategories: [Int32] = []
+        /// Status values in none of `Configuration.statuses`' lists (counted as completed), with their line counts.
+        var unlistedStatuses: [(value: String, lines: Int)] = []
     }
 
     /// One session as the per-customer pass reads it: one 32-byte record instead of a value in each of twelve
@@ -396,16 +401,24 @@ struct Context: Sendable {
         let orderCust = customerOf { ot.isValid($0) && times[$0] < cut }
         let (orderCodes, _) = stringCodes(oid)
         var statusOf = [UInt8](repeating: 0, count: o.rowCount)
+        var unlistedStatuses: [(value: String, lines: Int)] = []
         if let s = o["status"] {
             let (codes, dict) = stringCodes(s)
             let st = configuration.statuses
             let map: [UInt8] = dict.map { v in
                 let l = v.lowercased()
-                return st.returned.contains(l) ? 1 : (st.cancelled.contains(l) ? 2 : 0)
+                return st.returned.contains(l) ? 1 : (st.cancelled.contains(l) ? 2 : (st.completed.contains(l) ? 0 : 3))
             }
-            for i in 0..<s.count where s.isValid(i) { statusOf[i] = map[Int(codes[i])] }
+            var unlisted = [Int](repeating: 0, count: dict.count)
+            for i in 0..<s.count where s.isValid(i) {
+                let k = Int(codes[i])
+                if map[k] == 3 { unlisted[k] += 1 } else { statusOf[i] = map[k] }
+            }
+            unlistedStatuses = dict.indices.filter { unlisted[$0] > 0 }
+                .sorted { (unlisted[$0], dict[$1]) > (unlisted[$1], dict[$0]) }.map { (dict[$0], unlisted[$0]) }
         }
         var r = OrderRows(start: [])
+        r.unlistedStatuses = unlistedStatuses
         let quantity = Numbers(o["quantity"]), money = Numbers(price ?? amount), discount = Numbers(o["discount"])
         let perUnit = price != nil
         let sku = o["sku"].map { (codes: stringCodes($0).codes, ok: $0.validity ?? []) }

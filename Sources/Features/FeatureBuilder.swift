@@ -30,6 +30,8 @@ public struct FeatureResult: Sendable {
     /// Wall seconds per phase of the build (`context`: rows gathered per customer; `compute`: the features),
     /// for the stage's log line.
     public var phaseSeconds: [(String, Double)] = []
+    /// What the run log should say about the inputs (e.g. order statuses no `statuses` list names).
+    public var warnings: [String] = []
 }
 
 /// One catalog entry.
@@ -109,8 +111,15 @@ public enum FeatureBuilder {
             Column("fill", strings: specs.map(\.fill)),
         ], rowCount: specs.count)
         let done = DispatchTime.now().uptimeNanoseconds
+        var warnings: [String] = []
+        if !ctx.unlistedStatuses.isEmpty {
+            let shown = ctx.unlistedStatuses.prefix(10).map { "\($0.value) (\($0.lines) line\($0.lines == 1 ? "" : "s"))" }.joined(separator: ", ")
+            let more = ctx.unlistedStatuses.count > 10 ? " and \(ctx.unlistedStatuses.count - 10) more" : ""
+            warnings.append("order status values no list of stages.features.statuses names count as completed: \(shown)\(more); list each under completed, returned or cancelled")
+        }
         return FeatureResult(features: features, catalog: catalog,
-                             phaseSeconds: [("context", Double(contextDone - start) / 1e9), ("compute", Double(done - contextDone) / 1e9)])
+                             phaseSeconds: [("context", Double(contextDone - start) / 1e9), ("compute", Double(done - contextDone) / 1e9)],
+                             warnings: warnings)
     }
 }
 

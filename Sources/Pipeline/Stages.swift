@@ -195,6 +195,7 @@ extension PipelineRunner {
         let t1 = DispatchTime.now().uptimeNanoseconds
         let result = try FeatureBuilder.build(inputs, asOf: asOf, configuration: featuresConfiguration(loaded.config), threads: threads)
         publish([result.features, result.catalog], stage: .features)
+        for w in result.warnings { logger.warning("\(w)") }
         var stats = StageStats()
         // Where the stage's time went (seconds), in the log line: reading inputs, the builder's phases, writing.
         func seconds(_ a: UInt64, _ b: UInt64) -> String { String(format: "%.3f", Double(b - a) / 1e9) }

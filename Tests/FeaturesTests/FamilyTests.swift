@@ -175,6 +175,24 @@ struct FamilyTests {
         Self.expectClose(own, "value_knowledge", "A", 4)    // three page views and a support contact
     }
 
+    /// A status no `statuses` list names counts as completed, as before, and the result says which ones (WooCommerce's
+    /// "processing" and "on-hold" would otherwise be revenue without a word).
+    @Test func unlistedStatusesAreNamed() throws {
+        let o = Self.orders([("A", "1", 2, 12, 1000, "books", "completed"), ("A", "2", 3, 12, 500, "books", "processing"),
+                             ("B", "3", 3, 12, 700, "books", "On-Hold"), ("B", "4", 4, 12, 200, "books", "processing"),
+                             ("B", "5", 5, 12, 900, "books", "refunded")])
+        let r = try FeatureBuilder.build(FeatureInputs(orders: o), asOf: asOf, configuration: Configuration(), threads: 1)
+        #expect(r.warnings == ["order status values no list of stages.features.statuses names count as completed: processing (2 lines), On-Hold (1 line); list each under completed, returned or cancelled"])
+        Self.expectClose(r.features, "revenue_sum_all", "A", 15)
+        Self.expectClose(r.features, "revenue_sum_all", "B", 9)
+        var listed = Configuration()
+        listed.statuses.cancelled += ["processing", "on-hold"]
+        let q = try FeatureBuilder.build(FeatureInputs(orders: o), asOf: asOf, configuration: listed, threads: 1)
+        #expect(q.warnings.isEmpty)
+        Self.expectClose(q.features, "revenue_sum_all", "A", 10)
+        #expect(q.features["revenue_sum_all"]!.isValid(1) == false || q.features["revenue_sum_all"]!.double(at: 1) == 0)
+    }
+
     /// Without a list, the 20 most frequent types in the data are counted (ties by name), named after the type's slug.
     @Test func eventTypesComeFromTheDataWhenNotListed() throws {
         let o = Self.orders([("A", "1", 2, 12, 1000, "books", "completed")])
