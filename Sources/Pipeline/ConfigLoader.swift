@@ -37,18 +37,26 @@ public struct LoadedConfig: Sendable {
 /// Loads a pipeline config: YAML → `PipelineConfig` → semantic checks, reporting
 /// every problem at once (exit 78) with file, line, column and key path.
 public enum ConfigLoader {
-    /// Canonical columns later stages read, per role: (name, allowed types, required).
-    static let featureColumns: [String: [(String, [ColumnType], Bool)]] = [
-        "orders": [
-            ("customer_id", [.string, .enum, .int], true), ("order_id", [.string, .enum, .int], true),
-            ("ordered_at", [.timestamp, .date], true),
-        ],
-        "events": [
-            ("customer_id", [.string, .enum, .int], true), ("occurred_at", [.timestamp], true),
-            ("event_type", [.string, .enum], true),
-        ],
-        "customers": [("customer_id", [.string, .enum, .int], true)],
-    ]
+    /// Canonical columns later stages read, per role: (name, allowed types, required). An optional column of another
+    /// type would be misread (a birth date's days as a year, text amounts as no money): it is a config error too.
+    static let featureColumns: [String: [(String, [ColumnType], Bool)]] = {
+        let id: [ColumnType] = [.string, .enum, .int], text: [ColumnType] = [.string, .enum], number: [ColumnType] = [.int, .decimal, .double]
+        return [
+            "orders": [
+                ("customer_id", id, true), ("order_id", id, true), ("ordered_at", [.timestamp, .date], true),
+                ("quantity", number, false), ("unit_price", number, false), ("amount", number, false), ("discount", number, false),
+                ("status", text, false), ("sku", id, false), ("category", text, false),
+            ],
+            "events": [
+                ("customer_id", id, true), ("occurred_at", [.timestamp], true), ("event_type", text, true),
+                ("sku", id, false), ("category", text, false), ("device", text, false), ("referrer", text, false),
+            ],
+            "customers": [
+                ("customer_id", id, true), ("signup_date", [.date], false), ("birth_year", [.int], false),
+                ("country", text, false), ("channel", text, false),
+            ],
+        ]
+    }()
 
     /// - Parameters:
     ///   - path: the config file (relative to the current directory or absolute).
