@@ -29,6 +29,14 @@ public enum Sessionizer {
     ///   declare none.
     public static func sessionize(_ events: Table, _ config: SessionConfiguration, zone: String, threads: Int,
                                   before: Int64? = nil) throws -> Table {
+        try sessionizeStitching(events, config, zone: zone, threads: threads, before: before).sessions
+    }
+
+    /// `sessionize`, and with `visitor` the events with their stitching: an event without a customer id takes the
+    /// customer of its session (the one who logs in during it, or under `stitch: visitor` in a later session), so
+    /// the features count it for that customer. `events` is nil without `visitor` or when no event is stitched.
+    public static func sessionizeStitching(_ events: Table, _ config: SessionConfiguration, zone: String, threads: Int,
+                                           before: Int64? = nil) throws -> (sessions: Table, events: Table?) {
         guard let cust = events["customer_id"], case .string(let custCodes, let custDict) = cust.storage else {
             throw CVMFailure(.config, "error: sessions need column customer_id (string) in the events source")
         }
@@ -94,7 +102,7 @@ public enum Sessionizer {
         precondition(events.rowCount <= Int(Int32.max), "sessions: more than 2^31 events in one snapshot")
         // The grouping arrays live in this closure only: they are released before the session columns are
         // built (they and the sessions were the clean stage's peak memory on M).
-        var sessions: SessionColumns = {
+        var (sessions, anonymous): (SessionColumns, (rows: [Int32], session: [Int32])) = {
             // Groups in byte order of their ids; rows grouped per group by a counting sort.
             let order = keys.indicesInByteOrder().map(Int.init)
             var rank = [Int](repeating: 0, count: keys.count)
@@ -104,6 +112,7 @@ public enum Sessionizer {
             let groups = keys.count, chunk = 1024
             let chunks = (groups + chunk - 1) / chunk
             let orderL = order
+            let stitches = visitorCol != nil
             var parts = parallelMap(chunks: chunks, threads: threads) { ci -> SessionPart in
                 var out = SessionPart()
                 // A group's events in time order: (time, slot).
@@ -139,6 +148,11 @@ public enum Sessionizer {
                         }
                         // A login stitches the session's earlier anonymous events to the customer.
                         if customer >= 0 { cur.customer = customer }
+                        if stitches && customer < 0 {
+                            // An anonymous event: it takes its session's customer once the sessions are final.
+                            out.anonymousRows.append(grouped.rows[k])
+                            out.anonymousSession.append(Int32(out.count))
+                        }
                         cur.end = t
                         cur.lastRow = grouped.rows[k]
                         cur.add(mask)
@@ -154,7 +168,16 @@ public enum Sessionizer {
                 }
                 return out
             }
-            return SessionColumns(concatenating: &parts)
+            // Each part's anonymous events, their session numbered across the parts (taken before the parts go).
+            var anonymous: (rows: [Int32], session: [Int32]) = ([], [])
+            var offset: Int32 = 0
+            for k in parts.indices {
+                anonymous.rows += parts[k].anonymousRows
+                anonymous.session += parts[k].anonymousSession.map { $0 + offset }
+                offset += Int32(parts[k].count)
+                (parts[k].anonymousRows, parts[k].anonymousSession) = ([], [])
+            }
+            return (SessionColumns(concatenating: &parts), anonymous)
         }()
         let count = sessions.count
         // Session ids ("<group id>-<ordinal>") are unique by construction: no hashing needed, and their
@@ -181,9 +204,30 @@ public enum Sessionizer {
         }
         let visitors = visitorCol == nil ? nulls("visitor_id")
             : Column(ColumnSpec("visitor_id", .string), .string(codes: sessions.key, dictionary: keys))
-        let anonymous = sessions.customer.contains { $0 < 0 }
+        let anonymousSessions = sessions.customer.contains { $0 < 0 }
         let customers = Column(ColumnSpec("customer_id", .string), .string(codes: sessions.customer.map { max(0, $0) }, dictionary: custDict),
-                               validity: anonymous ? sessions.customer.map { $0 >= 0 } : nil)
+                               validity: anonymousSessions ? sessions.customer.map { $0 >= 0 } : nil)
+        // The events' customer ids with the stitched ones filled in (the events' own ids are kept).
+        var stitchedEvents: Table?
+        if !anonymous.rows.isEmpty {
+            var codes = Array(custCodes)
+            var valid = custValid ?? [Bool](repeating: true, count: events.rowCount)
+            var filled = 0
+            for (row, session) in zip(anonymous.rows, anonymous.session) {
+                let c = sessions.customer[Int(session)]
+                guard c >= 0, !valid[Int(row)] else { continue }
+                codes[Int(row)] = c
+                valid[Int(row)] = true
+                filled += 1
+            }
+            if filled > 0 {
+                var out = events
+                out.replace(Column(cust.spec, .string(codes: StringCodes(codes, dictionaryCount: custDict.count), dictionary: custDict),
+                                   validity: valid.allSatisfy { $0 } ? nil : valid))
+                stitchedEvents = out
+            }
+        }
+        anonymous = ([], [])
         /// One event's value of a string column per session (the first or the last), as a code into that column's dictionary.
         func value(_ column: Column?, _ name: String, last: Bool) -> Column {
             guard let column, case .string(let codes, let dictionary) = column.storage else { return nulls(name) }
@@ -197,7 +241,7 @@ public enum Sessionizer {
         (sessions.firstRow, sessions.lastRow, sessions.key, sessions.customer) = ([], [], [], [])
         let starts = sessions.take(\.start), ends = sessions.take(\.end)
         let durations = zip(starts, ends).map { ($1 - $0) / microsPerSecond }
-        return Table(name: "stg_sessions", columns: [
+        let table = Table(name: "stg_sessions", columns: [
             ids,
             visitors,
             customers,
@@ -217,6 +261,7 @@ public enum Sessionizer {
             labels.1,
             Column("is_bounce", .bool, int64: sessions.take(\.bounce)),
         ], rowCount: count)
+        return (table, stitchedEvents)
     }
 }
 
@@ -395,6 +440,8 @@ struct SessionPart {
     var events: [Int32] = [], views: [Int32] = [], productViews: [Int32] = [], searches: [Int32] = []
     var carts: [Int32] = [], checkouts: [Int32] = [], purchases: [Int32] = [], bounce: [UInt8] = []
     var firstRow: [Int32] = [], lastRow: [Int32] = []
+    /// With visitors: each anonymous event's row and its session (an index into this part).
+    var anonymousRows: [Int32] = [], anonymousSession: [Int32] = []
 
     var count: Int { key.count }
 
