@@ -197,7 +197,11 @@ public enum Cleaner {
             remap[k] = code
         }
         guard changed else { return nil }
-        let newCodes = StringCodes(codes.lazy.map { remap[Int($0)] }, dictionaryCount: out.count)
+        // A plain loop into the inlinable writer: the generic `StringCodes(_:dictionaryCount:)` over a lazy map is not
+        // specialised across modules and took 3.4 s on M's 15.8 M events (this loop: well under a tenth of that).
+        let newCodes = StringCodes(count: codes.count, width: .init(dictionaryCount: out.count)) { w in
+            remap.withUnsafeBufferPointer { m in for i in 0..<codes.count { w.append(m[Int(codes[i])]) } }
+        }
         return Column(column.spec, .string(codes: newCodes, dictionary: out), validity: column.validity)
     }
 
@@ -216,7 +220,13 @@ public enum Cleaner {
             }
         }
         switch key.storage {
-        case .string(let codes, _): fill { codes[$0] }
+        case .string(let codes, let dict):
+            // Text keys by code: an array, not a hash table (a lookup per row).
+            var last = [Int](repeating: -1, count: dict.count)
+            for i in 0..<n where key.isValid(i) {
+                let k = Int(codes[i])
+                if valid[i] { last[k] = i } else if last[k] >= 0 { source[i] = last[k]; changed = true }
+            }
         case .int64(let v): fill { v[$0] }
         case .double(let v): fill { v[$0].bitPattern }
         }

@@ -210,7 +210,7 @@ public enum Sessionizer {
         // The events' customer ids with the stitched ones filled in (the events' own ids are kept).
         var stitchedEvents: Table?
         if !anonymous.rows.isEmpty {
-            var codes = Array(custCodes)
+            var codes = (0..<custCodes.count).map { custCodes[$0] }
             var valid = custValid ?? [Bool](repeating: true, count: events.rowCount)
             var filled = 0
             for (row, session) in zip(anonymous.rows, anonymous.session) {
@@ -222,7 +222,10 @@ public enum Sessionizer {
             }
             if filled > 0 {
                 var out = events
-                out.replace(Column(cust.spec, .string(codes: StringCodes(codes, dictionaryCount: custDict.count), dictionary: custDict),
+                let stitchedCodes = StringCodes(count: codes.count, width: .init(dictionaryCount: custDict.count)) { w in
+                    codes.withUnsafeBufferPointer { c in for code in c { w.append(code) } }
+                }
+                out.replace(Column(cust.spec, .string(codes: stitchedCodes, dictionary: custDict),
                                    validity: valid.allSatisfy { $0 } ? nil : valid))
                 stitchedEvents = out
             }
