@@ -206,6 +206,14 @@ public struct StringCodes: RandomAccessCollection, Sendable, Equatable, Expressi
         self.init(storage: storage)
     }
 
+    /// `codes` stored at the width of a dictionary of `dictionaryCount` values. Inlinable for arrays: the generic
+    /// form below is not specialised in other modules, where it cost about 200 ns a code (3.4 s on 15.8 M).
+    @inlinable public init(_ codes: [Int32], dictionaryCount: Int) {
+        self.init(count: codes.count, width: Width(dictionaryCount: dictionaryCount)) { w in
+            codes.withUnsafeBufferPointer { for c in $0 { w.append(c) } }
+        }
+    }
+
     /// `codes` stored at the width of a dictionary of `dictionaryCount` values.
     public init(_ codes: some Collection<Int32>, dictionaryCount: Int) {
         self.init(count: codes.count, width: Width(dictionaryCount: dictionaryCount)) { w in
