@@ -172,14 +172,6 @@ public enum Cleaner {
     public static let ruleOrder = ["required", "enum", "min", "max", "window", "pattern", "length", "currency", "check", "duplicate",
                                    "reference"]
 
-    /// Validates `table` against `source`'s rules: `required`, `enum`, `min`, `max`, then
-    /// `duplicate` (by `key`, keeping the first or last in input order) and `reference`.
-    /// - Parameter references: `"other_source.column"` → that source's **cleaned** column.
-    /// - Complexity: O(rows × columns); string rules work on dictionary codes, once per distinct value.
-    /// - Parameter table: handed over (`consume` it): its columns are released one by one as the kept rows are
-    ///   gathered.
-    /// - Parameter asOf: the as-of day and the end of it (µs UTC, in the shop's zone) for `window` rules; without it
-    ///   they are not checked (tests of other rules).
     /// `column` with its values rewritten by `mappings` (`ColumnDecl.map`), or nil when no value changes. Each distinct
     /// value is mapped once, on the dictionary; values mapped to the same text share a code again.
     static func mapped(_ column: Column, _ mappings: [ValueMapping]) -> Column? {
@@ -233,6 +225,14 @@ public enum Cleaner {
         return changed ? column.gathering(source) : nil
     }
 
+    /// Validates `table` against `source`'s rules: `required`, `enum`, `min`, `max`, then
+    /// `duplicate` (by `key`, keeping the first or last in input order) and `reference`.
+    /// - Parameter references: `"other_source.column"` → that source's **cleaned** column.
+    /// - Complexity: O(rows × columns); string rules work on dictionary codes, once per distinct value.
+    /// - Parameter table: handed over (`consume` it): its columns are released one by one as the kept rows are
+    ///   gathered.
+    /// - Parameter asOf: the as-of day and the end of it (µs UTC, in the shop's zone) for `window` rules; without it
+    ///   they are not checked (tests of other rules).
     public static func clean(_ source: SourceSpec, table: consuming Table, references: [String: Column], threads: Int,
                              asOf: (day: Int64, endUTC: Int64)? = nil) -> CleanResult {
         // `fill_down`, then `map`: the rules then check the filled and mapped values.
