@@ -306,7 +306,7 @@ public struct ColumnDecl: Decodable, Sendable {
     /// Bounds on the number of characters (rule `length`; string columns).
     public var minLength: Int?
     public var maxLength: Int?
-    /// What an invalid value (enum, min, max, pattern, length) does: reject the row (default) or become null
+    /// What an invalid value (enum, min, max, pattern, length; a parse failure unless required) does: reject the row (default) or become null
     /// (the row is kept; the count per column and rule is reported).
     public var onInvalid: InvalidPolicy
 

@@ -26,6 +26,28 @@ public struct ExtractResult: Sendable {
     /// finishing the table.
     public var readSeconds = 0.0
     public var mergeSeconds = 0.0
+    /// Values that did not parse in columns with `on_invalid: null`: set to null, their rows kept. Per column (in
+    /// declaration order), the count and the first example ("file:line: reason").
+    public var nulled: [(column: String, count: Int, example: String)] = []
+}
+
+/// Adds up the parse failures nulled per column over a source's files, in file order (the first example wins).
+struct NulledValues {
+    private var order: [String] = []
+    private var byColumn: [String: (count: Int, example: String)] = [:]
+
+    mutating func add(_ part: FileExtractor.Part) {
+        for x in part.nulled {
+            if let seen = byColumn[x.column] {
+                byColumn[x.column] = (seen.count + x.count, seen.example)
+            } else {
+                order.append(x.column)
+                byColumn[x.column] = (x.count, "\(part.report.path):\(x.line): \(x.reason)")
+            }
+        }
+    }
+
+    var list: [(column: String, count: Int, example: String)] { order.map { ($0, byColumn[$0]!.count, byColumn[$0]!.example) } }
 }
 
 /// A file-level input error (exit 66): unreadable file, corrupt gzip, header mismatch.
@@ -58,6 +80,7 @@ public enum Extractor {
         var builder = TableBuilder(source: source, expectedBytes: expectedBytes.reduce(0, +))
         var rejects: [QuarantineRecord] = []
         var reports: [FileReport] = []
+        var nulled = NulledValues()
         var failure: ExtractError?
         orderedPipeline(count: files.count, threads: threads, window: 2 * threads) { i in
             let r = Result { try FileExtractor(source: source, path: files[i]).run() }
@@ -68,6 +91,7 @@ public enum Extractor {
             case .success(var part):
                 rejects += part.rejects
                 reports.append(part.report)
+                nulled.add(part)
                 part.rejects = []
                 builder.append(part)
             case .failure(let error):
@@ -91,7 +115,7 @@ public enum Extractor {
         let table = builder.finish(name: "raw_\(source.name)")
         let t2 = DispatchTime.now().uptimeNanoseconds
         return ExtractResult(table: table, rejects: rejects, files: reports,
-                             readSeconds: Double(t1 - t0) / 1e9, mergeSeconds: Double(t2 - t1) / 1e9)
+                             readSeconds: Double(t1 - t0) / 1e9, mergeSeconds: Double(t2 - t1) / 1e9, nulled: nulled.list)
     }
 
     /// The first `rows` records of a source, read from its files in order (`cvm validate --sample`): the same
@@ -101,6 +125,7 @@ public enum Extractor {
         var builder = TableBuilder(source: source, expectedBytes: 0)
         var rejects: [QuarantineRecord] = []
         var reports: [FileReport] = []
+        var nulled = NulledValues()
         var left = rows
         for path in files where left > 0 {
             do {
@@ -108,13 +133,14 @@ public enum Extractor {
                 left -= part.report.rowsRead
                 rejects += part.rejects
                 reports.append(part.report)
+                nulled.add(part)
                 part.rejects = []
                 builder.append(part)
             } catch {
                 throw ExtractError(message: "\(error)")
             }
         }
-        return ExtractResult(table: builder.finish(name: "raw_\(source.name)"), rejects: rejects, files: reports)
+        return ExtractResult(table: builder.finish(name: "raw_\(source.name)"), rejects: rejects, files: reports, nulled: nulled.list)
     }
 
     /// Extracts in-memory bytes as if they were the file `name` (tests and fuzzing).
@@ -124,8 +150,10 @@ public enum Extractor {
             let part = try FileExtractor(source: source, path: name, bytes: bytes).run()
             var builder = TableBuilder(source: source, expectedBytes: 0)
             let (rejects, report) = (part.rejects, part.report)
+            var nulled = NulledValues()
+            nulled.add(part)
             builder.append(part)
-            return ExtractResult(table: builder.finish(name: "raw_\(source.name)"), rejects: rejects, files: [report])
+            return ExtractResult(table: builder.finish(name: "raw_\(source.name)"), rejects: rejects, files: [report], nulled: nulled.list)
         } catch {
             throw ExtractError(message: "\(error)")
         }
@@ -157,6 +185,8 @@ struct ColumnReader {
     /// A string or enum column without a case mapping: its values are interned as they are (read per field, so stored
     /// rather than computed from `kind` and `caseRange`).
     let plainText: Bool
+    /// `on_invalid: null` on a column that is not required: a value that does not parse becomes null (row kept).
+    let nullsUnparseable: Bool
     /// `strip`: texts removed from both ends before typing.
     let strip: [[UInt8]]
     /// log10 of `divide_by` (0: none).
@@ -169,6 +199,9 @@ struct ColumnReader {
     /// Where the nulls are (indices into the values, ascending): the validity is made from them when the file is
     /// done, instead of a flag appended per field (most columns have no null, and the append was 8 a row).
     var nulls: [Int] = []
+    /// Values nulled under `nullsUnparseable` (indices, ascending), and the reason of the first.
+    var nulledRows: [Int] = []
+    var nulledReason: String?
     let interner = FileInterner()
 
     /// The values appended so far.
@@ -256,6 +289,8 @@ final class FileExtractor {
         var lines: [Int64]
         var rejects: [QuarantineRecord]
         var report: FileReport
+        /// Per column with values nulled by `on_invalid: null`: how many, and the first one's line and reason.
+        var nulled: [(column: String, count: Int, line: Int, reason: String)] = []
         var rows: Int { lines.count }
     }
 
@@ -281,6 +316,7 @@ final class FileExtractor {
                          type: d.type, scale: d.scale, trim: d.trim,
                          caseRange: d.lowercase ? 65...90 : d.uppercase ? 97...122 : nil,
                          plainText: d.type.storageKind == .string && !d.lowercase && !d.uppercase,
+                         nullsUnparseable: d.onInvalid == .null && !d.required,
                          strip: d.strip.map { Array($0.utf8) }, divideDigits: d.divideByDigits ?? 0,
                          boolWords: d.trueValues.map { t in
                              (t.map { Array($0.lowercased().utf8) }, (d.falseValues ?? []).map { Array($0.lowercased().utf8) })
@@ -417,7 +453,10 @@ final class FileExtractor {
         let report = FileReport(path: path, compressedBytes: reader.compressedSize, bytes: reader.uncompressedBytes,
                                 rowsRead: rowsRead, rowsAccepted: lines.count, rowsRejected: rejects.count, rejectedReason: nil,
                                 linesSkipped: scanner.skippedLines + repeatedHeaders)
-        return Part(columns: columns, lines: lines, rejects: rejects, report: report)
+        let nulled = readers.compactMap { r in
+            r.nulledRows.first.map { (column: r.decl.name, count: r.nulledRows.count, line: Int(lines[$0]), reason: r.nulledReason ?? "") }
+        }
+        return Part(columns: columns, lines: lines, rejects: rejects, report: report, nulled: nulled)
     }
 
     /// Are the record's fields from `count` on all empty and unquoted? Trailing delimiters (`a,b,c,,`) that some
@@ -430,6 +469,9 @@ final class FileExtractor {
 
     private func truncate(_ r: inout ColumnReader, to n: Int) {
         while let last = r.nulls.last, last >= n { r.nulls.removeLast() }
+        // A value nulled in a row that another field then rejected was not kept: not counted.
+        while let last = r.nulledRows.last, last >= n { r.nulledRows.removeLast() }
+        if r.nulledRows.isEmpty { r.nulledReason = nil }
         switch r.kind {
         case .int64: if r.ints.count > n { r.ints.removeLast(r.ints.count - n) }
         case .double: if r.doubles.count > n { r.doubles.removeLast(r.doubles.count - n) }
@@ -528,6 +570,15 @@ final class FileExtractor {
         return false
     }
 
+    /// `on_invalid: null`: a value that does not parse becomes null and its row is kept (counted per column, the
+    /// first reason kept as the example). Always true (the field is typed).
+    private func nullUnparseable(_ r: inout ColumnReader, _ reason: String) -> Bool {
+        if r.nulledRows.isEmpty { r.nulledReason = reason }
+        r.nulledRows.append(r.count)
+        appendNull(&r)
+        return true
+    }
+
     private func appendNull(_ r: inout ColumnReader) {
         r.nulls.append(r.count)
         switch r.kind {
@@ -543,8 +594,9 @@ final class FileExtractor {
             // Rewritten to plain digits first (a cold path: only sources that declare a number format).
             guard nf.normalize(b, into: &scratch) else {
                 let text = String(decoding: b.prefix(200), as: UTF8.self)
-                problem = Problem(field: field, rule: "parse",
-                                  reason: "\(r.decl.name): \"\(text)\" is not a number written with \(nf.described) (sources.\(source.name).decimal_separator, thousands_separator)")
+                let reason = "\(r.decl.name): \"\(text)\" is not a number written with \(nf.described) (sources.\(source.name).decimal_separator, thousands_separator)"
+                if r.nullsUnparseable { return nullUnparseable(&r, reason) }
+                problem = Problem(field: field, rule: "parse", reason: reason)
                 return false
             }
             // Typed from the plain form (numbers never touch `scratch` again); messages quote the field as written.
@@ -559,7 +611,9 @@ final class FileExtractor {
                            _ scratch: inout [UInt8], _ problem: inout Problem?) -> Bool {
         func fail(_ what: String) -> Bool {
             let text = String(decoding: shown.prefix(200), as: UTF8.self)
-            problem = Problem(field: field, rule: "parse", reason: "\(r.decl.name): \"\(text)\" is not \(what)")
+            let reason = "\(r.decl.name): \"\(text)\" is not \(what)"
+            if r.nullsUnparseable { return nullUnparseable(&r, reason) }
+            problem = Problem(field: field, rule: "parse", reason: reason)
             return false
         }
         func failEncoding(_ what: String) -> Bool {

@@ -68,6 +68,9 @@ public func sampleSources(_ loaded: LoadedConfig, rows: Int, asOf: CivilDate, pr
             let place = "\(first.file):\(first.line)" + (first.column.map { ":\($0)" } ?? "")
             lines.append("  \(rule): \(records.count) (e.g. \(place): \(first.reason))")
         }
+        for n in sampled.nulled {
+            lines.append("  \(n.column) set to null (parse, on_invalid: null): \(n.count) (e.g. \(n.example))")
+        }
         for n in cleaned.nulled {
             lines.append("  \(n.column) set to null (\(n.rule), on_invalid: null): \(n.count) (e.g. \(n.example))")
         }

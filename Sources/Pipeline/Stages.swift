@@ -54,6 +54,12 @@ extension PipelineRunner {
             let skipped = result.files.reduce(0) { $0 + $1.linesSkipped }
             if skipped > 0 { metadata["lines_skipped"] = "\(skipped)" }
             logger.info("read \(name)", metadata: metadata)
+            for x in result.nulled {
+                logger.warning("nulled values that do not parse (on_invalid: null)", metadata: [
+                    "source": "\(name)", "column": "\(x.column)", "rule": "parse", "values": "\(x.count)", "example": "\(x.example)",
+                ])
+                stats.detail["nulled_\(name)_\(x.column)"] = "\(x.count)"
+            }
         }
         outputs.append(Table(name: "extract_files", columns: [
             Column("source", strings: reports.map { $0.0 }),

@@ -334,6 +334,27 @@ struct ExtractorTests {
         #expect(box.total == 10)
     }
 
+    /// `on_invalid: null` covers values that do not parse: they become null and their rows are kept, counted per
+    /// column with the first example; a required column still rejects its row.
+    @Test func unparseableValuesAreNulledUnderOnInvalidNull() throws {
+        var qty = ColumnDecl(.int)
+        qty.onInvalid = .null
+        var must = ColumnDecl(.int, required: true)
+        must.onInvalid = .null
+        let s = spec(columns: [("id", ColumnDecl(.string)), ("qty", qty), ("price", ColumnDecl(.decimal)), ("n", must)])
+        let text = "id,qty,price,n\nA,1,2.00,1\nB,x,3.00,1\nC,y,zz,1\nD,2.5,1,1\nE,3,1,z\n"
+        let r = try Extractor.extract(s, bytes: Array(text.utf8), name: "t.csv")
+        #expect((0..<r.table.rowCount).map { r.table["id"]!.string(at: $0)! } == ["A", "B", "D"])
+        #expect((0..<r.table.rowCount).map { r.table["qty"]!.isValid($0) ? r.table["qty"]!.int64Values[$0] : nil } == [1, nil, nil])
+        // C's price does not parse and price is not nulled: the row is rejected, and its qty is not counted.
+        #expect(r.rejects.map(\.line) == [4, 6])
+        #expect(r.rejects.map(\.reason) == ["price: \"zz\" is not a decimal number with at most 2 decimals", "n: \"z\" is not an integer"])
+        #expect(r.nulled.count == 1)
+        #expect(r.nulled.first?.column == "qty")
+        #expect(r.nulled.first?.count == 2)
+        #expect(r.nulled.first?.example == "t.csv:3: qty: \"x\" is not an integer")
+    }
+
     /// Two declared columns may read one header column (an order id, and a status `map` derives from it).
     @Test func twoColumnsReadOneHeader() throws {
         let s = spec(columns: [("order_id", ColumnDecl(.string, from: "Invoice")), ("status", ColumnDecl(.string, from: "Invoice")),
