@@ -261,7 +261,7 @@ public struct ColumnDecl: Decodable, Sendable {
     /// Header name in the file (default: the canonical name), or a 1-based position when `header: false`.
     public var from: String?
     public var type: ColumnType
-    /// Date/timestamp formats, tried in order: `iso8601` (default), `epoch_s`, `epoch_ms`, `epoch_us`, `epoch_ns`, or a pattern
+    /// Date/timestamp formats, tried in order: `iso8601` (default), `epoch_s`, `epoch_ms`, `epoch_us`, `epoch_ns`, `excel`, or a pattern
     /// such as `yyyy-MM-dd HH:mm:ss`, `yyyyMMdd`, `dd/MM/yyyy`, `M/d/yy h:mm a` (`format:` is one or a list).
     public var formats: [String] = []
     /// The first of `formats` (nil: `iso8601`).

@@ -105,6 +105,10 @@ public enum TimeFormat: Sendable, Equatable {
     case epochMicros
     /// Nanoseconds since the epoch (Spark, Arrow and pandas write datetimes so as integers); kept to the microsecond.
     case epochNanos
+    /// Excel's serial date: days since 1899-12-30, the fraction the time of day (local, in the source's zone), as
+    /// a spreadsheet saved to CSV writes a cell formatted as a number. From serial 61 (1900-03-01) on: Excel
+    /// counts a 1900-02-29 that never was, so earlier serials are a day off and are refused.
+    case excelSerial
     /// Fields and literal bytes, matched left to right (`TimeFormat.compile`).
     case pattern([PatternPart])
 
@@ -132,7 +136,7 @@ public enum TimeFormat: Sendable, Equatable {
     /// Two-digit years (`yy`) from 00 to 68 are 2000-2068, from 69 to 99 are 1969-1999 (as POSIX `strptime`'s `%y`).
     public static let pivotYear = 69
 
-    /// Compiles `iso8601`, `epoch_s`, `epoch_ms`, `epoch_us`, `epoch_ns` or a pattern; nil when it is not one (`compile` says why).
+    /// Compiles `iso8601`, `epoch_s`, `epoch_ms`, `epoch_us`, `epoch_ns`, `excel` or a pattern; nil when it is not one (`compile` says why).
     public init?(_ text: String?) {
         guard let text else { self = .iso8601; return }
         guard case .success(let f) = TimeFormat.compile(text) else { return nil }
@@ -181,6 +185,7 @@ public enum TimeFormat: Sendable, Equatable {
         case "epoch_ms": return .success(.epochMillis)
         case "epoch_us": return .success(.epochMicros)
         case "epoch_ns": return .success(.epochNanos)
+        case "excel": return .success(.excelSerial)
         default: break
         }
         func fail(_ why: String) -> Result<TimeFormat, TimeFormatError> {
@@ -216,7 +221,7 @@ public enum TimeFormat: Sendable, Equatable {
                     case "A", "P": "; for AM/PM write a"
                     default: ""
                     }
-                    return fail("unknown field \"\(run)\"\(hint) (use \(patternHelp); or iso8601, epoch_s, epoch_ms, epoch_us, epoch_ns)")
+                    return fail("unknown field \"\(run)\"\(hint) (use \(patternHelp); or iso8601, epoch_s, epoch_ms, epoch_us, epoch_ns, excel)")
                 }
                 parts.append(part)
                 i += n
@@ -264,7 +269,7 @@ public enum TimeFormat: Sendable, Equatable {
     public var isTimestampOnly: Bool {
         switch self {
         case .epochSeconds, .epochMillis, .epochMicros, .epochNanos: return true
-        case .iso8601, .pattern: return false
+        case .iso8601, .pattern, .excelSerial: return false
         }
     }
 }
@@ -355,7 +360,22 @@ func parseDate(_ b: UnsafeBufferPointer<UInt8>, _ format: TimeFormat) -> Int64? 
         return civilDays(f.y, f.m, f.d)
     case .epochSeconds, .epochMillis, .epochMicros, .epochNanos:
         return nil
+    case .excelSerial:
+        // The day of the serial (a time of day, if written, is dropped as a timestamp written in a date column is).
+        guard let (day, _) = excelSerial(b) else { return nil }
+        return day
     }
+}
+
+/// An Excel serial (`45123.5`) as days since 1970-01-01 and the microseconds into that day, rounded to Excel's own
+/// precision, the millisecond (15 digits of `45123.4274305556` are 10:15:30.000, not 10:15:30.000004); nil below
+/// serial 61 or from 10000-01-01 on.
+func excelSerial(_ b: UnsafeBufferPointer<UInt8>) -> (day: Int64, micros: Int64)? {
+    guard let v = parseDouble(b), v >= 61, v < 2_958_466 else { return nil }
+    var day = Int64(v.rounded(.down))
+    var millis = Int64(((v - Double(day)) * 86_400_000).rounded())
+    if millis >= 86_400_000 { day += 1; millis -= 86_400_000 }
+    return (day - 25_569, millis * 1000)
 }
 
 /// Parses a timestamp into microseconds since epoch (UTC).
@@ -374,6 +394,10 @@ func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>, _ format: TimeFormat, zone:
         return o ? nil : v
     case .epochMicros:
         return parseInt64(b)
+    case .excelSerial:
+        guard let (day, micros) = excelSerial(b) else { return nil }
+        let local = day * 86_400 + micros / 1_000_000
+        return (local - zone.offset(localSeconds: local)) * 1_000_000 + micros % 1_000_000
     case .epochNanos:
         // Floored, so a time before 1970 keeps its microsecond (-1 ns is -1 µs, not 0).
         guard let ns = parseInt64(b) else { return nil }

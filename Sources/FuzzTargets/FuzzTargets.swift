@@ -108,7 +108,7 @@ public enum FuzzTargets {
     /// Built once (IANA zones are slow to set up). Not thread-safe (the zone cache): libFuzzer runs one
     /// input at a time, and FuzzRegressionTests is serialized.
     nonisolated(unsafe) static let parsers = [
-        FieldParsing(zone: "UTC", formats: ["iso8601", "epoch_s", "epoch_ms", "epoch_us", "epoch_ns", "yyyy-MM-dd HH:mm:ss", "yyyyMMdd", "dd/MM/yyyy HH:mm:ss.SSS"]),
+        FieldParsing(zone: "UTC", formats: ["iso8601", "epoch_s", "epoch_ms", "epoch_us", "epoch_ns", "excel", "yyyy-MM-dd HH:mm:ss", "yyyyMMdd", "dd/MM/yyyy HH:mm:ss.SSS"]),
         FieldParsing(zone: "Europe/Berlin", formats: ["iso8601", "yyyy-MM-dd HH:mm:ss", "MM/dd/yyyy"]),
         FieldParsing(zone: "-03:30", formats: ["iso8601", "yyyyMMddHHmmss"]),
         FieldParsing(zone: "America/New_York", formats: ["M/d/yy h:mm a", "d MMMM yyyy", "EEE, dd MMM yyyy HH:mm:ss Z",

@@ -166,7 +166,7 @@ extension CVM {
                 let loaded = try ConfigLoader.load(path: config)
                 for w in loaded.warnings { FileHandle.standardError.write(Data("\(w)\n".utf8)) }
                 let files = loaded.files.values.reduce(0) { $0 + $1.count }
-                print("\(config): ok (\(loaded.config.sources.count) sources, \(files) input files)")
+                print("\(config): ok (\(loaded.config.sources.count) source\(loaded.config.sources.count == 1 ? "" : "s"), \(files) input file\(files == 1 ? "" : "s"))")
                 if sample > 0 {
                     let report = sampleSources(loaded, rows: sample, asOf: resolveAsOf(day, loaded.config), preview: preview)
                     print(report.text, terminator: "")

@@ -200,7 +200,7 @@ struct FieldParserTests {
         #expect(p(text) { parseTimestamp($0, .iso8601, zone: ZoneConverter("UTC")!) } == nil)
     }
 
-    @Test func epochTimestamps() {
+    @Test func epochTimestamps() throws {
         let utc = ZoneConverter("UTC")!
         #expect(p("1772359200") { parseTimestamp($0, .epochSeconds, zone: utc) } == 1_772_359_200 * microsPerSecond)
         #expect(p("1772359200.25") { parseTimestamp($0, .epochSeconds, zone: utc) } == 1_772_359_200_250_000)
@@ -216,6 +216,19 @@ struct FieldParserTests {
         #expect(p("-1001") { parseTimestamp($0, .epochNanos, zone: utc) } == -2)
         #expect(p("1772359200.5") { parseTimestamp($0, .epochMicros, zone: utc) } == nil)
         #expect(p("2026-03-01") { parseTimestamp($0, .epochNanos, zone: utc) } == nil)
+        // Excel serials: 45123 is 2023-07-16 (19,554 days after 1970-01-01); the fraction is local time, to the ms.
+        #expect(TimeFormat("excel") == .excelSerial)
+        let day: Int64 = 19_554 * 86_400 * 1_000_000, second: Int64 = 1_000_000
+        let noon: Int64 = day + 43_200 * second, quarterPastTen: Int64 = day + 36_930 * second, tenUTC: Int64 = day + 36_000 * second
+        #expect(p("45123.5") { parseTimestamp($0, .excelSerial, zone: utc) } == noon)
+        #expect(p("45123.4274305556") { parseTimestamp($0, .excelSerial, zone: utc) } == quarterPastTen)
+        let berlin = try #require(ZoneConverter("Europe/Berlin"))
+        #expect(p("45123.5") { parseTimestamp($0, .excelSerial, zone: berlin) } == tenUTC)  // noon in Berlin's summer
+        #expect(p("45123.75") { parseDate($0, .excelSerial) } == 19_554)
+        #expect(p("60") { parseDate($0, .excelSerial) } == nil)      // Excel's 1900-02-29, a day that never was
+        #expect(p("2958466") { parseDate($0, .excelSerial) } == nil)  // 10000-01-01
+        #expect(p("61") { parseDate($0, .excelSerial) } == -25_508)   // 1900-03-01
+        #expect(p("x") { parseTimestamp($0, .excelSerial, zone: utc) } == nil)
         #expect(p("9223372036854775807") { parseTimestamp($0, .epochSeconds, zone: utc) } == nil)
         #expect(p("abc") { parseTimestamp($0, .epochSeconds, zone: utc) } == nil)
         #expect(p("1772359200") { parseDate($0, .epochSeconds) } == nil)
