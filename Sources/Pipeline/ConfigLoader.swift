@@ -412,6 +412,16 @@ public enum ConfigLoader {
         sourceRef("stages.features.orders", featuresOrders(f), role: "orders")
         sourceRef("stages.features.events", featuresEvents(f), role: "events")
         sourceRef("stages.features.customers", featuresCustomers(f), role: "customers")
+        // Listed event types the events' enum cannot hold give features that are always 0: most likely a typo.
+        if let name = featuresEvents(f), let decl = c.sources[name]?.columns["event_type"], decl.type == .enum, let values = decl.values {
+            let allowed = Set(values)
+            for (key, list) in featuresEventTypeLists(f) where d.wasPresent("stages.features.\(key)") {
+                let missing = list.filter { !allowed.contains($0) }
+                if !missing.isEmpty {
+                    d.warning("stages.features.\(key)", "\(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") not among sources.\(name).columns.event_type.values, so \(missing.count == 1 ? "its count is" : "their counts are") always 0")
+                }
+            }
+        }
         sourceRef("stages.clean.sessions.source", sessionsSource(c.stages.clean), role: "events")
         if let name = sessionsSource(c.stages.clean), let source = c.sources[name] {
             for (key, column) in sessionsNamedColumns(c.stages.clean) {

@@ -13,6 +13,10 @@ public typealias ValueConfiguration = Value.Configuration
 func featuresOrders(_ f: FeaturesConfiguration) -> String? { f.orders }
 func featuresEvents(_ f: FeaturesConfiguration) -> String? { f.events }
 func featuresCustomers(_ f: FeaturesConfiguration) -> String? { f.customers }
+/// The event-type lists of `stages.features` by key (the listed types and the value family's), to check against the enum.
+func featuresEventTypeLists(_ f: FeaturesConfiguration) -> [(key: String, list: [String])] {
+    [("event_types", f.eventTypes ?? []), ("value_events.reputation", f.valueEvents.reputation), ("value_events.knowledge", f.valueEvents.knowledge)]
+}
 func sessionsSource(_ c: CleanConfiguration) -> String? { c.sessions?.source }
 /// The events columns `stages.clean.sessions` names (visitor, page, product), with their keys.
 func sessionsNamedColumns(_ c: CleanConfiguration) -> [(key: String, column: String)] { c.sessions?.namedColumns ?? [] }

@@ -211,6 +211,14 @@ struct FeatureEventTypeTests {
             $0.replacingOccurrences(of: "    windows: [7, 30, 90, 180, 365]\n", with: "    windows: [7, 30, 90, 180, 365]\n    event_types: [purchase, page_view]\n")
         }
         #expect(featuresConfiguration(listed.config).eventTypes == ["purchase", "page_view"])
+        #expect(listed.warnings.isEmpty)
+        // A listed type the enum cannot hold is warned about (its counts would always be 0).
+        let typo = try load("demo") {
+            $0.replacingOccurrences(of: "    windows: [7, 30, 90, 180, 365]\n",
+                                    with: "    windows: [7, 30, 90, 180, 365]\n    event_types: [purchase, page_veiw]\n    value_events: {reputation: [shares]}\n")
+        }
+        #expect(typo.warnings.map(\.key) == ["stages.features.event_types", "stages.features.value_events.reputation"])
+        #expect(typo.warnings.first?.message == "page_veiw is not among sources.events.columns.event_type.values, so its count is always 0")
         // A string column leaves the choice to the data (the builder's most frequent types).
         let text = try load("demo") { t in
             t.split(separator: "\n", omittingEmptySubsequences: false)
