@@ -30,5 +30,9 @@ import Testing
         let text = Array("\u{0}a,b,c,d,e,f,g,h\nx,1,1.00,2026-01-01T00:00:00Z,x,1,20260101,1\ny,zz,1,,,,,\n".utf8)
         let r = text.withUnsafeBufferPointer { FuzzTargets.csv($0) }
         #expect(r?.read == 2 && r?.kept == 1)
+        // The second source is comma-positional, where b and c are `on_invalid: null`: the bad integer is nulled.
+        let positional = Array("\u{1}x,1,1.00,2026-01-01T00:00:00Z,x,1,20260101,1\ny,zz,1,,,,,\n".utf8)
+        let p = positional.withUnsafeBufferPointer { FuzzTargets.csv($0) }
+        #expect(p?.read == 2 && p?.kept == 2)
     }
 }
