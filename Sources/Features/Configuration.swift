@@ -44,6 +44,13 @@ public struct Configuration: Decodable, Sendable {
         public var cancelled: [String] = ["cancelled", "canceled"]
         enum CodingKeys: String, CodingKey, CaseIterable { case completed, returned, cancelled }
         public init() {}
+
+        /// A status value's outcome (any case): 0 completed, 1 returned, 2 cancelled; nil when no list names it
+        /// (the features count it as completed, and say so).
+        public func outcome(_ value: String) -> UInt8? {
+            let l = value.lowercased()
+            return returned.contains(l) ? 1 : cancelled.contains(l) ? 2 : completed.contains(l) ? 0 : nil
+        }
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             completed = try c.decodeIfPresent([String].self, forKey: .completed) ?? completed

@@ -405,10 +405,7 @@ struct Context: Sendable {
         if let s = o["status"] {
             let (codes, dict) = stringCodes(s)
             let st = configuration.statuses
-            let map: [UInt8] = dict.map { v in
-                let l = v.lowercased()
-                return st.returned.contains(l) ? 1 : (st.cancelled.contains(l) ? 2 : (st.completed.contains(l) ? 0 : 3))
-            }
+            let map: [UInt8] = dict.map { st.outcome($0) ?? 3 }
             var unlisted = [Int](repeating: 0, count: dict.count)
             for i in 0..<s.count where s.isValid(i) {
                 let k = Int(codes[i])

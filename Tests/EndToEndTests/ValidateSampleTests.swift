@@ -4,6 +4,25 @@ import Testing
 
 /// `cvm validate --sample N`: the first rows of every source read and checked like a run, without a warehouse.
 struct ValidateSampleTests {
+    /// Order statuses that no `features.statuses` list names (they would count as completed) are shown with their
+    /// line counts: Shopify's, without the config's lists.
+    @Test func theSampleNamesUnlistedStatuses() throws {
+        let dir = try makeTemporaryDirectory("validate-statuses")
+        let config = try makePipelineConfig("shopify", in: dir)
+        let listed = try runCVM(["validate", config, "--sample", "100"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(!listed.stdout.contains("status values"))
+        var text = try String(contentsOfFile: config, encoding: .utf8)
+        let start = try #require(text.range(of: "    statuses:\n"))
+        let end = try #require(text.range(of: "    event_types:", range: start.upperBound..<text.endIndex))
+        text.removeSubrange(start.lowerBound..<end.lowerBound)
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let r = try runCVM(["validate", config, "--sample", "100"])
+        #expect(r.status == 0, "\(r.stderr)")
+        // paid is completed and refunded returned by default; voided and partially_refunded are in no list.
+        #expect(r.stdout.contains("  status values no stages.features.statuses list names (counted as completed): partially_refunded (2), voided (1)\n"), "\(r.stdout)")
+    }
+
     @Test func theSampleCountsRejectsPerRuleWithAnExample() throws {
         let dir = try makeTemporaryDirectory("validate-sample")
         let config = try makePipelineConfig("europe", in: dir)
