@@ -34,9 +34,10 @@ public enum Sessionizer {
 
     /// `sessionize`, and with `visitor` the events with their stitching: an event without a customer id takes the
     /// customer of its session (the one who logs in during it, or under `stitch: visitor` in a later session), so
-    /// the features count it for that customer. `events` is nil without `visitor` or when no event is stitched.
+    /// the features count it for that customer. `events` is nil without `visitor` or when no event is stitched;
+    /// `stitched` counts the events that took a customer.
     public static func sessionizeStitching(_ events: Table, _ config: SessionConfiguration, zone: String, threads: Int,
-                                           before: Int64? = nil) throws -> (sessions: Table, events: Table?) {
+                                           before: Int64? = nil) throws -> (sessions: Table, events: Table?, stitched: Int) {
         guard let cust = events["customer_id"], case .string(let custCodes, let custDict) = cust.storage else {
             throw CVMFailure(.config, "error: sessions need column customer_id (string) in the events source")
         }
@@ -209,10 +210,10 @@ public enum Sessionizer {
                                validity: anonymousSessions ? sessions.customer.map { $0 >= 0 } : nil)
         // The events' customer ids with the stitched ones filled in (the events' own ids are kept).
         var stitchedEvents: Table?
+        var filled = 0
         if !anonymous.rows.isEmpty {
             var codes = (0..<custCodes.count).map { custCodes[$0] }
             var valid = custValid ?? [Bool](repeating: true, count: events.rowCount)
-            var filled = 0
             for (row, session) in zip(anonymous.rows, anonymous.session) {
                 let c = sessions.customer[Int(session)]
                 guard c >= 0, !valid[Int(row)] else { continue }
@@ -264,7 +265,7 @@ public enum Sessionizer {
             labels.1,
             Column("is_bounce", .bool, int64: sessions.take(\.bounce)),
         ], rowCount: count)
-        return (table, stitchedEvents)
+        return (table, stitchedEvents, filled)
     }
 }
 

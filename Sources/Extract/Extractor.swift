@@ -361,20 +361,7 @@ final class FileExtractor {
                         // A header name equal but for case, spaces and punctuation is most likely the one meant.
                         func folded(_ s: String) -> String { String(s.lowercased().filter { $0.isLetter || $0.isNumber }) }
                         let near = names.first { folded($0) == folded(d.sourceName) }
-                        var hint = near.map { "; did you mean \"\($0)\"? (write from: \"\($0)\")" } ?? ""
-                        if near == nil, let first = names.first, first.lowercased().hasPrefix("sep="), names.count <= 2,
-                           names.dropFirst().allSatisfy(\.isEmpty) {
-                            // Excel's "sep=;" line above the header ("sep=," reads as two fields under a comma).
-                            let sep = names.count == 2 ? source.delimiter : String(first.dropFirst(4))
-                            hint = "; the first line is Excel's \"sep=\(sep)\" line: set sources.\(source.name).skip_lines: 1"
-                                + (sep.count == 1 && sep != source.delimiter ? " and delimiter: \"\(sep)\"" : "")
-                        } else if near == nil, names.count == 1, let only = names.first {
-                            // One field: the file's delimiter is not the declared one.
-                            let declared = source.delimiter == "\t" ? "tab" : "\"\(source.delimiter)\""
-                            if let other = [";", "\t", "|", ","].first(where: { $0 != source.delimiter && only.contains($0) }) {
-                                hint = "; the header is one field: it has no \(declared) but has \(other == "\t" ? "tabs" : "\"\(other)\""): set sources.\(source.name).delimiter: \(other == "\t" ? "\"\\t\"" : "\"\(other)\"")"
-                            }
-                        }
+                        let hint = near.map { "; did you mean \"\($0)\"? (write from: \"\($0)\")" } ?? delimiterHint(names)
                         throw InputFileError(path: path, message: "1:1: the header lacks column \"\(d.sourceName)\" (declared as sources.\(source.name).columns.\(d.name))\(hint); found: \(names.joined(separator: ", ")); map it with from: or set missing_columns: null")
                     }
                 }
@@ -457,6 +444,20 @@ final class FileExtractor {
             r.nulledRows.first.map { (column: r.decl.name, count: r.nulledRows.count, line: Int(lines[$0]), reason: r.nulledReason ?? "") }
         }
         return Part(columns: columns, lines: lines, rejects: rejects, report: report, nulled: nulled)
+    }
+
+    /// Why a header lacks every declared name when it is one field (the file's delimiter is another one) or Excel's
+    /// "sep=;" line ("sep=," reads as two fields under a comma): the keys to set, or "" when neither.
+    private func delimiterHint(_ names: [String]) -> String {
+        if let first = names.first, first.lowercased().hasPrefix("sep="), names.count <= 2, names.dropFirst().allSatisfy(\.isEmpty) {
+            let sep = names.count == 2 ? source.delimiter : String(first.dropFirst(4))
+            return "; the first line is Excel's \"sep=\(sep)\" line: set sources.\(source.name).skip_lines: 1"
+                + (sep.count == 1 && sep != source.delimiter ? " and delimiter: \"\(sep)\"" : "")
+        }
+        guard names.count == 1, let only = names.first,
+              let other = [";", "\t", "|", ","].first(where: { $0 != source.delimiter && only.contains($0) }) else { return "" }
+        let declared = source.delimiter == "\t" ? "tab" : "\"\(source.delimiter)\""
+        return "; the header is one field: it has no \(declared) but has \(other == "\t" ? "tabs" : "\"\(other)\""): set sources.\(source.name).delimiter: \(other == "\t" ? "\"\\t\"" : "\"\(other)\"")"
     }
 
     /// Are the record's fields from `count` on all empty and unquoted? Trailing delimiters (`a,b,c,,`) that some

@@ -51,6 +51,16 @@ public struct Configuration: Decodable, Sendable {
             let l = value.lowercased()
             return returned.contains(l) ? 1 : cancelled.contains(l) ? 2 : completed.contains(l) ? 0 : nil
         }
+
+        /// The values of a status column that no list names, with their non-null line counts, most lines first (ties
+        /// by value): what the features stage logs and `cvm validate --sample` prints.
+        public func unlisted(in column: Column) -> [(value: String, lines: Int)] {
+            guard case .string(let codes, let dict) = column.storage else { return [] }
+            var count = [Int](repeating: 0, count: dict.count)
+            for i in 0..<column.count where column.isValid(i) { count[Int(codes[i])] += 1 }
+            return dict.indices.filter { count[$0] > 0 && outcome(dict[$0]) == nil }
+                .sorted { (count[$0], dict[$1]) > (count[$1], dict[$0]) }.map { (dict[$0], count[$0]) }
+        }
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             completed = try c.decodeIfPresent([String].self, forKey: .completed) ?? completed

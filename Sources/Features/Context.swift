@@ -405,14 +405,10 @@ struct Context: Sendable {
         if let s = o["status"] {
             let (codes, dict) = stringCodes(s)
             let st = configuration.statuses
-            let map: [UInt8] = dict.map { st.outcome($0) ?? 3 }
-            var unlisted = [Int](repeating: 0, count: dict.count)
-            for i in 0..<s.count where s.isValid(i) {
-                let k = Int(codes[i])
-                if map[k] == 3 { unlisted[k] += 1 } else { statusOf[i] = map[k] }
-            }
-            unlistedStatuses = dict.indices.filter { unlisted[$0] > 0 }
-                .sorted { (unlisted[$0], dict[$1]) > (unlisted[$1], dict[$0]) }.map { (dict[$0], unlisted[$0]) }
+            // A status no list names counts as completed (0), and is reported.
+            let map: [UInt8] = dict.map { st.outcome($0) ?? 0 }
+            for i in 0..<s.count where s.isValid(i) { statusOf[i] = map[Int(codes[i])] }
+            unlistedStatuses = st.unlisted(in: s)
         }
         var r = OrderRows(start: [])
         r.unlistedStatuses = unlistedStatuses

@@ -139,7 +139,7 @@ public enum ConfigLoader {
         if let root = c.dataRoot { confine(loaded, root: root, d) }
         for (i, why) in c.stages.value.rfm.unreachableRules() { d.warning("stages.value.rfm.segments[\(i)]", why) }
         if c.privacy.listed, !c.sources.isEmpty {
-            let declared = Set(c.sources.flatMap { $0.value.columns.keys })
+            let declared = Set(pseudonymizedColumns(c))
             for name in c.privacy.pseudonymize where !declared.contains(name) {
                 d.warning("privacy.pseudonymize", "no source declares a column \"\(name)\", so nothing is pseudonymised under that name; use the column's name under sources.<name>.columns (not its header)")
             }

@@ -68,16 +68,12 @@ public func sampleSources(_ loaded: LoadedConfig, rows: Int, asOf: CivilDate, pr
             let place = "\(first.file):\(first.line)" + (first.column.map { ":\($0)" } ?? "")
             lines.append("  \(rule): \(records.count) (e.g. \(place): \(first.reason))")
         }
-        if name == FeatureRoles(loaded.config).orders, let s = cleaned.table["status"], case .string(let codes, let dict) = s.storage {
+        if name == FeatureRoles(loaded.config).orders, let s = cleaned.table["status"] {
             // Statuses the features would count as completed without a list naming them.
-            let statuses = loaded.config.stages.features.statuses
-            var count = [Int](repeating: 0, count: dict.count)
-            for i in 0..<s.count where s.isValid(i) { count[Int(codes[i])] += 1 }
-            let unlisted = dict.indices.filter { count[$0] > 0 && statuses.outcome(dict[$0]) == nil }
-                .sorted { (count[$0], dict[$1]) > (count[$1], dict[$0]) }
+            let unlisted = loaded.config.stages.features.statuses.unlisted(in: s)
             if !unlisted.isEmpty {
                 lines.append("  status values no stages.features.statuses list names (counted as completed): "
-                             + unlisted.map { "\(dict[$0]) (\(count[$0]))" }.joined(separator: ", "))
+                             + unlisted.map { "\($0.value) (\($0.lines))" }.joined(separator: ", "))
             }
         }
         for n in sampled.nulled {

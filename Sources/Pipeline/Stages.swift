@@ -170,16 +170,14 @@ extension PipelineRunner {
         if let sessionSource = sessionsSource(loaded.config.stages.clean), let events = cleaned[sessionSource] {
             // Sessions belong to the snapshot: events after the as-of day are left out (point-in-time).
             clock.start()
-            let (sessions, stitched) = try Sessionizer.sessionizeStitching(
+            let (sessions, stitched, stitchedCount) = try Sessionizer.sessionizeStitching(
                 events, loaded.config.stages.clean.sessions!, zone: loaded.config.stages.features.zone,
                 threads: threads, before: loaded.config.stages.features.cutoffUTC(asOf: asOf))
             clock.stop("sessions", into: &stats)
             if let stitched, let k = outputs.firstIndex(where: { $0.name == stitched.name }) {
                 // Anonymous events a login stitched to a customer carry that customer in stg_events (the features
                 // count them); the number is in the stage's detail.
-                let before = events["customer_id"]?.validity.map { $0.filter { !$0 }.count } ?? 0
-                let after = stitched["customer_id"]?.validity.map { $0.filter { !$0 }.count } ?? 0
-                stats.detail["events_stitched"] = "\(before - after)"
+                stats.detail["events_stitched"] = "\(stitchedCount)"
                 outputs[k] = stitched
             }
             outputs.append(sessions)

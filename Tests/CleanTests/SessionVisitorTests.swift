@@ -56,13 +56,14 @@ struct SessionVisitorTests {
 
     /// The stitched sessions' anonymous events carry their customer in the events too (the features count them).
     @Test func stitchedEventsCarryTheirCustomer() throws {
-        let (_, stitched) = try Sessionizer.sessionizeStitching(table(visits), config(), zone: "UTC", threads: 1)
+        let (_, stitched, count) = try Sessionizer.sessionizeStitching(table(visits), config(), zone: "UTC", threads: 1)
         let e = try #require(stitched)
+        #expect(count == 3)  // rows 0, 2 and 4 take A; row 3 had it
         // v1's first session (rows 0, 2, 3, 4) is A's; row 5 is an anonymous session after it; v2 never logs in.
         #expect((0..<e.rowCount).map { e["customer_id"]!.string(at: $0) ?? "-" } == ["A", "-", "A", "A", "A", "-", "A"])
         #expect(e["event_type"] == table(visits)["event_type"])
         // Under `stitch: visitor` an anonymous session takes the customer of the visitor's next logged-in session.
-        let (_, byVisitor) = try Sessionizer.sessionizeStitching(table(visits), config(stitch: .visitor), zone: "UTC", threads: 2)
+        let (_, byVisitor, _) = try Sessionizer.sessionizeStitching(table(visits), config(stitch: .visitor), zone: "UTC", threads: 2)
         #expect((0..<7).map { byVisitor!["customer_id"]!.string(at: $0) ?? "-" } == ["A", "-", "A", "A", "A", "A", "A"])
         // Without a visitor column, or when nobody logs in, there is nothing to stitch.
         let anonymous = visits.map { Event(visitor: $0.visitor, customer: nil, time: $0.time) }
