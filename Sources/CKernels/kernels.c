@@ -130,3 +130,17 @@ int cvm_set_mmap_threshold(size_t bytes) {
     return 0;
 #endif
 }
+
+int64_t cvm_count_byte(const uint8_t *p, int64_t n, uint8_t c) {
+    int64_t total = 0;
+    // In blocks of 255 so the per-lane byte counters cannot overflow once vectorised.
+    while (n > 0) {
+        int64_t m = n < 255 ? n : 255;
+        uint8_t run = 0;
+        for (int64_t i = 0; i < m; i++) run += p[i] == c;
+        total += run;
+        p += m;
+        n -= m;
+    }
+    return total;
+}

@@ -121,6 +121,32 @@ private final class PipelineState<T>: @unchecked Sendable {
         return results.removeValue(forKey: i)!
     }
 
+    /// Item `i`'s result, or nil when the stream ended before it.
+    func wait<Item>(for i: Int, before source: StreamSource<Item>) -> T? {
+        condition.lock()
+        defer { condition.unlock() }
+        while results[i] == nil {
+            if let total = source.total, i >= total { return nil }
+            condition.wait()
+        }
+        return results.removeValue(forKey: i)!
+    }
+
+    /// Waits until item `i` is within the window of the consumer; false when stopped.
+    func waitForRoom(_ i: Int) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while !stopped && i >= consumedUpTo + window { condition.wait() }
+        return !stopped
+    }
+
+    /// Wakes the consumer (the stream ended).
+    func wake() {
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
+    }
+
     func consumed(_ i: Int) {
         condition.lock()
         consumedUpTo = i + 1
@@ -133,5 +159,81 @@ private final class PipelineState<T>: @unchecked Sendable {
         stopped = true
         condition.broadcast()
         condition.unlock()
+    }
+}
+
+/// `orderedPipeline` over items that come one at a time from `next` (nil: no more), not known in advance: each
+/// worker takes the next item under a lock (so `next` runs on one thread at a time, in order, and may keep state:
+/// a file being read and cut into chunks), works on it outside the lock, and `consume(i, value)` gets the results
+/// on the calling thread **in the order `next` gave the items**. At most `window` items are taken ahead of the
+/// next one to consume. `consume` returns false to stop: `next` is not called again. `threads <= 1` alternates
+/// `next`, `work` and `consume` on the calling thread.
+public func orderedStream<Item, T: Sendable>(threads: Int, window: Int, next: @escaping () -> Item?,
+                                             work: @escaping @Sendable (Item) -> T, consume: (Int, T) -> Bool) {
+    if threads <= 1 {
+        var i = 0
+        while let item = next() {
+            if !consume(i, work(item)) { return }
+            i += 1
+        }
+        return
+    }
+    let source = StreamSource(next)
+    let state = PipelineState<T>(count: Int.max, window: max(window, threads))
+    let group = DispatchGroup()
+    for _ in 0..<threads {
+        DispatchQueue.global().async(group: group) {
+            while let (i, item) = source.take(state) {
+                state.put(i, work(item))
+            }
+        }
+    }
+    var i = 0
+    while let value = state.wait(for: i, before: source) {
+        if !consume(i, value) {
+            state.stop()
+            break
+        }
+        state.consumed(i)
+        i += 1
+    }
+    group.wait()
+}
+
+/// The item source of `orderedStream`: `next` behind a lock, with the count of items it gave.
+private final class StreamSource<Item>: @unchecked Sendable {
+    private let lock = NSLock()
+    private let next: () -> Item?
+    private var given = 0
+    /// Set once `next` returned nil: how many items there were.
+    private let ended = ManagedAtomicCount()
+
+    init(_ next: @escaping () -> Item?) { self.next = next }
+
+    /// The next item and its index, once its index is within the window (nil at the end or when stopped).
+    func take<T>(_ state: PipelineState<T>) -> (Int, Item)? {
+        lock.lock()
+        defer { lock.unlock() }
+        if ended.value != nil { return nil }
+        guard state.waitForRoom(given) else { return nil }
+        guard let item = next() else {
+            ended.value = given
+            state.wake()
+            return nil
+        }
+        given += 1
+        return (given - 1, item)
+    }
+
+    var total: Int? { ended.value }
+}
+
+/// An optional count read and written under its own lock.
+private final class ManagedAtomicCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Int?
+    var value: Int? {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }

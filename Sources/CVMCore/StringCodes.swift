@@ -156,13 +156,21 @@ public struct StringCodes: RandomAccessCollection, Sendable, Equatable, Expressi
         }
 
         /// Appends `codes[i]` looked up in `remap` (a part's codes in the merged dictionary), for a dictionary
-        /// that now holds `dictionaryCount` values.
-        public func append(_ codes: [Int32], through remap: [Int32], dictionaryCount: Int) {
+        /// that now holds `dictionaryCount` values. Rows that `validity` says are null get code 0, whatever the
+        /// part held there: the codes are then the same however the rows were split into parts.
+        public func append(_ codes: [Int32], through remap: [Int32], validity: [Bool]? = nil, dictionaryCount: Int) {
             prepare(more: codes.count, dictionaryCount: dictionaryCount)
             func put<T: FixedWidthInteger>(_: T.Type) {
                 let out = base + count &* MemoryLayout<T>.size
                 codes.withUnsafeBufferPointer { codes in
                     remap.withUnsafeBufferPointer { remap in
+                        if let validity {
+                            for (k, c) in codes.enumerated() {
+                                let code = validity[k] ? remap[Int(c)] : 0
+                                out.storeBytes(of: T(truncatingIfNeeded: code), toByteOffset: k &* MemoryLayout<T>.size, as: T.self)
+                            }
+                            return
+                        }
                         for (k, c) in codes.enumerated() {
                             out.storeBytes(of: T(truncatingIfNeeded: remap[Int(c)]), toByteOffset: k &* MemoryLayout<T>.size, as: T.self)
                         }

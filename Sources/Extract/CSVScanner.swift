@@ -48,7 +48,9 @@ public final class CSVScanner {
         public init() {}
     }
 
-    private let reader: GzipReader
+    /// The file, or nil for a chunk of one held in memory (`init(bytes:…)`).
+    private let reader: GzipReader?
+    private let path: String
     private let delimiter: Delimiter
     private let dialect: Dialect
     /// The quote byte, or 256 (no byte is equal) when quoting is off.
@@ -88,9 +90,37 @@ public final class CSVScanner {
     /// The start of a skipped overlong record (its bytes are gone from `buffer`).
     private var skippedText: String?
 
+    /// Where a scanner over part of a file starts: at the file's start (byte-order mark, leading lines, header), at
+    /// the start of a record on a given physical line, or inside the first line of an overlong record whose start
+    /// was skipped by the previous part (its line, the text kept for quarantine, the bytes skipped so far).
+    public enum Start: Sendable, Equatable {
+        case file
+        case record(line: Int)
+        case skipping(line: Int, text: [UInt8], skipped: Int)
+        /// In the middle of a comment line that started on `line` (its start was in the previous part).
+        case comment(line: Int)
+    }
+
+    /// `softEnd`: the bytes are one chunk of a longer file, so the end of the buffer is not the end of the input.
+    /// Where the chunk stopped in the middle of something (a record, a comment line, an overlong line), `next()`
+    /// returns `.end` and `tail` says how to go on with the next chunk's bytes.
+    private let softEnd: Bool
+    /// A soft end was reached: `.end` means "no more in this chunk", not the file's end.
+    public private(set) var exhausted = false
+    /// Set when a soft end left something unfinished: the bytes from `pending` on (with the start state to
+    /// read them in) belong to the next chunk's scan.
+    public private(set) var tail: (pending: Int, start: Start)?
+    /// In the middle of a comment or leading line being skipped: what is buffered of it was dropped, the rest is
+    /// skipped up to its line end. A comment line is skipped whole however long it is and however it was buffered.
+    private var midLine = false
+    /// The overlong line to go on skipping before anything else (`Start.skipping`).
+    private var resumeSkip: (text: [UInt8], skipped: Int)?
+
     public init(reader: GzipReader, delimiter: Delimiter, dialect: Dialect = Dialect(), chunkSize: Int = 1 << 18,
                 maxRecordBytes: Int = 64 << 20) {
         self.reader = reader
+        path = reader.path
+        softEnd = false
         self.delimiter = delimiter
         self.dialect = dialect
         quoteByte = dialect.quote.map(UInt16.init) ?? 256
@@ -99,6 +129,49 @@ public final class CSVScanner {
         hasComment = dialect.comment != nil
         self.chunkSize = chunkSize
         self.maxRecordBytes = maxRecordBytes
+    }
+
+    /// Scans `bytes`, part of the file `path` already converted to UTF-8 and known to end its lines in LF or CRLF,
+    /// as the file's scanner would from `start` (the line numbers are the file's). With `softEnd` the bytes are
+    /// not the file's end: see `tail`.
+    public init(bytes: [UInt8], path: String, start: Start, softEnd: Bool, delimiter: Delimiter, dialect: Dialect = Dialect(),
+                maxRecordBytes: Int = 64 << 20) {
+        reader = nil
+        self.path = path
+        self.softEnd = softEnd
+        self.delimiter = delimiter
+        var d = dialect
+        d.transcoding = nil
+        self.dialect = d
+        quoteByte = dialect.quote.map(UInt16.init) ?? 256
+        escapeByte = dialect.escape.map(UInt16.init) ?? 256
+        hasComment = dialect.comment != nil
+        chunkSize = 1 << 16
+        self.maxRecordBytes = maxRecordBytes
+        buffer = bytes
+        firstRead = false
+        lineEndings = .lf
+        // The bytes are all there is: nothing is read.
+        if softEnd { exhausted = true } else { eof = true }
+        switch start {
+        case .file:
+            leadingLinesLeft = dialect.skipLines
+        case .record(let line):
+            leadingLinesLeft = 0
+            atStart = false
+            nextLine = line
+        case .skipping(let line, let text, let skipped):
+            leadingLinesLeft = 0
+            atStart = false
+            nextLine = line
+            recordLine = line
+            resumeSkip = (text, skipped)
+        case .comment(let line):
+            leadingLinesLeft = 0
+            atStart = false
+            nextLine = line
+            midLine = true
+        }
     }
 
     private enum Parse {
@@ -111,26 +184,46 @@ public final class CSVScanner {
     /// Advances to the next record.
     /// - Throws: `InputFileError` for an unterminated quote, an overlong record or a read error.
     public func next() throws -> Outcome {
+        if let resume = resumeSkip {
+            resumeSkip = nil
+            return try skipOverlong(resuming: resume)
+        }
         while true {
             if pos >= buffer.count {
-                if eof { return .end }
+                if eof {
+                    if midLine {
+                        // A comment or leading line that ends the file without a line end.
+                        midLine = false
+                        nextLine += 1
+                        skippedLines += 1
+                    }
+                    return .end
+                }
+                if exhausted { return midLine ? stopSoftly() : .end }
                 try fill()
                 continue
             }
             if atStart {
-                if buffer.count - pos < 3 && !eof { try fill(); continue }
+                if buffer.count - pos < 3 && !eof && !exhausted { try fill(); continue }
                 if buffer.count - pos >= 3, buffer[pos] == 0xEF, buffer[pos + 1] == 0xBB, buffer[pos + 2] == 0xBF { pos += 3 }
                 atStart = false
                 continue
             }
             if leadingLinesLeft > 0 {
                 if try skipLine() { leadingLinesLeft -= 1 }
+                if tail != nil { return .end }
                 continue
             }
             if hasComment, let comment = dialect.comment {
-                switch startsWith(comment) {
-                case nil: try fill(); continue  // too few bytes to tell
-                case true?: _ = try skipLine(); continue
+                switch midLine ? true : startsWith(comment) {
+                case nil:  // too few bytes to tell
+                    if exhausted { return stopSoftly() }
+                    try fill()
+                    continue
+                case true?:
+                    _ = try skipLine()
+                    if tail != nil { return .end }
+                    continue
                 case false?: break
                 }
             }
@@ -139,11 +232,16 @@ public final class CSVScanner {
             case .incomplete:
                 if eof { return .end }
                 if buffer.count - pos > maxRecordBytes { return try skipOverlong() }
+                if exhausted { return stopSoftly() }
                 // Read at least as much again as is pending, so a long record is re-parsed O(log n) times, not O(n).
                 try fill(atLeast: buffer.count - pos)
             case .unterminated(let line, let column):
-                throw InputFileError(path: reader.path, message: "\(line):\(column): quoted field never closed; look for a stray '\"' (the rest of the file would be one field)")
+                throw InputFileError(path: path, message: "\(line):\(column): quoted field never closed; look for a stray '\"' (the rest of the file would be one field)")
             case .complete(let end, let newlines):
+                // Too long is a record's length, whatever was buffered when it was read (a record found whole in
+                // a large buffer is as long as one that outgrew a small one): the same records are skipped
+                // however a file is read or cut into chunks.
+                if end - pos > maxRecordBytes { return try skipOverlong() }
                 recordLine = nextLine
                 recordStart = pos
                 recordEnd = end
@@ -156,6 +254,7 @@ public final class CSVScanner {
                 }
                 return .record
             case .malformed(let end, let newlines, let reason):
+                if end - pos > maxRecordBytes { return try skipOverlong() }
                 skippedText = nil
                 recordLine = nextLine
                 recordStart = pos
@@ -209,26 +308,48 @@ public final class CSVScanner {
         } else if eof {
             pos = buffer.count
         } else {
-            if buffer.count - pos > maxRecordBytes { pos = buffer.count }  // an endless comment: drop what is buffered
-            try fill(atLeast: buffer.count - pos)
+            // The line goes on past what is buffered: drop that and go on skipping (memory stays bounded).
+            pos = buffer.count
+            midLine = true
+            if exhausted {
+                _ = stopSoftly()
+            } else {
+                try fill()
+            }
             return false
         }
+        midLine = false
         nextLine += 1
         skippedLines += 1
         return true
     }
 
+    /// A soft end in the middle of something: the rest goes to the next chunk's scan, from a record start.
+    private func stopSoftly() -> Outcome {
+        tail = (pos, atStart || leadingLinesLeft > 0 ? .file : midLine ? .comment(line: nextLine) : .record(line: nextLine))
+        return .end
+    }
+
     /// Skips the first physical line of a record longer than `maxRecordBytes`, streaming: bytes past the
-    /// buffer are read and dropped chunk by chunk, so memory stays bounded whatever the line's length.
-    private func skipOverlong() throws -> Outcome {
-        recordLine = nextLine
-        skippedText = String(decoding: buffer[pos..<min(buffer.count, pos + max(1024, rawLimit + 4))], as: UTF8.self)
+    /// buffer are read and dropped chunk by chunk, so memory stays bounded whatever the line's length. The text
+    /// kept for quarantine is the line's first bytes (up to its end), however much of it was buffered.
+    private func skipOverlong(resuming: (text: [UInt8], skipped: Int)? = nil) throws -> Outcome {
+        let keep = max(1024, rawLimit + 4)
+        var text: [UInt8] = []
         var skipped = 0
+        if let resuming {
+            text = resuming.text
+            skipped = resuming.skipped
+        } else {
+            recordLine = nextLine
+        }
         while true {
             let found: Int? = buffer.withUnsafeBufferPointer { b in
                 guard pos < b.count, let base = b.baseAddress, let hit = memchr(base + pos, 0x0A, b.count - pos) else { return nil }
                 return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
             }
+            let end = found ?? buffer.count
+            if text.count < keep { text += buffer[pos..<min(end, pos + keep - text.count)] }
             if let lf = found {
                 skipped += lf + 1 - pos
                 pos = lf + 1
@@ -238,8 +359,13 @@ public final class CSVScanner {
             skipped += buffer.count - pos
             pos = buffer.count
             if eof { break }
+            if exhausted {
+                tail = (pos, .skipping(line: recordLine, text: text, skipped: skipped))
+                return .end
+            }
             try fill()
         }
+        skippedText = String(decoding: text, as: UTF8.self)
         recordStart = pos
         recordEnd = pos
         return .tooLong(bytes: skipped)
@@ -260,6 +386,11 @@ public final class CSVScanner {
     }
 
     private func fill(atLeast: Int = 0) throws {
+        guard let reader else {
+            // A chunk in memory: nothing more comes.
+            if softEnd { exhausted = true } else { eof = true }
+            return
+        }
         if pos > 0 {
             buffer.removeSubrange(0..<pos)
             pos = 0

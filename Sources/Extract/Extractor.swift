@@ -36,13 +36,15 @@ struct NulledValues {
     private var order: [String] = []
     private var byColumn: [String: (count: Int, example: String)] = [:]
 
-    mutating func add(_ part: FileExtractor.Part) {
-        for x in part.nulled {
+    mutating func add(_ part: FileExtractor.Part) { add(path: part.report.path, part.nulled) }
+
+    mutating func add(path: String, _ nulled: [(column: String, count: Int, line: Int, reason: String)]) {
+        for x in nulled {
             if let seen = byColumn[x.column] {
                 byColumn[x.column] = (seen.count + x.count, seen.example)
             } else {
                 order.append(x.column)
-                byColumn[x.column] = (x.count, "\(part.report.path):\(x.line): \(x.reason)")
+                byColumn[x.column] = (x.count, "\(path):\(x.line): \(x.reason)")
             }
         }
     }
@@ -70,52 +72,36 @@ public enum Extractor {
     ///   after it are not read.
     /// - Complexity: O(bytes); memory is the output table plus a few files' rows per worker.
     /// - Parameter progress: called after each file with the rows it held (from worker threads).
-    public static func extract(_ source: SourceSpec, files: [String], threads: Int,
+    ///
+    /// With fewer files than threads, the files are cut into chunks of about `chunkBytes` instead, read by all the
+    /// workers (`ChunkedExtract`): a source that is one big file is not read on one thread. The result is the
+    /// same either way. `chunkBytes` given: always in chunks of that size (tests).
+    public static func extract(_ source: SourceSpec, files: [String], threads: Int, chunkBytes: Int? = nil,
                                progress: (@Sendable (Int) -> Void)? = nil) throws -> ExtractResult {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let expectedBytes = files.map { path -> Int64 in
             var st = stat()
             return stat(path, &st) == 0 ? Int64(st.st_size) : 0
         }
-        var builder = TableBuilder(source: source, expectedBytes: expectedBytes.reduce(0, +))
-        var rejects: [QuarantineRecord] = []
-        var reports: [FileReport] = []
-        var nulled = NulledValues()
-        var failure: ExtractError?
-        orderedPipeline(count: files.count, threads: threads, window: 2 * threads) { i in
-            let r = Result { try FileExtractor(source: source, path: files[i]).run() }
-            progress?((try? r.get())?.report.rowsRead ?? 0)
-            return r
-        } consume: { i, r in
-            switch r {
-            case .success(var part):
-                rejects += part.rejects
-                reports.append(part.report)
-                nulled.add(part)
-                part.rejects = []
-                builder.append(part)
-            case .failure(let error):
-                let message = "\(error)"
-                if source.onFileError == .fail {
-                    failure = ExtractError(message: message + (message.contains("on_file_error") ? "" : "; or set sources.\(source.name).on_file_error: quarantine-file to skip the file"))
-                    return false
-                }
-                let rowsRead = (error as? PartialFileError)?.rowsRead ?? 0
-                let line = (error as? PartialFileError)?.line ?? 0
-                let reason = (error as? PartialFileError)?.underlying ?? message
-                rejects.append(QuarantineRecord(source: source.name, file: files[i], line: line, rule: "file",
-                                                reason: "file rejected: \(reason) (\(rowsRead) rows read before the error were dropped)", raw: ""))
-                reports.append(FileReport(path: files[i], compressedBytes: 0, bytes: 0, rowsRead: rowsRead, rowsAccepted: 0,
-                                          rowsRejected: rowsRead, rejectedReason: reason))
+        var merge = SourceMerge(source: source, expectedBytes: expectedBytes.reduce(0, +))
+        if chunkBytes != nil || (threads > 1 && files.count < threads) {
+            ChunkedExtract.run(source, files: files, threads: threads, chunkBytes: chunkBytes ?? ChunkedExtract.defaultChunkBytes,
+                               into: &merge, progress: progress)
+        } else {
+            orderedPipeline(count: files.count, threads: threads, window: 2 * threads) { i in
+                let r = Result { try FileExtractor(source: source, path: files[i]).run() }
+                progress?((try? r.get())?.report.rowsRead ?? 0)
+                return r
+            } consume: { i, r in
+                merge.add(file: files[i], r)
             }
-            return true
         }
-        if let failure { throw failure }
+        if let failure = merge.failure { throw failure }
         let t1 = DispatchTime.now().uptimeNanoseconds
-        let table = builder.finish(name: "raw_\(source.name)")
+        let table = merge.builder.finish(name: "raw_\(source.name)")
         let t2 = DispatchTime.now().uptimeNanoseconds
-        return ExtractResult(table: table, rejects: rejects, files: reports,
-                             readSeconds: Double(t1 - t0) / 1e9, mergeSeconds: Double(t2 - t1) / 1e9, nulled: nulled.list)
+        return ExtractResult(table: table, rejects: merge.rejects, files: merge.reports,
+                             readSeconds: Double(t1 - t0) / 1e9, mergeSeconds: Double(t2 - t1) / 1e9, nulled: merge.nulled.list)
     }
 
     /// The first `rows` records of a source, read from its files in order (`cvm validate --sample`): the same
@@ -157,6 +143,55 @@ public enum Extractor {
         } catch {
             throw ExtractError(message: "\(error)")
         }
+    }
+}
+
+/// A source's files folded into its table, rejects and reports in file order (the consumer of the extract).
+struct SourceMerge {
+    let source: SourceSpec
+    var builder: TableBuilder
+    var rejects: [QuarantineRecord] = []
+    var reports: [FileReport] = []
+    var nulled = NulledValues()
+    /// Set when a file-level error stops the run (`on_file_error: fail`).
+    var failure: ExtractError?
+
+    init(source: SourceSpec, expectedBytes: Int64) {
+        self.source = source
+        builder = TableBuilder(source: source, expectedBytes: expectedBytes)
+    }
+
+    /// Adds a whole file's part, or its error. False when the run must stop.
+    mutating func add(file: String, _ r: Result<FileExtractor.Part, any Error>) -> Bool {
+        switch r {
+        case .success(var part):
+            rejects += part.rejects
+            reports.append(part.report)
+            nulled.add(part)
+            part.rejects = []
+            builder.append(part)
+            return true
+        case .failure(let error):
+            return fileFailed(file, error)
+        }
+    }
+
+    /// A file-level error: the run stops (`fail`), or the file is recorded as rejected with the rows read before
+    /// the error. False when the run must stop.
+    mutating func fileFailed(_ file: String, _ error: any Error) -> Bool {
+        let message = "\(error)"
+        if source.onFileError == .fail {
+            failure = ExtractError(message: message + (message.contains("on_file_error") ? "" : "; or set sources.\(source.name).on_file_error: quarantine-file to skip the file"))
+            return false
+        }
+        let rowsRead = (error as? PartialFileError)?.rowsRead ?? 0
+        let line = (error as? PartialFileError)?.line ?? 0
+        let reason = (error as? PartialFileError)?.underlying ?? message
+        rejects.append(QuarantineRecord(source: source.name, file: file, line: line, rule: "file",
+                                        reason: "file rejected: \(reason) (\(rowsRead) rows read before the error were dropped)", raw: ""))
+        reports.append(FileReport(path: file, compressedBytes: 0, bytes: 0, rowsRead: rowsRead, rowsAccepted: 0,
+                                  rowsRejected: rowsRead, rejectedReason: reason))
+        return true
     }
 }
 
@@ -291,7 +326,41 @@ final class FileExtractor {
         var report: FileReport
         /// Per column with values nulled by `on_invalid: null`: how many, and the first one's line and reason.
         var nulled: [(column: String, count: Int, line: Int, reason: String)] = []
+        /// The line of the last record the scanner read (a read error after it is reported there).
+        var recordLine = 0
         var rows: Int { lines.count }
+    }
+
+    /// Where a file's declared columns are among its fields, from its header (or the positions `from:` gives).
+    struct Layout: Sendable {
+        /// Field index in the file for each declared column (-1: missing, all null).
+        var fieldIndex: [Int] = []
+        /// Fields a record must have (-1: no header, any count reaching `maxIndex`).
+        var expectedFields = -1
+        var headerNames: [String] = []
+        var headerFirst: [UInt8] = []
+        var maxIndex: Int { fieldIndex.max() ?? -1 }
+    }
+
+    /// A scanner over the whole file, streaming.
+    private func scanner(_ reader: GzipReader) -> CSVScanner {
+        let scanner = CSVScanner(reader: reader, delimiter: FileExtractor.delimiter(source), dialect: FileExtractor.dialect(source),
+                                 chunkSize: min(1 << 16, source.maxLineBytes),
+                                 maxRecordBytes: source.maxLineBytes)
+        scanner.rawLimit = source.maxRawBytes
+        return scanner
+    }
+
+    static func delimiter(_ source: SourceSpec) -> CSVScanner.Delimiter {
+        source.delimiter == "whitespace" ? .whitespace : .byte(source.delimiter.utf8.first ?? 44)
+    }
+
+    /// A scanner over one chunk of the file (`ChunkedExtract`), already UTF-8.
+    func scanner(chunk: [UInt8], start: CSVScanner.Start, softEnd: Bool) -> CSVScanner {
+        let scanner = CSVScanner(bytes: chunk, path: path, start: start, softEnd: softEnd, delimiter: FileExtractor.delimiter(source),
+                                 dialect: FileExtractor.dialect(source), maxRecordBytes: source.maxLineBytes)
+        scanner.rawLimit = source.maxRawBytes
+        return scanner
     }
 
     func run() throws -> Part {
@@ -304,11 +373,82 @@ final class FileExtractor {
                 reader = try GzipReader(path: path, maxExpansionRatio: source.maxExpansionRatio, expansionKey: key)
             }
         } catch { throw PartialFileError(underlying: "\(error)", rowsRead: 0, line: 0) }
-        let delimiter: CSVScanner.Delimiter = source.delimiter == "whitespace" ? .whitespace : .byte(source.delimiter.utf8.first ?? 44)
-        let scanner = CSVScanner(reader: reader, delimiter: delimiter, dialect: FileExtractor.dialect(source),
-                                 chunkSize: min(1 << 16, source.maxLineBytes),
-                                 maxRecordBytes: source.maxLineBytes)
-        scanner.rawLimit = source.maxRawBytes
+        let scanner = scanner(reader)
+        let layout: Layout
+        do {
+            layout = try self.layout(scanner)!
+        } catch let e as InputFileError {
+            throw PartialFileError(underlying: e.description, rowsRead: 0, line: scanner.recordLine)
+        }
+        var part = try rows(scanner, layout, limit: rowLimit ?? .max)
+        part.report.compressedBytes = reader.compressedSize
+        part.report.bytes = reader.uncompressedBytes
+        return part
+    }
+
+    /// Reads the header with `scanner` (which is at the file's start) and matches the declared columns to it; or
+    /// places them by position when the source has no header.
+    /// - Returns: nil when a chunk's soft end came before the header's end.
+    /// - Throws: `InputFileError` for an empty file or a header that does not fit the declaration.
+    func layout(_ scanner: CSVScanner) throws -> Layout? {
+        var layout = Layout()
+        let decls = source.columns.entries.map(\.value)
+        if source.header {
+            switch try scanner.next() {
+            case .record: break
+            case .end:
+                if scanner.exhausted { return nil }
+                throw InputFileError(path: path, message: "the file is empty; expected a header line")
+            case .malformed(let reason): throw InputFileError(path: path, message: "1:1: the header line is malformed: \(reason)")
+            case .tooLong: throw InputFileError(path: path, message: "1:1: the header line is longer than sources.\(source.name).max_line_bytes (\(source.maxLineBytes)); is this a CSV file?")
+            }
+            let names = scanner.fields.map { f in
+                scanner.withFieldBytes(f) { String(decoding: $0, as: UTF8.self) }.trimmingCharacters(in: .whitespaces)
+            }
+            layout.expectedFields = names.count
+            layout.headerNames = names
+            layout.headerFirst = Array((names.first ?? "").utf8)
+            // A name given twice is ambiguous only when a declared column reads it (or every column must be
+            // declared): exports with two undeclared "Name" columns are read.
+            var seen: Set<String> = []
+            let read = Set(decls.map(\.sourceName))
+            for n in names where !seen.insert(n).inserted && (read.contains(n) || source.extraColumns == .error) {
+                throw InputFileError(path: path, message: "1:1: the header names column \"\(n)\" twice; rename one of them")
+            }
+            for d in decls {
+                if let i = names.firstIndex(of: d.sourceName) {
+                    layout.fieldIndex.append(i)
+                } else if source.missingColumns == .null {
+                    layout.fieldIndex.append(-1)
+                } else {
+                    // A header name equal but for case, spaces and punctuation is most likely the one meant.
+                    func folded(_ s: String) -> String { String(s.lowercased().filter { $0.isLetter || $0.isNumber }) }
+                    let near = names.first { folded($0) == folded(d.sourceName) }
+                    let hint = near.map { "; did you mean \"\($0)\"? (write from: \"\($0)\")" } ?? delimiterHint(names)
+                    throw InputFileError(path: path, message: "1:1: the header lacks column \"\(d.sourceName)\" (declared as sources.\(source.name).columns.\(d.name))\(hint); found: \(names.joined(separator: ", ")); map it with from: or set missing_columns: null")
+                }
+            }
+            if source.extraColumns == .error {
+                let declared = Set(decls.map(\.sourceName))
+                let extra = names.filter { !declared.contains($0) }
+                if !extra.isEmpty {
+                    throw InputFileError(path: path, message: "1:1: the header has undeclared columns \(extra.joined(separator: ", ")); declare them or set extra_columns: ignore")
+                }
+            }
+        } else {
+            var next = 0
+            for d in decls {
+                if let f = d.from, let p = Int(f) { layout.fieldIndex.append(p - 1); next = p } else { layout.fieldIndex.append(next); next += 1 }
+            }
+        }
+        return layout
+    }
+
+    /// Types the records `scanner` gives (after the header) into a part: up to `limit` records, or to the end of
+    /// the file or chunk. The part's report has the counts; its byte counts are the caller's to set.
+    /// - Throws: `PartialFileError` for a file-level problem met on the way (an unterminated quote, a read error),
+    ///   with the records read before it.
+    func rows(_ scanner: CSVScanner, _ layout: Layout, limit: Int = .max) throws -> Part {
         let decls = source.columns.entries.map(\.value)
         var readers = decls.map { d in
             ColumnReader(decl: d, kind: d.type.storageKind, format: TimeFormat(d.format) ?? .iso8601,
@@ -325,62 +465,12 @@ final class FileExtractor {
         var rejects: [QuarantineRecord] = []
         var lines: [Int64] = []
         var rowsRead = 0
-        // Field index in the file for each declared column (-1: missing, all null).
-        var fieldIndex: [Int] = []
-        var expectedFields = -1
-        var headerNames: [String] = []
-        var headerFirst: [UInt8] = []
+        let fieldIndex = layout.fieldIndex, expectedFields = layout.expectedFields
+        let headerNames = layout.headerNames, headerFirst = layout.headerFirst
         var repeatedHeaders = 0
         do {
-            if source.header {
-                switch try scanner.next() {
-                case .record: break
-                case .end: throw InputFileError(path: path, message: "the file is empty; expected a header line")
-                case .malformed(let reason): throw InputFileError(path: path, message: "1:1: the header line is malformed: \(reason)")
-                case .tooLong: throw InputFileError(path: path, message: "1:1: the header line is longer than sources.\(source.name).max_line_bytes (\(source.maxLineBytes)); is this a CSV file?")
-                }
-                let names = scanner.fields.map { f in
-                    scanner.withFieldBytes(f) { String(decoding: $0, as: UTF8.self) }.trimmingCharacters(in: .whitespaces)
-                }
-                expectedFields = names.count
-                headerNames = names
-                headerFirst = Array((names.first ?? "").utf8)
-                // A name given twice is ambiguous only when a declared column reads it (or every column must be
-                // declared): exports with two undeclared "Name" columns are read.
-                var seen: Set<String> = []
-                let read = Set(decls.map(\.sourceName))
-                for n in names where !seen.insert(n).inserted && (read.contains(n) || source.extraColumns == .error) {
-                    throw InputFileError(path: path, message: "1:1: the header names column \"\(n)\" twice; rename one of them")
-                }
-                for d in decls {
-                    if let i = names.firstIndex(of: d.sourceName) {
-                        fieldIndex.append(i)
-                    } else if source.missingColumns == .null {
-                        fieldIndex.append(-1)
-                    } else {
-                        // A header name equal but for case, spaces and punctuation is most likely the one meant.
-                        func folded(_ s: String) -> String { String(s.lowercased().filter { $0.isLetter || $0.isNumber }) }
-                        let near = names.first { folded($0) == folded(d.sourceName) }
-                        let hint = near.map { "; did you mean \"\($0)\"? (write from: \"\($0)\")" } ?? delimiterHint(names)
-                        throw InputFileError(path: path, message: "1:1: the header lacks column \"\(d.sourceName)\" (declared as sources.\(source.name).columns.\(d.name))\(hint); found: \(names.joined(separator: ", ")); map it with from: or set missing_columns: null")
-                    }
-                }
-                if source.extraColumns == .error {
-                    let declared = Set(decls.map(\.sourceName))
-                    let extra = names.filter { !declared.contains($0) }
-                    if !extra.isEmpty {
-                        throw InputFileError(path: path, message: "1:1: the header has undeclared columns \(extra.joined(separator: ", ")); declare them or set extra_columns: ignore")
-                    }
-                }
-            } else {
-                var next = 0
-                for d in decls {
-                    if let f = d.from, let p = Int(f) { fieldIndex.append(p - 1); next = p } else { fieldIndex.append(next); next += 1 }
-                }
-            }
-            let maxIndex = fieldIndex.max() ?? -1
+            let maxIndex = layout.maxIndex
             var scratch: [UInt8] = []
-            let limit = rowLimit ?? .max
             while rowsRead < limit {
                 let outcome = try scanner.next()
                 if outcome == .end { break }
@@ -437,13 +527,13 @@ final class FileExtractor {
                 columns.append(.init(spec: spec, values: .codes(r.codes, values, hashes), validity: validity))
             }
         }
-        let report = FileReport(path: path, compressedBytes: reader.compressedSize, bytes: reader.uncompressedBytes,
+        let report = FileReport(path: path, compressedBytes: 0, bytes: 0,
                                 rowsRead: rowsRead, rowsAccepted: lines.count, rowsRejected: rejects.count, rejectedReason: nil,
                                 linesSkipped: scanner.skippedLines + repeatedHeaders)
         let nulled = readers.compactMap { r in
             r.nulledRows.first.map { (column: r.decl.name, count: r.nulledRows.count, line: Int(lines[$0]), reason: r.nulledReason ?? "") }
         }
-        return Part(columns: columns, lines: lines, rejects: rejects, report: report, nulled: nulled)
+        return Part(columns: columns, lines: lines, rejects: rejects, report: report, nulled: nulled, recordLine: scanner.recordLine)
     }
 
     /// Why a header lacks every declared name when it is one field (the file's delimiter is another one) or Excel's
@@ -796,11 +886,12 @@ struct TableBuilder {
         }
     }
 
-    mutating func append(_ part: consuming FileExtractor.Part) {
+    /// Appends a file's rows; `continuing`: the part is the next chunk of the file appended last.
+    mutating func append(_ part: consuming FileExtractor.Part, continuing: Bool = false) {
         if !reserved { reserve(for: part) }
         let before = lines.count
-        let file = Int32(paths.count)
-        paths.append(part.report.path)
+        let file = Int32(continuing ? paths.count - 1 : paths.count)
+        if !continuing { paths.append(part.report.path) }
         lines += part.lines
         fileCodes.append(file, count: part.rows, dictionaryCount: paths.count)
         for c in columns.indices {
@@ -824,7 +915,7 @@ struct TableBuilder {
                 if remap.isEmpty {
                     columns[c].codes.append(0, count: a.count, dictionaryCount: values)
                 } else {
-                    columns[c].codes.append(a, through: remap, dictionaryCount: values)
+                    columns[c].codes.append(a, through: remap, validity: p.validity, dictionaryCount: values)
                 }
             }
         }

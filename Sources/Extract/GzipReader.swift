@@ -140,6 +140,7 @@ public final class GzipReader {
     deinit {
         if streamOpen { inflateEnd(&stream) }
         scratch?.deallocate()
+        staged?.deallocate()
         input.deallocate()
         fclose(file)
         ownedBytes?.deallocate()
@@ -149,7 +150,7 @@ public final class GzipReader {
     /// - Returns: the number of bytes appended; 0 at the end of the file.
     /// - Throws: `InputFileError` naming the compressed byte offset of corrupt or truncated data.
     public func read(into out: inout [UInt8], max: Int) throws -> Int {
-        if let pending = pendingError {
+        if let pending = pendingError, stagedStart == stagedEnd {
             pendingError = nil
             finished = true
             throw pending
@@ -159,6 +160,7 @@ public final class GzipReader {
             otherFormat = nil
             throw InputFileError(path: path, message: "is a \(format), not gzip or plain CSV; decompress it first (or recompress it with gzip)")
         }
+        if isGzip { return try readInflated(into: &out, max: max) }
         if finished || max == 0 { return 0 }
         if scratchCapacity < max {
             scratch?.deallocate()
@@ -168,9 +170,8 @@ public final class GzipReader {
         let dst = scratch!
         var produced = 0
         do {
-            produced = isGzip ? try inflateSome(into: dst, max: max, produced: &produced) : try readPlain(into: dst, max: max)
+            produced = try readPlain(into: dst, max: max)
         } catch let e as InputFileError where produced > 0 {
-            // Hand out the bytes decoded before the damage first, so the rows before it are counted.
             pendingError = e
         }
         // One memcpy into the caller's buffer (appending a repeated element is element-wise).
@@ -178,6 +179,50 @@ public final class GzipReader {
         uncompressedBytes += Int64(produced)
         return produced
     }
+
+    /// Inflates in steps of `stageCapacity` bytes, whatever the callers ask for, and hands the bytes out from there:
+    /// zlib then sees the same calls however the file is read (in 64 KiB steps by a scanner, in 4 MiB chunks by
+    /// `ChunkCutter`), so where a truncated or corrupt file stops, and where a gzip bomb is caught, do not depend
+    /// on the reader's buffer sizes.
+    private func readInflated(into out: inout [UInt8], max: Int) throws -> Int {
+        var appended = 0
+        while appended < max {
+            if stagedStart == stagedEnd {
+                if pendingError != nil || finished { break }
+                if staged == nil { staged = .allocate(capacity: GzipReader.stageCapacity) }
+                var produced = 0
+                do {
+                    produced = try inflateSome(into: staged!, max: GzipReader.stageCapacity, produced: &produced)
+                } catch let e as InputFileError {
+                    // The bytes decoded before the damage are handed out first, so the rows before it are counted.
+                    guard produced > 0 || appended > 0 else { throw e }
+                    pendingError = e
+                }
+                inflatedTotal += Int64(produced)
+                (stagedStart, stagedEnd) = (0, produced)
+                if produced == 0 { break }
+            }
+            let n = Swift.min(max - appended, stagedEnd - stagedStart)
+            // One memcpy into the caller's buffer (appending a repeated element is element-wise).
+            out.append(contentsOf: UnsafeBufferPointer(start: staged! + stagedStart, count: n))
+            stagedStart += n
+            appended += n
+        }
+        if appended == 0, let e = pendingError {
+            pendingError = nil
+            finished = true
+            throw e
+        }
+        uncompressedBytes += Int64(appended)
+        return appended
+    }
+
+    private static let stageCapacity = 1 << 16
+    private var staged: UnsafeMutablePointer<UInt8>?
+    private var stagedStart = 0
+    private var stagedEnd = 0
+    /// Bytes inflated so far (handed out or staged).
+    private var inflatedTotal: Int64 = 0
 
     private var pendingError: InputFileError?
     private var scratch: UnsafeMutablePointer<UInt8>?
@@ -224,7 +269,7 @@ public final class GzipReader {
             let rc = inflate(&stream, Z_NO_FLUSH)
             compressedOffset += Int64(inBefore - stream.avail_in)
             produced += Int(outBefore - stream.avail_out)
-            let inflated = uncompressedBytes + Int64(produced)
+            let inflated = inflatedTotal + Int64(produced)
             if inflated > 1 << 20, Double(inflated) > maxExpansionRatio * Double(Swift.max(compressedOffset, 1)) {
                 throw InputFileError(path: path, message: "inflates more than \(formatRatio(maxExpansionRatio)) times its compressed size (\(inflated) bytes from the first \(compressedOffset) compressed bytes): a gzip bomb? If the file is genuine, raise \(expansionKey)")
             }

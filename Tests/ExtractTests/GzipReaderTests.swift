@@ -171,7 +171,8 @@ struct GzipReaderTests {
     }
 
     @Test func aFileRewrittenInPlaceWithTheSameSizeIsAnError() throws {
-        let path = try writeInput(String(repeating: "a,b\n", count: 1000), gzip: true)
+        // More than the reader inflates at a time (64 KiB), so the change comes before the end is read.
+        let path = try writeInput(String(repeating: "a,b\n", count: 100_000), gzip: true)
         let reader = try GzipReader(path: path)
         var out: [UInt8] = []
         _ = try reader.read(into: &out, max: 10)

@@ -69,4 +69,8 @@ uint64_t cvm_hash_bytes(const uint8_t *p, int64_t n);
 /// 1 when `p[0..<n]` is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF), else 0.
 int cvm_valid_utf8(const uint8_t *p, int64_t n);
 
+/// How many bytes of `p[0..<n]` equal `c` (a file chunk's line breaks: the line its successor starts on).
+/// In C so that the compiler vectorises it in every build (a Swift loop is scalar in debug builds).
+int64_t cvm_count_byte(const uint8_t *p, int64_t n, uint8_t c);
+
 #endif
