@@ -465,6 +465,40 @@ def peak_rss_run(args, env=None):
     return wall, int(lines[-1]) / 1024, out, err
 
 
+def one_file_events(folder, config):
+    """The preset's daily event files as one multi-member gzip file (the files' bytes one after the other: each
+    file's header comes again, which cvm skips as a repeated header) and a config reading it; the config's path."""
+    one = os.path.join(folder, "one")
+    os.makedirs(one, exist_ok=True)
+    target = os.path.join(one, "events.csv.gz")
+    parts = sorted(f for f in gz_files(folder) if os.sep + "events" + os.sep in f)
+    if not os.path.exists(target) or os.path.getsize(target) != sum(os.path.getsize(f) for f in parts):
+        with open(target + ".tmp", "wb") as out:
+            for f in parts:
+                with open(f, "rb") as fh:
+                    shutil.copyfileobj(fh, out)
+        os.replace(target + ".tmp", target)
+    with open(config) as f:
+        text = f.read()
+    text = text.replace(f"{folder}/events/**/*.csv.gz", target).replace(f"{folder}/out/", f"{one}/out/")
+    path = os.path.join(one, "pipeline.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path, len(parts)
+
+
+def events_read_seconds(stderr):
+    """The `read events` line's read_seconds of a JSON log."""
+    for line in stderr.splitlines():
+        try:
+            j = json.loads(line)
+        except ValueError:
+            continue
+        if j.get("msg") == "read events" and j.get("stage") == "extract":
+            return float(j["read_seconds"])
+    raise RuntimeError("no `read events` line in the log")
+
+
 def gz_files(folder):
     import glob
     out = []
@@ -486,8 +520,10 @@ def suite_extract(runs, log):
         files = gz_files(folder)
         packed = sum(os.path.getsize(f) for f in files)
         samples = {k: [] for k in ("inflate", "gzip -dc", "cvm extract 2t", "cvm clean 2t", "cvm extract+clean 2t",
-                                   "cvm extract+clean 1t", "cvm compute 2t", "cvm compute 1t", "duckdb 2t", "duckdb 1t")}
-        rss = {k: [] for k in ("cvm 2t", "cvm 1t", "duckdb 2t", "duckdb 1t")}
+                                   "cvm extract+clean 1t", "cvm compute 2t", "cvm compute 1t", "duckdb 2t", "duckdb 1t",
+                                   "events files 2t", "events files 1t", "events one file 2t", "events one file 1t")}
+        rss = {k: [] for k in ("cvm 2t", "cvm 1t", "duckdb 2t", "duckdb 1t", "one file 2t", "one file 1t")}
+        one_config, event_files = one_file_events(folder, config)
         raw = 0
         counts = {}
         for r in range(runs):
@@ -532,6 +568,12 @@ def suite_extract(runs, log):
                     if j.get("msg", "").startswith("read ") and j.get("stage") == "extract":
                         counts[j["msg"][5:]] = (int(j["accepted"]), int(j["rows"]))
                 stage["clean"] += waited
+                samples[f"events files {threads}t"].append(events_read_seconds(err))
+                # The same events as one big file: read in chunks by every thread (before, on one thread).
+                _, one_peak, _, one_err = peak_rss_run([CVM, "run", one_config, "--until", "extract", "--threads", str(threads),
+                                                        "--log-format", "json"], env=ENV)
+                samples[f"events one file {threads}t"].append(events_read_seconds(one_err))
+                rss[f"one file {threads}t"].append(one_peak)
                 if threads == 2:
                     samples["cvm extract 2t"].append(stage["extract"])
                     samples["cvm clean 2t"].append(stage["clean"])
@@ -557,7 +599,8 @@ def suite_extract(runs, log):
                     "cvm extract 2t": mb / med["cvm extract 2t"] / 2,
                     "duckdb 2t": mb / med["duckdb 2t"] / 2, "duckdb 1t": mb / med["duckdb 1t"]}
         rows = sum(read for _, read in counts.values())
-        out["sizes"].append({"preset": preset, "files": len(files), "compressed_bytes": packed, "raw_bytes": raw, "rows": rows,
+        out["sizes"].append({"preset": preset, "files": len(files), "event_files": event_files,
+                             "compressed_bytes": packed, "raw_bytes": raw, "rows": rows,
                              "median_seconds": med, "samples": samples, "mb_per_second_per_core": per_core,
                              "peak_rss_mib": {k: statistics.median(v) for k, v in rss.items()},
                              "cvm_vs_inflate": per_core["cvm extract+clean 2t"] / per_core["inflate"],
@@ -589,6 +632,15 @@ def extract_markdown(s):
             lines.append(f"- {z['preset']}: cvm {m['cvm compute 2t']:.2f} s (2t), {m['cvm compute 1t']:.2f} s (1t); "
                          f"DuckDB {m['duckdb 2t']:.2f} s (2t): **{z['cvm_compute_vs_duckdb']:.2f}x**; "
                          f"{z['raw_bytes'] / 1e6 / m['cvm compute 2t'] / 2:.0f} MB/s per core")
+    lines += ["", "The click events as one gzip file (the daily files' bytes one after the other) against the same events "
+              "in daily files: seconds cvm's extract spends reading them (`read events`), and the peak RSS of "
+              "`cvm run --until extract` on the one file:", ""]
+    for z in s["sizes"]:
+        m, rss = z["median_seconds"], z["peak_rss_mib"]
+        if "events one file 2t" in m:
+            lines.append(f"- {z['preset']}: one file {m['events one file 2t']:.2f} s (2t), {m['events one file 1t']:.2f} s (1t); "
+                         f"{z.get('event_files', 0)} files {m['events files 2t']:.2f} s (2t), {m['events files 1t']:.2f} s (1t); "
+                         f"peak RSS {rss['one file 2t']:,.0f} MiB (2t), {rss['one file 1t']:,.0f} MiB (1t)")
     lines += ["", "Targets (issue #9): cvm at least 50% of zlib per core, at least 2.5x faster than DuckDB, peak RSS under 1.5 GiB."]
     return "\n".join(lines)
 

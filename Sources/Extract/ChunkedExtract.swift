@@ -22,6 +22,11 @@ enum ChunkedExtract {
     /// 100 ms of typing, and few enough bytes in flight (two chunks per worker) not to matter for memory.
     static let defaultChunkBytes = 4 << 20
 
+    /// A file of more compressed bytes than this is read in chunks whatever the thread count: read whole, its
+    /// typed rows would be held twice (one 222 MB file of M's events peaked at 2.3 GB on one thread, 1.26 GB in
+    /// chunks).
+    static let bigFileBytes: Int64 = 32 << 20
+
     /// What the cutter hands a worker.
     enum Item: Sendable {
         /// A file read whole by one worker (`FileExtractor.run`).
