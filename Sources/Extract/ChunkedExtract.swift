@@ -70,15 +70,15 @@ enum ChunkedExtract {
     }
 
     static func run(_ source: SourceSpec, files: [String], threads: Int, chunkBytes: Int, into merge: inout SourceMerge,
-                    progress: (@Sendable (Int) -> Void)?) {
+                    progress: (@Sendable (_ files: Int, _ rows: Int) -> Void)?) {
         let cutter = ChunkCutter(source: source, files: files, chunkBytes: max(1, chunkBytes))
         var file = FileState()
         orderedStream(threads: threads, window: 2 * max(threads, 1), next: { cutter.next() }, work: { item in
             let outcome = work(item, source: source, files: files)
             switch outcome {
-            case .whole(_, let r): progress?((try? r.get())?.report.rowsRead ?? 0)
-            case .chunk(_, let scan): progress?((try? scan.result.get())?.part.report.rowsRead ?? 0)
-            case .failed: progress?(0)
+            case .whole(_, let r): progress?(1, (try? r.get())?.report.rowsRead ?? 0)
+            case .chunk(let chunk, let scan): progress?(chunk.last ? 1 : 0, (try? scan.result.get())?.part.report.rowsRead ?? 0)
+            case .failed: progress?(1, 0)
             }
             return outcome
         }, consume: { _, outcome in

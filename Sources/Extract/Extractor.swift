@@ -71,7 +71,8 @@ public enum Extractor {
     /// - Throws: `ExtractError` (exit 66) for a file-level problem when `on_file_error` is `fail`; the files
     ///   after it are not read.
     /// - Complexity: O(bytes); memory is the output table plus a few files' rows per worker.
-    /// - Parameter progress: called after each file with the rows it held (from worker threads).
+    /// - Parameter progress: called from worker threads as files are read: files finished (1 after each file, 0 after
+    ///   a chunk that does not end its file) and the rows read.
     ///
     /// With fewer files than threads, or a file of more than `ChunkedExtract.bigFileBytes`, the files are cut into
     /// chunks of about 4 MiB instead, read by all the workers (`ChunkedExtract`): a source that is one big file is
@@ -80,7 +81,7 @@ public enum Extractor {
     /// On M (90 files, 2 threads) reading whole files is about 8% faster than chunks (inflation runs in parallel
     /// and there are fewer parts to append), so it stays the way for many files of ordinary size.
     public static func extract(_ source: SourceSpec, files: [String], threads: Int, chunkBytes: Int? = nil,
-                               progress: (@Sendable (Int) -> Void)? = nil) throws -> ExtractResult {
+                               progress: (@Sendable (_ files: Int, _ rows: Int) -> Void)? = nil) throws -> ExtractResult {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let expectedBytes = files.map { path -> Int64 in
             var st = stat()
@@ -93,7 +94,7 @@ public enum Extractor {
         } else {
             orderedPipeline(count: files.count, threads: threads, window: 2 * threads) { i in
                 let r = Result { try FileExtractor(source: source, path: files[i]).run() }
-                progress?((try? r.get())?.report.rowsRead ?? 0)
+                progress?(1, (try? r.get())?.report.rowsRead ?? 0)
                 return r
             } consume: { i, r in
                 merge.add(file: files[i], r)

@@ -34,7 +34,7 @@ extension PipelineRunner {
         let line = progress
         for (name, source) in loaded.config.sources {
             let files = loaded.files[name] ?? []
-            let result = try Extractor.extract(source, files: files, threads: threads) { rows in line?.advance(units: 1, rows: rows) }
+            let result = try Extractor.extract(source, files: files, threads: threads) { files, rows in line?.advance(units: files, rows: rows) }
             var table = result.table
             table.name = "raw_\(name)"
             outputs.append(table)

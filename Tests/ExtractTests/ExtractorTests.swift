@@ -293,7 +293,7 @@ struct ExtractorTests {
         final class Box: @unchecked Sendable { let lock = NSLock(); var calls = 0 }
         let box = Box()
         #expect(throws: ExtractError.self) {
-            _ = try Extractor.extract(spec(columns: [("a", ColumnDecl(.int))]), files: [bad] + good, threads: 2) { _ in
+            _ = try Extractor.extract(spec(columns: [("a", ColumnDecl(.int))]), files: [bad] + good, threads: 2) { _, _ in
                 box.lock.lock(); box.calls += 1; box.lock.unlock()
             }
         }
@@ -325,13 +325,20 @@ struct ExtractorTests {
     @Test func theProgressCallbackSeesEveryFilesRows() throws {
         let dir = try makeTemporaryDirectory("extract")
         let files = try (0..<4).map { try writeInput("a\n" + String(repeating: "1\n", count: $0 + 1), name: "\($0).csv", dir: dir) }
-        final class Box: @unchecked Sendable { let lock = NSLock(); var total = 0, calls = 0 }
+        final class Box: @unchecked Sendable { let lock = NSLock(); var total = 0, files = 0 }
         let box = Box()
-        _ = try Extractor.extract(spec(columns: [("a", ColumnDecl(.int))]), files: files, threads: 2) { n in
-            box.lock.lock(); box.total += n; box.calls += 1; box.lock.unlock()
+        _ = try Extractor.extract(spec(columns: [("a", ColumnDecl(.int))]), files: files, threads: 2) { f, n in
+            box.lock.lock(); box.total += n; box.files += f; box.lock.unlock()
         }
-        #expect(box.calls == 4)
+        #expect(box.files == 4)
         #expect(box.total == 10)
+        // Read in chunks, a file counts once, when its last chunk is read; its rows as they come.
+        let chunked = Box()
+        _ = try Extractor.extract(spec(columns: [("a", ColumnDecl(.int))]), files: [files[3]], threads: 2, chunkBytes: 3) { f, n in
+            chunked.lock.lock(); chunked.total += n; chunked.files += f; chunked.lock.unlock()
+        }
+        #expect(chunked.files == 1)
+        #expect(chunked.total == 4)
     }
 
     /// `on_invalid: null` covers values that do not parse: they become null and their rows are kept, counted per
