@@ -206,7 +206,7 @@ private final class StreamSource<Item>: @unchecked Sendable {
     private let next: () -> Item?
     private var given = 0
     /// Set once `next` returned nil: how many items there were.
-    private let ended = ManagedAtomicCount()
+    private let ended = LockedOptionalCount()
 
     init(_ next: @escaping () -> Item?) { self.next = next }
 
@@ -229,7 +229,7 @@ private final class StreamSource<Item>: @unchecked Sendable {
 }
 
 /// An optional count read and written under its own lock.
-private final class ManagedAtomicCount: @unchecked Sendable {
+private final class LockedOptionalCount: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: Int?
     var value: Int? {

@@ -101,12 +101,18 @@ enum ChunkedExtract {
         case .failed(let i, let e):
             return .failed(file: i, e)
         case .chunk(let chunk):
-            var text = chunk.bytes
-            if let t = FileExtractor.dialect(source).transcoding { t.toUTF8(&text, from: 0) }
+            let text = utf8(chunk.bytes, source: source)
             let scan = self.scan(text, start: chunk.start, softEnd: !chunk.last || chunk.error != nil, layout: chunk.layout,
                                  source: source, path: files[chunk.file])
             return .chunk(chunk, ChunkScan(text: text, result: scan))
         }
+    }
+
+    /// A chunk's bytes as UTF-8 (converted from the source's single-byte encoding, if it has one).
+    static func utf8(_ bytes: [UInt8], source: SourceSpec) -> [UInt8] {
+        var text = bytes
+        if let t = FileExtractor.dialect(source).transcoding { t.toUTF8(&text, from: 0) }
+        return text
     }
 
     /// Types `text` from `start`; a file start reads (and skips) the header first, which the cutter checked.
@@ -323,8 +329,7 @@ final class ChunkCutter: @unchecked Sendable {
             // overlong lines as it streams) is the safer way.
             return pending.count > 4 * max(chunkBytes, 1 << 20) ? .whole : .more
         }
-        var text = pending
-        if let t = FileExtractor.dialect(source).transcoding { t.toUTF8(&text, from: 0) }
+        let text = ChunkedExtract.utf8(pending, source: source)
         let fx = FileExtractor(source: source, path: files[fileIndex])
         let scanner = fx.scanner(chunk: text, start: .file, softEnd: !atEnd)
         do {
