@@ -236,6 +236,9 @@ public final class CSVScanner {
                 // Read at least as much again as is pending, so a long record is re-parsed O(log n) times, not O(n).
                 try fill(atLeast: buffer.count - pos)
             case .unterminated(let line, let column):
+                // Longer than a record may be: overlong, as it is when the end of the input is not yet known (a record
+                // is too long by its length, however the file was buffered or cut into chunks).
+                if buffer.count - pos > maxRecordBytes { return try skipOverlong() }
                 throw InputFileError(path: path, message: "\(line):\(column): quoted field never closed; look for a stray '\"' (the rest of the file would be one field)")
             case .complete(let end, let newlines):
                 // Too long is a record's length, whatever was buffered when it was read (a record found whole in
@@ -264,6 +267,28 @@ public final class CSVScanner {
                 return .malformed(reason)
             }
         }
+    }
+
+    /// Lets `body` read records straight from the buffer: it gets the buffered bytes from the next record's start
+    /// and takes whole lines, each one record as `next()` would read it (no quote, no comment, not blank, not
+    /// overlong), returning how many lines and bytes it took. The scanner then stands after them as if `next()` had
+    /// returned each one (`recordLine` is the last one's). Returns the line of the first, or nil (and `body` is not
+    /// called) where lines are not plain records: before the header's end is known (a byte-order mark, leading
+    /// lines), inside a comment or an overlong line, with lone-CR line ends or whitespace delimiters, or when
+    /// nothing is buffered. (`FastRows`: extract's common rows typed in C.)
+    func takeLines(_ body: (UnsafeBufferPointer<UInt8>) -> (lines: Int, bytes: Int)) -> (lines: Int, firstLine: Int)? {
+        guard resumeSkip == nil, !atStart, leadingLinesLeft == 0, !midLine, lineEndings == .lf, tail == nil,
+              case .byte = delimiter, pos < buffer.count else { return nil }
+        let first = nextLine
+        let took = buffer.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[pos...])) }
+        guard took.lines > 0 else { return (0, first) }
+        pos += took.bytes
+        nextLine += took.lines
+        recordLine = nextLine - 1
+        recordStart = pos
+        recordEnd = pos
+        skippedText = nil
+        return (took.lines, first)
     }
 
     /// Settles `lineEndings` from the first line break (LF or CRLF: `.lf`; a CR followed by anything else: `.cr`),

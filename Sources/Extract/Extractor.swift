@@ -448,13 +448,9 @@ final class FileExtractor {
         return layout
     }
 
-    /// Types the records `scanner` gives (after the header) into a part: up to `limit` records, or to the end of
-    /// the file or chunk. The part's report has the counts; its byte counts are the caller's to set.
-    /// - Throws: `PartialFileError` for a file-level problem met on the way (an unterminated quote, a read error),
-    ///   with the records read before it.
-    func rows(_ scanner: CSVScanner, _ layout: Layout, limit: Int = .max) throws -> Part {
-        let decls = source.columns.entries.map(\.value)
-        var readers = decls.map { d in
+    /// One reader per declared column, in declaration order: how its fields are typed and where they go.
+    func makeReaders() -> [ColumnReader] {
+        source.columns.entries.map(\.value).map { d in
             ColumnReader(decl: d, kind: d.type.storageKind, format: TimeFormat(d.format) ?? .iso8601,
                          otherFormats: d.formats.dropFirst().compactMap { TimeFormat($0) },
                          type: d.type, scale: d.scale, trim: d.trim,
@@ -466,16 +462,39 @@ final class FileExtractor {
                              (t.map { Array($0.lowercased().utf8) }, (d.falseValues ?? []).map { Array($0.lowercased().utf8) })
                          })
         }
+    }
+
+    /// Types the records `scanner` gives (after the header) into a part: up to `limit` records, or to the end of
+    /// the file or chunk. The part's report has the counts; its byte counts are the caller's to set.
+    /// - Throws: `PartialFileError` for a file-level problem met on the way (an unterminated quote, a read error),
+    ///   with the records read before it.
+    func rows(_ scanner: CSVScanner, _ layout: Layout, limit: Int = .max) throws -> Part {
+        var readers = makeReaders()
         var rejects: [QuarantineRecord] = []
         var lines: [Int64] = []
         var rowsRead = 0
         let fieldIndex = layout.fieldIndex, expectedFields = layout.expectedFields
         let headerNames = layout.headerNames, headerFirst = layout.headerFirst
         var repeatedHeaders = 0
+        // The common rows are typed in C; the general path below reads every other record (and defines them all).
+        let fast = FastRows(source: source, readers: readers, layout: layout, nullValues: nullValues)
+        // After the C code took nothing, the next few records go to the general path before it is asked again
+        // (doubling up to 256 while it keeps taking nothing): a file of quoted rows costs it one look in 256.
+        var fastMisses = 0, fastWait = 0
         do {
             let maxIndex = layout.maxIndex
             var scratch: [UInt8] = []
             while rowsRead < limit {
+                if let fast {
+                    if fastWait > 0 {
+                        fastWait -= 1
+                    } else {
+                        let n = fast.run(scanner, &readers, &lines, limit: limit - rowsRead)
+                        rowsRead += n
+                        if n > 0 { fastMisses = 0 } else { fastMisses = min(fastMisses + 1, 8); fastWait = (1 << fastMisses) - 1 }
+                        if rowsRead >= limit { break }
+                    }
+                }
                 let outcome = try scanner.next()
                 if outcome == .end { break }
                 rowsRead += 1

@@ -17,6 +17,9 @@ final class FileInterner {
 
     var count: Int { Int(table.pointee.count) }
 
+    /// The C table, for `cvm_fast_rows` (which interns into it on the same thread).
+    var cTable: UnsafeMutablePointer<cvm_interner> { table }
+
     /// `intern`'s answer for a new value that is not valid UTF-8 (nothing is added).
     static let invalidUTF8: Int32 = -1
     /// `intern`'s answer for a new value holding a NUL byte (nothing is added).

@@ -158,6 +158,25 @@ struct ChunkedExtractTests {
         }
     }
 
+    /// A quote never closed whose record is longer than `max_line_bytes` is an overlong line (its first line
+    /// quarantined, the reading goes on), whether or not the end of the input was already known when it was met.
+    /// It was a file error ("quoted field never closed") when the end was known: reading from memory, or the last
+    /// chunk of a file read in chunks, while a file read whole usually skipped it.
+    @Test func anUnclosedQuoteLongerThanALineIsOverlongHoweverItIsRead() throws {
+        var spec = SourceSpec(name: "q", files: [], columns: [("a", ColumnDecl(.string)), ("b", ColumnDecl(.string))])
+        spec.maxLineBytes = 30
+        let text = "a,b\nx,1\ny,\"an open quote\n and more text after it\nz,2\n"
+        let path = try writeInput(text, name: "q.csv")
+        Self.expectSameAsWhole(spec, [path], chunkBytes: [1, 5, 17, 4096], threads: [1, 2])
+        let whole = try Extractor.extract(spec, files: [path], threads: 1)
+        let memory = try Extractor.extract(spec, bytes: Array(text.utf8), name: "q.csv")
+        for r in [whole, memory] {
+            #expect(r.rejects.map(\.line) == [3, 4])
+            #expect(r.rejects.map(\.rule) == ["line_size", "field_count"])
+            #expect(r.table.rowCount == 2)
+        }
+    }
+
     /// A file that is not cut (UTF-16, lines ending in a lone CR) is read whole among chunked ones, in order.
     @Test func filesReadWholeKeepTheirPlace() throws {
         let spec = SourceSpec(name: "w", files: [], columns: [("a", ColumnDecl(.string)), ("b", ColumnDecl(.int))])

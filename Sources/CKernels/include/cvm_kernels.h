@@ -73,4 +73,58 @@ int cvm_valid_utf8(const uint8_t *p, int64_t n);
 /// In C so that the compiler vectorises it in every build (a Swift loop is scalar in debug builds).
 int64_t cvm_count_byte(const uint8_t *p, int64_t n, uint8_t c);
 
+/// How one declared column is typed by `cvm_fast_rows` (extract's common rows, see below).
+enum {
+    CVM_FAST_STRING = 1,       // text interned as written
+    CVM_FAST_STRING_LOWER = 2, // text with A-Z made a-z, interned
+    CVM_FAST_STRING_UPPER = 3, // text with a-z made A-Z, interned
+    CVM_FAST_INT = 4,          // an integer: optional sign and up to 18 digits
+    CVM_FAST_DECIMAL = 5,      // fixed point with `scale` places
+    CVM_FAST_EPOCH = 6,        // an integer times `multiplier` (epoch seconds, milliseconds, microseconds)
+    CVM_FAST_EPOCH_NS = 7,     // epoch nanoseconds to microseconds, floored
+};
+
+/// One column of `cvm_fast_rows`: where its field is, how it is typed, and the batch it writes.
+typedef struct cvm_fast_column {
+    int32_t kind;             // CVM_FAST_*
+    int32_t field;            // the field it reads (-1: not in the file, every value null)
+    int32_t trim;             // spaces and tabs trimmed at both ends first
+    int32_t scale;            // CVM_FAST_DECIMAL: places
+    int64_t multiplier;       // CVM_FAST_EPOCH: microseconds per unit
+    cvm_interner *interner;   // the string kinds: the file's dictionary
+    int64_t *ints;            // out (INT, DECIMAL, EPOCH*): one value per row of the batch, 0 under a null
+    int32_t *codes;           // out (string kinds): one code per row, 0 under a null
+    int64_t *nulls;           // out: the batch rows where the value is null, ascending
+    int64_t null_count;       // out
+} cvm_fast_column;
+
+/// What a source's rows look like to `cvm_fast_rows`.
+typedef struct cvm_fast_spec {
+    uint8_t delimiter;
+    int32_t quote;              // the quote byte, -1 when quoting is off
+    int32_t comment_first;      // the comment prefix's first byte, -1 when none
+    int64_t max_record_bytes;   // a line longer than this (with its line end) is not typed here
+    int64_t max_field_bytes;
+    int64_t expected_fields;    // -1: no header (any count above the highest field read)
+    int64_t max_index;          // the highest field read
+    const uint8_t *header_first; int64_t header_first_len;  // the header's first name (len 0: none)
+    const uint8_t *null_bytes; const int64_t *null_offsets; int64_t null_count;  // the null values
+    uint64_t null_lengths;      // bit k set when some null value is k bytes long
+    int32_t long_null;          // some null value is 64 bytes or longer
+    int64_t ncols;
+    cvm_fast_column *cols;
+    int64_t *field_start, *field_end;  // scratch: room for max(expected_fields, max_index + 1) fields
+    uint8_t *scratch; int64_t scratch_len;  // room for case-mapped text
+} cvm_fast_spec;
+
+/// Types whole lines of `buf[0..<len]` from its start into the columns' batches (at most `max_rows`), one line a
+/// row, and stops before the first line it does not type: one without a line end in `buf`, or one that needs the
+/// general parser or typing (a quote byte or a comment's first byte, a blank line, an overlong line or field, the wrong field
+/// count, the header again, a value that does not parse, new text that is not valid UTF-8 or holds a NUL byte).
+/// A row is typed here exactly as the general path (CSVScanner and FileExtractor) types it; every other line is left
+/// to that path. Returns the rows typed; `*consumed`: the bytes of their lines.
+/// A string value interned for a row that is then left to the general path is interned there again first, in the
+/// same column order, so the dictionary's order is the general path's.
+int64_t cvm_fast_rows(cvm_fast_spec *spec, const uint8_t *buf, int64_t len, int64_t max_rows, int64_t *consumed);
+
 #endif

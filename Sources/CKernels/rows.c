@@ -1,0 +1,208 @@
+#include "cvm_kernels.h"
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+// Extract's common rows, typed in one pass per line (see cvm_kernels.h). Written in C because this is the hot loop
+// of every file: in Swift the same work went through a record's field array, a reader struct per column and an
+// array append per value (a uniqueness and capacity check each), and retains of the readers' arrays; that
+// bookkeeping, not the parsing, was most of the per-row cost (perf, M's click events). Only what is common is
+// typed here; any line with something else is left whole to the general path (CSVScanner, FileExtractor), which
+// stays the one definition of every rule. So each case below must give exactly the general path's value.
+
+static inline int is_blank(uint8_t c) { return c == ' ' || c == '\t'; }
+
+// FieldParsers.parseInt64 for at most 18 digits (no overflow possible); 0 when it does not parse (or is longer).
+static inline int parse_int(const uint8_t *p, int64_t n, int64_t *out) {
+    int64_t i = 0;
+    int neg = 0;
+    if (n == 0) return 0;
+    if (p[0] == '-' || p[0] == '+') { neg = p[0] == '-'; i = 1; }
+    if (i >= n || n - i > 18) return 0;
+    int64_t v = 0;
+    for (; i < n; i++) {
+        uint8_t d = (uint8_t)(p[i] - '0');
+        if (d > 9) return 0;
+        v = v * 10 + d;
+    }
+    *out = neg ? -v : v;
+    return 1;
+}
+
+// FieldParsers.parseDecimal for at most 18 digits kept (no overflow possible); 0 when it does not parse (or is longer).
+static inline int parse_decimal(const uint8_t *p, int64_t n, int32_t scale, int64_t *out) {
+    int64_t i = 0, digits = 0, frac = 0;
+    int neg = 0, dot = 0;
+    if (n == 0) return 0;
+    if (p[0] == '-' || p[0] == '+') { neg = p[0] == '-'; i = 1; }
+    int64_t v = 0;
+    for (; i < n; i++) {
+        uint8_t c = p[i];
+        if (c == '.') {
+            if (dot) return 0;
+            dot = 1;
+        } else if ((uint8_t)(c - '0') <= 9) {
+            if (dot) {
+                if (frac >= scale) {
+                    if (c != '0') return 0;  // a non-zero digit beyond the scale
+                    continue;
+                }
+                frac++;
+            }
+            if (++digits > 18) return 0;
+            v = v * 10 + (c - '0');
+        } else {
+            return 0;
+        }
+    }
+    if (digits == 0) return 0;
+    for (; frac < scale; frac++) {
+        if (__builtin_mul_overflow(v, 10, &v)) return 0;
+    }
+    *out = neg ? -v : v;
+    return 1;
+}
+
+static inline int is_null(const cvm_fast_spec *s, const uint8_t *p, int64_t n) {
+    // Most fields have a length no null value has: one bit test.
+    if (n < 64 ? !((s->null_lengths >> n) & 1) : !s->long_null) return 0;
+    for (int64_t k = 0; k < s->null_count; k++) {
+        int64_t a = s->null_offsets[k], b = s->null_offsets[k + 1];
+        if (b - a == n && (n == 0 || memcmp(s->null_bytes + a, p, (size_t)n) == 0)) return 1;
+    }
+    return 0;
+}
+
+// Types one field into row `row` of column `c`'s batch; 0 when the general path must type the row.
+static inline int type_field(cvm_fast_spec *s, cvm_fast_column *c, const uint8_t *p, int64_t n, int64_t row) {
+    if (c->trim) {
+        while (n > 0 && is_blank(p[0])) { p++; n--; }
+        while (n > 0 && is_blank(p[n - 1])) n--;
+    }
+    if (is_null(s, p, n)) {
+        c->nulls[c->null_count++] = row;
+        if (c->codes) c->codes[row] = 0; else c->ints[row] = 0;
+        return 1;
+    }
+    int64_t v = 0;
+    switch (c->kind) {
+    case CVM_FAST_STRING: {
+        int32_t code = cvm_interner_intern(c->interner, p ? p : (const uint8_t *)"", n);
+        if (code < 0) return 0;
+        c->codes[row] = code;
+        return 1;
+    }
+    case CVM_FAST_STRING_LOWER:
+    case CVM_FAST_STRING_UPPER: {
+        if (n > s->scratch_len) return 0;
+        uint8_t lo = c->kind == CVM_FAST_STRING_LOWER ? 'A' : 'a';
+        for (int64_t k = 0; k < n; k++) {
+            uint8_t b = p[k];
+            s->scratch[k] = (uint8_t)(b - lo) <= 25 ? (b ^ 0x20) : b;
+        }
+        int32_t code = cvm_interner_intern(c->interner, s->scratch, n);
+        if (code < 0) return 0;
+        c->codes[row] = code;
+        return 1;
+    }
+    case CVM_FAST_INT:
+        if (!parse_int(p, n, &v)) return 0;
+        break;
+    case CVM_FAST_DECIMAL:
+        if (!parse_decimal(p, n, c->scale, &v)) return 0;
+        break;
+    case CVM_FAST_EPOCH:
+        if (!parse_int(p, n, &v) || __builtin_mul_overflow(v, c->multiplier, &v)) return 0;
+        break;
+    case CVM_FAST_EPOCH_NS:
+        if (!parse_int(p, n, &v)) return 0;
+        v = v >= 0 ? v / 1000 : (v + 1) / 1000 - 1;
+        break;
+    default:
+        return 0;
+    }
+    c->ints[row] = v;
+    return 1;
+}
+
+int64_t cvm_fast_rows(cvm_fast_spec *s, const uint8_t *buf, int64_t len, int64_t max_rows, int64_t *consumed) {
+    const uint8_t d = s->delimiter;
+    const int64_t cap = s->expected_fields >= 0 ? s->expected_fields : s->max_index + 1;
+    int64_t pos = 0, rows = 0;
+    for (int64_t k = 0; k < s->ncols; k++) s->cols[k].null_count = 0;
+    while (rows < max_rows && pos < len) {
+        const uint8_t *line = buf + pos;
+        const uint8_t *lf = memchr(line, '\n', (size_t)(len - pos));
+        if (!lf) break;
+        int64_t n = lf - line;
+        if (n + 1 > s->max_record_bytes) break;
+        if (n > 0 && line[n - 1] == '\r') n--;  // CRLF: the CR ends the last field
+        if (n == 0) break;                      // a blank line (skipped by the general path)
+        if (s->comment_first >= 0 && line[0] == (uint8_t)s->comment_first) break;
+        // Split at the delimiter (fields past `cap` are only counted) and look for the quote byte, in one pass:
+        // 16 bytes at a time where SSE2 is there (every x86-64), a byte at a time for the rest.
+        int64_t nf = 0, start = 0, i = 0;
+        int quoted = 0;
+#if defined(__SSE2__)
+        const __m128i vd = _mm_set1_epi8((char)d), vq = _mm_set1_epi8((char)(s->quote >= 0 ? s->quote : d));
+        for (; i + 16 <= n; i += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(line + i));
+            unsigned md = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, vd));
+            if (s->quote >= 0 && _mm_movemask_epi8(_mm_cmpeq_epi8(x, vq))) { quoted = 1; break; }
+            while (md) {
+                int64_t at = i + __builtin_ctz(md);
+                md &= md - 1;
+                if (nf < cap) { s->field_start[nf] = start; s->field_end[nf] = at; }
+                nf++;
+                start = at + 1;
+            }
+        }
+#endif
+        for (; i < n && !quoted; i++) {
+            uint8_t c = line[i];
+            if (c == d) {
+                if (nf < cap) { s->field_start[nf] = start; s->field_end[nf] = i; }
+                nf++;
+                start = i + 1;
+            } else if (s->quote >= 0 && c == (uint8_t)s->quote) {
+                quoted = 1;
+            }
+        }
+        if (quoted) break;
+        if (nf < cap) { s->field_start[nf] = start; s->field_end[nf] = n; }
+        nf++;
+        if (s->expected_fields >= 0 ? nf != s->expected_fields : nf <= s->max_index) break;
+        if (s->header_first_len > 0) {
+            const uint8_t *p = line + s->field_start[0];
+            int64_t m = s->field_end[0] - s->field_start[0];
+            while (m > 0 && is_blank(p[0])) { p++; m--; }
+            while (m > 0 && is_blank(p[m - 1])) m--;
+            if (m == s->header_first_len && memcmp(p, s->header_first, (size_t)m) == 0) break;
+        }
+        int ok = 1;
+        for (int64_t k = 0; k < s->ncols && ok; k++) {
+            cvm_fast_column *c = &s->cols[k];
+            if (c->field < 0) {
+                c->nulls[c->null_count++] = rows;
+                if (c->codes) c->codes[rows] = 0; else c->ints[rows] = 0;
+                continue;
+            }
+            int64_t a = s->field_start[c->field], b = s->field_end[c->field];
+            if (b - a > s->max_field_bytes) { ok = 0; break; }
+            ok = type_field(s, c, line + a, b - a, rows);
+        }
+        if (!ok) {
+            // Take back this row's nulls; its values are overwritten by the next row typed here.
+            for (int64_t k = 0; k < s->ncols; k++) {
+                cvm_fast_column *c = &s->cols[k];
+                while (c->null_count > 0 && c->nulls[c->null_count - 1] == rows) c->null_count--;
+            }
+            break;
+        }
+        rows++;
+        pos = (lf - buf) + 1;
+    }
+    *consumed = pos;
+    return rows;
+}

@@ -1,0 +1,148 @@
+import CKernels
+import CVMCore
+import Foundation
+
+/// Extract's common rows typed in C: `cvm_fast_rows` reads plain lines (no quotes, the expected fields) straight from
+/// the scanner's buffer and types them into one batch per column, which is then appended to the readers.
+///
+/// Why: on M's click events the general path (`CSVScanner.next()`, then `FileExtractor.typeRow` per record) spent
+/// most of its time on bookkeeping (the record's field array, an array append per value, retains of the readers'
+/// arrays), not on parsing. The general path stays the one definition of every rule: the C code takes only lines
+/// it types exactly as that path would, and leaves any other line to it whole (a quoted field, a comment, a blank
+/// line, the header again, the wrong field count, a value that does not parse, new text that is not valid UTF-8).
+/// So the table, the rejects and the dictionaries are the same with or without it (`FastRowsTests`).
+///
+/// Used when every column is of a kind typed here: text (as written, lowercased or uppercased, trimmed or not),
+/// int, decimal, and timestamps in epoch units. Dates and timestamps written as text, doubles, booleans, `strip`
+/// and number formats keep the whole source on the general path.
+final class FastRows {
+    /// Rows typed per call into C: the batches stay in cache between being written and appended.
+    static let batchRows = 1024
+
+    /// Off: every record takes the general path (tests compare the two; the results must be the same).
+    static var enabled: Bool {
+        get { switchLock.withLock { on } }
+        set { switchLock.withLock { on = newValue } }
+    }
+    private static let switchLock = NSLock()
+    nonisolated(unsafe) private static var on = true
+
+    private let spec: UnsafeMutablePointer<cvm_fast_spec>
+    private let columns: UnsafeMutablePointer<cvm_fast_column>
+    private let count: Int
+    /// Everything allocated for the spec, freed at the end.
+    private var allocations: [UnsafeMutableRawPointer] = []
+
+    /// Nil when some column or the source's format needs the general path.
+    init?(source: SourceSpec, readers: [ColumnReader], layout: FileExtractor.Layout, nullValues: [[UInt8]]) {
+        guard FastRows.enabled, source.delimiter != "whitespace", let delimiter = source.delimiter.utf8.first, source.delimiter.utf8.count == 1,
+              source.decimalSeparator == ".", source.thousandsSeparator == nil else { return nil }
+        var kinds: [(kind: Int32, scale: Int32, multiplier: Int64)] = []
+        for r in readers {
+            guard r.strip.isEmpty else { return nil }
+            switch r.type {
+            case .string, .enum:
+                switch r.caseRange {
+                case nil: kinds.append((Int32(CVM_FAST_STRING), 0, 0))
+                case 65...90: kinds.append((Int32(CVM_FAST_STRING_LOWER), 0, 0))
+                case 97...122: kinds.append((Int32(CVM_FAST_STRING_UPPER), 0, 0))
+                default: return nil
+                }
+            case .int:
+                kinds.append((Int32(CVM_FAST_INT), 0, 0))
+            case .decimal:
+                let places = r.scale - r.divideDigits
+                guard places >= 0, places <= 18 else { return nil }
+                kinds.append((Int32(CVM_FAST_DECIMAL), Int32(places), 0))
+            case .timestamp:
+                guard r.otherFormats.isEmpty else { return nil }
+                switch r.format {
+                case .epochSeconds: kinds.append((Int32(CVM_FAST_EPOCH), 0, 1_000_000))
+                case .epochMillis: kinds.append((Int32(CVM_FAST_EPOCH), 0, 1000))
+                case .epochMicros: kinds.append((Int32(CVM_FAST_EPOCH), 0, 1))
+                case .epochNanos: kinds.append((Int32(CVM_FAST_EPOCH_NS), 0, 0))
+                default: return nil
+                }
+            default:
+                return nil
+            }
+        }
+        count = readers.count
+        spec = .allocate(capacity: 1)
+        columns = .allocate(capacity: max(1, count))
+        func alloc<T>(_ type: T.Type, _ n: Int) -> UnsafeMutablePointer<T> {
+            let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, n))
+            allocations.append(UnsafeMutableRawPointer(p))
+            return p
+        }
+        func copy(_ bytes: [UInt8]) -> UnsafeMutablePointer<UInt8> {
+            let p = alloc(UInt8.self, bytes.count)
+            if !bytes.isEmpty { p.update(from: bytes, count: bytes.count) }
+            return p
+        }
+        let batch = FastRows.batchRows
+        for (c, r) in readers.enumerated() {
+            let string = kinds[c].kind <= Int32(CVM_FAST_STRING_UPPER)
+            columns[c] = cvm_fast_column(
+                kind: kinds[c].kind, field: Int32(layout.fieldIndex[c]), trim: r.trim ? 1 : 0, scale: kinds[c].scale,
+                multiplier: kinds[c].multiplier, interner: string ? r.interner.cTable : nil,
+                ints: string ? nil : alloc(Int64.self, batch), codes: string ? alloc(Int32.self, batch) : nil,
+                nulls: alloc(Int64.self, batch), null_count: 0)
+        }
+        let nullBytes = copy(nullValues.flatMap { $0 })
+        let nullOffsets = alloc(Int64.self, nullValues.count + 1)
+        var at: Int64 = 0
+        nullOffsets[0] = 0
+        for (k, v) in nullValues.enumerated() { at += Int64(v.count); nullOffsets[k + 1] = at }
+        let fieldRoom = max(1, layout.expectedFields >= 0 ? layout.expectedFields : layout.maxIndex + 1)
+        let scratch = 4096
+        spec.initialize(to: cvm_fast_spec(
+            delimiter: delimiter, quote: source.quote?.utf8.first.map(Int32.init) ?? -1,
+            comment_first: source.comment?.utf8.first.map(Int32.init) ?? -1,
+            max_record_bytes: Int64(source.maxLineBytes), max_field_bytes: Int64(source.maxFieldBytes),
+            expected_fields: Int64(layout.expectedFields), max_index: Int64(layout.maxIndex),
+            header_first: copy(layout.headerFirst), header_first_len: Int64(layout.headerFirst.count),
+            null_bytes: nullBytes, null_offsets: nullOffsets, null_count: Int64(nullValues.count),
+            null_lengths: nullValues.reduce(0) { $1.count < 64 ? $0 | 1 << UInt64($1.count) : $0 },
+            long_null: nullValues.contains { $0.count >= 64 } ? 1 : 0,
+            ncols: Int64(count), cols: columns,
+            field_start: alloc(Int64.self, fieldRoom), field_end: alloc(Int64.self, fieldRoom),
+            scratch: alloc(UInt8.self, scratch), scratch_len: Int64(scratch)))
+    }
+
+    deinit {
+        for p in allocations { p.deallocate() }
+        columns.deallocate()
+        spec.deallocate()
+    }
+
+    /// Types the plain lines at the scanner's position (at most `limit`) into `readers` and `lines`; the rows taken
+    /// (0 when the next line needs the general path, or is not buffered whole yet).
+    func run(_ scanner: CSVScanner, _ readers: inout [ColumnReader], _ lines: inout [Int64], limit: Int) -> Int {
+        var total = 0
+        while total < limit {
+            let want = min(FastRows.batchRows, limit - total)
+            guard let took = scanner.takeLines({ b in
+                var consumed: Int64 = 0
+                let rows = cvm_fast_rows(spec, b.baseAddress!, Int64(b.count), Int64(want), &consumed)
+                return (Int(rows), Int(consumed))
+            }), took.lines > 0 else { break }
+            let n = took.lines
+            for c in 0..<count {
+                let col = columns[c]
+                let before = readers[c].count
+                if let codes = col.codes {
+                    readers[c].codes.append(contentsOf: UnsafeBufferPointer(start: codes, count: n))
+                } else {
+                    readers[c].ints.append(contentsOf: UnsafeBufferPointer(start: col.ints, count: n))
+                }
+                for k in 0..<Int(col.null_count) { readers[c].nulls.append(before + Int(col.nulls[k])) }
+            }
+            let first = Int64(took.firstLine)
+            lines.append(contentsOf: first..<(first + Int64(n)))
+            total += n
+            if n < want { break }
+        }
+        return total
+    }
+}

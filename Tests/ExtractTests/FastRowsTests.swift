@@ -1,0 +1,190 @@
+import CVMCore
+@testable import Extract
+import Foundation
+import TestSupport
+import Testing
+
+/// The rows typed in C (`FastRows`) are exactly what the general path makes of them: the same table (values,
+/// nulls, dictionaries in the same order), rejects, reports and nulled counts, on every defect and on random text.
+/// Serialized: the tests switch the C path off and on (other suites only ever see the same results either way).
+@Suite(.serialized) struct FastRowsTests {
+    typealias Outcome = ChunkedExtractTests.Outcome
+
+    /// The general path alone, then with the C path, whole files on one thread and in chunks on two.
+    static func expectSame(_ spec: SourceSpec, _ files: [String], chunkBytes: [Int] = [7, 100],
+                           sourceLocation: SourceLocation = #_sourceLocation) {
+        FastRows.enabled = false
+        let general = ChunkedExtractTests.outcome(spec, files, threads: 1, chunkBytes: nil)
+        FastRows.enabled = true
+        let fast = ChunkedExtractTests.outcome(spec, files, threads: 1, chunkBytes: nil)
+        #expect(fast == general, "whole: \(ChunkedExtractTests.difference(fast, general))", sourceLocation: sourceLocation)
+        for c in chunkBytes {
+            let chunked = ChunkedExtractTests.outcome(spec, files, threads: 2, chunkBytes: c)
+            #expect(chunked == general, "chunks of \(c): \(ChunkedExtractTests.difference(chunked, general))", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// The readers and layout of `text` read as `spec`'s file, and a scanner standing after its header.
+    static func prepared(_ spec: SourceSpec, _ text: String) throws -> (FileExtractor, CSVScanner, FileExtractor.Layout, [ColumnReader]) {
+        let fx = FileExtractor(source: spec, path: "t.csv")
+        let scanner = fx.scanner(chunk: Array(text.utf8), start: .file, softEnd: false)
+        let layout = try #require(try fx.layout(scanner))
+        return (fx, scanner, layout, fx.makeReaders())
+    }
+
+    static let mixed: SourceSpec = {
+        var s = SourceSpec(name: "m", files: [], columns: [
+            ("s", ColumnDecl(.string)), ("i", ColumnDecl(.int)), ("d", ColumnDecl(.decimal, scale: 2)),
+            ("ms", ColumnDecl(.timestamp)), ("l", ColumnDecl(.enum)),
+        ])
+        s.columns.entries[3].value.formats = ["epoch_ms"]
+        s.columns.entries[4].value.lowercase = true
+        return s
+    }()
+
+    /// Plain lines are taken in C with their values, nulls and line numbers; it stops before a line with a quote and
+    /// leaves it (and everything after it) to the general path.
+    @Test func plainLinesAreTypedInCUpToALineThatIsNot() throws {
+        let text = "s,i,d,ms,l\nab,-12,3.5,1700000000123,Paid\r\n,7,,NA,x\ncd,+0,-.25,0,PAID\n\"q\",1,1,1,a\nef,2,2,2,b\n"
+        let (fx, scanner, layout, start) = try Self.prepared(Self.mixed, text)
+        var readers = start
+        let fast = try #require(FastRows(source: Self.mixed, readers: readers, layout: layout, nullValues: fx.nullValues))
+        var lines: [Int64] = []
+        #expect(fast.run(scanner, &readers, &lines, limit: .max) == 3)
+        #expect(lines == [2, 3, 4])
+        #expect(scanner.recordLine == 4)
+        #expect(readers[1].ints == [-12, 7, 0])
+        #expect(readers[2].ints == [350, 0, -25])
+        #expect(readers[3].ints == [1_700_000_000_123_000, 0, 0])
+        #expect(readers.map(\.nulls) == [[1], [], [1], [1], []])
+        #expect(readers[0].interner.finish().values == ["ab", "cd"])
+        #expect(readers[0].codes == [0, 0, 1])
+        #expect(readers[4].interner.finish().values == ["paid", "x"])
+        #expect(readers[4].codes == [0, 1, 0])
+        // The quoted line is the general path's; the C path takes nothing until it is past.
+        #expect(fast.run(scanner, &readers, &lines, limit: .max) == 0)
+        #expect(try scanner.next() == .record)
+        #expect(scanner.recordLine == 5)
+        #expect(fast.run(scanner, &readers, &lines, limit: .max) == 1)
+        #expect(lines.last == 6)
+    }
+
+    /// A source with a column the C path does not type (a date written as text) reads every row the general way.
+    @Test func textDatesKeepTheSourceOnTheGeneralPath() throws {
+        let spec = SourceSpec(name: "m", files: [], columns: Self.mixed.columns.entries.map { ($0.key, $0.value) } + [("day", ColumnDecl(.date))])
+        let (fx, _, layout, readers) = try Self.prepared(spec, "s,i,d,ms,l,day\nab,1,1,1,a,2026-01-02\n")
+        #expect(FastRows(source: spec, readers: readers, layout: layout, nullValues: fx.nullValues) == nil)
+        var positional = Self.mixed
+        positional.delimiter = "whitespace"
+        let (fx2, _, layout2, readers2) = try Self.prepared(positional, "s i d ms l\nab 1 1 1 a\n")
+        #expect(FastRows(source: positional, readers: readers2, layout: layout2, nullValues: fx2.nullValues) == nil)
+    }
+
+    /// Every kind of value the C path types, at and past its edges (signs, 18 and 19 digits, overflow, decimals
+    /// beyond the scale, epoch units, nulls, trimming, case, bytes that are not UTF-8 or are NUL), and every kind of
+    /// line it leaves to the general path (quotes, comments, blank lines, the header again, field counts, too long).
+    @Test func everyKindOfValueTypesTheSame() throws {
+        var spec = SourceSpec(name: "e", files: [], columns: [
+            ("s", ColumnDecl(.string)), ("low", ColumnDecl(.string)), ("up", ColumnDecl(.enum)), ("i", ColumnDecl(.int)),
+            ("d", ColumnDecl(.decimal, scale: 2)), ("ms", ColumnDecl(.timestamp)), ("ns", ColumnDecl(.timestamp)),
+            ("sec", ColumnDecl(.timestamp)), ("t", ColumnDecl(.string)), ("cents", ColumnDecl(.decimal, scale: 2)),
+        ])
+        spec.columns.entries[1].value.lowercase = true
+        spec.columns.entries[2].value.uppercase = true
+        spec.columns.entries[5].value.formats = ["epoch_ms"]
+        spec.columns.entries[6].value.formats = ["epoch_ns"]
+        spec.columns.entries[7].value.formats = ["epoch_s"]
+        spec.columns.entries[8].value.trim = true
+        spec.columns.entries[9].value.divideBy = 100
+        spec.columns.entries[4].value.onInvalid = .null
+        spec.comment = "//"
+        spec.maxLineBytes = 120
+        spec.maxFieldBytes = 30
+        spec.nullValues = ["", "NA", "-"]
+        let header = "s,low,up,i,d,ms,ns,sec,t,cents"
+        let values: [[String]] = [
+            ["a", "b", "c", "0", "0", "0", "0", "0", "x", "0"],
+            ["Hello", "MiXeD Case", "mixed case", "-9223372036854775808", "1.999", "9223372036854775807", "-1", "1.5", " spaced\t", "12"],
+            ["é", "ÀÉ", "straße", "999999999999999999", "1.10", "9223372036854775", "-999", "9223372036854", "\t", "-7"],
+            ["NA", "-", "", "+5", "-0.5", "-1000", "-1000", "-1", " NA ", "0.5"],
+            ["\u{FF}", "a", "b", "1", "1", "1", "1", "1", "t", "1"].map { $0 == "\u{FF}" ? "\u{1}" : $0 },
+            ["dup", "dup", "dup", "1000000000000000000", "12345678901234567.8", "1e3", "12", "-9223372036855", "y", "1.5"],
+            ["z", "z", "z", "1_000", "1.2.3", "", "+", "0x10", "", ""],
+            ["w", "w", "w", "--1", ".", "-", "1.0", " 1", "w", "99999999999999999"],
+        ]
+        var text = header + "\n"
+        for (k, v) in values.enumerated() {
+            text += v.joined(separator: ",") + (k % 2 == 0 ? "\n" : "\r\n")
+            text += "plain\(k),P\(k),p\(k),\(k),\(k).5,\(k),\(k),\(k), t\(k) ,\(k)\n"
+        }
+        text += "\"quoted\",q,q,1,1,1,1,1,q,1\n// a comment, with a comma\n/ not a comment,a,a,1,1,1,1,1,a,1\n\n\r\n"
+        text += header + "\n" + "s,low,up,i,d,ms,ns,sec\n" + "a,b,c,1,1,1,1,1,t,1,extra\n"
+        text += "long," + String(repeating: "L", count: 40) + ",c,1,1,1,1,1,t,1\n"
+        text += "wide," + Array(repeating: String(repeating: "W", count: 25), count: 9).joined(separator: ",") + "\n"
+        text += "mid\"quote,a,a,1,1,1,1,1,a,1\nlast,a,a,1,1,1,1,1,a,1"
+        var bytes = Array(text.utf8)
+        // Bytes that are not UTF-8 and a NUL byte, in text fields.
+        bytes += Array("\nbad,".utf8) + [0xC3, 0x28] + Array(",a,1,1,1,1,1,a,1\nnul,a".utf8) + [0] + Array(",a,1,1,1,1,1,a,1\n".utf8)
+        let path = try writeBytes(bytes, name: "e.csv")
+        Self.expectSame(spec, [path], chunkBytes: [5, 64, 333])
+        let r = try Extractor.extract(spec, files: [path], threads: 1)
+        #expect(r.table.rowCount == 15)
+        #expect(Set(r.rejects.map(\.rule)) == ["parse", "field_count", "field_size", "line_size", "encoding"])
+        // Positional columns (no header): any field count above the highest one read.
+        spec.header = false
+        spec.maxLineBytes = 1 << 20
+        spec.maxFieldBytes = 1 << 20
+        let positional = try writeInput("a,b,c,1,1,1,1,1,t,1\na,b,c,2,2,2,2,2,t,2,more,fields\na,b\n", name: "p.csv")
+        Self.expectSame(spec, [positional])
+        // A declared column missing from the header is null in every row.
+        var missing = spec
+        missing.header = true
+        missing.missingColumns = .null
+        let noCents = try writeInput(header.replacingOccurrences(of: ",cents", with: "") + "\na,b,c,1,1,1,1,1,t\n", name: "m.csv")
+        Self.expectSame(missing, [noCents])
+    }
+
+    /// Every file of the defect corpus, under both file-error policies.
+    @Test func theDefectCorpusReadsTheSame() {
+        for file in ChunkedExtractTests.corpusFiles {
+            for policy in [SourceSpec.FileErrorPolicy.fail, .quarantineFile] {
+                Self.expectSame(ChunkedExtractTests.corpusOrders(file, policy: policy), [file], chunkBytes: [64])
+            }
+        }
+    }
+
+    /// Random lines over the bytes that matter to the C path (delimiters, quotes, CR, LF, signs, dots, digits,
+    /// letters of both cases, spaces, a comment byte, a byte that is not UTF-8), under columns of every kind it types.
+    @Test func randomTextReadsTheSame() throws {
+        let alphabet: [UInt8] = Array("aB1-+.0999,\"\n\r #NN".utf8) + [0xFF, 0xC3, 0xA9]
+        var spec = SourceSpec(name: "r", files: [], columns: [
+            ("a", ColumnDecl(.string)), ("b", ColumnDecl(.int)), ("c", ColumnDecl(.decimal, scale: 1)),
+            ("d", ColumnDecl(.timestamp)), ("e", ColumnDecl(.string)),
+        ])
+        spec.columns.entries[1].value.onInvalid = .null
+        spec.columns.entries[3].value.formats = ["epoch_ms"]
+        spec.columns.entries[4].value.lowercase = true
+        spec.columns.entries[4].value.trim = true
+        spec.nullValues = ["", "N"]
+        spec.maxLineBytes = 30
+        spec.maxFieldBytes = 8
+        spec.comment = "#"
+        var rng = SeededRNG(seed: 11)
+        let dir = try makeTemporaryDirectory("fastrows")
+        for seed in 0..<150 {
+            spec.header = seed % 3 != 0
+            // Lines of mostly five fields of a few bytes each, so most are plain and typed in C with odd values.
+            var body: [UInt8] = spec.header ? Array("a,b,c,d,e\n".utf8) : []
+            for _ in 0..<Int.random(in: 0...60, using: &rng) {
+                let fields = [4, 5, 5, 5, 5, 6].randomElement(using: &rng)!
+                for f in 0..<fields {
+                    if f > 0 { body.append(UInt8(ascii: ",")) }
+                    for _ in 0..<Int.random(in: 0...5, using: &rng) { body.append(alphabet.randomElement(using: &rng)!) }
+                }
+                body += Bool.random(using: &rng) ? [0x0A] : [0x0D, 0x0A]
+            }
+            let path = try writeBytes(body, name: "r\(seed).csv", dir: dir)
+            Self.expectSame(spec, [path], chunkBytes: [16])
+        }
+    }
+}
