@@ -149,3 +149,43 @@ int32_t cvm_interner_intern(cvm_interner *t, const uint8_t *p, int64_t n) {
     return (int32_t)code;
 }
 
+
+int64_t cvm_merge_probe(uint64_t *slots, uint64_t mask, const uint8_t *arena, const uint32_t *offsets, int64_t base,
+                        const uint8_t *src, const uint32_t *src_offsets, const uint64_t *hashes, int64_t n,
+                        int32_t *out, int32_t *fresh) {
+    // A table of millions of slots misses cache on every probe: each value's slot is fetched `ahead` values early,
+    // so the misses overlap instead of queueing.
+    const int64_t ahead = 16;
+    int64_t added = 0;
+    for (int64_t i = 0; i < n && i < ahead; i++) __builtin_prefetch(slots + (hashes[i] & mask), 0, 3);
+    for (int64_t i = 0; i < n; i++) {
+        if (i + ahead < n) __builtin_prefetch(slots + (hashes[i + ahead] & mask), 0, 3);
+        const uint64_t h = hashes[i], tag = h >> 32;
+        const uint8_t *p = src + src_offsets[i];
+        const int64_t len = (int64_t)(src_offsets[i + 1] - src_offsets[i]);
+        uint64_t s = h & mask;
+        int64_t found = -1;
+        for (;;) {
+            uint64_t slot = slots[s];
+            if (slot == 0) break;
+            if ((slot & 0xFFFFFFFFULL) == tag) {
+                int64_t code = (int64_t)(slot >> 32) - 1;
+                // A value added by this merge is another value of `src`, and those are distinct: never equal.
+                if (code < base) {
+                    uint32_t a = offsets[code], b = offsets[code + 1];
+                    if ((int64_t)(b - a) == len && same_bytes(arena + a, p, len)) { found = code; break; }
+                }
+            }
+            s = (s + 1) & mask;
+        }
+        if (found >= 0) {
+            out[i] = (int32_t)found;
+        } else {
+            int64_t code = base + added;
+            fresh[added++] = (int32_t)i;
+            slots[s] = (uint64_t)(code + 1) << 32 | tag;
+            out[i] = (int32_t)code;
+        }
+    }
+    return added;
+}

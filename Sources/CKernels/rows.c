@@ -64,6 +64,95 @@ static inline int parse_decimal(const uint8_t *p, int64_t n, int32_t scale, int6
     return 1;
 }
 
+// FieldParsers.digits: exactly `count` ASCII digits at `at`.
+static inline int digits_at(const uint8_t *b, int64_t n, int64_t at, int count, int *v) {
+    if (at + count > n) return 0;
+    int x = 0;
+    for (int k = 0; k < count; k++) {
+        uint8_t c = (uint8_t)(b[at + k] - '0');
+        if (c > 9) return 0;
+        x = x * 10 + c;
+    }
+    *v = x;
+    return 1;
+}
+
+// CivilDate.daysSinceEpoch (days from 1970-01-01, proleptic Gregorian).
+static inline int64_t civil_days(int64_t year, int64_t month, int64_t day) {
+    int64_t y = month <= 2 ? year - 1 : year;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t mp = month > 2 ? month - 3 : month + 9;
+    int64_t doy = (153 * mp + 2) / 5 + day - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static inline int days_in(int y, int m) {
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
+    return days[m - 1];
+}
+
+// FieldParsers.parseISOTimestamp for a timestamp that writes its offset right after the time (`Z`, `+09:00`,
+// `-0500`, `+02`), or none when the source's zone is a fixed offset (`zone`, seconds east of UTC; -1 << 62 when
+// it is a zone with daylight saving time): microseconds since the epoch. 0 for anything else, the general path's:
+// no offset in a zone with DST, an offset after a space, or text that does not parse.
+static inline int parse_iso_offset(const uint8_t *b, int64_t n, int64_t zone, int64_t *out) {
+    int y, m, d;
+    if (n < 10 || b[4] != '-' || b[7] != '-' || !digits_at(b, n, 0, 4, &y) || !digits_at(b, n, 5, 2, &m)
+        || !digits_at(b, n, 8, 2, &d)) return 0;
+    if (m < 1 || m > 12 || d < 1 || d > days_in(y, m)) return 0;
+    int64_t secs = 0, micros = 0, i = 10;
+    if (i < n && (b[i] == 'T' || b[i] == ' ' || b[i] == 't')) {
+        int hh, mi;
+        if (!digits_at(b, n, i + 1, 2, &hh) || !(i + 3 < n) || b[i + 3] != ':' || !digits_at(b, n, i + 4, 2, &mi)
+            || hh >= 24 || mi >= 60) return 0;
+        secs = hh * 3600 + mi * 60;
+        i += 6;
+        if (i < n && b[i] == ':') {
+            int ss;
+            if (!digits_at(b, n, i + 1, 2, &ss) || ss >= 61) return 0;
+            secs += ss;
+            i += 3;
+            if (i < n && (b[i] == '.' || b[i] == ',')) {
+                i++;
+                int64_t scale = 100000, fs = i;
+                while (i < n && (uint8_t)(b[i] - '0') <= 9) { micros += (b[i] - '0') * scale; scale /= 10; i++; }
+                if (i == fs) return 0;
+            }
+        }
+    }
+    int64_t offset;
+    if (i >= n) {
+        if (zone == CVM_ZONE_NOT_FIXED) return 0;
+        offset = zone;
+    } else if (b[i] == 'Z' || b[i] == 'z') {
+        offset = 0;
+        i++;
+    } else if (b[i] == '+' || b[i] == '-') {
+        int oh, om = 0, v;
+        if (!digits_at(b, n, i + 1, 2, &oh) || oh > 18) return 0;
+        int64_t j = i + 3;
+        if (j < n && b[j] == ':') {
+            if (!digits_at(b, n, j + 1, 2, &v) || v >= 60) return 0;
+            om = v;
+            j += 3;
+        } else if (digits_at(b, n, j, 2, &v)) {
+            if (v >= 60) return 0;
+            om = v;
+            j += 2;
+        }
+        offset = (int64_t)(oh * 3600 + om * 60) * (b[i] == '-' ? -1 : 1);
+        i = j;
+    } else {
+        return 0;
+    }
+    if (i != n) return 0;
+    *out = (civil_days(y, m, d) * 86400 + secs - offset) * 1000000 + micros;
+    return 1;
+}
+
 static inline int is_null(const cvm_fast_spec *s, const uint8_t *p, int64_t n) {
     // Most fields have a length no null value has: one bit test.
     if (n < 64 ? !((s->null_lengths >> n) & 1) : !s->long_null) return 0;
@@ -114,6 +203,9 @@ static inline int type_field(cvm_fast_spec *s, cvm_fast_column *c, const uint8_t
         break;
     case CVM_FAST_EPOCH:
         if (!parse_int(p, n, &v) || __builtin_mul_overflow(v, c->multiplier, &v)) return 0;
+        break;
+    case CVM_FAST_ISO:
+        if (!parse_iso_offset(p, n, c->zone, &v)) return 0;
         break;
     case CVM_FAST_EPOCH_NS:
         if (!parse_int(p, n, &v)) return 0;

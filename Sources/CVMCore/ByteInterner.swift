@@ -206,32 +206,34 @@ public struct ByteInterner: Sendable {
         let m = mask
         if let known { precondition(known.count == n, "one hash per value") }
         let hs = known ?? ByteInterner.hashes(of: d)
-        // The table is moved out while it is probed through a pointer, so the arena can grow beside it.
-        var table = slots
-        slots = []
-        defer { slots = table }
-        return table.withUnsafeMutableBufferPointer { t in
-            d.arena.withUnsafeBufferPointer { src in
-                [Int32](unsafeUninitializedCapacity: n) { out, count in
-                    // A table of millions of slots misses cache on every probe: each value's slot is
-                    // fetched `ahead` values early, so the misses overlap instead of queueing.
-                    let ahead = 16
-                    for i in 0..<min(ahead, n) { cvm_prefetch(t.baseAddress! + (Int(truncatingIfNeeded: hs[i]) & m)) }
-                    for i in 0..<n {
-                        if i + ahead < n { cvm_prefetch(t.baseAddress! + (Int(truncatingIfNeeded: hs[i + ahead]) & m)) }
-                        let b = UnsafeBufferPointer(rebasing: src[Int(d.offsets[i])..<Int(d.offsets[i + 1])])
-                        let (code, s) = probe(b, hash: hs[i], in: UnsafeBufferPointer(t))
-                        if let code {
-                            out[i] = code
-                        } else {
-                            out[i] = add(b, hash: hs[i])
-                            t[s] = ByteInterner.slot(out[i], hash: hs[i])
+        let base = values.count
+        var fresh = [Int32](repeating: 0, count: n)
+        var added = 0
+        let remap = [Int32](unsafeUninitializedCapacity: n) { out, count in
+            added = slots.withUnsafeMutableBufferPointer { t in
+                values.arena.withUnsafeBufferPointer { arena in
+                    values.offsets.withUnsafeBufferPointer { offsets in
+                        d.arena.withUnsafeBufferPointer { src in
+                            d.offsets.withUnsafeBufferPointer { srcOffsets in
+                                hs.withUnsafeBufferPointer { h in
+                                    fresh.withUnsafeMutableBufferPointer { f in
+                                        // An empty arena may have no address; nothing is read from it then.
+                                        Int(cvm_merge_probe(t.baseAddress!, UInt64(m), arena.baseAddress ?? UnsafePointer(bitPattern: 1)!,
+                                                            offsets.baseAddress!, Int64(base),
+                                                            src.baseAddress ?? UnsafePointer(bitPattern: 1)!, srcOffsets.baseAddress!,
+                                                            h.baseAddress!, Int64(n), out.baseAddress!, f.baseAddress!))
+                                    }
+                                }
+                            }
                         }
                     }
-                    count = n
                 }
             }
+            count = n
         }
+        values.append(contentsOf: d, at: fresh.prefix(added))
+        if recordsHashes { for i in fresh.prefix(added) { hashes.append(hs[Int(i)]) } }
+        return remap
     }
 }
 

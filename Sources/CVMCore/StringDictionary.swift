@@ -66,6 +66,27 @@ public struct StringDictionary: Sendable, Hashable, RandomAccessCollection, Expr
     /// Value `i`'s length in UTF-8 bytes.
     @inlinable public func byteCount(_ i: Int) -> Int { Int(offsets[i + 1] &- offsets[i]) }
 
+    /// Appends the values of `d` at `indices` (ascending), in that order: a run of consecutive ones as one copy of
+    /// their bytes (a merge's new values: for an id column, every value of the file).
+    public mutating func append(contentsOf d: StringDictionary, at indices: ArraySlice<Int32>) {
+        guard !indices.isEmpty else { return }
+        var k = indices.startIndex
+        d.arena.withUnsafeBufferPointer { src in
+            while k < indices.endIndex {
+                let first = Int(indices[k])
+                var last = first
+                k += 1
+                while k < indices.endIndex, Int(indices[k]) == last + 1 { last += 1; k += 1 }
+                let from = Int(d.offsets[first]), to = Int(d.offsets[last + 1])
+                precondition(arena.count + (to - from) <= Int(UInt32.max),
+                             "a string column's distinct values hold more than 4 GiB of text; split the source into several")
+                let shift = UInt32(arena.count) &- d.offsets[first]
+                arena.append(contentsOf: UnsafeBufferPointer(rebasing: src[from..<to]))
+                for j in (first + 1)...(last + 1) { offsets.append(d.offsets[j] &+ shift) }
+            }
+        }
+    }
+
     /// Appends a value (no check for an equal one: that is `ByteInterner`'s work); its index.
     @discardableResult
     public mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {

@@ -477,7 +477,7 @@ final class FileExtractor {
         let headerNames = layout.headerNames, headerFirst = layout.headerFirst
         var repeatedHeaders = 0
         // The common rows are typed in C; the general path below reads every other record (and defines them all).
-        let fast = FastRows(source: source, readers: readers, layout: layout, nullValues: nullValues)
+        let fast = FastRows(self, readers: readers, layout: layout)
         // After the C code took nothing, the next few records go to the general path before it is asked again
         // (doubling up to 256 while it keeps taking nothing): a file of quoted rows costs it one look in 256.
         var fastMisses = 0, fastWait = 0

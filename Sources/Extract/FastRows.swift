@@ -13,7 +13,7 @@ import Foundation
 /// So the table, the rejects and the dictionaries are the same with or without it (`FastRowsTests`).
 ///
 /// Used when every column is of a kind typed here: text (as written, lowercased or uppercased, trimmed or not),
-/// int, decimal, and timestamps in epoch units. Dates and timestamps written as text, doubles, booleans, `strip`
+/// int, decimal, and timestamps in epoch units or ISO 8601 with an offset. Dates and timestamps written as text, doubles, booleans, `strip`
 /// and number formats keep the whole source on the general path.
 final class FastRows {
     /// Rows typed per call into C: the batches stay in cache between being written and appended.
@@ -34,10 +34,17 @@ final class FastRows {
     private var allocations: [UnsafeMutableRawPointer] = []
 
     /// Nil when some column or the source's format needs the general path.
-    init?(source: SourceSpec, readers: [ColumnReader], layout: FileExtractor.Layout, nullValues: [[UInt8]]) {
+    init?(_ fx: FileExtractor, readers: [ColumnReader], layout: FileExtractor.Layout) {
+        let source = fx.source, nullValues = fx.nullValues
+        let zone: Int64
+        switch fx.zone.kind {
+        case .fixed(let seconds): zone = seconds
+        case .iana: zone = CVM_ZONE_NOT_FIXED
+        }
         guard FastRows.enabled, source.delimiter != "whitespace", let delimiter = source.delimiter.utf8.first, source.delimiter.utf8.count == 1,
               source.decimalSeparator == ".", source.thousandsSeparator == nil else { return nil }
         var kinds: [(kind: Int32, scale: Int32, multiplier: Int64)] = []
+        let iso = Int32(CVM_FAST_ISO)
         for r in readers {
             guard r.strip.isEmpty else { return nil }
             switch r.type {
@@ -61,6 +68,9 @@ final class FastRows {
                 case .epochMillis: kinds.append((Int32(CVM_FAST_EPOCH), 0, 1000))
                 case .epochMicros: kinds.append((Int32(CVM_FAST_EPOCH), 0, 1))
                 case .epochNanos: kinds.append((Int32(CVM_FAST_EPOCH_NS), 0, 0))
+                // In a zone with daylight saving time, only those that write their offset: the others take the
+                // general path row by row, which the backing-off in `rows` keeps cheap when none does.
+                case .iso8601: kinds.append((iso, 0, 0))
                 default: return nil
                 }
             default:
@@ -85,7 +95,7 @@ final class FastRows {
             let string = kinds[c].kind <= Int32(CVM_FAST_STRING_UPPER)
             columns[c] = cvm_fast_column(
                 kind: kinds[c].kind, field: Int32(layout.fieldIndex[c]), trim: r.trim ? 1 : 0, scale: kinds[c].scale,
-                multiplier: kinds[c].multiplier, interner: string ? r.interner.cTable : nil,
+                multiplier: kinds[c].multiplier, zone: zone, interner: string ? r.interner.cTable : nil,
                 ints: string ? nil : alloc(Int64.self, batch), codes: string ? alloc(Int32.self, batch) : nil,
                 nulls: alloc(Int64.self, batch), null_count: 0)
         }

@@ -48,7 +48,7 @@ import Testing
         let text = "s,i,d,ms,l\nab,-12,3.5,1700000000123,Paid\r\n,7,,NA,x\ncd,+0,-.25,0,PAID\n\"q\",1,1,1,a\nef,2,2,2,b\n"
         let (fx, scanner, layout, start) = try Self.prepared(Self.mixed, text)
         var readers = start
-        let fast = try #require(FastRows(source: Self.mixed, readers: readers, layout: layout, nullValues: fx.nullValues))
+        let fast = try #require(FastRows(fx, readers: readers, layout: layout))
         var lines: [Int64] = []
         #expect(fast.run(scanner, &readers, &lines, limit: .max) == 3)
         #expect(lines == [2, 3, 4])
@@ -73,11 +73,11 @@ import Testing
     @Test func textDatesKeepTheSourceOnTheGeneralPath() throws {
         let spec = SourceSpec(name: "m", files: [], columns: Self.mixed.columns.entries.map { ($0.key, $0.value) } + [("day", ColumnDecl(.date))])
         let (fx, _, layout, readers) = try Self.prepared(spec, "s,i,d,ms,l,day\nab,1,1,1,a,2026-01-02\n")
-        #expect(FastRows(source: spec, readers: readers, layout: layout, nullValues: fx.nullValues) == nil)
+        #expect(FastRows(fx, readers: readers, layout: layout) == nil)
         var positional = Self.mixed
         positional.delimiter = "whitespace"
         let (fx2, _, layout2, readers2) = try Self.prepared(positional, "s i d ms l\nab 1 1 1 a\n")
-        #expect(FastRows(source: positional, readers: readers2, layout: layout2, nullValues: fx2.nullValues) == nil)
+        #expect(FastRows(fx2, readers: readers2, layout: layout2) == nil)
     }
 
     /// Every kind of value the C path types, at and past its edges (signs, 18 and 19 digits, overflow, decimals
@@ -88,6 +88,7 @@ import Testing
             ("s", ColumnDecl(.string)), ("low", ColumnDecl(.string)), ("up", ColumnDecl(.enum)), ("i", ColumnDecl(.int)),
             ("d", ColumnDecl(.decimal, scale: 2)), ("ms", ColumnDecl(.timestamp)), ("ns", ColumnDecl(.timestamp)),
             ("sec", ColumnDecl(.timestamp)), ("t", ColumnDecl(.string)), ("cents", ColumnDecl(.decimal, scale: 2)),
+            ("at", ColumnDecl(.timestamp)),
         ])
         spec.columns.entries[1].value.lowercase = true
         spec.columns.entries[2].value.uppercase = true
@@ -98,49 +99,67 @@ import Testing
         spec.columns.entries[9].value.divideBy = 100
         spec.columns.entries[4].value.onInvalid = .null
         spec.comment = "//"
-        spec.maxLineBytes = 120
+        spec.maxLineBytes = 160
         spec.maxFieldBytes = 30
         spec.nullValues = ["", "NA", "-"]
-        let header = "s,low,up,i,d,ms,ns,sec,t,cents"
+        let header = "s,low,up,i,d,ms,ns,sec,t,cents,at"
         let values: [[String]] = [
-            ["a", "b", "c", "0", "0", "0", "0", "0", "x", "0"],
-            ["Hello", "MiXeD Case", "mixed case", "-9223372036854775808", "1.999", "9223372036854775807", "-1", "1.5", " spaced\t", "12"],
-            ["é", "ÀÉ", "straße", "999999999999999999", "1.10", "9223372036854775", "-999", "9223372036854", "\t", "-7"],
-            ["NA", "-", "", "+5", "-0.5", "-1000", "-1000", "-1", " NA ", "0.5"],
-            ["\u{FF}", "a", "b", "1", "1", "1", "1", "1", "t", "1"].map { $0 == "\u{FF}" ? "\u{1}" : $0 },
-            ["dup", "dup", "dup", "1000000000000000000", "12345678901234567.8", "1e3", "12", "-9223372036855", "y", "1.5"],
-            ["z", "z", "z", "1_000", "1.2.3", "", "+", "0x10", "", ""],
-            ["w", "w", "w", "--1", ".", "-", "1.0", " 1", "w", "99999999999999999"],
+            ["a", "b", "c", "0", "0", "0", "0", "0", "x", "0", "2026-01-02T03:04:05Z"],
+            ["Hello", "MiXeD Case", "mixed case", "-9223372036854775808", "1.999", "9223372036854775807", "-1", "1.5", " spaced\t", "12",
+             "2026-01-02T03:04:05.1234567+09:00"],
+            ["é", "ÀÉ", "straße", "999999999999999999", "1.10", "9223372036854775", "-999", "9223372036854", "\t", "-7", "2024-02-29 23:59:60.5-0500"],
+            ["NA", "-", "", "+5", "-0.5", "-1000", "-1000", "-1", " NA ", "0.5", "2026-01-02T03:04:05"],
+            ["\u{1}", "a", "b", "1", "1", "1", "1", "1", "t", "1", "2026-02-29T00:00:00Z"],
+            ["dup", "dup", "dup", "1000000000000000000", "12345678901234567.8", "1e3", "12", "-9223372036855", "y", "1.5", "2026-01-02 03:04:05 UTC"],
+            ["z", "z", "z", "1_000", "1.2.3", "", "+", "0x10", "", "", "2026-01-02T24:00:00Z"],
+            ["w", "w", "w", "--1", ".", "-", "1.0", " 1", "w", "99999999999999999", "2026-01-02T03:04+19:00"],
+            ["v", "v", "v", "1", "1", "1", "1", "1", "v", "1", "2026-01-02t03:04z"],
+            ["u", "u", "u", "1", "1", "1", "1", "1", "u", "1", "2026-01-02Z"],
+            ["r", "r", "r", "1", "1", "1", "1", "1", "r", "1", "2026-01-02T03:04:05+02"],
+            ["q", "q", "q", "1", "1", "1", "1", "1", "q", "1", "2026-01-02T03:04:05.+02:00"],
+            ["o", "o", "o", "1", "1", "1", "1", "1", "o", "1", "2026-01-02T03:04:05-02:60"],
+            ["n", "n", "n", "1", "1", "1", "1", "1", "n", "1", "2026-01-02 03:04:05 -0500"],
+            ["k", "k", "k", "1", "1", "1", "1", "1", "k", "1", "2026-13-02T03:04:05Z"],
+            ["j", "j", "j", "1", "1", "1", "1", "1", "j", "1", "2026-06-30T12:00:00+0530x"],
+            ["h", "h", "h", "1", "1", "1", "1", "1", "h", "1", "2026-01-02T24:00:00Z"],
+            ["g", "g", "g", "1", "1", "1", "1", "1", "g", "1", "2026-01-02T23:59:61Z"],
         ]
         var text = header + "\n"
         for (k, v) in values.enumerated() {
             text += v.joined(separator: ",") + (k % 2 == 0 ? "\n" : "\r\n")
-            text += "plain\(k),P\(k),p\(k),\(k),\(k).5,\(k),\(k),\(k), t\(k) ,\(k)\n"
+            text += "plain\(k),P\(k),p\(k),\(k),\(k).5,\(k),\(k),\(k), t\(k) ,\(k),2026-0\(k % 9 + 1)-1\(k % 10)T1\(k % 10):00:00+01:00\n"
         }
-        text += "\"quoted\",q,q,1,1,1,1,1,q,1\n// a comment, with a comma\n/ not a comment,a,a,1,1,1,1,1,a,1\n\n\r\n"
-        text += header + "\n" + "s,low,up,i,d,ms,ns,sec\n" + "a,b,c,1,1,1,1,1,t,1,extra\n"
-        text += "long," + String(repeating: "L", count: 40) + ",c,1,1,1,1,1,t,1\n"
-        text += "wide," + Array(repeating: String(repeating: "W", count: 25), count: 9).joined(separator: ",") + "\n"
-        text += "mid\"quote,a,a,1,1,1,1,1,a,1\nlast,a,a,1,1,1,1,1,a,1"
+        let at = ",2026-01-01T00:00:00Z"
+        text += "\"quoted\",q,q,1,1,1,1,1,q,1\(at)\n// a comment, with a comma\n/ not a comment,a,a,1,1,1,1,1,a,1\(at)\n\n\r\n"
+        text += header + "\n" + "s,low,up,i,d,ms,ns,sec\n" + "a,b,c,1,1,1,1,1,t,1\(at),extra\n"
+        text += "long," + String(repeating: "L", count: 40) + ",c,1,1,1,1,1,t,1\(at)\n"
+        text += "wide," + Array(repeating: String(repeating: "W", count: 25), count: 10).joined(separator: ",") + "\n"
+        text += "mid\"quote,a,a,1,1,1,1,1,a,1\(at)\nlast,a,a,1,1,1,1,1,a,1\(at)"
         var bytes = Array(text.utf8)
         // Bytes that are not UTF-8 and a NUL byte, in text fields.
-        bytes += Array("\nbad,".utf8) + [0xC3, 0x28] + Array(",a,1,1,1,1,1,a,1\nnul,a".utf8) + [0] + Array(",a,1,1,1,1,1,a,1\n".utf8)
+        bytes += Array("\nbad,".utf8) + [0xC3, 0x28] + Array(",a,1,1,1,1,1,a,1\(at)\nnul,a".utf8) + [0] + Array(",a,1,1,1,1,1,a,1\(at)\n".utf8)
         let path = try writeBytes(bytes, name: "e.csv")
         Self.expectSame(spec, [path], chunkBytes: [5, 64, 333])
+        // Timestamps without an offset: typed in C in a fixed-offset zone, left to the general path in one with DST.
+        for zone in ["+05:30", "Europe/Berlin"] {
+            var zoned = spec
+            zoned.timezone = zone
+            Self.expectSame(zoned, [path], chunkBytes: [64])
+        }
         let r = try Extractor.extract(spec, files: [path], threads: 1)
-        #expect(r.table.rowCount == 15)
+        #expect(r.table.rowCount == 28)
         #expect(Set(r.rejects.map(\.rule)) == ["parse", "field_count", "field_size", "line_size", "encoding"])
         // Positional columns (no header): any field count above the highest one read.
         spec.header = false
         spec.maxLineBytes = 1 << 20
         spec.maxFieldBytes = 1 << 20
-        let positional = try writeInput("a,b,c,1,1,1,1,1,t,1\na,b,c,2,2,2,2,2,t,2,more,fields\na,b\n", name: "p.csv")
+        let positional = try writeInput("a,b,c,1,1,1,1,1,t,1\(at)\na,b,c,2,2,2,2,2,t,2\(at),more,fields\na,b\n", name: "p.csv")
         Self.expectSame(spec, [positional])
         // A declared column missing from the header is null in every row.
         var missing = spec
         missing.header = true
         missing.missingColumns = .null
-        let noCents = try writeInput(header.replacingOccurrences(of: ",cents", with: "") + "\na,b,c,1,1,1,1,1,t\n", name: "m.csv")
+        let noCents = try writeInput(header.replacingOccurrences(of: ",cents", with: "") + "\na,b,c,1,1,1,1,1,t\(at)\n", name: "m.csv")
         Self.expectSame(missing, [noCents])
     }
 
