@@ -156,3 +156,11 @@ final class FastRows {
         return total
     }
 }
+
+/// The switch of the C path for the fuzz targets, which read every input both ways and require the same result.
+@_spi(Fuzzing) public enum FastRowsSwitch {
+    public static var enabled: Bool {
+        get { FastRows.enabled }
+        set { FastRows.enabled = newValue }
+    }
+}

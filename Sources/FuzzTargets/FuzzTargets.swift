@@ -70,6 +70,29 @@ public enum FuzzTargets {
             s.timezone = "UTC+02:00"
             out.append(s)
         }
+        // Sources whose plain lines are typed in C (`FastRows`): text (trimmed, lowercased, uppercased), int,
+        // decimal, ISO 8601 and epoch timestamps. Read both ways, they must give the same result.
+        let fastColumns: [(String, ColumnDecl)] = [
+            ("a", ColumnDecl(.string)), ("b", ColumnDecl(.int)), ("c", ColumnDecl(.decimal, scale: 2)),
+            ("d", ColumnDecl(.timestamp)), ("e", ColumnDecl(.enum, values: ["x", "y"])), ("f", ColumnDecl(.timestamp, format: "epoch_ms")),
+            ("g", ColumnDecl(.string)),
+        ]
+        for delimiter in [",", "|"] {
+            for header in [true, false] {
+                var s = SourceSpec(name: "fuzz", files: [], columns: fastColumns)
+                s.delimiter = delimiter
+                s.header = header
+                s.missingColumns = .null
+                s.columns.entries[0].value.trim = true
+                s.columns.entries[4].value.lowercase = true
+                s.columns.entries[6].value.uppercase = true
+                if !header { s.columns.entries[1].value.onInvalid = .null; s.comment = "#" }
+                s.maxLineBytes = 1024
+                s.maxFieldBytes = 64
+                s.timezone = header ? "+05:30" : "Europe/Berlin"
+                out.append(s)
+            }
+        }
         return out
     }()
 
@@ -79,7 +102,20 @@ public enum FuzzTargets {
         guard let first = input.first else { return nil }
         let spec = sources[Int(first) % sources.count]
         let bytes = Array(input.dropFirst())
-        guard let r = try? Extractor.extract(spec, bytes: bytes, name: "fuzz.csv") else { return nil }
+        // The general path alone first: the C path must not change anything (table, rejects, file report).
+        FastRowsSwitch.enabled = false
+        let general = Result { try Extractor.extract(spec, bytes: bytes, name: "fuzz.csv") }
+        FastRowsSwitch.enabled = true
+        let result = Result { try Extractor.extract(spec, bytes: bytes, name: "fuzz.csv") }
+        switch (general, result) {
+        case (.success(let g), .success(let r)):
+            precondition(g.table == r.table && g.rejects == r.rejects && g.files == r.files, "the C path changed the result")
+        case (.failure(let g), .failure(let r)):
+            precondition("\(g)" == "\(r)", "the C path changed the error")
+        default:
+            preconditionFailure("the C path changed whether the input is read")
+        }
+        guard let r = try? result.get() else { return nil }
         // Row accounting holds for any input: every row read is kept or quarantined.
         let f = r.files[0]
         precondition(f.rowsRead == f.rowsAccepted + f.rowsRejected, "row accounting")
