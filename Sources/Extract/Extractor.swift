@@ -134,10 +134,11 @@ public enum Extractor {
     }
 
     /// Extracts in-memory bytes as if they were the file `name` (tests and fuzzing).
+    /// - Parameter typesCommonRowsInC: false: every record takes the general path (the result must be the same).
     /// - Throws: `ExtractError` for a file-level problem, whatever `on_file_error` says.
-    public static func extract(_ source: SourceSpec, bytes: [UInt8], name: String) throws -> ExtractResult {
+    public static func extract(_ source: SourceSpec, bytes: [UInt8], name: String, typesCommonRowsInC: Bool = true) throws -> ExtractResult {
         do {
-            let part = try FileExtractor(source: source, path: name, bytes: bytes).run()
+            let part = try FileExtractor(source: source, path: name, bytes: bytes, typesCommonRowsInC: typesCommonRowsInC).run()
             var builder = TableBuilder(source: source, expectedBytes: 0)
             let (rejects, report) = (part.rejects, part.report)
             var nulled = NulledValues()
@@ -279,12 +280,15 @@ final class FileExtractor {
 
     /// Stop after this many records (`Extractor.sample`); nil: the whole file.
     let rowLimit: Int?
+    /// False: every record takes the general path (`FastRows`; the fuzz target reads each input both ways).
+    let typesCommonRowsInC: Bool
 
-    init(source: SourceSpec, path: String, bytes: [UInt8]? = nil, rowLimit: Int? = nil) {
+    init(source: SourceSpec, path: String, bytes: [UInt8]? = nil, rowLimit: Int? = nil, typesCommonRowsInC: Bool = true) {
         self.source = source
         self.path = path
         self.bytes = bytes
         self.rowLimit = rowLimit
+        self.typesCommonRowsInC = typesCommonRowsInC
         zone = ZoneConverter(source.timezone) ?? ZoneConverter("UTC")!
         nullValues = source.nullValues.map { Array($0.utf8) }
         nullLengths = nullValues.reduce(0) { $1.count < 64 ? $0 | 1 << UInt64($1.count) : $0 }
@@ -477,7 +481,7 @@ final class FileExtractor {
         let headerNames = layout.headerNames, headerFirst = layout.headerFirst
         var repeatedHeaders = 0
         // The common rows are typed in C; the general path below reads every other record (and defines them all).
-        let fast = FastRows(self, readers: readers, layout: layout)
+        let fast = typesCommonRowsInC ? FastRows(self, readers: readers, layout: layout) : nil
         // After the C code took nothing, the next few records go to the general path before it is asked again
         // (doubling up to 256 while it keeps taking nothing): a file of quoted rows costs it one look in 256.
         var fastMisses = 0, fastWait = 0

@@ -19,7 +19,8 @@ final class FastRows {
     /// Rows typed per call into C: the batches stay in cache between being written and appended.
     static let batchRows = 1024
 
-    /// Off: every record takes the general path (tests compare the two; the results must be the same).
+    /// Off: every record takes the general path (`FastRowsTests` compare the two, whole and in chunks; the results
+    /// must be the same). The fuzz target uses `Extractor.extract(_:bytes:name:typesCommonRowsInC:)` instead.
     static var enabled: Bool {
         get { switchLock.withLock { on } }
         set { switchLock.withLock { on = newValue } }
@@ -157,10 +158,3 @@ final class FastRows {
     }
 }
 
-/// The switch of the C path for the fuzz targets, which read every input both ways and require the same result.
-@_spi(Fuzzing) public enum FastRowsSwitch {
-    public static var enabled: Bool {
-        get { FastRows.enabled }
-        set { FastRows.enabled = newValue }
-    }
-}

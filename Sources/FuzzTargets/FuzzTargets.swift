@@ -103,9 +103,7 @@ public enum FuzzTargets {
         let spec = sources[Int(first) % sources.count]
         let bytes = Array(input.dropFirst())
         // The general path alone first: the C path must not change anything (table, rejects, file report).
-        FastRowsSwitch.enabled = false
-        let general = Result { try Extractor.extract(spec, bytes: bytes, name: "fuzz.csv") }
-        FastRowsSwitch.enabled = true
+        let general = Result { try Extractor.extract(spec, bytes: bytes, name: "fuzz.csv", typesCommonRowsInC: false) }
         let result = Result { try Extractor.extract(spec, bytes: bytes, name: "fuzz.csv") }
         switch (general, result) {
         case (.success(let g), .success(let r)):
