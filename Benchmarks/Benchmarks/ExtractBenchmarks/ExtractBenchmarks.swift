@@ -1,4 +1,4 @@
-// Extract kernels: the gzip reader, the CSV tokenizer and timestamp parsing, on one core.
+// Extract kernels: the gzip reader, the CSV tokenizer, a source's typing and timestamp parsing, on one core.
 import Benchmark
 import CVMCore
 @_spi(Benchmarks) import Extract
@@ -12,6 +12,8 @@ struct ShopFiles: Sendable {
     var gzip: [UInt8] = []
     /// The same bytes inflated: what the CSV tokenizer sees.
     var csv: [UInt8] = []
+    /// The click-event files inflated, one after the other (each with its header: the later ones are skipped).
+    var events: [UInt8] = []
     var files = 0
 
     static func make() -> ShopFiles {
@@ -25,7 +27,12 @@ struct ShopFiles: Sendable {
             let paths = (FileManager.default.enumerator(atPath: dir)?.allObjects as? [String] ?? [])
                 .filter { $0.hasSuffix(".gz") }.sorted()
             for p in paths {
-                out.gzip += try Array(Data(contentsOf: URL(fileURLWithPath: dir + "/" + p)))
+                let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: dir + "/" + p)))
+                out.gzip += bytes
+                if p.hasPrefix("events/") {
+                    let reader = try GzipReader(bytes: bytes, name: p)
+                    while try reader.read(into: &out.events, max: 1 << 20) > 0 {}
+                }
             }
             out.files = paths.count
             let reader = try GzipReader(bytes: out.gzip, name: "shop.gz")
@@ -38,6 +45,18 @@ struct ShopFiles: Sendable {
 }
 
 let shop = ShopFiles.make()
+
+/// The generator's click events as a source declares them (as in the demo pipeline).
+let eventsSource: SourceSpec = {
+    var s = SourceSpec(name: "events", files: [], columns: [
+        ("event_id", ColumnDecl(.string)), ("customer_id", ColumnDecl(.string)),
+        ("occurred_at", ColumnDecl(.timestamp, format: "epoch_ms")), ("event_type", ColumnDecl(.enum)),
+        ("sku", ColumnDecl(.string)), ("category", ColumnDecl(.string)), ("device", ColumnDecl(.enum)),
+        ("referrer", ColumnDecl(.string)),
+    ])
+    s.columns.entries[2].value.from = "ts"
+    return s
+}()
 
 /// Timestamps spread over two years: ISO 8601 with the offset in the field, and the same local times
 /// without an offset (the source's IANA zone applies). Packed into one byte array with offsets.
@@ -149,6 +168,24 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.measurement(.bytesPerSecond, Int(r))
         benchmark.measurement(.rowsPerSecond, Int(r * Double(records + malformed) / Double(shop.csv.count)))
         blackHole((records, fields, malformed))
+    }
+
+    // Extract's typing of a whole source held in memory: parse, type, intern into the file's dictionaries, build
+    // the table. Common rows in C (`FastRows`), then every row through the general path; same result.
+    for (path, inC) in [("common rows in C", true), ("general path only", false)] {
+        Benchmark("extract typing (the shop's click events in memory, \(path))",
+                  configuration: .init(units: [.bytesPerSecond: .mega, .rowsPerSecond: .kilo], warmupIterations: 2,
+                                       maxDuration: .seconds(4), maxIterations: 100, setup: { blackHole(shop.events.count) })) { benchmark in
+            var rows = 0
+            benchmark.startMeasurement()
+            let r = try rate(shop.events.count) {
+                rows = try Extractor.extract(eventsSource, bytes: shop.events, name: "events.csv", typesCommonRowsInC: inC).table.rowCount
+            }
+            benchmark.stopMeasurement()
+            precondition(rows > 0)
+            benchmark.measurement(.bytesPerSecond, Int(r))
+            benchmark.measurement(.rowsPerSecond, Int(r * Double(rows) / Double(shop.events.count)))
+        }
     }
 
     // 1,000 parses per iteration (scalingFactor .kilo): throughput is parses per second, time is per parse.
