@@ -163,6 +163,12 @@ static inline int is_null(const cvm_fast_spec *s, const uint8_t *p, int64_t n) {
     return 0;
 }
 
+// A null in row `row` of column `c`: its place in the nulls, and 0 as its value (what the general path appends).
+static inline void set_null(cvm_fast_column *c, int64_t row) {
+    c->nulls[c->null_count++] = row;
+    if (c->codes) c->codes[row] = 0; else c->ints[row] = 0;
+}
+
 // Types one field into row `row` of column `c`'s batch; 0 when the general path must type the row.
 static inline int type_field(cvm_fast_spec *s, cvm_fast_column *c, const uint8_t *p, int64_t n, int64_t row) {
     if (c->trim) {
@@ -170,8 +176,7 @@ static inline int type_field(cvm_fast_spec *s, cvm_fast_column *c, const uint8_t
         while (n > 0 && is_blank(p[n - 1])) n--;
     }
     if (is_null(s, p, n)) {
-        c->nulls[c->null_count++] = row;
-        if (c->codes) c->codes[row] = 0; else c->ints[row] = 0;
+        set_null(c, row);
         return 1;
     }
     int64_t v = 0;
@@ -276,8 +281,7 @@ int64_t cvm_fast_rows(cvm_fast_spec *s, const uint8_t *buf, int64_t len, int64_t
         for (int64_t k = 0; k < s->ncols && ok; k++) {
             cvm_fast_column *c = &s->cols[k];
             if (c->field < 0) {
-                c->nulls[c->null_count++] = rows;
-                if (c->codes) c->codes[rows] = 0; else c->ints[rows] = 0;
+                set_null(c, rows);
                 continue;
             }
             int64_t a = s->field_start[c->field], b = s->field_end[c->field];

@@ -42,7 +42,9 @@ final class FastRows {
         case .fixed(let seconds): zone = seconds
         case .iana: zone = CVM_ZONE_NOT_FIXED
         }
-        guard FastRows.enabled, source.delimiter != "whitespace", let delimiter = source.delimiter.utf8.first, source.delimiter.utf8.count == 1,
+        // The scanner's own delimiter and dialect, so both paths split and quote alike.
+        let dialect = FileExtractor.dialect(source)
+        guard FastRows.enabled, case .byte(let delimiter) = FileExtractor.delimiter(source),
               source.decimalSeparator == ".", source.thousandsSeparator == nil else { return nil }
         var kinds: [(kind: Int32, scale: Int32, multiplier: Int64)] = []
         let iso = Int32(CVM_FAST_ISO)
@@ -108,8 +110,8 @@ final class FastRows {
         let fieldRoom = max(1, layout.expectedFields >= 0 ? layout.expectedFields : layout.maxIndex + 1)
         let scratch = 4096
         spec.initialize(to: cvm_fast_spec(
-            delimiter: delimiter, quote: source.quote?.utf8.first.map(Int32.init) ?? -1,
-            comment_first: source.comment?.utf8.first.map(Int32.init) ?? -1,
+            delimiter: delimiter, quote: dialect.quote.map(Int32.init) ?? -1,
+            comment_first: dialect.comment?.first.map(Int32.init) ?? -1,
             max_record_bytes: Int64(source.maxLineBytes), max_field_bytes: Int64(source.maxFieldBytes),
             expected_fields: Int64(layout.expectedFields), max_index: Int64(layout.maxIndex),
             header_first: copy(layout.headerFirst), header_first_len: Int64(layout.headerFirst.count),
