@@ -30,7 +30,7 @@ let package = Package(
         // extract's per-file string interner and the prefetch hint of the big hash-table probes.
         .target(name: "CKernels"),
         .target(name: "Extract", dependencies: ["CVMCore", "CKernels", "CZlib"]),
-        .target(name: "Clean", dependencies: ["CVMCore"]),
+        .target(name: "Clean", dependencies: ["CVMCore", "CKernels"]),
         .target(name: "Features", dependencies: ["CVMCore"]),
         .target(name: "Cluster", dependencies: ["CVMCore", "CKernels"]),
         .target(name: "Value", dependencies: ["CVMCore"]),

@@ -131,6 +131,14 @@ int cvm_set_mmap_threshold(size_t bytes) {
 #endif
 }
 
+int cvm_release_free_memory(void) {
+#if defined(__GLIBC__)
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}
+
 int64_t cvm_count_byte(const uint8_t *p, int64_t n, uint8_t c) {
     int64_t total = 0;
     // In blocks of 255 so the per-lane byte counters cannot overflow once vectorised.

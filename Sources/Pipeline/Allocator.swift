@@ -29,4 +29,11 @@ public enum AllocatorPolicy {
         guard env["MALLOC_MMAP_THRESHOLD_"] == nil, env["GLIBC_TUNABLES"] == nil else { return false }
         return cvm_set_mmap_threshold(1 << 20) == 1
     }
+
+    /// Gives the heap's free pages back to the system (`cvm_release_free_memory`), after a phase that freed many
+    /// arrays below the mmap threshold: extract's per-file readers and interners, for one. Without it they stay
+    /// in the process while the next phase maps its big columns fresh.
+    public static func releaseFreeMemory() {
+        _ = cvm_release_free_memory()
+    }
 }

@@ -35,6 +35,7 @@ extension PipelineRunner {
         for (name, source) in loaded.config.sources {
             let files = loaded.files[name] ?? []
             let result = try Extractor.extract(source, files: files, threads: threads) { files, rows in line?.advance(units: files, rows: rows) }
+            AllocatorPolicy.releaseFreeMemory()
             var table = result.table
             table.name = "raw_\(name)"
             outputs.append(table)

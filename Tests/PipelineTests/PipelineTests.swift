@@ -15,4 +15,49 @@ struct AllocatorPolicyTests {
         if !sanitized { #expect(AllocatorPolicy.apply(environment: [:])) }
         #endif
     }
+
+    /// Blocks below the mmap threshold stay resident in the heap once freed, until `releaseFreeMemory` hands their
+    /// pages back (what the sessions' concatenation and extract rely on for their peak memory).
+    @Test func freedHeapBlocksAreHandedBack() throws {
+        #if os(Linux)
+        let sanitized = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
+            || dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
+        try #require(!sanitized, "a sanitizer's allocator is not glibc's")
+        // As a cvm process: blocks below 1 MiB come from the heap (glibc's own threshold starts at 128 KiB).
+        try #require(AllocatorPolicy.apply(environment: [:]))
+        let page = Int(sysconf(Int32(_SC_PAGESIZE))), size = 64 * page, count = 400
+        // Each block with a small one after it, so freeing them never merges into the heap's top (which glibc
+        // trims on its own).
+        var blocks: [UnsafeMutableRawPointer] = [], guards: [UnsafeMutableRawPointer] = []
+        for _ in 0..<count {
+            let b = try #require(malloc(size))
+            memset(b, 1, size)
+            blocks.append(b)
+            guards.append(try #require(malloc(64)))
+        }
+        for b in blocks { free(b) }
+        /// Resident pages among each freed block's interior pages (its first and last pages may hold malloc's
+        /// own bookkeeping or a neighbour).
+        func resident() -> (Int, Int) {
+            var vec = [UInt8](repeating: 0, count: 64)
+            var (yes, all) = (0, 0)
+            for b in blocks {
+                let first = (Int(bitPattern: b) + page - 1) / page * page + page
+                let end = (Int(bitPattern: b) + size) / page * page - page
+                guard end > first else { continue }
+                let n = (end - first) / page
+                guard mincore(UnsafeMutableRawPointer(bitPattern: first), end - first, &vec) == 0 else { continue }
+                yes += vec[0..<n].filter { $0 & 1 != 0 }.count
+                all += n
+            }
+            return (yes, all)
+        }
+        let before = resident()
+        AllocatorPolicy.releaseFreeMemory()
+        let after = resident()
+        for g in guards { free(g) }
+        #expect(before.1 > 0 && before.0 * 10 >= before.1 * 9, "freed blocks stay resident: \(before)")
+        #expect(after.0 * 2 < after.1, "handed back: \(after) of \(before)")
+        #endif
+    }
 }

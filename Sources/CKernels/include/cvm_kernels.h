@@ -39,6 +39,11 @@ int cvm_open_uncached(const char *path, int mode);
 /// reused after free. Returns 1 when set, 0 when refused or not glibc.
 int cvm_set_mmap_threshold(size_t bytes);
 
+/// Gives the heap's free pages back to the system (glibc's malloc_trim(0): free pages anywhere in every arena,
+/// not only at the top). Memory freed in blocks below the mmap threshold otherwise stays in the process, so a
+/// phase that frees many small arrays while it fills big new ones holds both. 1 when memory was released.
+int cvm_release_free_memory(void);
+
 /// A string interner for one file's column (extract's hot loop: every field of every string column of
 /// every file passes here). Written in C because the Swift version's array bookkeeping (a uniqueness and
 /// capacity check on each of three arrays per new value, bounds checks per probe) was most of its cost:
