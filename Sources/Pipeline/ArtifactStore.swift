@@ -68,19 +68,58 @@ public struct ArtifactStore: Sendable {
     /// Columns are encoded and written by `threads` workers (each file is written once, straight from the
     /// column's buffer); the result does not depend on `threads`.
     public func write(_ tables: [Table], stage: String, asOf: CivilDate, runID: String, configHash: String, threads: Int = 1) throws {
-        let fm = FileManager.default
+        try write(ArtifactTables(tables), stage: stage, asOf: asOf, runID: runID, configHash: configHash, threads: threads)
+    }
+
+    /// `write`, taking each column out of `tables` when its job starts, so a column nobody else holds is freed as
+    /// soon as it is written (the background writer holds a stage's tables while the next stage runs).
+    public func write(_ tables: ArtifactTables, stage: String, asOf: CivilDate, runID: String, configHash: String, threads: Int = 1) throws {
+        let staged = beginWrite(stage: stage, asOf: asOf, runID: runID, configHash: configHash)
+        try write(tables, into: staged, threads: threads)
+        try commit(staged)
+    }
+
+    /// A stage's folder to be written in parts (`write(_:into:threads:)`) and swapped in whole (`commit`).
+    public func beginWrite(stage: String, asOf: CivilDate, runID: String, configHash: String) -> StageWrite {
         let final = stageDirectory(asOf: asOf, stage: stage)
-        let tmp = final + ".tmp-" + runID
-        // Unique, so a second write of the stage in one run never meets a folder still queued for removal.
-        let old = final + ".old-" + runID + "-" + UUID().uuidString.prefix(8)
+        return StageWrite(stage: stage, asOf: asOf, runID: runID, configHash: configHash, final: final, tmp: final + ".tmp-" + runID)
+    }
+
+    /// Writes `tables` into the stage's folder being built; nothing is visible until `commit`.
+    /// - Throws: `CVMFailure` (exit 74) naming the stage's folder when the disk refuses; the commit then fails too.
+    public func write(_ tables: ArtifactTables, into staged: StageWrite, threads: Int = 1) throws {
+        let fm = FileManager.default
         do {
-            try? fm.removeItem(atPath: tmp)
-            try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-            let dictionaries = try writeTables(tables, to: tmp, final: final, stage: stage, asOf: asOf, runID: runID,
-                                               configHash: configHash, threads: threads)
+            if let failure = staged.failure { throw failure }
+            if !staged.started {
+                try? fm.removeItem(atPath: staged.tmp)
+                try fm.createDirectory(atPath: staged.tmp, withIntermediateDirectories: true)
+                staged.started = true
+            }
+            staged.dictionaries += try writeTables(tables, to: staged.tmp, final: staged.final, stage: staged.stage, asOf: staged.asOf,
+                                                   runID: staged.runID, configHash: staged.configHash, threads: threads)
+        } catch {
+            try? fm.removeItem(atPath: staged.tmp)
+            let failure = error as? CVMFailure
+                ?? CVMFailure(.ioError, "\(staged.final): error: cannot write artifacts: \(error.localizedDescription); check free space and permissions")
+            staged.failure = failure
+            throw failure
+        }
+    }
+
+    /// Swaps the stage's folder in atomically: the tables of every part at once, replacing the stage's older folder.
+    /// - Throws: `CVMFailure` (exit 74) when a part failed or the disk refuses; the older folder then stays.
+    public func commit(_ staged: StageWrite) throws {
+        let fm = FileManager.default
+        let (final, tmp) = (staged.final, staged.tmp)
+        if let failure = staged.failure { throw failure }
+        // Unique, so a second write of the stage in one run never meets a folder still queued for removal.
+        let old = final + ".old-" + staged.runID + "-" + UUID().uuidString.prefix(8)
+        do {
+            if !staged.started { try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true) }
             if fm.fileExists(atPath: final) { try fm.moveItem(atPath: final, toPath: old) }
             try fm.moveItem(atPath: tmp, toPath: final)
-            dictionaryFiles.record(dictionaries, replacing: final)
+            dictionaryFiles.record(staged.dictionaries, replacing: final)
             // The replaced folder (hundreds of files on a wide table: 0.13 s on M's features, 0.3 s on clean's) and any
             // left by a run that died before removing its own are deleted off the critical path: the stage's outputs
             // are already in place. The run waits for the deletions before it ends (`waitForRemovals`).
@@ -91,8 +130,16 @@ public struct ArtifactStore: Sendable {
         } catch {
             try? fm.removeItem(atPath: tmp)
             if !fm.fileExists(atPath: final), fm.fileExists(atPath: old) { try? fm.moveItem(atPath: old, toPath: final) }
-            throw CVMFailure(.ioError, "\(final): error: cannot write artifacts: \(error.localizedDescription); check free space and permissions")
+            let failure = CVMFailure(.ioError, "\(final): error: cannot write artifacts: \(error.localizedDescription); check free space and permissions")
+            staged.failure = failure
+            throw failure
         }
+    }
+
+    /// Drops a stage's folder being built (its stage failed before the commit); the stage's older folder stays.
+    public func discard(_ staged: StageWrite) {
+        if staged.started { try? FileManager.default.removeItem(atPath: staged.tmp) }
+        staged.failure = staged.failure ?? CVMFailure(.ioError, "\(staged.final): error: write discarded")
     }
 
     /// Waits until the replaced stage folders queued by `write` are deleted (a run calls it before it ends).
@@ -306,22 +353,23 @@ public struct ArtifactStore: Sendable {
     // MARK: - Encoding
 
     /// - Returns: the big dictionaries written (not linked), at their paths under `final`.
-    private func writeTables(_ tables: [Table], to root: String, final: String, stage: String, asOf: CivilDate, runID: String,
+    private func writeTables(_ tables: ArtifactTables, to root: String, final: String, stage: String, asOf: CivilDate, runID: String,
                              configHash: String, threads: Int) throws -> [DictionaryFiles.Entry] {
-        for table in tables { try FileManager.default.createDirectory(atPath: "\(root)/\(table.name)", withIntermediateDirectories: true) }
+        let (names, rows, widths) = (tables.names, tables.rowCounts, tables.columnCounts)
+        for name in names { try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true) }
         // One job per column, largest first so the long ones do not end up last on one worker.
-        var jobs = tables.indices.flatMap { t in tables[t].columns.indices.map { (t, $0) } }
+        var jobs = names.indices.flatMap { t in (0..<widths[t]).map { (t, $0) } }
         jobs.sort { a, b in
-            let (x, y) = (tables[a.0].rowCount, tables[b.0].rowCount)
+            let (x, y) = (rows[a.0], rows[b.0])
             return x != y ? x > y : (a.0, a.1) < (b.0, b.1)
         }
         let jobList = jobs
         let entries = parallelMap(chunks: jobList.count, threads: threads) { k -> Result<(Manifest.ColumnEntry, DictionaryFiles.Entry?), any Error> in
             let (t, i) = jobList[k]
-            return Result { try writeColumn(tables[t].columns[i], index: i, dir: "\(root)/\(tables[t].name)", final: "\(final)/\(tables[t].name)") }
+            return Result { try writeColumn(tables.take(table: t, column: i), index: i, dir: "\(root)/\(names[t])", final: "\(final)/\(names[t])") }
         }
-        var byTable = [[Manifest.ColumnEntry?]](repeating: [], count: tables.count)
-        for t in tables.indices { byTable[t] = [Manifest.ColumnEntry?](repeating: nil, count: tables[t].columns.count) }
+        var byTable = [[Manifest.ColumnEntry?]](repeating: [], count: names.count)
+        for t in names.indices { byTable[t] = [Manifest.ColumnEntry?](repeating: nil, count: widths[t]) }
         var dictionaries: [DictionaryFiles.Entry] = []
         for (k, (t, i)) in jobList.enumerated() {
             let (entry, dictionary) = try entries[k].get()
@@ -330,11 +378,11 @@ public struct ArtifactStore: Sendable {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        for (t, table) in tables.enumerated() {
-            let manifest = Manifest(table: table.name, rows: table.rowCount, stage: stage, asOf: asOf.description,
+        for (t, name) in names.enumerated() {
+            let manifest = Manifest(table: name, rows: rows[t], stage: stage, asOf: asOf.description,
                                     runID: runID, configHash: configHash, columns: byTable[t].map { $0! },
                                     checksumVersion: ArtifactChecksum.current)
-            try encoder.encode(manifest).write(to: URL(fileURLWithPath: "\(root)/\(table.name)/manifest.json"))
+            try encoder.encode(manifest).write(to: URL(fileURLWithPath: "\(root)/\(name)/manifest.json"))
         }
         return dictionaries
     }
@@ -500,6 +548,55 @@ public struct ArtifactStore: Sendable {
     private func hex(_ v: UInt64) -> String {
         let s = String(v, radix: 16)
         return String(repeating: "0", count: 16 - s.count) + s
+    }
+}
+
+/// A stage's artifact folder while it is written in parts: clean writes its cleaned tables while it computes its
+/// profiles and sessions, then the rest, then swaps the folder in (`ArtifactStore.beginWrite`, `write(_:into:)`,
+/// `commit`). Its parts are written one after the other (the background writer's serial queue), never at once.
+public final class StageWrite: @unchecked Sendable {
+    let stage: String, asOf: CivilDate, runID: String, configHash: String
+    let final: String, tmp: String
+    /// The big dictionaries written so far, recorded for later stages' links at the commit.
+    var dictionaries: [DictionaryFiles.Entry] = []
+    var started = false
+    /// The first part's failure: the stage's folder is not swapped in.
+    var failure: CVMFailure?
+
+    init(stage: String, asOf: CivilDate, runID: String, configHash: String, final: String, tmp: String) {
+        (self.stage, self.asOf, self.runID, self.configHash, self.final, self.tmp) = (stage, asOf, runID, configHash, final, tmp)
+    }
+}
+
+/// A stage's tables on their way to `ArtifactStore.write`, which takes each column out as its job starts: once
+/// written, a column is freed unless a stage still holds it.
+///
+/// Extract's raw tables are written while clean runs, and clean frees each raw table as it gathers the kept rows;
+/// with the tables held whole until the write ended, a raw table and its cleaned copy were in memory together
+/// (why extract used to wait for its own write: about 2 s on M). Columns are written largest table first, so the
+/// raw events are the first to go.
+public final class ArtifactTables: @unchecked Sendable {
+    public let names: [String]
+    public let rowCounts: [Int]
+    public let columnCounts: [Int]
+    private let lock = NSLock()
+    /// Guarded by `lock`; a column is nil once taken.
+    private var columns: [[Column?]]
+
+    public init(_ tables: [Table]) {
+        names = tables.map(\.name)
+        rowCounts = tables.map(\.rowCount)
+        columnCounts = tables.map(\.columns.count)
+        columns = tables.map { $0.columns.map { Optional($0) } }
+    }
+
+    /// Column `column` of table `table`, no longer held here; each is taken once.
+    func take(table t: Int, column i: Int) -> Column {
+        lock.withLock {
+            guard let c = columns[t][i] else { preconditionFailure("artifact column \(names[t]).\(i) taken twice") }
+            columns[t][i] = nil
+            return c
+        }
     }
 }
 

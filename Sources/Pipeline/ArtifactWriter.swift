@@ -8,8 +8,8 @@ import CVMCore
 /// Now a stage hands its tables over and the next stage starts at once.
 ///
 /// - Jobs run one at a time in the order the stages published them (the running stage keeps the cores).
-/// - A job holds its tables until they are written, so a table a later stage drops stays in memory longer (which
-///   is why extract waits for its own write: clean drops the raw tables).
+/// - A job holds each column only until that column is written (`ArtifactTables`), so a table a later stage
+///   drops (clean drops the raw tables) stays in memory only while its columns wait for the disk.
 /// - The load waits for every job before it commits (a failed write must not leave a new warehouse snapshot
 ///   behind), the run before it ends; both fail with the first write error (exit 74, naming the folder).
 public final class ArtifactWriter: @unchecked Sendable {
@@ -25,18 +25,24 @@ public final class ArtifactWriter: @unchecked Sendable {
     /// Guarded by `lock`.
     private var failures: [any Error] = []
     private var done: [(stage: String, seconds: Double, finished: UInt64)] = []
+    /// When each stage's first unreported part started.
+    private var partStarted: [String: UInt64] = [:]
 
     public init() {}
 
-    /// Queues `write` (one stage's artifacts) behind the writes queued before it.
-    public func submit(stage: String, _ write: @escaping @Sendable () throws -> Void) {
+    /// Queues `write` (one stage's artifacts, or a part of them) behind the writes queued before it.
+    /// `reports`: whether its end is reported by `wait` (a stage's earlier parts are not: its last part reports
+    /// the stage, with the seconds since its first part started).
+    public func submit(stage: String, reports: Bool = true, _ write: @escaping @Sendable () throws -> Void) {
         queue.async { [self] in
             let t0 = DispatchTime.now().uptimeNanoseconds
             var failure: (any Error)?
             do { try write() } catch { failure = error }
             let t1 = DispatchTime.now().uptimeNanoseconds
             lock.withLock {
-                if let failure { failures.append(failure) } else { done.append((stage, Double(t1 - t0) / 1e9, t1)) }
+                let began = partStarted.removeValue(forKey: stage) ?? t0
+                if !reports && failure == nil { partStarted[stage] = began }
+                if let failure { failures.append(failure) } else if reports { done.append((stage, Double(t1 - began) / 1e9, t1)) }
             }
         }
     }

@@ -215,13 +215,35 @@ public final class PipelineRunner {
     /// meanwhile, but the run's threads for the run's last stage (nothing runs meanwhile: the run only waits, and
     /// two writes in flight keep this machine's disk busy where one left it idle half the time: 250 against
     /// 500 MB/s). A stage that waits for its own write at once passes the run's threads.
-    func publish(_ outputs: [Table], stage: StageName, writers: Int? = nil) {
+    /// `after`: the part of the stage's tables queued earlier (`publishPart`); the stage's folder, with both parts,
+    /// is swapped in once these are written.
+    func publish(_ outputs: [Table], stage: StageName, writers: Int? = nil, after part: StageWrite? = nil) {
         let writers = writers ?? ((try? options.selection.stages())?.last == stage ? threads : 1)
-        let (store, asOf, runID, configHash) = (artifacts, asOf, runID, loaded.configHash)
+        let staged = part ?? artifacts.beginWrite(stage: stage.rawValue, asOf: asOf, runID: runID, configHash: loaded.configHash)
+        // The job holds the columns only until each is written (`ArtifactTables`), not the tables whole.
+        let (store, handed) = (artifacts, ArtifactTables(outputs))
         writer.submit(stage: stage.rawValue) {
-            try store.write(outputs, stage: stage.rawValue, asOf: asOf, runID: runID, configHash: configHash, threads: writers)
+            try store.write(handed, into: staged, threads: writers)
+            try store.commit(staged)
         }
         for t in outputs { tables[t.name] = t }
+    }
+
+    /// Queues the first part of a stage's artifacts, written (one worker) while the stage computes the rest; the
+    /// stage then passes the returned write to `publish` with the rest. Its tables are kept for the later stages.
+    func publishPart(_ outputs: [Table], stage: StageName) -> StageWrite {
+        let staged = artifacts.beginWrite(stage: stage.rawValue, asOf: asOf, runID: runID, configHash: loaded.configHash)
+        let (store, handed) = (artifacts, ArtifactTables(outputs))
+        // Not reported as a write of its own: `publish`'s job reports the stage's.
+        writer.submit(stage: stage.rawValue, reports: false) { try store.write(handed, into: staged) }
+        for t in outputs { tables[t.name] = t }
+        return staged
+    }
+
+    /// Drops a part queued by `publishPart` when its stage fails before it publishes the rest (nothing is swapped in).
+    func discardPart(_ staged: StageWrite) {
+        let store = artifacts
+        writer.submit(stage: staged.stage, reports: false) { store.discard(staged) }
     }
 
     /// Waits for the artifacts queued so far and logs each stage's write (`artifacts written`: its seconds, and how

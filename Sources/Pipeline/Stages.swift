@@ -74,10 +74,9 @@ extension PipelineRunner {
             Column("lines_skipped", .int, int64: reports.map { Int64($0.1.linesSkipped) }),
         ], rowCount: reports.count))
         outputs.append(QuarantineRecord.table(rejects, name: "extract_rejects"))
-        publish(outputs, stage: .extract, writers: threads)
-        // Waited for here, not in the background: clean drops each raw table once it is cleaned, and a write still
-        // holding them kept them through clean's peak (M: peak RSS 2.6-3.1 GB -> 3.1-3.3 GB, for 1 s less).
-        try awaitArtifacts(logger)
+        // Written while clean runs: the write lets each raw column go once it is on disk (`ArtifactTables`), the
+        // raw events first, so clean's gather, which frees the raw columns, finds them written.
+        publish(outputs, stage: .extract)
         return stats
     }
 
@@ -163,11 +162,19 @@ extension PipelineRunner {
                 budgetProblems.append("\(loaded.path): error: \(stale)")
             }
         }
-        // Profiles once every source is in (placeholders may have joined a referenced source), in config order.
+        // The cleaned tables are final once every source is in (placeholders may have joined a referenced source):
+        // written while the profiles and sessions are computed. Not the sessions' events when visitors are
+        // stitched to customers (their customer ids may change below).
+        let stitching = loaded.config.stages.clean.sessions?.visitor != nil ? sessionsSource(loaded.config.stages.clean) : nil
+        let early = sources.filter { $0.name != stitching }.compactMap { cleaned[$0.name] }
+        let part = publishPart(early, stage: .clean)
+        var published = false
+        defer { if !published { discardPart(part) } }
+        // Profiles once every source is in, in config order.
         clock.start()
         for name in order { if let table = cleaned[name] { profiles.append(Cleaner.profile(table, source: name, threads: threads)) } }
         clock.stop("profile", into: &stats)
-        var outputs = sources.compactMap { cleaned[$0.name] }
+        var outputs = sources.filter { $0.name == stitching }.compactMap { cleaned[$0.name] }
         if let sessionSource = sessionsSource(loaded.config.stages.clean), let events = cleaned[sessionSource] {
             // Sessions belong to the snapshot: events after the as-of day are left out (point-in-time).
             clock.start()
@@ -186,7 +193,8 @@ extension PipelineRunner {
         }
         outputs.append(QuarantineRecord.table(quarantine, name: "quarantine"))
         outputs.append(Table.concatenating(profiles, name: "data_quality"))
-        publish(outputs, stage: .clean)
+        publish(outputs, stage: .clean, after: part)
+        published = true
         if !budgetProblems.isEmpty {
             throw CVMFailure(.dataQuality, budgetProblems.joined(separator: "\n"))
         }

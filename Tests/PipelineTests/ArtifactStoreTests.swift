@@ -30,6 +30,54 @@ struct ArtifactStoreTests {
         #expect(store.tableNames(stage: "clean", asOf: asOf) == ["t"])
     }
 
+    /// The background writer lets each column go once it is written (`ArtifactTables`), so a stage that frees a
+    /// table it handed over (clean, the raw tables) frees its memory then, not when the whole write ends.
+    @Test func aHandedOverColumnIsLetGoOnceWritten() throws {
+        let store = ArtifactStore(root: try makeTemporaryDirectory("artifacts"))
+        let asOf = CivilDate(year: 2026, month: 6, day: 30)
+        var values = (0..<10_000).map { Int64($0) }
+        var column: Column? = Column("v", .int, int64: values)
+        let handed = ArtifactTables([sample(), Table(name: "big", columns: [column!], rowCount: values.count)])
+        column = nil
+        #expect(handed.names == ["t", "big"] && handed.rowCounts == [4, 10_000] && handed.columnCounts == [5, 1])
+        try store.write(handed, stage: "extract", asOf: asOf, runID: "r1", configHash: "h")
+        // `handed` is still alive: were it holding the column, this write would copy the array.
+        let before = values.withUnsafeBufferPointer { $0.baseAddress }
+        values[0] = -1
+        #expect(values.withUnsafeBufferPointer { $0.baseAddress } == before)
+        values[0] = 0
+        #expect(try store.read(stage: "extract", table: "big", asOf: asOf)["v"]?.int64Values == values)
+        #expect(try store.read(stage: "extract", table: "t", asOf: asOf)["n"] == sample()["n"])
+    }
+
+    /// Clean writes its cleaned tables while it cuts the sessions: a stage written in parts replaces the stage's
+    /// older folder only at its commit, with every part's tables; a discarded one leaves the older folder and
+    /// nothing else behind.
+    @Test func aStageWrittenInPartsAppearsWholeAtItsCommit() throws {
+        let root = try makeTemporaryDirectory("artifacts")
+        let store = ArtifactStore(root: root)
+        let asOf = CivilDate(year: 2026, month: 6, day: 30)
+        try store.write([sample()], stage: "s", asOf: asOf, runID: "r0", configHash: "h")
+        let staged = store.beginWrite(stage: "s", asOf: asOf, runID: "r1", configHash: "h")
+        try store.write(ArtifactTables([Table(name: "a", columns: [Column("v", .int, int64: [1, 2])])]), into: staged)
+        #expect(store.tableNames(stage: "s", asOf: asOf) == ["t"])
+        try store.write(ArtifactTables([Table(name: "b", columns: [Column("w", strings: ["x"])])]), into: staged, threads: 2)
+        #expect(store.tableNames(stage: "s", asOf: asOf) == ["t"])
+        try store.commit(staged)
+        #expect(store.tableNames(stage: "s", asOf: asOf) == ["a", "b"])
+        #expect(try store.read(stage: "s", table: "a", asOf: asOf)["v"]?.int64Values == [1, 2])
+        #expect(try store.read(stage: "s", table: "b", asOf: asOf)["w"]?.string(at: 0) == "x")
+        #expect(try store.manifest(stage: "s", table: "a", asOf: asOf).runID == "r1")
+
+        let dropped = store.beginWrite(stage: "s", asOf: asOf, runID: "r2", configHash: "h")
+        try store.write(ArtifactTables([Table(name: "c", columns: [Column("v", .int, int64: [3])])]), into: dropped)
+        store.discard(dropped)
+        #expect(throws: CVMFailure.self) { try store.commit(dropped) }
+        #expect(store.tableNames(stage: "s", asOf: asOf) == ["a", "b"])
+        ArtifactStore.waitForRemovals()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(root)/\(asOf)") == ["s"])
+    }
+
     @Test func rewritingAStageReplacesItsTablesWhole() throws {
         let store = ArtifactStore(root: try makeTemporaryDirectory("artifacts"))
         let asOf = CivilDate(year: 2026, month: 6, day: 30)

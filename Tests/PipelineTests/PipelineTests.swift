@@ -25,39 +25,53 @@ struct AllocatorPolicyTests {
         try #require(!sanitized, "a sanitizer's allocator is not glibc's")
         // As a cvm process: blocks below 1 MiB come from the heap (glibc's own threshold starts at 128 KiB).
         try #require(AllocatorPolicy.apply(environment: [:]))
-        let page = Int(sysconf(Int32(_SC_PAGESIZE))), size = 64 * page, count = 400
-        // Each block with a small one after it, so freeing them never merges into the heap's top (which glibc
-        // trims on its own).
-        var blocks: [UnsafeMutableRawPointer] = [], guards: [UnsafeMutableRawPointer] = []
-        for _ in 0..<count {
-            let b = try #require(malloc(size))
-            memset(b, 1, size)
-            blocks.append(b)
-            guards.append(try #require(malloc(64)))
-        }
-        for b in blocks { free(b) }
-        /// Resident pages among each freed block's interior pages (its first and last pages may hold malloc's
-        /// own bookkeeping or a neighbour).
-        func resident() -> (Int, Int) {
-            var vec = [UInt8](repeating: 0, count: 64)
-            var (yes, all) = (0, 0)
-            for b in blocks {
-                let first = (Int(bitPattern: b) + page - 1) / page * page + page
-                let end = (Int(bitPattern: b) + size) / page * page - page
-                guard end > first else { continue }
-                let n = (end - first) / page
-                guard mincore(UnsafeMutableRawPointer(bitPattern: first), end - first, &vec) == 0 else { continue }
-                yes += vec[0..<n].filter { $0 & 1 != 0 }.count
-                all += n
+        let page = Int(sysconf(Int32(_SC_PAGESIZE))), size = 64 * page, count = 200
+        /// One try: frees `count` blocks and returns the resident share of their pages before and after the release.
+        func attempt() throws -> (before: (Int, Int), after: (Int, Int)) {
+            // Each block with one of the same size after it that stays (a small one may come from elsewhere, a
+            // free list), so the freed blocks never merge with each other or into the heap's top, which glibc
+            // trims on its own.
+            var blocks: [UnsafeMutableRawPointer] = [], guards: [UnsafeMutableRawPointer] = []
+            for _ in 0..<count {
+                let b = try #require(malloc(size))
+                memset(b, 1, size)
+                blocks.append(b)
+                guards.append(try #require(malloc(size)))
             }
-            return (yes, all)
+            defer { for g in guards { free(g) } }
+            for b in blocks { free(b) }
+            /// Resident pages among each freed block's interior pages (its first and last pages may hold malloc's
+            /// own bookkeeping or a neighbour).
+            func resident() -> (Int, Int) {
+                var vec = [UInt8](repeating: 0, count: 64)
+                var (yes, all) = (0, 0)
+                for b in blocks {
+                    let first = (Int(bitPattern: b) + page - 1) / page * page + page
+                    let end = (Int(bitPattern: b) + size) / page * page - page
+                    guard end > first else { continue }
+                    let n = (end - first) / page
+                    guard mincore(UnsafeMutableRawPointer(bitPattern: first), end - first, &vec) == 0 else { continue }
+                    yes += vec[0..<n].filter { $0 & 1 != 0 }.count
+                    all += n
+                }
+                return (yes, all)
+            }
+            let before = resident()
+            AllocatorPolicy.releaseFreeMemory()
+            return (before, resident())
         }
-        let before = resident()
-        AllocatorPolicy.releaseFreeMemory()
-        let after = resident()
-        for g in guards { free(g) }
-        #expect(before.1 > 0 && before.0 * 10 >= before.1 * 9, "freed blocks stay resident: \(before)")
-        #expect(after.0 * 2 < after.1, "handed back: \(after) of \(before)")
+        // The heap is the process's: a test running beside this one may trim it too (a pipeline run does) or reuse
+        // the freed blocks. So a few tries; one undisturbed try shows the blocks resident, then handed back.
+        var tries: [(before: (Int, Int), after: (Int, Int))] = []
+        for _ in 0..<10 {
+            let t = try attempt()
+            tries.append(t)
+            let stayed = t.before.1 > 0 && t.before.0 * 10 >= t.before.1 * 9
+            if stayed && t.after.0 * 2 < t.after.1 { break }
+        }
+        let last = tries.last!
+        #expect(last.before.1 > 0 && last.before.0 * 10 >= last.before.1 * 9 && last.after.0 * 2 < last.after.1,
+                "freed blocks resident, then handed back (resident pages, all pages; each try): \(tries)")
         #endif
     }
 }
