@@ -110,7 +110,7 @@ final class FastRows {
         let fieldRoom = max(1, layout.expectedFields >= 0 ? layout.expectedFields : layout.maxIndex + 1)
         let scratch = 4096
         spec.initialize(to: cvm_fast_spec(
-            delimiter: delimiter, quote: dialect.quote.map(Int32.init) ?? -1,
+            delimiter: delimiter, quote: dialect.quote.map(Int32.init) ?? -1, escape: dialect.escape.map(Int32.init) ?? -1,
             comment_first: dialect.comment?.first.map(Int32.init) ?? -1,
             max_record_bytes: Int64(source.maxLineBytes), max_field_bytes: Int64(source.maxFieldBytes),
             expected_fields: Int64(layout.expectedFields), max_index: Int64(layout.maxIndex),

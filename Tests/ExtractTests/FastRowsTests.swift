@@ -42,31 +42,33 @@ import Testing
         return s
     }()
 
-    /// Plain lines are taken in C with their values, nulls and line numbers; it stops before a line with a quote and
-    /// leaves it (and everything after it) to the general path.
+    /// Plain lines, and lines whose quoted fields are whole and simple, are taken in C with their values, nulls and
+    /// line numbers; it stops before a line with a doubled quote and leaves it (and everything after it) to the
+    /// general path.
     @Test func plainLinesAreTypedInCUpToALineThatIsNot() throws {
-        let text = "s,i,d,ms,l\nab,-12,3.5,1700000000123,Paid\r\n,7,,NA,x\ncd,+0,-.25,0,PAID\n\"q\",1,1,1,a\nef,2,2,2,b\n"
+        let text = "s,i,d,ms,l\nab,-12,3.5,1700000000123,Paid\r\n,7,,NA,x\ncd,+0,-.25,0,PAID\n\"q, r\",1,1,1,\"A\"\r\n"
+            + "\"q\"\"\",1,1,1,a\nef,2,2,2,b\n"
         let (fx, scanner, layout, start) = try Self.prepared(Self.mixed, text)
         var readers = start
         let fast = try #require(FastRows(fx, readers: readers, layout: layout))
         var lines: [Int64] = []
-        #expect(fast.run(scanner, &readers, &lines, limit: .max) == 3)
-        #expect(lines == [2, 3, 4])
-        #expect(scanner.recordLine == 4)
-        #expect(readers[1].ints == [-12, 7, 0])
-        #expect(readers[2].ints == [350, 0, -25])
-        #expect(readers[3].ints == [1_700_000_000_123_000, 0, 0])
+        #expect(fast.run(scanner, &readers, &lines, limit: .max) == 4)
+        #expect(lines == [2, 3, 4, 5])
+        #expect(scanner.recordLine == 5)
+        #expect(readers[1].ints == [-12, 7, 0, 1])
+        #expect(readers[2].ints == [350, 0, -25, 100])
+        #expect(readers[3].ints == [1_700_000_000_123_000, 0, 0, 1000])
         #expect(readers.map(\.nulls) == [[1], [], [1], [1], []])
-        #expect(readers[0].interner.finish().values == ["ab", "cd"])
-        #expect(readers[0].codes == [0, 0, 1])
-        #expect(readers[4].interner.finish().values == ["paid", "x"])
-        #expect(readers[4].codes == [0, 1, 0])
-        // The quoted line is the general path's; the C path takes nothing until it is past.
+        #expect(readers[0].interner.finish().values == ["ab", "cd", "q, r"])
+        #expect(readers[0].codes == [0, 0, 1, 2])
+        #expect(readers[4].interner.finish().values == ["paid", "x", "a"])
+        #expect(readers[4].codes == [0, 1, 0, 2])
+        // The line with a doubled quote is the general path's; the C path takes nothing until it is past.
         #expect(fast.run(scanner, &readers, &lines, limit: .max) == 0)
         #expect(try scanner.next() == .record)
-        #expect(scanner.recordLine == 5)
+        #expect(scanner.recordLine == 6)
         #expect(fast.run(scanner, &readers, &lines, limit: .max) == 1)
-        #expect(lines.last == 6)
+        #expect(lines.last == 7)
     }
 
     /// A source with a column the C path does not type (a date written as text) reads every row the general way.
@@ -134,7 +136,13 @@ import Testing
         text += header + "\n" + "s,low,up,i,d,ms,ns,sec\n" + "a,b,c,1,1,1,1,1,t,1\(at),extra\n"
         text += "long," + String(repeating: "L", count: 40) + ",c,1,1,1,1,1,t,1\(at)\n"
         text += "wide," + Array(repeating: String(repeating: "W", count: 25), count: 10).joined(separator: ",") + "\n"
-        text += "mid\"quote,a,a,1,1,1,1,1,a,1\(at)\nlast,a,a,1,1,1,1,1,a,1\(at)"
+        text += "mid\"quote,a,a,1,1,1,1,1,a,1\(at)\n"
+        // Quoted fields: whole and simple (taken in C), and every other kind (left to the general path).
+        text += "\"a,b\",\"\",\"NA\",\"1\",\"2.5\",1,1,1,\" t \",1,\"2026-01-01T00:00:00Z\"\r\n"
+        text += "\"dq\"\"\",a,a,1,1,1,1,1,a,1\(at)\n\"after\"x,a,a,1,1,1,1,1,a,1\(at)\n\"open,a,a,1,1,1,1,1,a,1\(at)\nnext\",a\n"
+        text += "\"\"\"\",a,a,1,1,1,1,1,a,1\(at)\n \"sp\",a,a,1,1,1,1,1,a,1\(at)\n\"x\" ,a,a,1,1,1,1,1,a,1\(at)\n"
+        text += "q,a,a,1,1,1,1,1,\"a\r\",1\(at)\n\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\"\n"
+        text += "last,a,a,1,1,1,1,1,a,1\(at)"
         var bytes = Array(text.utf8)
         // Bytes that are not UTF-8 and a NUL byte, in text fields.
         bytes += Array("\nbad,".utf8) + [0xC3, 0x28] + Array(",a,1,1,1,1,1,a,1\(at)\nnul,a".utf8) + [0] + Array(",a,1,1,1,1,1,a,1\(at)\n".utf8)
@@ -147,7 +155,7 @@ import Testing
             Self.expectSame(zoned, [path], chunkBytes: [64])
         }
         let r = try Extractor.extract(spec, files: [path], threads: 1)
-        #expect(r.table.rowCount == 28)
+        #expect(r.table.rowCount == 34)
         #expect(Set(r.rejects.map(\.rule)) == ["parse", "field_count", "field_size", "line_size", "encoding"])
         // Positional columns (no header): any field count above the highest one read.
         spec.header = false
@@ -175,7 +183,7 @@ import Testing
     /// Random lines over the bytes that matter to the C path (delimiters, quotes, CR, LF, signs, dots, digits,
     /// letters of both cases, spaces, a comment byte, a byte that is not UTF-8), under columns of every kind it types.
     @Test func randomTextReadsTheSame() throws {
-        let alphabet: [UInt8] = Array("aB1-+.0999,\"\n\r #NN".utf8) + [0xFF, 0xC3, 0xA9]
+        let alphabet: [UInt8] = Array("aB1-+.0999,\"\n\r #NN\\".utf8) + [0xFF, 0xC3, 0xA9]
         var spec = SourceSpec(name: "r", files: [], columns: [
             ("a", ColumnDecl(.string)), ("b", ColumnDecl(.int)), ("c", ColumnDecl(.decimal, scale: 1)),
             ("d", ColumnDecl(.timestamp)), ("e", ColumnDecl(.string)),
@@ -192,13 +200,18 @@ import Testing
         let dir = try makeTemporaryDirectory("fastrows")
         for seed in 0..<150 {
             spec.header = seed % 3 != 0
+            spec.escape = seed % 5 == 0 ? "\\" : nil
             // Lines of mostly five fields of a few bytes each, so most are plain and typed in C with odd values.
             var body: [UInt8] = spec.header ? Array("a,b,c,d,e\n".utf8) : []
             for _ in 0..<Int.random(in: 0...60, using: &rng) {
                 let fields = [4, 5, 5, 5, 5, 6].randomElement(using: &rng)!
                 for f in 0..<fields {
                     if f > 0 { body.append(UInt8(ascii: ",")) }
+                    // A field in quotes now and then (mostly whole and simple; the alphabet adds the odd case).
+                    let quoted = Int.random(in: 0..<4, using: &rng) == 0
+                    if quoted { body.append(UInt8(ascii: "\"")) }
                     for _ in 0..<Int.random(in: 0...5, using: &rng) { body.append(alphabet.randomElement(using: &rng)!) }
+                    if quoted { body.append(UInt8(ascii: "\"")) }
                 }
                 body += Bool.random(using: &rng) ? [0x0A] : [0x0D, 0x0A]
             }

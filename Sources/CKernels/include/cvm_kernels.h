@@ -112,6 +112,7 @@ typedef struct cvm_fast_column {
 typedef struct cvm_fast_spec {
     uint8_t delimiter;
     int32_t quote;              // the quote byte, -1 when quoting is off
+    int32_t escape;             // the escape byte inside quoted fields, -1 when none
     int32_t comment_first;      // the comment prefix's first byte, -1 when none
     int64_t max_record_bytes;   // a line longer than this (with its line end) is not typed here
     int64_t max_field_bytes;
@@ -129,7 +130,7 @@ typedef struct cvm_fast_spec {
 
 /// Types whole lines of `buf[0..<len]` from its start into the columns' batches (at most `max_rows`), one line a
 /// row, and stops before the first line it does not type: one without a line end in `buf`, or one that needs the
-/// general parser or typing (a quote byte or a comment's first byte, a blank line, an overlong line or field, the wrong field
+/// general parser or typing (quoting other than a whole field without doubled quotes or escapes, a comment's first byte, a blank line, an overlong line or field, the wrong field
 /// count, the header again, a value that does not parse, new text that is not valid UTF-8 or holds a NUL byte).
 /// A row is typed here exactly as the general path (CSVScanner and FileExtractor) types it; every other line is left
 /// to that path. Returns the rows typed; `*consumed`: the bytes of their lines.
