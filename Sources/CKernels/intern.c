@@ -79,9 +79,10 @@ static int grow_slots(cvm_interner *t, uint64_t size) {
     return 1;
 }
 
-cvm_interner *cvm_interner_create(void) {
+cvm_interner *cvm_interner_create(int32_t distinct) {
     cvm_interner *t = calloc(1, sizeof(cvm_interner));
     if (!t) return NULL;
+    t->distinct = distinct;
     t->slots = calloc(1024, sizeof(uint64_t));
     t->mask = 1023;
     t->offsets = malloc(sizeof(uint32_t) * 256);
@@ -108,6 +109,7 @@ int32_t cvm_interner_intern(cvm_interner *t, const uint8_t *p, int64_t n) {
     uint64_t tag = h >> 32, m = t->mask, s = h & m;
     const uint64_t *slots = t->slots;
     for (;;) {
+        if (t->distinct) break;
         uint64_t slot = slots[s];
         if (slot == 0) break;
         if ((slot & 0xFFFFFFFFULL) == tag) {
@@ -144,9 +146,16 @@ int32_t cvm_interner_intern(cvm_interner *t, const uint8_t *p, int64_t n) {
     t->offsets[code + 1] = (uint32_t)t->arena_len;
     t->hashes[code] = h;
     t->count = code + 1;
+    if (t->distinct) return (int32_t)code;
     t->slots[s] = (code + 1) << 32 | tag;
     if (t->count * 10 > (t->mask + 1) * 7 && !grow_slots(t, (t->mask + 1) * 2)) return -3;
     return (int32_t)code;
+}
+
+void cvm_interner_drop_last(cvm_interner *t) {
+    if (!t->distinct || t->count == 0) return;  // a table's value would also need its slot cleared
+    t->count--;
+    t->arena_len = t->offsets[t->count];
 }
 
 
@@ -170,11 +179,18 @@ int64_t cvm_merge_probe(uint64_t *slots, uint64_t mask, const uint8_t *arena, co
             if (slot == 0) break;
             if ((slot & 0xFFFFFFFFULL) == tag) {
                 int64_t code = (int64_t)(slot >> 32) - 1;
-                // A value added by this merge is another value of `src`, and those are distinct: never equal.
+                // A value added by this merge is an earlier value of `src` (whose bytes are not in the arena yet).
+                const uint8_t *q;
+                int64_t qlen;
                 if (code < base) {
-                    uint32_t a = offsets[code], b = offsets[code + 1];
-                    if ((int64_t)(b - a) == len && same_bytes(arena + a, p, len)) { found = code; break; }
+                    q = arena + offsets[code];
+                    qlen = (int64_t)(offsets[code + 1] - offsets[code]);
+                } else {
+                    int32_t k = fresh[code - base];
+                    q = src + src_offsets[k];
+                    qlen = (int64_t)(src_offsets[k + 1] - src_offsets[k]);
                 }
+                if (qlen == len && same_bytes(q, p, len)) { found = code; break; }
             }
             s = (s + 1) & mask;
         }

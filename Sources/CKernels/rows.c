@@ -290,20 +290,23 @@ int64_t cvm_fast_rows(cvm_fast_spec *s, const uint8_t *buf, int64_t len, int64_t
             if (m == s->header_first_len && memcmp(p, s->header_first, (size_t)m) == 0) break;
         }
         int ok = 1;
-        for (int64_t k = 0; k < s->ncols && ok; k++) {
-            cvm_fast_column *c = &s->cols[k];
+        int64_t typed = 0;  // the columns typed before a failure (the failing one added nothing)
+        for (; typed < s->ncols; typed++) {
+            cvm_fast_column *c = &s->cols[typed];
             if (c->field < 0) {
                 set_null(c, rows);
                 continue;
             }
             int64_t a = s->field_start[c->field], b = s->field_end[c->field];
-            if (b - a > s->max_field_bytes) { ok = 0; break; }
-            ok = type_field(s, c, line + a, b - a, rows);
+            if (b - a > s->max_field_bytes || !type_field(s, c, line + a, b - a, rows)) { ok = 0; break; }
         }
         if (!ok) {
-            // Take back this row's nulls; its values are overwritten by the next row typed here.
+            // Take back this row's values from `distinct` interners (the general path adds them again) and its
+            // nulls; its other values are overwritten by the next row typed here.
             for (int64_t k = 0; k < s->ncols; k++) {
                 cvm_fast_column *c = &s->cols[k];
+                int null_here = c->null_count > 0 && c->nulls[c->null_count - 1] == rows;
+                if (k < typed && c->interner && c->interner->distinct && !null_here) cvm_interner_drop_last(c->interner);
                 while (c->null_count > 0 && c->nulls[c->null_count - 1] == rows) c->null_count--;
             }
             break;

@@ -242,7 +242,8 @@ struct ColumnReader {
     /// Values nulled under `nullsUnparseable` (indices, ascending), and the reason of the first.
     var nulledRows: [Int] = []
     var nulledReason: String?
-    let interner = FileInterner()
+    /// The file's dictionary of a string column (a `distinct` one for the source's one-column key).
+    let interner: FileInterner
 
     /// The values appended so far.
     var count: Int {
@@ -455,7 +456,9 @@ final class FileExtractor {
     /// One reader per declared column, in declaration order: how its fields are typed and where they go.
     func makeReaders() -> [ColumnReader] {
         source.columns.entries.map(\.value).map { d in
-            ColumnReader(decl: d, kind: d.type.storageKind, format: TimeFormat(d.format) ?? .iso8601,
+            let distinct: Bool = d.type.storageKind == .string && source.key == [d.name]
+            let interner = FileInterner(distinct: distinct)
+            return ColumnReader(decl: d, kind: d.type.storageKind, format: TimeFormat(d.format) ?? .iso8601,
                          otherFormats: d.formats.dropFirst().compactMap { TimeFormat($0) },
                          type: d.type, scale: d.scale, trim: d.trim,
                          caseRange: d.lowercase ? 65...90 : d.uppercase ? 97...122 : nil,
@@ -464,7 +467,8 @@ final class FileExtractor {
                          strip: d.strip.map { Array($0.utf8) }, divideDigits: d.divideByDigits ?? 0,
                          boolWords: d.trueValues.map { t in
                              (t.map { Array($0.lowercased().utf8) }, (d.falseValues ?? []).map { Array($0.lowercased().utf8) })
-                         })
+                         },
+                         interner: interner)
         }
     }
 

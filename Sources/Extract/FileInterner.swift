@@ -8,8 +8,10 @@ import CVMCore
 final class FileInterner {
     private let table: UnsafeMutablePointer<cvm_interner>
 
-    init() {
-        guard let t = cvm_interner_create() else { fatalError("out of memory creating a string dictionary") }
+    /// - Parameter distinct: the column's values are expected distinct (the source's one-column key): each is
+    ///   appended without a table (`cvm_interner_create`); the source's merge gives equal ones one code.
+    init(distinct: Bool = false) {
+        guard let t = cvm_interner_create(distinct ? 1 : 0) else { fatalError("out of memory creating a string dictionary") }
         table = t
     }
 

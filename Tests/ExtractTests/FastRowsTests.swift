@@ -11,8 +11,20 @@ import Testing
     typealias Outcome = ChunkedExtractTests.Outcome
 
     /// The general path alone, then with the C path, whole files on one thread and in chunks on two.
-    static func expectSame(_ spec: SourceSpec, _ files: [String], chunkBytes: [Int] = [7, 100],
+    /// With `keyedBy`, the same again with that column as the source's key (its files' interners then append
+    /// without a table, `FileInterner(distinct:)`), against the same general-path outcome without a key.
+    static func expectSame(_ spec: SourceSpec, _ files: [String], chunkBytes: [Int] = [7, 100], keyedBy key: String? = nil,
                            sourceLocation: SourceLocation = #_sourceLocation) {
+        if let key {
+            var keyed = spec
+            keyed.key = [key]
+            expectSame(keyed, files, chunkBytes: chunkBytes, sourceLocation: sourceLocation)
+            FastRows.enabled = false
+            let general = ChunkedExtractTests.outcome(spec, files, threads: 1, chunkBytes: nil)
+            FastRows.enabled = true
+            let fast = ChunkedExtractTests.outcome(keyed, files, threads: 2, chunkBytes: chunkBytes.first)
+            #expect(fast == general, "keyed by \(key): \(ChunkedExtractTests.difference(fast, general))", sourceLocation: sourceLocation)
+        }
         FastRows.enabled = false
         let general = ChunkedExtractTests.outcome(spec, files, threads: 1, chunkBytes: nil)
         FastRows.enabled = true
@@ -147,7 +159,8 @@ import Testing
         // Bytes that are not UTF-8 and a NUL byte, in text fields.
         bytes += Array("\nbad,".utf8) + [0xC3, 0x28] + Array(",a,1,1,1,1,1,a,1\(at)\nnul,a".utf8) + [0] + Array(",a,1,1,1,1,1,a,1\(at)\n".utf8)
         let path = try writeBytes(bytes, name: "e.csv")
-        Self.expectSame(spec, [path], chunkBytes: [5, 64, 333])
+        Self.expectSame(spec, [path], chunkBytes: [5, 64, 333], keyedBy: "s")
+        Self.expectSame(spec, [path], chunkBytes: [64], keyedBy: "t")
         // Timestamps without an offset: typed in C in a fixed-offset zone, left to the general path in one with DST.
         for zone in ["+05:30", "Europe/Berlin"] {
             var zoned = spec
@@ -216,7 +229,7 @@ import Testing
                 body += Bool.random(using: &rng) ? [0x0A] : [0x0D, 0x0A]
             }
             let path = try writeBytes(body, name: "r\(seed).csv", dir: dir)
-            Self.expectSame(spec, [path], chunkBytes: [16])
+            Self.expectSame(spec, [path], chunkBytes: [16], keyedBy: seed % 2 == 0 ? "a" : "e")
         }
     }
 }

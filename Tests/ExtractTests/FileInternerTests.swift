@@ -77,4 +77,42 @@ struct FileInternerTests {
         #expect(remap == (0..<Int32(dictionary.count)).map { $0 })
         #expect(merged.code(of: values[42]) == swift.code(of: values[42]))
     }
+
+    /// A `distinct` interner (a key column's) gives every value the next code, even one seen before, and takes back
+    /// the last one on request; merging its dictionary gives equal values one code, in first-seen order, so the
+    /// source's table is the one a hashing interner makes.
+    @Test func aDistinctInternerAppendsAndTheMergeGivesEqualValuesOneCode() {
+        let f = FileInterner(distinct: true)
+        let hashing = FileInterner()
+        var rng = SeededRNG(seed: 5)
+        // Mostly new values (ids), some repeated, within and across the two files merged below.
+        let values = (0..<3_000).map { i in i % 7 == 3 ? "id\(rng.next() % 200)" : "id\(i + 1_000)-\(rng.next() % 97)" }
+        for (i, v) in values.enumerated() {
+            let code = Array(v.utf8).withUnsafeBufferPointer { f.intern($0) }
+            #expect(code == Int32(i), "appended: \(v)")
+            _ = Array(v.utf8).withUnsafeBufferPointer { hashing.intern($0) }
+        }
+        #expect(f.count == values.count && hashing.count < values.count)
+        _ = Array("taken back".utf8).withUnsafeBufferPointer { f.intern($0) }
+        cvm_interner_drop_last(f.cTable)
+        #expect(f.count == values.count)
+        cvm_interner_drop_last(hashing.cTable)
+        #expect(hashing.count == Set(values).count, "a hashing interner keeps its values")
+        #expect([UInt8]([0x61, 0xFF]).withUnsafeBufferPointer { f.intern($0) } == FileInterner.invalidUTF8)
+        let (appended, appendedHashes) = f.finish()
+        #expect(Array(appended) == values)
+        let (distinct, distinctHashes) = hashing.finish()
+        // A source merging the file after one value of it was seen in an earlier file, either way.
+        var viaAppended = ByteInterner(recordingHashes: false), viaHashing = ByteInterner(recordingHashes: false)
+        _ = viaAppended.intern(values[3])
+        _ = viaHashing.intern(values[3])
+        let remapA = viaAppended.intern(contentsOf: appended, hashes: appendedHashes)
+        let remapH = viaHashing.intern(contentsOf: distinct, hashes: distinctHashes)
+        #expect(viaAppended.strings() == viaHashing.strings())
+        #expect(viaAppended.count == Set(values).count)
+        for (i, v) in values.enumerated() {
+            #expect(remapA[i] == viaHashing.code(of: v), "\(v)")
+        }
+        #expect(remapH.count == distinct.count)
+    }
 }

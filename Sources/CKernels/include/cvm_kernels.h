@@ -57,16 +57,25 @@ typedef struct cvm_interner {
     uint32_t *offsets;    // count + 1 entries: value i is arena[offsets[i] ..< offsets[i + 1]]
     uint64_t *hashes;     // each value's hash
     uint64_t count, values_cap;
+    int32_t distinct;     // values expected distinct (a key): appended without a table, see cvm_interner_create
 } cvm_interner;
 
-/// A new empty interner; NULL when out of memory.
-cvm_interner *cvm_interner_create(void);
+/// A new empty interner; NULL when out of memory. `distinct`: for a column whose values are expected to be
+/// distinct (a source's one-column key, such as event ids): every value is appended with its hash and gets the
+/// next code, with no table probed or kept, so a value seen twice has two codes. The source's merge
+/// (`cvm_merge_probe`) gives equal values one code, so the table is the same either way. On M's click events
+/// the ids' table was a third of extract's time for that column, and every probe found nothing.
+cvm_interner *cvm_interner_create(int32_t distinct);
 void cvm_interner_destroy(cvm_interner *t);
 
-/// The code of `p[0..<n]`, added when new: >= 0; for a new value, -4 when it holds a NUL byte and -1
-/// when it is not valid UTF-8 (nothing added); -2 when the values would pass 4 GiB of text or 2^31 codes;
-/// -3 when out of memory.
+/// The code of `p[0..<n]`, added when new (always, when `distinct`): >= 0; for a new value, -4 when it holds a
+/// NUL byte and -1 when it is not valid UTF-8 (nothing added); -2 when the values would pass 4 GiB of text or
+/// 2^31 codes; -3 when out of memory.
 int32_t cvm_interner_intern(cvm_interner *t, const uint8_t *p, int64_t n);
+
+/// Takes back the value a `distinct` interner added last (the value of a row the C row pass leaves to the general
+/// path, which adds it again); does nothing to another interner (the general path finds its value there).
+void cvm_interner_drop_last(cvm_interner *t);
 
 /// ByteInterner.hash: 8 bytes at a time, then murmur3's finaliser (the same value for the same bytes).
 uint64_t cvm_hash_bytes(const uint8_t *p, int64_t n);
@@ -138,10 +147,11 @@ typedef struct cvm_fast_spec {
 /// same column order, so the dictionary's order is the general path's.
 int64_t cvm_fast_rows(cvm_fast_spec *spec, const uint8_t *buf, int64_t len, int64_t max_rows, int64_t *consumed);
 
-/// The probe half of a merge of one file's dictionary (`src`, `src_offsets`, `hashes`: `n` distinct values) into a
-/// source's (`slots`/`mask`: ByteInterner's table; `arena`/`offsets`: its `base` values). Writes each value's code to
-/// `out`: an existing value's, or `base + k` for the k-th new one, whose index in `src` goes to `fresh[k]` and whose
-/// slot is filled; returns how many are new (the caller appends their bytes in that order). The table must have room
+/// The probe half of a merge of one file's dictionary (`src`, `src_offsets`, `hashes`: `n` values, equal ones possible
+/// when the file's interner was `distinct`) into a source's (`slots`/`mask`: ByteInterner's table; `arena`/`offsets`:
+/// its `base` values). Writes each value's code to `out`: an existing value's (or that of an equal value earlier in
+/// `src`), or `base + k` for the k-th new one, whose index in `src` goes to `fresh[k]` and whose slot is filled;
+/// returns how many are new (the caller appends their bytes in that order). The table must have room
 /// for `n` more values. Written in C for the same reason as the interner: the Swift loop's bookkeeping per value
 /// (a table of millions of ids, one value at a time) was a ninth of M's extract in perf.
 int64_t cvm_merge_probe(uint64_t *slots, uint64_t mask, const uint8_t *arena, const uint32_t *offsets, int64_t base,
