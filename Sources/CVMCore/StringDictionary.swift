@@ -131,6 +131,22 @@ public struct StringDictionary: Sendable, Hashable, RandomAccessCollection, Expr
                                                    _ o: UnsafeBufferPointer<UInt32>) -> Bool {
         let (xs, xe, ys, ye) = (Int(o[i]), Int(o[i + 1]), Int(o[j]), Int(o[j + 1]))
         let n = Swift.min(xe - xs, ye - ys)
+        if n >= 8 {
+            // Eight bytes at a time as big-endian words (their order is the bytes' order), the last word overlapping
+            // bytes already found equal: ids of one length and a shared prefix, millions of them in the profile's
+            // smallest and largest, were a library call each.
+            let base = UnsafeRawPointer(a.baseAddress!)
+            var k = 0
+            while true {
+                let at = Swift.min(k, n - 8)
+                let x = base.loadUnaligned(fromByteOffset: xs + at, as: UInt64.self).bigEndian
+                let y = base.loadUnaligned(fromByteOffset: ys + at, as: UInt64.self).bigEndian
+                if x != y { return x < y }
+                if at == n - 8 { break }
+                k += 8
+            }
+            return xe - xs < ye - ys
+        }
         let c = n == 0 ? 0 : memcmp(a.baseAddress! + xs, a.baseAddress! + ys, n)
         return c != 0 ? c < 0 : xe - xs < ye - ys
     }

@@ -644,15 +644,26 @@ public enum Cleaner {
                 out.min = smallest < 0 ? nil : dictionary[smallest]
                 out.max = largest < 0 ? nil : dictionary[largest]
             case .int64(let v):
-                var counter = DistinctCounter()
+                let counter = DistinctCounter()
                 let valid = c.validity
                 let averaged = c.type != .date && c.type != .timestamp
-                for i in 0..<n where valid?[i] ?? true {
-                    counter.insert(UInt64(bitPattern: v[i]))
-                    if lo == nil || v[i] < v[lo!] { lo = i }
-                    if hi == nil || v[i] > v[hi!] { hi = i }
-                    if averaged { sum += Double(v[i]); count += 1 }
+                // One pass over the raw buffers (the first smallest and largest row, as written in the column).
+                var loV = Int64.max, hiV = Int64.min, loI = -1, hiI = -1
+                v.withUnsafeBufferPointer { p in
+                    func take(_ i: Int) {
+                        let x = p[i]
+                        counter.insert(UInt64(bitPattern: x))
+                        if loI < 0 || x < loV { loV = x; loI = i }
+                        if hiI < 0 || x > hiV { hiV = x; hiI = i }
+                        if averaged { sum += Double(x); count += 1 }
+                    }
+                    if let valid {
+                        valid.withUnsafeBufferPointer { ok in for i in 0..<n where ok[i] { take(i) } }
+                    } else {
+                        for i in 0..<n { take(i) }
+                    }
                 }
+                if loI >= 0 { (lo, hi) = (loI, hiI) }
                 if c.type == .decimal { sum /= Double(pow10(c.spec.scale)) }
                 out.distinct = counter.count
                 out.min = lo.map { c.formatted(at: $0) }
@@ -662,7 +673,7 @@ public enum Cleaner {
                     out.quantiles = Quantiles.select(ranks: ranks, of: v, valid: valid, known: known).map { Column(c.spec, .int64([$0])).formatted(at: 0) }
                 }
             case .double(let v):
-                var counter = DistinctCounter()
+                let counter = DistinctCounter()
                 let valid = c.validity
                 for i in 0..<n where valid?[i] ?? true {
                     counter.insert(v[i].bitPattern)

@@ -70,6 +70,24 @@ struct StringDictionaryTests {
         #expect(d.precedesInByteOrder(0, 5))   // "b" < "é" (unsigned)
     }
 
+    /// Values of every length around the 8-byte words the comparison takes, sharing long prefixes and differing
+    /// in any byte (bytes above 0x7F too), in the order of their bytes compared one by one.
+    @Test func byteOrderAgreesWithBytewiseComparisonAtEveryLength() {
+        var rng = SeededRNG(seed: 21)
+        let alphabet = ["a", "b", "0", "9", "é", "\u{7F}"]
+        let values = (0..<600).map { k -> String in
+            let prefix = k % 3 == 0 ? "" : "E01379000"
+            return prefix + (0..<Int(rng.next() % 20)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }.joined()
+        }
+        let d = StringDictionary(values)
+        for i in 0..<values.count {
+            for j in stride(from: i % 7, to: values.count, by: 7) {
+                let want = Array(values[i].utf8).lexicographicallyPrecedes(Array(values[j].utf8))
+                #expect(d.precedesInByteOrder(i, j) == want, "\(values[i]) < \(values[j])")
+            }
+        }
+    }
+
     /// The interner's inline byte comparison agrees with `==` at every length around its 4- and 8-byte loads.
     @Test func internerSeparatesValuesDifferingInAnyByte() {
         var b = ByteInterner()
