@@ -137,6 +137,16 @@ public struct Column: Sendable, Equatable {
         }
     }
 
+    /// The rows of `runs`, in order (the same column as `gathering(runs.indices)`).
+    public func gathering(_ runs: RowRuns) -> Column {
+        let v = validity.map { runs.gathering($0) }
+        switch storage {
+        case .int64(let a): return Column(spec, .int64(runs.gathering(a)), validity: v)
+        case .double(let a): return Column(spec, .double(runs.gathering(a)), validity: v)
+        case .string(let c, let d): return Column(spec, .string(codes: c.gathering(runs), dictionary: d), validity: v)
+        }
+    }
+
     /// This column renamed.
     public func renamed(_ name: String) -> Column {
         var c = self

@@ -271,6 +271,19 @@ public struct StringCodes: RandomAccessCollection, Sendable, Equatable, Expressi
         return StringCodes(storage: out)
     }
 
+    /// The rows of `runs`, in order, at this width: one copy per run.
+    public func gathering(_ runs: RowRuns) -> StringCodes {
+        if let last = runs.starts.last { precondition(last + runs.counts[runs.counts.count - 1] <= storage.count, "row runs past the end") }
+        let out = Storage(count: runs.total, width: width)
+        let w = width.rawValue
+        var at = 0
+        for k in runs.starts.indices {
+            (out.base + at * w).copyMemory(from: storage.base + runs.starts[k] * w, byteCount: runs.counts[k] * w)
+            at += runs.counts[k]
+        }
+        return StringCodes(storage: out)
+    }
+
     @usableFromInline init(storage: Storage) { self.storage = storage }
 
     /// The codes widened to `Int32` (a copy; for code that needs an array).

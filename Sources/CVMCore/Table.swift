@@ -44,16 +44,16 @@ public struct Table: Sendable, Equatable {
                      rowCount: indices.count)
     }
 
-    /// `gathering`, releasing each of this table's columns as soon as its rows are gathered. When the caller
+    /// The rows of `runs`, releasing each of this table's columns as soon as its rows are gathered. When the caller
     /// hands over its only reference (`consume`), peak memory is one table plus the columns in flight instead
     /// of two tables (clean on M's 15.8 M events: 1.1 GB less).
-    public consuming func gatheringReleasing(_ indices: [Int], threads: Int = 1) -> Table {
+    public consuming func gatheringReleasing(_ runs: RowRuns, threads: Int = 1) -> Table {
         let boxes = columns.map { ColumnParts([$0]) }
         columns = []
         return Table(name: name, columns: parallelMap(chunks: boxes.count, threads: threads) { k -> Column in
             let column = boxes[k].parts[0]
             boxes[k].parts = []
-            return column.gathering(indices)
-        }, rowCount: indices.count)
+            return column.gathering(runs)
+        }, rowCount: runs.total)
     }
 }

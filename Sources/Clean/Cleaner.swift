@@ -542,13 +542,12 @@ public enum Cleaner {
             if found.rows > 0 { unknown.append(found) }
         }
 
-        var keep: [Int] = []
-        keep.reserveCapacity(n)
+        // The kept rows as runs (a few long ones: a copy each per column, no index per row).
+        let keep = RowRuns(zerosOf: ruleOf)
         var records: [QuarantineRecord] = []
         var counts: [String: Int] = [:]
         var dataCols = table.columns.filter { !$0.name.hasPrefix("_") }
-        for i in 0..<n {
-            guard ruleOf[i] != 0 else { keep.append(i); continue }
+        for i in 0..<n where ruleOf[i] != 0 {
             let r = ruleOrder[Int(ruleOf[i]) - 1]
             let (f, l) = place(i)
             let raw = source.maxRawBytes == 0 ? "" : prefixUTF8(dataCols.map { $0.formatted(at: i) }.joined(separator: ","), bytes: source.maxRawBytes)
@@ -557,7 +556,7 @@ public enum Cleaner {
         }
         (dataCols, keyCols, fileCol, lineCol) = ([], [], nil, nil)
         // Nothing rejected: the table as it stands (no copy of every column).
-        var out = keep.count == n ? table : (consume table).gatheringReleasing(keep, threads: threads)
+        var out = keep.total == n ? table : (consume table).gatheringReleasing(keep, threads: threads)
         out.name = "stg_\(source.name)"
         var result = CleanResult(table: out, quarantine: records, rowsIn: n,
                                  rejectsByRule: ruleOrder.compactMap { r in counts[r].map { (r, $0) } })

@@ -95,18 +95,32 @@ struct ColumnTests {
         #expect(g["v"]!.validity == [true, false])
     }
 
-    /// The releasing gather gives the same table as `gathering`, for every storage, on any thread count.
-    @Test(arguments: [1, 3]) func gatheringReleasingEqualsGathering(threads: Int) {
-        let t = Table(name: "t", columns: [
-            Column("v", double: [1, 2, 3, 4], validity: [true, false, true, true]),
-            Column("s", strings: ["a", nil, "b", "a"]),
-            Column("n", .int, int64: [10, 20, 30, 40]),
-        ], rowCount: 4)
-        let expected = t.gathering([3, 0, 2], threads: threads)
-        let released = t.gatheringReleasing([3, 0, 2], threads: threads)
-        #expect(released == expected)
-        #expect(released["s"]!.dictionary == ["a", "b"])
-        #expect(released.rowCount == 3)
+    /// The releasing gather of row runs gives the same table as `gathering` of their indices, for every storage
+    /// and code width, with and without nulls, on any thread count; the runs are those of the zero bytes.
+    @Test(arguments: [1, 3]) func gatheringRunsEqualsGatheringIndices(threads: Int) {
+        var rng = SeededRNG(seed: 17)
+        for rows in [0, 1, 7, 1_000] {
+            let flags = (0..<rows).map { _ in UInt8(rng.next() % 5 == 0 ? 1 + rng.next() % 3 : 0) }
+            let runs = RowRuns(zerosOf: flags)
+            let kept = (0..<rows).filter { flags[$0] == 0 }
+            #expect(runs.indices == kept)
+            #expect(runs.total == kept.count)
+            #expect(RowRuns(kept) == runs)
+            #expect(zip(runs.starts.dropFirst(), zip(runs.starts, runs.counts)).allSatisfy { $0 > $1.0 + $1.1 }, "runs are never adjacent")
+            let t = Table(name: "t", columns: [
+                Column("v", double: (0..<rows).map { Double($0) / 3 }, validity: (0..<rows).map { $0 % 4 != 1 }),
+                Column("s", strings: (0..<rows).map { $0 % 6 == 2 ? nil : "a\($0 % 9)" }),
+                Column("wide", strings: (0..<rows).map { "w\($0 % 400)" }),
+                Column("ids", strings: (0..<rows).map { "id\($0)" }),
+                Column("n", .int, int64: (0..<rows).map { Int64($0) * 7 }),
+            ], rowCount: rows)
+            let expected = t.gathering(kept, threads: threads)
+            let released = t.gatheringReleasing(runs, threads: threads)
+            #expect(released == expected)
+            #expect(released.rowCount == kept.count)
+        }
+        let t = Table(name: "t", columns: [Column("s", strings: ["a", nil, "b", "a"])], rowCount: 4)
+        #expect(t.gatheringReleasing(RowRuns([0, 2, 3]))["s"]!.dictionary == ["a", "b"])
     }
 }
 
