@@ -400,18 +400,15 @@ public enum Cleaner {
         if !keyCols.isEmpty, keyCols.count == source.key.count {
             // Keys are the columns' raw storage values (codes, integers, double bits): up to four
             // columns hash as one fixed-size value, without an array per row (the dedupe hot loop).
-            func raw(_ c: Column, _ i: Int) -> Int64 {
-                guard c.isValid(i) else { return Int64.min }
-                switch c.storage {
-                case .int64(let v): return v[i]
-                case .double(let v): return Int64(bitPattern: v[i].bitPattern)
-                case .string(let codes, _): return Int64(codes[i])
-                }
-            }
+            func raw(_ c: Column, _ i: Int) -> Int64 { KeyValues(c).at(i) }
+            // The key columns' values held in locals, each read without copying a `Column` out of an array
+            // (a retain and release of its arrays per value: most of the orders' dedupe time on M).
+            let keyValues = keyCols.map(KeyValues.init)
+            let k0 = keyValues[0], k1 = keyValues.count > 1 ? keyValues[1] : k0
+            let k2 = keyValues.count > 2 ? keyValues[2] : nil, k3 = keyValues.count > 3 ? keyValues[3] : nil
             /// Two to four key columns as one fixed-size value.
             func compoundKey(_ i: Int) -> Key4 {
-                let k = keyCols.count
-                return Key4(a: raw(keyCols[0], i), b: raw(keyCols[1], i), c: k > 2 ? raw(keyCols[2], i) : 0, d: k > 3 ? raw(keyCols[3], i) : 0)
+                Key4(a: k0.at(i), b: k1.at(i), c: k2?.at(i) ?? 0, d: k3?.at(i) ?? 0)
             }
             // Keep the first or last by `dedupe_by` (nulls first), then by input order.
             var sorted: [Int]?
@@ -458,7 +455,7 @@ public enum Cleaner {
                 var seen = FirstSeenTable<Int64>(capacity: n)
                 inOrder { i in
                     guard ruleOf[i] == 0 else { return }
-                    let first = seen.insert(raw(keyCols[0], i), row: i)
+                    let first = seen.insert(k0.at(i), row: i)
                     if first != i { report(i, first: first) }
                 }
             } else if keyCols.count <= 4, let g = keyCols.indices.max(by: { keyCols[$0].dictionaryCount < keyCols[$1].dictionaryCount }),
@@ -720,6 +717,27 @@ extension Column {
 protocol FixedKey: Equatable {
     static var zero: Self { get }
     var mixed: Int { get }
+}
+
+/// One key column's raw storage values (codes, integers, double bits; `Int64.min` for a null), read by row.
+struct KeyValues {
+    let ints: [Int64], doubles: [Double], codes: StringCodes?
+    let valid: [Bool]?
+
+    init(_ c: Column) {
+        valid = c.validity
+        switch c.storage {
+        case .int64(let v): (ints, doubles, codes) = (v, [], nil)
+        case .double(let v): (ints, doubles, codes) = ([], v, nil)
+        case .string(let v, _): (ints, doubles, codes) = ([], [], v)
+        }
+    }
+
+    @inline(__always) func at(_ i: Int) -> Int64 {
+        if let valid, !valid[i] { return Int64.min }
+        if let codes { return Int64(codes[i]) }
+        return ints.isEmpty ? Int64(bitPattern: doubles[i].bitPattern) : ints[i]
+    }
 }
 
 struct Key4: FixedKey {
