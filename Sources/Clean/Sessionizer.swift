@@ -183,25 +183,53 @@ public enum Sessionizer {
                 offset += Int32(parts[k].count)
                 (parts[k].anonymousRows, parts[k].anonymousSession) = ([], [])
             }
-            return (SessionColumns(concatenating: &parts), anonymous)
+            return (SessionColumns(concatenating: &parts, threads: threads), anonymous)
         }()
         let count = sessions.count
         // Session ids ("<group id>-<ordinal>") are unique by construction: no hashing needed, and their
         // bytes go straight into the dictionary's arena (no `String` per session).
-        var idValues = StringDictionary()
-        idValues.reserveCapacity(count: count, bytes: count * 12)
-        var scratch: [UInt8] = []
-        var n = 0
-        for k in 0..<count {
-            // A group's sessions are consecutive: the ordinal counts up within it.
-            let key = sessions.key[k]
-            n = k > 0 && sessions.key[k - 1] == key ? n + 1 : 1
-            scratch.removeAll(keepingCapacity: true)
-            keys.withBytes(Int(key)) { scratch.append(contentsOf: $0) }
-            scratch.append(UInt8(ascii: "-"))
-            scratch.append(contentsOf: String(n).utf8)
-            scratch.withUnsafeBufferPointer { _ = idValues.append($0) }
+        // Each id's place first (a group's sessions are consecutive: the ordinal counts up within it), then the
+        // bytes written by `threads` workers at once, each its own sessions.
+        var ordinals = [Int32](repeating: 0, count: count)
+        var idOffsets = [UInt32](repeating: 0, count: count + 1)
+        do {
+            var n: Int32 = 0, at = 0
+            for k in 0..<count {
+                let key = sessions.key[k]
+                n = k > 0 && sessions.key[k - 1] == key ? n + 1 : 1
+                ordinals[k] = n
+                at += Int(keys.offsets[Int(key) + 1] - keys.offsets[Int(key)]) + 1 + decimalDigits(n)
+                precondition(at <= Int(UInt32.max), "sessions: the session ids hold more than 4 GiB of text")
+                idOffsets[k + 1] = UInt32(at)
+            }
         }
+        let idArena = [UInt8](unsafeUninitializedCapacity: Int(idOffsets[count])) { out, initialized in
+            nonisolated(unsafe) let base = out.baseAddress
+            let chunks = max(1, min(threads, count / 100_000))
+            let (keyArena, keyOffsets, sessionKeys, ordinalsL, offsetsL) = (keys.arena, keys.offsets, sessions.key, ordinals, idOffsets)
+            _ = parallelMap(chunks: chunks, threads: threads) { c in
+                for k in (c * count / chunks)..<((c + 1) * count / chunks) {
+                    var p = base! + Int(offsetsL[k])
+                    let key = Int(sessionKeys[k]), from = Int(keyOffsets[key]), length = Int(keyOffsets[key + 1]) - from
+                    keyArena.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress! + from, count: length) }
+                    p += length
+                    p.initialize(to: UInt8(ascii: "-"))
+                    // The ordinal's digits, from the last.
+                    var v = ordinalsL[k]
+                    let end = base! + Int(offsetsL[k + 1])
+                    var q = end
+                    repeat {
+                        q -= 1
+                        q.initialize(to: UInt8(ascii: "0") + UInt8(v % 10))
+                        v /= 10
+                    } while v > 0
+                }
+                return true
+            }
+            initialized = Int(idOffsets[count])
+        }
+        ordinals = []
+        let idValues = StringDictionary(arena: idArena, offsets: idOffsets)
         let ids = Column(ColumnSpec("session_id", .string), .string(codes: (0..<count).map { Int32($0) }, dictionary: idValues))
         /// A string column of nulls (a value the events do not have).
         func nulls(_ name: String) -> Column {
@@ -488,25 +516,43 @@ struct SessionColumns {
     /// threshold, so freeing them leaves their pages in the heap; they are handed back after each column
     /// (`cvm_release_free_memory`). Without that the parts and the columns were held together: on M the clean
     /// stage's peak RSS, 1.47 GB; 1.39 GB with it (the grouped events and the parts are now the peak).
-    init(concatenating parts: inout [SessionPart]) {
-        let total = parts.reduce(0) { $0 + $1.count }
-        func join<T>(_ field: WritableKeyPath<SessionPart, [T]>) -> [T] {
-            var all: [T] = []
-            all.reserveCapacity(total)
+    init(concatenating parts: inout [SessionPart], threads: Int) {
+        var at = [0]
+        for p in parts { at.append(at[at.count - 1] + p.count) }
+        let total = at[at.count - 1]
+        // Each column is copied by `threads` workers at once, each its own run of parts (about equal sessions):
+        // most of the copy's time is the first touch of the column's fresh pages, which then comes in parallel.
+        let ranges = max(1, min(threads, parts.count))
+        let bounds = (0...ranges).map { r in at.firstIndex { $0 >= r * total / ranges } ?? parts.count }
+        let atL = at
+        func copy<T: Sendable, U>(_ arrays: [[T]], _ convert: @escaping @Sendable (UnsafeBufferPointer<T>, UnsafeMutablePointer<U>) -> Void) -> [U] {
+            [U](unsafeUninitializedCapacity: total) { out, initialized in
+                nonisolated(unsafe) let base = out.baseAddress
+                _ = parallelMap(chunks: ranges, threads: ranges) { r in
+                    for k in bounds[r]..<bounds[r + 1] where !arrays[k].isEmpty {
+                        arrays[k].withUnsafeBufferPointer { convert($0, base! + atL[k]) }
+                    }
+                    return true
+                }
+                initialized = total
+            }
+        }
+        /// A part's field, emptied in the parts as it is taken.
+        func take<T>(_ field: WritableKeyPath<SessionPart, [T]>) -> [[T]] {
+            var arrays: [[T]] = []
             for k in parts.indices {
-                all += parts[k][keyPath: field]
+                arrays.append(parts[k][keyPath: field])
                 parts[k][keyPath: field] = []
             }
+            return arrays
+        }
+        func join<T: Sendable>(_ field: WritableKeyPath<SessionPart, [T]>) -> [T] {
+            let all: [T] = copy(take(field)) { src, dst in dst.initialize(from: src.baseAddress!, count: src.count) }
             _ = cvm_release_free_memory()
             return all
         }
-        func wide<T: BinaryInteger>(_ field: WritableKeyPath<SessionPart, [T]>) -> [Int64] {
-            var all: [Int64] = []
-            all.reserveCapacity(total)
-            for k in parts.indices {
-                all.append(contentsOf: parts[k][keyPath: field].lazy.map { Int64($0) })
-                parts[k][keyPath: field] = []
-            }
+        func wide<T: BinaryInteger & Sendable>(_ field: WritableKeyPath<SessionPart, [T]>) -> [Int64] {
+            let all: [Int64] = copy(take(field)) { src, dst in for (j, v) in src.enumerated() { (dst + j).initialize(to: Int64(v)) } }
             _ = cvm_release_free_memory()
             return all
         }
@@ -522,4 +568,11 @@ struct SessionColumns {
         self[keyPath: field] = []
         return values
     }
+}
+
+/// How many decimal digits `n` (>= 0) is written with.
+@inline(__always) func decimalDigits(_ n: Int32) -> Int {
+    var d = 1, v = n
+    while v >= 10 { v /= 10; d += 1 }
+    return d
 }

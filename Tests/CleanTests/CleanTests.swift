@@ -224,6 +224,34 @@ struct SessionizerTests {
         #expect(got == oracle(rows, gap: 30 * Self.minute))
     }
 
+    /// Enough sessions for the ids and the columns to be written by several workers (over 200,000 sessions in
+    /// over 1,024 groups), with ordinals of one to three digits and ids of multi-byte text: each id is its
+    /// customer's id, "-" and the session's ordinal within the customer, the same on one thread and on two.
+    @Test func manySessionsGetTheirIdsAndColumnsOnAnyThreadCount() throws {
+        let m = Self.minute
+        var rng = SeededRNG(seed: 4)
+        var rows: [(String?, Int64, String)] = []
+        var expected: [String] = []
+        var perCustomer: [Int] = []
+        for c in 0..<2_600 {
+            let sessions = 1 + Int(rng.next() % 160)
+            perCustomer.append(sessions)
+            for k in 0..<sessions { rows.append((c % 10 == 0 ? "é\(c)" : "c\(c)", Int64(k) * 31 * m, k % 2 == 0 ? "page_view" : "search")) }
+        }
+        let ids = (0..<2_600).map { $0 % 10 == 0 ? "é\($0)" : "c\($0)" }
+        for c in (0..<2_600).sorted(by: { Array(ids[$0].utf8).lexicographicallyPrecedes(Array(ids[$1].utf8)) }) {
+            expected += (1...perCustomer[c]).map { "\(ids[c])-\($0)" }
+        }
+        #expect(expected.count > 200_000)
+        let t = events(rows)
+        let one = try Sessionizer.sessionize(t, gapMinutes: 30, threads: 1)
+        let two = try Sessionizer.sessionize(t, gapMinutes: 30, threads: 2)
+        #expect(one == two)
+        #expect(one["session_id"]!.dictionary.map { $0 } == expected)
+        #expect(one["events"]!.int64Values.allSatisfy { $0 == 1 })
+        #expect(one["page_views"]!.int64Values.reduce(0, +) == Int64(perCustomer.reduce(0) { $0 + ($1 + 1) / 2 }))
+    }
+
     @Test func eventsAfterTheCutoffAreLeftOutOfSessions() throws {
         let m = Self.minute
         let t = events([("A", 0, "page_view"), ("A", 10 * m, "add_to_cart"), ("A", 20 * m, "purchase")])
