@@ -249,10 +249,9 @@ struct SessionVisitorTests {
               case .string(let tc, let td) = t["event_type"]!.storage else { Issue.record("string columns"); return }
         let masks = EventMasks(byType: td.map { $0 == "page_view" ? 1 : 4 }, types: tc, hasProduct: true, productOK: t["sku"]!.validity ?? [])
         let byCustomer = CustomerKeys(customers: cc, valid: t["customer_id"]!.validity)
-        let rank = Array((0..<cd.count).reversed())
-        let one = group(byCustomer, rank: rank, times: t["occurred_at"]!.int64Values, masks: masks, before: 900, threads: 1)
+        let one = group(byCustomer, groups: cd.count, times: t["occurred_at"]!.int64Values, masks: masks, before: 900, threads: 1)
         for threads in [2, 3] {
-            #expect(group(byCustomer, rank: rank, times: t["occurred_at"]!.int64Values, masks: masks, before: 900,
+            #expect(group(byCustomer, groups: cd.count, times: t["occurred_at"]!.int64Values, masks: masks, before: 900,
                           threads: threads, rangeRows: 100) == one)
         }
         // Slots of a group hold its rows in input order.
@@ -264,9 +263,8 @@ struct SessionVisitorTests {
         let byVisitor = VisitorKeys(visitors: vc, visitorValid: t["visitor_id"]!.validity, fromVisitor: (0..<vd.count).map(Int32.init),
                                     customers: cc, customerValid: t["customer_id"]!.validity,
                                     fromCustomer: [Int32](repeating: Int32(vd.count), count: cd.count))
-        let visitorRank = Array(0...vd.count)
-        let oneV = group(byVisitor, rank: visitorRank, times: t["occurred_at"]!.int64Values, masks: masks, before: .max, threads: 1)
-        #expect(group(byVisitor, rank: visitorRank, times: t["occurred_at"]!.int64Values, masks: masks, before: .max,
+        let oneV = group(byVisitor, groups: vd.count + 1, times: t["occurred_at"]!.int64Values, masks: masks, before: .max, threads: 1)
+        #expect(group(byVisitor, groups: vd.count + 1, times: t["occurred_at"]!.int64Values, masks: masks, before: .max,
                       threads: 2, rangeRows: 50) == oneV)
         #expect(oneV.customers.count == oneV.rows.count)
     }
