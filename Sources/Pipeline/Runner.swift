@@ -229,10 +229,11 @@ public final class PipelineRunner {
         for t in outputs { tables[t.name] = t }
     }
 
-    /// Queues the first part of a stage's artifacts, written (one worker) while the stage computes the rest; the
-    /// stage then passes the returned write to `publish` with the rest. Its tables are kept for the later stages.
-    func publishPart(_ outputs: [Table], stage: StageName) -> StageWrite {
-        let staged = artifacts.beginWrite(stage: stage.rawValue, asOf: asOf, runID: runID, configHash: loaded.configHash)
+    /// Queues a part of a stage's artifacts (the first, or the next of `staged`), written (one worker) while the
+    /// stage computes the rest; the stage then passes the returned write to `publish` with the rest. Its tables are
+    /// kept for the later stages.
+    func publishPart(_ outputs: [Table], stage: StageName, into staged: StageWrite? = nil) -> StageWrite {
+        let staged = staged ?? artifacts.beginWrite(stage: stage.rawValue, asOf: asOf, runID: runID, configHash: loaded.configHash)
         let (store, handed) = (artifacts, ArtifactTables(outputs))
         // Not reported as a write of its own: `publish`'s job reports the stage's.
         writer.submit(stage: stage.rawValue, reports: false) { try store.write(handed, into: staged) }

@@ -27,9 +27,13 @@ extension PipelineRunner {
 
     func runExtract(_ logger: Logger) throws -> StageStats {
         var stats = StageStats()
-        var outputs: [Table] = []
         var rejects: [QuarantineRecord] = []
         var reports: [(String, FileReport)] = []
+        // Each source's raw table is queued for writing as soon as it is read, so the disk writes the small
+        // sources while the big one is read, and the big one first while clean runs.
+        var part: StageWrite?
+        var published = false
+        defer { if !published, let part { discardPart(part) } }
         progress?.expect(units: loaded.files.values.reduce(0) { $0 + $1.count })
         let line = progress
         for (name, source) in loaded.config.sources {
@@ -38,7 +42,6 @@ extension PipelineRunner {
             AllocatorPolicy.releaseFreeMemory()
             var table = result.table
             table.name = "raw_\(name)"
-            outputs.append(table)
             rejects += result.rejects
             reports += result.files.map { (name, $0) }
             let read = result.files.reduce(0) { $0 + $1.rowsRead }
@@ -61,8 +64,9 @@ extension PipelineRunner {
                 ])
                 stats.detail["nulled_\(name)_\(x.column)"] = "\(x.count)"
             }
+            part = publishPart([table], stage: .extract, into: part)
         }
-        outputs.append(Table(name: "extract_files", columns: [
+        let files = Table(name: "extract_files", columns: [
             Column("source", strings: reports.map { $0.0 }),
             Column("path", strings: reports.map { $0.1.path }),
             Column("compressed_bytes", .int, int64: reports.map { $0.1.compressedBytes }),
@@ -72,11 +76,11 @@ extension PipelineRunner {
             Column("rows_rejected", .int, int64: reports.map { Int64($0.1.rowsRejected) }),
             Column("rejected_reason", strings: reports.map { $0.1.rejectedReason }),
             Column("lines_skipped", .int, int64: reports.map { Int64($0.1.linesSkipped) }),
-        ], rowCount: reports.count))
-        outputs.append(QuarantineRecord.table(rejects, name: "extract_rejects"))
+        ], rowCount: reports.count)
         // Written while clean runs: the write lets each raw column go once it is on disk (`ArtifactTables`), the
-        // raw events first, so clean's gather, which frees the raw columns, finds them written.
-        publish(outputs, stage: .extract)
+        // raw tables in the order read, so clean's gather, which frees the raw columns, finds them written.
+        publish([files, QuarantineRecord.table(rejects, name: "extract_rejects")], stage: .extract, after: part)
+        published = true
         return stats
     }
 

@@ -206,6 +206,30 @@ struct EndToEndTests {
         #expect(try scalar("\(dir)/cvm.sqlite", "SELECT count(*) FROM dim_customer", as: Int.self) == 4)
     }
 
+    /// Extract queues each source's raw table for writing as soon as it is read; when a later source fails, the
+    /// parts already queued are dropped: the stage's older artifacts stay whole and no partial folder is left.
+    @Test func aSourceFailingAfterOthersWereQueuedLeavesTheOlderExtractWhole() throws {
+        let dir = try makeTemporaryDirectory("e2e-extract-parts")
+        let events = "\(dir)/events"
+        try FileManager.default.copyItem(atPath: Repo.path("fixtures/demo/events"), toPath: events)
+        let config = try makeDemoConfig(in: dir, edits: [(Repo.path("fixtures") + "/demo/events/", events + "/")])
+        let first = try runCVM(["run", config, "--until", "extract"])
+        #expect(first.status == 0, "stderr: \(first.stderr)")
+        let day = "\(dir)/artifacts/2026-06-30"
+        let before = try snapshotFiles("\(day)/extract")
+        #expect(before["raw_customers/manifest.json"] != nil && before["raw_orders/manifest.json"] != nil)
+        // The last events file cut short (a truncated gzip), read after customers and orders were queued.
+        let last = try #require(try FileManager.default.subpathsOfDirectory(atPath: events).filter { $0.hasSuffix(".gz") }.sorted().last)
+        let url = URL(fileURLWithPath: "\(events)/\(last)")
+        let bytes = try Data(contentsOf: url)
+        try bytes.prefix(bytes.count / 2).write(to: url)
+        let r = try runCVM(["run", config, "--until", "extract"])
+        #expect(r.status == 66, "stderr: \(r.stderr)")
+        #expect(r.stderr.contains(last), "\(r.stderr)")
+        #expect(try snapshotFiles("\(day)/extract") == before)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: day) == ["extract"])
+    }
+
     @Test func exceedingTheRejectBudgetExits65AndKeepsTheQuarantine() throws {
         let dir = try makeTemporaryDirectory("e2e-budget")
         let config = try makeDemoConfig(in: dir, edits: [("max_reject_rate: 0.05", "max_reject_rate: 0.0001")])
