@@ -18,16 +18,30 @@ public func parallelMap<T: Sendable>(chunks: Int, threads: Int, _ body: @Sendabl
     defer { results.deinitialize(); results.deallocate() }
     nonisolated(unsafe) let out = results  // safe: each chunk writes only its own slot
     let workers = min(threads, chunks)
-    // Workers take chunks in a strided pattern; which worker computes a chunk
-    // does not affect its value, only the order results are stored in.
-    DispatchQueue.concurrentPerform(iterations: workers) { w in
-        var c = w
-        while c < chunks {
+    // Each worker takes the next chunk not yet taken, so a worker that drew long chunks (a table's id column in
+    // the profile, its biggest columns in a gather) is not also handed a fixed share of the rest. Which worker
+    // computes a chunk does not affect its value, only when it is stored.
+    let next = ChunkCounter()
+    DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        while let c = next.take(below: chunks) {
             out[c] = body(c)
-            c += workers
         }
     }
     return results.map { $0! }
+}
+
+/// The next chunk index for `parallelMap`'s workers.
+private final class ChunkCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+
+    func take(below limit: Int) -> Int? {
+        lock.withLock {
+            guard next < limit else { return nil }
+            next += 1
+            return next - 1
+        }
+    }
 }
 
 /// `parallelMap` over items `0..<order.count` started in the order `order` gives (a permutation: the long items
