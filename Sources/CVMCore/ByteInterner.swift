@@ -194,7 +194,8 @@ public struct ByteInterner: Sendable {
         d.indices.map { code in d.withBytes(code) { hash($0) } }
     }
 
-    /// Interns every value of `d` in its code order; returns each one's code here (`remap[codeInD]`).
+    /// Interns every value of `d` in its code order; returns each one's code here (`remap[codeInD]`). `d` may hold
+    /// a value more than once (a key column's file dictionary, `FileInterner(distinct:)`): equal values get one code.
     ///
     /// The merge of per-file dictionaries into a source's one: bytes to bytes, no `String` per value.
     /// - Parameter hashes: each value's hash when known (`finish()`); computed here when nil.
