@@ -153,6 +153,39 @@ static inline int parse_iso_offset(const uint8_t *b, int64_t n, int64_t zone, in
     return 1;
 }
 
+// FieldParsers.parseDate of a pattern of year, month and day digits and literal bytes (parsePattern, then
+// CivilDate.isValid): every byte matched, the date valid. Numbers are at most 4 digits (no overflow possible).
+static inline int parse_date(const cvm_fast_column *c, const uint8_t *p, int64_t n, int64_t *out) {
+    int64_t i = 0;
+    int y = 1970, m = 1, d = 1;
+    for (int32_t k = 0; k < c->date_op_count; k++) {
+        const cvm_date_op op = c->date_ops[k];
+        if (op.kind == CVM_DATE_LITERAL) {
+            if (i >= n || p[i] != (uint8_t)op.min) return 0;
+            i++;
+            continue;
+        }
+        int v = 0, j = 0;
+        while (j < op.max && i + j < n) {
+            uint8_t x = (uint8_t)(p[i + j] - '0');
+            if (x > 9) break;
+            v = v * 10 + x;
+            j++;
+        }
+        if (j < op.min) return 0;
+        i += j;
+        switch (op.kind) {
+        case CVM_DATE_YEAR: y = v; break;
+        case CVM_DATE_YEAR2: y = v < 69 ? 2000 + v : 1900 + v; break;
+        case CVM_DATE_MONTH: m = v; break;
+        default: d = v; break;
+        }
+    }
+    if (i != n || m < 1 || m > 12 || d < 1 || d > days_in(y, m)) return 0;
+    *out = civil_days(y, m, d);
+    return 1;
+}
+
 static inline int is_null(const cvm_fast_spec *s, const uint8_t *p, int64_t n) {
     // Most fields have a length no null value has: one bit test.
     if (n < 64 ? !((s->null_lengths >> n) & 1) : !s->long_null) return 0;
@@ -211,6 +244,9 @@ static inline int type_field(cvm_fast_spec *s, cvm_fast_column *c, const uint8_t
         break;
     case CVM_FAST_ISO:
         if (!parse_iso_offset(p, n, c->zone, &v)) return 0;
+        break;
+    case CVM_FAST_DATE:
+        if (!parse_date(c, p, n, &v)) return 0;
         break;
     case CVM_FAST_EPOCH_NS:
         if (!parse_int(p, n, &v)) return 0;

@@ -2,19 +2,20 @@ import CKernels
 import CVMCore
 import Foundation
 
-/// Extract's common rows typed in C: `cvm_fast_rows` reads plain lines (no quotes, the expected fields) straight from
-/// the scanner's buffer and types them into one batch per column, which is then appended to the readers.
+/// Extract's common rows typed in C: `cvm_fast_rows` reads plain lines (the expected fields, none quoted but whole
+/// and simply) straight from the scanner's buffer and types them into one batch per column, which is then appended to the readers.
 ///
 /// Why: on M's click events the general path (`CSVScanner.next()`, then `FileExtractor.typeRow` per record) spent
 /// most of its time on bookkeeping (the record's field array, an array append per value, retains of the readers'
 /// arrays), not on parsing. The general path stays the one definition of every rule: the C code takes only lines
-/// it types exactly as that path would, and leaves any other line to it whole (a quoted field, a comment, a blank
+/// it types exactly as that path would, and leaves any other line to it whole (other quoting, a comment, a blank
 /// line, the header again, the wrong field count, a value that does not parse, new text that is not valid UTF-8).
 /// So the table, the rejects and the dictionaries are the same with or without it (`FastRowsTests`).
 ///
 /// Used when every column is of a kind typed here: text (as written, lowercased or uppercased, trimmed or not),
-/// int, decimal, and timestamps in epoch units or ISO 8601 with an offset. Dates and timestamps written as text, doubles, booleans, `strip`
-/// and number formats keep the whole source on the general path.
+/// int, decimal, timestamps in epoch units or ISO 8601 with an offset, and dates in ISO 8601 or a pattern of year,
+/// month and day digits. Timestamps in other patterns, dates with month names, doubles, booleans, `strip` and
+/// number formats keep the whole source on the general path.
 final class FastRows {
     /// Rows typed per call into C: the batches stay in cache between being written and appended.
     static let batchRows = 1024
@@ -47,8 +48,10 @@ final class FastRows {
         guard FastRows.enabled, case .byte(let delimiter) = FileExtractor.delimiter(source),
               source.decimalSeparator == ".", source.thousandsSeparator == nil else { return nil }
         var kinds: [(kind: Int32, scale: Int32, multiplier: Int64)] = []
+        var dateOps: [[cvm_date_op]] = []
         let iso = Int32(CVM_FAST_ISO)
         for r in readers {
+            dateOps.append([])
             guard r.strip.isEmpty else { return nil }
             switch r.type {
             case .string, .enum:
@@ -76,6 +79,10 @@ final class FastRows {
                 case .iso8601: kinds.append((iso, 0, 0))
                 default: return nil
                 }
+            case .date:
+                guard r.otherFormats.isEmpty, let ops = FastRows.dateOps(r.format) else { return nil }
+                kinds.append((Int32(CVM_FAST_DATE), 0, 0))
+                dateOps[dateOps.count - 1] = ops
             default:
                 return nil
             }
@@ -96,9 +103,12 @@ final class FastRows {
         let batch = FastRows.batchRows
         for (c, r) in readers.enumerated() {
             let string = kinds[c].kind <= Int32(CVM_FAST_STRING_UPPER)
+            let ops = alloc(cvm_date_op.self, dateOps[c].count)
+            for (k, op) in dateOps[c].enumerated() { ops[k] = op }
             columns[c] = cvm_fast_column(
                 kind: kinds[c].kind, field: Int32(layout.fieldIndex[c]), trim: r.trim ? 1 : 0, scale: kinds[c].scale,
-                multiplier: kinds[c].multiplier, zone: zone, interner: string ? r.interner.cTable : nil,
+                multiplier: kinds[c].multiplier, zone: zone, date_ops: ops, date_op_count: Int32(dateOps[c].count),
+                interner: string ? r.interner.cTable : nil,
                 ints: string ? nil : alloc(Int64.self, batch), codes: string ? alloc(Int32.self, batch) : nil,
                 nulls: alloc(Int64.self, batch), null_count: 0)
         }
@@ -121,6 +131,42 @@ final class FastRows {
             ncols: Int64(count), cols: columns,
             field_start: alloc(Int64.self, fieldRoom), field_end: alloc(Int64.self, fieldRoom),
             scratch: alloc(UInt8.self, scratch), scratch_len: Int64(scratch)))
+    }
+
+    /// A date format as `cvm_fast_rows` steps: ISO 8601's `YYYY-MM-DD` (a longer text, a timestamp written in a
+    /// date column, is left to the general path), or a pattern of year, month and day digits between literal bytes.
+    /// Nil for any other format (month names, times, offsets, epochs, Excel serials).
+    static func dateOps(_ format: TimeFormat) -> [cvm_date_op]? {
+        let parts: [TimeFormat.PatternPart]
+        switch format {
+        case .iso8601:
+            parts = [.number(.year, min: 4, max: 4), .literal(UInt8(ascii: "-")), .number(.month, min: 2, max: 2),
+                     .literal(UInt8(ascii: "-")), .number(.day, min: 2, max: 2)]
+        case .pattern(let p):
+            parts = p
+        default:
+            return nil
+        }
+        var ops: [cvm_date_op] = []
+        for part in parts {
+            switch part {
+            case .literal(let b): ops.append(cvm_date_op(kind: Int32(CVM_DATE_LITERAL), min: Int32(b), max: 0))
+            case .number(let field, let lo, let hi):
+                guard hi <= 4 else { return nil }
+                let kind: Int32
+                switch field {
+                case .year: kind = Int32(CVM_DATE_YEAR)
+                case .year2: kind = Int32(CVM_DATE_YEAR2)
+                case .month: kind = Int32(CVM_DATE_MONTH)
+                case .day: kind = Int32(CVM_DATE_DAY)
+                default: return nil
+                }
+                ops.append(cvm_date_op(kind: kind, min: Int32(lo), max: Int32(hi)))
+            default:
+                return nil
+            }
+        }
+        return ops
     }
 
     deinit {

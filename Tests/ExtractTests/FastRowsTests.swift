@@ -83,15 +83,58 @@ import Testing
         #expect(lines.last == 7)
     }
 
-    /// A source with a column the C path does not type (a date written as text) reads every row the general way.
+    /// A source with a column the C path does not type (a date with a month name, a double) reads every row the
+    /// general way.
     @Test func textDatesKeepTheSourceOnTheGeneralPath() throws {
-        let spec = SourceSpec(name: "m", files: [], columns: Self.mixed.columns.entries.map { ($0.key, $0.value) } + [("day", ColumnDecl(.date))])
-        let (fx, _, layout, readers) = try Self.prepared(spec, "s,i,d,ms,l,day\nab,1,1,1,a,2026-01-02\n")
+        var spec = SourceSpec(name: "m", files: [], columns: Self.mixed.columns.entries.map { ($0.key, $0.value) } + [("day", ColumnDecl(.date))])
+        spec.columns.entries[5].value.formats = ["dd MMM yyyy"]
+        let (fx, _, layout, readers) = try Self.prepared(spec, "s,i,d,ms,l,day\nab,1,1,1,a,02 Jan 2026\n")
         #expect(FastRows(fx, readers: readers, layout: layout) == nil)
+        let doubles = SourceSpec(name: "m", files: [], columns: Self.mixed.columns.entries.map { ($0.key, $0.value) } + [("x", ColumnDecl(.double))])
+        let (fx1, _, layout1, readers1) = try Self.prepared(doubles, "s,i,d,ms,l,x\nab,1,1,1,a,2.5\n")
+        #expect(FastRows(fx1, readers: readers1, layout: layout1) == nil)
         var positional = Self.mixed
         positional.delimiter = "whitespace"
         let (fx2, _, layout2, readers2) = try Self.prepared(positional, "s i d ms l\nab 1 1 1 a\n")
         #expect(FastRows(fx2, readers: readers2, layout: layout2) == nil)
+    }
+
+    /// Dates in ISO 8601 and in patterns of year, month and day digits are typed in C as the general path types
+    /// them: valid days, leap days, every invalid month or day, too few or too many digits, a timestamp written in
+    /// an ISO date column (left to the general path, which reads its date), two-digit years on both sides of the pivot.
+    @Test func datesTypeTheSame() throws {
+        var spec = SourceSpec(name: "d", files: [], columns: [
+            ("s", ColumnDecl(.string)), ("iso", ColumnDecl(.date)), ("eu", ColumnDecl(.date)), ("compact", ColumnDecl(.date)),
+            ("short", ColumnDecl(.date)),
+        ])
+        spec.columns.entries[2].value.formats = ["dd/MM/yyyy"]
+        spec.columns.entries[3].value.formats = ["yyyyMMdd"]
+        spec.columns.entries[4].value.formats = ["d.M.yy"]
+        spec.columns.entries[4].value.onInvalid = .null
+        spec.nullValues = ["", "NA"]
+        let rows = [
+            "a,2026-01-02,02/01/2026,20260102,2.1.26", "b,2024-02-29,29/02/2024,20240229,29.2.24", "c,2023-02-29,29/02/2023,20230229,29.2.23",
+            "d,2026-13-01,01/13/2026,20261301,1.13.26", "e,2026-00-10,00/10/2026,20260010,0.10.26", "f,2026-04-31,31/04/2026,20260431,31.4.26",
+            "g,2026-1-02,2/01/2026,2026012,02.01.2026", "h,2026-01-02T10:00:00Z,02/01/2026,20260102,1.1.68", "i,NA,,NA,1.1.69",
+            "j,0001-01-01,01/01/0001,00010101,31.12.99", "k,9999-12-31,31/12/9999,99991231,1.1.00", "l,2026-01-02x,x02/01/2026,202601020,1..26",
+            "m,1969-12-31,31/12/1969,19691231,01.01.70",
+        ]
+        var text = "s,iso,eu,compact,short\n"
+        for (k, r) in rows.enumerated() { text += r + (k % 3 == 0 ? "\r\n" : "\n") + "p\(k),2026-0\(k % 9 + 1)-1\(k % 10),1\(k % 10)/0\(k % 9 + 1)/2025,2025110\(k % 9 + 1),\(k % 28 + 1).\(k % 12 + 1).\(k + 10)\n" }
+        let path = try writeInput(text, name: "dates.csv")
+        let (fx, _, layout, readers) = try Self.prepared(spec, text)
+        #expect(FastRows(fx, readers: readers, layout: layout) != nil, "dates of these formats are typed in C")
+        Self.expectSame(spec, [path], chunkBytes: [9, 64])
+        let r = try Extractor.extract(spec, files: [path], threads: 1)
+        let sColumn = try #require(r.table["s"])
+        let kept = (0..<sColumn.count).map { sColumn.string(at: $0) ?? "" }
+        #expect(kept == ["a", "p0", "b", "p1", "p2", "p3", "p4", "p5", "p6", "h", "p7", "i", "p8", "j", "p9", "k", "p10", "p11", "m", "p12"])
+        #expect(r.rejects.count == 6)
+        let iso = try #require(r.table["iso"])
+        #expect(iso.int64Values.first == CivilDate(year: 2026, month: 1, day: 2).daysSinceEpoch)
+        // The timestamp written in the ISO date column gives its date (the general path's reading).
+        let h = try #require(r.table["s"].flatMap { s in (0..<s.count).first { s.string(at: $0) == "h" } })
+        #expect(iso.int64(at: h) == CivilDate(year: 2026, month: 1, day: 2).daysSinceEpoch)
     }
 
     /// Every kind of value the C path types, at and past its edges (signs, 18 and 19 digits, overflow, decimals

@@ -97,7 +97,19 @@ enum {
     CVM_FAST_EPOCH = 6,        // an integer times `multiplier` (epoch seconds, milliseconds, microseconds)
     CVM_FAST_EPOCH_NS = 7,     // epoch nanoseconds to microseconds, floored
     CVM_FAST_ISO = 8,          // ISO 8601 with its UTC offset after the time, or none in a fixed-offset zone
+    CVM_FAST_DATE = 9,         // a date (days since 1970-01-01) matched by `date_ops`: digits of year, month and day
+                               // between literal bytes (yyyy-MM-dd, dd/MM/yyyy, yyyyMMdd, d.M.yy ...)
 };
+
+/// One step of a CVM_FAST_DATE pattern (TimeFormat's parts of those kinds, matched the same way).
+enum {
+    CVM_DATE_LITERAL = 0,      // the byte `min`
+    CVM_DATE_YEAR = 1,         // min to max digits (greedy)
+    CVM_DATE_YEAR2 = 2,        // two digits: 00-68 are 2000-2068, 69-99 are 1969-1999
+    CVM_DATE_MONTH = 3,
+    CVM_DATE_DAY = 4,
+};
+typedef struct cvm_date_op { int32_t kind, min, max; } cvm_date_op;
 
 /// `cvm_fast_column.zone` of a zone with daylight saving time (its offset depends on the date).
 #define CVM_ZONE_NOT_FIXED (-4611686018427387904LL)
@@ -110,6 +122,7 @@ typedef struct cvm_fast_column {
     int32_t scale;            // CVM_FAST_DECIMAL: places
     int64_t multiplier;       // CVM_FAST_EPOCH: microseconds per unit
     int64_t zone;             // CVM_FAST_ISO: the source's zone in seconds east of UTC, or CVM_ZONE_NOT_FIXED
+    const cvm_date_op *date_ops; int32_t date_op_count;  // CVM_FAST_DATE: the pattern, each number at most 4 digits
     cvm_interner *interner;   // the string kinds: the file's dictionary
     int64_t *ints;            // out (INT, DECIMAL, EPOCH*): one value per row of the batch, 0 under a null
     int32_t *codes;           // out (string kinds): one code per row, 0 under a null
