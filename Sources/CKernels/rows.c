@@ -1,4 +1,6 @@
 #include "cvm_kernels.h"
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -186,6 +188,32 @@ static inline int parse_date(const cvm_fast_column *c, const uint8_t *p, int64_t
     return 1;
 }
 
+// FieldParsers.parseDouble: strtod over the whole field (fewer than 64 bytes), finite. The same libc call on the
+// same bytes, so the same value.
+static inline int parse_double(const uint8_t *p, int64_t n, int64_t *out) {
+    if (n <= 0 || n >= 64) return 0;
+    char tmp[65];
+    memcpy(tmp, p, (size_t)n);
+    tmp[n] = 0;
+    char *end = NULL;
+    double d = strtod(tmp, &end);
+    if (end != tmp + n || !isfinite(d)) return 0;
+    memcpy(out, &d, sizeof d);
+    return 1;
+}
+
+// FieldParsers.parseBool: the words packed into one integer, ASCII lowercased (`| 0x20`, as there).
+static inline int parse_bool(const uint8_t *p, int64_t n, int64_t *out) {
+    if (n > 5) return 0;
+    uint64_t w = 0;
+    for (int64_t k = 0; k < n; k++) w = w << 8 | (uint64_t)(p[k] | 0x20);
+    switch (w) {
+    case 0x74727565ULL: case 0x796573ULL: case 0x31ULL: case 0x74ULL: case 0x79ULL: *out = 1; return 1;
+    case 0x66616c7365ULL: case 0x6e6fULL: case 0x30ULL: case 0x66ULL: case 0x6eULL: *out = 0; return 1;
+    default: return 0;
+    }
+}
+
 static inline int is_null(const cvm_fast_spec *s, const uint8_t *p, int64_t n) {
     // Most fields have a length no null value has: one bit test.
     if (n < 64 ? !((s->null_lengths >> n) & 1) : !s->long_null) return 0;
@@ -247,6 +275,12 @@ static inline int type_field(cvm_fast_spec *s, cvm_fast_column *c, const uint8_t
         break;
     case CVM_FAST_DATE:
         if (!parse_date(c, p, n, &v)) return 0;
+        break;
+    case CVM_FAST_DOUBLE:
+        if (!parse_double(p, n, &v)) return 0;
+        break;
+    case CVM_FAST_BOOL:
+        if (!parse_bool(p, n, &v)) return 0;
         break;
     case CVM_FAST_EPOCH_NS:
         if (!parse_int(p, n, &v)) return 0;

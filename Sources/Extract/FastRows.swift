@@ -13,9 +13,9 @@ import Foundation
 /// So the table, the rejects and the dictionaries are the same with or without it (`FastRowsTests`).
 ///
 /// Used when every column is of a kind typed here: text (as written, lowercased or uppercased, trimmed or not),
-/// int, decimal, timestamps in epoch units or ISO 8601 with an offset, and dates in ISO 8601 or a pattern of year,
-/// month and day digits. Timestamps in other patterns, dates with month names, doubles, booleans, `strip` and
-/// number formats keep the whole source on the general path.
+/// int, decimal, double, bool (the built-in words), timestamps in epoch units or ISO 8601 with an offset, and dates
+/// in ISO 8601 or a pattern of year, month and day digits. Timestamps in other patterns, dates with month names,
+/// declared bool words, `strip` and number formats keep the whole source on the general path.
 final class FastRows {
     /// Rows typed per call into C: the batches stay in cache between being written and appended.
     static let batchRows = 1024
@@ -79,6 +79,12 @@ final class FastRows {
                 case .iso8601: kinds.append((iso, 0, 0))
                 default: return nil
                 }
+            case .double:
+                kinds.append((Int32(CVM_FAST_DOUBLE), 0, 0))
+            case .bool:
+                // Declared words (`true_values`) stay on the general path.
+                guard r.boolWords == nil else { return nil }
+                kinds.append((Int32(CVM_FAST_BOOL), 0, 0))
             case .date:
                 guard r.otherFormats.isEmpty, let ops = FastRows.dateOps(r.format) else { return nil }
                 kinds.append((Int32(CVM_FAST_DATE), 0, 0))
@@ -192,6 +198,13 @@ final class FastRows {
                 let before = readers[c].count
                 if let codes = col.codes {
                     readers[c].codes.append(contentsOf: UnsafeBufferPointer(start: codes, count: n))
+                } else if col.kind == Int32(CVM_FAST_DOUBLE) {
+                    // The doubles' bits, divided as the general path divides them (`divide_by`).
+                    let digits = readers[c].divideDigits
+                    for k in 0..<n {
+                        let v = Double(bitPattern: UInt64(bitPattern: col.ints[k]))
+                        readers[c].doubles.append(digits > 0 ? v / pow(10, Double(digits)) : v)
+                    }
                 } else {
                     readers[c].ints.append(contentsOf: UnsafeBufferPointer(start: col.ints, count: n))
                 }

@@ -83,15 +83,17 @@ import Testing
         #expect(lines.last == 7)
     }
 
-    /// A source with a column the C path does not type (a date with a month name, a double) reads every row the
-    /// general way.
+    /// A source with a column the C path does not type (a date with a month name, declared bool words) reads
+    /// every row the general way.
     @Test func textDatesKeepTheSourceOnTheGeneralPath() throws {
         var spec = SourceSpec(name: "m", files: [], columns: Self.mixed.columns.entries.map { ($0.key, $0.value) } + [("day", ColumnDecl(.date))])
         spec.columns.entries[5].value.formats = ["dd MMM yyyy"]
         let (fx, _, layout, readers) = try Self.prepared(spec, "s,i,d,ms,l,day\nab,1,1,1,a,02 Jan 2026\n")
         #expect(FastRows(fx, readers: readers, layout: layout) == nil)
-        let doubles = SourceSpec(name: "m", files: [], columns: Self.mixed.columns.entries.map { ($0.key, $0.value) } + [("x", ColumnDecl(.double))])
-        let (fx1, _, layout1, readers1) = try Self.prepared(doubles, "s,i,d,ms,l,x\nab,1,1,1,a,2.5\n")
+        var words = SourceSpec(name: "m", files: [], columns: Self.mixed.columns.entries.map { ($0.key, $0.value) } + [("x", ColumnDecl(.bool))])
+        words.columns.entries[5].value.trueValues = ["ja"]
+        words.columns.entries[5].value.falseValues = ["nein"]
+        let (fx1, _, layout1, readers1) = try Self.prepared(words, "s,i,d,ms,l,x\nab,1,1,1,a,ja\n")
         #expect(FastRows(fx1, readers: readers1, layout: layout1) == nil)
         var positional = Self.mixed
         positional.delimiter = "whitespace"
@@ -135,6 +137,40 @@ import Testing
         // The timestamp written in the ISO date column gives its date (the general path's reading).
         let h = try #require(r.table["s"].flatMap { s in (0..<s.count).first { s.string(at: $0) == "h" } })
         #expect(iso.int64(at: h) == CivilDate(year: 2026, month: 1, day: 2).daysSinceEpoch)
+    }
+
+    /// Doubles (the C library's `strtod` over the whole field, as the general path calls it) and booleans (the
+    /// built-in words) are typed in C as the general path types them, at their edges: exponents, infinities and
+    /// NaN (refused), hexadecimal floats, leading and trailing spaces, 63 and 64 bytes, `divide_by`, every word in
+    /// any case and near misses.
+    @Test func doublesAndBoolsTypeTheSame() throws {
+        var spec = SourceSpec(name: "n", files: [], columns: [
+            ("s", ColumnDecl(.string)), ("x", ColumnDecl(.double)), ("y", ColumnDecl(.double)), ("b", ColumnDecl(.bool)),
+        ])
+        spec.columns.entries[2].value.divideBy = 100
+        spec.columns.entries[2].value.onInvalid = .null
+        spec.nullValues = ["", "NA"]
+        let doubles = ["1.5", "-0", "1e308", "1e309", "-1e-320", "nan", "inf", "0x1p3", " 1.5", "1.5 ", "+.5", ".", "1,5", "1e", "12345678901234567890",
+                       "0." + String(repeating: "1", count: 61), "0." + String(repeating: "1", count: 62), "NA", "", "2.5e-3", "-.0e+0"]
+        let bools = ["true", "TRUE", "Yes", "1", "t", "Y", "false", "NO", "0", "F", "n", "tru", "yess", "2", "", "NA", "True ", "oui", "fALSE"]
+        var text = "s,x,y,b\n"
+        for k in 0..<max(doubles.count, bools.count) {
+            let x = doubles[k % doubles.count], y = doubles[(k * 7) % doubles.count], b = bools[k % bools.count]
+            text += "r\(k),\(x),\(y),\(b)\n" + "p\(k),\(k).25,\(k * 3),\(k % 2 == 0 ? "yes" : "no")\n"
+        }
+        let path = try writeInput(text, name: "numbers.csv")
+        let (fx, _, layout, readers) = try Self.prepared(spec, text)
+        #expect(FastRows(fx, readers: readers, layout: layout) != nil, "doubles and built-in bools are typed in C")
+        Self.expectSame(spec, [path], chunkBytes: [11, 64])
+        let r = try Extractor.extract(spec, files: [path], threads: 1)
+        let sColumn = try #require(r.table["s"]), x = try #require(r.table["x"]), y = try #require(r.table["y"]), b = try #require(r.table["b"])
+        let row = { (name: String) in (0..<sColumn.count).first { sColumn.string(at: $0) == name } }
+        #expect(try x.double(at: #require(row("p3"))) == 3.25)
+        #expect(try y.double(at: #require(row("p3"))) == 0.09)
+        #expect(try x.double(at: #require(row("r7"))) == 8)
+        #expect(try b.int64(at: #require(row("r1"))) == 1)
+        #expect(row("r3") == nil, "1e309 is not finite")
+        #expect(!r.rejects.isEmpty)
     }
 
     /// Every kind of value the C path types, at and past its edges (signs, 18 and 19 digits, overflow, decimals

@@ -99,6 +99,8 @@ enum {
     CVM_FAST_ISO = 8,          // ISO 8601 with its UTC offset after the time, or none in a fixed-offset zone
     CVM_FAST_DATE = 9,         // a date (days since 1970-01-01) matched by `date_ops`: digits of year, month and day
                                // between literal bytes (yyyy-MM-dd, dd/MM/yyyy, yyyyMMdd, d.M.yy ...)
+    CVM_FAST_DOUBLE = 10,      // strtod of the whole field (under 64 bytes, finite), its bits in `ints`
+    CVM_FAST_BOOL = 11,        // true/yes/1/t/y or false/no/0/f/n, any case: 1 or 0
 };
 
 /// One step of a CVM_FAST_DATE pattern (TimeFormat's parts of those kinds, matched the same way).
@@ -124,7 +126,7 @@ typedef struct cvm_fast_column {
     int64_t zone;             // CVM_FAST_ISO: the source's zone in seconds east of UTC, or CVM_ZONE_NOT_FIXED
     const cvm_date_op *date_ops; int32_t date_op_count;  // CVM_FAST_DATE: the pattern, each number at most 4 digits
     cvm_interner *interner;   // the string kinds: the file's dictionary
-    int64_t *ints;            // out (INT, DECIMAL, EPOCH*): one value per row of the batch, 0 under a null
+    int64_t *ints;            // out (the other kinds): one value per row of the batch (a double's bits), 0 under a null
     int32_t *codes;           // out (string kinds): one code per row, 0 under a null
     int64_t *nulls;           // out: the batch rows where the value is null, ascending
     int64_t null_count;       // out
