@@ -158,6 +158,13 @@ static inline int parse_iso_offset(const uint8_t *b, int64_t n, int64_t zone, in
 // FieldParsers.parseDate of a pattern of year, month and day digits and literal bytes (parsePattern, then
 // CivilDate.isValid): every byte matched, the date valid. Numbers are at most 4 digits (no overflow possible).
 static inline int parse_date(const cvm_fast_column *c, const uint8_t *p, int64_t n, int64_t *out) {
+    if (c->date_iso && n > 10) {
+        // A timestamp written in an ISO date column: its date as written, when the whole text is a timestamp the
+        // general path reads too (checked in UTC, as there; this parse accepts a subset of its forms).
+        int64_t ignored;
+        if (!parse_iso_offset(p, n, 0, &ignored)) return 0;
+        n = 10;
+    }
     int64_t i = 0;
     int y = 1970, m = 1, d = 1;
     for (int32_t k = 0; k < c->date_op_count; k++) {

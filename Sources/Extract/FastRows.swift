@@ -114,6 +114,7 @@ final class FastRows {
             columns[c] = cvm_fast_column(
                 kind: kinds[c].kind, field: Int32(layout.fieldIndex[c]), trim: r.trim ? 1 : 0, scale: kinds[c].scale,
                 multiplier: kinds[c].multiplier, zone: zone, date_ops: ops, date_op_count: Int32(dateOps[c].count),
+                date_iso: r.type == .date && r.format == .iso8601 ? 1 : 0,
                 interner: string ? r.interner.cTable : nil,
                 ints: string ? nil : alloc(Int64.self, batch), codes: string ? alloc(Int32.self, batch) : nil,
                 nulls: alloc(Int64.self, batch), null_count: 0)
@@ -139,8 +140,8 @@ final class FastRows {
             scratch: alloc(UInt8.self, scratch), scratch_len: Int64(scratch)))
     }
 
-    /// A date format as `cvm_fast_rows` steps: ISO 8601's `YYYY-MM-DD` (a longer text, a timestamp written in a
-    /// date column, is left to the general path), or a pattern of year, month and day digits between literal bytes.
+    /// A date format as `cvm_fast_rows` steps: ISO 8601's `YYYY-MM-DD` (or a timestamp with its offset written in
+    /// the date column: its date), or a pattern of year, month and day digits between literal bytes.
     /// Nil for any other format (month names, times, offsets, epochs, Excel serials).
     static func dateOps(_ format: TimeFormat) -> [cvm_date_op]? {
         let parts: [TimeFormat.PatternPart]

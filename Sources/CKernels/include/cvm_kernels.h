@@ -125,6 +125,7 @@ typedef struct cvm_fast_column {
     int64_t multiplier;       // CVM_FAST_EPOCH: microseconds per unit
     int64_t zone;             // CVM_FAST_ISO: the source's zone in seconds east of UTC, or CVM_ZONE_NOT_FIXED
     const cvm_date_op *date_ops; int32_t date_op_count;  // CVM_FAST_DATE: the pattern, each number at most 4 digits
+    int32_t date_iso;         // CVM_FAST_DATE: the format is ISO 8601 (a timestamp with its offset gives its date)
     cvm_interner *interner;   // the string kinds: the file's dictionary
     int64_t *ints;            // out (the other kinds): one value per row of the batch (a double's bits), 0 under a null
     int32_t *codes;           // out (string kinds): one code per row, 0 under a null
