@@ -9,6 +9,8 @@ public struct RowRuns: Sendable, Equatable {
     public private(set) var counts: [Int] = []
     /// The rows selected.
     public private(set) var total = 0
+    /// One past the last row selected (0 when none is).
+    public var end: Int { starts.last.map { $0 + counts[counts.count - 1] } ?? 0 }
 
     public init() {}
 
@@ -34,7 +36,7 @@ public struct RowRuns: Sendable, Equatable {
     /// Appends rows `start ..< start + count` (after every row selected so far), joining a run it continues.
     public mutating func append(_ start: Int, count: Int) {
         guard count > 0 else { return }
-        let end = starts.last.map { $0 + counts[counts.count - 1] } ?? 0
+        let end = self.end
         precondition(start >= end, "runs must ascend")
         if start == end && !starts.isEmpty { counts[counts.count - 1] += count } else { starts.append(start); counts.append(count) }
         total += count
@@ -50,7 +52,7 @@ public struct RowRuns: Sendable, Equatable {
 
     /// The selected elements of `a`, one copy per run.
     public func gathering<T>(_ a: [T]) -> [T] {
-        if let last = starts.last { precondition(last + counts[counts.count - 1] <= a.count, "row runs past the end") }
+        precondition(end <= a.count, "row runs past the end")
         return [T](unsafeUninitializedCapacity: total) { out, initialized in
             a.withUnsafeBufferPointer { src in
                 var at = 0

@@ -273,7 +273,7 @@ public struct StringCodes: RandomAccessCollection, Sendable, Equatable, Expressi
 
     /// The rows of `runs`, in order, at this width: one copy per run.
     public func gathering(_ runs: RowRuns) -> StringCodes {
-        if let last = runs.starts.last { precondition(last + runs.counts[runs.counts.count - 1] <= storage.count, "row runs past the end") }
+        precondition(runs.end <= storage.count, "row runs past the end")
         let out = Storage(count: runs.total, width: width)
         let w = width.rawValue
         var at = 0

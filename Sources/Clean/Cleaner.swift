@@ -400,7 +400,6 @@ public enum Cleaner {
         if !keyCols.isEmpty, keyCols.count == source.key.count {
             // Keys are the columns' raw storage values (codes, integers, double bits): up to four
             // columns hash as one fixed-size value, without an array per row (the dedupe hot loop).
-            func raw(_ c: Column, _ i: Int) -> Int64 { KeyValues(c).at(i) }
             // The key columns' values held in locals, each read without copying a `Column` out of an array
             // (a retain and release of its arrays per value: most of the orders' dedupe time on M).
             let keyValues = keyCols.map(KeyValues.init)
@@ -509,7 +508,7 @@ public enum Cleaner {
                 var seen: [[Int64]: Int] = [:]
                 inOrder { i in
                     guard ruleOf[i] == 0 else { return }
-                    let key = keyCols.map { raw($0, i) }
+                    let key = keyValues.map { $0.at(i) }
                     if let first = seen[key] { report(i, first: first) } else { seen[key] = i }
                 }
             }

@@ -33,12 +33,16 @@ final class DistinctCounter {
         slots?.deallocate()
     }
 
-    @inline(__always) func insert(_ bits: UInt64) {
-        // splitmix64 finaliser
+    /// splitmix64's finaliser: the registers' index and rank, and the exact set's slot.
+    @inline(__always) private static func mix(_ bits: UInt64) -> UInt64 {
         var h = bits &+ 0x9E37_79B9_7F4A_7C15
         h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
         h = (h ^ (h >> 27)) &* 0x94D0_49BB_1331_11EB
-        h ^= h >> 31
+        return h ^ (h >> 31)
+    }
+
+    @inline(__always) func insert(_ bits: UInt64) {
+        let h = Self.mix(bits)
         let index = Int(h >> UInt64(64 - Self.p))
         let rank = UInt8(min((h << UInt64(Self.p)).leadingZeroBitCount, 64 - Self.p) + 1)
         if registers[index] < rank { registers[index] = rank }
@@ -75,11 +79,7 @@ final class DistinctCounter {
         t.initialize(repeating: 0, count: size)
         mask = size - 1
         for k in 0..<oldSize where old[k] != 0 {
-            var h = old[k] &+ 0x9E37_79B9_7F4A_7C15
-            h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            h = (h ^ (h >> 27)) &* 0x94D0_49BB_1331_11EB
-            h ^= h >> 31
-            var i = Int(truncatingIfNeeded: h) & mask
+            var i = Int(truncatingIfNeeded: Self.mix(old[k])) & mask
             while t[i] != 0 { i = (i + 1) & mask }
             t[i] = old[k]
         }

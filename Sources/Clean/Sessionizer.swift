@@ -206,21 +206,22 @@ public enum Sessionizer {
             let chunks = max(1, min(threads, count / 100_000))
             let (keyArena, keyOffsets, sessionKeys, ordinalsL, offsetsL) = (keys.arena, keys.offsets, sessions.key, ordinals, idOffsets)
             _ = parallelMap(chunks: chunks, threads: threads) { c in
-                for k in (c * count / chunks)..<((c + 1) * count / chunks) {
-                    var p = base! + Int(offsetsL[k])
-                    let key = Int(sessionKeys[k]), from = Int(keyOffsets[key]), length = Int(keyOffsets[key + 1]) - from
-                    keyArena.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress! + from, count: length) }
-                    p += length
-                    p.initialize(to: UInt8(ascii: "-"))
-                    // The ordinal's digits, from the last.
-                    var v = ordinalsL[k]
-                    let end = base! + Int(offsetsL[k + 1])
-                    var q = end
-                    repeat {
-                        q -= 1
-                        q.initialize(to: UInt8(ascii: "0") + UInt8(v % 10))
-                        v /= 10
-                    } while v > 0
+                keyArena.withUnsafeBufferPointer { ka in
+                    for k in (c * count / chunks)..<((c + 1) * count / chunks) {
+                        var p = base! + Int(offsetsL[k])
+                        let key = Int(sessionKeys[k]), from = Int(keyOffsets[key]), length = Int(keyOffsets[key + 1]) - from
+                        if length > 0 { p.initialize(from: ka.baseAddress! + from, count: length) }
+                        p += length
+                        p.initialize(to: UInt8(ascii: "-"))
+                        // The ordinal's digits, from the last.
+                        var v = ordinalsL[k]
+                        var q = base! + Int(offsetsL[k + 1])
+                        repeat {
+                            q -= 1
+                            q.initialize(to: UInt8(ascii: "0") + UInt8(v % 10))
+                            v /= 10
+                        } while v > 0
+                    }
                 }
                 return true
             }
