@@ -96,11 +96,55 @@ static inline int days_in(int y, int m) {
     return days[m - 1];
 }
 
+// FieldParsers.readOffset: `Z` (any case) or `+HH`, `+HHMM`, `+HH:MM` (at most 18 hours) at `b[i...]`: its seconds
+// east of UTC and where it ends. 0 when there is none.
+static inline int read_offset(const uint8_t *b, int64_t n, int64_t i, int64_t *offset, int64_t *end) {
+    if (i >= n) return 0;
+    if (b[i] == 'Z' || b[i] == 'z') { *offset = 0; *end = i + 1; return 1; }
+    int oh, om = 0, v;
+    if ((b[i] != '+' && b[i] != '-') || !digits_at(b, n, i + 1, 2, &oh) || oh > 18) return 0;
+    int64_t j = i + 3;
+    if (j < n && b[j] == ':') {
+        if (!digits_at(b, n, j + 1, 2, &v) || v >= 60) return 0;
+        om = v;
+        j += 3;
+    } else if (digits_at(b, n, j, 2, &v)) {
+        if (v >= 60) return 0;
+        om = v;
+        j += 2;
+    }
+    *offset = (int64_t)(oh * 3600 + om * 60) * (b[i] == '-' ? -1 : 1);
+    *end = j;
+    return 1;
+}
+
+// ZoneConverter.offset: the seconds east of UTC of local time `local` (seconds as if the wall clock were UTC) in the
+// column's zone. 0 when the general path must resolve it: a zone with daylight saving time and no table, or a local
+// time near a change of offset or outside the table (see cvm_zone_table).
+static inline int zone_offset(cvm_fast_column *c, int64_t local, int64_t *offset) {
+    if (!c || c->zone != CVM_ZONE_NOT_FIXED) { *offset = c ? c->zone : 0; return 1; }
+    const cvm_zone_table *z = c->zones;
+    if (!z || z->count <= 0 || local < z->starts[0] || local >= z->starts[z->count]) return 0;
+    int64_t k = c->zone_segment;
+    if (k < 0 || k >= z->count || local < z->starts[k] || local >= z->starts[k + 1]) {
+        int64_t lo = 0, hi = z->count;  // starts[lo] <= local < starts[hi]
+        while (hi - lo > 1) {
+            int64_t mid = lo + (hi - lo) / 2;
+            if (z->starts[mid] <= local) lo = mid; else hi = mid;
+        }
+        k = lo;
+        c->zone_segment = k;
+    }
+    if (z->offsets[k] == CVM_ZONE_NOT_FIXED) return 0;
+    *offset = z->offsets[k];
+    return 1;
+}
+
 // FieldParsers.parseISOTimestamp for a timestamp that writes its offset right after the time (`Z`, `+09:00`,
-// `-0500`, `+02`), or none when the source's zone is a fixed offset (`zone`, seconds east of UTC; -1 << 62 when
-// it is a zone with daylight saving time): microseconds since the epoch. 0 for anything else, the general path's:
-// no offset in a zone with DST, an offset after a space, or text that does not parse.
-static inline int parse_iso_offset(const uint8_t *b, int64_t n, int64_t zone, int64_t *out) {
+// `-0500`, `+02`), or none (then the column's zone applies; `c` NULL: UTC): microseconds since the epoch. 0 for
+// anything else, the general path's: an offset after a space, a local time `zone_offset` leaves, or text that does
+// not parse.
+static inline int parse_iso_offset(const uint8_t *b, int64_t n, cvm_fast_column *c, int64_t *out) {
     int y, m, d;
     if (n < 10 || b[4] != '-' || b[7] != '-' || !digits_at(b, n, 0, 4, &y) || !digits_at(b, n, 5, 2, &m)
         || !digits_at(b, n, 8, 2, &d)) return 0;
@@ -125,54 +169,52 @@ static inline int parse_iso_offset(const uint8_t *b, int64_t n, int64_t zone, in
             }
         }
     }
-    int64_t offset;
+    const int64_t local = civil_days(y, m, d) * 86400 + secs;
+    int64_t offset, end;
     if (i >= n) {
-        if (zone == CVM_ZONE_NOT_FIXED) return 0;
-        offset = zone;
-    } else if (b[i] == 'Z' || b[i] == 'z') {
-        offset = 0;
-        i++;
-    } else if (b[i] == '+' || b[i] == '-') {
-        int oh, om = 0, v;
-        if (!digits_at(b, n, i + 1, 2, &oh) || oh > 18) return 0;
-        int64_t j = i + 3;
-        if (j < n && b[j] == ':') {
-            if (!digits_at(b, n, j + 1, 2, &v) || v >= 60) return 0;
-            om = v;
-            j += 3;
-        } else if (digits_at(b, n, j, 2, &v)) {
-            if (v >= 60) return 0;
-            om = v;
-            j += 2;
-        }
-        offset = (int64_t)(oh * 3600 + om * 60) * (b[i] == '-' ? -1 : 1);
-        i = j;
-    } else {
+        if (!zone_offset(c, local, &offset)) return 0;
+    } else if (!read_offset(b, n, i, &offset, &end) || end != n) {
         return 0;
     }
-    if (i != n) return 0;
-    *out = (civil_days(y, m, d) * 86400 + secs - offset) * 1000000 + micros;
+    *out = (local - offset) * 1000000 + micros;
     return 1;
 }
 
-// FieldParsers.parseDate of a pattern of year, month and day digits and literal bytes (parsePattern, then
-// CivilDate.isValid): every byte matched, the date valid. Numbers are at most 4 digits (no overflow possible).
-static inline int parse_date(const cvm_fast_column *c, const uint8_t *p, int64_t n, int64_t *out) {
-    if (c->date_iso && n > 10) {
-        // A timestamp written in an ISO date column: its date as written, when the whole text is a timestamp the
-        // general path reads too (checked in UTC, as there; this parse accepts a subset of its forms).
-        int64_t ignored;
-        if (!parse_iso_offset(p, n, 0, &ignored)) return 0;
-        n = 10;
-    }
+// FieldParsers.parsePattern's fields.
+typedef struct pattern_fields { int y, m, d, hh, mi, ss; int64_t micros, offset; int has_offset; } pattern_fields;
+
+// FieldParsers.parsePattern of the parts `cvm_date_op` can say (numbers of at most 4 digits, fractions, offsets,
+// literal bytes): 1 when the whole field matches. Range checks are the callers', as there.
+static inline int match_pattern(const cvm_fast_column *c, const uint8_t *p, int64_t n, pattern_fields *f) {
     int64_t i = 0;
-    int y = 1970, m = 1, d = 1;
+    *f = (pattern_fields){1970, 1, 1, 0, 0, 0, 0, 0, 0};
     for (int32_t k = 0; k < c->date_op_count; k++) {
         const cvm_date_op op = c->date_ops[k];
-        if (op.kind == CVM_DATE_LITERAL) {
+        switch (op.kind) {
+        case CVM_DATE_LITERAL:
             if (i >= n || p[i] != (uint8_t)op.min) return 0;
             i++;
             continue;
+        case CVM_DATE_FRACTION: {
+            // Exactly `min` digits: the first six are the microseconds, the rest only have to be digits.
+            int v, rest, kept = op.min < 6 ? op.min : 6;
+            if (!digits_at(p, n, i, kept, &v)) return 0;
+            if (op.min > 6 && !digits_at(p, n, i + 6, op.min - 6, &rest)) return 0;
+            int64_t micros = v;
+            for (int32_t s = op.min; s < 6; s++) micros *= 10;
+            f->micros = micros;
+            i += op.min;
+            continue;
+        }
+        case CVM_DATE_OFFSET: {
+            int64_t end;
+            if (!read_offset(p, n, i, &f->offset, &end)) return 0;
+            f->has_offset = 1;
+            i = end;
+            continue;
+        }
+        default:
+            break;
         }
         int v = 0, j = 0;
         while (j < op.max && i + j < n) {
@@ -184,14 +226,44 @@ static inline int parse_date(const cvm_fast_column *c, const uint8_t *p, int64_t
         if (j < op.min) return 0;
         i += j;
         switch (op.kind) {
-        case CVM_DATE_YEAR: y = v; break;
-        case CVM_DATE_YEAR2: y = v < 69 ? 2000 + v : 1900 + v; break;
-        case CVM_DATE_MONTH: m = v; break;
-        default: d = v; break;
+        case CVM_DATE_YEAR: f->y = v; break;
+        case CVM_DATE_YEAR2: f->y = v < 69 ? 2000 + v : 1900 + v; break;
+        case CVM_DATE_MONTH: f->m = v; break;
+        case CVM_DATE_DAY: f->d = v; break;
+        case CVM_DATE_HOUR: f->hh = v; break;
+        case CVM_DATE_MINUTE: f->mi = v; break;
+        default: f->ss = v; break;
         }
     }
-    if (i != n || m < 1 || m > 12 || d < 1 || d > days_in(y, m)) return 0;
-    *out = civil_days(y, m, d);
+    return i == n;
+}
+
+// FieldParsers.parseDate of a pattern (parsePattern, then CivilDate.isValid; a time in it is read, not checked):
+// days since 1970-01-01.
+static inline int parse_date(const cvm_fast_column *c, const uint8_t *p, int64_t n, int64_t *out) {
+    if (c->date_iso && n > 10) {
+        // A timestamp written in an ISO date column: its date as written, when the whole text is a timestamp the
+        // general path reads too (checked in UTC, as there; this parse accepts a subset of its forms).
+        int64_t ignored;
+        if (!parse_iso_offset(p, n, NULL, &ignored)) return 0;
+        n = 10;
+    }
+    pattern_fields f;
+    if (!match_pattern(c, p, n, &f) || f.m < 1 || f.m > 12 || f.d < 1 || f.d > days_in(f.y, f.m)) return 0;
+    *out = civil_days(f.y, f.m, f.d);
+    return 1;
+}
+
+// FieldParsers.parseTimestamp of a pattern: a valid date, hours below 24, minutes below 60, seconds below 61; the
+// offset written, else the column's zone's (`zone_offset`). Microseconds since the epoch.
+static inline int parse_stamp(cvm_fast_column *c, const uint8_t *p, int64_t n, int64_t *out) {
+    pattern_fields f;
+    if (!match_pattern(c, p, n, &f) || f.m < 1 || f.m > 12 || f.d < 1 || f.d > days_in(f.y, f.m)
+        || f.hh >= 24 || f.mi >= 60 || f.ss >= 61) return 0;
+    const int64_t local = civil_days(f.y, f.m, f.d) * 86400 + f.hh * 3600 + f.mi * 60 + f.ss;
+    int64_t offset = f.offset;
+    if (!f.has_offset && !zone_offset(c, local, &offset)) return 0;
+    *out = (local - offset) * 1000000 + f.micros;
     return 1;
 }
 
@@ -278,7 +350,10 @@ static inline int type_field(cvm_fast_spec *s, cvm_fast_column *c, const uint8_t
         if (!parse_int(p, n, &v) || __builtin_mul_overflow(v, c->multiplier, &v)) return 0;
         break;
     case CVM_FAST_ISO:
-        if (!parse_iso_offset(p, n, c->zone, &v)) return 0;
+        if (!parse_iso_offset(p, n, c, &v)) return 0;
+        break;
+    case CVM_FAST_STAMP:
+        if (!parse_stamp(c, p, n, &v)) return 0;
         break;
     case CVM_FAST_DATE:
         if (!parse_date(c, p, n, &v)) return 0;

@@ -2,8 +2,8 @@ import Foundation
 
 /// Converts UTC instants (µs) to local wall-clock µs in the declared zone (`features.zone`; the sessions' midnight split), so
 /// windows end at the end of the as-of day *there* and hour and weekday features read local time.
-/// Offsets come from the system's IANA database, cached per UTC hour (DST changes on the hour or
-/// half hour in every zone in use; quarter-hour zones have fixed offsets).
+/// Offsets come from the system's IANA database, cached per UTC hour without a change inside it (the
+/// hours with one, a few a year where a zone changes at the half hour, are converted instant by instant).
 public struct LocalClock: Sendable {
     public enum Kind: Sendable { case utc, fixed(Int64), zone(TimeZone) }
     public let kind: Kind
@@ -68,15 +68,20 @@ public struct LocalClock: Sendable {
             case .zone(let tz):
                 let hour = floorDiv(t, 3_600 * microsPerSecond)
                 if hour == lastHour { return t &+ lastOffset }
-                let o: Int64
                 if let cached = cache[hour] {
-                    o = cached
-                } else {
-                    o = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(hour * 3600)))) * microsPerSecond
-                    cache[hour] = o
+                    (lastHour, lastOffset) = (hour, cached)
+                    return t &+ cached
                 }
-                (lastHour, lastOffset) = (hour, o)
-                return t &+ o
+                func offset(_ second: Int64) -> Int64 {
+                    Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(second)))) * microsPerSecond
+                }
+                let start = offset(hour * 3600)
+                // An hour with a change inside it (St. John's changes at 05:30 UTC, Lord Howe at 15:00 UTC by half an
+                // hour) is not cached: its instants are converted one by one (the hour's start stood for all of it).
+                guard offset(hour * 3600 + 3599) == start else { return t &+ offset(floorDiv(t, microsPerSecond)) }
+                cache[hour] = start
+                (lastHour, lastOffset) = (hour, start)
+                return t &+ start
             }
         }
     }

@@ -13,9 +13,10 @@ import Foundation
 /// So the table, the rejects and the dictionaries are the same with or without it (`FastRowsTests`).
 ///
 /// Used when every column is of a kind typed here: text (as written, lowercased or uppercased, trimmed or not),
-/// int, decimal, double, bool (the built-in words), timestamps in epoch units or ISO 8601 with an offset, and dates
-/// in ISO 8601 or a pattern of year, month and day digits. Timestamps in other patterns, dates with month names,
-/// declared bool words, `strip` and number formats keep the whole source on the general path.
+/// int, decimal, double, bool (the built-in words), timestamps in epoch units, ISO 8601 or a pattern of digits
+/// (in the source's zone when they write no offset: `ZoneSegments` for a zone with daylight saving time), and dates
+/// in ISO 8601 or such a pattern. Month and weekday names, 12-hour clocks, Excel serials, several formats for one
+/// column, declared bool words, `strip` and number formats keep the whole source on the general path.
 final class FastRows {
     /// Rows typed per call into C: the batches stay in cache between being written and appended.
     static let batchRows = 1024
@@ -32,6 +33,8 @@ final class FastRows {
     private let spec: UnsafeMutablePointer<cvm_fast_spec>
     private let columns: UnsafeMutablePointer<cvm_fast_column>
     private let count: Int
+    /// The zone's segments the columns point at (kept for as long as they do).
+    private let zones: ZoneSegments?
     /// Everything allocated for the spec, freed at the end.
     private var allocations: [UnsafeMutableRawPointer] = []
 
@@ -40,8 +43,8 @@ final class FastRows {
         let source = fx.source, nullValues = fx.nullValues
         let zone: Int64
         switch fx.zone.kind {
-        case .fixed(let seconds): zone = seconds
-        case .iana: zone = CVM_ZONE_NOT_FIXED
+        case .fixed(let seconds): (zone, zones) = (seconds, nil)
+        case .iana(let tz): (zone, zones) = (CVM_ZONE_NOT_FIXED, readers.contains { $0.type == .timestamp } ? ZoneSegments.shared(tz) : nil)
         }
         // The scanner's own delimiter and dialect, so both paths split and quote alike.
         let dialect = FileExtractor.dialect(source)
@@ -74,9 +77,13 @@ final class FastRows {
                 case .epochMillis: kinds.append((Int32(CVM_FAST_EPOCH), 0, 1000))
                 case .epochMicros: kinds.append((Int32(CVM_FAST_EPOCH), 0, 1))
                 case .epochNanos: kinds.append((Int32(CVM_FAST_EPOCH_NS), 0, 0))
-                // In a zone with daylight saving time, only those that write their offset: the others take the
-                // general path row by row, which the backing-off in `rows` keeps cheap when none does.
+                // In a zone with daylight saving time, those without an offset near a change of offset take the
+                // general path row by row (`ZoneSegments`).
                 case .iso8601: kinds.append((iso, 0, 0))
+                case .pattern:
+                    guard let ops = FastRows.dateOps(r.format) else { return nil }
+                    kinds.append((Int32(CVM_FAST_STAMP), 0, 0))
+                    dateOps[dateOps.count - 1] = ops
                 default: return nil
                 }
             case .double:
@@ -113,7 +120,7 @@ final class FastRows {
             for (k, op) in dateOps[c].enumerated() { ops[k] = op }
             columns[c] = cvm_fast_column(
                 kind: kinds[c].kind, field: Int32(layout.fieldIndex[c]), trim: r.trim ? 1 : 0, scale: kinds[c].scale,
-                multiplier: kinds[c].multiplier, zone: zone, date_ops: ops, date_op_count: Int32(dateOps[c].count),
+                multiplier: kinds[c].multiplier, zone: zone, zones: zones.map { UnsafePointer($0.table) }, zone_segment: 0, date_ops: ops, date_op_count: Int32(dateOps[c].count),
                 date_iso: r.type == .date && r.format == .iso8601 ? 1 : 0,
                 interner: string ? r.interner.cTable : nil,
                 ints: string ? nil : alloc(Int64.self, batch), codes: string ? alloc(Int32.self, batch) : nil,
@@ -140,9 +147,10 @@ final class FastRows {
             scratch: alloc(UInt8.self, scratch), scratch_len: Int64(scratch)))
     }
 
-    /// A date format as `cvm_fast_rows` steps: ISO 8601's `YYYY-MM-DD` (or a timestamp with its offset written in
-    /// the date column: its date), or a pattern of year, month and day digits between literal bytes.
-    /// Nil for any other format (month names, times, offsets, epochs, Excel serials).
+    /// A date or timestamp format as `cvm_fast_rows` steps: ISO 8601's `YYYY-MM-DD` (or a timestamp with its offset
+    /// written in the date column: its date), or a pattern of digits (year, month, day, 24-hour clock, minute,
+    /// second), a fraction, an offset and literal bytes. Nil for any other format (month and weekday names, 12-hour
+    /// clocks, epochs, Excel serials).
     static func dateOps(_ format: TimeFormat) -> [cvm_date_op]? {
         let parts: [TimeFormat.PatternPart]
         switch format {
@@ -166,9 +174,17 @@ final class FastRows {
                 case .year2: kind = Int32(CVM_DATE_YEAR2)
                 case .month: kind = Int32(CVM_DATE_MONTH)
                 case .day: kind = Int32(CVM_DATE_DAY)
-                default: return nil
+                case .hour: kind = Int32(CVM_DATE_HOUR)
+                case .minute: kind = Int32(CVM_DATE_MINUTE)
+                case .second: kind = Int32(CVM_DATE_SECOND)
+                case .hour12: return nil
                 }
                 ops.append(cvm_date_op(kind: kind, min: Int32(lo), max: Int32(hi)))
+            case .fraction(let digits):
+                guard (1...9).contains(digits) else { return nil }
+                ops.append(cvm_date_op(kind: Int32(CVM_DATE_FRACTION), min: Int32(digits), max: Int32(digits)))
+            case .offset:
+                ops.append(cvm_date_op(kind: Int32(CVM_DATE_OFFSET), min: 0, max: 0))
             default:
                 return nil
             }

@@ -300,18 +300,25 @@ final class ZoneConverter {
     }
 
     /// Seconds to subtract from a local time (in seconds since epoch, as if UTC) to get UTC.
+    ///
+    /// Two-step resolution: the offset at the local time read as UTC, then at the time corrected by it (a time in
+    /// the hour skipped in spring moves forward; one in the hour repeated in autumn is the later one). A local hour
+    /// whose first and last seconds resolve alike is cached; one with a change inside (a zone that changes at the
+    /// half hour, or by half an hour, as Lord Howe) is resolved second by second, so the result never depends on
+    /// which of its times a converter met first (it did: chunks read on two threads disagreed).
     func offset(localSeconds: Int64) -> Int64 {
         switch kind {
         case .fixed(let s): return s
         case .iana(let tz):
             let hour = floorDiv(localSeconds, 3600)
             if let o = cache[hour] { return o }
-            // Two-step resolution: the offset at the guessed instant, then at the corrected one.
-            let guess = Double(localSeconds)
-            let o1 = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: guess)))
-            let o2 = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: guess - Double(o1))))
-            cache[hour] = o2
-            return o2
+            func resolve(_ local: Int64) -> Int64 {
+                let o1 = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(local))))
+                return Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(local - o1))))
+            }
+            let o = resolve(localSeconds), first = resolve(hour * 3600)
+            if first == o, resolve(hour * 3600 + 3599) == o { cache[hour] = o }
+            return o
         }
     }
 }

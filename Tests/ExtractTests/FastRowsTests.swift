@@ -142,6 +142,63 @@ import Testing
         #expect(iso.int64(at: h) == CivilDate(year: 2026, month: 1, day: 2).daysSinceEpoch)
     }
 
+    /// Timestamps in patterns of digits (with fractions, written offsets and literal text), ISO 8601 without an
+    /// offset, and a date column whose pattern holds a time, are typed in C as the general path types them, in UTC,
+    /// a fixed offset and zones with daylight saving time: every quarter hour through the hours skipped and repeated
+    /// in Berlin, New York and Lord Howe (a half-hour change), years outside the zone table, every field out of range.
+    @Test func timestampPatternsTypeTheSame() throws {
+        var spec = SourceSpec(name: "t", files: [], columns: [
+            ("s", ColumnDecl(.string)), ("a", ColumnDecl(.timestamp)), ("b", ColumnDecl(.timestamp)), ("c", ColumnDecl(.timestamp)),
+            ("d", ColumnDecl(.timestamp)), ("e", ColumnDecl(.timestamp)), ("iso", ColumnDecl(.timestamp)), ("day", ColumnDecl(.date)),
+        ])
+        let formats = ["yyyy-MM-dd HH:mm:ss", "dd.MM.yyyy HH:mm", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX", "yyyyMMddHHmmss", "d/M/yy H:mm:ss.SSSSSSSSS",
+                       "iso8601", "yyyy-MM-dd HH:mm"]
+        for (k, f) in formats.enumerated() {
+            spec.columns.entries[k + 1].value.formats = [f]
+            if k % 2 == 1 { spec.columns.entries[k + 1].value.onInvalid = .null }
+        }
+        spec.nullValues = ["", "NA"]
+        func pad(_ v: Int, _ w: Int = 2) -> String { String(repeating: "0", count: max(0, w - String(v).count)) + String(v) }
+        func row(_ name: String, _ y: Int, _ mo: Int, _ d: Int, _ h: Int, _ mi: Int, _ sec: Int, offset: String = "+01:00") -> String {
+            let date = "\(pad(y, 4))-\(pad(mo))-\(pad(d))", time = "\(pad(h)):\(pad(mi)):\(pad(sec))"
+            return [name, "\(date) \(time)", "\(pad(d)).\(pad(mo)).\(pad(y, 4)) \(pad(h)):\(pad(mi))", "\(date)T\(time).123\(offset)",
+                    "\(pad(y, 4))\(pad(mo))\(pad(d))\(pad(h))\(pad(mi))\(pad(sec))", "\(d)/\(mo)/\(pad(y % 100)) \(h):\(pad(mi)):\(pad(sec)).123456789",
+                    "\(date)T\(time)", "\(date) \(pad(h)):\(pad(mi))"].joined(separator: ",")
+        }
+        var rows: [String] = []
+        // Every quarter hour (and the seconds around each hour) through the days clocks change in the three zones.
+        for (y, mo, d) in [(2026, 3, 29), (2026, 10, 25), (2026, 3, 8), (2026, 11, 1), (2026, 4, 5), (2026, 10, 4)] {
+            for q in 0..<(5 * 4) { rows.append(row("z\(mo)-\(d)-\(q)", y, mo, d, q / 4, q % 4 * 15, q % 3 == 0 ? 59 : 0)) }
+        }
+        rows += [row("old", 1850, 6, 1, 12, 0, 0), row("far", 2150, 6, 1, 12, 0, 0), row("leap", 2024, 2, 29, 23, 59, 60),
+                 row("utc", 2026, 7, 1, 0, 0, 0, offset: "Z"), row("ist", 2026, 7, 1, 0, 0, 0, offset: "+0530"), row("h", 2026, 7, 1, 0, 0, 0, offset: "-05"),
+                 row("h24", 2026, 7, 1, 24, 0, 0), row("m60", 2026, 7, 1, 23, 60, 0), row("s61", 2026, 7, 1, 23, 59, 61), row("feb", 2023, 2, 29, 1, 0, 0),
+                 row("mon", 2026, 13, 1, 1, 0, 0), row("off", 2026, 7, 1, 0, 0, 0, offset: "+19:00"), row("offm", 2026, 7, 1, 0, 0, 0, offset: "+01:60"),
+                 "short,2026-07-01 1:00:00,1.7.2026 01:00,2026-07-01T01:00:00.12+01:00,202607010100,1/7/26 1:00:00.12345678,2026-07-01T01:00,2026-07-01 1:00",
+                 "junk,2026-07-01 01:00:00x,01.07.2026 01:00 ,2026-07-01T01:00:00.123+01:00x,2026070101000,1/7/2026 1:00:00.123456789,2026-07-01T01:00:00Z,2026-07-01",
+                 "nulls,NA,,NA,,NA,,NA"]
+        var text = "s,a,b,c,d,e,iso,day\n"
+        for (k, r) in rows.enumerated() { text += r + (k % 4 == 0 ? "\r\n" : "\n") }
+        let path = try writeInput(text, name: "stamps.csv")
+        for zone in ["UTC", "+05:30", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"] {
+            var zoned = spec
+            zoned.timezone = zone
+            let (fx, _, layout, readers) = try Self.prepared(zoned, text)
+            #expect(FastRows(fx, readers: readers, layout: layout) != nil, "\(zone): these formats are typed in C")
+            Self.expectSame(zoned, [path], chunkBytes: [13, 200])
+        }
+        // In Berlin, summer lines are typed in C; the hour skipped in March is left to the general path.
+        spec.timezone = "Europe/Berlin"
+        let summer = "s,a,b,c,d,e,iso,day\n" + [row("x", 2026, 7, 1, 9, 0, 0), row("y", 2026, 7, 1, 10, 30, 0), row("gap", 2026, 3, 29, 2, 30, 0)].joined(separator: "\n") + "\n"
+        let (fx, scanner, layout, start) = try Self.prepared(spec, summer)
+        var readers = start
+        let fast = try #require(FastRows(fx, readers: readers, layout: layout))
+        var lines: [Int64] = []
+        #expect(fast.run(scanner, &readers, &lines, limit: .max) == 2)
+        #expect(readers[1].ints == [1_782_889_200_000_000, 1_782_894_600_000_000], "09:00 and 10:30 CEST are 07:00 and 08:30 UTC")
+        #expect(fast.run(scanner, &readers, &lines, limit: .max) == 0)
+    }
+
     /// Doubles (the C library's `strtod` over the whole field, as the general path calls it) and booleans (the
     /// built-in words) are typed in C as the general path types them, at their edges: exponents, infinities and
     /// NaN (refused), hexadecimal floats, leading and trailing spaces, 63 and 64 bytes, `divide_by`, every word in

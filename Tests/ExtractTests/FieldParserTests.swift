@@ -247,6 +247,22 @@ struct FieldParserTests {
         }
     }
 
+    /// A local time in an hour with a change of offset inside it resolves the same whichever time of that hour a
+    /// converter met first (Lord Howe turns its clocks back half an hour at 02:00 on 2026-04-05: 01:30-02:00 comes
+    /// twice; the later one is taken). It did not: the hour's first time set the offset for all of it.
+    @Test func aLocalHourWithAChangeInsideResolvesEachTimeAlone() throws {
+        let day = CivilDate(year: 2026, month: 4, day: 5).daysSinceEpoch * 86_400
+        let warm = try #require(ZoneConverter("Australia/Lord_Howe")), fresh = try #require(ZoneConverter("Australia/Lord_Howe"))
+        #expect(warm.offset(localSeconds: day + 3_659) == 39_600, "01:00:59 is before the change: +11:00")
+        #expect(warm.offset(localSeconds: day + 5_459) == fresh.offset(localSeconds: day + 5_459))
+        #expect(fresh.offset(localSeconds: day + 5_459) == 37_800, "01:30:59 twice: the later, +10:30")
+        // The UTC to local direction: St. John's springs forward at 05:30 UTC on 2026-03-08 (-03:30 to -02:30).
+        let clock = try #require(LocalClock("America/St_Johns"))
+        let five = (CivilDate(year: 2026, month: 3, day: 8).daysSinceEpoch * 86_400 + 5 * 3_600) * 1_000_000
+        let minute: Int64 = 60_000_000
+        #expect(clock.local([five, five + 45 * minute]) == [five - 210 * minute, five + 45 * minute - 150 * minute])
+    }
+
     @Test func zoneNamesParse() {
         #expect(ZoneConverter("UTC") != nil)
         let plus8: Int64? = ZoneConverter("+08:00").map { $0.offset(localSeconds: 0) }

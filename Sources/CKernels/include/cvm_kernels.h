@@ -101,6 +101,9 @@ enum {
                                // between literal bytes (yyyy-MM-dd, dd/MM/yyyy, yyyyMMdd, d.M.yy ...)
     CVM_FAST_DOUBLE = 10,      // strtod of the whole field (under 64 bytes, finite), its bits in `ints`
     CVM_FAST_BOOL = 11,        // true/yes/1/t/y or false/no/0/f/n, any case: 1 or 0
+    CVM_FAST_STAMP = 12,       // a timestamp matched by `date_ops` (digits of date and time, a fraction, an offset,
+                               // literal bytes: yyyy-MM-dd HH:mm:ss, dd.MM.yyyy HH:mm ...), in the source's zone
+                               // when it writes no offset
 };
 
 /// One step of a CVM_FAST_DATE pattern (TimeFormat's parts of those kinds, matched the same way).
@@ -110,11 +113,26 @@ enum {
     CVM_DATE_YEAR2 = 2,        // two digits: 00-68 are 2000-2068, 69-99 are 1969-1999
     CVM_DATE_MONTH = 3,
     CVM_DATE_DAY = 4,
+    CVM_DATE_HOUR = 5,         // min to max digits, as the numbers above
+    CVM_DATE_MINUTE = 6,
+    CVM_DATE_SECOND = 7,
+    CVM_DATE_FRACTION = 8,     // exactly `min` digits of a second's fraction (those past the 6th read and dropped)
+    CVM_DATE_OFFSET = 9,       // `Z` or an offset `+HH`, `+HHMM`, `+HH:MM` (at most 18 hours)
 };
 typedef struct cvm_date_op { int32_t kind, min, max; } cvm_date_op;
 
 /// `cvm_fast_column.zone` of a zone with daylight saving time (its offset depends on the date).
 #define CVM_ZONE_NOT_FIXED (-4611686018427387904LL)
+
+/// A zone with daylight saving time as segments of local time (seconds since 1970-01-01 as if the wall clock were
+/// UTC): segment k is [starts[k], starts[k + 1]) with its UTC offset offsets[k] (seconds east), or
+/// CVM_ZONE_NOT_FIXED around a change of offset, whose local times are left to the general path (as are those
+/// before starts[0] and from starts[count] on). Built by Extract's ZoneSegments from the system's zone data.
+typedef struct cvm_zone_table {
+    const int64_t *starts;     // count + 1 entries, ascending
+    const int64_t *offsets;    // count entries
+    int64_t count;
+} cvm_zone_table;
 
 /// One column of `cvm_fast_rows`: where its field is, how it is typed, and the batch it writes.
 typedef struct cvm_fast_column {
@@ -123,8 +141,11 @@ typedef struct cvm_fast_column {
     int32_t trim;             // spaces and tabs trimmed at both ends first
     int32_t scale;            // CVM_FAST_DECIMAL: places
     int64_t multiplier;       // CVM_FAST_EPOCH: microseconds per unit
-    int64_t zone;             // CVM_FAST_ISO: the source's zone in seconds east of UTC, or CVM_ZONE_NOT_FIXED
-    const cvm_date_op *date_ops; int32_t date_op_count;  // CVM_FAST_DATE: the pattern, each number at most 4 digits
+    int64_t zone;             // CVM_FAST_ISO, CVM_FAST_STAMP: the source's zone in seconds east of UTC, or CVM_ZONE_NOT_FIXED
+    const cvm_zone_table *zones;  // CVM_ZONE_NOT_FIXED: the zone's offsets (NULL: every time without an offset is left)
+    int64_t zone_segment;     // the segment of `zones` the last lookup found (rows run in time order mostly)
+    const cvm_date_op *date_ops; int32_t date_op_count;  // CVM_FAST_DATE, CVM_FAST_STAMP: the pattern, each number at
+                                                         // most 4 digits, a fraction at most 9
     int32_t date_iso;         // CVM_FAST_DATE: the format is ISO 8601 (a timestamp with its offset gives its date)
     cvm_interner *interner;   // the string kinds: the file's dictionary
     int64_t *ints;            // out (the other kinds): one value per row of the batch (a double's bits), 0 under a null
