@@ -140,11 +140,10 @@ static inline int zone_offset(cvm_fast_column *c, int64_t local, int64_t *offset
     return 1;
 }
 
-// FieldParsers.parseISOTimestamp for a timestamp that writes its offset right after the time (`Z`, `+09:00`,
-// `-0500`, `+02`), or none (then the column's zone applies; `c` NULL: UTC): microseconds since the epoch. 0 for
-// anything else, the general path's: an offset after a space, a local time `zone_offset` leaves, or text that does
-// not parse.
-static inline int parse_iso_offset(const uint8_t *b, int64_t n, cvm_fast_column *c, int64_t *out) {
+// FieldParsers.parseISOTimestamp: microseconds since the epoch; without an offset in the column's zone (`c` NULL:
+// UTC). 1 when it parses, 0 when the general path would not parse it either, -1 when that path must resolve it
+// (a local time `zone_offset` leaves).
+static inline int parse_iso(const uint8_t *b, int64_t n, cvm_fast_column *c, int64_t *out) {
     int y, m, d;
     if (n < 10 || b[4] != '-' || b[7] != '-' || !digits_at(b, n, 0, 4, &y) || !digits_at(b, n, 5, 2, &m)
         || !digits_at(b, n, 8, 2, &d)) return 0;
@@ -170,26 +169,63 @@ static inline int parse_iso_offset(const uint8_t *b, int64_t n, cvm_fast_column 
         }
     }
     const int64_t local = civil_days(y, m, d) * 86400 + secs;
-    int64_t offset, end;
+    int64_t offset = 0, end;
     if (i >= n) {
-        if (!zone_offset(c, local, &offset)) return 0;
-    } else if (!read_offset(b, n, i, &offset, &end) || end != n) {
-        return 0;
+        if (!zone_offset(c, local, &offset)) return -1;
+    } else {
+        // One space before the offset or ` UTC`, after a time only (Ruby's and Shopify's exports).
+        int utc = 0;
+        if (b[i] == ' ' && i > 10 && i + 1 < n) {
+            i++;
+            utc = n - i == 3 && b[i] == 'U' && b[i + 1] == 'T' && b[i + 2] == 'C';
+        }
+        if (!utc && (!read_offset(b, n, i, &offset, &end) || end != n)) return 0;
     }
     *out = (local - offset) * 1000000 + micros;
+    return 1;
+}
+
+// FieldParsers.parseDate(.iso8601): `YYYY-MM-DD`, or a timestamp (its date as written, the rest checked as a
+// timestamp in UTC is). 1 or 0 (never left to the general path).
+static inline int parse_iso_date(const uint8_t *b, int64_t n, int64_t *out) {
+    int y, m, d;
+    int64_t ignored;
+    if (n < 10 || b[4] != '-' || b[7] != '-' || !digits_at(b, n, 0, 4, &y) || !digits_at(b, n, 5, 2, &m)
+        || !digits_at(b, n, 8, 2, &d)) return 0;
+    if (n > 10 && parse_iso(b, n, NULL, &ignored) != 1) return 0;
+    if (m < 1 || m > 12 || d < 1 || d > days_in(y, m)) return 0;
+    *out = civil_days(y, m, d);
     return 1;
 }
 
 // FieldParsers.parsePattern's fields.
 typedef struct pattern_fields { int y, m, d, hh, mi, ss; int64_t micros, offset; int has_offset; } pattern_fields;
 
-// FieldParsers.parsePattern of the parts `cvm_date_op` can say (numbers of at most 4 digits, fractions, offsets,
-// literal bytes): 1 when the whole field matches. Range checks are the callers', as there.
-static inline int match_pattern(const cvm_fast_column *c, const uint8_t *p, int64_t n, pattern_fields *f) {
-    int64_t i = 0;
+static const char *const month_names[12] = {"january", "february", "march", "april", "may", "june", "july", "august",
+                                            "september", "october", "november", "december"};
+static const char *const weekday_names[7] = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"};
+
+// FieldParsers.matchName: the first of `names` (in their order) at `p[i...]`, any case (`| 0x20`, as there): its first
+// three letters, or all of it when `full`. Its index, or -1; `*used`: the bytes it took.
+static inline int match_name(const uint8_t *p, int64_t n, int64_t i, const char *const *names, int count, int full, int64_t *used) {
+    for (int k = 0; k < count; k++) {
+        const char *name = names[k];
+        int64_t len = full ? (int64_t)strlen(name) : 3, j = 0;
+        if (i + len > n) continue;
+        while (j < len && (uint8_t)(p[i + j] | 0x20) == (uint8_t)name[j]) j++;
+        if (j == len) { *used = len; return k; }
+    }
+    return -1;
+}
+
+// FieldParsers.parsePattern of one format's steps: 1 when the whole field matches. Range checks are the callers', as
+// there (but for a 12-hour clock's 1-12, checked here as there).
+static inline int match_pattern(const cvm_date_op *ops, int32_t count, const uint8_t *p, int64_t n, pattern_fields *f) {
+    int64_t i = 0, used;
+    int hour12 = -1, pm = 0;
     *f = (pattern_fields){1970, 1, 1, 0, 0, 0, 0, 0, 0};
-    for (int32_t k = 0; k < c->date_op_count; k++) {
-        const cvm_date_op op = c->date_ops[k];
+    for (int32_t k = 0; k < count; k++) {
+        const cvm_date_op op = ops[k];
         switch (op.kind) {
         case CVM_DATE_LITERAL:
             if (i >= n || p[i] != (uint8_t)op.min) return 0;
@@ -213,6 +249,24 @@ static inline int match_pattern(const cvm_fast_column *c, const uint8_t *p, int6
             i = end;
             continue;
         }
+        case CVM_DATE_MONTH_NAME: {
+            int k2 = match_name(p, n, i, month_names, 12, op.min, &used);
+            if (k2 < 0) return 0;
+            f->m = k2 + 1;
+            i += used;
+            continue;
+        }
+        case CVM_DATE_WEEKDAY_NAME:
+            if (match_name(p, n, i, weekday_names, 7, op.min, &used) < 0) return 0;
+            i += used;
+            continue;
+        case CVM_DATE_MERIDIEM:
+            if (!(i + 1 < n) || ((p[i] | 0x20) != 'a' && (p[i] | 0x20) != 'p')) return 0;
+            pm = (p[i] | 0x20) == 'p';
+            if ((p[i + 1] | 0x20) == 'm') i += 2;
+            else if (i + 3 < n && p[i + 1] == '.' && (p[i + 2] | 0x20) == 'm' && p[i + 3] == '.') i += 4;
+            else return 0;
+            continue;
         default:
             break;
         }
@@ -231,40 +285,49 @@ static inline int match_pattern(const cvm_fast_column *c, const uint8_t *p, int6
         case CVM_DATE_MONTH: f->m = v; break;
         case CVM_DATE_DAY: f->d = v; break;
         case CVM_DATE_HOUR: f->hh = v; break;
+        case CVM_DATE_HOUR12: if (v < 1 || v > 12) return 0; hour12 = v; break;
         case CVM_DATE_MINUTE: f->mi = v; break;
         default: f->ss = v; break;
         }
     }
+    if (hour12 >= 0) f->hh = hour12 % 12 + (pm ? 12 : 0);
     return i == n;
 }
 
-// FieldParsers.parseDate of a pattern (parsePattern, then CivilDate.isValid; a time in it is read, not checked):
-// days since 1970-01-01.
-static inline int parse_date(const cvm_fast_column *c, const uint8_t *p, int64_t n, int64_t *out) {
-    if (c->date_iso && n > 10) {
-        // A timestamp written in an ISO date column: its date as written, when the whole text is a timestamp the
-        // general path reads too (checked in UTC, as there; this parse accepts a subset of its forms).
-        int64_t ignored;
-        if (!parse_iso_offset(p, n, NULL, &ignored)) return 0;
-        n = 10;
+// FieldParsers.parseDate and parseTimestamp over a column's formats, tried in order as there: the first that parses
+// gives the value. 1 with `*out`, 0 when none parses, -1 when the general path must type the field (a local time
+// near a change of offset).
+// Out of line: inlined into `type_field`, the patterns' code slowed the columns of every other kind (orders with
+// ISO 8601 timestamps read 3% slower).
+__attribute__((noinline)) static int parse_formats(cvm_fast_column *c, const uint8_t *p, int64_t n, int stamp, int64_t *out) {
+    const cvm_date_op *ops = c->date_ops;
+    const int32_t count = c->date_op_count;
+    int32_t k = 0;
+    while (k < count) {
+        const int iso = ops[k].min;
+        int32_t end = k + 1;
+        while (end < count && ops[end].kind != CVM_DATE_FORMAT) end++;
+        int r;
+        if (iso) {
+            r = stamp ? parse_iso(p, n, c, out) : parse_iso_date(p, n, out);
+        } else {
+            pattern_fields f;
+            r = match_pattern(ops + k + 1, end - k - 1, p, n, &f) && f.m >= 1 && f.m <= 12 && f.d >= 1 && f.d <= days_in(f.y, f.m);
+            if (r && !stamp) {
+                // A time in a date's pattern is read, not checked (parseDate).
+                *out = civil_days(f.y, f.m, f.d);
+            } else if (r) {
+                r = f.hh < 24 && f.mi < 60 && f.ss < 61;
+                const int64_t local = civil_days(f.y, f.m, f.d) * 86400 + f.hh * 3600 + f.mi * 60 + f.ss;
+                int64_t offset = f.offset;
+                if (r && !f.has_offset && !zone_offset(c, local, &offset)) return -1;
+                if (r) *out = (local - offset) * 1000000 + f.micros;
+            }
+        }
+        if (r != 0) return r;
+        k = end;
     }
-    pattern_fields f;
-    if (!match_pattern(c, p, n, &f) || f.m < 1 || f.m > 12 || f.d < 1 || f.d > days_in(f.y, f.m)) return 0;
-    *out = civil_days(f.y, f.m, f.d);
-    return 1;
-}
-
-// FieldParsers.parseTimestamp of a pattern: a valid date, hours below 24, minutes below 60, seconds below 61; the
-// offset written, else the column's zone's (`zone_offset`). Microseconds since the epoch.
-static inline int parse_stamp(cvm_fast_column *c, const uint8_t *p, int64_t n, int64_t *out) {
-    pattern_fields f;
-    if (!match_pattern(c, p, n, &f) || f.m < 1 || f.m > 12 || f.d < 1 || f.d > days_in(f.y, f.m)
-        || f.hh >= 24 || f.mi >= 60 || f.ss >= 61) return 0;
-    const int64_t local = civil_days(f.y, f.m, f.d) * 86400 + f.hh * 3600 + f.mi * 60 + f.ss;
-    int64_t offset = f.offset;
-    if (!f.has_offset && !zone_offset(c, local, &offset)) return 0;
-    *out = (local - offset) * 1000000 + f.micros;
-    return 1;
+    return 0;
 }
 
 // FieldParsers.parseDouble: strtod over the whole field (fewer than 64 bytes), finite. The same libc call on the
@@ -349,14 +412,14 @@ static inline int type_field(cvm_fast_spec *s, cvm_fast_column *c, const uint8_t
     case CVM_FAST_EPOCH:
         if (!parse_int(p, n, &v) || __builtin_mul_overflow(v, c->multiplier, &v)) return 0;
         break;
-    case CVM_FAST_ISO:
-        if (!parse_iso_offset(p, n, c, &v)) return 0;
-        break;
     case CVM_FAST_STAMP:
-        if (!parse_stamp(c, p, n, &v)) return 0;
-        break;
     case CVM_FAST_DATE:
-        if (!parse_date(c, p, n, &v)) return 0;
+        // ISO 8601 alone (the default format; a pattern has steps after its opening) inline; the rest out of line.
+        if (c->date_op_count == 1 && c->date_ops[0].min) {
+            if ((c->kind == CVM_FAST_STAMP ? parse_iso(p, n, c, &v) : parse_iso_date(p, n, &v)) != 1) return 0;
+        } else if (parse_formats(c, p, n, c->kind == CVM_FAST_STAMP, &v) != 1) {
+            return 0;
+        }
         break;
     case CVM_FAST_DOUBLE:
         if (!parse_double(p, n, &v)) return 0;

@@ -13,10 +13,10 @@ import Foundation
 /// So the table, the rejects and the dictionaries are the same with or without it (`FastRowsTests`).
 ///
 /// Used when every column is of a kind typed here: text (as written, lowercased or uppercased, trimmed or not),
-/// int, decimal, double, bool (the built-in words), timestamps in epoch units, ISO 8601 or a pattern of digits
-/// (in the source's zone when they write no offset: `ZoneSegments` for a zone with daylight saving time), and dates
-/// in ISO 8601 or such a pattern. Month and weekday names, 12-hour clocks, Excel serials, several formats for one
-/// column, declared bool words, `strip` and number formats keep the whole source on the general path.
+/// int, decimal, double, bool (the built-in words), timestamps in an epoch unit or in ISO 8601 and patterns (one or
+/// several, in the source's zone when they write no offset: `ZoneSegments` for a zone with daylight saving time),
+/// and dates in ISO 8601 and patterns. Excel serials, an epoch among several formats, declared bool words, `strip`
+/// and number formats keep the whole source on the general path.
 final class FastRows {
     /// Rows typed per call into C: the batches stay in cache between being written and appended.
     static let batchRows = 1024
@@ -52,7 +52,6 @@ final class FastRows {
               source.decimalSeparator == ".", source.thousandsSeparator == nil else { return nil }
         var kinds: [(kind: Int32, scale: Int32, multiplier: Int64)] = []
         var dateOps: [[cvm_date_op]] = []
-        let iso = Int32(CVM_FAST_ISO)
         for r in readers {
             dateOps.append([])
             guard r.strip.isEmpty else { return nil }
@@ -71,20 +70,17 @@ final class FastRows {
                 guard places >= 0, places <= 18 else { return nil }
                 kinds.append((Int32(CVM_FAST_DECIMAL), Int32(places), 0))
             case .timestamp:
-                guard r.otherFormats.isEmpty else { return nil }
                 switch r.format {
-                case .epochSeconds: kinds.append((Int32(CVM_FAST_EPOCH), 0, 1_000_000))
-                case .epochMillis: kinds.append((Int32(CVM_FAST_EPOCH), 0, 1000))
-                case .epochMicros: kinds.append((Int32(CVM_FAST_EPOCH), 0, 1))
-                case .epochNanos: kinds.append((Int32(CVM_FAST_EPOCH_NS), 0, 0))
-                // In a zone with daylight saving time, those without an offset near a change of offset take the
-                // general path row by row (`ZoneSegments`).
-                case .iso8601: kinds.append((iso, 0, 0))
-                case .pattern:
-                    guard let ops = FastRows.dateOps(r.format) else { return nil }
+                case .epochSeconds where r.otherFormats.isEmpty: kinds.append((Int32(CVM_FAST_EPOCH), 0, 1_000_000))
+                case .epochMillis where r.otherFormats.isEmpty: kinds.append((Int32(CVM_FAST_EPOCH), 0, 1000))
+                case .epochMicros where r.otherFormats.isEmpty: kinds.append((Int32(CVM_FAST_EPOCH), 0, 1))
+                case .epochNanos where r.otherFormats.isEmpty: kinds.append((Int32(CVM_FAST_EPOCH_NS), 0, 0))
+                default:
+                    // ISO 8601 and patterns, one or several. In a zone with daylight saving time, local times near a
+                    // change of offset take the general path row by row (`ZoneSegments`).
+                    guard let ops = FastRows.dateOps([r.format] + r.otherFormats) else { return nil }
                     kinds.append((Int32(CVM_FAST_STAMP), 0, 0))
                     dateOps[dateOps.count - 1] = ops
-                default: return nil
                 }
             case .double:
                 kinds.append((Int32(CVM_FAST_DOUBLE), 0, 0))
@@ -93,7 +89,7 @@ final class FastRows {
                 guard r.boolWords == nil else { return nil }
                 kinds.append((Int32(CVM_FAST_BOOL), 0, 0))
             case .date:
-                guard r.otherFormats.isEmpty, let ops = FastRows.dateOps(r.format) else { return nil }
+                guard let ops = FastRows.dateOps([r.format] + r.otherFormats) else { return nil }
                 kinds.append((Int32(CVM_FAST_DATE), 0, 0))
                 dateOps[dateOps.count - 1] = ops
             default:
@@ -121,7 +117,6 @@ final class FastRows {
             columns[c] = cvm_fast_column(
                 kind: kinds[c].kind, field: Int32(layout.fieldIndex[c]), trim: r.trim ? 1 : 0, scale: kinds[c].scale,
                 multiplier: kinds[c].multiplier, zone: zone, zones: zones.map { UnsafePointer($0.table) }, zone_segment: 0, date_ops: ops, date_op_count: Int32(dateOps[c].count),
-                date_iso: r.type == .date && r.format == .iso8601 ? 1 : 0,
                 interner: string ? r.interner.cTable : nil,
                 ints: string ? nil : alloc(Int64.self, batch), codes: string ? alloc(Int32.self, batch) : nil,
                 nulls: alloc(Int64.self, batch), null_count: 0)
@@ -147,49 +142,54 @@ final class FastRows {
             scratch: alloc(UInt8.self, scratch), scratch_len: Int64(scratch)))
     }
 
-    /// A date or timestamp format as `cvm_fast_rows` steps: ISO 8601's `YYYY-MM-DD` (or a timestamp with its offset
-    /// written in the date column: its date), or a pattern of digits (year, month, day, 24-hour clock, minute,
-    /// second), a fraction, an offset and literal bytes. Nil for any other format (month and weekday names, 12-hour
-    /// clocks, epochs, Excel serials).
-    static func dateOps(_ format: TimeFormat) -> [cvm_date_op]? {
-        let parts: [TimeFormat.PatternPart]
-        switch format {
-        case .iso8601:
-            parts = [.number(.year, min: 4, max: 4), .literal(UInt8(ascii: "-")), .number(.month, min: 2, max: 2),
-                     .literal(UInt8(ascii: "-")), .number(.day, min: 2, max: 2)]
-        case .pattern(let p):
-            parts = p
-        default:
-            return nil
-        }
+    /// A column's date or timestamp formats as `cvm_fast_rows` steps, in the order the general path tries them: each
+    /// opens with `CVM_DATE_FORMAT` (ISO 8601, or a pattern whose parts follow). Nil when one is neither (epochs,
+    /// Excel serials) or has a number of more than 4 digits.
+    static func dateOps(_ formats: [TimeFormat]) -> [cvm_date_op]? {
         var ops: [cvm_date_op] = []
-        for part in parts {
-            switch part {
-            case .literal(let b): ops.append(cvm_date_op(kind: Int32(CVM_DATE_LITERAL), min: Int32(b), max: 0))
-            case .number(let field, let lo, let hi):
-                guard hi <= 4 else { return nil }
-                let kind: Int32
-                switch field {
-                case .year: kind = Int32(CVM_DATE_YEAR)
-                case .year2: kind = Int32(CVM_DATE_YEAR2)
-                case .month: kind = Int32(CVM_DATE_MONTH)
-                case .day: kind = Int32(CVM_DATE_DAY)
-                case .hour: kind = Int32(CVM_DATE_HOUR)
-                case .minute: kind = Int32(CVM_DATE_MINUTE)
-                case .second: kind = Int32(CVM_DATE_SECOND)
-                case .hour12: return nil
+        for format in formats {
+            switch format {
+            case .iso8601:
+                ops.append(cvm_date_op(kind: Int32(CVM_DATE_FORMAT), min: 1, max: 0))
+            case .pattern(let parts):
+                ops.append(cvm_date_op(kind: Int32(CVM_DATE_FORMAT), min: 0, max: 0))
+                for part in parts {
+                    guard let op = op(part) else { return nil }
+                    ops.append(op)
                 }
-                ops.append(cvm_date_op(kind: kind, min: Int32(lo), max: Int32(hi)))
-            case .fraction(let digits):
-                guard (1...9).contains(digits) else { return nil }
-                ops.append(cvm_date_op(kind: Int32(CVM_DATE_FRACTION), min: Int32(digits), max: Int32(digits)))
-            case .offset:
-                ops.append(cvm_date_op(kind: Int32(CVM_DATE_OFFSET), min: 0, max: 0))
             default:
                 return nil
             }
         }
         return ops
+    }
+
+    /// One part of a pattern as a step.
+    private static func op(_ part: TimeFormat.PatternPart) -> cvm_date_op? {
+        func step(_ kind: Int32, _ min: Int = 0, _ max: Int = 0) -> cvm_date_op { cvm_date_op(kind: kind, min: Int32(min), max: Int32(max)) }
+        switch part {
+        case .literal(let b): return step(Int32(CVM_DATE_LITERAL), Int(b))
+        case .number(let field, let lo, let hi):
+            guard hi <= 4 else { return nil }
+            let kind: Int32 = switch field {
+            case .year: Int32(CVM_DATE_YEAR)
+            case .year2: Int32(CVM_DATE_YEAR2)
+            case .month: Int32(CVM_DATE_MONTH)
+            case .day: Int32(CVM_DATE_DAY)
+            case .hour: Int32(CVM_DATE_HOUR)
+            case .hour12: Int32(CVM_DATE_HOUR12)
+            case .minute: Int32(CVM_DATE_MINUTE)
+            case .second: Int32(CVM_DATE_SECOND)
+            }
+            return step(kind, lo, hi)
+        case .fraction(let digits):
+            guard (1...9).contains(digits) else { return nil }
+            return step(Int32(CVM_DATE_FRACTION), digits, digits)
+        case .offset: return step(Int32(CVM_DATE_OFFSET))
+        case .meridiem: return step(Int32(CVM_DATE_MERIDIEM))
+        case .monthName(let full): return step(Int32(CVM_DATE_MONTH_NAME), full ? 1 : 0)
+        case .weekdayName(let full): return step(Int32(CVM_DATE_WEEKDAY_NAME), full ? 1 : 0)
+        }
     }
 
     deinit {

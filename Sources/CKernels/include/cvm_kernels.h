@@ -96,17 +96,16 @@ enum {
     CVM_FAST_DECIMAL = 5,      // fixed point with `scale` places
     CVM_FAST_EPOCH = 6,        // an integer times `multiplier` (epoch seconds, milliseconds, microseconds)
     CVM_FAST_EPOCH_NS = 7,     // epoch nanoseconds to microseconds, floored
-    CVM_FAST_ISO = 8,          // ISO 8601 with its UTC offset after the time, or none in a fixed-offset zone
-    CVM_FAST_DATE = 9,         // a date (days since 1970-01-01) matched by `date_ops`: digits of year, month and day
-                               // between literal bytes (yyyy-MM-dd, dd/MM/yyyy, yyyyMMdd, d.M.yy ...)
+    CVM_FAST_STAMP = 8,        // a timestamp in the formats of `date_ops`, tried in order (ISO 8601, or patterns of
+                               // digits, names, fractions, offsets and literal bytes: yyyy-MM-dd HH:mm:ss,
+                               // dd MMM yyyy h:mm a ...), in the source's zone when it writes no offset
+    CVM_FAST_DATE = 9,         // a date (days since 1970-01-01) in the formats of `date_ops`, tried in order
     CVM_FAST_DOUBLE = 10,      // strtod of the whole field (under 64 bytes, finite), its bits in `ints`
     CVM_FAST_BOOL = 11,        // true/yes/1/t/y or false/no/0/f/n, any case: 1 or 0
-    CVM_FAST_STAMP = 12,       // a timestamp matched by `date_ops` (digits of date and time, a fraction, an offset,
-                               // literal bytes: yyyy-MM-dd HH:mm:ss, dd.MM.yyyy HH:mm ...), in the source's zone
-                               // when it writes no offset
 };
 
-/// One step of a CVM_FAST_DATE pattern (TimeFormat's parts of those kinds, matched the same way).
+/// One step of a CVM_FAST_DATE or CVM_FAST_STAMP column's formats (TimeFormat's parts, matched the same way). Each
+/// format opens with CVM_DATE_FORMAT; the general path's order of formats is kept.
 enum {
     CVM_DATE_LITERAL = 0,      // the byte `min`
     CVM_DATE_YEAR = 1,         // min to max digits (greedy)
@@ -118,6 +117,11 @@ enum {
     CVM_DATE_SECOND = 7,
     CVM_DATE_FRACTION = 8,     // exactly `min` digits of a second's fraction (those past the 6th read and dropped)
     CVM_DATE_OFFSET = 9,       // `Z` or an offset `+HH`, `+HHMM`, `+HH:MM` (at most 18 hours)
+    CVM_DATE_HOUR12 = 10,      // min to max digits, 1 to 12 (with CVM_DATE_MERIDIEM)
+    CVM_DATE_MERIDIEM = 11,    // AM or PM, any case, `a.m.`/`p.m.` too
+    CVM_DATE_MONTH_NAME = 12,  // an English month name, any case: its first three letters, or all of it when `min`
+    CVM_DATE_WEEKDAY_NAME = 13,// an English weekday name, likewise (read, not checked against the date)
+    CVM_DATE_FORMAT = 14,      // the start of a format: ISO 8601 when `min` (no steps follow), else a pattern
 };
 typedef struct cvm_date_op { int32_t kind, min, max; } cvm_date_op;
 
@@ -141,12 +145,11 @@ typedef struct cvm_fast_column {
     int32_t trim;             // spaces and tabs trimmed at both ends first
     int32_t scale;            // CVM_FAST_DECIMAL: places
     int64_t multiplier;       // CVM_FAST_EPOCH: microseconds per unit
-    int64_t zone;             // CVM_FAST_ISO, CVM_FAST_STAMP: the source's zone in seconds east of UTC, or CVM_ZONE_NOT_FIXED
+    int64_t zone;             // CVM_FAST_STAMP: the source's zone in seconds east of UTC, or CVM_ZONE_NOT_FIXED
     const cvm_zone_table *zones;  // CVM_ZONE_NOT_FIXED: the zone's offsets (NULL: every time without an offset is left)
     int64_t zone_segment;     // the segment of `zones` the last lookup found (rows run in time order mostly)
-    const cvm_date_op *date_ops; int32_t date_op_count;  // CVM_FAST_DATE, CVM_FAST_STAMP: the pattern, each number at
+    const cvm_date_op *date_ops; int32_t date_op_count;  // CVM_FAST_DATE, CVM_FAST_STAMP: the formats, each number at
                                                          // most 4 digits, a fraction at most 9
-    int32_t date_iso;         // CVM_FAST_DATE: the format is ISO 8601 (a timestamp with its offset gives its date)
     cvm_interner *interner;   // the string kinds: the file's dictionary
     int64_t *ints;            // out (the other kinds): one value per row of the batch (a double's bits), 0 under a null
     int32_t *codes;           // out (string kinds): one code per row, 0 under a null
