@@ -356,6 +356,75 @@ static inline int parse_bool(const uint8_t *p, int64_t n, int64_t *out) {
     }
 }
 
+// FileExtractor.stripped: each `strip` text taken off either end while one is there, blanks trimmed after each round.
+static inline void strip_field(const cvm_fast_column *c, const uint8_t **pp, int64_t *pn) {
+    const uint8_t *p = *pp;
+    int64_t n = *pn;
+    int changed = 1;
+    while (changed) {
+        changed = 0;
+        for (int32_t k = 0; k < c->strip_count; k++) {
+            const uint8_t *t = c->strip_bytes + c->strip_offsets[k];
+            const int64_t len = c->strip_offsets[k + 1] - c->strip_offsets[k];
+            if (len == 0) continue;
+            if (n >= len && memcmp(p, t, (size_t)len) == 0) { p += len; n -= len; changed = 1; }
+            if (n >= len && memcmp(p + n - len, t, (size_t)len) == 0) { n -= len; changed = 1; }
+        }
+        while (n > 0 && is_blank(p[0])) { p++; n--; }
+        while (n > 0 && is_blank(p[n - 1])) n--;
+    }
+    *pp = p;
+    *pn = n;
+}
+
+// NumberFormat.normalize: the number rewritten plain into `out` (grouping removed where it separates groups of three
+// digits before the decimal mark, the mark made a `.`); 0 for a misplaced separator, a `.` that is neither mark, or
+// no room (the general path says why, or reads it).
+static inline int normalize_number(const cvm_fast_spec *s, const uint8_t *b, int64_t n, uint8_t *out, int64_t cap, int64_t *len) {
+    const uint8_t dec = s->decimal;
+    const uint8_t *th = s->thousands;
+    const int64_t tn = s->thousands_len;
+    int64_t i = 0, o = 0;
+    int run = 0, grouped = 0, fraction = 0;
+    while (i < n) {
+        const uint8_t c = b[i];
+        if (!fraction && tn > 0 && i + tn <= n && memcmp(b + i, th, (size_t)tn) == 0) {
+            if (grouped ? run != 3 : (run < 1 || run > 3)) return 0;
+            grouped = 1;
+            run = 0;
+            i += tn;
+            continue;
+        }
+        if (o >= cap) return 0;
+        if (!fraction && c == dec) {
+            if (grouped && run != 3) return 0;
+            fraction = 1;
+            out[o++] = '.';
+            i++;
+            continue;
+        }
+        if (c == '.' && dec != c) return 0;
+        if (c >= '0' && c <= '9') run++; else if (grouped && !fraction) return 0;
+        out[o++] = c;
+        i++;
+    }
+    if (!fraction && grouped && run != 3) return 0;
+    *len = o;
+    return 1;
+}
+
+// The declared bool words (FileExtractor's `among`): the field with A-Z made a-z equal to a word.
+static inline int parse_bool_words(const cvm_fast_column *c, const uint8_t *p, int64_t n, int64_t *out) {
+    for (int32_t k = 0; k < c->word_count; k++) {
+        const uint8_t *w = c->word_bytes + c->word_offsets[k];
+        if (c->word_offsets[k + 1] - c->word_offsets[k] != n) continue;
+        int64_t j = 0;
+        while (j < n && w[j] == ((uint8_t)(p[j] - 'A') <= 25 ? (p[j] | 0x20) : p[j])) j++;
+        if (j == n) { *out = k < c->true_words; return 1; }
+    }
+    return 0;
+}
+
 static inline int is_null(const cvm_fast_spec *s, const uint8_t *p, int64_t n) {
     // Most fields have a length no null value has: one bit test.
     if (n < 64 ? !((s->null_lengths >> n) & 1) : !s->long_null) return 0;
@@ -378,11 +447,18 @@ static inline int type_field(cvm_fast_spec *s, cvm_fast_column *c, const uint8_t
         while (n > 0 && is_blank(p[0])) { p++; n--; }
         while (n > 0 && is_blank(p[n - 1])) n--;
     }
+    if (c->strip_count > 0) strip_field(c, &p, &n);
     if (is_null(s, p, n)) {
         set_null(c, row);
         return 1;
     }
     int64_t v = 0;
+    if (s->rewrites_numbers && (c->kind == CVM_FAST_INT || c->kind == CVM_FAST_DECIMAL || c->kind == CVM_FAST_DOUBLE)) {
+        int64_t len;
+        if (!normalize_number(s, p, n, s->scratch, s->scratch_len, &len)) return 0;
+        p = s->scratch;
+        n = len;
+    }
     switch (c->kind) {
     case CVM_FAST_STRING: {
         int32_t code = cvm_interner_intern(c->interner, p ? p : (const uint8_t *)"", n);
@@ -425,7 +501,7 @@ static inline int type_field(cvm_fast_spec *s, cvm_fast_column *c, const uint8_t
         if (!parse_double(p, n, &v)) return 0;
         break;
     case CVM_FAST_BOOL:
-        if (!parse_bool(p, n, &v)) return 0;
+        if (!(c->word_count > 0 ? parse_bool_words(c, p, n, &v) : parse_bool(p, n, &v))) return 0;
         break;
     case CVM_FAST_EPOCH_NS:
         if (!parse_int(p, n, &v)) return 0;

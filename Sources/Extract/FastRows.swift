@@ -15,8 +15,8 @@ import Foundation
 /// Used when every column is of a kind typed here: text (as written, lowercased or uppercased, trimmed or not),
 /// int, decimal, double, bool (the built-in words), timestamps in an epoch unit or in ISO 8601 and patterns (one or
 /// several, in the source's zone when they write no offset: `ZoneSegments` for a zone with daylight saving time),
-/// and dates in ISO 8601 and patterns. Excel serials, an epoch among several formats, declared bool words, `strip`
-/// and number formats keep the whole source on the general path.
+/// and dates in ISO 8601 and patterns; `strip` texts, declared bool words and number formats (decimal commas,
+/// grouping) too. Excel serials and an epoch among several formats keep the whole source on the general path.
 final class FastRows {
     /// Rows typed per call into C: the batches stay in cache between being written and appended.
     static let batchRows = 1024
@@ -48,13 +48,11 @@ final class FastRows {
         }
         // The scanner's own delimiter and dialect, so both paths split and quote alike.
         let dialect = FileExtractor.dialect(source)
-        guard FastRows.enabled, case .byte(let delimiter) = FileExtractor.delimiter(source),
-              source.decimalSeparator == ".", source.thousandsSeparator == nil else { return nil }
+        guard FastRows.enabled, case .byte(let delimiter) = FileExtractor.delimiter(source) else { return nil }
         var kinds: [(kind: Int32, scale: Int32, multiplier: Int64)] = []
         var dateOps: [[cvm_date_op]] = []
         for r in readers {
             dateOps.append([])
-            guard r.strip.isEmpty else { return nil }
             switch r.type {
             case .string, .enum:
                 switch r.caseRange {
@@ -85,8 +83,6 @@ final class FastRows {
             case .double:
                 kinds.append((Int32(CVM_FAST_DOUBLE), 0, 0))
             case .bool:
-                // Declared words (`true_values`) stay on the general path.
-                guard r.boolWords == nil else { return nil }
                 kinds.append((Int32(CVM_FAST_BOOL), 0, 0))
             case .date:
                 guard let ops = FastRows.dateOps([r.format] + r.otherFormats) else { return nil }
@@ -110,13 +106,24 @@ final class FastRows {
             return p
         }
         let batch = FastRows.batchRows
+        /// Texts back to back and their offsets (count + 1).
+        func texts(_ list: [[UInt8]]) -> (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<Int64>) {
+            let offsets = alloc(Int64.self, list.count + 1)
+            offsets[0] = 0
+            for (k, t) in list.enumerated() { offsets[k + 1] = offsets[k] + Int64(t.count) }
+            return (copy(list.flatMap { $0 }), offsets)
+        }
         for (c, r) in readers.enumerated() {
             let string = kinds[c].kind <= Int32(CVM_FAST_STRING_UPPER)
             let ops = alloc(cvm_date_op.self, dateOps[c].count)
             for (k, op) in dateOps[c].enumerated() { ops[k] = op }
+            let strip = texts(r.strip), words = texts((r.boolWords?.true ?? []) + (r.boolWords?.false ?? []))
             columns[c] = cvm_fast_column(
                 kind: kinds[c].kind, field: Int32(layout.fieldIndex[c]), trim: r.trim ? 1 : 0, scale: kinds[c].scale,
                 multiplier: kinds[c].multiplier, zone: zone, zones: zones.map { UnsafePointer($0.table) }, zone_segment: 0, date_ops: ops, date_op_count: Int32(dateOps[c].count),
+                strip_bytes: strip.0, strip_offsets: strip.1, strip_count: Int32(r.strip.count),
+                word_bytes: words.0, word_offsets: words.1, word_count: Int32((r.boolWords?.true.count ?? 0) + (r.boolWords?.false.count ?? 0)),
+                true_words: Int32(r.boolWords?.true.count ?? 0),
                 interner: string ? r.interner.cTable : nil,
                 ints: string ? nil : alloc(Int64.self, batch), codes: string ? alloc(Int32.self, batch) : nil,
                 nulls: alloc(Int64.self, batch), null_count: 0)
@@ -139,7 +146,9 @@ final class FastRows {
             long_null: nullValues.contains { $0.count >= 64 } ? 1 : 0,
             ncols: Int64(count), cols: columns,
             field_start: alloc(Int64.self, fieldRoom), field_end: alloc(Int64.self, fieldRoom),
-            scratch: alloc(UInt8.self, scratch), scratch_len: Int64(scratch)))
+            scratch: alloc(UInt8.self, scratch), scratch_len: Int64(scratch),
+            rewrites_numbers: fx.numberFormat == nil ? 0 : 1, decimal: fx.numberFormat?.decimal ?? UInt8(ascii: "."),
+            thousands: copy(fx.numberFormat?.thousands ?? []), thousands_len: Int64(fx.numberFormat?.thousands.count ?? 0)))
     }
 
     /// A column's date or timestamp formats as `cvm_fast_rows` steps, in the order the general path tries them: each

@@ -83,20 +83,15 @@ import Testing
         #expect(lines.last == 7)
     }
 
-    /// A source with a column the C path does not type (Excel serials, an epoch among several formats, declared bool
-    /// words) reads every row the general way.
-    @Test func excelDatesAndBoolWordsKeepTheSourceOnTheGeneralPath() throws {
+    /// A source with a column the C path does not type (Excel serials, an epoch among several formats) or split by
+    /// runs of whitespace reads every row the general way.
+    @Test func excelDatesAndWhitespaceKeepTheSourceOnTheGeneralPath() throws {
         for formats in [["excel"], ["iso8601", "epoch_ms"]] {
             var spec = SourceSpec(name: "m", files: [], columns: Self.mixed.columns.entries.map { ($0.key, $0.value) } + [("at", ColumnDecl(.timestamp))])
             spec.columns.entries[5].value.formats = formats
             let (fx, _, layout, readers) = try Self.prepared(spec, "s,i,d,ms,l,at\nab,1,1,1,a,45123.5\n")
             #expect(FastRows(fx, readers: readers, layout: layout) == nil, "\(formats)")
         }
-        var words = SourceSpec(name: "m", files: [], columns: Self.mixed.columns.entries.map { ($0.key, $0.value) } + [("x", ColumnDecl(.bool))])
-        words.columns.entries[5].value.trueValues = ["ja"]
-        words.columns.entries[5].value.falseValues = ["nein"]
-        let (fx1, _, layout1, readers1) = try Self.prepared(words, "s,i,d,ms,l,x\nab,1,1,1,a,ja\n")
-        #expect(FastRows(fx1, readers: readers1, layout: layout1) == nil)
         var positional = Self.mixed
         positional.delimiter = "whitespace"
         let (fx2, _, layout2, readers2) = try Self.prepared(positional, "s i d ms l\nab 1 1 1 a\n")
@@ -233,6 +228,64 @@ import Testing
         #expect(readers[1].ints == [1_782_889_200_000_000, 1_782_894_600_000_000, 1_782_896_400_000_000], "09:00, 10:30 and 11:00 CEST")
         #expect(readers[8].ints == [1_782_889_200_000_000, 1_782_901_800_000_000, 1_782_903_600_000_000], "09:00 AM CEST, 10:30 Z, 11:00 UTC")
         #expect(fast.run(scanner, &readers, &lines, limit: .max) == 0)
+    }
+
+    /// `strip` texts, declared bool words and number formats (a decimal comma with dot grouping, a dot with comma
+    /// grouping, a two-byte grouping space) are typed in C as the general path types them: misplaced separators,
+    /// a dot that is neither mark, texts at both ends and repeated, words in any case and near misses.
+    @Test func stripWordsAndNumberFormatsTypeTheSame() throws {
+        var spec = SourceSpec(name: "n", files: [], columns: [
+            ("s", ColumnDecl(.string)), ("amt", ColumnDecl(.decimal, scale: 2)), ("qty", ColumnDecl(.int)), ("x", ColumnDecl(.double)),
+            ("flag", ColumnDecl(.bool)), ("b", ColumnDecl(.bool)), ("low", ColumnDecl(.string)),
+        ])
+        spec.columns.entries[0].value.strip = ["$", "EUR"]
+        spec.columns.entries[1].value.strip = ["€", "EUR"]
+        spec.columns.entries[3].value.strip = ["%"]
+        spec.columns.entries[3].value.onInvalid = .null
+        spec.columns.entries[4].value.trueValues = ["ja", "J"]
+        spec.columns.entries[4].value.falseValues = ["Nein", "n"]
+        spec.columns.entries[6].value.lowercase = true
+        spec.columns.entries[6].value.strip = ["*"]
+        spec.nullValues = ["", "NA"]
+        spec.delimiter = ";"
+        let amounts = ["1.234,50 €", "€ 12,5", "12,50EUR", "1.234.567,89", "1234,5", "12.34", "1.23,4", ",5", "-1.000", "+1.000,00", "1.000.00",
+                       "  € 1.000  ", "€€5", "5€ €", "€", "NA", "1 234,5", "1\u{A0}234,5", "1,234.5", "12,345", "0,001", "1.2345.678,5"]
+        let quantities = ["1.000", "1.000,00", "12", "-3", "1.0000", "12,0", "1,5", "9.223.372.036.854.775.807", "007", "1.0000.000"]
+        let doubles = ["1,5e3", "1.000,5", "12,5 %", "%7", "-0,0", "1.5", "inf", "1,5,5"]
+        let words = ["ja", "JA", "Ja", "nein", "NEIN", "jA", "yes", "", "j", "N", "nein ", "ÄJA"]
+        let bools = ["true", "No", "1", "ja"]
+        let texts = ["$ A", "B $", "EUR", "$$", "x EUR y", "NA", "$NA$", "€ c"]
+        var text = "s;amt;qty;x;flag;b;low\n"
+        for k in 0..<40 {
+            text += "\(texts[k % texts.count]);\(amounts[k % amounts.count]);\(quantities[k % quantities.count]);\(doubles[k % doubles.count]);"
+                + "\(words[k % words.count]);\(bools[k % bools.count]);*Mixed \(k)*\n"
+            text += "p\(k);\(k).\(100 + k),25 €;\(k + 1);\(k),5;ja;true;P\(k)\n"
+        }
+        let path = try writeInput(text, name: "numbers.csv")
+        for (decimal, thousands) in [(",", "."), (".", ","), (",", "\u{A0}"), (",", nil as String?)] {
+            var variant = spec
+            variant.decimalSeparator = decimal
+            variant.thousandsSeparator = thousands
+            let (fx, _, layout, readers) = try Self.prepared(variant, text)
+            #expect(FastRows(fx, readers: readers, layout: layout) != nil, "\(decimal) \(thousands ?? "none")")
+            Self.expectSame(variant, [path], chunkBytes: [17, 256])
+        }
+        // The plain lines are typed in C, with their values.
+        spec.decimalSeparator = ","
+        spec.thousandsSeparator = "."
+        let plain = "s;amt;qty;x;flag;b;low\n$ a;1.234,50 €;1.000;2,5 %;JA;no;*B*\nb EUR;€ 0,5;7;-1,25;nein;Y;c\n"
+        let (fx, scanner, layout, start) = try Self.prepared(spec, plain)
+        var readers = start
+        let fast = try #require(FastRows(fx, readers: readers, layout: layout))
+        var lines: [Int64] = []
+        #expect(fast.run(scanner, &readers, &lines, limit: .max) == 2)
+        #expect(readers[0].interner.finish().values == ["a", "b"])
+        #expect(readers[1].ints == [123_450, 50])
+        #expect(readers[2].ints == [1000, 7])
+        #expect(readers[3].doubles == [2.5, -1.25])
+        #expect(readers[4].ints == [1, 0])
+        #expect(readers[5].ints == [0, 1])
+        #expect(readers[6].interner.finish().values == ["b", "c"])
     }
 
     /// Doubles (the C library's `strtod` over the whole field, as the general path calls it) and booleans (the

@@ -101,7 +101,7 @@ enum {
                                // dd MMM yyyy h:mm a ...), in the source's zone when it writes no offset
     CVM_FAST_DATE = 9,         // a date (days since 1970-01-01) in the formats of `date_ops`, tried in order
     CVM_FAST_DOUBLE = 10,      // strtod of the whole field (under 64 bytes, finite), its bits in `ints`
-    CVM_FAST_BOOL = 11,        // true/yes/1/t/y or false/no/0/f/n, any case: 1 or 0
+    CVM_FAST_BOOL = 11,        // true/yes/1/t/y or false/no/0/f/n, any case, or the declared words: 1 or 0
 };
 
 /// One step of a CVM_FAST_DATE or CVM_FAST_STAMP column's formats (TimeFormat's parts, matched the same way). Each
@@ -150,6 +150,10 @@ typedef struct cvm_fast_column {
     int64_t zone_segment;     // the segment of `zones` the last lookup found (rows run in time order mostly)
     const cvm_date_op *date_ops; int32_t date_op_count;  // CVM_FAST_DATE, CVM_FAST_STAMP: the formats, each number at
                                                          // most 4 digits, a fraction at most 9
+    const uint8_t *strip_bytes; const int64_t *strip_offsets; int32_t strip_count;  // `strip`: texts removed from
+                              // both ends (repeatedly, with the spaces next to them) after trimming
+    const uint8_t *word_bytes; const int64_t *word_offsets; int32_t word_count, true_words;  // CVM_FAST_BOOL with
+                              // declared words (lowercase): the first `true_words` are true, the rest false
     cvm_interner *interner;   // the string kinds: the file's dictionary
     int64_t *ints;            // out (the other kinds): one value per row of the batch (a double's bits), 0 under a null
     int32_t *codes;           // out (string kinds): one code per row, 0 under a null
@@ -174,7 +178,10 @@ typedef struct cvm_fast_spec {
     int64_t ncols;
     cvm_fast_column *cols;
     int64_t *field_start, *field_end;  // scratch: room for max(expected_fields, max_index + 1) fields
-    uint8_t *scratch; int64_t scratch_len;  // room for case-mapped text
+    uint8_t *scratch; int64_t scratch_len;  // room for case-mapped text and numbers rewritten plain
+    int32_t rewrites_numbers;   // ints, decimals and doubles are written with `decimal` and `thousands`
+    uint8_t decimal;            // the decimal mark
+    const uint8_t *thousands; int64_t thousands_len;  // the digit grouping (len 0: none allowed)
 } cvm_fast_spec;
 
 /// Types whole lines of `buf[0..<len]` from its start into the columns' batches (at most `max_rows`), one line a
