@@ -421,6 +421,61 @@ import Testing
         }
     }
 
+    /// Valid dates, timestamps, numbers and words with one byte replaced, dropped or added at random, under
+    /// columns of several formats each, a number format, `strip` and declared words, in a zone with daylight saving
+    /// time: the C path and the general path read them alike (near misses are where two parsers part).
+    @Test func nearlyValidValuesReadTheSame() throws {
+        var spec = SourceSpec(name: "v", files: [], columns: [
+            ("s", ColumnDecl(.string)), ("at", ColumnDecl(.timestamp)), ("day", ColumnDecl(.date)), ("amt", ColumnDecl(.decimal, scale: 2)),
+            ("ok", ColumnDecl(.bool)), ("x", ColumnDecl(.double)),
+        ])
+        spec.columns.entries[1].value.formats = ["dd.MM.yyyy HH:mm", "MMM d, yyyy h:mm:ss a", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX", "iso8601"]
+        spec.columns.entries[2].value.formats = ["d/M/yy", "EEEE, dd MMMM yyyy", "iso8601"]
+        spec.columns.entries[2].value.onInvalid = .null
+        spec.columns.entries[3].value.strip = ["€"]
+        spec.columns.entries[4].value.trueValues = ["ja"]
+        spec.columns.entries[4].value.falseValues = ["nein"]
+        spec.columns.entries[5].value.onInvalid = .null
+        spec.delimiter = ";"
+        spec.decimalSeparator = ","
+        spec.thousandsSeparator = "."
+        spec.timezone = "Europe/Berlin"
+        spec.nullValues = ["", "NA"]
+        let valid: [[String]] = [
+            ["a", "b"],
+            ["29.03.2026 02:30", "Mar 29, 2026 1:59:59 AM", "Oct 25, 2026 2:30:00 a.m.", "2026-10-25T02:30:00.123+02:00", "2026-03-29T03:00:00",
+             "31.12.1999 23:59", "Feb 29, 2024 12:00:00 PM", "2026-07-01 10:00:00 -0500", "2026-07-01 10:00:00 UTC", "01.01.1850 00:00"],
+            ["1/2/26", "31/12/99", "Monday, 29 June 2026", "2026-06-29", "2026-06-29T10:00:00Z", "29/2/24"],
+            ["1.234,50 €", "€ 0,5", "-12,00", "1.000.000", "7"],
+            ["ja", "NEIN", "Ja", "nein"],
+            ["1,5", "-0,25", "1.000,5", "2e3", "NA"],
+        ]
+        let noise: [UInt8] = Array("0123456789.,:;-/+ TZaApPmM€\"".utf8) + [0xC3]
+        var rng = SeededRNG(seed: 5)
+        let dir = try makeTemporaryDirectory("nearly")
+        for round in 0..<60 {
+            var bytes = Array("s;at;day;amt;ok;x\n".utf8)
+            for line in 0..<40 {
+                var fields: [[UInt8]] = valid.map { Array($0.randomElement(using: &rng)!.utf8) }
+                // Most lines have one field bent a little; some are left valid.
+                if line % 4 != 0 {
+                    let c = Int.random(in: 1..<fields.count, using: &rng)
+                    var f = fields[c]
+                    let at = Int.random(in: 0...f.count, using: &rng)
+                    switch Int.random(in: 0..<3, using: &rng) {
+                    case 0 where at < f.count: f[at] = noise.randomElement(using: &rng)!
+                    case 1 where at < f.count: f.remove(at: at)
+                    default: f.insert(noise.randomElement(using: &rng)!, at: at)
+                    }
+                    fields[c] = f
+                }
+                bytes += Array(fields.joined(separator: [UInt8(ascii: ";")])) + [0x0A]
+            }
+            let path = try writeBytes(bytes, name: "v\(round).csv", dir: dir)
+            Self.expectSame(spec, [path], chunkBytes: [97])
+        }
+    }
+
     /// Random lines over the bytes that matter to the C path (delimiters, quotes, CR, LF, signs, dots, digits,
     /// letters of both cases, spaces, a comment byte, a byte that is not UTF-8), under columns of every kind it types.
     @Test func randomTextReadsTheSame() throws {
