@@ -88,8 +88,6 @@ final class FastRows {
                 guard let ops = FastRows.dateOps([r.format] + r.otherFormats) else { return nil }
                 kinds.append((Int32(CVM_FAST_DATE), 0, 0))
                 dateOps[dateOps.count - 1] = ops
-            default:
-                return nil
             }
         }
         count = readers.count
