@@ -44,7 +44,8 @@ final class FastRows {
         let zone: Int64
         switch fx.zone.kind {
         case .fixed(let seconds): (zone, zones) = (seconds, nil)
-        case .iana(let tz): (zone, zones) = (CVM_ZONE_NOT_FIXED, readers.contains { $0.type == .timestamp } ? ZoneSegments.shared(tz) : nil)
+        case .iana(let tz):
+            (zone, zones) = (CVM_ZONE_NOT_FIXED, readers.contains { $0.type == .timestamp } ? ZoneSegments.shared(tz) : nil)
         }
         // The scanner's own delimiter and dialect, so both paths split and quote alike.
         let dialect = FileExtractor.dialect(source)
@@ -115,13 +116,15 @@ final class FastRows {
             let string = kinds[c].kind <= Int32(CVM_FAST_STRING_UPPER)
             let ops = alloc(cvm_date_op.self, dateOps[c].count)
             for (k, op) in dateOps[c].enumerated() { ops[k] = op }
-            let strip = texts(r.strip), words = texts((r.boolWords?.true ?? []) + (r.boolWords?.false ?? []))
+            let trueWords = r.boolWords?.true ?? [], falseWords = r.boolWords?.false ?? []
+            let strip = texts(r.strip), words = texts(trueWords + falseWords)
             columns[c] = cvm_fast_column(
                 kind: kinds[c].kind, field: Int32(layout.fieldIndex[c]), trim: r.trim ? 1 : 0, scale: kinds[c].scale,
-                multiplier: kinds[c].multiplier, zone: zone, zones: zones.map { UnsafePointer($0.table) }, zone_segment: 0, date_ops: ops, date_op_count: Int32(dateOps[c].count),
+                multiplier: kinds[c].multiplier, zone: zone, zones: zones.map { UnsafePointer($0.table) }, zone_segment: 0,
+                date_ops: ops, date_op_count: Int32(dateOps[c].count),
                 strip_bytes: strip.0, strip_offsets: strip.1, strip_count: Int32(r.strip.count),
-                word_bytes: words.0, word_offsets: words.1, word_count: Int32((r.boolWords?.true.count ?? 0) + (r.boolWords?.false.count ?? 0)),
-                true_words: Int32(r.boolWords?.true.count ?? 0),
+                word_bytes: words.0, word_offsets: words.1, word_count: Int32(trueWords.count + falseWords.count),
+                true_words: Int32(trueWords.count),
                 interner: string ? r.interner.cTable : nil,
                 ints: string ? nil : alloc(Int64.self, batch), codes: string ? alloc(Int32.self, batch) : nil,
                 nulls: alloc(Int64.self, batch), null_count: 0)
