@@ -294,6 +294,25 @@ static inline int match_pattern(const cvm_date_op *ops, int32_t count, const uin
     return i == n;
 }
 
+// FieldParsers.parseDate or parseTimestamp of one pattern: a valid date (a time in a date's pattern is read, not
+// checked); for a timestamp hours below 24, minutes below 60, seconds below 61, and the offset written or else the
+// column's zone's. 1 with `*out`, 0 when it does not parse, -1 when the general path must resolve the local time.
+static inline int parse_pattern(cvm_fast_column *c, const cvm_date_op *ops, int32_t count, const uint8_t *p, int64_t n,
+                                int stamp, int64_t *out) {
+    pattern_fields f;
+    if (!match_pattern(ops, count, p, n, &f) || f.m < 1 || f.m > 12 || f.d < 1 || f.d > days_in(f.y, f.m)) return 0;
+    if (!stamp) {
+        *out = civil_days(f.y, f.m, f.d);
+        return 1;
+    }
+    if (f.hh >= 24 || f.mi >= 60 || f.ss >= 61) return 0;
+    const int64_t local = civil_days(f.y, f.m, f.d) * 86400 + f.hh * 3600 + f.mi * 60 + f.ss;
+    int64_t offset = f.offset;
+    if (!f.has_offset && !zone_offset(c, local, &offset)) return -1;
+    *out = (local - offset) * 1000000 + f.micros;
+    return 1;
+}
+
 // FieldParsers.parseDate and parseTimestamp over a column's formats, tried in order as there: the first that parses
 // gives the value. 1 with `*out`, 0 when none parses, -1 when the general path must type the field (a local time
 // near a change of offset).
@@ -302,28 +321,11 @@ static inline int match_pattern(const cvm_date_op *ops, int32_t count, const uin
 __attribute__((noinline)) static int parse_formats(cvm_fast_column *c, const uint8_t *p, int64_t n, int stamp, int64_t *out) {
     const cvm_date_op *ops = c->date_ops;
     const int32_t count = c->date_op_count;
-    int32_t k = 0;
-    while (k < count) {
-        const int iso = ops[k].min;
+    for (int32_t k = 0; k < count;) {
         int32_t end = k + 1;
         while (end < count && ops[end].kind != CVM_DATE_FORMAT) end++;
-        int r;
-        if (iso) {
-            r = stamp ? parse_iso(p, n, c, out) : parse_iso_date(p, n, out);
-        } else {
-            pattern_fields f;
-            r = match_pattern(ops + k + 1, end - k - 1, p, n, &f) && f.m >= 1 && f.m <= 12 && f.d >= 1 && f.d <= days_in(f.y, f.m);
-            if (r && !stamp) {
-                // A time in a date's pattern is read, not checked (parseDate).
-                *out = civil_days(f.y, f.m, f.d);
-            } else if (r) {
-                r = f.hh < 24 && f.mi < 60 && f.ss < 61;
-                const int64_t local = civil_days(f.y, f.m, f.d) * 86400 + f.hh * 3600 + f.mi * 60 + f.ss;
-                int64_t offset = f.offset;
-                if (r && !f.has_offset && !zone_offset(c, local, &offset)) return -1;
-                if (r) *out = (local - offset) * 1000000 + f.micros;
-            }
-        }
+        const int r = !ops[k].min ? parse_pattern(c, ops + k + 1, end - k - 1, p, n, stamp, out)
+                    : stamp ? parse_iso(p, n, c, out) : parse_iso_date(p, n, out);
         if (r != 0) return r;
         k = end;
     }

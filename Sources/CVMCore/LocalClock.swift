@@ -57,7 +57,8 @@ public struct LocalClock: Sendable {
     public struct Converter {
         let kind: Kind
         private var lastHour = Int64.min, lastOffset: Int64 = 0
-        private var cache: [Int64: Int64] = [:]
+        /// Per UTC hour: its offset, or nil for an hour with a change inside it.
+        private var cache: [Int64: Int64?] = [:]
 
         public init(kind: Kind) { self.kind = kind }
 
@@ -68,20 +69,22 @@ public struct LocalClock: Sendable {
             case .zone(let tz):
                 let hour = floorDiv(t, 3_600 * microsPerSecond)
                 if hour == lastHour { return t &+ lastOffset }
-                if let cached = cache[hour] {
-                    (lastHour, lastOffset) = (hour, cached)
-                    return t &+ cached
-                }
                 func offset(_ second: Int64) -> Int64 {
                     Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(second)))) * microsPerSecond
                 }
-                let start = offset(hour * 3600)
-                // An hour with a change inside it (St. John's changes at 05:30 UTC, Lord Howe at 15:00 UTC by half an
-                // hour) is not cached: its instants are converted one by one (the hour's start stood for all of it).
-                guard offset(hour * 3600 + 3599) == start else { return t &+ offset(floorDiv(t, microsPerSecond)) }
-                cache[hour] = start
-                (lastHour, lastOffset) = (hour, start)
-                return t &+ start
+                let settled: Int64?
+                if let cached = cache[hour] {
+                    settled = cached
+                } else {
+                    // An hour with a change inside it (St. John's changes at 05:30 UTC, Lord Howe at 15:00 UTC by half
+                    // an hour) is marked so: its instants are converted one by one (the hour's start stood for all of it).
+                    let start = offset(hour * 3600)
+                    settled = offset(hour * 3600 + 3599) == start ? start : nil
+                    cache[hour] = .some(settled)
+                }
+                guard let settled else { return t &+ offset(floorDiv(t, microsPerSecond)) }
+                (lastHour, lastOffset) = (hour, settled)
+                return t &+ settled
             }
         }
     }

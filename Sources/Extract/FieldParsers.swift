@@ -287,7 +287,8 @@ public struct TimeFormatError: Error, Sendable, Equatable, CustomStringConvertib
 final class ZoneConverter {
     enum Kind { case fixed(Int64), iana(TimeZone) }
     let kind: Kind
-    private var cache: [Int64: Int64] = [:]
+    /// Per local hour: its offset, or nil for an hour with a change inside it (resolved second by second).
+    private var cache: [Int64: Int64?] = [:]
 
     /// A zone name as `LocalClock` reads it (the one parser of zone names).
     init?(_ name: String) {
@@ -310,14 +311,14 @@ final class ZoneConverter {
         switch kind {
         case .fixed(let s): return s
         case .iana(let tz):
-            let hour = floorDiv(localSeconds, 3600)
-            if let o = cache[hour] { return o }
             func resolve(_ local: Int64) -> Int64 {
                 let o1 = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(local))))
                 return Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(local - o1))))
             }
-            let o = resolve(localSeconds), first = resolve(hour * 3600)
-            if first == o, resolve(hour * 3600 + 3599) == o { cache[hour] = o }
+            let hour = floorDiv(localSeconds, 3600)
+            if let settled = cache[hour] { return settled ?? resolve(localSeconds) }
+            let o = resolve(localSeconds)
+            cache[hour] = resolve(hour * 3600) == o && resolve(hour * 3600 + 3599) == o ? o : .some(nil)
             return o
         }
     }
