@@ -270,6 +270,8 @@ public struct ClusterOutput: Sendable {
     public var profiles: Table
     /// `cluster_crossing`: for each declared pair of clusterings, customers per pair of clusters.
     public var crossing: Table
+    /// What the stage changed on its own, for the log: a k lowered to the customer count.
+    public var warnings: [String] = []
 }
 
 /// Fits every declared clustering on `customer_features` (or assigns to a stored model).
@@ -295,7 +297,7 @@ public enum ClusterStage {
 
     /// - Parameter models: stored models for the clusterings in `assign` mode, by name.
     /// - Parameter asOf: the run's as-of day (recorded as `model_as_of` of fitted models).
-    /// - Throws: `CVMFailure` (exit 78) for features that match nothing or k larger than the customer count;
+    /// - Throws: `CVMFailure` (exit 78) for features that match nothing;
     ///   (66) for an `assign` clustering without a stored model or whose features are gone.
     public static func run(features: Table, configuration: Configuration, seed: UInt64, threads: Int,
                            models: [String: ClusterModel] = [:], asOf: String = "") throws -> ClusterOutput {
@@ -313,6 +315,7 @@ public enum ClusterStage {
         var kK: [Int64] = [], kInertia: [Double] = [], kSilhouette: [Double] = [], kCH: [Double] = [], kDB: [Double] = []
         var kARI: [Double] = [], kChosen: [Int64] = []
         /// Per clustering: each customer's cluster id and the clusters' names, for crossings.
+        var warnings: [String] = []
         var labelsByClustering: [String: (labels: [Int], names: [String])] = [:]
         guard let ids = features["customer_id"] else {
             throw CVMFailure(.config, "error: customer_features has no customer_id column")
@@ -321,6 +324,7 @@ public enum ClusterStage {
         let n = features.rowCount
         for (name, cfg) in configuration.clusterings {
             let key = "stages.cluster.clusterings.\(name)"
+            var kChoice = cfg.kChoice
             let model: ClusterModel?
             var selected: [String] = []
             if cfg.mode == .assign {
@@ -345,10 +349,15 @@ public enum ClusterStage {
                     // Not a config problem: no customer has rows up to the as-of date (a date before the data?).
                     throw CVMFailure(.dataQuality, "error: \(key): customer_features has no customers for this snapshot: no customer has rows on or before the as-of date; check --as-of / as_of against the dates in your files")
                 }
-                guard cfg.kChoice.max <= n else {
-                    throw CVMFailure(.config, "error: \(key).k: \(cfg.kChoice.max) clusters for \(n) customers; lower k")
-                }
                 if let problem = cfg.initialProblem { throw CVMFailure(.config, "error: \(key).init: \(problem)") }
+                // A shop with fewer customers than k (a new shop, a short as-of window) still gets its clustering:
+                // k is lowered to the customer count and the stage warns, instead of failing the nightly run.
+                // Given centroids name k distinct customers of this snapshot, so they never need it.
+                if kChoice.max > n {
+                    let lowered = ClusteringConfiguration.KChoice(min: Swift.min(kChoice.min, n), max: n, criterion: kChoice.criterion)
+                    warnings.append("\(key).k: \(kChoice.min == kChoice.max ? "\(kChoice.max)" : "\(kChoice.min)...\(kChoice.max)") clusters for \(n) customer\(n == 1 ? "" : "s"); clustered with k = \(lowered.min == lowered.max ? "\(lowered.max)" : "\(lowered.min)...\(lowered.max)") (lower k in the config to silence this)")
+                    kChoice = lowered
+                }
             }
             // The rows of the customers named in `init`, in their order (checked before any work).
             var initialRows: [Int] = []
@@ -417,7 +426,7 @@ public enum ClusterStage {
             }
             let baseSeed = cfg.seed ?? seed
             var fit: KMeansResult
-            var k = cfg.kChoice.min
+            var k = kChoice.min
             var newID: [Int]
             var names: [String]? = nil
             if let model {
@@ -429,7 +438,7 @@ public enum ClusterStage {
                 newID = Array(0..<k)
                 names = model.names
             } else {
-                if cfg.kChoice.min == cfg.kChoice.max {
+                if kChoice.min == kChoice.max {
                     fit = fitK(k, baseSeed)
                 } else {
                     // Model selection: every k in the range, scored on a seeded sample of at most 10,000 rows.
@@ -441,7 +450,7 @@ public enum ClusterStage {
                     }
                     let sub = Matrix(rows: sample.count, cols: d, values: sample.flatMap { Array(x[($0 * d)..<(($0 + 1) * d)]) })
                     var best: (score: Double, k: Int, fit: KMeansResult)?
-                    for candidate in cfg.kChoice.min...cfg.kChoice.max {
+                    for candidate in kChoice.min...kChoice.max {
                         let f = fitK(candidate, baseSeed)
                         let again = fitK(candidate, baseSeed &+ 1)
                         let subLabels = sample.map { f.labels[$0] }
@@ -450,7 +459,7 @@ public enum ClusterStage {
                         let db = ClusterQuality.daviesBouldin(matrix, labels: f.labels, k: candidate)
                         let ari = ClusterQuality.adjustedRandIndex(f.labels, again.labels)
                         let score: Double
-                        switch cfg.kChoice.criterion {
+                        switch kChoice.criterion {
                         case .silhouette: score = sil
                         case .calinskiHarabasz: score = ch
                         case .daviesBouldin: score = -db
@@ -546,7 +555,8 @@ public enum ClusterStage {
                 Column("iterations", .int, int64: pIterations), pTop.finish(name: "top_features"),
                 pMode.finish(name: "mode"), pModelAsOf.finish(name: "model_as_of"), pAlgorithm.finish(name: "algorithm"),
             ], rowCount: pCluster.count),
-            crossing: crossing)
+            crossing: crossing,
+            warnings: warnings)
     }
 
     /// `cluster_crossing`: per declared pair (a, b), every pair of clusters with its customer count, its share of

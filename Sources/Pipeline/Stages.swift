@@ -265,6 +265,7 @@ extension PipelineRunner {
         }
         let out = try ClusterStage.run(features: features, configuration: loaded.config.stages.cluster,
                                        seed: loaded.config.seed, threads: threads, models: models, asOf: asOf.description)
+        for w in out.warnings { logger.warning("\(w)") }
         publish([out.assignments, out.centroids, out.scaling, out.profiles, out.selection, out.crossing], stage: .cluster)
         var stats = StageStats()
         stats.rowsIn = features.rowCount

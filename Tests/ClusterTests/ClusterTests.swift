@@ -136,11 +136,41 @@ struct ClusterStageTests {
         #expect(out.scaling["imputed_value"]!.doubleValues[2] == 3)
     }
 
-    @Test func unknownFeaturesAndTooLargeKAreConfigErrors() {
+    @Test func unknownFeaturesAreConfigErrors() {
         let bad = Configuration(clusterings: [("value", ClusteringConfiguration(features: ["revnue_*"], k: 2))])
         #expect(throws: CVMFailure.self) { try ClusterStage.run(features: features(10), configuration: bad, seed: 1, threads: 1) }
-        let big = Configuration(clusterings: [("value", ClusteringConfiguration(features: ["*_all"], k: 50))])
-        #expect(throws: CVMFailure.self) { try ClusterStage.run(features: features(10), configuration: big, seed: 1, threads: 1) }
+    }
+
+    /// A small shop with fewer customers than k still gets its clusterings: k is lowered to the customer
+    /// count (a range too) and the stage warns, naming the key; every customer is assigned.
+    @Test func aKAboveTheCustomerCountIsLoweredWithAWarning() throws {
+        var range = ClusteringConfiguration(features: ["*_all"], k: 2)
+        range.kChoice = .init(min: 4, max: 12)
+        let config = Configuration(clusterings: [("value", ClusteringConfiguration(features: ["*_all"], k: 50)), ("range", range),
+                                                 ("fits", ClusteringConfiguration(features: ["*_all"], k: 3))])
+        let out = try ClusterStage.run(features: features(10), configuration: config, seed: 1, threads: 1)
+        #expect(out.assignments.rowCount == 30)
+        let clustering = out.profiles["clustering"]!
+        let perClustering = Dictionary(grouping: (0..<out.profiles.rowCount).map { clustering.string(at: $0)! }, by: { $0 }).mapValues(\.count)
+        #expect(perClustering["value"] == 10 && perClustering["fits"] == 3)
+        // The range is scored over 4...10 only, and its choice is one of them.
+        #expect(out.selection["k"]!.int64Values == Array(4...10))
+        #expect((4...10).contains(perClustering["range"] ?? 0))
+        #expect(out.warnings == [
+            "stages.cluster.clusterings.value.k: 50 clusters for 10 customers; clustered with k = 10 (lower k in the config to silence this)",
+            "stages.cluster.clusterings.range.k: 4...12 clusters for 10 customers; clustered with k = 4...10 (lower k in the config to silence this)",
+        ])
+        // One customer, and three customers with identical rows: one cluster holds them all.
+        let one = try ClusterStage.run(features: features(1), configuration: config, seed: 1, threads: 1)
+        #expect(one.assignments["cluster"]!.int64Values == [0, 0, 0])
+        #expect(one.warnings.count == 3)
+        let same = Table(name: "customer_features", columns: [
+            Column("customer_id", strings: ["A", "B", "C"]),
+            Column("revenue_sum_all", double: [5, 5, 5]), Column("orders_count_all", double: [1, 1, 1]),
+        ])
+        let tied = try ClusterStage.run(features: same, configuration: config, seed: 1, threads: 1)
+        #expect(tied.assignments.rowCount == 9)
+        #expect(tied.assignments["distance"]!.doubleValues.allSatisfy { $0 == 0 })
     }
 }
 
