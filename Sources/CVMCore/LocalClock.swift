@@ -37,6 +37,33 @@ public struct LocalClock: Sendable {
         return (h * 3600 + m * 60) * (sign == "-" ? -1 : 1)
     }
 
+    /// The offset (seconds east of UTC) that turns local wall-clock time `local` (seconds since epoch, read as if
+    /// UTC) in `tz` into UTC: `local - offset`. The one definition of a local time, for every zone, east or west:
+    /// - a time that exists once has its offset;
+    /// - a time in the hour repeated when clocks go back (it exists twice) is the later instant, standard time:
+    ///   New York's 2026-11-01 01:30 is 06:30Z, not 05:30Z;
+    /// - a time skipped when clocks go forward is moved forward by the change, keeping the offset before it:
+    ///   New York's 2026-03-08 02:30 is read as 03:30 EDT (07:30Z); Apia's skipped 2011-12-30 as the 31st.
+    ///
+    /// The offsets a day before and after `local` are the candidates (a zone changes at most once within two days;
+    /// should it change twice, the offsets at `local` and at the instant it implies are candidates too). A
+    /// candidate is valid when the instant it gives has that offset. (Before, the offset at `local` read as UTC and
+    /// then at the instant that implied were taken, which is only right east of UTC: it read New York's skipped
+    /// 02:30 as 01:30 EST and its repeated 01:30 as the earlier, EDT one.)
+    public static func offset(ofLocal local: Int64, in tz: TimeZone) -> Int64 {
+        @inline(__always) func at(_ second: Int64) -> Int64 {
+            Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(second))))
+        }
+        let before = at(local - 86_400), after = at(local + 86_400)
+        if before == after, at(local - before) == before { return before }
+        var candidates = [before, after]
+        let guess = at(local)
+        for c in [guess, at(local - guess)] where !candidates.contains(c) { candidates.append(c) }
+        // The later instant is the smaller offset.
+        if let valid = candidates.filter({ at(local - $0) == $0 }).min() { return valid }
+        return before
+    }
+
     public var isUTC: Bool { if case .utc = kind { return true } else { return false } }
 
     /// Local wall-clock µs for every UTC instant of `utc`.
@@ -96,10 +123,9 @@ public struct LocalClock: Sendable {
         case .utc: return localMidnight
         case .fixed(let o): return localMidnight - o
         case .zone(let tz):
-            // Two-step resolution, as for parsing local times: the offset at the guessed instant, then at the corrected one.
-            let o1 = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(localMidnight / microsPerSecond)))) * microsPerSecond
-            let o2 = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double((localMidnight - o1) / microsPerSecond)))) * microsPerSecond
-            return localMidnight - o2
+            // Local midnight as parsing reads it; where clocks skip midnight (Santiago, 2026-09-06 00:00 -> 01:00)
+            // the day ends at the change itself.
+            return localMidnight - LocalClock.offset(ofLocal: localMidnight / microsPerSecond, in: tz) * microsPerSecond
         }
     }
 }

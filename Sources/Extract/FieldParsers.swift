@@ -302,19 +302,15 @@ final class ZoneConverter {
 
     /// Seconds to subtract from a local time (in seconds since epoch, as if UTC) to get UTC.
     ///
-    /// Two-step resolution: the offset at the local time read as UTC, then at the time corrected by it (a time in
-    /// the hour skipped in spring moves forward; one in the hour repeated in autumn is the later one). A local hour
-    /// whose first and last seconds resolve alike is cached; one with a change inside (a zone that changes at the
+    /// Resolved by `LocalClock.offset(ofLocal:in:)` (a time in the hour skipped in spring moves forward; one in the
+    /// hour repeated in autumn is the later one). A local hour whose first and last seconds resolve alike is cached; one with a change inside (a zone that changes at the
     /// half hour, or by half an hour, as Lord Howe) is resolved second by second, so the result never depends on
     /// which of its times a converter met first (it did: chunks read on two threads disagreed).
     func offset(localSeconds: Int64) -> Int64 {
         switch kind {
         case .fixed(let s): return s
         case .iana(let tz):
-            func resolve(_ local: Int64) -> Int64 {
-                let o1 = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(local))))
-                return Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(local - o1))))
-            }
+            func resolve(_ local: Int64) -> Int64 { LocalClock.offset(ofLocal: local, in: tz) }
             let hour = floorDiv(localSeconds, 3600)
             if let settled = cache[hour] { return settled ?? resolve(localSeconds) }
             let o = resolve(localSeconds)

@@ -5,12 +5,12 @@ import Foundation
 /// the C row pass (`FastRows`) turns local timestamps (`yyyy-MM-dd HH:mm:ss` in `Europe/Berlin`, ISO 8601 without
 /// an offset) into UTC itself instead of leaving every such row to the general path.
 ///
-/// The general path (`ZoneConverter.offset`) resolves a local time L in two steps: o1 = offset(L read as UTC),
-/// then offset(L - o1). Around a change of offset at UTC instant T from a to b, that is b for every
-/// L >= T + max(a, b, 0) and a for every L < T + min(a, b, 0); in between (the hour that is skipped or repeated)
-/// it depends on the step. That stretch, widened by an hour on each side (the general path caches offsets per
-/// local hour), is a segment the C pass leaves to the general path, so both paths give the same instant for every
-/// row (`ZoneSegmentsTests`).
+/// The general path (`ZoneConverter.offset`) resolves a local time L by `LocalClock.offset(ofLocal:in:)`. Around a
+/// change of offset at UTC instant T from a to b, that is b for every L >= T + max(a, b) and a for every
+/// L < T + min(a, b): those local times exist once. In between is the hour that is skipped or repeated, where the
+/// rule decides. That stretch, widened to T + min(a, b, 0) - 1 h ..< T + max(a, b, 0) + 1 h (the general path
+/// caches offsets per local hour), is a segment the C pass leaves to the general path, so both paths give the same
+/// instant for every row (`ZoneSegmentsTests`).
 ///
 /// The changes are found from the zone's offset at every UTC midnight from 1900 to 2100 (73,000 lookups, about
 /// 5 ms, once per zone and process), then the second of each change by bisection. A day whose offset changes
@@ -77,7 +77,7 @@ final class ZoneSegments: @unchecked Sendable {
                 groups.append((u.lo, u.hi, u.after, k))
             }
         }
-        // Local times whose two steps stay inside the days sampled (offsets are within 18 hours): a day in from each end.
+        // Local times whose candidate instants stay inside the days sampled (offsets are within 18 hours): a day in from each end.
         let start = firstDay * day + day, end = lastDay * day - day
         var merged: [(start: Int64, offset: Int64?)] = []
         var current: (start: Int64, offset: Int64) = (start, first)

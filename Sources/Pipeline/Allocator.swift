@@ -30,6 +30,62 @@ public enum AllocatorPolicy {
         return cvm_set_mmap_threshold(1 << 20) == 1
     }
 
+    /// The tunables a `cvm` process runs with: glibc maps big blocks (from 1 MiB, as `apply` sets) and asks for
+    /// transparent huge pages on them (`glibc.malloc.hugetlb=1`: madvise(MADV_HUGEPAGE) on every mapped block of
+    /// 2 MiB or more).
+    public static let tunables = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=1048576"
+    /// Marks a process that `prepareProcess` started again with `tunables`.
+    static let marker = "CVM_ALLOCATOR_TUNED"
+
+    /// What `prepareProcess` does in a given environment.
+    public enum Decision: Equatable, Sendable {
+        /// Start this program again with `GLIBC_TUNABLES` set to `tunables`.
+        case reexec
+        /// This process is the one started again: drop the variables (so programs it starts do not inherit
+        /// them); glibc has already read them.
+        case tuned
+        /// Set the mmap threshold in place (`apply`).
+        case inPlace
+    }
+
+    /// Huge pages only pay where the kernel gives them on request: `transparent_hugepage/enabled` is `madvise`.
+    /// With `always` every big block gets them anyway; with `never` (or no such file) none does.
+    public static func decide(environment env: [String: String], hugePageMode: String?) -> Decision {
+        if env[marker] == "1", env["GLIBC_TUNABLES"] == tunables { return .tuned }
+        guard env["MALLOC_MMAP_THRESHOLD_"] == nil, env["GLIBC_TUNABLES"] == nil, env["CVM_HUGE_PAGES"] != "0",
+              hugePageMode?.contains("[madvise]") == true else { return .inPlace }
+        return .reexec
+    }
+
+    /// Called once by the command line before anything else. Why huge pages: glibc can only be told to ask for
+    /// them by `GLIBC_TUNABLES`, which it reads when the process starts, so where the kernel gives huge pages
+    /// on request the process starts itself again (execv of /proc/self/exe: same process id, arguments, open
+    /// files) with that variable set. Every big column is then faulted in 2 MiB at a time instead of 4 KiB.
+    /// Measured on M (`--until clean`, 2 threads, 3 runs each): system CPU 3.05-3.38 -> 2.29-2.44 s, user CPU
+    /// 11.3-11.6 -> 11.0-11.1 s, peak RSS about 45 MB more. `CVM_HUGE_PAGES=0`, a user's own `GLIBC_TUNABLES`
+    /// or `MALLOC_MMAP_THRESHOLD_`, or a failed exec leave the process as it is (then `apply`).
+    public static func prepareProcess() {
+        #if os(Linux)
+        let mode = try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8)
+        switch decide(environment: ProcessInfo.processInfo.environment, hugePageMode: mode) {
+        case .tuned:
+            unsetenv("GLIBC_TUNABLES")
+            unsetenv(marker)
+            return
+        case .reexec:
+            setenv("GLIBC_TUNABLES", tunables, 1)
+            setenv(marker, "1", 1)
+            execv("/proc/self/exe", CommandLine.unsafeArgv)
+            // Only reached when the exec failed: carry on in this process.
+            unsetenv("GLIBC_TUNABLES")
+            unsetenv(marker)
+        case .inPlace:
+            break
+        }
+        #endif
+        apply()
+    }
+
     /// Gives the heap's free pages back to the system (`cvm_release_free_memory`), after a phase that freed many
     /// arrays below the mmap threshold: extract's per-file readers and interners, for one. Without it they stay
     /// in the process while the next phase maps its big columns fresh.

@@ -8,7 +8,7 @@ import Pipeline
 @main
 struct CVM: ParsableCommand {
     static func main() {
-        AllocatorPolicy.apply()
+        AllocatorPolicy.prepareProcess()
         main(nil)
     }
 

@@ -247,6 +247,38 @@ struct FieldParserTests {
         }
     }
 
+    /// The rule for local times at a change, west of UTC as east of it (README, `timezone`): a skipped time moves
+    /// forward by the change, a repeated one is the later, standard-time instant, and a day that ends in a skipped
+    /// midnight ends at the change. West of UTC this was wrong: New York's skipped 02:30 read as 01:30 EST and its
+    /// repeated 01:30 as the EDT one; Santiago's as-of window ended an hour early, quarantining the day's last hour.
+    @Test(arguments: [
+        ("America/New_York", "2026-03-08 02:30", (2026, 3, 8, 7, 30)), ("America/New_York", "2026-03-08 01:30", (2026, 3, 8, 6, 30)),
+        ("America/New_York", "2026-03-08 03:30", (2026, 3, 8, 7, 30)), ("America/New_York", "2026-11-01 01:30", (2026, 11, 1, 6, 30)),
+        ("America/New_York", "2026-11-01 00:30", (2026, 11, 1, 4, 30)), ("America/New_York", "2026-11-01 02:30", (2026, 11, 1, 7, 30)),
+        ("America/Los_Angeles", "2026-03-08 02:30", (2026, 3, 8, 10, 30)), ("America/Los_Angeles", "2026-11-01 01:30", (2026, 11, 1, 9, 30)),
+        ("America/Santiago", "2026-09-06 00:30", (2026, 9, 6, 4, 30)), ("America/Santiago", "2026-04-04 23:30", (2026, 4, 5, 3, 30)),
+        ("Europe/Berlin", "2026-03-29 02:30", (2026, 3, 29, 1, 30)), ("Europe/Berlin", "2026-10-25 02:30", (2026, 10, 25, 1, 30)),
+        ("Europe/Berlin", "2026-10-25 01:30", (2026, 10, 24, 23, 30)), ("Pacific/Apia", "2011-12-30 12:00", (2011, 12, 30, 22, 0)),
+        ("Australia/Lord_Howe", "2026-10-04 02:15", (2026, 10, 3, 15, 45)),
+    ] as [(String, String, (Int, Int, Int, Int, Int))])
+    func localTimesAtAChangeFollowTheRuleEastAndWest(zone: String, text: String, utc: (Int, Int, Int, Int, Int)) throws {
+        let converter = try #require(ZoneConverter(zone))
+        let expected = Self.micros(utc.0, utc.1, utc.2, Int64(utc.3), Int64(utc.4))
+        #expect(p(text) { parseTimestamp($0, TimeFormat("yyyy-MM-dd HH:mm")!, zone: converter) } == expected)
+        // And with the converter's hour already settled by another time of that hour.
+        let warm = try #require(ZoneConverter(zone))
+        _ = p(String(text.prefix(14)) + "59") { parseTimestamp($0, TimeFormat("yyyy-MM-dd HH:mm")!, zone: warm) }
+        #expect(p(text) { parseTimestamp($0, TimeFormat("yyyy-MM-dd HH:mm")!, zone: warm) } == expected)
+    }
+
+    @Test func aDayEndsAtLocalMidnightOrAtTheChangeThatSkipsIt() throws {
+        let santiago = try #require(LocalClock("America/Santiago")), newYork = try #require(LocalClock("America/New_York"))
+        #expect(santiago.endOfDayUTC(CivilDate(year: 2026, month: 9, day: 5).daysSinceEpoch) == Self.micros(2026, 9, 6, 4))
+        #expect(santiago.endOfDayUTC(CivilDate(year: 2026, month: 4, day: 4).daysSinceEpoch) == Self.micros(2026, 4, 5, 4))
+        #expect(newYork.endOfDayUTC(CivilDate(year: 2026, month: 3, day: 7).daysSinceEpoch) == Self.micros(2026, 3, 8, 5))
+        #expect(newYork.endOfDayUTC(CivilDate(year: 2026, month: 10, day: 31).daysSinceEpoch) == Self.micros(2026, 11, 1, 4))
+    }
+
     /// A local time in an hour with a change of offset inside it resolves the same whichever time of that hour a
     /// converter met first (Lord Howe turns its clocks back half an hour at 02:00 on 2026-04-05: 01:30-02:00 comes
     /// twice; the later one is taken). It did not: the hour's first time set the offset for all of it.

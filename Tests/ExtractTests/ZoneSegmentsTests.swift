@@ -4,14 +4,11 @@ import Foundation
 import Testing
 
 /// The segments the C row pass resolves local times with give, wherever they give an offset, the offset the general
-/// path's two-step resolution gives for every second of that local hour; and they leave only the hours around each
+/// path's resolution (`LocalClock.offset(ofLocal:in:)`) gives for every second of that local hour; and they leave only the hours around each
 /// change of offset to the general path.
 struct ZoneSegmentsTests {
-    /// `ZoneConverter.offset` without its cache: the offset at L read as UTC, then at L minus it.
-    static func twoStep(_ tz: TimeZone, _ local: Int64) -> Int64 {
-        let o1 = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(local))))
-        return Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(local - o1))))
-    }
+    /// `ZoneConverter.offset` without its cache.
+    static func resolved(_ tz: TimeZone, _ local: Int64) -> Int64 { LocalClock.offset(ofLocal: local, in: tz) }
 
     /// Local seconds every 20 minutes (at odd seconds) through several years, and every minute within a day of
     /// each change of offset in them.
@@ -30,7 +27,7 @@ struct ZoneSegmentsTests {
 
     @Test(arguments: ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Sao_Paulo", "Pacific/Apia",
                       "Asia/Kolkata", "America/St_Johns", "Europe/Moscow"])
-    func everyOffsetGivenIsTheTwoStepOne(zone: String) throws {
+    func everyOffsetGivenIsTheResolvedOne(zone: String) throws {
         let tz = try #require(TimeZone(identifier: zone))
         let segments = ZoneSegments.shared(tz)
         var given = 0, probes = 0
@@ -39,8 +36,8 @@ struct ZoneSegmentsTests {
             guard let o = segments.offset(local: local) else { continue }
             given += 1
             let hour = local - ((local % 3600) + 3600) % 3600
-            #expect(o == Self.twoStep(tz, local), "\(zone) at local \(local)")
-            #expect(o == Self.twoStep(tz, hour) && o == Self.twoStep(tz, hour + 3599), "\(zone): the hour of local \(local)")
+            #expect(o == Self.resolved(tz, local), "\(zone) at local \(local)")
+            #expect(o == Self.resolved(tz, hour) && o == Self.resolved(tz, hour + 3599), "\(zone): the hour of local \(local)")
         }
         // The stretches left to the general path are hours around each change, not days (probes near changes are
         // dense, so this share is far above the share of rows).
