@@ -512,6 +512,10 @@ static inline int type_field(cvm_fast_spec *s, cvm_fast_column *c, const uint8_t
     default:
         return 0;
     }
+    // Timestamps lie within 0001-01-01 ..< 10000-01-01 UTC (CVMCore's timestampMicrosRange); outside, the general
+    // path rejects the row with its reason.
+    if ((c->kind == CVM_FAST_EPOCH || c->kind == CVM_FAST_EPOCH_NS || c->kind == CVM_FAST_STAMP)
+        && (v < -62135596800000000LL || v >= 253402300800000000LL)) return 0;
     c->ints[row] = v;
     return 1;
 }

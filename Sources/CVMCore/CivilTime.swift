@@ -95,10 +95,18 @@ public let microsPerDay: Int64 = 86_400_000_000
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` (with `.ffffff` when there are sub-second digits).
+/// The instants a timestamp column holds: 0001-01-01T00:00:00Z up to 10000-01-01T00:00:00Z (the years ISO 8601
+/// writes with four digits). An epoch value outside is not a timestamp (milliseconds read as seconds would be the
+/// year 58,000; a very negative one overflowed the formatting of a reason), so parsing rejects it; so does a
+/// written time whose offset takes it outside.
+public let timestampMicrosRange: Range<Int64> = -62_135_596_800_000_000 ..< 253_402_300_800_000_000
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (with `.ffffff` when there are sub-second digits). Any Int64 formats (the remainder is
+/// taken without multiplying back, which overflowed near Int64.min).
 public func formatTimestampMicros(_ us: Int64) -> String {
     let day = floorDiv(us, microsPerDay)
-    let rem = us - day * microsPerDay
+    var rem = us % microsPerDay
+    if rem < 0 { rem += microsPerDay }
     let secs = rem / microsPerSecond, frac = rem % microsPerSecond
     func pad(_ v: Int64, _ w: Int) -> String {
         let s = String(v)

@@ -777,7 +777,8 @@ final class FileExtractor {
             r.ints.append(v)
         case .timestamp:
             guard let v = parseTimestamp(b, r.format, zone: zone) ?? r.otherFormats.lazy.compactMap({ parseTimestamp(b, $0, zone: self.zone) }).first else {
-                return fail("a valid timestamp (\(formatsText(r.decl)))")
+                let epoch = ([r.format] + r.otherFormats).contains { $0.isTimestampOnly }
+                return fail("a valid timestamp (\(formatsText(r.decl)))\(epoch ? " in the years 0001-9999" : "")")
             }
             r.ints.append(v)
         case .string, .enum:

@@ -382,8 +382,13 @@ func excelSerial(_ b: UnsafeBufferPointer<UInt8>) -> (day: Int64, micros: Int64)
     return (day - 25_569, millis * 1000)
 }
 
-/// Parses a timestamp into microseconds since epoch (UTC).
+/// Parses a timestamp into microseconds since epoch (UTC), within `timestampMicrosRange`.
 func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>, _ format: TimeFormat, zone: ZoneConverter) -> Int64? {
+    guard let v = parseAnyTimestamp(b, format, zone: zone), timestampMicrosRange.contains(v) else { return nil }
+    return v
+}
+
+private func parseAnyTimestamp(_ b: UnsafeBufferPointer<UInt8>, _ format: TimeFormat, zone: ZoneConverter) -> Int64? {
     switch format {
     case .epochSeconds:
         if let s = parseInt64(b) {

@@ -88,7 +88,10 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
                 switch line.status {
                 case 0:
                     a[1] += 1
-                    a[4] += Int(line.qty)
+                    // Saturating: quantities near Int64's end (no max declared) must not trap; the feature
+                    // then reads as null (`FeatureBuilder`: not representable).
+                    let (units, over) = a[4].addingReportingOverflow(Int(line.qty))
+                    a[4] = over ? (line.qty > 0 ? Int.max : Int.min) : units
                     money[2 * bucket] += line.gross
                     money[2 * bucket + 1] += line.discount
                     if line.sku >= 0 { s.products.keepLeast(Int(line.sku), UInt8(bucket)) }
@@ -118,7 +121,10 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
                 total.update(repeating: 0, count: width)
                 var gross = 0.0, discount = 0.0
                 for bucket in 0...L.windowLastBucket[wi] {
-                    for j in 0..<width { total[j] += acc[bucket * width + j] }
+                    for j in 0..<width {
+                        let (sum, over) = total[j].addingReportingOverflow(acc[bucket * width + j])
+                        total[j] = over ? (sum < 0 ? Int.max : Int.min) : sum
+                    }
                     gross += money[2 * bucket]
                     discount += money[2 * bucket + 1]
                 }

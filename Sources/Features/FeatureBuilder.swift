@@ -191,8 +191,10 @@ struct ColumnBuffers: @unchecked Sendable {
                 let dst = i + firstRow
                 for r in 0..<count {
                     let x = block[r * f + j]
-                    dst[r] = x.isNaN ? 0 : Int64(x)
-                    v[r] = !x.isNaN
+                    // A count beyond Int64 (a sum of absurd quantities) is null, not a trap: |x| < 2^63.
+                    let fits = x.magnitude < 9.223_372_036_854_775_807e18
+                    dst[r] = fits ? Int64(x) : 0
+                    v[r] = fits
                 }
             }
         }

@@ -232,6 +232,22 @@ struct FieldParserTests {
         #expect(p("9223372036854775807") { parseTimestamp($0, .epochSeconds, zone: utc) } == nil)
         #expect(p("abc") { parseTimestamp($0, .epochSeconds, zone: utc) } == nil)
         #expect(p("1772359200") { parseDate($0, .epochSeconds) } == nil)
+        // Within the years 0001-9999: milliseconds read as seconds, or values near Int64's ends, are not timestamps.
+        #expect(p("-62135596800") { parseTimestamp($0, .epochSeconds, zone: utc) } == timestampMicrosRange.lowerBound)
+        #expect(p("-62135596801") { parseTimestamp($0, .epochSeconds, zone: utc) } == nil)
+        #expect(p("253402300799") { parseTimestamp($0, .epochSeconds, zone: utc) } == timestampMicrosRange.upperBound - microsPerSecond)
+        #expect(p("1772359200123") { parseTimestamp($0, .epochSeconds, zone: utc) } == nil)
+        let outside: [(TimeFormat, [String])] = [
+            (.epochSeconds, ["-9223372036854", "-9223372036854775808", "9223372036854775807"]),
+            (.epochMillis, ["-9223372036854775", "-9223372036854775808", "9223372036854775807"]),
+            (.epochMicros, ["-9223372036854775807", "-9223372036854775808", "9223372036854775807"]),
+        ]
+        for (f, values) in outside {
+            for v in values { #expect(p(v) { parseTimestamp($0, f, zone: utc) } == nil, "\(v) \(f)") }
+        }
+        #expect(formatTimestampMicros(Int64.min) == formatTimestampMicros(Int64.min))  // formats without trapping
+        let lateInNewYork = TimeFormat("yyyy-MM-dd HH:mm:ssXXX")!
+        #expect(p("9999-12-31 23:00:00-05:00") { parseTimestamp($0, lateInNewYork, zone: utc) } == nil)
     }
 
     @Test func patternTimestampsUseAFixedOffsetZone() {

@@ -121,6 +121,23 @@ struct FeatureBuilderTests {
         #expect(value(r.features, "orders_count_all", "A") == 1)
     }
 
+    /// Quantities near Int64's end (a source declaring no max) do not trap: units bought beyond Int64 are null.
+    @Test func unitsBeyondInt64AreNullNotATrap() throws {
+        let lines = [
+            Line(customer: "A", order: "1", day: 1, qty: 4_000_000_000_000_000_000, priceCents: 1, discountCents: 0, status: "completed"),
+            Line(customer: "A", order: "2", day: 2, qty: 4_000_000_000_000_000_000, priceCents: 1, discountCents: 0, status: "completed"),
+            Line(customer: "A", order: "3", day: 200, qty: 4_000_000_000_000_000_000, priceCents: 1, discountCents: 0, status: "completed"),
+            Line(customer: "B", order: "4", day: 1, qty: Int64.max, priceCents: 1, discountCents: 0, status: "completed"),
+            Line(customer: "C", order: "5", day: 1, qty: 3, priceCents: 1, discountCents: 0, status: "completed"),
+        ]
+        let r = try FeatureBuilder.build(FeatureInputs(orders: ordersTable(lines)), asOf: asOf, configuration: Configuration(), threads: 1)
+        #expect(value(r.features, "items_7d", "A") == 8e18)
+        #expect(value(r.features, "items_all", "A") == nil)
+        #expect(value(r.features, "items_all", "B") == nil)
+        #expect(value(r.features, "items_all", "C") == 3)
+        #expect(value(r.features, "orders_count_all", "A") == 3)
+    }
+
     @Test func oneAndTwoThreadsGiveIdenticalTables() throws {
         let lines = randomLines(seed: 9, customers: 3000, count: 20_000)
         let inputs = FeatureInputs(orders: ordersTable(lines))

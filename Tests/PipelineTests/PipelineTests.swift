@@ -16,6 +16,23 @@ struct AllocatorPolicyTests {
         #endif
     }
 
+    /// cvm starts itself again with glibc's huge-page tunable only where it pays and nobody tunes malloc, and the
+    /// process started again drops the variables (so what it starts does not inherit them).
+    @Test func hugePagesAreAskedForOnlyWhereTheKernelGivesThemOnRequest() {
+        let madvise = "always [madvise] never\n"
+        #expect(AllocatorPolicy.decide(environment: [:], hugePageMode: madvise) == .reexec)
+        #expect(AllocatorPolicy.decide(environment: [:], hugePageMode: "[always] madvise never\n") == .inPlace)
+        #expect(AllocatorPolicy.decide(environment: [:], hugePageMode: "always madvise [never]\n") == .inPlace)
+        #expect(AllocatorPolicy.decide(environment: [:], hugePageMode: nil) == .inPlace)
+        #expect(AllocatorPolicy.decide(environment: ["CVM_HUGE_PAGES": "0"], hugePageMode: madvise) == .inPlace)
+        #expect(AllocatorPolicy.decide(environment: ["GLIBC_TUNABLES": "glibc.malloc.tcache_count=0"], hugePageMode: madvise) == .inPlace)
+        #expect(AllocatorPolicy.decide(environment: ["MALLOC_MMAP_THRESHOLD_": "65536"], hugePageMode: madvise) == .inPlace)
+        let tuned = ["GLIBC_TUNABLES": AllocatorPolicy.tunables, "CVM_ALLOCATOR_TUNED": "1"]
+        #expect(AllocatorPolicy.decide(environment: tuned, hugePageMode: madvise) == .tuned)
+        // A user's own tunables with the marker set by hand are still the user's.
+        #expect(AllocatorPolicy.decide(environment: ["GLIBC_TUNABLES": "x=1", "CVM_ALLOCATOR_TUNED": "1"], hugePageMode: madvise) == .inPlace)
+    }
+
     /// Blocks below the mmap threshold stay resident in the heap once freed, until `releaseFreeMemory` hands their
     /// pages back (what the sessions' concatenation and extract rely on for their peak memory).
     @Test func freedHeapBlocksAreHandedBack() throws {
