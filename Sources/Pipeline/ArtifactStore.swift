@@ -117,6 +117,9 @@ public struct ArtifactStore: Sendable {
         let old = final + ".old-" + staged.runID + "-" + UUID().uuidString.prefix(8)
         do {
             if !staged.started { try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true) }
+            if let reason = staged.failedChecks {
+                try Data("run \(staged.runID): \(reason)\n".utf8).write(to: URL(fileURLWithPath: "\(tmp)/\(ArtifactStore.failedChecksFile)"))
+            }
             if fm.fileExists(atPath: final) { try fm.moveItem(atPath: final, toPath: old) }
             try fm.moveItem(atPath: tmp, toPath: final)
             dictionaryFiles.record(staged.dictionaries, replacing: final)
@@ -144,6 +147,17 @@ public struct ArtifactStore: Sendable {
 
     /// Waits until the replaced stage folders queued by `write` are deleted (a run calls it before it ends).
     public static func waitForRemovals() { ArtifactRemovals.group.wait() }
+
+    /// The file marking a stage folder whose run failed its data-quality checks (its text: the run and why).
+    public static let failedChecksFile = "FAILED_CHECKS"
+
+    /// Why the run that wrote the stage's folder for `asOf` failed its data-quality checks, or nil when it passed
+    /// them (or there is no such folder).
+    public func failedChecks(stage: String, asOf: CivilDate) -> String? {
+        let path = "\(stageDirectory(asOf: asOf, stage: stage))/\(ArtifactStore.failedChecksFile)"
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 
     /// Names of the tables a stage persisted for `asOf`, or nil when it never completed.
     public func tableNames(stage: String, asOf: CivilDate) -> [String]? {
@@ -562,6 +576,9 @@ public final class StageWrite: @unchecked Sendable {
     var started = false
     /// The first part's failure: the stage's folder is not swapped in.
     var failure: CVMFailure?
+    /// Set when the stage's data-quality checks failed (clean's budget, freshness): the folder is still swapped in,
+    /// so its quarantine can be exported, but marked (`failedChecksFile`), and later stages refuse its tables.
+    public var failedChecks: String?
 
     init(stage: String, asOf: CivilDate, runID: String, configHash: String, final: String, tmp: String) {
         (self.stage, self.asOf, self.runID, self.configHash, self.final, self.tmp) = (stage, asOf, runID, configHash, final, tmp)

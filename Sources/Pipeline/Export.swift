@@ -14,6 +14,9 @@ public func exportTable(_ loaded: LoadedConfig, table: String, asOf: CivilDate, 
         throw CVMFailure(.usage, "error: unknown table \"\(table)\" (expected one of \(known.joined(separator: ", ")))")
     }
     let t = try store.read(stage: producer.name.rawValue, table: table, asOf: asOf)
+    if let why = store.failedChecks(stage: producer.name.rawValue, asOf: asOf) {
+        FileHandle.standardError.write(Data("note: \(table) is from a run whose \(producer.name.rawValue) stage failed its data-quality checks (\(why.split(separator: "\n").first ?? ""))\n".utf8))
+    }
     // Streamed in 1 MiB pieces: a whole-table String is as large as the CSV (2.4 GB for M's events), and
     // Foundation's String.write (Swift 6.3.1) wrote the start of the text again after the first 2 GiB.
     if let path {

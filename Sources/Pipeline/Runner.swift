@@ -191,6 +191,7 @@ public final class PipelineRunner {
     func input(_ ref: TableRef) throws -> Table {
         if let t = tables[ref.table] { return t }
         try awaitArtifacts(logger)
+        try refuseFailedChecks(ref.stage)
         let t = try artifacts.read(stage: ref.stage.rawValue, table: ref.table, asOf: asOf, threads: threads)
         tables[ref.table] = t
         return t
@@ -201,7 +202,17 @@ public final class PipelineRunner {
     func input(_ ref: TableRef, columns: Set<String>) throws -> Table {
         if let t = tables[ref.table] { return t }
         try awaitArtifacts(logger)
+        try refuseFailedChecks(ref.stage)
         return try artifacts.read(stage: ref.stage.rawValue, table: ref.table, asOf: asOf, columns: columns, threads: threads)
+    }
+
+    /// A stage rerun alone (`--only`, `--from`) does not go on from outputs whose run failed its data-quality
+    /// checks: they are kept for inspection (the quarantine), not for use. Exit 65, as the failed run.
+    func refuseFailedChecks(_ stage: StageName) throws {
+        guard let why = artifacts.failedChecks(stage: stage.rawValue, asOf: asOf) else { return }
+        var first = why.split(separator: "\n").first.map(String.init) ?? why
+        first = first.replacingOccurrences(of: "\(loaded.path): error: ", with: "")
+        throw CVMFailure(.dataQuality, "\(loaded.path): error: the \(stage.rawValue) outputs for as-of \(asOf) come from a run that failed its data-quality checks (\(first)); fix the data or the budget and run again from that stage (cvm run \(loaded.path) --from \(stage.rawValue))")
     }
 
     func optionalInput(_ ref: TableRef) -> Table? {
@@ -217,9 +228,11 @@ public final class PipelineRunner {
     /// 500 MB/s). A stage that waits for its own write at once passes the run's threads.
     /// `after`: the part of the stage's tables queued earlier (`publishPart`); the stage's folder, with both parts,
     /// is swapped in once these are written.
-    func publish(_ outputs: [Table], stage: StageName, writers: Int? = nil, after part: StageWrite? = nil) {
+    /// `failedChecks`: why the stage's data-quality checks failed; its folder is swapped in marked so.
+    func publish(_ outputs: [Table], stage: StageName, writers: Int? = nil, after part: StageWrite? = nil, failedChecks: String? = nil) {
         let writers = writers ?? ((try? options.selection.stages())?.last == stage ? threads : 1)
         let staged = part ?? artifacts.beginWrite(stage: stage.rawValue, asOf: asOf, runID: runID, configHash: loaded.configHash)
+        staged.failedChecks = failedChecks
         // The job holds the columns only until each is written (`ArtifactTables`), not the tables whole.
         let (store, handed) = (artifacts, ArtifactTables(outputs))
         writer.submit(stage: stage.rawValue) {

@@ -197,7 +197,8 @@ extension PipelineRunner {
         }
         outputs.append(QuarantineRecord.table(quarantine, name: "quarantine"))
         outputs.append(Table.concatenating(profiles, name: "data_quality"))
-        publish(outputs, stage: .clean, after: part)
+        // Published even when the budget failed, so the quarantine can be exported; marked so later stages refuse it.
+        publish(outputs, stage: .clean, after: part, failedChecks: budgetProblems.isEmpty ? nil : budgetProblems.joined(separator: "\n"))
         published = true
         if !budgetProblems.isEmpty {
             throw CVMFailure(.dataQuality, budgetProblems.joined(separator: "\n"))

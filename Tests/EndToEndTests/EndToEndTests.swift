@@ -246,6 +246,19 @@ struct EndToEndTests {
         #expect(q.status == 0)
         #expect(q.stdout.hasPrefix("source,file,line,column,rule,reason,raw\n"))
         #expect(try scalar("\(dir)/cvm.sqlite", "SELECT status FROM cvm_runs", as: String.self) == "failed")
+        #expect(q.stderr.contains("note: quarantine is from a run whose clean stage failed its data-quality checks"), "\(q.stderr)")
+        // A stage rerun alone does not go on from the failed clean's tables (it did: the snapshot was loaded).
+        for selection in [["--only", "features"], ["--from", "features"]] {
+            let later = try runCVM(["run", config] + selection)
+            #expect(later.status == 65, "\(selection): \(later.stderr)")
+            #expect(later.stderr.contains("error: the clean outputs for as-of 2026-06-30 come from a run that failed its data-quality checks"), "\(later.stderr)")
+        }
+        #expect(try scalar("\(dir)/cvm.sqlite", "SELECT count(*) FROM cvm_runs WHERE status = 'succeeded'", as: Int.self) == 0)
+        // With the budget met, the run from clean on clears the mark.
+        let fixed = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "max_reject_rate: 0.0001", with: "max_reject_rate: 0.05")
+        try fixed.write(toFile: config, atomically: true, encoding: .utf8)
+        let again = try runCVM(["run", config, "--from", "clean", "--until", "features"])
+        #expect(again.status == 0, "\(again.stderr)")
     }
 
     @Test("bad configs exit 78 with their exact message", arguments: BadConfigs.names)
