@@ -244,7 +244,7 @@ public final class GzipReader {
             if stream.avail_in == 0, !(try refill()) {
                 try checkUnchanged()
                 if inMember {
-                    throw InputFileError(path: path, message: "truncated gzip data at compressed byte offset \(compressedOffset) (the file ends inside a gzip member); re-download the file or set on_file_error: quarantine-file")
+                    throw InputFileError(path: path, message: "truncated gzip data at compressed byte offset \(compressedOffset) (the file ends inside a gzip member); re-download the file")
                 }
                 finished = true
                 break
@@ -317,7 +317,7 @@ public final class GzipReader {
     }
 
     private func corrupt(_ detail: String) -> InputFileError {
-        InputFileError(path: path, message: "corrupt gzip data at compressed byte offset \(compressedOffset) (\(detail)); re-download the file or set on_file_error: quarantine-file")
+        InputFileError(path: path, message: "corrupt gzip data at compressed byte offset \(compressedOffset) (\(detail)); re-download the file")
     }
 }
 

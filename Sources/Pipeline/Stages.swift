@@ -45,13 +45,16 @@ extension PipelineRunner {
             rejects += result.rejects
             reports += result.files.map { (name, $0) }
             let read = result.files.reduce(0) { $0 + $1.rowsRead }
+            // Rows, not records: a file rejected whole (`on_file_error: quarantine-file`) is one quarantine record
+            // for the rows read from it before the error, which are dropped with it.
+            let rejectedRows = read - table.rowCount
             stats.rowsIn += read
             stats.rowsOut += table.rowCount
-            stats.rowsRejected += result.rejects.count
+            stats.rowsRejected += rejectedRows
             let bytes = result.files.reduce(Int64(0)) { $0 + $1.bytes }
             var metadata: Logger.Metadata = [
                 "files": "\(files.count)", "rows": "\(read)", "accepted": "\(table.rowCount)",
-                "rejected": "\(result.rejects.count)", "bytes": "\(bytes)",
+                "rejected": "\(rejectedRows)", "bytes": "\(bytes)",
                 "read_seconds": "\(String(format: "%.3f", result.readSeconds))",
                 "merge_seconds": "\(String(format: "%.3f", result.mergeSeconds))",
             ]
@@ -92,6 +95,17 @@ extension PipelineRunner {
         let order = try Cleaner.referenceOrder(sources)
         var cleaned: [String: Table] = [:]
         var quarantine = QuarantineRecord.records(from: try input(TableRef(stage: .extract, table: "extract_rejects")))
+        // Rows extract set aside per source: one per quarantine record (whatever its rule), except a file rejected
+        // whole, whose record stands for the rows read from it before the error (`extract_files.rows_rejected`).
+        var extractRejectedRows: [String: Int] = [:], rowsOfRejectedFiles: [String: Int] = [:]
+        for r in quarantine where r.rule != "file" { extractRejectedRows[r.source, default: 0] += 1 }
+        let files = try input(TableRef(stage: .extract, table: "extract_files"))
+        if let source = files["source"], let dropped = files["rows_rejected"], let reason = files["rejected_reason"] {
+            for i in 0..<files.rowCount where reason.isValid(i) {
+                rowsOfRejectedFiles[source.string(at: i) ?? "", default: 0] += Int(dropped.int64Values[i])
+            }
+        }
+        for (name, rows) in rowsOfRejectedFiles { extractRejectedRows[name, default: 0] += rows }
         var budgetProblems: [String] = []
         var profiles: [Table] = []
         // Where the stage's time goes (seconds, in its log line): the rules, the profiles, the sessions, writing.
@@ -116,7 +130,7 @@ extension PipelineRunner {
             table.name = "stg_\(name)"
             cleaned[name] = table
             quarantine += result.quarantine
-            let extractRejected = quarantine.filter { $0.source == name && ($0.rule == "parse" || $0.rule == "field_count" || $0.rule == "encoding" || $0.rule == "file") }.count
+            let extractRejected = extractRejectedRows[name] ?? 0
             let rowsSeen = rawRows + extractRejected
             let rejected = result.quarantine.count + extractRejected
             stats.rowsIn += rowsSeen
@@ -129,12 +143,16 @@ extension PipelineRunner {
             ])
             if rate > source.maxRejectRate {
                 // The top failing rules, most rows first, each with its first example.
+                // Files rejected whole count the rows dropped with them.
+                let fileRows = rowsOfRejectedFiles[name] ?? 0
+                func weight(_ rule: String, _ records: Int) -> Int { rule == "file" ? fileRows : records }
                 let byRule = Dictionary(grouping: quarantine.filter { $0.source == name }, by: \.rule)
-                    .sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }.prefix(3)
+                    .sorted { (weight($0.key, $0.value.count), $1.key) > (weight($1.key, $1.value.count), $0.key) }.prefix(3)
                     .map { rule, rows in
                         // The example's line as read (its first 120 bytes), unless raw text is not kept.
                         let line = rows[0].raw.isEmpty ? "" : " in \"\(prefixUTF8(rows[0].raw, bytes: 120))\(rows[0].raw.utf8.count > 120 ? "…" : "")\""
-                        return "\(rule) \(rows.count), e.g. \(URL(fileURLWithPath: rows[0].file).lastPathComponent):\(rows[0].line): \(rows[0].reason)\(line)"
+                        let count = rule == "file" ? "\(fileRows) rows in \(rows.count) file\(rows.count == 1 ? "" : "s")" : "\(rows.count)"
+                        return "\(rule) \(count), e.g. \(URL(fileURLWithPath: rows[0].file).lastPathComponent):\(rows[0].line): \(rows[0].reason)\(line)"
                     }
                     .joined(separator: "; ")
                 budgetProblems.append("\(loaded.path): error: sources.\(name).max_reject_rate: \(String(format: "%.2f", rate * 100))% of \(name) rows were rejected (\(rejected) of \(rowsSeen); \(byRule)), more than the budget of \(String(format: "%.2f", source.maxRejectRate * 100))%; inspect the quarantine (cvm export \(loaded.path) --table quarantine) and fix the data or raise the budget")

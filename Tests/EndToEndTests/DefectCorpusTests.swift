@@ -76,5 +76,22 @@ struct DefectCorpusTests {
         if let notes = c.notes, let at = csvRecords(stg.stdout).first?.firstIndex(of: "note") {
             #expect(rows.map { $0[at] } == notes)
         }
+        // Row accounting in the run ledger, in rows: read = kept + rejected, for extract and for clean. A file
+        // rejected whole is one quarantine record standing for the rows read from it before the error
+        // (extract_files.rows_rejected); every other record is one row.
+        let wh = "\(dir)/cvm.sqlite"
+        let files = csvRecords(try runCVM(["export", "\(dir)/pipeline.yaml", "--table", "extract_files"]).stdout)
+        let fileHeader = files.first ?? []
+        let droppedAt = try #require(fileHeader.firstIndex(of: "rows_rejected")), whyAt = try #require(fileHeader.firstIndex(of: "rejected_reason"))
+        let dropped = files.dropFirst().filter { !$0[whyAt].isEmpty }.reduce(0) { $0 + Int($1[droppedAt])! }
+        let rowRecords = records.dropFirst().filter { $0[ruleAt] != "file" }.count
+        for stage in ["extract", "clean"] {
+            let rowsIn = try #require(try scalar(wh, "SELECT rows_in FROM cvm_run_stages WHERE stage = '\(stage)'", as: Int.self))
+            let rowsOut = try #require(try scalar(wh, "SELECT rows_out FROM cvm_run_stages WHERE stage = '\(stage)'", as: Int.self))
+            let rejected = try #require(try scalar(wh, "SELECT rows_rejected FROM cvm_run_stages WHERE stage = '\(stage)'", as: Int.self))
+            #expect(rowsIn == rowsOut + rejected, "\(stage): \(rowsIn) read, \(rowsOut) kept, \(rejected) rejected")
+            if stage == "clean" { #expect(rejected == rowRecords + dropped, "clean: \(rejected) rejected, \(rowRecords) row records, \(dropped) rows in rejected files") }
+        }
+        if c.quarantine["file"] != nil, c.file == "truncated.csv.gz" { #expect(dropped > 0, "rows read before the truncation") }
     }
 }
