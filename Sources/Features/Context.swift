@@ -11,6 +11,9 @@ import CVMCore
 /// arrays and a time sort per customer; see `make bench BENCH_SUITES=features` for today's figure.
 struct Context: Sendable {
     let asOfDay: Int64
+    /// The decimals of the orders' money (price or amount, and discount) when all of it is `decimal`: sums of
+    /// money are then exact to that scale (`ColumnBuffers.store`); nil when any of it is a double.
+    let moneyScale: Int?
     let cutoff: Int64  // local µs: the end of the as-of day
     let windows: [Int]
     let customerIDs: [String]
@@ -72,6 +75,8 @@ struct Context: Sendable {
         guard price != nil || amount != nil else {
             throw CVMFailure(.config, "error: features need a money column in the orders source: unit_price (with quantity) or amount")
         }
+        let moneyColumns = [price ?? amount, o["discount"]].compactMap { $0 }
+        moneyScale = moneyColumns.allSatisfy { $0.type == .decimal } ? moneyColumns.map(\.spec.scale).max() : nil
 
         // The customer universe as of the cutoff: customers signed up by then ∪ customers with an order or an
         // event before it, in byte order. A backfill for an earlier date sees exactly the customers of that date.

@@ -31,15 +31,25 @@ struct CVM: ParsableCommand {
 /// What the process holds until it exits (see `Run.run`).
 nonisolated(unsafe) var keptUntilExit: AnyObject?
 
-/// Runs `body`, printing any error once, compiler style, and exiting with its sysexits code.
-func guarded(_ body: () throws -> Void) throws {
+/// Runs `body`, printing any error once, compiler style, and exiting with its sysexits code. With `json` (a run
+/// logging JSON lines) the error is one more JSON line on standard error, so a reader of the log never meets a
+/// plain-text line: `{"level":"error","msg":<the message>,"exit_code":<code>,"ts":...}`.
+func guarded(json: Bool = false, _ body: () throws -> Void) throws {
     do {
         try body()
     } catch let e as ExitCode {
         throw e
     } catch {
-        FileHandle.standardError.write(Data("\(error)\n".utf8))
-        throw ExitCode(exitStatus(for: error).rawValue)
+        let code = exitStatus(for: error).rawValue
+        if json {
+            let ts = ISO8601DateFormatter().string(from: Date())
+            let line = (try? JSONSerialization.data(withJSONObject: ["level": "error", "logger": "cvm", "msg": "\(error)", "exit_code": Int(code), "ts": ts],
+                                                    options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("\(error)".utf8)
+            FileHandle.standardError.write(line + Data("\n".utf8))
+        } else {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+        }
+        throw ExitCode(code)
     }
 }
 
@@ -100,7 +110,7 @@ extension CVM {
         }
 
         func run() throws {
-            try guarded {
+            try guarded(json: logFormat == .json) {
                 let loaded = try ConfigLoader.load(path: config)
                 let progress = logFormat == .text ? ProgressLine.makeIfTerminal() : nil
                 let logger = makeLogger(logFormat, progress: progress)

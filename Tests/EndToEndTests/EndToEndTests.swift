@@ -254,6 +254,13 @@ struct EndToEndTests {
             #expect(later.stderr.contains("error: the clean outputs for as-of 2026-06-30 come from a run that failed its data-quality checks"), "\(later.stderr)")
         }
         #expect(try scalar("\(dir)/cvm.sqlite", "SELECT count(*) FROM cvm_runs WHERE status = 'succeeded'", as: Int.self) == 0)
+        // Logging JSON lines, the error is a JSON line too (it was a plain-text line after the log).
+        let json = try runCVM(["run", config, "--until", "clean", "--log-format", "json"])
+        #expect(json.status == 65)
+        let lines = json.stderr.split(separator: "\n")
+        #expect(!lines.isEmpty && lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) is [String: Any] }, "\(json.stderr)")
+        let last = try #require(try JSONSerialization.jsonObject(with: Data((lines.last ?? "").utf8)) as? [String: Any])
+        #expect(last["exit_code"] as? Int == 65 && (last["msg"] as? String ?? "").contains("sources.orders.max_reject_rate"), "\(last)")
         // With the budget met, the run from clean on clears the mark.
         let fixed = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "max_reject_rate: 0.0001", with: "max_reject_rate: 0.05")
         try fixed.write(toFile: config, atomically: true, encoding: .utf8)

@@ -121,6 +121,24 @@ struct FeatureBuilderTests {
         #expect(value(r.features, "orders_count_all", "A") == 1)
     }
 
+    /// Sums of decimal money are exact to the cent: ten lines of 0.10 make 1.00 (the Double sum is
+    /// 0.9999999999999998), three of 0.29 make 0.87; a single order's revenue too.
+    @Test func decimalMoneySumsExactlyToItsScale() throws {
+        let tenDimes = (0..<10).map { Line(customer: "A", order: "A\($0)", day: Int64($0), qty: 1, priceCents: 10, discountCents: 0, status: "completed") }
+        let threeLines = (0..<3).map { _ in Line(customer: "B", order: "B", day: 1, qty: 1, priceCents: 29, discountCents: 0, status: "completed") }
+        let discounted = [Line(customer: "C", order: "C", day: 1, qty: 3, priceCents: 110, discountCents: 10, status: "completed"),
+                          Line(customer: "C", order: "C", day: 1, qty: 1, priceCents: 20, discountCents: 0, status: "completed")]
+        let r = try FeatureBuilder.build(FeatureInputs(orders: ordersTable(tenDimes + threeLines + discounted)), asOf: asOf,
+                                         configuration: Configuration(), threads: 1)
+        #expect(value(r.features, "revenue_sum_all", "A") == 1.0)
+        #expect(value(r.features, "monetary", "A") == 1.0)
+        #expect(value(r.features, "revenue_sum_all", "B") == 0.87)
+        #expect(value(r.features, "revenue_max_all", "B") == 0.87)
+        #expect(value(r.features, "revenue_sum_all", "C") == 3.4)
+        // Means are not rounded: A's ten orders of 0.10 average 0.1 anyway; the value is the plain quotient.
+        #expect(approxEqual(value(r.features, "aov_all", "A") ?? 0, 0.1))
+    }
+
     /// Quantities near Int64's end (a source declaring no max) do not trap: units bought beyond Int64 are null.
     @Test func unitsBeyondInt64AreNullNotATrap() throws {
         let lines = [
