@@ -15,7 +15,7 @@ Suites:
   load    the warehouse load (`cvm run --only load`) on presets S and M (BENCH_SIZES), per table:
           fact_order_line (narrow) and customer_features (wide) against the sqlite3 shell's .import
           and Python's executemany on the same rows; equal row counts are checked.
-  features the features stage (`cvm run --only features`, 1 and 2 threads) against the same 313 features computed
+  features the features stage (`cvm run --only features`, 1 and 2 threads) against the same 314 features computed
           by vectorised pandas and by DuckDB SQL from the same clean tables (typed Parquet), on S and M; equal work:
           every value agrees with cvm's to 1e-9 (all customers on S, every 50th on M).
   e2e     the whole pipeline (`cvm run`, 1 and 2 threads) against pandas + scikit-learn and DuckDB + scikit-learn doing
@@ -983,7 +983,7 @@ def estimated_peak_mib(measured, who, raw):
 
 def e2e_markdown(s):
     lines = ["## End to end: `cvm run` against pandas + scikit-learn and DuckDB + scikit-learn", "",
-             "Every gz CSV of the preset: extract, clean (the config's rules, dedupe, references), sessions, the 313 features, "
+             "Every gz CSV of the preset: extract, clean (the config's rules, dedupe, references), sessions, the 314 features, "
              "k-means (one clustering, k = 4, the same initial centroids: cvm's `init: {customers: [...]}`, scikit-learn "
              "`init=` their prepared rows, Lloyd), load into a fresh SQLite file. cvm: stage seconds from its log (its clean stage "
              "includes the sessions; its value and report stages are not counted, listed apart); it also persists every stage's "

@@ -321,6 +321,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
             put(t + 15, gaps.max())
             regularity = mean > 0 ? std / mean : nil
             put(t + 16, regularity)
+            put(t + 18, gaps.last)
         }
         if let f = first, !ctx.signupDay.isEmpty, let sd = ctx.signupDay[c] { put(t + 17, Double(f - sd)) }
     }

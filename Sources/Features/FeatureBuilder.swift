@@ -88,7 +88,7 @@ public enum FeatureBuilder {
             return sum && s.unit == "currency" ? unit : nil
         }
         let columns: [Column] = [Column("customer_id", strings: ctx.customerIDs)] + ColumnBuffers.make(specs: layout.specs, rows: n, exact: moneySums) { out in
-            // 128 customers × 313 features is 320 KB: the block stays in L2 while `store` transposes it column by
+            // 128 customers × 314 features is 320 KB: the block stays in L2 while `store` transposes it column by
             // column (at 512 customers, 1.3 MB, every column of the transpose went back to L3; on M `store` fell
             // from 4.3% to 1.9% of the stage's CPU time).
             let chunk = 128

@@ -165,6 +165,8 @@ struct Layout: Sendable {
             add("purchase_regularity_cv", "timing", "ratio", nil, "Coefficient of variation of inter-purchase intervals (lower is more regular)")
             sources = "\(orderCols), customers.signup_date"
             add("signup_to_first_order_days", "timing", "days", nil, "Days from signup to the first completed order", int: true)
+            sources = orderCols
+            add("interval_last_days", "timing", "days", nil, "Days between the last two completed orders (the silence the latest one ended)")
         }
         if fam.trends {
             trends = specs.count

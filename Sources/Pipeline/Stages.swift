@@ -296,10 +296,7 @@ extension PipelineRunner {
 
     func runValue(_ logger: Logger) throws -> StageStats {
         let features = try input(TableRef(stage: .features, table: "customer_features"))
-        // The previous snapshot's stages tell who is reactivated.
-        let previous = artifacts.previousAsOf(before: asOf, stage: StageName.value.rawValue, table: "customer_value")
-            .flatMap { try? artifacts.read(stage: StageName.value.rawValue, table: "customer_value", asOf: $0) }
-        let out = try ValueStage.run(features: features, asOf: asOf, configuration: loaded.config.stages.value, previous: previous)
+        let out = try ValueStage.run(features: features, asOf: asOf, configuration: loaded.config.stages.value)
         for w in out.warnings { logger.warning("\(w)") }
         publish([out.customerValue, out.paretoSummary, out.models, out.lorenz], stage: .value)
         var stats = StageStats()

@@ -274,8 +274,7 @@ public enum ValueStage {
     /// Builds `customer_value` from `customer_features` (needs recency_days, frequency, monetary).
     /// Customers without purchases get scores 0 and segment "No Purchases".
     /// - Throws: `CVMFailure` (exit 78) when a needed feature is missing (the rfm family switched off).
-    /// - Parameter previous: the latest earlier snapshot's `customer_value`, for `reactivated` lifecycle stages.
-    public static func run(features: Table, asOf: CivilDate, configuration: Configuration, previous: Table? = nil) throws -> ValueOutput {
+    public static func run(features: Table, asOf: CivilDate, configuration: Configuration) throws -> ValueOutput {
         var table = try scores(features: features, asOf: asOf, configuration: configuration)
         var models: [(String, String, Double)] = []
         var warnings: [String] = []
@@ -286,7 +285,7 @@ public enum ValueStage {
                       ("gamma_gamma", "v", g.gamma), ("gamma_gamma", "log_likelihood", fit.gammaGamma.logLikelihood)]
             warnings += fit.warnings
         }
-        lifecycle(features, configuration.lifecycle, previous: previous, &table)
+        if let w = lifecycle(features, configuration.lifecycle, &table) { warnings.append(w) }
         warnings += tiers(features, configuration.tiers, &table)
         warnings += quadrant(features, configuration.quadrant, &table)
         let modelTable = Table(name: "value_models", columns: [
@@ -486,24 +485,25 @@ public enum ValueStage {
 
     /// Lifecycle stage by declared rules, first match wins:
     /// `prospect` (no purchase), `churned` (silent longer than at_risk_days), `new` (first purchase
-    /// within new_days), `reactivated` (buying again within active_days after being at_risk or churned in
-    /// the previous snapshot), `at_risk` (silent longer than active_days, or P(alive) below at_risk_p_alive,
-    /// or silent longer than interval_factor × the customer's own mean interval), `loyal`
-    /// (at least loyal_min_orders orders), else `active`.
-    static func lifecycle(_ f: Table, _ lc: Configuration.Lifecycle, previous: Table?, _ table: inout Table) {
+    /// within new_days), `reactivated` (bought within active_days, after a silence of more than active_days:
+    /// `interval_last_days`, the gap the latest completed order ended), `at_risk` (silent longer than
+    /// active_days, or P(alive) below at_risk_p_alive, or silent longer than interval_factor × the customer's own
+    /// mean interval), `loyal` (at least loyal_min_orders orders), else `active`.
+    ///
+    /// Every rule reads this snapshot's features only, so a snapshot's stages do not depend on which other
+    /// snapshots were computed before it. (`reactivated` used to read the previous snapshot's stage: loading
+    /// 06-30 before backfilling 06-15 gave 06-30 other stages than loading them in date order.)
+    /// - Returns: a warning when `reactivated` cannot be told (the timing family is off).
+    static func lifecycle(_ f: Table, _ lc: Configuration.Lifecycle, _ table: inout Table) -> String? {
         let n = table.rowCount
         let rec = table["recency_days"]!, freq = table["frequency"]!
         let tenure = f["tenure_days"], interval = f["interval_mean_days"], alive = table["p_alive"]
-        var before: [String: String] = [:]
-        if let previous, let ids = previous["customer_id"], let st = previous["lifecycle_stage"] {
-            for i in 0..<previous.rowCount { if let id = ids.string(at: i), let s = st.string(at: i) { before[id] = s } }
-        }
-        let ids = table["customer_id"]!
+        let lastGap = f["interval_last_days"]
         let stages: [String] = (0..<n).map { i in
             guard (freq.double(at: i) ?? 0) >= 1, let recency = rec.double(at: i) else { return "prospect" }
             if recency > Double(lc.atRiskDays) { return "churned" }
             if let age = tenure?.double(at: i), age <= Double(lc.newDays) { return "new" }
-            if recency <= Double(lc.activeDays), let was = ids.string(at: i).flatMap({ before[$0] }), was == "at_risk" || was == "churned" {
+            if recency <= Double(lc.activeDays), let gap = lastGap?.double(at: i), gap > Double(lc.activeDays) {
                 return "reactivated"
             }
             if recency > Double(lc.activeDays) { return "at_risk" }
@@ -512,6 +512,7 @@ public enum ValueStage {
             return (freq.double(at: i) ?? 0) >= Double(lc.loyalMinOrders) ? "loyal" : "active"
         }
         table.append(Column("lifecycle_stage", strings: stages))
+        return lastGap == nil && n > 0 ? "lifecycle: reactivated needs the feature interval_last_days (the timing family); nobody is reactivated" : nil
     }
 
     /// Loyalty tier on the window's spend and orders, and whether the customer would drop below it at the

@@ -230,6 +230,26 @@ struct EndToEndTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: day) == ["extract"])
     }
 
+    /// A snapshot's values do not depend on which other snapshots were computed before it: 06-30 after 06-15 and
+    /// 06-30 alone give the same customer_value (lifecycle stages included; `reactivated` used to read the previous
+    /// snapshot, so a backfill order changed it).
+    @Test func aSnapshotIsTheSameWhateverWasComputedBeforeIt() throws {
+        var exports: [String] = []
+        for days in [["2026-06-15", "2026-06-30"], ["2026-06-30"]] {
+            let dir = try makeTemporaryDirectory("e2e-order")
+            let config = try makeDemoConfig(in: dir)
+            for day in days {
+                let r = try runCVM(["run", config, "--as-of", day, "--until", "value"])
+                #expect(r.status == 0, "\(r.stderr)")
+            }
+            let e = try runCVM(["export", config, "--table", "customer_value", "--as-of", "2026-06-30"])
+            #expect(e.status == 0)
+            exports.append(e.stdout)
+        }
+        #expect(exports[0] == exports[1])
+        #expect(exports[0].contains(",reactivated,"))
+    }
+
     @Test func exceedingTheRejectBudgetExits65AndKeepsTheQuarantine() throws {
         let dir = try makeTemporaryDirectory("e2e-budget")
         let config = try makeDemoConfig(in: dir, edits: [("max_reject_rate: 0.05", "max_reject_rate: 0.0001")])

@@ -163,18 +163,18 @@ struct RuleTests {
 
     /// Hand-built customers, one per lifecycle rule.
     func customers() -> Table {
-        // id, recency, orders, tenure, mean interval, revenue 365d, orders 365d, revenue 180d, orders 180d
-        let rows: [(String, Int64?, Int64, Int64?, Double?, Double, Int64, Double, Int64)] = [
-            ("prospect", nil, 0, nil, nil, 0, 0, 0, 0),
-            ("churned", 400, 3, 800, 100, 0, 0, 0, 0),
-            ("new", 5, 1, 10, nil, 40, 1, 40, 1),
-            ("reactivated", 20, 4, 600, 50, 300, 2, 300, 2),
-            ("at_risk_silent", 120, 6, 700, 20, 900, 6, 0, 0),
-            ("at_risk_interval", 60, 6, 700, 10, 900, 6, 500, 3),
-            ("loyal", 10, 9, 500, 20, 2500, 9, 2400, 8),
-            ("active", 10, 2, 300, 40, 600, 3, 100, 1),
+        // id, recency, orders, tenure, mean interval, revenue 365d, orders 365d, revenue 180d, orders 180d, last interval
+        let rows: [(String, Int64?, Int64, Int64?, Double?, Double, Int64, Double, Int64, Double?)] = [
+            ("prospect", nil, 0, nil, nil, 0, 0, 0, 0, nil),
+            ("churned", 400, 3, 800, 100, 0, 0, 0, 0, 100),
+            ("new", 5, 1, 10, nil, 40, 1, 40, 1, nil),
+            ("reactivated", 20, 4, 600, 50, 300, 2, 300, 2, 95),
+            ("at_risk_silent", 120, 6, 700, 20, 900, 6, 0, 0, 20),
+            ("at_risk_interval", 60, 6, 700, 10, 900, 6, 500, 3, 10),
+            ("loyal", 10, 9, 500, 20, 2500, 9, 2400, 8, 20),
+            ("active", 10, 2, 300, 40, 600, 3, 100, 1, 90),
         ]
-        func ints(_ k: KeyPath<(String, Int64?, Int64, Int64?, Double?, Double, Int64, Double, Int64), Int64?>) -> ([Int64], [Bool]) {
+        func ints(_ k: KeyPath<(String, Int64?, Int64, Int64?, Double?, Double, Int64, Double, Int64, Double?), Int64?>) -> ([Int64], [Bool]) {
             (rows.map { $0[keyPath: k] ?? 0 }, rows.map { $0[keyPath: k] != nil })
         }
         let (rec, recValid) = ints(\.1), (ten, tenValid) = ints(\.3)
@@ -187,23 +187,27 @@ struct RuleTests {
             Column("interval_mean_days", double: rows.map { $0.4 ?? 0 }, validity: rows.map { $0.4 != nil }),
             Column("revenue_sum_365d", double: rows.map(\.5)), Column("orders_count_365d", .int, int64: rows.map(\.6)),
             Column("revenue_sum_180d", double: rows.map(\.7)), Column("orders_count_180d", .int, int64: rows.map(\.8)),
+            Column("interval_last_days", double: rows.map { $0.9 ?? 0 }, validity: rows.map { $0.9 != nil }),
         ])
     }
 
     @Test func lifecycleStagesFollowTheRulesOneByOne() throws {
-        let previous = Table(name: "customer_value", columns: [
-            Column("customer_id", strings: ["reactivated", "loyal"]), Column("lifecycle_stage", strings: ["churned", "loyal"]),
-        ])
-        let v = try ValueStage.run(features: customers(), asOf: asOf, configuration: Configuration(), previous: previous).customerValue
+        let out = try ValueStage.run(features: customers(), asOf: asOf, configuration: Configuration())
+        let v = out.customerValue
         let ids = (0..<v.rowCount).map { v["customer_id"]!.string(at: $0)! }
         let stages = (0..<v.rowCount).map { v["lifecycle_stage"]!.string(at: $0)! }
         for (id, stage) in zip(ids, stages) {
             let expected = id.hasPrefix("at_risk") ? "at_risk" : id
             #expect(stage == expected, "\(id)")
         }
-        // Without the previous snapshot nobody is reactivated.
-        let plain = try ValueStage.run(features: customers(), asOf: asOf, configuration: Configuration()).customerValue
-        #expect(plain["lifecycle_stage"]!.string(at: 3) == "active")
+        // Reactivated is read from this snapshot alone: the silence before the latest order (95 days) was longer than
+        // active_days (90); "active" bought after 90 days, not more. Without the feature nobody is, with a warning.
+        #expect(!out.warnings.contains { $0.hasPrefix("lifecycle") })
+        let all = customers()
+        let withoutGap = Table(name: all.name, columns: all.columns.filter { $0.name != "interval_last_days" })
+        let plain = try ValueStage.run(features: withoutGap, asOf: asOf, configuration: Configuration())
+        #expect(plain.customerValue["lifecycle_stage"]!.string(at: 3) == "active")
+        #expect(plain.warnings.contains("lifecycle: reactivated needs the feature interval_last_days (the timing family); nobody is reactivated"))
     }
 
     @Test func tiersAndTheRiskOfDroppingAtTheNextReview() throws {

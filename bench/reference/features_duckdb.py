@@ -199,6 +199,7 @@ def compute_from(con, src, cols, as_of, windows, top_n):
     oa += [f"count(*) FILTER (WHERE least(3, hour(ts) // 6) = {k}) AS hour_{k}" for k in range(4)]
     oa += ["count(*) FILTER (WHERE isodow(ts) >= 6) AS weekend",
            "avg(gap) AS gap_mean", "stddev_pop(gap) AS gap_std", "min(gap) AS gap_min", "max(gap) AS gap_max",
+           "arg_max(gap, [epoch_us(ts), -gap]) AS gap_last",
            "count(DISTINCT ago) AS clv_days", "sum(revenue) FILTER (WHERE ago < first_ago_all) AS clv_rep_sum"]
     for span in (30, 90):
         oa += [f"sum(revenue) FILTER (WHERE ago < {span}) AS tr_rev_cur_{span}",
@@ -401,6 +402,7 @@ def compute_from(con, src, cols, as_of, windows, top_n):
     f["interval_max_days"] = "o.gap_max"
     f["purchase_regularity_cv"] = regularity
     f["signup_to_first_order_days"] = "p.signup_ago - o.first_ago" if has_customers else "NULL::BIGINT"
+    f["interval_last_days"] = "o.gap_last"
     one = f64(1)
     for span in (30, 90):
         f[f"revenue_trend_{span}v{span}"] = (f"(coalesce(o.tr_rev_cur_{span}, 0.0) + {one}) / "

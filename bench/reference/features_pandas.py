@@ -392,6 +392,7 @@ def compute(source, as_of, windows=(7, 30, 90, 180, 365), top_n=5):
     regularity = ratio(std_gap, mean_gap, mean_gap > 0)
     F["purchase_regularity_cv"] = regularity
     F["signup_to_first_order_days"] = first - p_signup
+    F["interval_last_days"] = full(gg.last())
 
     # ---- trends: (current + 1) / (previous + 1) over (from, to] days
     def between(frame, lo, hi):

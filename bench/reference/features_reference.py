@@ -295,8 +295,10 @@ def compute(folder, as_of, windows, top_n):
             f["interval_min_days"], f["interval_max_days"] = min(gaps), max(gaps)
             regularity = sd / m if m > 0 else None
             f["purchase_regularity_cv"] = regularity
+            f["interval_last_days"] = gaps[-1]
         else:
-            for k in ["interval_mean_days", "interval_std_days", "interval_min_days", "interval_max_days", "purchase_regularity_cv"]:
+            for k in ["interval_mean_days", "interval_std_days", "interval_min_days", "interval_max_days", "purchase_regularity_cv",
+                      "interval_last_days"]:
                 f[k] = None
         f["signup_to_first_order_days"] = first - p["signup"] if first is not None and p and p["signup"] is not None else None
         # Trends: (current + 1) / (previous + 1) over (from, to] days.

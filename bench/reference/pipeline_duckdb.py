@@ -17,7 +17,7 @@ Stages, each timed (seconds in the JSON line it prints), all set-based SQL on on
   sessions       window functions over the clean events with a customer and before the end of the as-of day: the
                  gap to the previous event (per customer, by time then input order), a running sum of session starts,
                  one GROUP BY per session; cvm's stg_sessions columns.
-  features       features_duckdb.compute on the clean tables (the 313 features of cvm's default catalog).
+  features       features_duckdb.compute on the clean tables (the 314 features of cvm's default catalog).
   kmeans         cvm's preparation and scikit-learn's KMeans from the given initial customers (pipeline_common.kmeans),
                  on the feature table fetched as a DataFrame.
   load           a fresh SQLite file: the clean orders, sessions and customers (email pseudonymised with HMAC-SHA256),

@@ -15,7 +15,7 @@ Stages, each timed (seconds in the JSON line it prints):
                  the clean customers. Rows kept and quarantined per source are counted (pipeline_common.SOURCES).
   sessions       the clean events with a customer and before the end of the as-of day, sorted per customer by time
                  (ties in input order), a new session after a gap of more than 30 minutes; cvm's stg_sessions columns.
-  features       features_pandas.compute on the clean tables (the 313 features of cvm's default catalog).
+  features       features_pandas.compute on the clean tables (the 314 features of cvm's default catalog).
   kmeans         cvm's preparation and scikit-learn's KMeans from the given initial customers (pipeline_common.kmeans).
   load           a fresh SQLite file: the clean orders, sessions and customers (email pseudonymised with HMAC-SHA256),
                  customer_features and cluster_assignments (pipeline_common.load_sqlite).
