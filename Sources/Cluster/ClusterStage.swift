@@ -160,6 +160,7 @@ public struct ClusteringConfiguration: Decodable, Sendable {
         // In assign mode the stored model fixes the features and k.
         let choice = assign ? try c.decodeIfPresent(KChoice.self, forKey: .k) ?? KChoice(min: 2, max: 2) : try c.decode(KChoice.self, forKey: .k)
         let features = assign ? try c.decodeIfPresent(StringList.self, forKey: .features)?.values ?? [] : try c.decode(StringList.self, forKey: .features).values
+        if !assign && features.isEmpty { throw ConfigValueError("features: list at least one feature or glob (see the feature_catalog table)") }
         self.init(features: features, k: choice.min)
         kChoice = choice
         initial = try c.decodeIfPresent(InitialCentroids.self, forKey: .initial)

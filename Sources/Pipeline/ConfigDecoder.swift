@@ -53,7 +53,7 @@ public final class ConfigDecoder {
             }
             root = node
         } catch let error as YamlError {
-            record(yamlError: error)
+            record(yamlError: error, text: text)
             return nil
         } catch {
             record(at: SourcePosition(path: path, line: 1, column: 1), key: "", "cannot parse YAML: \(error)")
@@ -130,15 +130,39 @@ public final class ConfigDecoder {
         return SourcePosition(path: path, line: m?.line ?? 1, column: m?.column ?? 1)
     }
 
-    private func record(yamlError: YamlError) {
+    /// Where a key written twice in one mapping is written the second time: the first line, after the mapping's
+    /// start, that writes `key:` at the indentation of its first writing (a block mapping) or anywhere in a flow
+    /// mapping on the line. Nil when not found.
+    static func secondWriting(of key: String, in text: String, from line: Int) -> (line: Int, column: Int)? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var firstIndent: Int?
+        for n in max(0, line - 1)..<lines.count {
+            let l = lines[n]
+            let indent = l.prefix { $0 == " " }.count
+            let body = l.dropFirst(indent).drop { $0 == "-" || $0 == " " }
+            let col = l.count - body.count
+            guard body.hasPrefix(key + ":") || body.hasPrefix("\"\(key)\":") || body.hasPrefix("'\(key)':") else { continue }
+            if let f = firstIndent {
+                if col == f { return (n + 1, col + 1) }
+            } else {
+                firstIndent = col
+            }
+        }
+        return nil
+    }
+
+    private func record(yamlError: YamlError, text: String) {
         switch yamlError {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
             let ctx = context.map { "\($0.text) " } ?? ""
             record(at: SourcePosition(path: path, line: mark.line, column: mark.column), key: "",
                    "invalid YAML: \(ctx)\(problem); check indentation, colons and quotes")
-        case let .duplicatedKeysInMapping(duplicates, _):
-            record(at: SourcePosition(path: path, line: 1, column: 1), key: "",
-                   "invalid YAML: duplicated keys \(duplicates.sorted().joined(separator: ", ")); each key may appear once per mapping")
+        case let .duplicatedKeysInMapping(duplicates, context):
+            let keys = duplicates.sorted()
+            let at = keys.first.flatMap { ConfigDecoder.secondWriting(of: $0, in: text, from: context.mark.line) }
+                ?? (context.mark.line, context.mark.column)
+            record(at: SourcePosition(path: path, line: at.0, column: at.1), key: "",
+                   "invalid YAML: the key\(keys.count == 1 ? "" : "s") \(keys.map { "\"\($0)\"" }.joined(separator: ", ")) appear\(keys.count == 1 ? "s" : "") twice in one mapping; each key may appear once (remove or merge the second)")
         default:
             record(at: SourcePosition(path: path, line: 1, column: 1), key: "", "invalid YAML: \(yamlError)")
         }
@@ -474,7 +498,13 @@ struct SingleNodeContainer: SingleValueDecodingContainer {
 
     private func integer<I: FixedWidthInteger>(_ type: I.Type) throws -> I {
         let s = try scalar("an integer")
-        guard let v = I(s.replacingOccurrences(of: "_", with: "")) else {
+        let digits = s.replacingOccurrences(of: "_", with: "")
+        guard let v = I(digits) else {
+            // An integer out of the key's range (a negative seed, a count beyond 64 bits) says so.
+            let body = digits.first == "-" || digits.first == "+" ? digits.dropFirst() : Substring(digits)
+            if !body.isEmpty, body.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                throw decoder.fail("expected an integer from \(I.min) to \(I.max), found \(digits)")
+            }
             throw decoder.fail("expected an integer, found \(describe(node))")
         }
         return v

@@ -48,6 +48,9 @@ public enum KMeansCommand {
                 guard let v = c.double(at: i) else {
                     throw CVMFailure(.noInput, "\(path):\(Int(t[Provenance.line]?.int64(at: i) ?? 0)):\(j + 1): error: empty value in column \(names[j]); every cell must be a number")
                 }
+                guard v.isFinite else {
+                    throw CVMFailure(.noInput, "\(path):\(Int(t[Provenance.line]?.int64(at: i) ?? 0)):\(j + 1): error: \(v) in column \(names[j]); every cell must be a finite number")
+                }
                 values[i * d + j] = v
             }
         }
@@ -63,6 +66,9 @@ public enum KMeansCommand {
         guard req.k >= 1, req.k <= x.rows else {
             throw CVMFailure(.usage, "error: --k \(req.k) must be between 1 and the number of rows (\(x.rows))")
         }
+        guard req.nInit >= 1 else { throw CVMFailure(.usage, "error: --n-init \(req.nInit) must be at least 1") }
+        guard req.maxIterations >= 1 else { throw CVMFailure(.usage, "error: --max-iter \(req.maxIterations) must be at least 1") }
+        guard req.tolerance >= 0, req.tolerance.isFinite else { throw CVMFailure(.usage, "error: --tol \(req.tolerance) must be a number of at least 0") }
         var initialization = KMeans.Initialization.kMeansPlusPlus
         if let path = req.initial {
             let (initNames, c) = try readMatrix(path, threads: 1)
@@ -76,6 +82,10 @@ public enum KMeansCommand {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let fit = km.fit(x)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        guard fit.inertia.isFinite else {
+            // Squared distances beyond Double's range (values near 1e154 and up): JSON has no infinity.
+            throw CVMFailure(.noInput, "\(req.input): error: the squared distances overflow (values too large for Double arithmetic); rescale the columns (e.g. divide by a power of 10)")
+        }
         if let path = req.labels {
             try write(path, "row,label\n" + fit.labels.enumerated().map { "\($0.offset),\($0.element)" }.joined(separator: "\n") + "\n")
         }

@@ -105,7 +105,9 @@ public final class PipelineRunner {
         f.timeZone = TimeZone(identifier: "UTC")
         f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
         var rng = SystemRandomNumberGenerator()
-        let suffix = String(UInt32.random(in: 0...UInt32.max, using: &rng), radix: 16)
+        // Eight hex digits always (a leading zero was dropped: ids of 7 and 8 characters).
+        let hex = String(UInt32.random(in: 0...UInt32.max, using: &rng), radix: 16)
+        let suffix = String(repeating: "0", count: 8 - hex.count) + hex
         return "\(f.string(from: Date()))-\(suffix)"
     }
 

@@ -233,7 +233,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
     public func runs(limit: Int) throws -> [RunRecord] {
         try io {
             try queue.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM cvm_runs ORDER BY started_at DESC, run_id DESC LIMIT ?", arguments: [limit]).map { r in
+                try Row.fetchAll(db, sql: "SELECT * FROM cvm_runs ORDER BY started_at DESC, rowid DESC LIMIT ?", arguments: [limit]).map { r in
                     RunRecord(runID: r["run_id"], pipeline: r["pipeline"], configHash: r["config_hash"],
                               asOf: CivilDate(iso: r["as_of"]) ?? CivilDate(year: 1970, month: 1, day: 1),
                               startedAt: r["started_at"], endedAt: r["ended_at"], status: r["status"], exitCode: r["exit_code"],

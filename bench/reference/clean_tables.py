@@ -22,8 +22,9 @@ SCHEMAS = {
         "discount": "DOUBLE", "status": "VARCHAR",
     },
     "stg_sessions": {
-        "session_id": "VARCHAR", "customer_id": "VARCHAR", "started_at": "TIMESTAMPTZ", "ended_at": "TIMESTAMPTZ",
-        "duration_s": "BIGINT", "events": "BIGINT", "page_views": "BIGINT", "searches": "BIGINT",
+        "session_id": "VARCHAR", "visitor_id": "VARCHAR", "customer_id": "VARCHAR", "started_at": "TIMESTAMPTZ", "ended_at": "TIMESTAMPTZ",
+        "duration_s": "BIGINT", "events": "BIGINT", "page_views": "BIGINT", "product_views": "BIGINT", "searches": "BIGINT",
+        "landing_page": "VARCHAR", "exit_page": "VARCHAR",
         "add_to_cart": "BIGINT", "checkouts": "BIGINT", "purchases": "BIGINT", "device": "VARCHAR",
         "referrer": "VARCHAR", "is_bounce": "BOOLEAN",
     },
