@@ -350,6 +350,8 @@ public struct ColumnDecl: Decodable, Sendable {
         formats = try c.decodeIfPresent(StringList.self, forKey: .format)?.values ?? []
         if c.contains(.format), formats.isEmpty { throw ConfigValueError("format: give one format or a list of them") }
         scale = type == .decimal ? (try c.decodeIfPresent(Int.self, forKey: .scale) ?? 2) : 0
+        // 64-bit fixed point: 18 decimals still leave ±9.22 units; more hold no value at all.
+        if scale < 0 || scale > 18 { throw ConfigValueError("scale: \(scale) decimals; a decimal keeps 0 to 18 (money: 2; use type: double for more)") }
         values = try c.decodeIfPresent([String].self, forKey: .values)
         required = try c.decodeIfPresent(Bool.self, forKey: .required) ?? false
         min = try c.decodeIfPresent(Double.self, forKey: .min)

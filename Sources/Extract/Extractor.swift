@@ -419,6 +419,10 @@ final class FileExtractor {
             layout.headerFirst = Array((names.first ?? "").utf8)
             // A name given twice is ambiguous only when a declared column reads it (or every column must be
             // declared): exports with two undeclared "Name" columns are read.
+            // Every other byte NUL: UTF-16 text without its byte-order mark (with one it is converted).
+            if names.contains(where: { $0.utf8.contains(0) }) {
+                throw InputFileError(path: path, message: "1:1: the header holds NUL bytes: the file looks like UTF-16 without a byte-order mark; convert it to UTF-8 (iconv -f UTF-16LE -t UTF-8) or save it with a byte-order mark")
+            }
             var seen: Set<String> = []
             let read = Set(decls.map(\.sourceName))
             for n in names where !seen.insert(n).inserted && (read.contains(n) || source.extraColumns == .error) {
@@ -750,6 +754,12 @@ final class FileExtractor {
             // In units of 10^-k (divide_by): read with k fewer decimals, the fixed-point value is then the same.
             let places = r.scale - r.divideDigits
             guard let v = parseDecimal(b, scale: places) else {
+                // A number with few enough decimals that still failed is too large for 64-bit fixed point.
+                if let d = parseDouble(b), d.isFinite, decimalPlaces(b) <= places {
+                    let max = String(Int64.max), point = max.count - r.scale
+                    let largest = r.scale == 0 ? max : String(max.prefix(point)) + "." + String(max.dropFirst(point))
+                    return fail("a decimal number from -\(largest) to \(largest) (the range of scale \(r.scale); lower the scale for larger amounts)")
+                }
                 return fail(r.divideDigits > 0 ? "a number of 1/\(r.decl.divideBy!) units with at most \(places) decimals"
                                                : "a decimal number with at most \(r.scale) decimals")
             }

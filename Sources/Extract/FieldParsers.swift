@@ -71,6 +71,14 @@ func parseDecimal(_ b: UnsafeBufferPointer<UInt8>, scale: Int) -> Int64? {
     return neg ? -v : v
 }
 
+/// Decimals written after the point, trailing zeros not counted (`1.50` has 1).
+func decimalPlaces(_ b: UnsafeBufferPointer<UInt8>) -> Int {
+    guard let dot = b.firstIndex(of: UInt8(ascii: ".")) else { return 0 }
+    var end = b.count
+    while end > dot + 1, b[end - 1] == 48 { end -= 1 }
+    return end - dot - 1
+}
+
 /// Parses a double with `strtod` on a NUL-terminated copy (no allocation: a fixed stack buffer).
 func parseDouble(_ b: UnsafeBufferPointer<UInt8>) -> Double? {
     let n = b.count

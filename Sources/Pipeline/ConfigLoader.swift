@@ -395,7 +395,8 @@ public enum ConfigLoader {
             }
             for (col, types, required) in featureColumns[role] ?? [] {
                 guard let decl = source.columns[col] else {
-                    if required {
+                    // Declared, but had errors of its own (reported at the column).
+                    if required && !d.wasPresent("sources.\(value).columns.\(col)") {
                         d.error("sources.\(value).columns", "the \(role) role needs a column \"\(col)\" (\(types.map(\.rawValue).joined(separator: " or "))); declare it and map your file's header with from:")
                     }
                     continue
@@ -404,7 +405,8 @@ public enum ConfigLoader {
                     d.error("sources.\(value).columns.\(col).type", "the \(role) role needs \(col) as \(types.map(\.rawValue).joined(separator: " or ")), found \(decl.type)")
                 }
             }
-            if role == "orders", source.columns["unit_price"] == nil, source.columns["amount"] == nil {
+            if role == "orders", source.columns["unit_price"] == nil, source.columns["amount"] == nil,
+               !d.wasPresent("sources.\(value).columns.unit_price"), !d.wasPresent("sources.\(value).columns.amount") {
                 d.error("sources.\(value).columns", "the orders role needs a money column: unit_price (with quantity) or amount; declare one and map your header with from:")
             }
         }

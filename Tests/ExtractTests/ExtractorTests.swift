@@ -60,6 +60,21 @@ struct ExtractorTests {
         #expect(f.rejectedReason == nil)
     }
 
+    /// A decimal too large for its scale says the range, not "too many decimals"; UTF-16 without a byte-order mark
+    /// is named as such (the header's NUL bytes made a "did you mean" hint full of them).
+    @Test func decimalRangeAndUTF16WithoutAMarkAreNamed() throws {
+        let s = spec(columns: [("id", ColumnDecl(.string)), ("price", ColumnDecl(.decimal, scale: 18))])
+        let r = try Extractor.extract(s, files: [try writeInput("id,price\na,1.5\nb,10.00\nc,1.0000000000000000001\n")], threads: 1)
+        #expect(r.table.rowCount == 1)
+        #expect(r.rejects.map(\.reason) == [
+            "price: \"10.00\" is not a decimal number from -9.223372036854775807 to 9.223372036854775807 (the range of scale 18; lower the scale for larger amounts)",
+            "price: \"1.0000000000000000001\" is not a decimal number with at most 18 decimals",
+        ])
+        let utf16 = Array("id,price\na,1\n".utf16).flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        let e = extractError(spec(columns: [("id", ColumnDecl(.string))]), [try writeBytes(utf16, name: "u16.csv")])
+        #expect(e?.message.contains("the header holds NUL bytes: the file looks like UTF-16 without a byte-order mark") == true, "\(String(describing: e))")
+    }
+
     @Test func caseIsMappedToLowerOrUpperAsDeclared() throws {
         var upper = ColumnDecl(.string), lower = ColumnDecl(.string)
         upper.uppercase = true
