@@ -398,14 +398,29 @@ public enum ValueStage {
     }
 
     /// Fits BG/NBD + Gamma-Gamma on the `clv_*` features and appends p_alive, expected_purchases,
-    /// expected_avg_value, clv, churn_risk and churn_band. Nil when the features are absent.
+    /// expected_avg_value, clv, churn_risk and churn_band. Nil, with those columns all null and a warning, when
+    /// the features are absent or fewer than two customers bought (nothing to fit): the table keeps its columns,
+    /// so queries and dashboards on it do not break on a small snapshot.
     static func lifetimeValue(_ f: Table, _ config: Configuration, _ table: inout Table, warnings: inout [String]) throws -> CLVFit? {
+        let n = f.rowCount
+        func nullColumns(_ why: String) {
+            warnings.append("clv: \(why); p_alive, expected_purchases, expected_avg_value, clv, churn_risk and churn_band are null")
+            let none = [Bool](repeating: false, count: n), zero = [Double](repeating: 0, count: n)
+            for name in ["p_alive", "expected_purchases", "expected_avg_value", "clv", "churn_risk"] {
+                table.append(Column(name, double: zero, validity: none))
+            }
+            table.append(Column("churn_band", strings: [String?](repeating: nil, count: n)))
+        }
         guard let xs = f["clv_repeat_days"], let txs = f["clv_recency_days"], let ts = f["clv_age_days"], let ms = f["clv_repeat_value"] else {
+            nullColumns("the clv feature family is off (stages.features.families.clv), so BG/NBD and Gamma-Gamma have nothing to fit")
             return nil
         }
         let unit = config.clv.timeUnit == "week" ? 7.0 : 1.0
         let buyers = (0..<f.rowCount).filter { xs.isValid($0) && ts.isValid($0) }
-        guard buyers.count >= 2 else { return nil }
+        guard buyers.count >= 2 else {
+            nullColumns("\(buyers.count) customer\(buyers.count == 1 ? "" : "s") with a purchase; BG/NBD and Gamma-Gamma need at least 2")
+            return nil
+        }
         let histories = buyers.map { i in
             PurchaseHistory(x: xs.double(at: i)!, tx: (txs.double(at: i) ?? 0) / unit, T: ts.double(at: i)! / unit,
                             monetary: ms.double(at: i) ?? 0)
@@ -416,7 +431,6 @@ public enum ValueStage {
         summary.holdout = histories.map { _ in 0 }
         let fit = CLVFit(summary, horizonUnits: Double(config.clv.expectedPurchasesDays) / unit, months: config.clv.horizonMonths,
                          monthlyDiscount: config.clv.discountRate, unitsPerMonth: config.clv.timeUnit == "week" ? 4.345 : 30)
-        let n = f.rowCount
         var alive = [Double](repeating: 0, count: n), purchases = alive, value = alive, clv = alive
         var valid = [Bool](repeating: false, count: n)
         var nonFinite = 0

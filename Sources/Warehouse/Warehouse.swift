@@ -92,7 +92,8 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
     let queue: DatabaseQueue
 
     /// Opens or creates the warehouse, applies migrations and sets WAL mode.
-    /// - Throws: `CVMFailure` (exit 74) when the file cannot be opened or written;
+    /// - Throws: `CVMFailure` (exit 74) when the file cannot be opened or written; (exit 66) when it is not an
+    ///   SQLite database;
     ///   (exit 78) when it was written by a newer cvm.
     public init(path: String) throws {
         self.path = path
@@ -115,6 +116,9 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                 try db.execute(sql: "PRAGMA page_size = 16384; PRAGMA cache_size = -131072; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY")
             }
             queue = try DatabaseQueue(path: path, configuration: config)
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_NOTADB {
+            // An input that is not what it should be (exit 66), not a failed write.
+            throw CVMFailure(.noInput, "\(path): error: not an SQLite database, so not a cvm warehouse; check the path (warehouse: in the config, or --warehouse)")
         } catch {
             throw CVMFailure(.ioError, "\(path): error: cannot open the warehouse: \(Warehouse.describe(error)); check the path, permissions and free space")
         }

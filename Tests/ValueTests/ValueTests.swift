@@ -210,6 +210,18 @@ struct RuleTests {
         #expect(plain.warnings.contains("lifecycle: reactivated needs the feature interval_last_days (the timing family); nobody is reactivated"))
     }
 
+    /// Without clv features (or with fewer than two buyers) the CLV columns stay, all null, with a warning: a
+    /// small snapshot's customer_value has the same columns as any other (they used to vanish silently).
+    @Test func clvColumnsStayNullWhenThereIsNothingToFit() throws {
+        let out = try ValueStage.run(features: customers(), asOf: asOf, configuration: Configuration())
+        let v = out.customerValue
+        for name in ["p_alive", "expected_purchases", "expected_avg_value", "clv", "churn_risk", "churn_band"] {
+            let c = try #require(v[name], "\(name) missing")
+            #expect((0..<v.rowCount).allSatisfy { !c.isValid($0) }, "\(name)")
+        }
+        #expect(out.warnings.contains { $0.hasPrefix("clv: the clv feature family is off") }, "\(out.warnings)")
+    }
+
     @Test func tiersAndTheRiskOfDroppingAtTheNextReview() throws {
         let v = try ValueStage.run(features: customers(), asOf: asOf, configuration: Configuration()).customerValue
         let tier = (0..<v.rowCount).map { v["tier"]!.string(at: $0) }

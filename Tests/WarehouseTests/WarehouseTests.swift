@@ -282,3 +282,19 @@ struct WarehouseTests {
         #expect(try dump(path, "SELECT as_of, snapshots FROM v_latest_snapshot") == ["2026-06-30|2"])
     }
 }
+
+/// A warehouse path that holds something else is an input problem (exit 66), named as such, not an I/O error.
+struct WarehouseOpenTests {
+    @Test func aFileThatIsNotADatabaseExits66() throws {
+        let dir = try makeTemporaryDirectory("not-a-db")
+        let path = "\(dir)/notes.txt"
+        try String(repeating: "not a database\n", count: 100).write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            _ = try Warehouse(path: path)
+            Issue.record("opened a text file as a warehouse")
+        } catch let e as CVMFailure {
+            #expect(e.exitStatus == .noInput)
+            #expect(e.message.contains("not an SQLite database"), "\(e.message)")
+        }
+    }
+}
