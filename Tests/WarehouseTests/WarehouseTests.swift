@@ -249,19 +249,6 @@ struct WarehouseTests {
         }
     }
 
-    @Test func anUnwritableLocationIsAnIOError() throws {
-        let dir = try makeTemporaryDirectory("wh")
-        try FileManager.default.createDirectory(atPath: "\(dir)/ro", withIntermediateDirectories: true)
-        try String(repeating: "not a database ", count: 300).write(toFile: "\(dir)/ro/cvm.sqlite", atomically: true, encoding: .utf8)
-        do {
-            _ = try Warehouse(path: "\(dir)/ro/cvm.sqlite")
-            Issue.record("opened a file that is not a database")
-        } catch let e as CVMFailure {
-            #expect(e.exitStatus == .ioError)
-            #expect(e.message.hasPrefix("\(dir)/ro/cvm.sqlite: error:"))
-        }
-    }
-
     @Test func analystViewsExistAfterALoad() throws {
         let path = try makeTemporaryDirectory("wh") + "/cvm.sqlite"
         let w = try Warehouse(path: path)
@@ -294,7 +281,7 @@ struct WarehouseOpenTests {
             Issue.record("opened a text file as a warehouse")
         } catch let e as CVMFailure {
             #expect(e.exitStatus == .noInput)
-            #expect(e.message.contains("not an SQLite database"), "\(e.message)")
+            #expect(e.message.hasPrefix("\(path): error: not an SQLite database"), "\(e.message)")
         }
     }
 }
