@@ -26,8 +26,11 @@ public struct RowExpression: Sendable, CustomStringConvertible {
 
     public var description: String { text }
 
-    /// - Throws: `ConfigValueError` with the position of a syntax error or an unknown column.
-    public init(_ text: String, columns known: [String]) throws {
+    /// - Parameter text: the columns that hold text (string, enum), so a comparison of text with a number, or
+    ///   arithmetic on text, is reported here: at run time it would be unknown for every row, so the check
+    ///   would pass them all without a word.
+    /// - Throws: `ConfigValueError` with the position of a syntax error, an unknown column or mixed types.
+    public init(_ text: String, columns known: [String], text textColumns: Set<String> = []) throws {
         self.text = text
         var p = Parser(tokens: try RowExpression.tokenize(text), text: text)
         root = try p.parseOr()
@@ -48,6 +51,51 @@ public struct RowExpression: Sendable, CustomStringConvertible {
         columns = used
         guard case .bool = RowExpression.kind(root) else {
             throw ConfigValueError("check \"\(text)\": must be a comparison (e.g. a >= b), not a value")
+        }
+        _ = try RowExpression.type(root, text: textColumns, check: text)
+    }
+
+    enum ValueType: String { case number, text, bool = "true or false" }
+
+    /// The type a node gives; throws where the operands cannot meet.
+    static func type(_ n: Node, text: Set<String>, check: String) throws -> ValueType {
+        func describe(_ n: Node) -> String {
+            switch n {
+            case .number(let x): return x.rounded() == x && abs(x) < 1e15 ? String(Int64(x)) : String(x)
+            case .string(let s): return "'\(s)'"
+            case .column(let c): return c
+            default: return "(…)"
+            }
+        }
+        func fail(_ what: String) -> ConfigValueError { ConfigValueError("check \"\(check)\": \(what)") }
+        switch n {
+        case .number: return .number
+        case .string: return .text
+        case .column(let c): return text.contains(c) ? .text : .number
+        case .negate(let a):
+            guard try type(a, text: text, check: check) == .number else { throw fail("- needs a number, found \(describe(a))") }
+            return .number
+        case .not(let a):
+            guard try type(a, text: text, check: check) == .bool else { throw fail("not needs a comparison, found \(describe(a))") }
+            return .bool
+        case .binary(let op, let a, let b):
+            let (x, y) = (try type(a, text: text, check: check), try type(b, text: text, check: check))
+            switch op {
+            case "and", "or":
+                guard x == .bool, y == .bool else { throw fail("\(op) joins comparisons, found \(x == .bool ? describe(b) : describe(a))") }
+                return .bool
+            case "+", "-", "*", "/":
+                guard x == .number, y == .number else {
+                    let bad = x == .number ? b : a
+                    throw fail("\(op) needs numbers, found \(describe(bad)) (\(x == .number ? y.rawValue : x.rawValue))")
+                }
+                return .number
+            default:
+                guard x == y, x != .bool else {
+                    throw fail("compares \(describe(a)) (\(x.rawValue)) with \(describe(b)) (\(y.rawValue)); compare like with like, e.g. text with 'quoted text'")
+                }
+                return .bool
+            }
         }
     }
 

@@ -224,8 +224,9 @@ public struct SourceSpec: Decodable, Sendable {
         maxRawBytes = try c.decodeIfPresent(Int.self, forKey: .maxRawBytes) ?? maxRawBytes
         exclude = try c.decodeIfPresent(StringList.self, forKey: .exclude)?.values ?? []
         let names = columns.map(\.key)
+        let textColumns = Set(columns.entries.filter { $0.value.type.storageKind == .string }.map(\.key))
         for (k, text) in (try c.decodeIfPresent(StringList.self, forKey: .checks)?.values ?? []).enumerated() {
-            do { checks.append(try RowExpression(text, columns: names)) } catch let e as ConfigValueError {
+            do { checks.append(try RowExpression(text, columns: names, text: textColumns)) } catch let e as ConfigValueError {
                 throw ConfigValueError("checks[\(k)]: \(e.message)")
             }
         }

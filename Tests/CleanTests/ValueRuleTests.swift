@@ -162,7 +162,7 @@ struct RowCheckTests {
         ("unit_price * 1e2 >= 1.5e4", [false, false, false, false]),
     ])
     func theGrammarEvaluatesLikeSQL(_ text: String, _ expected: [Bool]) throws {
-        let e = try RowExpression(text, columns: names)
+        let e = try RowExpression(text, columns: names, text: ["status"])
         #expect((0..<4).map { e.passes(table, row: $0) } == expected, "\(text)")
         // Bound once to the table's columns (what the clean stage runs per row): the same answers.
         let bound = e.bind(table)
@@ -176,10 +176,17 @@ struct RowCheckTests {
         ("status = 'open", "unterminated string at character 10"),
         ("quantity ? 2", "unexpected \"?\" at character 10"),
         ("(quantity > 1", "expected ) at the end"),
+        // Mixed types would be unknown on every row, so the check would pass everything without a word.
+        ("status > 1", "compares status (text) with 1 (number); compare like with like"),
+        ("status * 2 > quantity", "* needs numbers, found status (text)"),
+        ("quantity = 'three'", "compares quantity (number) with 'three' (text)"),
+        ("not quantity", "not needs a comparison"),
+        ("quantity and status = 'x'", "and joins comparisons, found quantity"),
+        ("(quantity > 1) = (discount > 1)", "compares (…) (true or false) with (…) (true or false)"),
     ])
     func badChecksAreConfigErrors(_ text: String, _ message: String) {
         do {
-            _ = try RowExpression(text, columns: names)
+            _ = try RowExpression(text, columns: names, text: ["status"])
             Issue.record("accepted \(text)")
         } catch let e as ConfigValueError {
             #expect(e.message.contains(message), "\(e.message)")
