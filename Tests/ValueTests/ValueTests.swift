@@ -115,6 +115,26 @@ struct QuadrantAndChurnTests {
         #expect(out2.warnings.contains { $0.contains("no_such_feature") })
     }
 
+    /// Most customers never bought (a young shop): their shared score is the median, and they are low on both
+    /// axes, not "strategic" (ties at the threshold counted as high).
+    @Test func customersTiedAtTheMedianAreLow() throws {
+        let ids = ["A", "B", "C", "D", "E", "F", "G"]
+        let f = Table(name: "customer_features", columns: [
+            Column("customer_id", strings: ids),
+            Column("recency_days", .int, int64: [1, 2, 0, 0, 0, 0, 0], validity: [true, true, false, false, false, false, false]),
+            Column("frequency", .int, int64: [3, 1, 0, 0, 0, 0, 0]),
+            Column("monetary", double: [900, 50, 0, 0, 0, 0, 0]),
+            Column("aov_all", double: [300, 50, 0, 0, 0, 0, 0], validity: [true, true, false, false, false, false, false]),
+        ])
+        var config = Configuration()
+        config.quadrant.value = KeyedList([(key: "monetary", value: 1)])
+        config.quadrant.match = KeyedList([(key: "aov_all", value: 1)])
+        let out = try ValueStage.run(features: f, asOf: CivilDate(year: 2026, month: 6, day: 30), configuration: config)
+        let q = out.customerValue["quadrant"]!
+        // B's order value (50) is below the mean the prospects' missing one is read as (175): profit, not strategic.
+        #expect((0..<7).map { q.string(at: $0)! } == ["strategic", "profit", "ordinary", "ordinary", "ordinary", "ordinary", "ordinary"])
+    }
+
     @Test func clvColumnsAndChurnBandsFromTheCLVFeatures() throws {
         // Histories drawn from a BG/NBD-like process: customers with many recent purchases and lapsed ones.
         var rng = SeededRNG(seed: 4)
