@@ -31,6 +31,25 @@ public struct CampaignConfiguration: Decodable, Sendable {
             let w = try c.nestedContainer(keyedBy: AnyConfigKey.self, forKey: .where)
             conditions = []
             for key in w.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) {
+                // The config decoder says what the node is: trying each form in turn made it record the failed
+                // tries as errors (a plain value was "expected a mapping", so the README's own example failed).
+                switch try w.superDecoder(forKey: key).userInfo[ConfigNodeKind.key] as? String {
+                case "mapping":
+                    let range = try w.decode(RangeKeys.self, forKey: key)
+                    guard range.min != nil || range.max != nil else {
+                        throw ConfigValueError("where.\(key.stringValue): expected {min:, max:} with at least one of them")
+                    }
+                    conditions.append((key.stringValue, .range(min: range.min, max: range.max)))
+                    continue
+                case "sequence":
+                    conditions.append((key.stringValue, .oneOf(try w.decode([String].self, forKey: key))))
+                    continue
+                case "scalar":
+                    conditions.append((key.stringValue, .oneOf([try w.decode(String.self, forKey: key)])))
+                    continue
+                default:
+                    break  // another decoder (JSON): try each form
+                }
                 if let range = try? w.decode(RangeKeys.self, forKey: key), range.min != nil || range.max != nil {
                     conditions.append((key.stringValue, .range(min: range.min, max: range.max)))
                 } else if let list = try? w.decode([String].self, forKey: key) {

@@ -30,3 +30,23 @@ struct ReadmeSQLTests {
         #expect(statements >= 11)
     }
 }
+
+/// Every YAML block of the README that holds a `campaigns:` section is a valid config once added to the demo
+/// pipeline (the default campaigns' block failed: a plain value in `where` was refused).
+struct ReadmeYAMLTests {
+    @Test func theReadmeCampaignBlocksAreValidConfig() throws {
+        let readme = try String(contentsOfFile: Repo.path("README.md"), encoding: .utf8)
+        let blocks = readme.components(separatedBy: "```yaml\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+            .filter { $0.hasPrefix("campaigns:") }
+        #expect(!blocks.isEmpty)
+        for block in blocks {
+            let dir = try makeTemporaryDirectory("readme-yaml")
+            let config = try makeDemoConfig(in: dir)
+            var text = try String(contentsOfFile: config, encoding: .utf8)
+            text = text.components(separatedBy: "\ncampaigns:")[0] + "\n" + block
+            try text.write(toFile: config, atomically: true, encoding: .utf8)
+            let r = try runCVM(["validate", config])
+            #expect(r.status == 0, "\(r.stderr)\n\(block)")
+        }
+    }
+}
