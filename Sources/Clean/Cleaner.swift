@@ -599,7 +599,9 @@ public enum Cleaner {
 
     /// Data-quality profile: one row per column (source, column, type, rows, nulls, null_share, distinct, min, max, mean,
     /// then the `quantiles` of number, date and timestamp columns, written as min and max are).
-    public static func profile(_ table: Table, source: String, threads: Int = 1) -> Table {
+    /// - Parameter masked: columns whose values must not appear (`privacy.pseudonymize`): their min, max and
+    ///   quantiles are null; counts and shares stay.
+    public static func profile(_ table: Table, source: String, threads: Int = 1, masked: Set<String> = []) -> Table {
         struct Stats: Sendable {
             var name: String, type: String, nulls: Int, distinct: Int
             var min: String?, max: String?, mean: Double, meanValid: Bool
@@ -696,10 +698,11 @@ public enum Cleaner {
             Column("nulls", .int, int64: stats.map { Int64($0.nulls) }),
             Column("null_share", double: stats.map { n == 0 ? 0 : Double($0.nulls) / Double(n) }),
             Column("distinct", .int, int64: stats.map { Int64($0.distinct) }),
-            Column("min", strings: stats.map(\.min)),
-            Column("max", strings: stats.map(\.max)),
-            Column("mean", double: stats.map(\.mean), validity: stats.map(\.meanValid)),
-        ] + quantiles.indices.map { q in Column(quantiles[q].name, strings: stats.map { $0.quantiles[q] }) }, rowCount: stats.count)
+            Column("min", strings: stats.map { masked.contains($0.name) ? nil : $0.min }),
+            Column("max", strings: stats.map { masked.contains($0.name) ? nil : $0.max }),
+            Column("mean", double: stats.map(\.mean), validity: stats.map { $0.meanValid && !masked.contains($0.name) }),
+        ] + quantiles.indices.map { q in Column(quantiles[q].name, strings: stats.map { masked.contains($0.name) ? nil : $0.quantiles[q] }) },
+                     rowCount: stats.count)
     }
 }
 

@@ -194,7 +194,11 @@ extension PipelineRunner {
         defer { if !published { discardPart(part) } }
         // Profiles once every source is in, in config order.
         clock.start()
-        for name in order { if let table = cleaned[name] { profiles.append(Cleaner.profile(table, source: name, threads: threads)) } }
+        // Personal columns show no values in the profile (it reaches the warehouse and the report).
+        let personal = Set(loaded.config.privacy.pseudonymize)
+        for name in order {
+            if let table = cleaned[name] { profiles.append(Cleaner.profile(table, source: name, threads: threads, masked: personal)) }
+        }
         clock.stop("profile", into: &stats)
         var outputs = sources.filter { $0.name == stitching }.compactMap { cleaned[$0.name] }
         if let sessionSource = sessionsSource(loaded.config.stages.clean), let events = cleaned[sessionSource] {
@@ -316,6 +320,11 @@ extension PipelineRunner {
         }
         var options = LoadOptions()
         options.pseudonymize = loaded.config.privacy.pseudonymize
+        // The sessions' visitor_id holds the events' visitor column: pseudonymised when that column is.
+        if let visitor = loaded.config.stages.clean.sessions?.visitor, options.pseudonymize.contains(visitor),
+           !options.pseudonymize.contains("visitor_id") {
+            options.pseudonymize.append("visitor_id")
+        }
         options.key = try pseudonymKey(loaded)
         options.threads = threads
         options.exclusive = loaded.config.stages.load.exclusive

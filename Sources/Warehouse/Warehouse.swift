@@ -532,9 +532,19 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
     static func bulkInsert(_ db: Database, _ table: CVMCore.Table, asOf: String, runID: String, options: LoadOptions) throws {
         let hasher = options.pseudonymize.isEmpty ? nil : Pseudonymizer(key: options.key)
         // Each string column's dictionary as stored: the column's own, or its values' pseudonyms where asked.
+        // A session id is `<visitor or customer>-<n>`: where those ids are pseudonymised, so is its id part (the
+        // same pseudonym, so it still reads as that visitor's n-th session); it carried the raw id.
+        let sessionIDs = options.pseudonymize.contains("visitor_id") || options.pseudonymize.contains("customer_id")
         let stored: [StringDictionary?] = table.columns.map { c in
             guard case .string(_, let dict) = c.storage else { return nil }
-            guard options.pseudonymize.contains(c.name), let hasher else { return dict }
+            guard let hasher else { return dict }
+            if c.name == "session_id" && sessionIDs {
+                return StringDictionary(dict.map { v in
+                    guard let dash = v.lastIndex(of: "-") else { return hasher.pseudonym(v) }
+                    return hasher.pseudonym(String(v[..<dash])) + v[dash...]
+                })
+            }
+            guard options.pseudonymize.contains(c.name) else { return dict }
             return StringDictionary(dict.map { hasher.pseudonym($0) })
         }
         // Rows go in in the order of the customer index (see `customerOrder`), gathered column by column

@@ -72,3 +72,35 @@ struct VisitorSessionTests {
         #expect(try features() == before)
     }
 }
+
+/// Pseudonymised ids reach no table of the warehouse in clear: the session id's visitor part is the visitor's
+/// pseudonym, and the data-quality profile shows no values of personal columns (it showed their min and max).
+struct PseudonymisedSessionTests {
+    @Test func pseudonymisedVisitorsLeaveNoRawIdInTheWarehouse() throws {
+        let dir = try makeTemporaryDirectory("e2e-visitors-private")
+        let config = try makePipelineConfig("visitors", in: dir)
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: "pseudonymize: [email]", with: "pseudonymize: [email, visitor_id]")
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let r = try runCVM(["run", config])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let db = try DatabaseQueue(path: "\(dir)/cvm.sqlite")
+        try db.read { db in
+            let sessions = try Row.fetchAll(db, sql: "SELECT session_id, visitor_id FROM fact_session")
+            #expect(!sessions.isEmpty)
+            for row in sessions {
+                let id: String = row["session_id"], visitor: String = row["visitor_id"]
+                #expect(visitor.count == 64 && !id.hasPrefix("k"), "\(id) \(visitor)")
+                #expect(id.hasPrefix(visitor + "-"), "\(id) does not read as a session of \(visitor)")
+            }
+            let shown = try Row.fetchAll(db, sql: "SELECT source, \"column\", min, max, p50 FROM data_quality WHERE \"column\" IN ('email', 'visitor_id')")
+            #expect(shown.count == 2)
+            for row in shown {
+                let values: [String?] = [row["min"], row["max"], row["p50"]]
+                #expect(values.allSatisfy { $0 == nil }, "\(row)")
+            }
+        }
+        let html = try String(contentsOfFile: "\(dir)/report/index.html", encoding: .utf8)
+        #expect(!html.contains("@example"), "an email in the report")
+    }
+}
