@@ -112,7 +112,9 @@ extension PipelineRunner {
         var clock = PhaseClock()
         for name in order {
             guard let source = loaded.config.sources[name] else { continue }
+            let persisted = tables["raw_\(name)"] == nil
             let raw = try input(TableRef(stage: .extract, table: "raw_\(name)"))
+            if persisted { try checkExtracted(raw, against: source) }
             // Only this stage reads raw tables: released once cleaned, so the later stages' peak memory does not hold them.
             tables["raw_\(name)"] = nil
             var refs: [String: Column] = [:]
@@ -226,6 +228,20 @@ extension PipelineRunner {
             throw CVMFailure(.dataQuality, budgetProblems.joined(separator: "\n"))
         }
         return stats
+    }
+
+    /// Clean run from persisted extract outputs (`--from clean`, `--only clean`) reads them as the config now
+    /// declares the source: a column declared since, or with another type or scale, would be skipped or read
+    /// wrongly without a word (its rules never run). Exit 66, as for a missing artifact.
+    func checkExtracted(_ raw: Table, against source: SourceSpec) throws {
+        var problems: [String] = []
+        for (name, decl) in source.columns {
+            guard let c = raw[name] else { problems.append("column \(name) is not in it"); continue }
+            if c.type != decl.type { problems.append("\(name) is \(c.type.rawValue) there, \(decl.type.rawValue) in the config") }
+            else if decl.type == .decimal, c.spec.scale != decl.scale { problems.append("\(name) has scale \(c.spec.scale) there, \(decl.scale) in the config") }
+        }
+        guard !problems.isEmpty else { return }
+        throw CVMFailure(.noInput, "\(loaded.path): error: sources.\(source.name): the persisted extract of \(source.name) for as-of \(asOf) was made with another config (\(problems.prefix(3).joined(separator: "; "))\(problems.count > 3 ? "; …" : "")); run from extract again (cvm run \(loaded.path) --from extract)")
     }
 
     // MARK: features

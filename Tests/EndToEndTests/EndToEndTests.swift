@@ -250,6 +250,23 @@ struct EndToEndTests {
         #expect(exports[0].contains(",reactivated,"))
     }
 
+    /// Clean rerun alone reads extract's persisted tables only when they match the config: a column declared
+    /// since, or one whose type changed, asks for a new extract (its rules were skipped without a word).
+    @Test func cleanFromPersistedExtractOfAnotherConfigExits66() throws {
+        let dir = try makeTemporaryDirectory("e2e-stale-extract")
+        let config = try makeDemoConfig(in: dir)
+        #expect(try runCVM(["run", config, "--until", "extract"]).status == 0)
+        let original = try String(contentsOfFile: config, encoding: .utf8)
+        try original.replacingOccurrences(of: "quantity: {type: int", with: "quantity: {type: decimal")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let r = try runCVM(["run", config, "--from", "clean", "--until", "clean"])
+        #expect(r.status == 66, "\(r.stderr)")
+        #expect(r.stderr.contains("error: sources.orders: the persisted extract of orders for as-of 2026-06-30 was made with another config (quantity is int there, decimal in the config)"), "\(r.stderr)")
+        // With the config it was made with, clean runs from it.
+        try original.write(toFile: config, atomically: true, encoding: .utf8)
+        #expect(try runCVM(["run", config, "--from", "clean", "--until", "clean"]).status == 0)
+    }
+
     @Test func exceedingTheRejectBudgetExits65AndKeepsTheQuarantine() throws {
         let dir = try makeTemporaryDirectory("e2e-budget")
         let config = try makeDemoConfig(in: dir, edits: [("max_reject_rate: 0.05", "max_reject_rate: 0.0001")])
