@@ -17,7 +17,8 @@ public func listRuns(warehouse path: String, limit: Int) throws -> String {
         if let code = run.exitCode, code != 0 { out += "  exit \(code)" }
         out += "\n"
         for s in try w.stages(runID: run.runID) {
-            out += "    \(s.stage.padding(toLength: 9, withPad: " ", startingAt: 0)) \(s.status.padding(toLength: 9, withPad: " ", startingAt: 0)) \(String(format: "%8.3f", s.durationSeconds))s  in \(s.rowsIn)  out \(s.rowsOut)  rejected \(s.rowsRejected)\n"
+            out += "    \(s.stage.padding(toLength: 9, withPad: " ", startingAt: 0)) \(s.status.padding(toLength: 9, withPad: " ", startingAt: 0)) \(String(format: "%8.3f", s.durationSeconds))s  in \(s.rowsIn)  out \(s.rowsOut)  rejected \(s.rowsRejected)"
+            out += (s.detail.map { "  \($0)" } ?? "") + "\n"
         }
     }
     return out.isEmpty ? "no runs recorded in \(path)\n" : out

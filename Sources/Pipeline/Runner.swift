@@ -99,6 +99,13 @@ public final class PipelineRunner {
         reportPath = loaded.reportPath
     }
 
+    /// A stage's detail as a JSON object with sorted keys, or nil when it has none.
+    func detailJSON(_ stats: StageStats) -> String? {
+        guard !stats.detail.isEmpty,
+              let data = try? JSONSerialization.data(withJSONObject: stats.detail.mapValues { "\($0)" }, options: [.sortedKeys]) else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     static func makeRunID() -> String {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
@@ -146,7 +153,7 @@ public final class PipelineRunner {
                 stageStats[stage] = stats
                 let record = StageRecord(runID: runID, stage: stage.rawValue, status: "succeeded", startedAt: isoString(t0),
                                          durationSeconds: seconds, rowsIn: stats.rowsIn, rowsOut: stats.rowsOut,
-                                         rowsRejected: stats.rowsRejected, message: nil)
+                                         rowsRejected: stats.rowsRejected, message: nil, detail: detailJSON(stats))
                 stageRecords.append(record)
                 try warehouse.recordStage(record)
                 var md: Logger.Metadata = [
@@ -158,9 +165,11 @@ public final class PipelineRunner {
             } catch {
                 progress?.end()
                 let seconds = Date().timeIntervalSince(t0)
+                // A stage that failed its checks after counting (clean over its budget) left its counts.
+                let counted = stageStats[stage]
                 let record = StageRecord(runID: runID, stage: stage.rawValue, status: "failed", startedAt: isoString(t0),
-                                         durationSeconds: seconds, rowsIn: stageStats[stage]?.rowsIn ?? 0, rowsOut: 0,
-                                         rowsRejected: stageStats[stage]?.rowsRejected ?? 0, message: "\(error)")
+                                         durationSeconds: seconds, rowsIn: counted?.rowsIn ?? 0, rowsOut: counted?.rowsOut ?? 0,
+                                         rowsRejected: counted?.rowsRejected ?? 0, message: "\(error)", detail: counted.flatMap(detailJSON))
                 stageRecords.append(record)
                 try? warehouse.recordStage(record)
                 log.error("failed: \(firstLine(error))")

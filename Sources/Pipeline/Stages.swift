@@ -225,6 +225,7 @@ extension PipelineRunner {
         publish(outputs, stage: .clean, after: part, failedChecks: budgetProblems.isEmpty ? nil : budgetProblems.joined(separator: "\n"))
         published = true
         if !budgetProblems.isEmpty {
+            stageStats[.clean] = stats  // the ledger records what was counted
             throw CVMFailure(.dataQuality, budgetProblems.joined(separator: "\n"))
         }
         return stats

@@ -36,11 +36,15 @@ public struct StageRecord: Sendable, Equatable {
     public var rowsOut: Int
     public var rowsRejected: Int
     public var message: String?
+    /// The stage's detail as a JSON object (`{"nulled_customers_birth_year": "427", "sessions": "2912625"}`): what
+    /// its log line's `done` adds to the counts, e.g. values nulled by `on_invalid: null`, rows kept with an unknown
+    /// reference, sessions; nil when it has none.
+    public var detail: String?
 
     public init(runID: String, stage: String, status: String, startedAt: String, durationSeconds: Double,
-                rowsIn: Int, rowsOut: Int, rowsRejected: Int, message: String?) {
+                rowsIn: Int, rowsOut: Int, rowsRejected: Int, message: String?, detail: String? = nil) {
         (self.runID, self.stage, self.status, self.startedAt, self.durationSeconds) = (runID, stage, status, startedAt, durationSeconds)
-        (self.rowsIn, self.rowsOut, self.rowsRejected, self.message) = (rowsIn, rowsOut, rowsRejected, message)
+        (self.rowsIn, self.rowsOut, self.rowsRejected, self.message, self.detail) = (rowsIn, rowsOut, rowsRejected, message, detail)
     }
 }
 
@@ -87,7 +91,7 @@ public struct LoadReport: Sendable {
 /// ledger, and analyst views. One connection per run (GRDB `DatabaseQueue`, serial).
 public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises all access
     /// The schema version this build writes; a newer warehouse is refused.
-    public static let schemaVersion = 3
+    public static let schemaVersion = 4
     public let path: String
     let queue: DatabaseQueue
 
@@ -169,6 +173,10 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                 try db.execute(sql: "ALTER TABLE \(table) DROP COLUMN \(file)")
             }
         }
+        // v4: each stage's detail (values nulled, unknown references kept, sessions...) in the ledger.
+        m.registerMigration("v4-stage-detail") { db in
+            if try db.tableExists("cvm_run_stages") { try db.execute(sql: "ALTER TABLE cvm_run_stages ADD COLUMN detail TEXT") }
+        }
         return m
     }
 
@@ -217,9 +225,9 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         try io {
             try queue.write { db in
                 try db.execute(sql: """
-                    INSERT OR REPLACE INTO cvm_run_stages (run_id, stage, status, started_at, duration_s, rows_in, rows_out, rows_rejected, message)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [s.runID, s.stage, s.status, s.startedAt, s.durationSeconds, s.rowsIn, s.rowsOut, s.rowsRejected, s.message])
+                    INSERT OR REPLACE INTO cvm_run_stages (run_id, stage, status, started_at, duration_s, rows_in, rows_out, rows_rejected, message, detail)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [s.runID, s.stage, s.status, s.startedAt, s.durationSeconds, s.rowsIn, s.rowsOut, s.rowsRejected, s.message, s.detail])
             }
         }
     }
@@ -253,7 +261,7 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
                 try Row.fetchAll(db, sql: "SELECT * FROM cvm_run_stages WHERE run_id = ? ORDER BY started_at, rowid", arguments: [runID]).map { r in
                     StageRecord(runID: r["run_id"], stage: r["stage"], status: r["status"], startedAt: r["started_at"],
                                 durationSeconds: r["duration_s"], rowsIn: r["rows_in"], rowsOut: r["rows_out"],
-                                rowsRejected: r["rows_rejected"], message: r["message"])
+                                rowsRejected: r["rows_rejected"], message: r["message"], detail: r["detail"])
                 }
             }
         }

@@ -29,6 +29,10 @@ struct EndToEndTests {
         let rejected = try #require(try scalar(wh, "SELECT rows_rejected FROM cvm_run_stages WHERE stage = 'clean'", as: Int.self))
         #expect(read == out + rejected)
         #expect(try scalar(wh, "SELECT COUNT(*) FROM quarantine", as: Int.self) == rejected)
+        // The stage detail (sessions, values nulled by on_invalid: null) is in the ledger as JSON.
+        let detail = try #require(try scalar(wh, "SELECT detail FROM cvm_run_stages WHERE stage = 'clean'", as: String.self))
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(detail.utf8)) as? [String: String])
+        #expect(Int(parsed["sessions"] ?? "") ?? 0 > 0, "\(detail)")
         // Personal data does not reach the warehouse in clear text.
         #expect(try scalar(wh, "SELECT COUNT(*) FROM dim_customer WHERE email LIKE '%@%'", as: Int.self) == 0)
         // The report and the scheduler files exist.
@@ -283,6 +287,10 @@ struct EndToEndTests {
         #expect(q.status == 0)
         #expect(q.stdout.hasPrefix("source,file,line,column,rule,reason,raw\n"))
         #expect(try scalar("\(dir)/cvm.sqlite", "SELECT status FROM cvm_runs", as: String.self) == "failed")
+        // The failed clean's counts are in the ledger (they were zeros), and they add up.
+        let counts = try #require(try scalar("\(dir)/cvm.sqlite", "SELECT rows_in || ' ' || rows_out || ' ' || rows_rejected FROM cvm_run_stages WHERE stage = 'clean' AND status = 'failed'", as: String.self))
+        let n = counts.split(separator: " ").compactMap { Int($0) }
+        #expect(n.count == 3 && n[0] > 0 && n[0] == n[1] + n[2] && n[2] >= 28, "\(counts)")
         #expect(q.stderr.contains("note: quarantine is from a run whose clean stage failed its data-quality checks"), "\(q.stderr)")
         // A stage rerun alone does not go on from the failed clean's tables (it did: the snapshot was loaded).
         for selection in [["--only", "features"], ["--from", "features"]] {

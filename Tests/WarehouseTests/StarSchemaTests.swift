@@ -132,7 +132,8 @@ struct StarSchemaTests {
             PRAGMA user_version = 1;
             """)
         let w = try Warehouse(path: path)
-        #expect(try dump(path, "PRAGMA user_version") == ["3"])
+        #expect(try dump(path, "PRAGMA user_version") == ["4"])
+        #expect(try dump(path, "SELECT COUNT(*) FROM pragma_table_info('cvm_run_stages') WHERE name = 'detail'") == ["1"])
         #expect(try dump(path, "SELECT customer_id, sku FROM fact_order_line") == ["A|S1"])
         #expect(try dump(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'stg_orders'") == ["0"])
         #expect(try dump(path, "SELECT run_id, status FROM cvm_runs") == ["r1|succeeded"])
@@ -161,7 +162,7 @@ struct StarSchemaTests {
             """)
         let w = try Warehouse(path: path)
         try w.close()
-        #expect(try dump(path, "PRAGMA user_version") == ["3"])
+        #expect(try dump(path, "PRAGMA user_version") == ["4"])
         #expect(try dump(path, "SELECT path FROM cvm_files ORDER BY _file_id") == ["/in/customers.gz", "/in/a.gz", "/in/b.gz"])
         #expect(try dump(path, "SELECT as_of, customer_id, ifnull(path, '-'), _line FROM fact_order_line LEFT JOIN cvm_files USING (_file_id) ORDER BY fact_order_line.rowid") == [
             "2026-05-31|A|/in/b.gz|2", "2026-05-31|B|/in/a.gz|2", "2026-06-30|A|/in/b.gz|3", "2026-06-30|C|-|4",
