@@ -45,10 +45,14 @@ enum Views {
              sql: "SELECT * FROM pareto_summary WHERE as_of = (SELECT MAX(as_of) FROM pareto_summary)"),
         View(name: "v_data_quality", needs: ["data_quality": ["as_of"]],
              sql: "SELECT * FROM data_quality WHERE as_of = (SELECT MAX(as_of) FROM data_quality)"),
-        View(name: "v_quarantine_summary", needs: ["quarantine": ["source", "rule"]],
+        // The latest snapshot's quarantine (not the latest date that had one), and per rule the first row in file
+        // and line order (a text MIN put line 112 before line 73).
+        View(name: "v_quarantine_summary", needs: ["quarantine": ["source", "rule", "file", "line"], "customer_value": ["as_of"]],
              sql: """
-             SELECT source, rule, COUNT(*) AS rows, MIN(file || ':' || line) AS first_example
-             FROM quarantine WHERE as_of = (SELECT MAX(as_of) FROM quarantine) GROUP BY source, rule ORDER BY source, rule
+             SELECT q.source, q.rule, COUNT(*) AS rows,
+                    (SELECT f.file || ':' || f.line FROM quarantine f
+                     WHERE f.as_of = q.as_of AND f.source = q.source AND f.rule = q.rule ORDER BY f.file, f.line LIMIT 1) AS first_example
+             FROM quarantine q WHERE q.as_of = \(latest) GROUP BY q.source, q.rule ORDER BY q.source, q.rule
              """),
     ]
 

@@ -268,6 +268,26 @@ struct WarehouseTests {
         #expect(try dump(path, "SELECT * FROM v_segment_migration ORDER BY from_segment") == ["At Risk|Hibernating|1", "Champions|Champions|1"])
         #expect(try dump(path, "SELECT as_of, snapshots FROM v_latest_snapshot") == ["2026-06-30|2"])
     }
+
+    /// v_quarantine_summary is about the latest snapshot (empty when it quarantined nothing, though an earlier one
+    /// did), and its example is the first row in file and line order (line 73 before line 112).
+    @Test func theQuarantineSummaryIsTheLatestSnapshotsInLineOrder() throws {
+        let path = try makeTemporaryDirectory("views") + "/cvm.sqlite"
+        let w = try Warehouse(path: path)
+        defer { try? w.close() }
+        let cv = Table(name: "customer_value", columns: [Column("customer_id", strings: ["A"])])
+        func quarantine(_ lines: [Int64]) -> Table {
+            Table(name: "quarantine", columns: [
+                Column("source", strings: lines.map { _ in "orders" }), Column("file", strings: lines.map { _ in "o.csv" }),
+                Column("line", .int, int64: lines), Column("rule", strings: lines.map { _ in "window" }),
+            ])
+        }
+        let (d1, d2) = (CivilDate(year: 2026, month: 6, day: 15), CivilDate(year: 2026, month: 6, day: 30))
+        _ = try w.loadSnapshot(asOf: d1, runID: "r1", tables: [cv, quarantine([112, 73, 9])], options: LoadOptions())
+        #expect(try dump(path, "SELECT * FROM v_quarantine_summary") == ["orders|window|3|o.csv:9"])
+        _ = try w.loadSnapshot(asOf: d2, runID: "r2", tables: [cv, quarantine([])], options: LoadOptions())
+        #expect(try dump(path, "SELECT * FROM v_quarantine_summary") == [])
+    }
 }
 
 /// A warehouse path that holds something else is an input problem (exit 66), named as such, not an I/O error.
