@@ -372,10 +372,13 @@ extension PipelineRunner {
     // MARK: report
 
     func runReport(_ warehouse: Warehouse, _ logger: Logger) throws -> StageStats {
+        // The report is about a snapshot's customers: without them (`--only report` before value ever ran for the
+        // as-of date) it would overwrite the last report with an empty one. Exit 66, as for any missing input.
+        let customerValue = try input(TableRef(stage: .value, table: "customer_value"))
         let summary = makeSummary(status: "succeeded", exit: .ok, message: nil)
         var inputs = ReportInputs(
             summary: summary,
-            customerValue: optionalInput(TableRef(stage: .value, table: "customer_value")),
+            customerValue: customerValue,
             clusterProfiles: optionalInput(TableRef(stage: .cluster, table: "cluster_profiles")),
             quarantine: optionalInput(TableRef(stage: .clean, table: "quarantine")),
             paretoSummary: optionalInput(TableRef(stage: .value, table: "pareto_summary")),

@@ -256,6 +256,18 @@ struct EndToEndTests {
 
     /// Clean rerun alone reads extract's persisted tables only when they match the config: a column declared
     /// since, or one whose type changed, asks for a new extract (its rules were skipped without a word).
+    /// `--only report` with no value stage for the as-of date is a missing input (exit 66), and leaves the report
+    /// folder alone (it wrote an empty report over the last one).
+    @Test func onlyReportWithoutAValueStageExits66() throws {
+        let dir = try makeTemporaryDirectory("e2e-only-report")
+        let config = try makeDemoConfig(in: dir)
+        #expect(try runCVM(["run", config, "--until", "clean"]).status == 0)
+        let r = try runCVM(["run", config, "--only", "report"])
+        #expect(r.status == 66, "\(r.stderr)")
+        #expect(r.stderr.contains("no persisted table customer_value from stage value"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/report/index.html"))
+    }
+
     @Test func cleanFromPersistedExtractOfAnotherConfigExits66() throws {
         let dir = try makeTemporaryDirectory("e2e-stale-extract")
         let config = try makeDemoConfig(in: dir)
