@@ -31,6 +31,13 @@ public enum ReportCommand {
             run = r
         }
         let day = run.asOf
+        // The warehouse keeps one snapshot per as-of day: a run whose snapshot another run replaced (or that loaded
+        // none, failing before its load) cannot be reported from it; its data would be the other run's.
+        let holder = try w.snapshotRunID("customer_value", asOf: day)
+        guard holder == run.runID else {
+            let now = holder.map { "the snapshot for \(day) is run \($0)'s; `cvm report --run \($0)` reports it" } ?? "the warehouse holds no snapshot for \(day)"
+            throw CVMFailure(.noInput, "\(path): error: run \(run.runID) (\(run.status)) has no snapshot in this warehouse: \(now)")
+        }
         func table(_ name: String) throws -> Table? {
             guard let t = try w.readWholeSnapshot(name, asOf: day), t.rowCount > 0 else { return nil }
             return t
@@ -43,16 +50,32 @@ public enum ReportCommand {
             StageSummary(name: $0.stage, status: $0.status, durationSeconds: $0.durationSeconds,
                          rowsIn: $0.rowsIn, rowsOut: $0.rowsOut, rowsRejected: $0.rowsRejected)
         }
-        // Row accounting per source from the snapshot: accepted rows in its warehouse table, rejects in quarantine.
+        // Row accounting per source: the run's ledger detail (extract's files and bytes, clean's rows read, kept
+        // and rejected per source); for runs recorded before it, the snapshot's tables and quarantine.
         let rejects = quarantine.map(QuarantineRecord.records(from:)) ?? []
+        var detail: [String: String] = [:]
+        for s in stageRecords {
+            if let text = s.detail, let d = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] {
+                detail.merge(d) { a, _ in a }
+            }
+        }
         var names = config?.config.sources.keys ?? []
+        for key in detail.keys.sorted() where key.hasSuffix(".rows_read") {
+            let name = String(key.dropLast(".rows_read".count))
+            if !names.contains(name) { names.append(name) }
+        }
         for r in rejects where !names.contains(r.source) { names.append(r.source) }
         let counts = try w.snapshotRowCounts(asOf: day)
         let sources = names.map { name -> SourceSummary in
             let own = rejects.filter { $0.source == name }
+            let byRule = Dictionary(grouping: own, by: \.rule).map { RuleCount(rule: $0.key, count: $0.value.count) }.sorted { $0.rule < $1.rule }
+            func n(_ key: String) -> Int? { detail["\(name).\(key)"].flatMap { Int($0) } }
+            if let read = n("rows_read"), let kept = n("rows_kept"), let rejected = n("rows_rejected") {
+                return SourceSummary(name: name, files: n("files") ?? 0, bytes: Int64(n("bytes") ?? 0), rowsRead: read,
+                                     rowsAccepted: kept, rowsRejected: rejected, rejectsByRule: byRule)
+            }
             let loadedName = config.map { Plan.warehouseName(TableRef(stage: .clean, table: "stg_\(name)"), $0) } ?? "stg_\(name)"
             let accepted = counts[loadedName] ?? 0
-            let byRule = Dictionary(grouping: own, by: \.rule).map { RuleCount(rule: $0.key, count: $0.value.count) }.sorted { $0.rule < $1.rule }
             return SourceSummary(name: name, files: 0, bytes: 0, rowsRead: accepted + own.count, rowsAccepted: accepted,
                                  rowsRejected: own.count, rejectsByRule: byRule)
         }

@@ -76,6 +76,8 @@ public final class PipelineRunner {
     var tables: [String: Table] = [:]
     var stageRecords: [StageRecord] = []
     var stageStats: [StageName: StageStats] = [:]
+    /// Per source, clean's row accounting (rows read, kept, rejected), for the summary.
+    var sourceCounts: [String: (read: Int, kept: Int, rejected: Int)] = [:]
     let startedAt = Date()
     /// Stages' artifacts, written in the background while the later stages run.
     let writer = ArtifactWriter()

@@ -52,6 +52,8 @@ extension PipelineRunner {
             stats.rowsOut += table.rowCount
             stats.rowsRejected += rejectedRows
             let bytes = result.files.reduce(Int64(0)) { $0 + $1.bytes }
+            stats.detail["\(name).files"] = "\(files.count)"
+            stats.detail["\(name).bytes"] = "\(bytes)"
             var metadata: Logger.Metadata = [
                 "files": "\(files.count)", "rows": "\(read)", "accepted": "\(table.rowCount)",
                 "rejected": "\(rejectedRows)", "bytes": "\(bytes)",
@@ -138,6 +140,11 @@ extension PipelineRunner {
             stats.rowsIn += rowsSeen
             stats.rowsOut += table.rowCount
             stats.rowsRejected += rejected
+            // Per source in the ledger's detail too, so a report rebuilt from the warehouse has them.
+            sourceCounts[name] = (rowsSeen, table.rowCount, rejected)
+            stats.detail["\(name).rows_read"] = "\(rowsSeen)"
+            stats.detail["\(name).rows_kept"] = "\(table.rowCount)"
+            stats.detail["\(name).rows_rejected"] = "\(rejected)"
             let rate = rowsSeen == 0 ? 0 : Double(rejected) / Double(rowsSeen)
             logger.info("cleaned \(name)", metadata: [
                 "rows": "\(rowsSeen)", "accepted": "\(table.rowCount)", "rejected": "\(rejected)",

@@ -25,8 +25,10 @@ extension PipelineRunner {
             let accepted = tables["stg_\(name)"]?.rowCount ?? optionalInput(TableRef(stage: .clean, table: "stg_\(name)"))?.rowCount ?? 0
             let byRule = Dictionary(grouping: rejects, by: \.rule).map { RuleCount(rule: $0.key, count: $0.value.count) }
                 .sorted { $0.rule < $1.rule }
-            sources.append(SourceSummary(name: name, files: nFiles, bytes: bytes, rowsRead: accepted + rejects.count,
-                                         rowsAccepted: accepted, rowsRejected: rejects.count, rejectsByRule: byRule))
+            // Clean's accounting where it ran (a file rejected whole counts its rows, not one), else the tables'.
+            let counted = sourceCounts[name] ?? (accepted + rejects.count, accepted, rejects.count)
+            sources.append(SourceSummary(name: name, files: nFiles, bytes: bytes, rowsRead: counted.read,
+                                         rowsAccepted: counted.kept, rowsRejected: counted.rejected, rejectsByRule: byRule))
         }
         let kpis = summaryKPIs(customerValue: optionalInput(TableRef(stage: .value, table: "customer_value")),
                                pareto: optionalInput(TableRef(stage: .value, table: "pareto_summary")), rejected: quarantine.count)

@@ -390,6 +390,17 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         }
     }
 
+    /// The run that loaded `table`'s snapshot for `asOf` (nil when the table or the snapshot does not exist).
+    public func snapshotRunID(_ table: String, asOf: CivilDate) throws -> String? {
+        try Warehouse.checkIdentifier(table, what: "table")
+        return try io {
+            try queue.read { db in
+                guard try db.tableExists(table) else { return nil }
+                return try String.fetchOne(db, sql: "SELECT run_id FROM \(quote(table)) WHERE as_of = ? LIMIT 1", arguments: [asOf.description])
+            }
+        }
+    }
+
     /// The latest snapshot (as-of day) strictly before `before` in which `table` has a row with
     /// `column = value`; nil when there is none (or no such table).
     public func latestSnapshot(of table: String, where column: String, equals value: String, before: CivilDate) throws -> CivilDate? {

@@ -105,6 +105,22 @@ struct ReportCommandTests {
         let unknown = try runCVM(["report", "--warehouse", wh, "--run", "nope", "--out", "\(dir)/x"])
         #expect(unknown.status == 66 && unknown.stderr.contains("no run nope in this warehouse"))
         #expect(try runCVM(["report", "--warehouse", "\(dir)/missing.sqlite", "--out", "\(dir)/x"]).status == 66)
+        // The rebuilt summary has the run's own row accounting per source (from the ledger; it had 0 accepted,
+        // 0 files), the same as the run wrote.
+        let live = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/report/summary.json"))) as? [String: Any]
+        let rebuilt = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/summary.json"))) as? [String: Any]
+        let a = try #require(live?["sources"] as? [[String: Any]]), b = try #require(rebuilt?["sources"] as? [[String: Any]])
+        #expect(a.count == 3 && a.count == b.count)
+        for (x, y) in zip(a, b) {
+            for key in ["name", "files", "bytes", "rowsRead", "rowsAccepted", "rowsRejected"] {
+                #expect("\(x[key] ?? "-")" == "\(y[key] ?? "-")", "\(key): \(x) against \(y)")
+            }
+        }
+        #expect((a.first { $0["name"] as? String == "orders" }?["rowsAccepted"] as? Int ?? 0) > 0)
+        // A run whose snapshot another run replaced is not reported with the other run's data.
+        #expect(try runCVM(["run", config, "--as-of", "2026-05-31"]).status == 0)
+        let replaced = try runCVM(["report", "--warehouse", wh, "--run", may, "--out", "\(dir)/x"])
+        #expect(replaced.status == 66 && replaced.stderr.contains("has no snapshot in this warehouse: the snapshot for 2026-05-31 is run "), "\(replaced.stderr)")
     }
 }
 
