@@ -426,6 +426,10 @@ public enum ConfigLoader {
         }
         sourceRef("stages.clean.sessions.source", sessionsSource(c.stages.clean), role: "events")
         if let name = sessionsSource(c.stages.clean), let source = c.sources[name] {
+            // Sessions group by the customer id as text (the events role allows int ids; sessions do not).
+            if let decl = source.columns["customer_id"], decl.type != .string, decl.type != .enum {
+                d.error("sources.\(name).columns.customer_id.type", "the sessions (stages.clean.sessions) need customer_id as string or enum, found \(decl.type.rawValue); declare it type: string (ids are compared as text)")
+            }
             for (key, column) in sessionsNamedColumns(c.stages.clean) {
                 guard let decl = source.columns[column] else {
                     d.error("stages.clean.sessions.\(key)", "source \(name) has no column \"\(column)\" (declared: \(source.columns.keys.joined(separator: ", "))); declare it and map your file's header with from:")
