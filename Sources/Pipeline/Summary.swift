@@ -47,8 +47,11 @@ func summaryKPIs(customerValue cv: Table?, pareto p: Table?, rejected: Int) -> [
     if let cv {
         kpis.append(KPI(name: "customers", value: Double(cv.rowCount), unit: "customers"))
         if let m = cv["monetary"] {
-            let total = (0..<cv.rowCount).reduce(0.0) { $0 + (m.double(at: $1) ?? 0) }
-            kpis.append(KPI(name: "revenue", value: total, unit: "currency"))
+            // Summed as decimals (each value by its shortest text, exact to the money's scale): a Double sum gave
+            // 617885.2600000001 in summary.json.
+            var total = Decimal(0)
+            for i in 0..<cv.rowCount { if let v = m.double(at: i), let d = Decimal(string: "\(v)") { total += d } }
+            kpis.append(KPI(name: "revenue", value: NSDecimalNumber(decimal: total).doubleValue, unit: "currency"))
         }
         if let f = cv["frequency"] {
             let buyers = (0..<cv.rowCount).filter { (f.double(at: $0) ?? 0) >= 1 }.count

@@ -199,7 +199,9 @@ public struct GammaGamma: Sendable, Equatable {
     /// E[M | x, m̄]: a weighted mean of the population mean and the customer's own mean.
     public func expectedAverageValue(_ h: PurchaseHistory) -> Double {
         guard h.x > 0 else { return populationMean }
-        return (gamma + h.x * h.monetary) * p / (p * h.x + q - 1)
+        // Spend is positive in the model: a net repeat spend at or below zero (discounts above prices, returns
+        // netted out) counts as zero, so the value is never negative (it gave CLVs below zero).
+        return (gamma + h.x * max(0, h.monetary)) * p / (p * h.x + q - 1)
     }
 
     /// Fits on repeat customers with positive spend (others carry no information about spend).

@@ -71,7 +71,8 @@ public struct CLVFit: Sendable {
         gammaGamma = GammaGamma.fit(summary.histories)
         let (m, g) = (bgnbd.model, gammaGamma.model)
         probabilityAlive = summary.histories.map(m.probabilityAlive)
-        expectedPurchases = summary.histories.map { m.expectedPurchases($0, within: horizonUnits) }
+        // Never below zero (rounding left -1.8e-15 for customers almost surely gone).
+        expectedPurchases = summary.histories.map { max(0, m.expectedPurchases($0, within: horizonUnits)) }
         // A degenerate spend model (q ≤ 1: no finite population mean; or a parameter run off to an extreme,
         // which happens when spend barely varies between customers) would give meaningless values:
         // fall back to each customer's observed mean, and the repeaters' mean for the rest.
@@ -85,8 +86,8 @@ public struct CLVFit: Sendable {
             expectedAverageValue = summary.histories.map(g.expectedAverageValue)
         }
         clv = zip(summary.histories, expectedAverageValue).map { h, value in
-            customerLifetimeValue(h, bgnbd: m, averageValue: value, months: months, monthlyDiscount: monthlyDiscount,
-                                  unitsPerMonth: unitsPerMonth)
+            max(0, customerLifetimeValue(h, bgnbd: m, averageValue: value, months: months, monthlyDiscount: monthlyDiscount,
+                                         unitsPerMonth: unitsPerMonth))
         }
     }
 

@@ -279,3 +279,17 @@ struct RuleTests {
         #expect(found[1].1 == "segment \"Impossible\" can never match: its score ranges are outside 1...5")
     }
 }
+
+/// Spend at or below zero (discounts above prices) gives no negative expected order value, and so no negative CLV.
+struct NonNegativeValueTests {
+    @Test func netSpendBelowZeroCountsAsZero() {
+        let g = GammaGamma(p: 6.25, q: 3.74, gamma: 15.44)
+        let negative = PurchaseHistory(x: 3, tx: 20, T: 30, monetary: -40)
+        let zero = PurchaseHistory(x: 3, tx: 20, T: 30, monetary: 0)
+        #expect(g.expectedAverageValue(negative) == g.expectedAverageValue(zero))
+        #expect(g.expectedAverageValue(negative) > 0)
+        // lifetimes' conditional_expected_average_profit for m = 20, x = 3 with these parameters: unchanged.
+        let positive = PurchaseHistory(x: 3, tx: 20, T: 30, monetary: 20)
+        #expect(abs(g.expectedAverageValue(positive) - (15.44 + 3 * 20) * 6.25 / (6.25 * 3 + 3.74 - 1)) < 1e-12)
+    }
+}
