@@ -368,6 +368,12 @@ public struct ColumnDecl: Decodable, Sendable {
         lowercase = try c.decodeIfPresent(Bool.self, forKey: .lowercase) ?? false
         uppercase = try c.decodeIfPresent(Bool.self, forKey: .uppercase) ?? false
         if lowercase && uppercase { throw ConfigValueError("lowercase and uppercase are both true; keep one") }
+        // Values are matched after the case change: one written in the other case could never match (every row
+        // holding it would be rejected).
+        if lowercase || uppercase, let listed = values,
+           let bad = listed.first(where: { v in v.unicodeScalars.contains { lowercase ? ("A"..."Z").contains($0) : ("a"..."z").contains($0) } }) {
+            throw ConfigValueError("values: \"\(bad)\" can never match: \(lowercase ? "lowercase" : "uppercase"): true changes every value first; write the values in \(lowercase ? "lower" : "upper") case")
+        }
         pattern = try c.decodeIfPresent(PatternText.self, forKey: .pattern)?.text
         fillDown = try c.decodeIfPresent(String.self, forKey: .fillDown)
         if let list = try c.decodeIfPresent(KeyedList<String>.self, forKey: .map) {
