@@ -61,8 +61,9 @@ public enum AllocatorPolicy {
     /// them by `GLIBC_TUNABLES`, which it reads when the process starts, so where the kernel gives huge pages
     /// on request the process starts itself again (execv of /proc/self/exe: same process id, arguments, open
     /// files) with that variable set. Every big column is then faulted in 2 MiB at a time instead of 4 KiB.
-    /// Measured on M (`--until clean`, 2 threads, 3 runs each): system CPU 3.05-3.38 -> 2.29-2.44 s, user CPU
-    /// 11.3-11.6 -> 11.0-11.1 s, peak RSS about 45 MB more. `CVM_HUGE_PAGES=0`, a user's own `GLIBC_TUNABLES`
+    /// Measured on M (`--until clean`, 2 threads, 5 runs each, alternating): 11.18 -> 10.79 s (medians), system
+    /// CPU 3.18-4.02 -> 2.85-3.16 s, peak RSS about 15 MB more. (Huge pages with glibc's own, rising threshold
+    /// cut system CPU to 2.3 s but held 30-50 MB more and were no faster.) `CVM_HUGE_PAGES=0`, a user's own `GLIBC_TUNABLES`
     /// or `MALLOC_MMAP_THRESHOLD_`, or a failed exec leave the process as it is (then `apply`).
     public static func prepareProcess() {
         #if os(Linux)
