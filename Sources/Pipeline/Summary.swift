@@ -51,7 +51,8 @@ func summaryKPIs(customerValue cv: Table?, pareto p: Table?, rejected: Int) -> [
             // 617885.2600000001 in summary.json.
             var total = Decimal(0)
             for i in 0..<cv.rowCount { if let v = m.double(at: i), let d = Decimal(string: "\(v)") { total += d } }
-            kpis.append(KPI(name: "revenue", value: NSDecimalNumber(decimal: total).doubleValue, unit: "currency"))
+            // Through its text: Decimal's doubleValue is not the nearest Double (232738.11000000002).
+            kpis.append(KPI(name: "revenue", value: Double(total.description) ?? NSDecimalNumber(decimal: total).doubleValue, unit: "currency"))
         }
         if let f = cv["frequency"] {
             let buyers = (0..<cv.rowCount).filter { (f.double(at: $0) ?? 0) >= 1 }.count
