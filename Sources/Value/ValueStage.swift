@@ -324,8 +324,10 @@ public enum ValueStage {
                 let (ri, fi, mi) = (Int(r[i]), Int(f[i]), Int(m[i]))
                 segment.append(rules.first { $0.matches(r: ri, f: fi, m: mi) }?.name ?? configuration.rfm.fallback)
             } else {
-                // Map to the 5-level grid when bins differ from 5.
-                let r5 = 1 + Int((r[i] - 1) * 5 / Int64(bins)), f5 = 1 + Int((f[i] - 1) * 5 / Int64(bins))
+                // Map to the 5-level grid when bins differ from 5, the lowest score to 1 and the highest to 5 (the
+                // old (s - 1) * 5 / bins put a top score of 3 at 4: with bins 3 nobody was ever a Champion).
+                let half = Int64(bins - 1) / 2
+                let r5 = 1 + Int(((r[i] - 1) * 4 + half) / Int64(bins - 1)), f5 = 1 + Int(((f[i] - 1) * 4 + half) / Int64(bins - 1))
                 segment.append(ValueStage.segment(r: r5, f: f5))
             }
         }

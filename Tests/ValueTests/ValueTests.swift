@@ -293,3 +293,23 @@ struct NonNegativeValueTests {
         #expect(abs(g.expectedAverageValue(positive) - (15.44 + 3 * 20) * 6.25 / (6.25 * 3 + 3.74 - 1)) < 1e-12)
     }
 }
+
+/// With fewer or more score levels than 5, the default grid still reaches its corners: the best recency and
+/// frequency are Champions (with 3 levels the top score mapped to 4, so nobody ever was).
+struct RFMGridTests {
+    @Test(arguments: [2, 3, 4, 5, 7, 10])
+    func theTopScoresAreChampionsAndTheBottomHibernatingForAnyBins(bins: Int) throws {
+        let n = 40
+        let f = Table(name: "customer_features", columns: [
+            Column("customer_id", strings: (0..<n).map { "C\($0)" }),
+            Column("recency_days", .int, int64: (0..<n).map { Int64($0) }),            // C0 most recent
+            Column("frequency", .int, int64: (0..<n).map { Int64(n - $0) }),           // C0 most frequent
+            Column("monetary", double: (0..<n).map { Double(n - $0) * 10 }),
+        ])
+        var config = Configuration()
+        config.rfm.bins = bins
+        let v = try ValueStage.run(features: f, asOf: CivilDate(year: 2026, month: 6, day: 30), configuration: config).customerValue
+        #expect(v["rfm_segment"]!.string(at: 0) == "Champions", "bins \(bins)")
+        #expect(v["rfm_segment"]!.string(at: n - 1) == "Hibernating", "bins \(bins)")
+    }
+}
