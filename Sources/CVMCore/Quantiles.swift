@@ -14,6 +14,15 @@ public enum Quantiles {
         return min(max(r, 1), count) - 1
     }
 
+    /// The quantile `q` of sorted values with linear interpolation between order statistics (numpy's default);
+    /// 0 for no values.
+    public static func linear(_ sorted: [Double], _ q: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let pos = q * Double(sorted.count - 1)
+        let lo = Int(pos.rounded(.down)), hi = Swift.min(lo + 1, sorted.count - 1)
+        return sorted[lo] + (pos - Double(lo)) * (sorted[hi] - sorted[lo])
+    }
+
     /// An order-preserving key of an `Int64` (the sign bit flipped: unsigned order is then signed order).
     @inline(__always) public static func key(_ v: Int64) -> UInt64 { UInt64(bitPattern: v) ^ (1 << 63) }
     @inline(__always) public static func value(ofKey k: UInt64) -> Int64 { Int64(bitPattern: k ^ (1 << 63)) }

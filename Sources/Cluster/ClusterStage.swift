@@ -277,14 +277,6 @@ public struct ClusterOutput: Sendable {
 
 /// Fits every declared clustering on `customer_features` (or assigns to a stored model).
 public enum ClusterStage {
-    /// Quantile with linear interpolation between order statistics (numpy's default).
-    static func quantile(_ sorted: [Double], _ q: Double) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        let pos = q * Double(sorted.count - 1)
-        let lo = Int(pos.rounded(.down)), hi = Swift.min(lo + 1, sorted.count - 1)
-        return sorted[lo] + (pos - Double(lo)) * (sorted[hi] - sorted[lo])
-    }
-
     /// Applies one feature's fitted preparation: impute → winsorize → transform → scale.
     @inline(__always)
     static func prepare(_ v: Double?, imputed: Double, low: Double?, high: Double?, transform: ClusteringConfiguration.Transform,
@@ -393,7 +385,7 @@ public enum ClusterStage {
                         // Quantiles over all customers after imputation, as the model will see them.
                         var all = (0..<n).map { col.double(at: $0) ?? imputed }
                         all.sort()
-                        (low, high) = (quantile(all, w.low), quantile(all, w.high))
+                        (low, high) = (Quantiles.linear(all, w.low), Quantiles.linear(all, w.high))
                     }
                     let t = (0..<n).map { prepare(col.double(at: $0), imputed: imputed, low: low, high: high, transform: transform, center: 0, scale: 1) }
                     switch cfg.scaling {

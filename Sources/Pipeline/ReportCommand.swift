@@ -60,19 +60,15 @@ public enum ReportCommand {
             }
         }
         var names = config?.config.sources.keys ?? []
-        for key in detail.keys.sorted() where key.hasSuffix(".rows_read") {
-            let name = String(key.dropLast(".rows_read".count))
-            if !names.contains(name) { names.append(name) }
-        }
+        for name in SourceAccounting.sources(in: detail) where !names.contains(name) { names.append(name) }
         for r in rejects where !names.contains(r.source) { names.append(r.source) }
         let counts = try w.snapshotRowCounts(asOf: day)
         let sources = names.map { name -> SourceSummary in
             let own = rejects.filter { $0.source == name }
             let byRule = Dictionary(grouping: own, by: \.rule).map { RuleCount(rule: $0.key, count: $0.value.count) }.sorted { $0.rule < $1.rule }
-            func n(_ key: String) -> Int? { detail["\(name).\(key)"].flatMap { Int($0) } }
-            if let read = n("rows_read"), let kept = n("rows_kept"), let rejected = n("rows_rejected") {
-                return SourceSummary(name: name, files: n("files") ?? 0, bytes: Int64(n("bytes") ?? 0), rowsRead: read,
-                                     rowsAccepted: kept, rowsRejected: rejected, rejectsByRule: byRule)
+            if let a = SourceAccounting(detail, source: name) {
+                return SourceSummary(name: name, files: a.files ?? 0, bytes: a.bytes ?? 0, rowsRead: a.read,
+                                     rowsAccepted: a.kept, rowsRejected: a.rejected, rejectsByRule: byRule)
             }
             let loadedName = config.map { Plan.warehouseName(TableRef(stage: .clean, table: "stg_\(name)"), $0) } ?? "stg_\(name)"
             let accepted = counts[loadedName] ?? 0

@@ -76,8 +76,6 @@ public final class PipelineRunner {
     var tables: [String: Table] = [:]
     var stageRecords: [StageRecord] = []
     var stageStats: [StageName: StageStats] = [:]
-    /// Per source, clean's row accounting (rows read, kept, rejected), for the summary.
-    var sourceCounts: [String: (read: Int, kept: Int, rejected: Int)] = [:]
     let startedAt = Date()
     /// Stages' artifacts, written in the background while the later stages run.
     let writer = ArtifactWriter()

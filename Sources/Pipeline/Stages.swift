@@ -140,11 +140,9 @@ extension PipelineRunner {
             stats.rowsIn += rowsSeen
             stats.rowsOut += table.rowCount
             stats.rowsRejected += rejected
-            // Per source in the ledger's detail too, so a report rebuilt from the warehouse has them.
-            sourceCounts[name] = (rowsSeen, table.rowCount, rejected)
-            stats.detail["\(name).rows_read"] = "\(rowsSeen)"
-            stats.detail["\(name).rows_kept"] = "\(table.rowCount)"
-            stats.detail["\(name).rows_rejected"] = "\(rejected)"
+            // Per source in the stage's detail (`SourceAccounting`), so the summary and a report rebuilt from the
+            // warehouse's ledger have them.
+            SourceAccounting.record(source: name, read: rowsSeen, kept: table.rowCount, rejected: rejected, into: &stats.detail)
             let rate = rowsSeen == 0 ? 0 : Double(rejected) / Double(rowsSeen)
             logger.info("cleaned \(name)", metadata: [
                 "rows": "\(rowsSeen)", "accepted": "\(table.rowCount)", "rejected": "\(rejected)",
@@ -229,11 +227,12 @@ extension PipelineRunner {
         outputs.append(QuarantineRecord.table(quarantine, name: "quarantine"))
         outputs.append(Table.concatenating(profiles, name: "data_quality"))
         // Published even when the budget failed, so the quarantine can be exported; marked so later stages refuse it.
-        publish(outputs, stage: .clean, after: part, failedChecks: budgetProblems.isEmpty ? nil : budgetProblems.joined(separator: "\n"))
+        let failed = budgetProblems.isEmpty ? nil : budgetProblems.joined(separator: "\n")
+        publish(outputs, stage: .clean, after: part, failedChecks: failed)
         published = true
-        if !budgetProblems.isEmpty {
+        if let failed {
             stageStats[.clean] = stats  // the ledger records what was counted
-            throw CVMFailure(.dataQuality, budgetProblems.joined(separator: "\n"))
+            throw CVMFailure(.dataQuality, failed)
         }
         return stats
     }

@@ -26,7 +26,8 @@ extension PipelineRunner {
             let byRule = Dictionary(grouping: rejects, by: \.rule).map { RuleCount(rule: $0.key, count: $0.value.count) }
                 .sorted { $0.rule < $1.rule }
             // Clean's accounting where it ran (a file rejected whole counts its rows, not one), else the tables'.
-            let counted = sourceCounts[name] ?? (accepted + rejects.count, accepted, rejects.count)
+            let counted = SourceAccounting(stageStats[.clean]?.detail ?? [:], source: name)
+                ?? SourceAccounting(read: accepted + rejects.count, kept: accepted, rejected: rejects.count)
             sources.append(SourceSummary(name: name, files: nFiles, bytes: bytes, rowsRead: counted.read,
                                          rowsAccepted: counted.kept, rowsRejected: counted.rejected, rejectsByRule: byRule))
         }
@@ -38,6 +39,35 @@ extension PipelineRunner {
             exitCode: Int(exit.rawValue), startedAt: isoString(startedAt), endedAt: isoString(ended),
             durationSeconds: ended.timeIntervalSince(startedAt), configHash: loaded.configHash, threads: threads,
             stages: stages, sources: sources, kpis: kpis, warehouse: warehousePath, message: message)
+    }
+}
+
+/// One source's row accounting as clean records it in its stage detail (`<source>.rows_read`, `.rows_kept`,
+/// `.rows_rejected`; extract adds `<source>.files` and `.bytes`): the one writer and reader of those keys, for the
+/// run's summary and for a report rebuilt from the ledger.
+struct SourceAccounting {
+    var read: Int, kept: Int, rejected: Int
+    var files: Int?, bytes: Int64?
+
+    init(read: Int, kept: Int, rejected: Int) { (self.read, self.kept, self.rejected) = (read, kept, rejected) }
+
+    /// Nil when the detail holds no accounting for `source` (runs recorded before it).
+    init?(_ detail: [String: String], source: String) {
+        func n(_ key: String) -> Int? { detail["\(source).\(key)"].flatMap { Int($0) } }
+        guard let read = n("rows_read"), let kept = n("rows_kept"), let rejected = n("rows_rejected") else { return nil }
+        self.init(read: read, kept: kept, rejected: rejected)
+        (files, bytes) = (n("files"), n("bytes").map(Int64.init))
+    }
+
+    /// The sources a detail holds accounting for, in name order.
+    static func sources(in detail: [String: String]) -> [String] {
+        detail.keys.filter { $0.hasSuffix(".rows_read") }.map { String($0.dropLast(".rows_read".count)) }.sorted()
+    }
+
+    static func record(source: String, read: Int, kept: Int, rejected: Int, into detail: inout [String: String]) {
+        detail["\(source).rows_read"] = "\(read)"
+        detail["\(source).rows_kept"] = "\(kept)"
+        detail["\(source).rows_rejected"] = "\(rejected)"
     }
 }
 

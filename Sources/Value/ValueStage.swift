@@ -484,13 +484,7 @@ public enum ValueStage {
         // High means above the threshold quantile (linear interpolation, as numpy). Ties at it are low: with more
         // than half the customers never buying, the median is their shared score, and ">=" made every one of
         // them high-value ("strategic" prospects).
-        func cut(_ v: [Double]) -> Double {
-            let s = v.sorted()
-            guard !s.isEmpty else { return 0 }
-            let pos = q.threshold * Double(s.count - 1), lo = Int(pos.rounded(.down)), hi = min(lo + 1, s.count - 1)
-            return s[lo] + (pos - Double(lo)) * (s[hi] - s[lo])
-        }
-        let vc = cut(value), mc = cut(match)
+        let vc = Quantiles.linear(value.sorted(), q.threshold), mc = Quantiles.linear(match.sorted(), q.threshold)
         table.append(Column("value_score", double: value))
         table.append(Column("match_score", double: match))
         table.append(Column("quadrant", strings: (0..<n).map { i in
