@@ -417,12 +417,12 @@ final class FileExtractor {
             layout.expectedFields = names.count
             layout.headerNames = names
             layout.headerFirst = Array((names.first ?? "").utf8)
-            // A name given twice is ambiguous only when a declared column reads it (or every column must be
-            // declared): exports with two undeclared "Name" columns are read.
             // Every other byte NUL: UTF-16 text without its byte-order mark (with one it is converted).
             if names.contains(where: { $0.utf8.contains(0) }) {
                 throw InputFileError(path: path, message: "1:1: the header holds NUL bytes: the file looks like UTF-16 without a byte-order mark; convert it to UTF-8 (iconv -f UTF-16LE -t UTF-8) or save it with a byte-order mark")
             }
+            // A name given twice is ambiguous only when a declared column reads it (or every column must be
+            // declared): exports with two undeclared "Name" columns are read.
             var seen: Set<String> = []
             let read = Set(decls.map(\.sourceName))
             for n in names where !seen.insert(n).inserted && (read.contains(n) || source.extraColumns == .error) {
