@@ -68,7 +68,7 @@ struct Layout: Sendable {
         var sources = "", fill = "null"
         func add(_ name: String, _ family: String, _ unit: String, _ window: Int?, _ desc: String, int: Bool = false,
                  zero: Bool = false) {
-            // Labels from the data (categories, devices) may slug to the same name: keep names unique.
+            // A last guard: names from labels are made unique per list first (`uniqueSlugs`).
             var name = name, k = 2
             while used.contains(name) { name = "\(name)_\(k)"; k += 1 }
             used.insert(name)
@@ -113,37 +113,38 @@ struct Layout: Sendable {
                 }
             }
             // Device and referrer mix per window: shares of the window's sessions (null without sessions).
+            let deviceSlugs = uniqueSlugs(ctx.topDevices.map(\.name)), referrerSlugs = uniqueSlugs(ctx.topReferrers.map(\.name))
             for w in windows {
                 deviceBlocks.append(specs.count)
                 sources = sessionCols + ", sessions.device"
-                for d in ctx.topDevices {
-                    add("device_share_\(slug(d.name))\(suffix(w))", "clickstream", "share", w, "Share of sessions on \(d.name) \(span(w))")
+                for (d, s) in zip(ctx.topDevices, deviceSlugs) {
+                    add("device_share_\(s)\(suffix(w))", "clickstream", "share", w, "Share of sessions on \(d.name) \(span(w))")
                 }
                 sources = sessionCols + ", sessions.referrer"
-                for r in ctx.topReferrers {
-                    add("referrer_share_\(slug(r.name))\(suffix(w))", "clickstream", "share", w, "Share of sessions arriving from \(r.name) \(span(w))")
+                for (r, s) in zip(ctx.topReferrers, referrerSlugs) {
+                    add("referrer_share_\(s)\(suffix(w))", "clickstream", "share", w, "Share of sessions arriving from \(r.name) \(span(w))")
                 }
             }
         }
         if fam.clickstream && ctx.hasEvents {
+            let typeSlugs = uniqueSlugs(ctx.eventTypes)
             for w in windows {
                 eventBlocks.append(specs.count)
                 sources = "events.customer_id, events.occurred_at, events.event_type"
-                for t in ctx.eventTypes {
-                    add("events_\(slug(t))\(suffix(w))", "clickstream", "count", w, "Events of type \(t) \(span(w))", int: true, zero: true)
+                for (t, s) in zip(ctx.eventTypes, typeSlugs) {
+                    add("events_\(s)\(suffix(w))", "clickstream", "count", w, "Events of type \(t) \(span(w))", int: true, zero: true)
                 }
             }
         }
         if fam.categories && !ctx.topCategories.isEmpty {
             categoryStart = specs.count
             sources = "\(orderCols), orders.category, \(money)"
-            for c in ctx.topCategories {
-                let name = ctx.categoryNames[Int(c)]
-                add("category_spend_share_\(slug(name))", "categories", "share", nil, "Share of net revenue spent on \(name)")
+            let names = ctx.topCategories.map { ctx.categoryNames[Int($0)] }, slugs = uniqueSlugs(names)
+            for (name, s) in zip(names, slugs) {
+                add("category_spend_share_\(s)", "categories", "share", nil, "Share of net revenue spent on \(name)")
             }
-            for c in ctx.topCategories {
-                let name = ctx.categoryNames[Int(c)]
-                add("category_order_share_\(slug(name))", "categories", "share", nil, "Share of completed orders containing \(name)")
+            for (name, s) in zip(names, slugs) {
+                add("category_order_share_\(s)", "categories", "share", nil, "Share of completed orders containing \(name)")
             }
             add("favourite_category", "categories", "code", nil,
                 "Rank (0 = the shop's top category) of the category with the customer's highest spend, among the top categories: \(ctx.topCategories.map { ctx.categoryNames[Int($0)] }.joined(separator: ", "))", int: true)
@@ -213,6 +214,20 @@ struct Layout: Sendable {
             sources = "\(orderCols), \(money)"
             add("value_transaction", "value", "score", nil, "Transaction value: (1 - return rate) × (1 - cancellation rate) / (1 + purchase irregularity)")
         }
+    }
+}
+
+/// Slugs of a list of labels, unique within the list: a label whose slug is taken gets `_2`, `_3`, ... on its
+/// slug, before any window suffix, so `Add to cart` and `add-to-cart` give `events_add_to_cart_7d` and
+/// `events_add_to_cart_2_7d` and a `*_7d` glob still finds both.
+func uniqueSlugs(_ labels: [String]) -> [String] {
+    var used = Set<String>()
+    return labels.map { label in
+        let base = slug(label)
+        var s = base, k = 2
+        while used.contains(s) { s = "\(base)_\(k)"; k += 1 }
+        used.insert(s)
+        return s
     }
 }
 

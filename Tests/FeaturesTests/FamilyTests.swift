@@ -213,6 +213,26 @@ struct FamilyTests {
         Self.expectClose(t, "events_t20_all", "A", 21)
     }
 
+    /// Labels that slug alike get `_2` on the slug, before the window, in every window: a `*_7d` glob finds them all.
+    @Test func labelsThatSlugAlikeKeepTheirWindowLast() throws {
+        let o = Self.orders([("A", "1", 2, 12, 1000, "Home & Garden", "completed"), ("A", "2", 3, 12, 500, "home-garden", "completed")])
+        let types = ["Add to cart", "add-to-cart", "add_to_cart_2", "add-to-cart"]
+        let events = Table(name: "stg_events", columns: [
+            Column("customer_id", strings: types.map { _ in "A" }),
+            Column("occurred_at", .timestamp, int64: types.map { _ in Self.at(1, hour: 9) }),
+            Column("event_type", .string, strings: types),
+        ])
+        let t = try Self.build(FeatureInputs(orders: o, events: events))
+        let week = t.columns.map(\.name).filter { $0.hasPrefix("events_") && $0.hasSuffix("_7d") }
+        // Data types sort by name: "Add to cart", "add-to-cart", "add_to_cart_2".
+        #expect(week == ["events_add_to_cart_7d", "events_add_to_cart_2_7d", "events_add_to_cart_2_2_7d"])
+        Self.expectClose(t, "events_add_to_cart_2_all", "A", 2)    // add-to-cart, twice
+        Self.expectClose(t, "events_add_to_cart_2_2_30d", "A", 1)
+        let shares = t.columns.map(\.name).filter { $0.hasPrefix("category_spend_share_") }
+        #expect(Set(shares) == ["category_spend_share_home_garden", "category_spend_share_home_garden_2"])
+        #expect(t.columns.allSatisfy { !$0.name.hasSuffix("d_2") })
+    }
+
     // MARK: categories
 
     @Test func categoryMixByHand() throws {
