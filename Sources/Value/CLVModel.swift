@@ -10,6 +10,9 @@ public struct CalibrationSummary: Sendable {
     public var histories: [PurchaseHistory]
     /// Purchase days in the holdout (calibration end, observation end].
     public var holdout: [Double]
+    /// Mean value of a purchase day over all customers' calibration days, first ones included: the expected
+    /// order value when no customer has a repeat purchase to fit Gamma-Gamma on.
+    public var purchaseDayMean: Double = 0
 
     /// - Parameters:
     ///   - customer, day, amount: one entry per transaction (day = days since epoch).
@@ -32,6 +35,7 @@ public struct CalibrationSummary: Sendable {
             days[k][day[i], default: 0] += amount[i]
         }
         var outNames: [String] = [], histories: [PurchaseHistory] = [], holdout: [Double] = []
+        var total = 0.0, purchaseDays = 0
         // Deterministic order: by customer id (numeric ids compare numerically).
         let order = names.indices.sorted {
             if let a = Int(names[$0]), let b = Int(names[$1]) { return a < b }
@@ -42,6 +46,8 @@ public struct CalibrationSummary: Sendable {
             let calibration = byDay.keys.filter { $0 <= calibrationEnd }.sorted()
             guard let first = calibration.first, let last = calibration.last else { continue }
             let repeats = calibration.dropFirst()
+            total += calibration.reduce(0) { $0 + byDay[$1]! }
+            purchaseDays += calibration.count
             let monetary = repeats.isEmpty ? 0 : repeats.reduce(0) { $0 + byDay[$1]! } / Double(repeats.count)
             outNames.append(names[k])
             histories.append(PurchaseHistory(x: Double(repeats.count), tx: Double(last - first) / unitDays,
@@ -50,6 +56,7 @@ public struct CalibrationSummary: Sendable {
             holdout.append(Double(hold))
         }
         (customers, self.histories, self.holdout) = (outNames, histories, holdout)
+        purchaseDayMean = purchaseDays > 0 ? total / Double(purchaseDays) : 0
     }
 }
 
@@ -75,11 +82,12 @@ public struct CLVFit: Sendable {
         expectedPurchases = summary.histories.map { max(0, m.expectedPurchases($0, within: horizonUnits)) }
         // A degenerate spend model (q ≤ 1: no finite population mean; or a parameter run off to an extreme,
         // which happens when spend barely varies between customers) would give meaningless values:
-        // fall back to each customer's observed mean, and the repeaters' mean for the rest.
+        // fall back to each customer's observed mean, and the repeaters' mean for the rest (without repeaters, the
+        // mean purchase day: it was 0, so a shop of one-time buyers had no CLV at all).
         let degenerate = g.q <= 1 || [g.p, g.q, g.gamma].contains { !$0.isFinite || abs(log($0)) > 15 }
         if degenerate {
             let repeaters = summary.histories.filter { $0.x > 0 && $0.monetary > 0 }
-            let mean = repeaters.isEmpty ? 0 : repeaters.reduce(0) { $0 + $1.monetary } / Double(repeaters.count)
+            let mean = repeaters.isEmpty ? max(0, summary.purchaseDayMean) : repeaters.reduce(0) { $0 + $1.monetary } / Double(repeaters.count)
             expectedAverageValue = summary.histories.map { $0.x > 0 && $0.monetary > 0 ? $0.monetary : mean }
             fallbackWarning = "the Gamma-Gamma fit is degenerate (p \(g.p), q \(g.q), v \(g.gamma)); expected order values use observed means instead"
         } else {

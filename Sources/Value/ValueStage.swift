@@ -431,6 +431,11 @@ public enum ValueStage {
         summary.customers = buyers.map { f["customer_id"]!.string(at: $0) ?? "" }
         summary.histories = histories
         summary.holdout = histories.map { _ in 0 }
+        // Net revenue over purchase days (x + 1 each) of the buyers: the expected order value without repeaters.
+        if let mon = f["monetary"] {
+            let days = buyers.reduce(0.0) { $0 + xs.double(at: $1)! + 1 }
+            summary.purchaseDayMean = buyers.reduce(0.0) { $0 + (mon.double(at: $1) ?? 0) } / max(days, 1)
+        }
         let fit = CLVFit(summary, horizonUnits: Double(config.clv.expectedPurchasesDays) / unit, months: config.clv.horizonMonths,
                          monthlyDiscount: config.clv.discountRate, unitsPerMonth: config.clv.timeUnit == "week" ? 4.345 : 30)
         var alive = [Double](repeating: 0, count: n), purchases = alive, value = alive, clv = alive
