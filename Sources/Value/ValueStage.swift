@@ -257,8 +257,14 @@ public enum ValueStage {
     /// The segment of 5-level scores r and f (1…5).
     public static func segment(r: Int, f: Int) -> String { segmentGrid[5 - r][f - 1] }
 
-    /// Quantile scores 1…`bins` where equal values always get equal scores:
-    /// score = 1 + ⌊bins × (number of values strictly below x) / n⌋.
+    /// Quantile scores 1…`bins` where equal values always get equal scores, from each value's mid-rank
+    /// percentile (the textbook percentile rank: values below it, plus half the values equal to it, over n):
+    /// score = 1 + ⌊bins × (below + equal / 2) / n⌋, at most `bins`.
+    ///
+    /// The earlier score counted only the values below, so a tie took the lowest score its group spans: when every
+    /// buyer had spent the same, all scored 1 and were "Hibernating" (and in the reactivation campaign); with
+    /// fewer buyers than bins the best could never score `bins`. Mid-rank puts an all-equal group in the middle
+    /// and the best of three buyers at the top.
     /// - Complexity: O(n log n).
     public static func quantileScores(_ values: [Double], bins: Int) -> [Int] {
         let n = values.count
@@ -267,7 +273,11 @@ public enum ValueStage {
         return values.map { x in
             var lo = 0, hi = n
             while lo < hi { let m = (lo + hi) / 2; if sorted[m] < x { lo = m + 1 } else { hi = m } }
-            return min(bins, 1 + (bins * lo) / n)
+            let below = lo
+            hi = n
+            while lo < hi { let m = (lo + hi) / 2; if sorted[m] <= x { lo = m + 1 } else { hi = m } }
+            let equal = lo - below
+            return min(bins, 1 + (bins * (2 * below + equal)) / (2 * n))
         }
     }
 

@@ -8,8 +8,17 @@ struct QuantileScoreTests {
         let values: [Double] = [1, 1, 1, 1, 1, 1, 2, 3, 4, 5]
         let s = ValueStage.quantileScores(values, bins: 5)
         #expect(Set(s[0..<6]).count == 1)
-        #expect(s[0] == 1)
-        #expect(s == [1, 1, 1, 1, 1, 1, 4, 4, 5, 5])
+        // The six ones' mid-rank percentile is 3/10: score 2 (counting only the values below gave them 1).
+        #expect(s == [2, 2, 2, 2, 2, 2, 4, 4, 5, 5])
+    }
+
+    /// All equal: the middle score, for any number of buyers (it was 1: everyone "Hibernating"). Fewer buyers than
+    /// bins: the best still gets the top score (with three it got 4).
+    @Test func tiesScoreInTheMiddleAndFewBuyersReachTheTop() {
+        for n in [1, 2, 4, 37] { #expect(ValueStage.quantileScores(Array(repeating: 10, count: n), bins: 5) == Array(repeating: 3, count: n)) }
+        #expect(ValueStage.quantileScores([300, 200, 100], bins: 5) == [5, 3, 1])
+        #expect(ValueStage.quantileScores([2, 1], bins: 5) == [4, 2])
+        #expect(ValueStage.quantileScores([7, 7, 7], bins: 4) == [3, 3, 3])
     }
 
     @Test func scoresAreMonotoneAndUseEveryBinOnDistinctValues() {
