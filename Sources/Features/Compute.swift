@@ -307,7 +307,7 @@ func computeCustomer(_ c: Int, _ ctx: Context, _ L: Layout, _ row: UnsafeMutable
             }
             let n = Double(completed.count)
             for d in 0..<7 { put(t + d, Double(dow[d]) / n) }
-            for h in 0..<4 { put(t + 7 + h, Double(hours[h]) / n) }
+            if ctx.orderTimesHaveHours { for h in 0..<4 { put(t + 7 + h, Double(hours[h]) / n) } }
             put(t + 11, Double(dow[5] + dow[6]) / n)
         }
         if completed.count >= 2 {

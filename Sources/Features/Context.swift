@@ -26,6 +26,9 @@ struct Context: Sendable {
     let topCategories: [Int32]
     /// Order status values no `statuses` list names (counted as completed), most lines first.
     let unlistedStatuses: [(value: String, lines: Int)]
+    /// `ordered_at` is a timestamp, not a date: orders have a time of day (the hour shares are null without one;
+    /// a date read as its midnight put every order in the night).
+    let orderTimesHaveHours: Bool
 
     // Sessions before the cutoff, per customer (in input order; no feature depends on their order).
     let hasSessions: Bool
@@ -70,6 +73,7 @@ struct Context: Sendable {
         // Every instant becomes local wall-clock time in the declared zone; the cutoff is local midnight
         // after the as-of day. Dates (signup_date, date-typed ordered_at) are already local days.
         let clock = LocalClock(configuration.zone) ?? LocalClock("UTC")!
+        orderTimesHaveHours = ot.type != .date
         let orderTimes: [Int64] = ot.type == .date ? ot.int64Values.map { $0 * microsPerDay } : clock.local(ot.int64Values)
         let price = o["unit_price"], amount = o["amount"]
         guard price != nil || amount != nil else {

@@ -156,7 +156,8 @@ struct Layout: Sendable {
                 add("dow_share_\(d)", "timing", "share", nil, "Share of completed orders placed on \(d) (\(zone))")
             }
             for (b, hours) in [("night", "0-6h"), ("morning", "6-12h"), ("afternoon", "12-18h"), ("evening", "18-24h")] {
-                add("hour_share_\(b)", "timing", "share", nil, "Share of completed orders placed in the \(b) (\(hours) \(zone))")
+                add("hour_share_\(b)", "timing", "share", nil, "Share of completed orders placed in the \(b) (\(hours) \(zone))"
+                    + (ctx.orderTimesHaveHours ? "" : "; null: orders.ordered_at is a date, without a time of day"))
             }
             add("weekend_share", "timing", "share", nil, "Share of completed orders placed on Saturday or Sunday (\(zone))")
             add("interval_mean_days", "timing", "days", nil, "Mean days between consecutive completed orders")

@@ -233,6 +233,24 @@ struct FamilyTests {
         #expect(t.columns.allSatisfy { !$0.name.hasSuffix("d_2") })
     }
 
+    /// A date-typed `ordered_at` has no time of day: the hour shares are null (they were all "night", the date read as
+    /// its midnight), and the catalog says why; the weekday shares still count.
+    @Test func hourSharesAreNullWhenOrderTimesAreDates() throws {
+        var o = Self.orders([("A", "1", 2, 0, 1000, "books", "completed"), ("A", "2", 6, 0, 500, "books", "completed")])
+        o.replace(Column("ordered_at", .date, int64: [Self.base - 2, Self.base - 6]))
+        let r = try FeatureBuilder.build(FeatureInputs(orders: o), asOf: asOf, configuration: Configuration(), threads: 1)
+        for b in ["night", "morning", "afternoon", "evening"] {
+            Self.expectClose(r.features, "hour_share_\(b)", "A", nil)
+            let row = (0..<r.catalog.rowCount).first { r.catalog["name"]!.string(at: $0) == "hour_share_\(b)" }!
+            #expect(r.catalog["description"]!.string(at: row)!.hasSuffix("null: orders.ordered_at is a date, without a time of day"))
+        }
+        Self.expectClose(r.features, "dow_share_sun", "A", 0.5)   // day 2 is a Sunday, day 6 a Wednesday
+        Self.expectClose(r.features, "dow_share_wed", "A", 0.5)
+        // With timestamps the shares are there.
+        let t = try Self.build(FeatureInputs(orders: Self.orders([("A", "1", 2, 20, 1000, "books", "completed")])))
+        Self.expectClose(t, "hour_share_evening", "A", 1)
+    }
+
     // MARK: categories
 
     @Test func categoryMixByHand() throws {
