@@ -3,6 +3,7 @@ public import CVMCore
 import Cluster
 import Extract
 import Value
+import Report
 
 /// A config that decoded and passed every check, with its paths resolved.
 public struct LoadedConfig: Sendable {
@@ -138,10 +139,41 @@ public enum ConfigLoader {
         if !c.sources.isEmpty { checkStages(c, d) }
         if let root = c.dataRoot { confine(loaded, root: root, d) }
         for (i, why) in c.stages.value.rfm.unreachableRules() { d.warning("stages.value.rfm.segments[\(i)]", why) }
+        checkCampaigns(c, d)
         if c.privacy.listed, !c.sources.isEmpty {
             let declared = Set(pseudonymizedColumns(c))
             for name in c.privacy.pseudonymize where !declared.contains(name) {
                 d.warning("privacy.pseudonymize", "no source declares a column \"\(name)\", so nothing is pseudonymised under that name; use the column's name under sources.<name>.columns (not its header)")
+            }
+        }
+    }
+
+    /// Campaign conditions name columns of `customer_value` and, for its labelled columns, values they can hold: a
+    /// misspelt column or value gave an empty list without a word.
+    static func checkCampaigns(_ c: PipelineConfig, _ d: ConfigDecoder) {
+        let value = c.stages.value
+        let columns = value.customerValueColumns
+        for (name, action) in c.campaigns.actions {
+            for (column, condition) in action.conditions {
+                let key = "campaigns.actions.\(name).where.\(column)"
+                guard columns.contains(column) else {
+                    let near = suggestion(for: column, among: columns) ?? columns.first { $0.hasPrefix(column) }
+                    d.error(key, "customer_value has no column \"\(column)\"" + (near.map { "; did you mean \"\($0)\"?" } ?? "")
+                                 + " (its columns: \(columns.joined(separator: ", ")))")
+                    continue
+                }
+                if case .oneOf(let values) = condition, let known = value.vocabulary(of: column) {
+                    let flag = ["pareto_top20", "tier_at_risk"].contains(column)   // matched as 1/0 or true/false, any case
+                    for v in values where !known.contains(flag ? v.lowercased() : v) {
+                        let near = suggestion(for: v, among: known)
+                        d.error(key, "\"\(v)\" is never a value of \(column)" + (near.map { "; did you mean \"\($0)\"?" } ?? "")
+                                     + " (its values: \(known.joined(separator: ", ")))")
+                    }
+                }
+                if case .range = condition, value.vocabulary(of: column) != nil, !["pareto_top20", "tier_at_risk"].contains(column) {
+                    // A label has no number: a range never matches.
+                    d.error(key, "\(column) holds labels, not numbers; list the values instead of {min:, max:}")
+                }
             }
         }
     }

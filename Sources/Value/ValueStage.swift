@@ -229,6 +229,35 @@ public struct Configuration: Decodable, Sendable {
     }
 }
 
+extension Configuration {
+    /// The columns `customer_value` has under this configuration, in order (the tier columns need the tier window
+    /// among the feature windows; without it they are left out, with a warning). Campaign conditions are checked
+    /// against them when the config is read.
+    public var customerValueColumns: [String] {
+        ["customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "rfm_code", "rfm_segment",
+         "revenue_rank", "revenue_share_cum", "pareto_top20"]
+            + (clv.enabled ? ["p_alive", "expected_purchases", "expected_avg_value", "clv", "churn_risk", "churn_band"] : [])
+            + ["lifecycle_stage", "tier", "tier_at_risk", "value_score", "match_score", "quadrant"]
+    }
+
+    /// The values a column of `customer_value` can hold under this configuration, for the columns with a fixed
+    /// vocabulary (nil for the others: numbers and ids).
+    public func vocabulary(of column: String) -> [String]? {
+        switch column {
+        case "rfm_segment":
+            let named = rfm.segments.map { $0.map(\.name) + [rfm.fallback] } ?? ValueStage.segmentGrid.flatMap { $0 }
+            var seen = Set<String>()
+            return (named + ["No Purchases"]).filter { seen.insert($0).inserted }
+        case "lifecycle_stage": return ["prospect", "new", "reactivated", "active", "loyal", "at_risk", "churned"]
+        case "churn_band": return clv.enabled ? ["low", "medium", "high"] : nil
+        case "quadrant": return ["strategic", "profit", "potential", "ordinary"]
+        case "tier": return tiers.levels.map(\.name)
+        case "pareto_top20", "tier_at_risk": return ["0", "1", "true", "false"]
+        default: return nil
+        }
+    }
+}
+
 /// What the value stage produces.
 public struct ValueOutput: Sendable {
     /// `customer_value`: RFM, lifecycle, Pareto, and when possible P(alive), expected purchases, CLV, churn risk, quadrant.

@@ -378,3 +378,31 @@ struct OneTimeBuyersTests {
         }
     }
 }
+
+/// `customerValueColumns` (what campaign conditions are checked against) is what the value stage builds.
+struct CustomerValueColumnsTests {
+    @Test(arguments: [true, false])
+    func theDeclaredColumnsAreTheTablesColumns(clv: Bool) throws {
+        let n = 6
+        let f = Table(name: "customer_features", columns: [
+            Column("customer_id", strings: (0..<n).map { "C\($0)" }),
+            Column("recency_days", .int, int64: [1, 5, 20, 60, 200, 400]),
+            Column("frequency", .int, int64: [5, 3, 2, 1, 2, 1]),
+            Column("monetary", double: [500, 300, 120, 40, 90, 30]),
+            Column("revenue_sum_365d", double: [500, 300, 120, 40, 90, 0]),
+            Column("orders_count_365d", .int, int64: [5, 3, 2, 1, 2, 0]),
+            Column("clv_repeat_days", .int, int64: [4, 2, 1, 0, 1, 0]),
+            Column("clv_recency_days", .int, int64: [300, 200, 100, 0, 150, 0]),
+            Column("clv_age_days", .int, int64: [301, 205, 120, 60, 350, 400]),
+            Column("clv_repeat_value", double: [100, 100, 60, 0, 45, 0]),
+        ])
+        var config = Configuration()
+        config.clv.enabled = clv
+        let v = try ValueStage.run(features: f, asOf: CivilDate(year: 2026, month: 6, day: 30), configuration: config).customerValue
+        #expect(v.columnNames == config.customerValueColumns)
+        for column in v.columnNames {
+            guard let known = config.vocabulary(of: column) else { continue }
+            for i in 0..<n { if let s = v[column]!.formatted(at: i) as String?, !s.isEmpty { #expect(known.contains(s), "\(column): \(s)") } }
+        }
+    }
+}
