@@ -7,7 +7,10 @@ import Glibc
 ///
 /// Supports `*`, `?`, `[abc]` within a path component (via `fnmatch`) and `**`
 /// for any number of folders. Hidden entries match only patterns that start with
-/// a dot. Returns sorted, de-duplicated paths: the deterministic read order.
+/// a dot. `**` does not descend into symbolic links to folders (as bash's globstar):
+/// a `latest -> 2026/06` link read the month twice, and a link to a parent every file
+/// dozens of times. Returns sorted paths, one per file (`uniqueFiles`): the
+/// deterministic read order.
 /// - Throws: never for missing folders (they match nothing); reserved for future checks.
 public func expandGlob(_ pattern: String, baseDirectory: String) throws -> [String] {
     let isAbsolute = pattern.hasPrefix("/")
@@ -18,6 +21,11 @@ public func expandGlob(_ pattern: String, baseDirectory: String) throws -> [Stri
     func isDir(_ p: String) -> Bool {
         var d: ObjCBool = false
         return FileManager.default.fileExists(atPath: p, isDirectory: &d) && d.boolValue
+    }
+    /// A real folder, not a link to one: what `**` descends into.
+    func isRealDir(_ p: String) -> Bool {
+        var st = stat()
+        return lstat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
     func walk(_ dir: String, _ i: Int) {
         if i == parts.count {
@@ -31,7 +39,7 @@ public func expandGlob(_ pattern: String, baseDirectory: String) throws -> [Stri
                 guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
                 for e in entries.sorted() where !e.hasPrefix(".") {
                     let p = join(dir, e)
-                    if isDir(p) { walk(p, i) } else { out.insert(p) }
+                    if isRealDir(p) { walk(p, i) } else if !isDir(p) { out.insert(p) }
                 }
                 return
             }
@@ -39,7 +47,7 @@ public func expandGlob(_ pattern: String, baseDirectory: String) throws -> [Stri
             guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
             for e in entries.sorted() where !e.hasPrefix(".") {
                 let p = join(dir, e)
-                if isDir(p) { walk(p, i) }
+                if isRealDir(p) { walk(p, i) }
             }
             return
         }
@@ -57,5 +65,16 @@ public func expandGlob(_ pattern: String, baseDirectory: String) throws -> [Stri
         }
     }
     walk(root, 0)
-    return out.map { URL(fileURLWithPath: $0).standardized.path }.sorted()
+    return uniqueFiles(Set(out.map { URL(fileURLWithPath: $0).standardized.path }).sorted())
+}
+
+/// The paths in order, each file once: a path naming a file an earlier path names (through a symbolic link or a
+/// hard link: the same device and inode) is left out, so no file's rows are read twice.
+public func uniqueFiles(_ paths: [String]) -> [String] {
+    var seen = Set<[UInt64]>()
+    return paths.filter { p in
+        var st = stat()
+        guard stat(p, &st) == 0 else { return true }
+        return seen.insert([UInt64(st.st_dev), UInt64(st.st_ino)]).inserted
+    }
 }

@@ -40,6 +40,21 @@ struct GlobTests {
         #expect(try expandGlob(pattern, baseDirectory: base) == expected.map { "\(base)/\($0)" })
     }
 
+    /// `**` does not descend into links to folders (a `latest` link read a month twice, a link to a parent every file
+    /// dozens of times); a file reached by two paths is read once; a path written through a link still works.
+    @Test func doubleStarSkipsFolderLinksAndEachFileComesOnce() throws {
+        let base = try tree(Self.files)
+        let fm = FileManager.default
+        try fm.createSymbolicLink(atPath: "\(base)/a/latest", withDestinationPath: "2026")
+        try fm.createSymbolicLink(atPath: "\(base)/a/2025/loop", withDestinationPath: "..")
+        try fm.createSymbolicLink(atPath: "\(base)/a/2026/zz-same.csv.gz", withDestinationPath: "x1.csv.gz")
+        let expected = ["a/2025/deep/er/z.csv.gz", "a/2025/y.csv.gz", "a/2026/x1.csv.gz", "a/2026/x10.csv.gz", "a/2026/x2.csv.gz", "a/top.csv.gz"]
+        #expect(try expandGlob("a/**/*.csv.gz", baseDirectory: base) == expected.map { "\(base)/\($0)" })
+        #expect(try expandGlob("a/**", baseDirectory: base).filter { $0.hasSuffix(".gz") } == expected.map { "\(base)/\($0)" })
+        #expect(try expandGlob("a/latest/x?.csv.gz", baseDirectory: base) == ["\(base)/a/latest/x1.csv.gz", "\(base)/a/latest/x2.csv.gz"])
+        #expect(uniqueFiles(["\(base)/a/latest/x1.csv.gz", "\(base)/a/2026/x1.csv.gz", "\(base)/b.txt"]) == ["\(base)/a/latest/x1.csv.gz", "\(base)/b.txt"])
+    }
+
     @Test func hiddenFilesAndFoldersAreSkippedByWildcards() throws {
         let base = try tree(Self.files)
         let all = try expandGlob("**/*", baseDirectory: base)
