@@ -247,6 +247,12 @@ public struct SourceSpec: Decodable, Sendable {
         if let f = freshness, columns[f.column] == nil {
             throw ConfigValueError("freshness.column: unknown column \"\(f.column)\" (declared: \(columns.map(\.key).joined(separator: ", ")))")
         }
+        if let f = freshness, let t = columns[f.column]?.type, t != .date, t != .timestamp {
+            // Every run failed as stale data (exit 65) instead.
+            let times = columns.filter { $0.value.type == .date || $0.value.type == .timestamp }.map(\.key)
+            throw ConfigValueError("freshness.column: \(f.column) is a \(t.rawValue) column; name a date or timestamp column"
+                                   + (times.isEmpty ? "" : " (declared: \(times.joined(separator: ", ")))"))
+        }
     }
 
     /// The typed schema of this source's table (canonical names, declaration order).
@@ -499,7 +505,8 @@ public struct Freshness: Decodable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         column = try c.decode(String.self, forKey: .column)
         maxAgeHours = try c.decode(Double.self, forKey: .maxAgeHours)
-        if maxAgeHours <= 0 { throw ConfigValueError("max_age_hours must be positive") }
+        // At most 100 years of hours: larger ages overflowed the limit in microseconds (a crash, exit 132).
+        if !(maxAgeHours > 0 && maxAgeHours <= 876_600) { throw ConfigValueError("max_age_hours must be above 0 and at most 876600 (100 years), found \(formatDouble(maxAgeHours))") }
     }
 }
 

@@ -63,7 +63,8 @@ public struct SessionConfiguration: Decodable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         source = try c.decode(String.self, forKey: .source)
         gapMinutes = try c.decodeIfPresent(Int.self, forKey: .gapMinutes) ?? 30
-        if gapMinutes < 1 { throw ConfigValueError("gap_minutes must be at least 1, found \(gapMinutes)") }
+        // At most a year: larger gaps overflowed the sessionizer's microseconds (a crash, exit 132).
+        if !(1...527_040).contains(gapMinutes) { throw ConfigValueError("gap_minutes must be between 1 and 527040 (a year), found \(gapMinutes)") }
         splitAtMidnight = try c.decodeIfPresent(Bool.self, forKey: .splitAtMidnight) ?? false
         zone = try c.decodeIfPresent(ZoneName.self, forKey: .zone)?.name
         visitor = try c.decodeIfPresent(String.self, forKey: .visitor)

@@ -111,8 +111,9 @@ public struct Configuration: Decodable, Sendable {
         events = try c.decodeIfPresent(String.self, forKey: .events)
         customers = try c.decodeIfPresent(String.self, forKey: .customers)
         if let w = try c.decodeIfPresent([Int].self, forKey: .windows) {
-            if w.isEmpty || w.contains(where: { $0 < 1 }) || Set(w).count != w.count {
-                throw ConfigValueError("windows must be distinct whole numbers of days, each at least 1")
+            // At most 100 years: a huge window asked for an allocation of that many days (a crash, exit 134).
+            if w.isEmpty || w.contains(where: { !(1...36_525).contains($0) }) || Set(w).count != w.count {
+                throw ConfigValueError("windows must be distinct whole numbers of days, each between 1 and 36525 (100 years)")
             }
             windows = w.sorted()
         }

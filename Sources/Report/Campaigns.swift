@@ -121,7 +121,7 @@ public struct CampaignConfiguration: Decodable, Sendable {
         suggestions = try c.decodeIfPresent(Int.self, forKey: .suggestions) ?? suggestions
         if !(0...20).contains(suggestions) { throw ConfigValueError("suggestions must be between 0 and 20, found \(suggestions)") }
         windowDays = try c.decodeIfPresent(Int.self, forKey: .windowDays) ?? windowDays
-        if windowDays < 1 { throw ConfigValueError("window_days must be at least 1") }
+        if !(1...36_525).contains(windowDays) { throw ConfigValueError("window_days must be between 1 and 36525 (100 years), found \(windowDays)") }
         ids = try c.decodeIfPresent(IDs.self, forKey: .ids) ?? ids
     }
 }

@@ -127,7 +127,7 @@ public struct Configuration: Decodable, Sendable {
             horizonMonths = try c.decodeIfPresent(Int.self, forKey: .horizonMonths) ?? horizonMonths
             if horizonMonths < 1 || horizonMonths > 120 { throw ConfigValueError("horizon_months must be between 1 and 120") }
             discountRate = try c.decodeIfPresent(Double.self, forKey: .discountRate) ?? discountRate
-            if discountRate < 0 || discountRate >= 1 { throw ConfigValueError("discount_rate is a monthly rate between 0 and 1") }
+            if !(discountRate >= 0 && discountRate < 1) { throw ConfigValueError("discount_rate is a monthly rate, at least 0 and below 1") }
             expectedPurchasesDays = try c.decodeIfPresent(Int.self, forKey: .expectedPurchasesDays) ?? expectedPurchasesDays
         }
     }

@@ -197,6 +197,10 @@ extension CVM {
         @Option(help: "How many runs to list, newest first.")
         var limit: Int = 20
 
+        func validate() throws {
+            if limit < 1 { throw ValidationError("--limit must be at least 1") }
+        }
+
         func run() throws {
             try guarded { print(try listRuns(warehouse: warehouse, limit: limit), terminator: "") }
         }
@@ -250,6 +254,12 @@ extension CVM {
         @Option(help: "Worker threads (default: one per core).")
         var threads: Int?
 
+        func validate() throws {
+            if let customers, customers < 1 { throw ValidationError("--customers must be at least 1") }
+            if let days, !(1...36_525).contains(days) { throw ValidationError("--days must be between 1 and 36525") }
+            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        }
+
         func run() throws {
             try guarded {
                 let summary = try generateShop(preset: preset, customers: customers, days: days, seed: seed, out: out,
@@ -278,6 +288,10 @@ extension CVM {
 
         @Option(help: "Worker threads.")
         var threads: Int?
+
+        func validate() throws {
+            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        }
 
         func run() throws {
             try guarded {
@@ -308,6 +322,10 @@ extension CVM {
 
         @Option(help: "At most this many rows.")
         var limit: Int?
+
+        func validate() throws {
+            if let limit, limit < 0 { throw ValidationError("--limit must be 0 or more") }
+        }
 
         func run() throws {
             try guarded {
@@ -353,6 +371,13 @@ extension CVM {
         @Option(help: "Worker threads (default: one per core).")
         var threads: Int?
 
+        /// The same bounds as the config's `stages.value.clv`.
+        func validate() throws {
+            if !(1...120).contains(horizonMonths) { throw ValidationError("--horizon-months must be between 1 and 120") }
+            if !(discountRate >= 0 && discountRate < 1) { throw ValidationError("--discount-rate must be at least 0 and below 1 (a monthly rate, e.g. 0.01)") }
+            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        }
+
         func run() throws {
             try guarded {
                 let request = CLVRequest(
@@ -393,6 +418,10 @@ extension CVM {
         var labels: String?
         @Option(help: "Write the centroids to this CSV.")
         var centroids: String?
+
+        func validate() throws {
+            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        }
 
         func run() throws {
             try guarded {

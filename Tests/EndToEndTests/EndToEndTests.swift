@@ -181,6 +181,24 @@ struct EndToEndTests {
         #expect(bad.stderr == "error: --as-of \"2026-02-30\" is not a valid date; write YYYY-MM-DD\n")
         #expect(try runCVM(["run", "pipelines/demo.yaml", "--only", "features", "--from", "clean"]).status == 64)
         #expect(try runCVM(["run", "pipelines/demo.yaml", "--threads", "0"]).status == 64)
+        // Values that crashed a command (exit 132) or were taken silently: each is a usage error naming the option.
+        for (args, option) in [(["export", "pipelines/demo.yaml", "--table", "quarantine", "--limit=-1"], "--limit"),
+                               (["generate", "--seed", "1", "--out", "/nonexistent/x", "--days", "0"], "--days"),
+                               (["generate", "--seed", "1", "--out", "/nonexistent/x", "--customers=-5"], "--customers"),
+                               (["generate", "--seed", "1", "--out", "/nonexistent/x", "--threads=-2"], "--threads"),
+                               (["runs", "--warehouse", "x.sqlite", "--limit", "0"], "--limit"),
+                               (["kmeans", "--input", "x.csv", "--k", "2", "--threads=-1"], "--threads"),
+                               (["clv", "--transactions", "t.csv", "--customer", "c", "--date", "d", "--amount", "a",
+                                 "--calibration-end", "2026-01-01", "--discount-rate", "nan"], "--discount-rate"),
+                               (["clv", "--transactions", "t.csv", "--customer", "c", "--date", "d", "--amount", "a",
+                                 "--calibration-end", "2026-01-01", "--horizon-months=-3"], "--horizon-months")] {
+            let r = try runCVM(args)
+            #expect(r.status == 64 && r.stderr.hasPrefix("Error: \(option) must be"), "\(args): \(r.status) \(r.stderr)")
+        }
+        let file = try makeTemporaryDirectory("e2e-gen") + "/a-file"
+        try Data().write(to: URL(fileURLWithPath: file))
+        let onFile = try runCVM(["generate", "--preset", "demo", "--seed", "1", "--out", file])
+        #expect(onFile.status == 74 && onFile.stderr == "\(file): error: --out names a file, not a folder; choose a folder (it is created when missing)\n")
         let missing = try runCVM(["validate", "pipelines/nope.yaml"])
         #expect(missing.status == 66)
         #expect(missing.stderr == "pipelines/nope.yaml: error: no such config file; check the path\n")
