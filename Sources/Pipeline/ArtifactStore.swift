@@ -139,6 +139,36 @@ public struct ArtifactStore: Sendable {
         }
     }
 
+    /// Tidies what runs that died left in the artifacts (called by a run holding the run lock, so no other run is
+    /// writing): a stage folder being built (`<stage>.tmp-<run>`) is removed, and a replaced one (`<stage>.old-...`)
+    /// too, unless the process died between the two renames of `commit`, when the stage has no folder: the newest
+    /// replaced one is then put back (the stage as it was before that run). Such folders stayed for ever for dates
+    /// never rerun (tens of MB each). Returns the folders removed and restored.
+    public func recoverInterrupted() -> (removed: [String], restored: [String]) {
+        let fm = FileManager.default
+        var removed: [String] = [], restored: [String] = []
+        for day in ((try? fm.contentsOfDirectory(atPath: root)) ?? []).sorted() {
+            let dir = "\(root)/\(day)"
+            let names = ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+            for name in names where name.contains(".tmp-") {
+                if (try? fm.removeItem(atPath: "\(dir)/\(name)")) != nil { removed.append("\(dir)/\(name)") }
+            }
+            var olds: [String: [String]] = [:]
+            for name in names where name.contains(".old-") {
+                olds[String(name[..<name.range(of: ".old-")!.lowerBound]), default: []].append(name)
+            }
+            for (stage, list) in olds.sorted(by: { $0.key < $1.key }) {
+                var rest = list.sorted()
+                if !fm.fileExists(atPath: "\(dir)/\(stage)"), let newest = rest.popLast(),
+                   (try? fm.moveItem(atPath: "\(dir)/\(newest)", toPath: "\(dir)/\(stage)")) != nil {
+                    restored.append("\(dir)/\(stage)")
+                }
+                for name in rest where (try? fm.removeItem(atPath: "\(dir)/\(name)")) != nil { removed.append("\(dir)/\(name)") }
+            }
+        }
+        return (removed, restored)
+    }
+
     /// Drops a stage's folder being built (its stage failed before the commit); the stage's older folder stays.
     public func discard(_ staged: StageWrite) {
         if staged.started { try? FileManager.default.removeItem(atPath: staged.tmp) }

@@ -130,6 +130,10 @@ public final class PipelineRunner {
         let warehouse = try Warehouse(path: warehousePath)
         defer { try? warehouse.close() }
         let started = isoNow()
+        // Runs that died (killed, stopped) left their ledger row "running" and their folders being built: this run
+        // holds the lock, so none of them is still going.
+        let interrupted = try warehouse.markInterruptedRuns(by: runID, at: started)
+        let tidied = artifacts.recoverInterrupted()
         try warehouse.recordRunStart(RunRecord(
             runID: runID, pipeline: loaded.config.pipeline, configHash: loaded.configHash, asOf: asOf,
             startedAt: started, endedAt: nil, status: "running", exitCode: nil, threads: threads, message: nil))
@@ -138,6 +142,16 @@ public final class PipelineRunner {
             "stages": "\(selected.map(\.rawValue).joined(separator: ","))",
         ])
         for w in loaded.warnings { logger.warning("\(w.description)") }
+        if !interrupted.isEmpty {
+            logger.warning("earlier runs ended without recording it (killed or stopped); marked interrupted in the ledger",
+                           metadata: ["runs": "\(interrupted.joined(separator: ","))"])
+        }
+        if !tidied.removed.isEmpty || !tidied.restored.isEmpty {
+            let what = "removed folders interrupted runs left in the artifacts"
+                + (tidied.restored.isEmpty ? "" : "; put back stage folders an interrupted commit had moved aside")
+            logger.warning("\(what)",
+                           metadata: ["removed": "\(tidied.removed.count)", "restored": "\(tidied.restored.joined(separator: ","))"])
+        }
 
         var failure: (any Error)?
         for stage in selected {

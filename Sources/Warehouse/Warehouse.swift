@@ -241,6 +241,23 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         }
     }
 
+    /// Marks runs the ledger still shows as running as `interrupted`: called by a run holding the warehouse's run
+    /// lock, so no other run is going on and those processes ended without recording it (killed, SIGINT, SIGTERM,
+    /// a machine that stopped). They stayed "running" for ever. Returns their ids.
+    public func markInterruptedRuns(by runID: String, at time: String) throws -> [String] {
+        try io {
+            try queue.write { db in
+                let ids = try String.fetchAll(db, sql: "SELECT run_id FROM cvm_runs WHERE status = 'running' AND run_id != ? ORDER BY rowid", arguments: [runID])
+                try db.execute(sql: """
+                    UPDATE cvm_runs SET status = 'interrupted', ended_at = ?,
+                      message = 'the process ended before the run did (killed or stopped); found by run ' || ?
+                    WHERE status = 'running' AND run_id != ?
+                    """, arguments: [time, runID, runID])
+                return ids
+            }
+        }
+    }
+
     /// The newest runs first.
     public func runs(limit: Int) throws -> [RunRecord] {
         try io {

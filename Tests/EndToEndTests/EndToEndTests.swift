@@ -204,6 +204,30 @@ struct EndToEndTests {
         #expect(missing.stderr == "pipelines/nope.yaml: error: no such config file; check the path\n")
     }
 
+    /// What a killed run leaves (its ledger row "running", a stage folder half built, a stage folder moved aside
+    /// between the two renames of a commit) is tidied by the next run, which holds the lock.
+    @Test func theNextRunTidiesWhatAKilledRunLeft() throws {
+        let dir = try makeTemporaryDirectory("e2e-killed")
+        let config = try makeDemoConfig(in: dir)
+        let first = try runCVM(["run", config, "--until", "value"])
+        try #require(first.status == 0, "\(first.stderr)")
+        let day = "\(dir)/artifacts/2026-06-30", fm = FileManager.default
+        try fm.createDirectory(atPath: "\(day)/clean.tmp-20260101T000000Z-0000dead/x", withIntermediateDirectories: true)
+        try fm.moveItem(atPath: "\(day)/features", toPath: "\(day)/features.old-20260101T000000Z-0000dead-1a2b3c4d")
+        let db = try DatabaseQueue(path: "\(dir)/cvm.sqlite")
+        try db.write { try $0.execute(sql: "INSERT INTO cvm_runs (run_id, pipeline, config_hash, as_of, started_at, status, threads) VALUES ('20260101T000000Z-0000dead', 'demo', 'x', '2026-06-30', '2026-01-01T00:00:00Z', 'running', 2)") }
+        try db.close()
+        let next = try runCVM(["run", config, "--only", "value"])
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(next.stderr.contains("marked interrupted in the ledger"), "\(next.stderr)")
+        #expect(try fm.contentsOfDirectory(atPath: day).sorted() == ["clean", "cluster", "extract", "features", "value"])
+        let status = try DatabaseQueue(path: "\(dir)/cvm.sqlite").read {
+            try String.fetchOne($0, sql: "SELECT status FROM cvm_runs WHERE run_id = '20260101T000000Z-0000dead'")
+        }
+        #expect(status == "interrupted")
+        #expect(try runCVM(["runs", "--warehouse", "\(dir)/cvm.sqlite"]).stdout.contains("interrupted"))
+    }
+
     @Test func aMissingPseudonymKeyRefusesTheRunWithExit78() throws {
         let dir = try makeTemporaryDirectory("e2e-key")
         let config = try makeDemoConfig(in: dir)
