@@ -11,8 +11,12 @@ extension PipelineRunner {
                          rowsIn: $0.rowsIn, rowsOut: $0.rowsOut, rowsRejected: $0.rowsRejected)
         }
         var sources: [SourceSummary] = []
-        let files = optionalInput(TableRef(stage: .extract, table: "extract_files"))
-        let quarantine = optionalInput(TableRef(stage: .clean, table: "quarantine")).map(QuarantineRecord.records(from:)) ?? []
+        // A failed run shows only what its own stages wrote: the artifacts of a stage it did not reach are an earlier
+        // run's (its KPIs were shown as this failed run's). A run that succeeded shows what it reported on.
+        func current(_ stage: StageName) -> Bool { status == "succeeded" || stageRecords.contains { $0.stage == stage.rawValue } }
+        func input(_ ref: TableRef) -> Table? { current(ref.stage) ? optionalInput(ref) : nil }
+        let files = input(TableRef(stage: .extract, table: "extract_files"))
+        let quarantine = input(TableRef(stage: .clean, table: "quarantine")).map(QuarantineRecord.records(from:)) ?? []
         for name in loaded.config.sources.keys {
             var nFiles = 0, bytes: Int64 = 0
             if let files, let src = files["source"], let b = files["bytes"] {
@@ -22,7 +26,7 @@ extension PipelineRunner {
                 }
             }
             let rejects = quarantine.filter { $0.source == name }
-            let accepted = tables["stg_\(name)"]?.rowCount ?? optionalInput(TableRef(stage: .clean, table: "stg_\(name)"))?.rowCount ?? 0
+            let accepted = tables["stg_\(name)"]?.rowCount ?? input(TableRef(stage: .clean, table: "stg_\(name)"))?.rowCount ?? 0
             let byRule = Dictionary(grouping: rejects, by: \.rule).map { RuleCount(rule: $0.key, count: $0.value.count) }
                 .sorted { $0.rule < $1.rule }
             // Clean's accounting where it ran (a file rejected whole counts its rows, not one), else the tables'.
@@ -31,8 +35,8 @@ extension PipelineRunner {
             sources.append(SourceSummary(name: name, files: nFiles, bytes: bytes, rowsRead: counted.read,
                                          rowsAccepted: counted.kept, rowsRejected: counted.rejected, rejectsByRule: byRule))
         }
-        let kpis = summaryKPIs(customerValue: optionalInput(TableRef(stage: .value, table: "customer_value")),
-                               pareto: optionalInput(TableRef(stage: .value, table: "pareto_summary")), rejected: quarantine.count)
+        let kpis = summaryKPIs(customerValue: input(TableRef(stage: .value, table: "customer_value")),
+                               pareto: input(TableRef(stage: .value, table: "pareto_summary")), rejected: quarantine.count)
         let ended = Date()
         return RunSummary(
             pipeline: loaded.config.pipeline, runID: runID, asOf: asOf.description, status: status,

@@ -367,6 +367,24 @@ struct EndToEndTests {
         #expect(again.status == 0, "\(again.stderr)")
     }
 
+    /// A run that fails at clean after a good run writes summary.json with its own figures only: the KPIs of the
+    /// earlier run's value stage (400 customers, its revenue) were shown as the failed run's.
+    @Test func aFailedRunsSummaryHasNoEarlierRunsKPIs() throws {
+        let dir = try makeTemporaryDirectory("e2e-failed-summary")
+        let config = try makeDemoConfig(in: dir)
+        #expect(try runCVM(["run", config]).status == 0)
+        func kpis() throws -> [String] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/report/summary.json"))
+            let obj = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            return ((obj["kpis"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
+        }
+        #expect(try kpis().contains("customers"))
+        let text = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "max_reject_rate: 0.05", with: "max_reject_rate: 0.0001")
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        #expect(try runCVM(["run", config]).status == 65)
+        #expect(try kpis() == ["rows_rejected"])
+    }
+
     @Test("bad configs exit 78 with their exact message", arguments: BadConfigs.names)
     func badConfigExits78(name: String) throws {
         let r = try runCVM(["validate", "fixtures/bad/config/\(name).yaml"])
