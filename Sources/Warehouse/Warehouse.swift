@@ -123,7 +123,10 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         } catch let e as DatabaseError where e.resultCode == .SQLITE_NOTADB {
             // An input that is not what it should be (exit 66), not a failed write.
             throw CVMFailure(.noInput, "\(path): error: not an SQLite database, so not a cvm warehouse; check the path (warehouse: in the config, or --warehouse)")
+        } catch let e as CVMFailure {
+            throw e
         } catch {
+            if let busy = Warehouse.busy(error, path: path) { throw busy }
             throw CVMFailure(.ioError, "\(path): error: cannot open the warehouse: \(Warehouse.describe(error)); check the path, permissions and free space")
         }
         let version = try io { try queue.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 } }
@@ -751,8 +754,16 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
 
     func io<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as CVMFailure { throw e } catch {
+            if let busy = Warehouse.busy(error, path: path) { throw busy }
             throw CVMFailure(.ioError, "\(path): error: warehouse error: \(Warehouse.describe(error)); check free space and permissions")
         }
+    }
+
+    /// Another connection holding the database locked past the busy timeout (an analyst's query tool in a write
+    /// transaction, a backup): exit 75, try again later. It was exit 74 with advice about free space.
+    static func busy(_ error: any Error, path: String) -> CVMFailure? {
+        guard let e = error as? DatabaseError, e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED else { return nil }
+        return CVMFailure(.locked, "\(path): error: the warehouse is locked by another connection (a query tool or backup holding a write transaction) for more than 10 s; end that transaction or try again later")
     }
 
     static func describe(_ error: any Error) -> String {

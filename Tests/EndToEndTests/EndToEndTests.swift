@@ -367,6 +367,23 @@ struct EndToEndTests {
         #expect(again.status == 0, "\(again.stderr)")
     }
 
+    /// Another connection holding the warehouse in a write transaction past the busy timeout (10 s) is exit 75,
+    /// try again later, naming the cause (it was 74, "check free space and permissions").
+    @Test func aWarehouseLockedByAnotherConnectionExits75() throws {
+        let dir = try makeTemporaryDirectory("e2e-busy")
+        let config = try makeDemoConfig(in: dir)
+        #expect(try runCVM(["run", config, "--until", "extract"]).status == 0)
+        let db = try DatabaseQueue(path: "\(dir)/cvm.sqlite")
+        var r: ProcessResult?
+        try db.inTransaction(.immediate) { _ in
+            r = try runCVM(["run", config, "--until", "extract"])
+            return .rollback
+        }
+        let run = try #require(r)
+        #expect(run.status == 75, "\(run.stderr)")
+        #expect(run.stderr.contains("the warehouse is locked by another connection"), "\(run.stderr)")
+    }
+
     /// A run that fails at clean after a good run writes summary.json with its own figures only: the KPIs of the
     /// earlier run's value stage (400 customers, its revenue) were shown as the failed run's.
     @Test func aFailedRunsSummaryHasNoEarlierRunsKPIs() throws {
