@@ -22,7 +22,8 @@ func f1(_ d: Double) -> String { String(Double(Int((d * 10).rounded())) / 10) }
 enum Charts {
     /// Lorenz curve points (customer share, revenue share), from the top customers down: monotone, ending at (1, 1).
     static func lorenzPoints(_ revenue: [Double]) -> [(Double, Double)] {
-        let sorted = revenue.map { max(0, $0) }.sorted(by: >)
+        // Over the buyers (net revenue above zero), as pareto_summary.
+        let sorted = revenue.filter { $0 > 0 }.sorted(by: >)
         let total = sorted.reduce(0, +), n = sorted.count
         guard n > 0, total > 0 else { return [] }
         var points: [(Double, Double)] = [(0, 0)]
@@ -50,9 +51,9 @@ enum Charts {
         svg += "<polyline class=\"series\" fill=\"none\" points=\"\(path)\"/>"
         svg += "<line class=\"mark\" x1=\"\(f1(x(0.2)))\" y1=\"\(f1(y(0)))\" x2=\"\(f1(x(0.2)))\" y2=\"\(f1(y(top20)))\"/>"
         svg += "<text x=\"\(f1(x(0.2) + 6))\" y=\"\(f1(y(top20) + 14))\">top 20%: \(xml(Format.percent(top20))) of revenue</text>"
-        svg += "<text x=\"\(w / 2)\" y=\"\(h - 8)\" text-anchor=\"middle\">share of customers (largest first)</text>"
+        svg += "<text x=\"\(w / 2)\" y=\"\(h - 8)\" text-anchor=\"middle\">share of buyers (largest first)</text>"
         svg += "<text x=\"12\" y=\"\(h / 2)\" transform=\"rotate(-90 12 \(h / 2))\" text-anchor=\"middle\">share of revenue</text></svg>"
-        return (svg, "The top 20% of customers bring \(Format.percent(top20)) of net revenue.")
+        return (svg, "The top 20% of buyers bring \(Format.percent(top20)) of their net revenue.")
     }
 
     static func rfmGrid(_ cv: Table) -> String? {

@@ -376,7 +376,10 @@ public enum ValueStage {
         let total = revenue.reduce(0, +)
         var rank = [Int64](repeating: 0, count: n), cum = [Double](repeating: 0, count: n), top = [Int64](repeating: 0, count: n)
         var acc = 0.0
-        let cutoff = Int((Double(n) * configuration.paretoShare).rounded(.up))
+        // The top share of buyers (customers with net revenue above zero): counting those who never bought made the
+        // cut a share of all customers (a shop where a quarter never bought flagged fewer than a fifth of its buyers).
+        let positive = revenue.filter { $0 > 0 }.count
+        let cutoff = Int((Double(positive) * configuration.paretoShare).rounded(.up))
         for (k, i) in order.enumerated() {
             acc += revenue[i]
             rank[i] = Int64(k + 1)
@@ -395,12 +398,18 @@ public enum ValueStage {
         ], rowCount: n)
     }
 
-    /// `pareto_lorenz`: the Lorenz curve in 101 points, customers sorted by revenue from the top:
-    /// the share of revenue from the top `customer_share` of customers.
-    public static func lorenz(_ customerValue: Table) -> Table {
+    /// The net revenue of the buyers (customers whose net revenue is above zero), largest first: the base of the
+    /// Pareto figures. Customers who never bought (or whose returns cancel their purchases) are not in it: with
+    /// them, a shop where a quarter never bought showed a top-20% share of 0.76 for 0.67 among its buyers.
+    static func buyerRevenue(_ customerValue: Table) -> [Double] {
         let m = customerValue["monetary"]
-        var revenue = (0..<customerValue.rowCount).map { max(0, m?.double(at: $0) ?? 0) }
-        revenue.sort(by: >)
+        return (0..<customerValue.rowCount).compactMap { m?.double(at: $0) }.filter { $0 > 0 }.sorted(by: >)
+    }
+
+    /// `pareto_lorenz`: the Lorenz curve in 101 points, buyers sorted by revenue from the top:
+    /// the share of revenue from the top `customer_share` of buyers.
+    public static func lorenz(_ customerValue: Table) -> Table {
+        let revenue = buyerRevenue(customerValue)
         var prefix = [0.0]
         for r in revenue { prefix.append(prefix.last! + r) }
         let total = prefix.last!, n = revenue.count
@@ -412,11 +421,10 @@ public enum ValueStage {
         return Table(name: "pareto_lorenz", columns: [Column("customer_share", double: xs), Column("revenue_share", double: ys)], rowCount: xs.count)
     }
 
-    /// `pareto_summary`: revenue share of the top 1/5/10/20/50% of customers and the Gini coefficient.
+    /// `pareto_summary`: revenue share of the top 1/5/10/20/50% of buyers and the Gini coefficient among them;
+    /// `customers` counts every customer, `buyers` those the figures are over, `revenue` their net revenue.
     public static func paretoSummary(_ customerValue: Table) -> Table {
-        let m = customerValue["monetary"]
-        var revenue = (0..<customerValue.rowCount).map { max(0, m?.double(at: $0) ?? 0) }
-        revenue.sort(by: >)
+        let revenue = buyerRevenue(customerValue)
         let n = revenue.count
         let total = revenue.reduce(0, +)
         func topShare(_ p: Double) -> Double {
@@ -433,8 +441,9 @@ public enum ValueStage {
             gini = (2 * weighted) / (Double(n) * total) - Double(n + 1) / Double(n)
         }
         let labels = ["top1_revenue_share", "top5_revenue_share", "top10_revenue_share", "top20_revenue_share",
-                      "top50_revenue_share", "gini", "customers", "revenue"]
-        let values = [topShare(0.01), topShare(0.05), topShare(0.1), topShare(0.2), topShare(0.5), gini, Double(n), total]
+                      "top50_revenue_share", "gini", "customers", "buyers", "revenue"]
+        let values = [topShare(0.01), topShare(0.05), topShare(0.1), topShare(0.2), topShare(0.5), gini,
+                      Double(customerValue.rowCount), Double(n), total]
         return Table(name: "pareto_summary", columns: [Column("metric", strings: labels), Column("value", double: values)], rowCount: labels.count)
     }
 

@@ -71,13 +71,15 @@ struct ValueStageTests {
         #expect(v["lifecycle_stage"]?.string(at: 9) == "loyal")
         #expect(v["lifecycle_stage"]?.string(at: 10) == "prospect")
         #expect(v["revenue_rank"]?.int64(at: 9) == 1)
-        // Top 20% of 11 customers = 3 customers by revenue.
-        #expect(v["pareto_top20"]?.int64Values == [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0])
+        // Top 20% of the 10 buyers = 2 customers by revenue (of all 11 customers it was 3: the one who never
+        // bought counted).
+        #expect(v["pareto_top20"]?.int64Values == [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0])
     }
 
     @Test func paretoSharesAndGiniMatchAnOracle() throws {
         let revenue: [Double] = [500, 300, 100, 50, 30, 10, 5, 3, 1, 1]
-        let t = Table(name: "customer_value", columns: [Column("monetary", double: revenue)])
+        // Customers who never bought, or whose returns cancel their purchases, are not in the figures.
+        let t = Table(name: "customer_value", columns: [Column("monetary", double: [0, 0] + revenue + [-20, 0])])
         let p = ValueStage.paretoSummary(t)
         func metric(_ name: String) -> Double { (0..<p.rowCount).first { p["metric"]!.string(at: $0) == name }.flatMap { p["value"]!.double(at: $0) }! }
         let total = revenue.reduce(0, +)
@@ -94,6 +96,7 @@ struct ValueStageTests {
         for a in revenue { for b in revenue { pairs += abs(a - b) } }
         let gini = pairs / (2 * Double(revenue.count * revenue.count) * (total / Double(revenue.count)))
         #expect(approxEqual(metric("gini"), gini, rel: 1e-12))
+        #expect(metric("customers") == 14 && metric("buyers") == 10 && metric("revenue") == total)
     }
 
     @Test func missingRFMFeaturesAreAConfigError() {
