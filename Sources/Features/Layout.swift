@@ -66,6 +66,15 @@ struct Layout: Sendable {
         func span(_ w: Int?) -> String { w.map { "in the last \($0) days" } ?? "over all time" }
         var used = Set<String>()
         var sources = "", fill = "null"
+        // The catalog names the config's sources (`bestellungen.ordered_at`), not the roles the code reads them as.
+        let roles = ["orders": config.orders, "events": config.events ?? "events", "customers": config.customers ?? "customers"]
+        func sourceNames(_ list: String) -> String {
+            list.split(separator: ",").map { part in
+                let item = part.drop { $0 == " " }
+                guard let dot = item.firstIndex(of: "."), let name = roles[String(item[..<dot])] else { return String(item) }
+                return name + item[dot...]
+            }.joined(separator: ", ")
+        }
         func add(_ name: String, _ family: String, _ unit: String, _ window: Int?, _ desc: String, int: Bool = false,
                  zero: Bool = false) {
             // A last guard: names from labels are made unique per list first (`uniqueSlugs`).
@@ -73,7 +82,7 @@ struct Layout: Sendable {
             while used.contains(name) { name = "\(name)_\(k)"; k += 1 }
             used.insert(name)
             specs.append(FeatureSpec(name: name, family: family, unit: unit, window: window, description: desc, isInteger: int,
-                                     sources: sources, fill: zero ? "0" : fill))
+                                     sources: sourceNames(sources), fill: zero ? "0" : fill))
         }
         let orderCols = "orders.customer_id, orders.order_id, orders.ordered_at, orders.status"
         let money = "orders.quantity, orders.unit_price, orders.discount"
@@ -180,7 +189,7 @@ struct Layout: Sendable {
             }
             fill = "0"
             sources = "\(orderCols), \(money)"
-            add("revenue_slope_12m", "trends", "currency per month", 365, "Least-squares slope of monthly net revenue over the last 12 months")
+            add("revenue_slope_12m", "trends", "currency per month", 360, "Least-squares slope of monthly net revenue over the last 12 months of 30 days (360 days)")
             fill = "null"
         }
         if fam.profile && ctx.hasCustomers {
@@ -198,7 +207,7 @@ struct Layout: Sendable {
         if fam.clv {
             clv = specs.count
             sources = "\(orderCols), \(money)"
-            add("clv_repeat_days", "clv", "days", nil, "Repeat purchase occasions: distinct days with a completed order, minus the first (BG/NBD x)", int: true)
+            add("clv_repeat_days", "clv", "purchase days", nil, "Repeat purchase occasions: distinct days with a completed order, minus the first (BG/NBD x)", int: true)
             add("clv_recency_days", "clv", "days", nil, "Days from the first to the last purchase day (BG/NBD t_x)", int: true)
             add("clv_age_days", "clv", "days", nil, "Days from the first purchase day to the as-of date (BG/NBD T)", int: true)
             add("clv_repeat_value", "clv", "currency", nil, "Mean net revenue per repeat purchase day (Gamma-Gamma m̄; 0 without repeats)")

@@ -251,6 +251,22 @@ struct FamilyTests {
         Self.expectClose(t, "hour_share_evening", "A", 1)
     }
 
+    /// The catalog names the config's sources, not the roles: a shop whose orders source is `bestellungen` reads
+    /// `bestellungen.ordered_at` (it read `orders.ordered_at`, a source the config does not have).
+    @Test func theCatalogNamesTheConfigsSources() throws {
+        var config = Configuration()
+        config.orders = "bestellungen"
+        config.customers = "kunden"
+        let r = try FeatureBuilder.build(FeatureInputs(orders: Self.orders([("A", "1", 2, 12, 1000, "books", "completed")])),
+                                         asOf: asOf, configuration: config, threads: 1)
+        func sources(_ name: String) -> String? {
+            (0..<r.catalog.rowCount).first { r.catalog["name"]!.string(at: $0) == name }.flatMap { r.catalog["source_columns"]!.string(at: $0) }
+        }
+        #expect(sources("recency_days") == "bestellungen.customer_id, bestellungen.order_id, bestellungen.ordered_at, bestellungen.status")
+        #expect(sources("days_since_signup") == "kunden.customer_id, kunden.signup_date")
+        #expect(sources("dow_share_mon") == "bestellungen.customer_id, bestellungen.order_id, bestellungen.ordered_at, bestellungen.status")
+    }
+
     // MARK: categories
 
     @Test func categoryMixByHand() throws {
