@@ -25,8 +25,18 @@ public enum ReportCommand {
             }
             run = r
         } else {
-            guard let r = runs.first(where: { $0.status == "succeeded" }) else {
+            // The latest succeeded run whose snapshot the warehouse holds: a later run that stopped before its load
+            // (`--until value`) or whose snapshot a rerun replaced has none (taking it made a nightly `cvm report`
+            // fail after any partial run).
+            guard runs.contains(where: { $0.status == "succeeded" }) else {
                 throw CVMFailure(.noInput, "\(path): error: the warehouse holds no succeeded run; run a pipeline first")
+            }
+            var held: RunRecord?
+            for r in runs where r.status == "succeeded" {
+                if try w.snapshotRunID("customer_value", asOf: r.asOf) == r.runID { held = r; break }
+            }
+            guard let r = held else {
+                throw CVMFailure(.noInput, "\(path): error: no succeeded run's snapshot is in the warehouse (no run loaded one, or later runs replaced them); run the pipeline through load")
             }
             run = r
         }
