@@ -206,7 +206,7 @@ public struct ArtifactStore: Sendable {
     public func manifest(stage: String, table: String, asOf: CivilDate) throws -> Manifest {
         let path = "\(stageDirectory(asOf: asOf, stage: stage))/\(table)/manifest.json"
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CVMFailure(.noInput, "\(path): error: no persisted table \(table) from stage \(stage) for as-of \(asOf); run that stage first (cvm run CONFIG --until \(stage))")
+            throw CVMFailure(.noInput, "\(path): error: no persisted table \(table) from stage \(stage) for as-of \(asOf); run that stage first (cvm run with --until \(stage) or --from \(stage))")
         }
         do {
             return try JSONDecoder().decode(Manifest.self, from: data)

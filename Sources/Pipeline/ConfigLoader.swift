@@ -103,6 +103,7 @@ public enum ConfigLoader {
             d.error("as_of", "\"\(asOf)\" is not a valid date; write YYYY-MM-DD")
         }
         if let t = c.threads, t < 0 { d.error("threads", "must be 0 (one per core) or more, found \(t)") }
+        checkPaths(c, d)
         if c.sources.isEmpty, d.wasPresent("sources"), !d.diagnostics.contains(where: { $0.key == "sources" }) {
             d.error("sources", "declare at least one source (orders are required by the features stage)")
         }
@@ -116,7 +117,8 @@ public enum ConfigLoader {
                     do {
                         let matched = try expandGlob(glob, baseDirectory: loaded.baseDirectory)
                         if matched.isEmpty {
-                            d.error(key, "\"\(glob)\" matches no file (paths are relative to the config's folder \(displayFolder(loaded.path))); check the path or generate the data")
+                            let relative = glob.hasPrefix("/") ? "" : " (paths are relative to the config's folder \(displayFolder(loaded.path)))"
+                            d.error(key, "\"\(glob)\" matches no file\(relative); check the path or generate the data")
                         }
                         files += matched
                     } catch {
@@ -145,6 +147,24 @@ public enum ConfigLoader {
             for name in c.privacy.pseudonymize where !declared.contains(name) {
                 d.warning("privacy.pseudonymize", "no source declares a column \"\(name)\", so nothing is pseudonymised under that name; use the column's name under sources.<name>.columns (not its header)")
             }
+        }
+    }
+
+    /// Output paths and globs: an empty warehouse path, one that ends in "/" (SQLite created a file named like the
+    /// folder), and `${VAR}` or `$VAR` (not expanded: a folder of that literal name was created) are config errors.
+    static func checkPaths(_ c: PipelineConfig, _ d: ConfigDecoder) {
+        var paths: [(String, String)] = [("warehouse", c.warehouse)]
+        if let a = c.artifacts { paths.append(("artifacts", a)) }
+        if let r = c.report { paths.append(("report", r)) }
+        if let r = c.dataRoot { paths.append(("data_root", r)) }
+        for (name, s) in c.sources { for glob in s.files { paths.append(("sources.\(name).files", glob)) } }
+        if c.warehouse.trimmingCharacters(in: .whitespaces).isEmpty, d.wasPresent("warehouse") {
+            d.error("warehouse", "is empty; name the SQLite file, e.g. out/shop.sqlite")
+        } else if c.warehouse.hasSuffix("/") {
+            d.error("warehouse", "\"\(c.warehouse)\" names a folder; name the SQLite file in it, e.g. \(c.warehouse)cvm.sqlite")
+        }
+        for (key, path) in paths where path.range(of: #"\$\{[A-Za-z_]|\$[A-Z][A-Z0-9_]*(/|$)"#, options: .regularExpression) != nil {
+            d.error(key, "\"\(path)\": environment variables are not expanded in paths; write the path out, or generate the config")
         }
     }
 

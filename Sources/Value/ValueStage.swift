@@ -102,6 +102,9 @@ public struct Configuration: Decodable, Sendable {
             if !(newDays <= activeDays && activeDays < atRiskDays) {
                 throw ConfigValueError("thresholds must satisfy new_days <= active_days < at_risk_days")
             }
+            if newDays < 0 || loyalMinOrders < 1 || !(0...1).contains(atRiskPAlive) || !(intervalFactor > 0) {
+                throw ConfigValueError("new_days must be 0 or more, loyal_min_orders at least 1, at_risk_p_alive between 0 and 1, and interval_factor above 0")
+            }
         }
     }
 
