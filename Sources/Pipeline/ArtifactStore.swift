@@ -117,6 +117,11 @@ public struct ArtifactStore: Sendable {
         let old = final + ".old-" + staged.runID + "-" + UUID().uuidString.prefix(8)
         do {
             if !staged.started { try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true) }
+            if let inputs = staged.inputs {
+                let e = JSONEncoder()
+                e.outputFormatting = [.sortedKeys]
+                try e.encode(inputs).write(to: URL(fileURLWithPath: "\(tmp)/\(ArtifactStore.inputsFile)"))
+            }
             if let reason = staged.failedChecks {
                 try Data("run \(staged.runID): \(reason)\n".utf8).write(to: URL(fileURLWithPath: "\(tmp)/\(ArtifactStore.failedChecksFile)"))
             }
@@ -187,6 +192,23 @@ public struct ArtifactStore: Sendable {
         let path = "\(stageDirectory(asOf: asOf, stage: stage))/\(ArtifactStore.failedChecksFile)"
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The file of a stage folder naming the stages its tables were built from and the runs whose outputs those were
+    /// (JSON, stage: run id): a later stage run alone checks that the outputs it combines still agree.
+    public static let inputsFile = "INPUTS"
+
+    /// The stages the stage's folder for `asOf` was built from, with their runs; nil when not recorded (older folders).
+    public func inputs(stage: String, asOf: CivilDate) -> [String: String]? {
+        let path = "\(stageDirectory(asOf: asOf, stage: stage))/\(ArtifactStore.inputsFile)"
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? JSONDecoder().decode([String: String].self, from: data)
+    }
+
+    /// The run that wrote the stage's folder for `asOf` (its tables' manifests), nil when there is none.
+    public func writerRunID(stage: String, asOf: CivilDate) -> String? {
+        guard let table = tableNames(stage: stage, asOf: asOf)?.first else { return nil }
+        return try? manifest(stage: stage, table: table, asOf: asOf).runID
     }
 
     /// Names of the tables a stage persisted for `asOf`, or nil when it never completed.
@@ -609,6 +631,8 @@ public final class StageWrite: @unchecked Sendable {
     /// Set when the stage's data-quality checks failed (clean's budget, freshness): the folder is still swapped in,
     /// so its quarantine can be exported, but marked (`failedChecksFile`), and later stages refuse its tables.
     public var failedChecks: String?
+    /// The stages whose outputs this stage was built from, with the run that wrote them (`inputsFile`).
+    public var inputs: [String: String]?
 
     init(stage: String, asOf: CivilDate, runID: String, configHash: String, final: String, tmp: String) {
         (self.stage, self.asOf, self.runID, self.configHash, self.final, self.tmp) = (stage, asOf, runID, configHash, final, tmp)

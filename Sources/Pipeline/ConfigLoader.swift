@@ -173,9 +173,17 @@ public enum ConfigLoader {
     static func checkCampaigns(_ c: PipelineConfig, _ d: ConfigDecoder) {
         let value = c.stages.value
         let columns = value.customerValueColumns
+        // The default campaigns were not written by the user: a value they select that the config's own segments
+        // or tiers never give is a warning (set campaigns.actions), not an error.
+        let written = d.wasPresent("campaigns.actions")
         for (name, action) in c.campaigns.actions {
             for (column, condition) in action.conditions {
-                let key = "campaigns.actions.\(name).where.\(column)"
+                let key = written ? "campaigns.actions.\(name).where.\(column)" : "stages.value"
+                if !written, case .oneOf(let values) = condition, let known = value.vocabulary(of: column),
+                   let v = values.first(where: { !known.contains($0) && !known.contains($0.lowercased()) }) {
+                    d.warning(key, "the default campaign \(name) selects \(column) \(v), which this config never gives, so its list stays empty; declare campaigns.actions for your \(column == "tier" ? "tiers" : "segments")")
+                    continue
+                }
                 guard columns.contains(column) else {
                     let near = suggestion(for: column, among: columns) ?? columns.first { $0.hasPrefix(column) }
                     d.error(key, "customer_value has no column \"\(column)\"" + (near.map { "; did you mean \"\($0)\"?" } ?? "")

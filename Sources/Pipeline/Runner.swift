@@ -74,6 +74,11 @@ public final class PipelineRunner {
     let reportPath: String
     /// Tables produced in this run, by name.
     var tables: [String: Table] = [:]
+    /// Lineage (`ArtifactStore.inputsFile`): the run whose outputs of each stage this run uses (its own for the
+    /// stages it runs), what each stage read from were built from, and what the stage running now has read.
+    var origins: [StageName: String] = [:]
+    var lineages: [StageName: [String: String]] = [:]
+    var readsThisStage: [String: String] = [:]
     var stageRecords: [StageRecord] = []
     var stageStats: [StageName: StageStats] = [:]
     let startedAt = Date()
@@ -160,6 +165,7 @@ public final class PipelineRunner {
             var log = logger
             log[metadataKey: "stage"] = "\(stage.rawValue)"
             log.info("started")
+            readsThisStage = [:]
             do {
                 let stats = try execute(stage, warehouse: warehouse, selected: selected, logger: log)
                 progress?.end()
@@ -214,9 +220,10 @@ public final class PipelineRunner {
 
     /// A table by reference: produced earlier in this run, or read from the producing stage's artifacts.
     func input(_ ref: TableRef) throws -> Table {
-        if let t = tables[ref.table] { return t }
+        if let t = tables[ref.table] { noteRead(ref.stage); return t }
         try awaitArtifacts(logger)
         try refuseFailedChecks(ref.stage)
+        try checkLineage(ref.stage)
         let t = try artifacts.read(stage: ref.stage.rawValue, table: ref.table, asOf: asOf, threads: threads)
         tables[ref.table] = t
         return t
@@ -225,10 +232,34 @@ public final class PipelineRunner {
     /// A table with at least `columns` (the whole table when this run holds it); a projected read is not
     /// kept, so a later stage that needs other columns reads them.
     func input(_ ref: TableRef, columns: Set<String>) throws -> Table {
-        if let t = tables[ref.table] { return t }
+        if let t = tables[ref.table] { noteRead(ref.stage); return t }
         try awaitArtifacts(logger)
         try refuseFailedChecks(ref.stage)
+        try checkLineage(ref.stage)
         return try artifacts.read(stage: ref.stage.rawValue, table: ref.table, asOf: asOf, columns: columns, threads: threads)
+    }
+
+    /// The stage running now read outputs of `stage` (this run's, or the persisted ones `checkLineage` took).
+    func noteRead(_ stage: StageName) {
+        readsThisStage[stage.rawValue] = origins[stage] ?? runID
+    }
+
+    /// Persisted outputs a stage run alone combines must come from one line of runs: each was built from the outputs
+    /// of the others that are in use (a `--only load` after `--until clean` loaded new clean tables with features,
+    /// clusters and scores of the old ones, under one run id). Folders without a record (older cvm) pass.
+    /// - Throws: `CVMFailure` (exit 66) naming the stage to run from.
+    func checkLineage(_ stage: StageName) throws {
+        if origins[stage] == nil {
+            origins[stage] = artifacts.writerRunID(stage: stage.rawValue, asOf: asOf)
+            lineages[stage] = artifacts.inputs(stage: stage.rawValue, asOf: asOf)
+        }
+        noteRead(stage)
+        for (built, used) in lineages {
+            for (name, run) in used {
+                guard let upstream = StageName(rawValue: name), let now = origins[upstream], now != run else { continue }
+                throw CVMFailure(.noInput, "\(loaded.path): error: the \(built.rawValue) outputs for as-of \(asOf) were built from the \(name) outputs of run \(run), but the \(name) outputs in use are run \(now)'s (\(name) ran again since); run again from \(built.rawValue) so they agree (cvm run \(loaded.path) --from \(built.rawValue))")
+            }
+        }
     }
 
     /// A stage rerun alone (`--only`, `--from`) does not go on from outputs whose run failed its data-quality
@@ -258,6 +289,9 @@ public final class PipelineRunner {
         let writers = writers ?? ((try? options.selection.stages())?.last == stage ? threads : 1)
         let staged = part ?? artifacts.beginWrite(stage: stage.rawValue, asOf: asOf, runID: runID, configHash: loaded.configHash)
         staged.failedChecks = failedChecks
+        staged.inputs = readsThisStage
+        origins[stage] = runID
+        lineages[stage] = readsThisStage
         // The job holds the columns only until each is written (`ArtifactTables`), not the tables whole.
         let (store, handed) = (artifacts, ArtifactTables(outputs))
         writer.submit(stage: stage.rawValue) {

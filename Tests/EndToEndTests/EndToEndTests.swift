@@ -384,6 +384,25 @@ struct EndToEndTests {
         #expect(run.stderr.contains("the warehouse is locked by another connection"), "\(run.stderr)")
     }
 
+    /// A stage run alone does not combine outputs of different runs: after clean ran again, `--only load` loaded the
+    /// new clean tables with the old features, clusters and scores under one run id. It now names the stage to run
+    /// from (exit 66); running from there agrees again.
+    @Test func stagesRunAloneDoNotMixOutputsOfDifferentRuns() throws {
+        let dir = try makeTemporaryDirectory("e2e-lineage")
+        let config = try makeDemoConfig(in: dir)
+        #expect(try runCVM(["run", config]).status == 0)
+        #expect(try runCVM(["run", config, "--only", "load"]).status == 0)   // the same line of runs: fine
+        #expect(try runCVM(["run", config, "--until", "clean"]).status == 0)
+        for selection in [["--only", "load"], ["--from", "cluster"]] {
+            let r = try runCVM(["run", config] + selection)
+            #expect(r.status == 66, "\(selection): \(r.stderr)")
+            #expect(r.stderr.contains("error: the features outputs for as-of 2026-06-30 were built from the clean outputs of run "), "\(selection): \(r.stderr)")
+            #expect(r.stderr.contains("--from features"), "\(r.stderr)")
+        }
+        #expect(try runCVM(["run", config, "--from", "features"]).status == 0)
+        #expect(try runCVM(["run", config, "--only", "load"]).status == 0)
+    }
+
     /// A run that fails at clean after a good run writes summary.json with its own figures only: the KPIs of the
     /// earlier run's value stage (400 customers, its revenue) were shown as the failed run's.
     @Test func aFailedRunsSummaryHasNoEarlierRunsKPIs() throws {

@@ -121,7 +121,7 @@ struct ArtifactStoreTests {
             _ = try store.read(stage: "features", table: "customer_features", asOf: asOf)
         } catch let e as CVMFailure {
             #expect(e.exitStatus == .noInput)
-            #expect(e.message.contains("cvm run CONFIG --until features"))
+            #expect(e.message.contains("run that stage first (cvm run with --until features or --from features)"))
         }
     }
 
