@@ -336,8 +336,28 @@ extension PipelineRunner {
 
     func runLoad(_ warehouse: Warehouse, _ logger: Logger) throws -> StageStats {
         var tables: [Table] = []
+        var stats = StageStats()
+        // A snapshot holds what was known at the end of its as-of day (in the features' zone), as its sessions and
+        // features do: order lines, events and customers after it are left to the snapshots of their own days (a
+        // backfill's fact_order_line held a month of later orders, dim_customer later sign-ups).
+        let roles = FeatureRoles(loaded.config)
+        let clock = LocalClock(loaded.config.stages.features.zone) ?? LocalClock("UTC")!
+        let cutoff = clock.endOfDayUTC(asOf.daysSinceEpoch)
+        let timeColumns = [(roles.orders, "ordered_at"), (roles.events, "occurred_at"), (roles.customers, "signup_date")]
+            .compactMap { source, column in source.map { ("stg_\($0)", column) } }
         for ref in Plan.warehouseTables(loaded) {
             var t = try input(ref)
+            if let (_, column) = timeColumns.first(where: { $0.0 == ref.table }), let c = t[column], c.type == .timestamp || c.type == .date {
+                let limit = c.type == .date ? asOf.daysSinceEpoch : cutoff - 1
+                let keep = (0..<t.rowCount).filter { c.int64(at: $0).map { $0 <= limit } ?? true }
+                if keep.count < t.rowCount {
+                    let later = t.rowCount - keep.count
+                    t = t.gathering(keep, threads: threads)
+                    stats.detail["\(Plan.warehouseName(ref, loaded)).after_as_of"] = "\(later)"
+                    logger.info("left rows after the as-of day to later snapshots", metadata: [
+                        "table": "\(Plan.warehouseName(ref, loaded))", "column": "\(column)", "rows": "\(later)"])
+                }
+            }
             t.name = Plan.warehouseName(ref, loaded)
             tables.append(t)
         }
@@ -368,7 +388,6 @@ extension PipelineRunner {
                                                       "rows_per_second": "\(seconds > 0 ? Int(Double(n) / seconds) : 0)"])
         }
         logger.info("rebuilt derived tables and views", metadata: ["seconds": "\(report.derivedSeconds)", "journal": "\(report.journal)"])
-        var stats = StageStats()
         stats.rowsIn = tables.reduce(0) { $0 + $1.rowCount }
         stats.rowsOut = report.rows.values.reduce(0, +)
         stats.detail["tables"] = "\(tables.count)"

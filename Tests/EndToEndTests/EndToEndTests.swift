@@ -403,6 +403,27 @@ struct EndToEndTests {
         #expect(try runCVM(["run", config, "--only", "load"]).status == 0)
     }
 
+    /// A snapshot holds what was known at the end of its as-of day: a backfill's fact_order_line held the later
+    /// orders too (and dim_customer later sign-ups), so its facts did not reconcile with its customer_value.
+    @Test func aBackfillSnapshotHoldsNothingAfterItsDay() throws {
+        let dir = try makeTemporaryDirectory("e2e-backfill-cut")
+        let config = try makeDemoConfig(in: dir)
+        let r = try runCVM(["run", config, "--as-of", "2026-05-31"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let wh = "\(dir)/cvm.sqlite"
+        #expect(try scalar(wh, "SELECT COUNT(*) FROM fact_order_line WHERE as_of = '2026-05-31' AND ordered_at >= '2026-06-01'", as: Int.self) == 0)
+        #expect(try scalar(wh, "SELECT COUNT(*) FROM dim_customer WHERE as_of = '2026-05-31' AND signup_date > '2026-05-31'", as: Int.self) == 0)
+        #expect(try scalar(wh, "SELECT MAX(date) FROM dim_date", as: String.self) ?? "" <= "2026-05-31")
+        // The rows left out are counted in the load's ledger detail, and are in the later snapshot.
+        let detail = try #require(try scalar(wh, "SELECT detail FROM cvm_run_stages WHERE stage = 'load'", as: String.self))
+        let later = try #require((try JSONSerialization.jsonObject(with: Data(detail.utf8)) as? [String: String])?["fact_order_line.after_as_of"].flatMap { Int($0) })
+        #expect(later > 0)
+        let loaded = try #require(try scalar(wh, "SELECT COUNT(*) FROM fact_order_line WHERE as_of = '2026-05-31'", as: Int.self))
+        #expect(try runCVM(["run", config]).status == 0)
+        let june = try #require(try scalar(wh, "SELECT COUNT(*) FROM fact_order_line WHERE as_of = '2026-06-30'", as: Int.self))
+        #expect(june >= loaded + later)
+    }
+
     /// A run that fails at clean after a good run writes summary.json with its own figures only: the KPIs of the
     /// earlier run's value stage (400 customers, its revenue) were shown as the failed run's.
     @Test func aFailedRunsSummaryHasNoEarlierRunsKPIs() throws {
