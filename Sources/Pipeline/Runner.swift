@@ -192,7 +192,9 @@ public final class PipelineRunner {
                                          rowsRejected: counted?.rowsRejected ?? 0, message: "\(error)", detail: counted.flatMap(detailJSON))
                 stageRecords.append(record)
                 try? warehouse.recordStage(record)
-                log.error("failed: \(firstLine(error))")
+                // The error itself is printed once, at the end (compiler style, or a JSON line): here only that the
+                // stage failed and with what code (the message was printed twice, here and at the end).
+                log.error("failed", metadata: ["exit_code": "\(exitStatus(for: error).rawValue)"])
                 failure = error
                 break
             }

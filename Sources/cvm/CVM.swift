@@ -9,7 +9,24 @@ import Pipeline
 struct CVM: ParsableCommand {
     static func main() {
         AllocatorPolicy.prepareProcess()
-        main(nil)
+        let args = Array(CommandLine.arguments.dropFirst())
+        // Logging JSON lines, a usage error (a bad option value) is a JSON line too, as every other error is
+        // (`guarded`): it was ArgumentParser's plain text.
+        let json = args.contains("--log-format=json") || zip(args, args.dropFirst()).contains { $0 == "--log-format" && $1 == "json" }
+        guard json else { main(nil); return }
+        do {
+            var command = try parseAsRoot(args)
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            // Help and version (exit 0), and errors `guarded` already printed (an `ExitCode`), as usual.
+            if code == .success || error is ExitCode { exit(withError: error) }
+            let ts = ISO8601DateFormatter().string(from: Date())
+            let fields: [String: Any] = ["level": "error", "logger": "cvm", "msg": message(for: error), "exit_code": Int(code.rawValue), "ts": ts]
+            let line = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data(message(for: error).utf8)
+            FileHandle.standardError.write(line + Data("\n".utf8))
+            Foundation.exit(code.rawValue)
+        }
     }
 
     static let configuration = CommandConfiguration(
@@ -22,6 +39,7 @@ struct CVM: ParsableCommand {
           64 usage error                     74  I/O error writing outputs
           65 data-quality budget exceeded    75  another run holds the lock (try later)
              or cvm check found differences  78  config error
+                                             130/143  stopped by SIGINT/SIGTERM
         """,
         version: "0.1.0",
         subcommands: [Run.self, Plan.self, Validate.self, Runs.self, Report.self, Generate.self, Check.self, Export.self, Features.self, CLV.self, KMeansFit.self]

@@ -195,6 +195,11 @@ struct EndToEndTests {
             let r = try runCVM(args)
             #expect(r.status == 64 && r.stderr.hasPrefix("Error: \(option) must be"), "\(args): \(r.status) \(r.stderr)")
         }
+        // Logging JSON lines, a usage error is a JSON line too (it was plain text).
+        let json = try runCVM(["run", "pipelines/demo.yaml", "--threads", "0", "--log-format", "json"])
+        let obj = try JSONSerialization.jsonObject(with: Data(json.stderr.utf8)) as? [String: Any]
+        #expect(json.status == 64 && obj?["exit_code"] as? Int == 64 && (obj?["msg"] as? String ?? "").contains("--threads must be at least 1"), "\(json.stderr)")
+        #expect(try runCVM(["run", "--help", "--log-format", "json"]).status == 0)
         let file = try makeTemporaryDirectory("e2e-gen") + "/a-file"
         try Data().write(to: URL(fileURLWithPath: file))
         let onFile = try runCVM(["generate", "--preset", "demo", "--seed", "1", "--out", file])
@@ -331,6 +336,9 @@ struct EndToEndTests {
         let r = try runCVM(["run", config])
         #expect(r.status == 65, "stderr: \(r.stderr)")
         #expect(r.stderr.contains("sources.orders.max_reject_rate"))
+        // Printed once: the stage's log line says it failed and with what code (it repeated the message).
+        #expect(r.stderr.components(separatedBy: "is not a valid timestamp").count == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("[clean] failed exit_code=65"), "\(r.stderr)")
         // The top failing rules, most rows first, each with an example file, line and reason.
         #expect(r.stderr.contains("(28 of 5912; parse 15, e.g. orders-"), "\(r.stderr)")
         #expect(r.stderr.contains("is not a valid timestamp"))
