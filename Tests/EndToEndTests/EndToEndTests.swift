@@ -432,6 +432,22 @@ struct EndToEndTests {
         #expect(june >= loaded + later)
     }
 
+    /// fact_order_line carries each order's day in the features' zone, the day the features count it on, for joins
+    /// to dim_date (the UTC text put a New York evening order on the next day).
+    @Test func orderLinesCarryTheirLocalDay() throws {
+        let dir = try makeTemporaryDirectory("e2e-local-day")
+        let config = try makeDemoConfig(in: dir, edits: [("    windows: [7, 30, 90, 180, 365]", "    windows: [7, 30, 90, 180, 365]\n    zone: America/New_York")])
+        let r = try runCVM(["run", config, "--until", "load"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let wh = "\(dir)/cvm.sqlite"
+        // New York is 4 or 5 hours behind UTC: a UTC time before 04:00 is always the previous local day.
+        #expect(try scalar(wh, "SELECT COUNT(*) FROM fact_order_line WHERE ordered_date <> date(ordered_at, '-4 hours') AND ordered_date <> date(ordered_at, '-5 hours')", as: Int.self) == 0)
+        #expect(try scalar(wh, "SELECT COUNT(*) FROM fact_order_line WHERE time(ordered_at) < '04:00:00' AND ordered_date = date(ordered_at)", as: Int.self) == 0)
+        #expect(try scalar(wh, "SELECT COUNT(*) FROM fact_order_line WHERE time(ordered_at) < '04:00:00'", as: Int.self) ?? 0 > 0)
+        #expect(try scalar(wh, "SELECT COUNT(*) FROM fact_order_line f JOIN dim_date d ON d.date = f.ordered_date", as: Int.self)
+                == (try scalar(wh, "SELECT COUNT(*) FROM fact_order_line", as: Int.self)))
+    }
+
     /// A run that fails at clean after a good run writes summary.json with its own figures only: the KPIs of the
     /// earlier run's value stage (400 customers, its revenue) were shown as the failed run's.
     @Test func aFailedRunsSummaryHasNoEarlierRunsKPIs() throws {
