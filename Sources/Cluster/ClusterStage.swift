@@ -20,7 +20,10 @@ public struct Configuration: Decodable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         clusterings = try c.decodeIfPresent(KeyedList<ClusteringConfiguration>.self, forKey: .clusterings) ?? KeyedList()
         crossings = try (c.decodeIfPresent([StringList].self, forKey: .crossings) ?? []).map(\.values)
-        let names = clusterings.map(\.key)
+        // The names written, whether or not each clustering decoded (one with a wrong k is reported once, not again
+        // as an unknown name in crossings).
+        let written = (try? c.nestedContainer(keyedBy: AnyConfigKey.self, forKey: .clusterings).allKeys.map(\.stringValue)) ?? []
+        let names = clusterings.map(\.key) + written.filter { w in !clusterings.contains { $0.key == w } }
         for pair in crossings {
             guard pair.count == 2, pair[0] != pair[1] else {
                 throw ConfigValueError("crossings: each entry names two different clusterings, e.g. [value, behaviour]; found \(pair)")
@@ -69,7 +72,9 @@ public struct ClusteringConfiguration: Decodable, Sendable {
                 self.init(min: try c.decode(Int.self, forKey: .min), max: try c.decode(Int.self, forKey: .max),
                           criterion: try c.decodeIfPresent(Criterion.self, forKey: .criterion) ?? .silhouette)
             }
-            if min < 2 || max > 1000 || min > max { throw ConfigValueError("k must be between 2 and 1000 (min <= max), found \(min)...\(max)") }
+            if min < 2 || max > 1000 || min > max {
+                throw ConfigValueError(min == max ? "k must be between 2 and 1000, found \(min)" : "k must be between 2 and 1000 (min <= max), found \(min)...\(max)")
+            }
         }
     }
 
