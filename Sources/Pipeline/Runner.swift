@@ -138,6 +138,10 @@ public final class PipelineRunner {
         // Runs that died (killed, stopped) left their ledger row "running" and their folders being built: this run
         // holds the lock, so none of them is still going.
         let interrupted = try warehouse.markInterruptedRuns(by: runID, at: started)
+        // SIGINT and SIGTERM (a scheduler's timeout, Ctrl-C) end the run at once with 128 + the signal, after
+        // recording it as interrupted (nothing partial is visible: folders swap in whole, the load is one transaction).
+        let stops = PipelineRunner.handleStops(warehouse: warehousePath, runID: runID, logger: logger)
+        defer { for s in stops { s.cancel() } }
         let tidied = artifacts.recoverInterrupted()
         try warehouse.recordRunStart(RunRecord(
             runID: runID, pipeline: loaded.config.pipeline, configHash: loaded.configHash, asOf: asOf,
@@ -166,6 +170,11 @@ public final class PipelineRunner {
             log[metadataKey: "stage"] = "\(stage.rawValue)"
             log.info("started")
             readsThisStage = [:]
+            if let pause = ProcessInfo.processInfo.environment["CVM_FAULT_PAUSE_AT_STAGE"], pause.hasPrefix(stage.rawValue + ":"),
+               let s = Double(pause.dropFirst(stage.rawValue.count + 1)) {
+                // Fault injection for the signal tests: hold the run at the start of this stage.
+                Thread.sleep(forTimeInterval: s)
+            }
             do {
                 let stats = try execute(stage, warehouse: warehouse, selected: selected, logger: log)
                 progress?.end()
@@ -218,6 +227,21 @@ public final class PipelineRunner {
         return RunOutcome(runID: runID, asOf: asOf, status: status, exitStatus: exit, stages: stageRecords,
                           ranStages: selected,
                           warehouse: warehousePath, reportDirectory: reportPath, error: nil)
+    }
+
+    /// Handlers for SIGINT and SIGTERM for the length of a run: log, record the run as interrupted, exit 128 + signal.
+    static func handleStops(warehouse: String, runID: String, logger: Logger) -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                logger.error("stopped by \(sig == SIGINT ? "SIGINT" : "SIGTERM"); the run is recorded as interrupted", metadata: ["exit_code": "\(128 + sig)"])
+                Warehouse.recordStopped(path: warehouse, runID: runID, signal: sig, at: isoNow())
+                exit(128 + sig)
+            }
+            source.resume()
+            return source
+        }
     }
 
     /// A table by reference: produced earlier in this run, or read from the producing stage's artifacts.

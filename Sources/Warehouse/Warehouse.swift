@@ -261,6 +261,21 @@ public final class Warehouse: @unchecked Sendable {  // DatabaseQueue serialises
         }
     }
 
+    /// Records in the ledger of the warehouse at `path` that the run was stopped by a signal: from a signal
+    /// handler, on a connection of its own (the run's may be inside its load transaction; then, after a short wait,
+    /// nothing is written and the next run marks it instead, `markInterruptedRuns`).
+    public static func recordStopped(path: String, runID: String, signal: Int32, at time: String) {
+        var config = Configuration()
+        config.busyMode = .timeout(2)
+        guard let queue = try? DatabaseQueue(path: path, configuration: config) else { return }
+        let name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)"
+        try? queue.write { db in
+            try db.execute(sql: "UPDATE cvm_runs SET status = 'interrupted', ended_at = ?, exit_code = ?, message = ? WHERE run_id = ? AND status = 'running'",
+                           arguments: [time, 128 + Int(signal), "stopped by \(name)", runID])
+        }
+        try? queue.close()
+    }
+
     /// The newest runs first.
     public func runs(limit: Int) throws -> [RunRecord] {
         try io {

@@ -109,6 +109,31 @@ struct EndToEndTests {
         #expect(try dumpWarehouse(wh) == before)
     }
 
+    /// SIGTERM or SIGINT ends a run at once with 128 + the signal, recorded in the ledger as interrupted (it stayed
+    /// "running" for ever); the warehouse keeps its previous snapshot.
+    @Test(arguments: [SIGTERM, SIGINT])
+    func aStoppedRunIsRecordedAsInterrupted(signal: Int32) throws {
+        let dir = try makeTemporaryDirectory("e2e-stop")
+        let config = try makeDemoConfig(in: dir)
+        let wh = "\(dir)/cvm.sqlite"
+        #expect(try runCVM(["run", config]).status == 0)
+        let before = try dumpWarehouse(wh)
+        let p = try startCVM(["run", config, "--log-format", "json"], environment: ["CVM_FAULT_PAUSE_AT_STAGE": "features:60"])
+        let deadline = Date().addingTimeInterval(120)
+        var log = ""
+        while Date() < deadline, !log.contains("\"stage\":\"features\""), p.process.isRunning {
+            log += String(decoding: p.stderrPipe.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        kill(p.process.processIdentifier, signal)
+        p.process.waitUntilExit()
+        #expect(p.process.terminationStatus == 128 + signal)
+        let row = try DatabaseQueue(path: wh).read { try Row.fetchOne($0, sql: "SELECT status, exit_code, message FROM cvm_runs ORDER BY rowid DESC LIMIT 1") }
+        #expect(row?["status"] as String? == "interrupted")
+        #expect(row?["exit_code"] as Int? == Int(128 + signal))
+        #expect((row?["message"] as String?)?.hasPrefix("stopped by SIG") == true)
+        #expect(try dumpWarehouse(wh) == before)
+    }
+
     @Test func secondRunOnTheSameWarehouseIsRefusedWithExit75() throws {
         let dir = try makeTemporaryDirectory("e2e-lock")
         let config = try makeDemoConfig(in: dir)
