@@ -122,12 +122,11 @@ int cvm_open_uncached(const char *path, int mode) {
 #endif
 }
 
-int cvm_set_malloc_thresholds(size_t mmap_bytes, size_t trim_bytes) {
+int cvm_set_mmap_threshold(size_t bytes) {
 #if defined(__GLIBC__)
-    return mallopt(M_MMAP_THRESHOLD, (int)mmap_bytes) == 1 && mallopt(M_TRIM_THRESHOLD, (int)trim_bytes) == 1;
+    return mallopt(M_MMAP_THRESHOLD, (int)bytes);
 #else
-    (void)mmap_bytes;
-    (void)trim_bytes;
+    (void)bytes;
     return 0;
 #endif
 }

@@ -22,28 +22,18 @@ public enum AllocatorPolicy {
     ///
     /// So a quarter less memory costs about 1.3 s of kernel time, zeroing fresh pages. The memory
     /// target, and a nightly run sharing its machine, count for more.
-    ///
-    /// The trim threshold is set too, to 64 MiB (`trimThreshold`). glibc's own rises with its mmap threshold
-    /// (twice it); fixing the mmap threshold left it at 128 KiB, so each worker's heap was given back to the
-    /// kernel after every file and faulted in, zeroed, for the next: on M (`--until clean`, 2 threads) the
-    /// process took 227,000-286,000 minor faults, and 128,000-150,000 with the 64 MiB threshold (system CPU
-    /// 3.8-4.3 s against 2.8-3.6 s, peak RSS the same within 2%). A worker's heap is at most 64 MiB, so its
-    /// top is then never trimmed (a heap wholly free is still unmapped); the main heap keeps at most 64 MiB.
     /// Left alone when the user tunes malloc (`MALLOC_MMAP_THRESHOLD_` or `GLIBC_TUNABLES` set).
-    /// - Returns: whether the thresholds were set (false when the user tunes malloc, or off glibc).
+    /// - Returns: whether the threshold was set (false when the user tunes malloc, or off glibc).
     @discardableResult
     public static func apply(environment env: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
         guard env["MALLOC_MMAP_THRESHOLD_"] == nil, env["GLIBC_TUNABLES"] == nil else { return false }
-        return cvm_set_malloc_thresholds(1 << 20, trimThreshold) == 1
+        return cvm_set_mmap_threshold(1 << 20) == 1
     }
-
-    /// Free memory at the top of a heap that glibc keeps instead of giving it back (see `apply`).
-    static let trimThreshold = 64 << 20
 
     /// The tunables a `cvm` process runs with: glibc maps big blocks (from 1 MiB, as `apply` sets) and asks for
     /// transparent huge pages on them (`glibc.malloc.hugetlb=1`: madvise(MADV_HUGEPAGE) on every mapped block of
-    /// 2 MiB or more); the trim threshold is `apply`'s too.
-    public static let tunables = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=1048576:glibc.malloc.trim_threshold=\(trimThreshold)"
+    /// 2 MiB or more).
+    public static let tunables = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=1048576"
     /// Marks a process that `prepareProcess` started again with `tunables`.
     static let marker = "CVM_ALLOCATOR_TUNED"
 

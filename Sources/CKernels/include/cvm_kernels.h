@@ -35,10 +35,9 @@ static inline void cvm_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 /// must be whole 4096-byte blocks from 4096-aligned memory.
 int cvm_open_uncached(const char *path, int mode);
 
-/// glibc's mmap threshold (mallopt M_MMAP_THRESHOLD: allocations below it come from the heap and are
-/// reused after free) and trim threshold (M_TRIM_THRESHOLD: free memory at the top of a heap kept before it
-/// is given back). Returns 1 when both are set, 0 when refused or not glibc.
-int cvm_set_malloc_thresholds(size_t mmap_bytes, size_t trim_bytes);
+/// glibc's mmap threshold (mallopt M_MMAP_THRESHOLD): allocations below it come from the heap and are
+/// reused after free. Returns 1 when set, 0 when refused or not glibc.
+int cvm_set_mmap_threshold(size_t bytes);
 
 /// Gives the heap's free pages back to the system (glibc's malloc_trim(0): free pages anywhere in every arena,
 /// not only at the top). Memory freed in blocks below the mmap threshold otherwise stays in the process, so a
