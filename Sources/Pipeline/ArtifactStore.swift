@@ -152,7 +152,7 @@ public struct ArtifactStore: Sendable {
     public func recoverInterrupted() -> (removed: [String], restored: [String]) {
         let fm = FileManager.default
         var removed: [String] = [], restored: [String] = []
-        for day in ((try? fm.contentsOfDirectory(atPath: root)) ?? []).sorted() {
+        for day in ((try? fm.contentsOfDirectory(atPath: root)) ?? []).sorted() where CivilDate(iso: day) != nil {
             let dir = "\(root)/\(day)"
             let names = ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).sorted()
             for name in names where name.contains(".tmp-") {
