@@ -272,16 +272,21 @@ public func customerLifetimeValue(_ h: PurchaseHistory, bgnbd: BGNBD, averageVal
 /// Derivative-free minimisation (Nelder-Mead with scipy's coefficients), restarted from the
 /// optimum until a restart no longer improves, so a collapsed simplex cannot stop it early.
 enum NelderMead {
-    /// The best of `minimize` from each start (the lowest value; ties: the earlier start). Evaluations are summed.
-    static func minimize(_ f: ([Double]) -> Double, starts: [[Double]]) -> (x: [Double], value: Double, converged: Bool, evaluations: Int) {
-        var best: (x: [Double], value: Double, converged: Bool, evaluations: Int)? = nil
+    /// Several starts: each is screened with a short run (`screening` evaluations), and `minimize` goes on from the
+    /// best point found (the lowest value; ties: the earlier start). Evaluations are summed. Running every start to
+    /// the end doubled the value stage on M (2.3 s to 4.5 s); with the screening it takes 3.2 s against 2.7 s from
+    /// the unit start alone (2 runs each), and reaches the same optimum there (log-likelihoods equal to 1e-12).
+    static func minimize(_ f: ([Double]) -> Double, starts: [[Double]], screening: Int = 300) -> (x: [Double], value: Double, converged: Bool, evaluations: Int) {
+        guard starts.count > 1 else { return minimize(f, start: starts[0]) }
+        var best: (x: [Double], value: Double)? = nil
         var evaluations = 0
         for start in starts {
-            let r = minimize(f, start: start)
+            let r = run(f, start: start, xatol: 1e-9, fatol: 1e-14, maxEvaluations: screening)
             evaluations += r.evaluations
-            if best == nil || r.value < best!.value { best = r }
+            if best == nil || r.value < best!.value { best = (r.x, r.value) }
         }
-        return (best!.x, best!.value, best!.converged, evaluations)
+        let r = minimize(f, start: best!.x)
+        return (r.x, r.value, r.converged, evaluations + r.evaluations)
     }
 
     static func minimize(_ f: ([Double]) -> Double, start: [Double], xatol: Double = 1e-9, fatol: Double = 1e-14,
