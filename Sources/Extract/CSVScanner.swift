@@ -52,7 +52,7 @@ public final class CSVScanner {
     private let reader: GzipReader?
     private let path: String
     private let delimiter: Delimiter
-    private let dialect: Dialect
+    private var dialect: Dialect
     /// The quote byte, or 256 (no byte is equal) when quoting is off.
     private let quoteByte: UInt16
     private let escapeByte: UInt16
@@ -423,13 +423,17 @@ public final class CSVScanner {
         var before = buffer.count
         let n = try reader.read(into: &buffer, max: max(chunkSize, atLeast))
         if n == 0 { eof = true }
-        if firstRead && (buffer.count >= 2 || eof) {
+        if firstRead && (buffer.count >= 3 || eof) {
             firstRead = false
             // A UTF-16 byte-order mark says how the file is encoded, whatever the source declares (Excel's
             // "Unicode text" export): it is converted to UTF-8 as it is read.
             if buffer.count >= 2, (buffer[0], buffer[1]) == (0xFF, 0xFE) || (buffer[0], buffer[1]) == (0xFE, 0xFF) {
                 utf16 = UTF16Decoder(bigEndian: buffer[0] == 0xFE)
                 before = 0  // nothing is consumed yet: the bytes of earlier reads are converted too
+            } else if buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF {
+                // So does a UTF-8 one (Excel's "CSV UTF-8"): a source declared windows-1252 or latin1 reads this
+                // file as UTF-8 (its bytes were transcoded a second time: "Zoë" read "ZoÃ«").
+                dialect.transcoding = nil
             }
         }
         if utf16 != nil {

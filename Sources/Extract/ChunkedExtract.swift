@@ -313,6 +313,10 @@ final class ChunkCutter: @unchecked Sendable {
     /// one, the leading lines and first record) must be whole in the first chunk, and sets the layout.
     private func firstChunkCheck() -> FirstChunk {
         if pending.count >= 2, (pending[0], pending[1]) == (0xFF, 0xFE) || (pending[0], pending[1]) == (0xFE, 0xFF) { return .whole }
+        // A UTF-8 byte-order mark in a source of a single-byte encoding: the file is UTF-8, which one worker's scanner
+        // honours (chunks would be transcoded).
+        if pending.count >= 3, pending[0] == 0xEF, pending[1] == 0xBB, pending[2] == 0xBF,
+           FileExtractor.dialect(source).transcoding != nil { return .whole }
         let done = atEnd || readError != nil
         if let k = pending.firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) {
             if pending[k] == 0x0D {

@@ -96,6 +96,22 @@ struct DialectTests {
         #expect(r.table["city"]!.strings() == ["x", encoding == .latin1 ? "Ä" : "Ä"])
     }
 
+    /// A UTF-8 byte-order mark says the file is UTF-8, whatever single-byte encoding the source declares (a shop
+    /// whose exports moved to Excel's "CSV UTF-8"): it read "ZoÃ«", and the header's mark stayed in its first name.
+    @Test(arguments: [SourceSpec.TextEncoding.windows1252, .latin1])
+    func aUTF8ByteOrderMarkOverridesASingleByteEncoding(encoding: SourceSpec.TextEncoding) throws {
+        let s = spec([("name", ColumnDecl(.string)), ("country", ColumnDecl(.string))]) { $0.encoding = encoding }
+        let file = try writeInput(String(decoding: [0xEF, 0xBB, 0xBF] + Array("name,country\nZoë,Österreich\nAnna,Côte d'Ivoire\n".utf8), as: UTF8.self))
+        for r in [try Extractor.extract(s, files: [file], threads: 1), try Extractor.extract(s, files: [file], threads: 2, chunkBytes: 16)] {
+            #expect(r.rejects.isEmpty, "\(r.rejects)")
+            #expect(r.table["name"]!.strings() == ["Zoë", "Anna"])
+            #expect(r.table["country"]!.strings() == ["Österreich", "Côte d'Ivoire"])
+        }
+        // Without the mark the declared encoding holds.
+        let plain = try writeBytes(Array("name,country\n".utf8) + [0x5A, 0x6F, 0xEB, 0x2C, 0x78, 0x0A])
+        #expect(try Extractor.extract(s, files: [plain], threads: 1).table["name"]!.strings() == ["Zoë"])
+    }
+
     @Test func withoutTheEncodingLatin1TextIsQuarantinedNotGarbled() throws {
         let s = spec([("name", ColumnDecl(.string))])
         let r = try Extractor.extract(s, bytes: Array("name\n".utf8) + [0xE9, 0x0A], name: "f.csv")
