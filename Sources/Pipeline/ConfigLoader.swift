@@ -326,6 +326,16 @@ public enum ConfigLoader {
         let declared = s.columns.keys
         for (col, decl) in s.columns {
             let cp = "\(p).columns.\(col)"
+            // A value the column declares (or its pattern takes) that null_values reads as null is never that value:
+            // with the default list, Namibia's country code NA became null.
+            let nulls = s.nullValues.filter { !$0.isEmpty }
+            let taken = nulls.filter { n in
+                (decl.values?.contains(n) ?? false)
+                    || (decl.pattern.map { n.range(of: "^(?:\($0))$", options: .regularExpression) != nil } ?? false)
+            }
+            if !taken.isEmpty {
+                d.warning(cp, "\(taken.map { "\"\($0)\"" }.joined(separator: ", ")) \(taken.count == 1 ? "is" : "are") in null_values, so \(taken.count == 1 ? "it is" : "they are") read as null, never as a value of \(col) (NA is Namibia's country code); set \(p).null_values without \(taken.count == 1 ? "it" : "them")")
+            }
             if !isName(col) { d.error(cp, "\"\(col)\" is not a valid column name; use letters, digits and '_' (map the file's header with from:)") }
             if decl.type == .enum, decl.values?.isEmpty ?? true {
                 d.error("\(cp).values", "enum columns need a non-empty list of allowed values")

@@ -89,6 +89,21 @@ struct ConfigDecoderTests {
 }
 
 struct ConfigWarningTests {
+    /// A column value the default null_values reads as null is said (Namibia's NA became null without a word).
+    @Test func aValueThatNullValuesTakesIsWarnedAbout() throws {
+        let dir = try makeTemporaryDirectory("warn-na")
+        var text = try String(contentsOfFile: Repo.path("pipelines/demo.yaml"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "../fixtures/", with: Repo.path("fixtures") + "/")
+        let kept = text.replacingOccurrences(of: "    null_values: [\"\", \"NULL\", \"null\", \"N/A\"]\n", with: "")
+        #expect(kept != text)
+        try kept.write(toFile: "\(dir)/p.yaml", atomically: true, encoding: .utf8)
+        let warnings = try ConfigLoader.load(path: "\(dir)/p.yaml").warnings
+        #expect(warnings.contains { $0.key == "sources.customers.columns.country" && $0.message.hasPrefix("\"NA\" is in null_values, so it is read as null, never as a value of country") },
+                "\(warnings)")
+        try text.write(toFile: "\(dir)/q.yaml", atomically: true, encoding: .utf8)
+        #expect(!(try ConfigLoader.load(path: "\(dir)/q.yaml").warnings.contains { $0.key == "sources.customers.columns.country" }))
+    }
+
     @Test func validateWarnsAboutRFMSegmentsThatCanNeverMatch() throws {
         let dir = try makeTemporaryDirectory("warn")
         var text = try String(contentsOfFile: Repo.path("pipelines/demo.yaml"), encoding: .utf8)
