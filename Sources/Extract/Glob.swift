@@ -65,7 +65,38 @@ public func expandGlob(_ pattern: String, baseDirectory: String) throws -> [Stri
         }
     }
     walk(root, 0)
-    return uniqueFiles(Set(out.map { URL(fileURLWithPath: $0).standardized.path }).sorted())
+    return uniqueFiles(Set(out.map { URL(fileURLWithPath: $0).standardized.path }).sorted(by: pathPrecedes))
+}
+
+/// The read order of files: byte order, except that runs of digits compare as numbers, so a split export's
+/// `orders_export_9.csv` comes before `orders_export_10.csv` (byte order put 10 first: `fill_down` and `dedupe`
+/// then met an order's lines out of order). Zero-padded names (dates) keep their byte order; equal numbers written
+/// differently (`1`, `01`) fall back to byte order, so the order is total.
+public func pathPrecedes(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+    var i = 0, j = 0
+    while i < x.count && j < y.count {
+        if isDigit(x[i]) && isDigit(y[j]) {
+            var ie = i, je = j
+            while ie < x.count && isDigit(x[ie]) { ie += 1 }
+            while je < y.count && isDigit(y[je]) { je += 1 }
+            // Compare the numbers: without leading zeros, the longer is larger, else digit by digit.
+            var a0 = i, b0 = j
+            while a0 < ie - 1 && x[a0] == 48 { a0 += 1 }
+            while b0 < je - 1 && y[b0] == 48 { b0 += 1 }
+            if ie - a0 != je - b0 { return ie - a0 < je - b0 }
+            for k in 0..<(ie - a0) where x[a0 + k] != y[b0 + k] { return x[a0 + k] < y[b0 + k] }
+            if ie - i != je - j { return a.utf8.lexicographicallyPrecedes(b.utf8) }  // 01 against 1: byte order
+            i = ie
+            j = je
+        } else {
+            if x[i] != y[j] { return x[i] < y[j] }
+            i += 1
+            j += 1
+        }
+    }
+    return x.count - i < y.count - j
 }
 
 /// The paths in order, each file once: a path naming a file an earlier path names (through a symbolic link or a

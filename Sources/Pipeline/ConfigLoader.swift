@@ -135,7 +135,7 @@ public enum ConfigLoader {
                 if !files.isEmpty && kept.isEmpty {
                     d.error("sources.\(name).exclude", "excludes every file that files matches (\(Set(files).count)); nothing would be read")
                 }
-                loaded.files[name] = uniqueFiles(kept.sorted())
+                loaded.files[name] = uniqueFiles(kept.sorted(by: pathPrecedes))
             }
         }
         if !c.sources.isEmpty { checkStages(c, d) }
