@@ -275,13 +275,19 @@ public final class PipelineRunner {
     /// clusters and scores of the old ones, under one run id). Folders without a record (older cvm) pass.
     /// - Throws: `CVMFailure` (exit 66) naming the stage to run from.
     func checkLineage(_ stage: StageName) throws {
-        if origins[stage] == nil {
-            origins[stage] = artifacts.writerRunID(stage: stage.rawValue, asOf: asOf)
-            lineages[stage] = artifacts.inputs(stage: stage.rawValue, asOf: asOf)
+        // The stage and, through the records, every stage its outputs were built from, read by this run or not: the
+        // report reads no features, but the scores it shows must be built from the features there are, and those
+        // from the clean tables there are.
+        var pending = [stage]
+        while let s = pending.popLast() {
+            guard origins[s] == nil else { continue }
+            origins[s] = artifacts.writerRunID(stage: s.rawValue, asOf: asOf)
+            lineages[s] = artifacts.inputs(stage: s.rawValue, asOf: asOf)
+            pending += (lineages[s] ?? [:]).keys.sorted().compactMap { StageName(rawValue: $0) }
         }
         noteRead(stage)
-        for (built, used) in lineages {
-            for (name, run) in used {
+        for (built, used) in lineages.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            for (name, run) in used.sorted(by: { $0.key < $1.key }) {
                 guard let upstream = StageName(rawValue: name), let now = origins[upstream], now != run else { continue }
                 throw CVMFailure(.noInput, "\(loaded.path): error: the \(built.rawValue) outputs for as-of \(asOf) were built from the \(name) outputs of run \(run), but the \(name) outputs in use are run \(now)'s (\(name) ran again since); run again from \(built.rawValue) so they agree (cvm run \(loaded.path) --from \(built.rawValue))")
             }

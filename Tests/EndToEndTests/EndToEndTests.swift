@@ -432,8 +432,17 @@ struct EndToEndTests {
             #expect(r.stderr.contains("error: the features outputs for as-of 2026-06-30 were built from the clean outputs of run "), "\(selection): \(r.stderr)")
             #expect(r.stderr.contains("--from features"), "\(r.stderr)")
         }
+        // The report reads no features, but its scores were built from the old ones (it passed).
+        let report = try runCVM(["run", config, "--only", "report"])
+        #expect(report.status == 66 && report.stderr.contains("--from features"), "\(report.stderr)")
         #expect(try runCVM(["run", config, "--from", "features"]).status == 0)
         #expect(try runCVM(["run", config, "--only", "load"]).status == 0)
+        // features alone, then value alone (value reads features only: fine), then the load: the clusters it loads
+        // were built from the earlier features.
+        #expect(try runCVM(["run", config, "--only", "features"]).status == 0)
+        #expect(try runCVM(["run", config, "--only", "value"]).status == 0)
+        let load = try runCVM(["run", config, "--only", "load"])
+        #expect(load.status == 66 && load.stderr.contains("the cluster outputs for as-of 2026-06-30 were built from the features outputs of run "), "\(load.stderr)")
     }
 
     /// A snapshot holds what was known at the end of its as-of day: a backfill's fact_order_line held the later
