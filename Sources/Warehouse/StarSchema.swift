@@ -169,7 +169,16 @@ enum StarSchema {
     /// missing days are added.
     static func extendDates(_ db: Database, from orders: CVMCore.Table?, asOf: CivilDate) throws {
         var lo = asOf, hi = asOf
-        if let at = orders?["ordered_at"], at.type == .timestamp {
+        // The orders' days in the shop's zone (`ordered_date`, what analysts join on) where the load added them;
+        // UTC days left a New York shop's first order without its day and ran a day past the snapshot.
+        if let local = orders?["ordered_date"], local.type == .date {
+            for r in 0..<(orders?.rowCount ?? 0) {
+                guard let v = local.int64(at: r) else { continue }
+                let d = CivilDate(daysSinceEpoch: v)
+                if d < lo { lo = d }
+                if hi < d { hi = d }
+            }
+        } else if let at = orders?["ordered_at"], at.type == .timestamp {
             for r in 0..<(orders?.rowCount ?? 0) {
                 guard let v = at.int64(at: r) else { continue }
                 let d = CivilDate(daysSinceEpoch: floorDiv(v, microsPerDay))
@@ -187,7 +196,8 @@ enum StarSchema {
 
     static func extendDates(_ db: Database) throws {
         var bounds: [String] = []
-        for (table, column) in [("fact_order_line", "ordered_at"), ("customer_value", "as_of"), ("fact_order_line", "as_of")] {
+        let local = try db.tableExists("fact_order_line") && db.columns(in: "fact_order_line").contains { $0.name == "ordered_date" }
+        for (table, column) in [("fact_order_line", local ? "ordered_date" : "ordered_at"), ("customer_value", "as_of"), ("fact_order_line", "as_of")] {
             guard try db.tableExists(table), try db.columns(in: table).contains(where: { $0.name == column }) else { continue }
             if let row = try Row.fetchOne(db, sql: "SELECT MIN(substr(\(quote(column)), 1, 10)), MAX(substr(\(quote(column)), 1, 10)) FROM \(quote(table))") {
                 if let a: String = row[0] { bounds.append(a) }

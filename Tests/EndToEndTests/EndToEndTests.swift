@@ -480,6 +480,9 @@ struct EndToEndTests {
         #expect(try scalar(wh, "SELECT COUNT(*) FROM fact_order_line WHERE time(ordered_at) < '04:00:00'", as: Int.self) ?? 0 > 0)
         #expect(try scalar(wh, "SELECT COUNT(*) FROM fact_order_line f JOIN dim_date d ON d.date = f.ordered_date", as: Int.self)
                 == (try scalar(wh, "SELECT COUNT(*) FROM fact_order_line", as: Int.self)))
+        // dim_date runs from the first order's local day to the snapshot, not a UTC day past it.
+        #expect(try scalar(wh, "SELECT MIN(date) FROM dim_date", as: String.self) == (try scalar(wh, "SELECT MIN(ordered_date) FROM fact_order_line", as: String.self)))
+        #expect(try scalar(wh, "SELECT MAX(date) FROM dim_date", as: String.self) == "2026-06-30")
     }
 
     /// A run that fails at clean after a good run writes summary.json with its own figures only: the KPIs of the
