@@ -31,9 +31,10 @@ public enum ReportCommand {
             guard runs.contains(where: { $0.status == "succeeded" }) else {
                 throw CVMFailure(.noInput, "\(path): error: the warehouse holds no succeeded run; run a pipeline first")
             }
+            // Of those, the latest snapshot (as the views read it), not the latest run: a backfill is not the news.
             var held: RunRecord?
-            for r in runs where r.status == "succeeded" {
-                if try w.snapshotRunID("customer_value", asOf: r.asOf) == r.runID { held = r; break }
+            for r in runs where r.status == "succeeded" && (held.map { $0.asOf < r.asOf } ?? true) {
+                if try w.snapshotRunID("customer_value", asOf: r.asOf) == r.runID { held = r }
             }
             guard let r = held else {
                 throw CVMFailure(.noInput, "\(path): error: no succeeded run's snapshot is in the warehouse (no run loaded one, or later runs replaced them); run the pipeline through load")

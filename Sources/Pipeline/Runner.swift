@@ -71,7 +71,8 @@ public final class PipelineRunner {
     let artifacts: ArtifactStore
     let plan: Plan
     let warehousePath: String
-    let reportPath: String
+    /// The report folder; a backfill's is `<report>/backfill/<as-of>` (`run`).
+    var reportPath: String
     /// Tables produced in this run, by name.
     var tables: [String: Table] = [:]
     /// Lineage (`ArtifactStore.inputsFile`): the run whose outputs of each stage this run uses (its own for the
@@ -143,6 +144,12 @@ public final class PipelineRunner {
         let stops = PipelineRunner.handleStops(warehouse: warehousePath, runID: runID, logger: logger)
         defer { for s in stops { s.cancel() } }
         let tidied = artifacts.recoverInterrupted()
+        // A backfill (the warehouse holds a later snapshot) writes its report, summary, metrics and campaign lists
+        // beside the live ones, not over them: the live folder stays the latest snapshot's, and its metrics keep
+        // saying whether the last nightly run failed (a backfill's success hid a failed night from alerting).
+        if let later = try warehouse.latestSnapshot(of: "customer_value", before: CivilDate(year: 9999, month: 12, day: 31)), asOf < later {
+            reportPath = loaded.reportPath + "/backfill/\(asOf)"
+        }
         try warehouse.recordRunStart(RunRecord(
             runID: runID, pipeline: loaded.config.pipeline, configHash: loaded.configHash, asOf: asOf,
             startedAt: started, endedAt: nil, status: "running", exitCode: nil, threads: threads, message: nil))
@@ -151,6 +158,10 @@ public final class PipelineRunner {
             "stages": "\(selected.map(\.rawValue).joined(separator: ","))",
         ])
         for w in loaded.warnings { logger.warning("\(w.description)") }
+        if reportPath != loaded.reportPath, selected.contains(.report) {
+            logger.info("a backfill: the warehouse holds a later snapshot, so this run's report goes beside the live one",
+                        metadata: ["path": "\(reportPath)"])
+        }
         if !interrupted.isEmpty {
             logger.warning("earlier runs ended without recording it (killed or stopped); marked interrupted in the ledger",
                            metadata: ["runs": "\(interrupted.joined(separator: ","))"])

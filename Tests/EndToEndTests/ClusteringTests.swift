@@ -121,12 +121,13 @@ struct ReportCommandTests {
         #expect(try runCVM(["run", config, "--as-of", "2026-05-31"]).status == 0)
         let replaced = try runCVM(["report", "--warehouse", wh, "--run", may, "--out", "\(dir)/x"])
         #expect(replaced.status == 66 && replaced.stderr.contains("has no snapshot in this warehouse: the snapshot for 2026-05-31 is run "), "\(replaced.stderr)")
-        // A later run that stopped before its load does not stand in the way of the default: the latest run whose
-        // snapshot is held is reported (it exited 66).
+        // A later run that stopped before its load does not stand in the way of the default (it exited 66), and a
+        // backfill (the May rerun above, the latest run whose snapshot is held) is not the news: the default is the
+        // latest snapshot.
         #expect(try runCVM(["run", config, "--as-of", "2026-06-15", "--until", "value"]).status == 0)
         let byDefault = try runCVM(["report", "--warehouse", wh, "--out", "\(dir)/default"])
         #expect(byDefault.status == 0, "\(byDefault.stderr)")
-        #expect(try String(contentsOfFile: "\(dir)/default/index.html", encoding: .utf8).contains("as of <b>2026-05-31</b>"))
+        #expect(try String(contentsOfFile: "\(dir)/default/index.html", encoding: .utf8).contains("as of <b>2026-06-30</b>"))
     }
 }
 

@@ -485,6 +485,25 @@ struct EndToEndTests {
         #expect(try scalar(wh, "SELECT MAX(date) FROM dim_date", as: String.self) == "2026-06-30")
     }
 
+    /// A backfill writes its report beside the live one: the live folder stays the latest snapshot's (a backfill
+    /// replaced its report, campaign lists and metrics, and its success hid a failed night from alerting).
+    @Test func aBackfillsReportGoesBesideTheLiveOne() throws {
+        let dir = try makeTemporaryDirectory("e2e-backfill-report")
+        let config = try makeDemoConfig(in: dir)
+        #expect(try runCVM(["run", config]).status == 0)
+        func asOf(_ folder: String) throws -> String? {
+            let data = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/summary.json"))
+            return (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["asOf"] as? String
+        }
+        let live = try String(contentsOfFile: "\(dir)/report/campaigns/vip_early_access.csv", encoding: .utf8)
+        let r = try runCVM(["run", config, "--as-of", "2026-05-31"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("report:    \(dir)/report/backfill/2026-05-31/index.html"), "\(r.stdout)")
+        #expect(try asOf("\(dir)/report") == "2026-06-30")
+        #expect(try asOf("\(dir)/report/backfill/2026-05-31") == "2026-05-31")
+        #expect(try String(contentsOfFile: "\(dir)/report/campaigns/vip_early_access.csv", encoding: .utf8) == live)
+    }
+
     /// A run that fails at clean after a good run writes summary.json with its own figures only: the KPIs of the
     /// earlier run's value stage (400 customers, its revenue) were shown as the failed run's.
     @Test func aFailedRunsSummaryHasNoEarlierRunsKPIs() throws {
