@@ -63,6 +63,14 @@ extension PipelineRunner {
             let skipped = result.files.reduce(0) { $0 + $1.linesSkipped }
             if skipped > 0 { metadata["lines_skipped"] = "\(skipped)" }
             logger.info("read \(name)", metadata: metadata)
+            // A file rejected whole is said as such (it was only a quarantine row and a count: a truncated day of
+            // orders went missing from the snapshot without a word).
+            for f in result.files where f.rejectedReason != nil {
+                logger.warning("rejected a whole file (on_file_error: quarantine-file); its rows are not in this snapshot", metadata: [
+                    "source": "\(name)", "file": "\(f.path)", "rows_read": "\(f.rowsRead)", "reason": "\(f.rejectedReason ?? "")",
+                ])
+                stats.detail["\(name).files_rejected"] = "\((Int(stats.detail["\(name).files_rejected"] ?? "0") ?? 0) + 1)"
+            }
             for x in result.nulled {
                 logger.warning("nulled values that do not parse (on_invalid: null)", metadata: [
                     "source": "\(name)", "column": "\(x.column)", "rule": "parse", "values": "\(x.count)", "example": "\(x.example)",

@@ -485,6 +485,24 @@ struct EndToEndTests {
         #expect(try scalar(wh, "SELECT MAX(date) FROM dim_date", as: String.self) == "2026-06-30")
     }
 
+    /// A file rejected whole under `on_file_error: quarantine-file` is a warning naming it (it was a quarantine row and
+    /// a count only), and the extract's ledger detail counts it.
+    @Test func aFileRejectedWholeIsWarnedAbout() throws {
+        let dir = try makeTemporaryDirectory("e2e-file-rejected")
+        let orders = "\(dir)/orders"
+        try FileManager.default.copyItem(atPath: Repo.path("fixtures/demo/orders"), toPath: orders)
+        let victim = "\(orders)/2026/06/orders-2026-06-29.csv.gz"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: victim))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: victim))
+        let config = try makeDemoConfig(in: dir, edits: [("    files: \(Repo.path("fixtures"))/demo/orders/**/*.csv.gz", "    files: \(orders)/**/*.csv.gz\n    on_file_error: quarantine-file")])
+        let r = try runCVM(["run", config, "--until", "extract"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("warning[extract] rejected a whole file (on_file_error: quarantine-file); its rows are not in this snapshot"), "\(r.stderr)")
+        #expect(r.stderr.contains("file=\(victim)"), "\(r.stderr)")
+        let detail = try #require(try scalar("\(dir)/cvm.sqlite", "SELECT detail FROM cvm_run_stages WHERE stage = 'extract'", as: String.self))
+        #expect(detail.contains("\"orders.files_rejected\":\"1\""), "\(detail)")
+    }
+
     /// A backfill writes its report beside the live one: the live folder stays the latest snapshot's (a backfill
     /// replaced its report, campaign lists and metrics, and its success hid a failed night from alerting).
     @Test func aBackfillsReportGoesBesideTheLiveOne() throws {
