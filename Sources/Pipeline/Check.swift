@@ -23,8 +23,11 @@ public struct Expectations: Decodable, Sendable, Equatable {
     public var quarantine: [String: [String: Int]] = [:]
     public var segments: [String: [String: Int]] = [:]
     public var kpis: [String: KPIExpectation] = [:]
+    /// The as-of date the expectations hold for: the check runs for it unless `--as-of` says otherwise (a config
+    /// without `as_of` ran for yesterday, and its freshness check failed the CI gate).
+    public var asOf: String?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case tables, quarantine, segments, kpis }
+    enum CodingKeys: String, CodingKey, CaseIterable { case tables, quarantine, segments, kpis, asOf = "as_of" }
 
     public init() {}
 
@@ -34,6 +37,8 @@ public struct Expectations: Decodable, Sendable, Equatable {
         quarantine = try c.decodeIfPresent([String: [String: Int]].self, forKey: .quarantine) ?? [:]
         segments = try c.decodeIfPresent([String: [String: Int]].self, forKey: .segments) ?? [:]
         kpis = try c.decodeIfPresent([String: KPIExpectation].self, forKey: .kpis) ?? [:]
+        asOf = try c.decodeIfPresent(String.self, forKey: .asOf)
+        if let a = asOf, CivilDate(iso: a) == nil { throw ConfigValueError("as_of: \"\(a)\" is not a valid date; write YYYY-MM-DD") }
     }
 
     /// Deterministic YAML (sorted keys), for `--update`.
@@ -42,6 +47,7 @@ public struct Expectations: Decodable, Sendable, Equatable {
             s.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." } && !(s.first?.isNumber ?? true) ? s : "\"\(s.replacingOccurrences(of: "\"", with: "\\\""))\""
         }
         var out = header
+        if let asOf { out += "as_of: \(asOf)\n" }
         out += "tables:\n"
         for (k, v) in tables.sorted(by: { $0.key < $1.key }) { out += "  \(key(k)): \(v)\n" }
         out += "quarantine:\n"
@@ -70,7 +76,9 @@ public enum ExpectationCheck {
                            threads: Int?, logger: Logger) throws -> String {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-check-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        var options = RunOptions(asOf: asOf, threads: threads)
+        let existing = FileManager.default.fileExists(atPath: path) ? try load(path) : nil
+        // --as-of, else the expectations' own date, else the config's (else yesterday).
+        var options = RunOptions(asOf: asOf ?? existing?.asOf.flatMap { CivilDate(iso: $0) }, threads: threads)
         options.warehouseOverride = "\(scratch)/cvm.sqlite"
         options.artifactsOverride = "\(scratch)/artifacts"
         options.reportOverride = "\(scratch)/report"
@@ -78,15 +86,14 @@ public enum ExpectationCheck {
         quiet.logLevel = .warning
         let runner = PipelineRunner(loaded, options: options, logger: quiet)
         _ = try runner.run()
-        let actual = try actuals(runner)
-
-        let existing = FileManager.default.fileExists(atPath: path) ? try load(path) : nil
+        var actual = try actuals(runner)
+        actual.asOf = runner.asOf.description
         if update {
             var updated = actual
             if let existing {
                 for (k, v) in existing.kpis where updated.kpis[k] != nil { updated.kpis[k]?.tolerance = v.tolerance }
             }
-            let header = "# cvm check expectations for \(loaded.path) (as-of \(runner.asOf)); rewrite with: cvm check \(loaded.path) --expect \(path) --update\n"
+            let header = "# cvm check expectations for \(loaded.path) (as-of \(runner.asOf), the as_of below); rewrite with: cvm check \(loaded.path) --expect \(path) --update\n"
             do { try updated.yaml(header: header).write(toFile: path, atomically: true, encoding: .utf8) } catch {
                 throw CVMFailure(.ioError, "\(path): error: cannot write expectations: \(error.localizedDescription)")
             }

@@ -562,6 +562,19 @@ struct EndToEndTests {
         #expect(r.status == 65)
         #expect(r.stderr.contains("tables.customer_value: 1 → "))
     }
+
+    /// The expectations pin their as-of date: a config without `as_of` is checked for it, not for yesterday (whose
+    /// freshness check failed the CI gate).
+    @Test func checkRunsForTheExpectationsDate() throws {
+        let dir = try makeTemporaryDirectory("e2e-check-date")
+        let pinned = try makeDemoConfig(in: dir)
+        let expect = "\(dir)/expect.yaml"
+        #expect(try runCVM(["check", pinned, "--expect", expect, "--update"]).status == 0)
+        #expect(try String(contentsOfFile: expect, encoding: .utf8).contains("\nas_of: 2026-06-30\n"))
+        let floating = try makeDemoConfig(in: dir, edits: [("as_of: 2026-06-30\n", "")])
+        let r = try runCVM(["check", floating, "--expect", expect])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
 }
 
 /// `cvm clv` on the CDNOW sample reproduces the published fits and the holdout comparison.
