@@ -1,4 +1,5 @@
 import CVMCore
+import CKernels
 import Foundation
 
 /// What was read from one input file.
@@ -737,7 +738,14 @@ final class FileExtractor {
                            _ scratch: inout [UInt8], _ problem: inout Problem?) -> Bool {
         func fail(_ what: String) -> Bool {
             let text = String(decoding: shown.prefix(200), as: UTF8.self)
-            let reason = "\(r.decl.name): \"\(text)\" is not \(what)"
+            var reason = "\(r.decl.name): \"\(text)\" is not \(what)"
+            // Bytes that are not UTF-8 (shown as \u{FFFD}) say the file is in another encoding, not that the value is
+            // wrong; a no-break space prints as a space, so it is named.
+            if shown.contains(where: { $0 >= 0x80 }), cvm_valid_utf8(shown.baseAddress, Int64(shown.count)) == 0 {
+                reason += " (bytes that are not UTF-8: if the file is in another encoding, set the source's encoding: windows-1252 or latin1)"
+            } else if text.unicodeScalars.contains(where: { $0 == "\u{A0}" || $0 == "\u{202F}" }) {
+                reason += " (it holds a no-break space: add it to the column's strip, or set the source's thousands_separator to it)"
+            }
             if r.nullsUnparseable { return nullUnparseable(&r, reason) }
             problem = Problem(field: field, rule: "parse", reason: reason)
             return false

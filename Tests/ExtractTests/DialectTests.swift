@@ -112,6 +112,21 @@ struct DialectTests {
         #expect(try Extractor.extract(s, files: [plain], threads: 1).table["name"]!.strings() == ["Zoë"])
     }
 
+    /// A value that fails to parse because of bytes that are not UTF-8, or of a no-break space, says so (it read as a
+    /// plain parse error: "185,54 \u{FFFD}", or "97,89 " with the no-break space printed as a space).
+    @Test func parseErrorsNameForeignBytesAndNoBreakSpaces() throws {
+        var price = ColumnDecl(.decimal)
+        price.strip = ["€"]
+        let s = spec([("id", ColumnDecl(.string)), ("price", price)]) { $0.delimiter = ";"; $0.decimalSeparator = "," }
+        let text: [UInt8] = Array("id;price\na;185,54 ".utf8) + [0x80] + Array("\nb;97,89\u{A0}€\nc;1,50\n".utf8)
+        let r = try Extractor.extract(s, bytes: text, name: "f.csv")
+        #expect(r.table["id"]!.strings() == ["c"])
+        let reasons = r.rejects.map(\.reason)
+        #expect(reasons.count == 2)
+        #expect(reasons.first { $0.contains("\"185,54") }?.hasSuffix("(bytes that are not UTF-8: if the file is in another encoding, set the source's encoding: windows-1252 or latin1)") == true, "\(reasons)")
+        #expect(reasons.first { $0.contains("\"97,89") }?.hasSuffix("(it holds a no-break space: add it to the column's strip, or set the source's thousands_separator to it)") == true, "\(reasons)")
+    }
+
     @Test func withoutTheEncodingLatin1TextIsQuarantinedNotGarbled() throws {
         let s = spec([("name", ColumnDecl(.string))])
         let r = try Extractor.extract(s, bytes: Array("name\n".utf8) + [0xE9, 0x0A], name: "f.csv")
