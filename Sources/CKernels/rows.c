@@ -579,6 +579,18 @@ int64_t cvm_fast_rows(cvm_fast_spec *s, const uint8_t *buf, int64_t len, int64_t
         if (!ended) CVM_FIELD(start, n);
 #undef CVM_FIELD
         if (s->expected_fields >= 0 ? nf != s->expected_fields : nf <= s->max_index) break;
+        if (nf > 1) {
+            // Every field empty or blanks (a spreadsheet's filler row, ",,,"): the general path skips it as a blank line
+            // (past `cap` the fields are not recorded: the general path then decides).
+            const int64_t m = nf < cap ? nf : cap;
+            int64_t k = 0;
+            for (; k < m; k++) {
+                int64_t a = s->field_start[k], b = s->field_end[k];
+                while (a < b && is_blank(line[a])) a++;
+                if (a < b) break;
+            }
+            if (k == m) break;
+        }
         if (s->header_first_len > 0) {
             const uint8_t *p = line + s->field_start[0];
             int64_t m = s->field_end[0] - s->field_start[0];

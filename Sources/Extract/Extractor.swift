@@ -488,7 +488,7 @@ final class FileExtractor {
         var rowsRead = 0
         let fieldIndex = layout.fieldIndex, expectedFields = layout.expectedFields
         let headerNames = layout.headerNames, headerFirst = layout.headerFirst
-        var repeatedHeaders = 0
+        var repeatedHeaders = 0, emptyRecords = 0
         // The common rows are typed in C; the general path below reads every other record (and defines them all).
         let fast = typesCommonRowsInC ? FastRows(self, readers: readers, layout: layout) : nil
         // After the C code took nothing, the next few records go to the general path before it is asked again
@@ -523,6 +523,14 @@ final class FileExtractor {
                     continue
                 }
                 let nf = scanner.fields.count
+                // A record of empty fields only (Excel's ",,,,," filler rows below the data) holds nothing: skipped as
+                // a blank line is, and counted with the skipped lines (each was rejected as a row: a six-customer CRM
+                // file with two filler rows failed its error budget).
+                if nf > 1, scanner.fields.allSatisfy({ f in scanner.withFieldBytes(f) { trimmedBlanks($0).isEmpty } }) {
+                    rowsRead -= 1
+                    emptyRecords += 1
+                    continue
+                }
                 // The header again (files concatenated with their headers): not a row. Checked only when the first
                 // field is the first header name, so ordinary rows cost one short comparison.
                 if nf == expectedFields, !headerFirst.isEmpty, scanner.withFieldBytes(scanner.fields[0], { trimmedBlanks($0).elementsEqual(headerFirst) }),
@@ -565,7 +573,7 @@ final class FileExtractor {
         }
         let report = FileReport(path: path, compressedBytes: 0, bytes: 0,
                                 rowsRead: rowsRead, rowsAccepted: lines.count, rowsRejected: rejects.count, rejectedReason: nil,
-                                linesSkipped: scanner.skippedLines + repeatedHeaders)
+                                linesSkipped: scanner.skippedLines + repeatedHeaders + emptyRecords)
         let nulled = readers.compactMap { r in
             r.nulledRows.first.map { (column: r.decl.name, count: r.nulledRows.count, line: Int(lines[$0]), reason: r.nulledReason ?? "") }
         }

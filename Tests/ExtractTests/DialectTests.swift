@@ -127,6 +127,21 @@ struct DialectTests {
         #expect(reasons.first { $0.contains("\"97,89") }?.hasSuffix("(it holds a no-break space: add it to the column's strip, or set the source's thousands_separator to it)") == true, "\(reasons)")
     }
 
+    /// Rows of empty fields only (Excel's filler rows below the data) are skipped like blank lines and counted with
+    /// them, by the C row pass and the general path alike (each was a rejected row: a small file failed its budget).
+    @Test(arguments: [true, false])
+    func spreadsheetFillerRowsAreSkippedLikeBlankLines(inC: Bool) throws {
+        var id = ColumnDecl(.string)
+        id.required = true
+        let s = spec([("id", id), ("n", ColumnDecl(.int)), ("note", ColumnDecl(.string))])
+        let text = "id,n,note\na,1,x\n,,\nb,2,\n,,\n\"\",,\"\"\n,, \n"
+        let r = try Extractor.extract(s, bytes: Array(text.utf8), name: "f.csv", typesCommonRowsInC: inC)
+        #expect(r.rejects.isEmpty, "\(r.rejects)")
+        #expect(r.table["id"]!.strings() == ["a", "b"])
+        #expect(r.table["_line"]!.int64Values == [2, 4])
+        #expect(r.files[0].rowsRead == 2 && r.files[0].linesSkipped == 4)
+    }
+
     @Test func withoutTheEncodingLatin1TextIsQuarantinedNotGarbled() throws {
         let s = spec([("name", ColumnDecl(.string))])
         let r = try Extractor.extract(s, bytes: Array("name\n".utf8) + [0xE9, 0x0A], name: "f.csv")
