@@ -142,7 +142,10 @@ public final class PipelineRunner {
         // SIGINT and SIGTERM (a scheduler's timeout, Ctrl-C) end the run at once with 128 + the signal, after
         // recording it as interrupted (nothing partial is visible: folders swap in whole, the load is one transaction).
         let stops = PipelineRunner.handleStops(warehouse: warehousePath, runID: runID, logger: logger)
-        defer { for s in stops { s.cancel() } }
+        defer {
+            for s in stops { s.cancel() }
+            for sig in [SIGINT, SIGTERM] { signal(sig, SIG_DFL) }  // what follows the run (cvm check's comparison) stops as usual
+        }
         let tidied = artifacts.recoverInterrupted()
         // A backfill (the warehouse holds a later snapshot) writes its report, summary, metrics and campaign lists
         // beside the live ones, not over them: the live folder stays the latest snapshot's, and its metrics keep
