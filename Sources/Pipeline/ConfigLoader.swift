@@ -176,31 +176,34 @@ public enum ConfigLoader {
         // The default campaigns were not written by the user: a value they select that the config's own segments
         // or tiers never give is a warning (set campaigns.actions), not an error.
         let written = d.wasPresent("campaigns.actions")
+        let flags: Set<String> = ["pareto_top20", "tier_at_risk"]   // matched as 1/0 or true/false, any case
         for (name, action) in c.campaigns.actions {
             for (column, condition) in action.conditions {
                 let key = written ? "campaigns.actions.\(name).where.\(column)" : "stages.value"
-                if !written, case .oneOf(let values) = condition, let known = value.vocabulary(of: column),
-                   let v = values.first(where: { !known.contains($0) && !known.contains($0.lowercased()) }) {
-                    d.warning(key, "the default campaign \(name) selects \(column) \(v), which this config never gives, so its list stays empty; declare campaigns.actions for your \(column == "tier" ? "tiers" : "segments")")
-                    continue
-                }
                 guard columns.contains(column) else {
                     let near = suggestion(for: column, among: columns) ?? columns.first { $0.hasPrefix(column) }
                     d.error(key, "customer_value has no column \"\(column)\"" + (near.map { "; did you mean \"\($0)\"?" } ?? "")
                                  + " (its columns: \(columns.joined(separator: ", ")))")
                     continue
                 }
-                if case .oneOf(let values) = condition, let known = value.vocabulary(of: column) {
-                    let flag = ["pareto_top20", "tier_at_risk"].contains(column)   // matched as 1/0 or true/false, any case
-                    for v in values where !known.contains(flag ? v.lowercased() : v) {
+                guard let known = value.vocabulary(of: column) else { continue }
+                switch condition {
+                case .oneOf(let values):
+                    let never = values.filter { !known.contains(flags.contains(column) ? $0.lowercased() : $0) }
+                    if !written, let v = never.first {
+                        d.warning(key, "the default campaign \(name) selects \(column) \(v), which this config never gives, so its list stays empty; declare campaigns.actions for your \(column == "tier" ? "tiers" : "segments")")
+                        continue
+                    }
+                    for v in never {
                         let near = suggestion(for: v, among: known)
                         d.error(key, "\"\(v)\" is never a value of \(column)" + (near.map { "; did you mean \"\($0)\"?" } ?? "")
                                      + " (its values: \(known.joined(separator: ", ")))")
                     }
-                }
-                if case .range = condition, value.vocabulary(of: column) != nil, !["pareto_top20", "tier_at_risk"].contains(column) {
+                case .range where !flags.contains(column):
                     // A label has no number: a range never matches.
                     d.error(key, "\(column) holds labels, not numbers; list the values instead of {min:, max:}")
+                case .range:
+                    break
                 }
             }
         }
