@@ -255,6 +255,16 @@ public struct SourceSpec: Decodable, Sendable {
         }
     }
 
+    /// Keys of `sources.<name>` that only clean reads; every other key shapes extract's tables (or both stages',
+    /// `sharedKeys`). A stage run alone compares what its inputs were built with by these (`StageSettings`).
+    public static let cleanKeys: Set<String> = ["key", "dedupe", "dedupe_by", "references", "checks", "currency"]
+    /// Keys both extract and clean read.
+    public static let sharedKeys: Set<String> = ["max_raw_bytes"]
+    /// Keys clean only checks its tables against (the run passes or fails; the tables are the same).
+    public static let budgetKeys: Set<String> = ["max_reject_rate", "freshness"]
+    /// Every key `sources.<name>` may have.
+    public static var configKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+
     /// The typed schema of this source's table (canonical names, declaration order).
     public var schema: Schema {
         Schema(columns.entries.map { ColumnSpec($0.key, $0.value.type, scale: $0.value.scale, nullable: !$0.value.required) })
@@ -322,6 +332,16 @@ public struct ColumnDecl: Decodable, Sendable {
         public static var noun: String { "on_invalid policy" }
         public init(from decoder: any Decoder) throws { self = try Self.decodeWord(from: decoder) }
     }
+
+    /// Keys of a column that only clean reads (its rules and rewrites); the others shape extract's tables, and
+    /// `sharedKeys` both (`SourceSpec.cleanKeys`).
+    public static let cleanKeys: Set<String> = [
+        "values", "min", "max", "min_exclusive", "max_exclusive", "window", "pattern", "map", "fill_down", "min_length", "max_length",
+    ]
+    /// Keys both extract (a value that does not parse: rejected or null) and clean (rules) read.
+    public static let sharedKeys: Set<String> = ["required", "on_invalid"]
+    /// Every key a column may have.
+    public static var configKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case from, type, format, scale, values, required, min, max, trim, lowercase, uppercase, pattern

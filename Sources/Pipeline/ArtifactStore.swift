@@ -122,6 +122,11 @@ public struct ArtifactStore: Sendable {
                 e.outputFormatting = [.sortedKeys]
                 try e.encode(inputs).write(to: URL(fileURLWithPath: "\(tmp)/\(ArtifactStore.inputsFile)"))
             }
+            if let settings = staged.settings {
+                let e = JSONEncoder()
+                e.outputFormatting = [.sortedKeys, .prettyPrinted]
+                try e.encode(settings).write(to: URL(fileURLWithPath: "\(tmp)/\(ArtifactStore.settingsFile)"))
+            }
             if let reason = staged.failedChecks {
                 try Data("run \(staged.runID): \(reason)\n".utf8).write(to: URL(fileURLWithPath: "\(tmp)/\(ArtifactStore.failedChecksFile)"))
             }
@@ -201,6 +206,17 @@ public struct ArtifactStore: Sendable {
     /// The stages the stage's folder for `asOf` was built from, with their runs; nil when not recorded (older folders).
     public func inputs(stage: String, asOf: CivilDate) -> [String: String]? {
         let path = "\(stageDirectory(asOf: asOf, stage: stage))/\(ArtifactStore.inputsFile)"
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? JSONDecoder().decode([String: String].self, from: data)
+    }
+
+    /// The file of a stage folder holding the config settings its tables were built with (JSON, key path: value;
+    /// `StageSettings`): a later stage run alone checks that the config still says the same.
+    public static let settingsFile = "SETTINGS"
+
+    /// The settings the stage's folder for `asOf` was built with; nil when not recorded (older folders).
+    public func settings(stage: String, asOf: CivilDate) -> [String: String]? {
+        let path = "\(stageDirectory(asOf: asOf, stage: stage))/\(ArtifactStore.settingsFile)"
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         return try? JSONDecoder().decode([String: String].self, from: data)
     }
@@ -633,6 +649,8 @@ public final class StageWrite: @unchecked Sendable {
     public var failedChecks: String?
     /// The stages whose outputs this stage was built from, with the run that wrote them (`inputsFile`).
     public var inputs: [String: String]?
+    /// The config settings the stage's outputs were built with (`settingsFile`).
+    public var settings: [String: String]?
 
     init(stage: String, asOf: CivilDate, runID: String, configHash: String, final: String, tmp: String) {
         (self.stage, self.asOf, self.runID, self.configHash, self.final, self.tmp) = (stage, asOf, runID, configHash, final, tmp)

@@ -20,6 +20,10 @@ public final class ConfigDecoder {
     public private(set) var diagnostics: [Diagnostic] = []
     /// Position of every decoded key path (`sources.orders.files` → 12:5), for checks after decoding.
     public private(set) var positions: [String: SourcePosition] = [:]
+    /// Every setting the YAML writes, by key path (`sources.orders.columns.amount.divide_by` → `100`): mappings are
+    /// followed, a list or scalar is one setting (`settingText`). What each stage's outputs were built with is
+    /// recorded from these (`StageSettings`), so a stage run alone sees a config changed since.
+    public private(set) var settings: [String: String] = [:]
 
     struct Recorded: Error {}
 
@@ -52,6 +56,8 @@ public final class ConfigDecoder {
                 return nil
             }
             root = node
+            settings = [:]
+            collectSettings(node, path: "")
         } catch let error as YamlError {
             record(yamlError: error, text: text)
             return nil
@@ -64,6 +70,14 @@ public final class ConfigDecoder {
     }
 
     static let maxBytes = 1 << 20
+
+    private func collectSettings(_ node: Node, path: String) {
+        guard case .mapping(let m) = node else { settings[path] = settingText(node); return }
+        for (k, v) in m {
+            let key = k.scalar?.string ?? settingText(k)
+            collectSettings(v, path: path.isEmpty ? key : path + "." + key)
+        }
+    }
     static let maxAliases = 64
 
     /// The position of the first alias beyond `maxAliases`: `*name` where a YAML node starts (after `key: `,
@@ -200,6 +214,21 @@ func describe(_ node: Node) -> String {
     case .mapping: return "a mapping"
     case .sequence: return "a list"
     case .alias: return "an alias"
+    }
+}
+
+/// A setting's value as text, the same for the same YAML value however it is laid out: a scalar as written (null
+/// as `null`), a list `[a, "b c"]` with items quoted where they are not plain words, a mapping with its keys sorted.
+func settingText(_ node: Node, nested: Bool = false) -> String {
+    switch node {
+    case .scalar(let s):
+        if isNull(node) { return "null" }
+        let plain = !s.string.isEmpty && s.string.allSatisfy { $0.isLetter || $0.isNumber || "._-+:/*".contains($0) }
+        return nested && !plain ? "\"" + s.string.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" : s.string
+    case .sequence(let items): return "[" + items.map { settingText($0, nested: true) }.joined(separator: ", ") + "]"
+    case .mapping(let m):
+        return "{" + m.map { "\(settingText($0.key, nested: true)): \(settingText($0.value, nested: true))" }.sorted().joined(separator: ", ") + "}"
+    case .alias: return "*alias"
     }
 }
 

@@ -17,6 +17,8 @@ public struct LoadedConfig: Sendable {
     /// Concrete input files per source, sorted; the deterministic read order.
     public var files: [String: [String]]
     public var warnings: [Diagnostic]
+    /// Every setting the file writes, by key path (`ConfigDecoder.settings`).
+    public var settings: [String: String] = [:]
 
     public var warehousePath: String { resolve(config.warehouse) }
     public var artifactsPath: String {
@@ -85,6 +87,7 @@ public enum ConfigLoader {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().standardized.path
         var loaded = LoadedConfig(config: config, path: path, baseDirectory: base.isEmpty ? "." : base,
                                   configHash: fnv1aHex(data), files: [:], warnings: [])
+        loaded.settings = decoder.settings
         check(&loaded, decoder, checkFiles: checkFiles)
         let errors = decoder.diagnostics.filter { $0.severity == .error }
         if !errors.isEmpty { throw DiagnosticsError(.config, decoder.diagnostics) }

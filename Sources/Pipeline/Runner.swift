@@ -80,6 +80,8 @@ public final class PipelineRunner {
     var origins: [StageName: String] = [:]
     var lineages: [StageName: [String: String]] = [:]
     var readsThisStage: [String: String] = [:]
+    /// Persisted outputs built with settings the config has changed since (`StageSettings`), per stage.
+    var settingChanges: [StageName: [String]] = [:]
     var stageRecords: [StageRecord] = []
     var stageStats: [StageName: StageStats] = [:]
     let startedAt = Date()
@@ -298,6 +300,15 @@ public final class PipelineRunner {
             origins[s] = artifacts.writerRunID(stage: s.rawValue, asOf: asOf)
             lineages[s] = artifacts.inputs(stage: s.rawValue, asOf: asOf)
             pending += (lineages[s] ?? [:]).keys.sorted().compactMap { StageName(rawValue: $0) }
+            // Built with the config as it was: a setting of the stage changed since, its outputs say something else.
+            if let recorded = artifacts.settings(stage: s.rawValue, asOf: asOf) {
+                let diff = StageSettings.changes(recorded: recorded, now: StageSettings.of(s, in: loaded.settings))
+                if !diff.isEmpty { settingChanges[s] = diff }
+            }
+        }
+        if let (first, diff) = settingChanges.min(by: { $0.key < $1.key }) {
+            let listed = diff.prefix(4).joined(separator: "; ") + (diff.count > 4 ? "; and \(diff.count - 4) more" : "")
+            throw CVMFailure(.noInput, "\(loaded.path): error: the \(first.rawValue) outputs for as-of \(asOf) were built with other settings than the config has now: \(listed); run again from \(first.rawValue) so they follow the config (cvm run \(loaded.path) --from \(first.rawValue))")
         }
         noteRead(stage)
         for (built, used) in lineages.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
@@ -317,6 +328,15 @@ public final class PipelineRunner {
         throw CVMFailure(.dataQuality, "\(loaded.path): error: the \(stage.rawValue) outputs for as-of \(asOf) come from a run that failed its data-quality checks (\(first)); fix the data or the budget and run again from that stage (cvm run \(loaded.path) --from \(stage.rawValue))")
     }
 
+    /// A table this run produced or its stage persisted, nil when neither; unlike `optionalInput`, outputs that are
+    /// there but refused (other runs' lines, changed settings, failed checks) throw rather than go missing.
+    func inputIfPresent(_ ref: TableRef) throws -> Table? {
+        if let t = tables[ref.table] { noteRead(ref.stage); return t }
+        guard artifacts.tableNames(stage: ref.stage.rawValue, asOf: asOf)?.contains(ref.table) == true else { return nil }
+        return try input(ref)
+    }
+
+    /// A table, nil when it cannot be had for any reason (the run summary and `cvm check`, after the run).
     func optionalInput(_ ref: TableRef) -> Table? {
         if let t = tables[ref.table] { return t }
         return try? input(ref)
@@ -336,6 +356,7 @@ public final class PipelineRunner {
         let staged = part ?? artifacts.beginWrite(stage: stage.rawValue, asOf: asOf, runID: runID, configHash: loaded.configHash)
         staged.failedChecks = failedChecks
         staged.inputs = readsThisStage
+        staged.settings = StageSettings.of(stage, in: loaded.settings)
         origins[stage] = runID
         lineages[stage] = readsThisStage
         // The job holds the columns only until each is written (`ArtifactTables`), not the tables whole.

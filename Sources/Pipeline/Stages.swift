@@ -421,13 +421,13 @@ extension PipelineRunner {
         var inputs = ReportInputs(
             summary: summary,
             customerValue: customerValue,
-            clusterProfiles: optionalInput(TableRef(stage: .cluster, table: "cluster_profiles")),
-            quarantine: optionalInput(TableRef(stage: .clean, table: "quarantine")),
-            paretoSummary: optionalInput(TableRef(stage: .value, table: "pareto_summary")),
-            dataQuality: optionalInput(TableRef(stage: .clean, table: "data_quality")))
-        inputs.clusterSelection = optionalInput(TableRef(stage: .cluster, table: "cluster_selection"))
-        inputs.clusterCentroids = optionalInput(TableRef(stage: .cluster, table: "cluster_centroids"))
-        inputs.orders = optionalInput(TableRef(stage: .clean, table: "stg_\(FeatureRoles(loaded.config).orders)"))
+            clusterProfiles: try inputIfPresent(TableRef(stage: .cluster, table: "cluster_profiles")),
+            quarantine: try inputIfPresent(TableRef(stage: .clean, table: "quarantine")),
+            paretoSummary: try inputIfPresent(TableRef(stage: .value, table: "pareto_summary")),
+            dataQuality: try inputIfPresent(TableRef(stage: .clean, table: "data_quality")))
+        inputs.clusterSelection = try inputIfPresent(TableRef(stage: .cluster, table: "cluster_selection"))
+        inputs.clusterCentroids = try inputIfPresent(TableRef(stage: .cluster, table: "cluster_centroids"))
+        inputs.orders = try inputIfPresent(TableRef(stage: .clean, table: "stg_\(FeatureRoles(loaded.config).orders)"))
         inputs.previousCustomerValue = artifacts.previousAsOf(before: asOf, stage: StageName.value.rawValue, table: "customer_value")
             .flatMap { try? artifacts.read(stage: StageName.value.rawValue, table: "customer_value", asOf: $0) }
         inputs.campaigns = loaded.config.campaigns

@@ -445,6 +445,39 @@ struct EndToEndTests {
         #expect(load.status == 66 && load.stderr.contains("the cluster outputs for as-of 2026-06-30 were built from the features outputs of run "), "\(load.stderr)")
     }
 
+    /// A stage run alone refuses outputs built with settings the config has changed since (`StageSettings`): a
+    /// `divide_by: 100` added after extract left `--from clean` reading amounts a hundred times too big, a tighter
+    /// `max` left `--from features` building on rows the rule now rejects. Budgets and layout change no table.
+    @Test func stagesRunAloneRefuseOutputsBuiltWithOtherSettings() throws {
+        let dir = try makeTemporaryDirectory("e2e-settings")
+        let price = "unit_price: {type: decimal, scale: 2, required: true, min: 0}"
+        let quantity = "quantity: {type: int, required: true, min: 1, max: 1000}"
+        var config = try makeDemoConfig(in: dir)
+        #expect(try runCVM(["run", config]).status == 0)
+        // An extract setting: clean, and every stage after it, would read the old amounts.
+        config = try makeDemoConfig(in: dir, edits: [(price, "unit_price: {type: decimal, scale: 2, required: true, min: 0, divide_by: 100}")])
+        for selection in [["--from", "clean"], ["--from", "features"], ["--only", "report"]] {
+            let r = try runCVM(["run", config] + selection)
+            #expect(r.status == 66, "\(selection): \(r.stderr)")
+            #expect(r.stderr.contains("error: the extract outputs for as-of 2026-06-30 were built with other settings than the config has now: sources.orders.columns.unit_price.divide_by (not set there, 100 now); run again from extract"), "\(selection): \(r.stderr)")
+        }
+        // A clean rule: extract's outputs still serve; clean's do not.
+        config = try makeDemoConfig(in: dir, edits: [(quantity, "quantity: {type: int, required: true, min: 1, max: 100}")])
+        let rule = try runCVM(["run", config, "--from", "features"])
+        #expect(rule.status == 66 && rule.stderr.contains("the clean outputs for as-of 2026-06-30 were built with other settings than the config has now: sources.orders.columns.quantity.max (1000 there, 100 now); run again from clean so they follow the config (cvm run \(config) --from clean)"), "\(rule.stderr)")
+        #expect(try runCVM(["run", config, "--from", "clean"]).status == 0)
+        // The report reads the clusters only where there are some: refused outputs were left out of it (a missing
+        // section, exit 0) before.
+        config = try makeDemoConfig(in: dir, edits: [(quantity, "quantity: {type: int, required: true, min: 1, max: 100}"), ("seed: 42", "seed: 43")])
+        let seed = try runCVM(["run", config, "--only", "report"])
+        #expect(seed.status == 66 && seed.stderr.contains("the cluster outputs for as-of 2026-06-30 were built with other settings than the config has now: seed (42 there, 43 now)"), "\(seed.stderr)")
+        // A budget, and the same settings written in block style, change nothing that was built.
+        config = try makeDemoConfig(in: dir, edits: [(quantity, "quantity:\n        type: int\n        required: true\n        min: 1\n        max: 100"),
+                                                     ("max_reject_rate: 0.05", "max_reject_rate: 0.2")])
+        let same = try runCVM(["run", config, "--from", "features"])
+        #expect(same.status == 0, "\(same.stderr)")
+    }
+
     /// A snapshot holds what was known at the end of its as-of day: a backfill's fact_order_line held the later
     /// orders too (and dim_customer later sign-ups), so its facts did not reconcile with its customer_value.
     @Test func aBackfillSnapshotHoldsNothingAfterItsDay() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import CVMCore
 import Testing
 
 /// The allocator policy of a `cvm` process leaves a user's own malloc tuning alone.
@@ -90,5 +91,72 @@ struct AllocatorPolicyTests {
         #expect(last.before.1 > 0 && last.before.0 * 10 >= last.before.1 * 9 && last.after.0 * 2 < last.after.1,
                 "freed blocks resident, then handed back (resident pages, all pages; each try): \(tries)")
         #endif
+    }
+}
+
+/// Which stage's outputs a config setting shapes (`StageSettings`): a stage run alone compares them with the
+/// settings its inputs were built with.
+struct StageSettingsTests {
+    @Test func classifiesEverySourceAndColumnKey() {
+        // The lists name real keys (a typo would leave a clean rule counted as extract's, or worse).
+        for list in [SourceSpec.cleanKeys, SourceSpec.sharedKeys, SourceSpec.budgetKeys] { #expect(list.isSubset(of: SourceSpec.configKeys), "\(list)") }
+        for list in [ColumnDecl.cleanKeys, ColumnDecl.sharedKeys] { #expect(list.isSubset(of: ColumnDecl.configKeys), "\(list)") }
+        #expect(StageSettings.stages(of: "sources.orders.delimiter") == [.extract])
+        #expect(StageSettings.stages(of: "sources.orders.columns.amount.divide_by") == [.extract])
+        #expect(StageSettings.stages(of: "sources.orders.columns.amount") == [.extract])   // `amount: decimal`
+        #expect(StageSettings.stages(of: "sources.orders.columns.amount.min") == [.clean])
+        #expect(StageSettings.stages(of: "sources.orders.columns.amount.on_invalid") == [.extract, .clean])
+        #expect(StageSettings.stages(of: "sources.orders.references.customer_id.on_unknown") == [.clean])
+        #expect(StageSettings.stages(of: "sources.orders.max_reject_rate").isEmpty)
+        #expect(StageSettings.stages(of: "sources.orders.freshness.max_age_hours").isEmpty)
+        #expect(StageSettings.stages(of: "stages.features.zone") == [.clean, .features])
+        #expect(StageSettings.stages(of: "stages.features.windows") == [.features])
+        #expect(StageSettings.stages(of: "stages.clean.sessions.gap_minutes") == [.clean])
+        #expect(StageSettings.stages(of: "seed") == [.cluster])
+        for key in ["threads", "warehouse", "artifacts", "report", "campaigns.window_days", "as_of", "privacy.key_env"] {
+            #expect(StageSettings.stages(of: key).isEmpty, "\(key)")
+        }
+        // A source key this cvm does not know is taken as extract's (every stage is built on it).
+        for key in SourceSpec.configKeys.subtracting(SourceSpec.cleanKeys).subtracting(SourceSpec.sharedKeys).subtracting(SourceSpec.budgetKeys) {
+            #expect(StageSettings.stages(of: "sources.s.\(key)") == [.extract], "\(key)")
+        }
+    }
+
+    @Test func listsWhatChangedWithBothValues() {
+        let changes = StageSettings.changes(recorded: ["a": "1", "b": "x", "c": ""], now: ["a": "1", "b": "y", "d": "2"])
+        #expect(changes == ["b (x there, y now)", "c (\"\" there, not set now)", "d (not set there, 2 now)"])
+    }
+
+    @Test func settingsAreTheSameHoweverTheYAMLLaysThemOut() throws {
+        let flow = try ConfigLoader.load(data: Data("""
+            pipeline: p
+            warehouse: w.sqlite
+            sources:
+              orders:
+                files: o.csv
+                null_values: ["", NA, "a b"]
+                columns: {customer_id: {type: string, required: true}, order_id: {type: string, required: true}, ordered_at: {type: timestamp, required: true}, amount: {type: decimal, scale: 2}}
+            """.utf8), path: "/tmp/p.yaml", checkFiles: false)
+        let block = try ConfigLoader.load(data: Data("""
+            pipeline: p
+            warehouse: w.sqlite
+            sources:
+              orders:
+                files: o.csv
+                null_values:
+                  - ""
+                  - NA
+                  - a b
+                columns:
+                  order_id: {required: true, type: string}
+                  customer_id:
+                    type: string
+                    required: true
+                  ordered_at: {type: timestamp, required: true}
+                  amount: {scale: 2, type: decimal}
+            """.utf8), path: "/tmp/p.yaml", checkFiles: false)
+        #expect(flow.settings == block.settings)
+        #expect(flow.settings["sources.orders.null_values"] == "[\"\", NA, \"a b\"]")
+        #expect(flow.settings["sources.orders.columns.order_id.required"] == "true")
     }
 }
