@@ -1,10 +1,14 @@
+import Foundation
 /// A row check across columns (`checks:` of a source), e.g. `quantity * unit_price >= discount`
 /// or `ended_at >= started_at`: arithmetic (`+ - * /`), comparisons (`= != < <= > >=`),
 /// `and`, `or`, `not`, parentheses, numbers, 'strings' and column names.
 ///
-/// Numbers, decimals, dates (days) and timestamps (µs) compare as numbers; strings compare by
-/// equality and order. As in SQL CHECK constraints, a check whose value is unknown because an
-/// operand is null passes: `required` is the rule for missing values.
+/// Integers, decimals, dates (days since 1970) and timestamps (seconds since 1970, to the microsecond) are exact
+/// decimal numbers: `+ - *` and comparisons on them are exact, as the money they hold (`3 * 0.10 = 0.30`; in binary
+/// floating point it is not, and such rows were rejected). Doubles, a literal with an exponent, `/`, and results
+/// beyond 38 digits are floating point. A date and a timestamp neither compare nor subtract (days against seconds:
+/// a config error). Strings compare by equality and order. As in SQL CHECK constraints, a check whose value is
+/// unknown because an operand is null passes: `required` is the rule for missing values.
 public struct RowExpression: Sendable, CustomStringConvertible {
     public let text: String
     let root: Node
@@ -12,7 +16,8 @@ public struct RowExpression: Sendable, CustomStringConvertible {
     public let columns: [String]
 
     indirect enum Node: Sendable {
-        case number(Double)
+        /// A literal: its value, and exactly (digits, decimal places) when written without an exponent.
+        case number(Double, exact: Decimal128?)
         case string(String)
         case column(String)
         case negate(Node)
@@ -21,7 +26,7 @@ public struct RowExpression: Sendable, CustomStringConvertible {
     }
 
     public enum Value: Equatable, Sendable {
-        case number(Double), string(String), bool(Bool), null
+        case number(Double), exact(Decimal128), string(String), bool(Bool), null
     }
 
     public var description: String { text }
@@ -30,7 +35,8 @@ public struct RowExpression: Sendable, CustomStringConvertible {
     ///   arithmetic on text, is reported here: at run time it would be unknown for every row, so the check
     ///   would pass them all without a word.
     /// - Throws: `ConfigValueError` with the position of a syntax error, an unknown column or mixed types.
-    public init(_ text: String, columns known: [String], text textColumns: Set<String> = []) throws {
+    /// - Parameter times: the date and timestamp columns, so a date is not compared with a timestamp.
+    public init(_ text: String, columns known: [String], text textColumns: Set<String> = [], times: [String: ColumnType] = [:]) throws {
         self.text = text
         var p = Parser(tokens: try RowExpression.tokenize(text), text: text)
         root = try p.parseOr()
@@ -52,16 +58,19 @@ public struct RowExpression: Sendable, CustomStringConvertible {
         guard case .bool = RowExpression.kind(root) else {
             throw ConfigValueError("check \"\(text)\": must be a comparison (e.g. a >= b), not a value")
         }
-        _ = try RowExpression.type(root, text: textColumns, check: text)
+        _ = try RowExpression.type(root, text: textColumns, times: times, check: text)
     }
 
-    enum ValueType: String { case number, text, bool = "true or false" }
+    enum ValueType: String { case number, text, bool = "true or false", date = "date, in days", timestamp = "timestamp, in seconds" }
 
     /// The type a node gives; throws where the operands cannot meet.
-    static func type(_ n: Node, text: Set<String>, check: String) throws -> ValueType {
+    static func type(_ n: Node, text: Set<String>, times: [String: ColumnType] = [:], check: String) throws -> ValueType {
+        func type(_ n: Node, text: Set<String>, check: String) throws -> ValueType {
+            try RowExpression.type(n, text: text, times: times, check: check)
+        }
         func describe(_ n: Node) -> String {
             switch n {
-            case .number(let x): return x.rounded() == x && abs(x) < 1e15 ? String(Int64(x)) : String(x)
+            case .number(let x, _): return x.rounded() == x && abs(x) < 1e15 ? String(Int64(x)) : String(x)
             case .string(let s): return "'\(s)'"
             case .column(let c): return c
             default: return "(…)"
@@ -71,7 +80,9 @@ public struct RowExpression: Sendable, CustomStringConvertible {
         switch n {
         case .number: return .number
         case .string: return .text
-        case .column(let c): return text.contains(c) ? .text : .number
+        case .column(let c):
+            if text.contains(c) { return .text }
+            switch times[c] { case .date?: return .date; case .timestamp?: return .timestamp; default: return .number }
         case .negate(let a):
             guard try type(a, text: text, check: check) == .number else { throw fail("- needs a number, found \(describe(a))") }
             return .number
@@ -85,12 +96,30 @@ public struct RowExpression: Sendable, CustomStringConvertible {
                 guard x == .bool, y == .bool else { throw fail("\(op) joins comparisons, found \(x == .bool ? describe(b) : describe(a))") }
                 return .bool
             case "+", "-", "*", "/":
+                let isTime = { (t: ValueType) in t == .date || t == .timestamp }
+                if op == "-" || op == "+", isTime(x) || isTime(y) {
+                    // A time minus a time of its kind is a duration (days or seconds); a time plus or minus a number
+                    // is a time of its kind.
+                    if isTime(x), isTime(y) {
+                        guard x == y else { throw fail("\(op) mixes \(describe(a)) (\(x.rawValue)) with \(describe(b)) (\(y.rawValue)); declare both as dates or both as timestamps") }
+                        guard op == "-" else { throw fail("+ adds two times, \(describe(a)) and \(describe(b)); subtract them for the time between") }
+                        return .number
+                    }
+                    let (time, other) = isTime(x) ? (x, y) : (y, x)
+                    guard other == .number, op == "+" || isTime(x) else { throw fail("\(op) needs a number beside \(describe(isTime(x) ? a : b)) (\(time.rawValue))") }
+                    return time
+                }
                 guard x == .number, y == .number else {
                     let bad = x == .number ? b : a
                     throw fail("\(op) needs numbers, found \(describe(bad)) (\(x == .number ? y.rawValue : x.rawValue))")
                 }
                 return .number
             default:
+                if (x == .date && y == .timestamp) || (x == .timestamp && y == .date) {
+                    throw fail("compares \(describe(a)) (\(x.rawValue)) with \(describe(b)) (\(y.rawValue)), which never agree; declare both as dates or both as timestamps")
+                }
+                // A time compares with a number (its days or seconds since 1970).
+                if (x == .date || x == .timestamp) && y == .number || x == .number && (y == .date || y == .timestamp) { return .bool }
                 guard x == y, x != .bool else {
                     throw fail("compares \(describe(a)) (\(x.rawValue)) with \(describe(b)) (\(y.rawValue)); compare like with like, e.g. text with 'quoted text'")
                 }
@@ -119,12 +148,15 @@ public struct RowExpression: Sendable, CustomStringConvertible {
     public func bind(_ table: Table) -> BoundRowExpression {
         func bind(_ n: Node) -> BoundRowExpression.Node {
             switch n {
-            case .number(let x): return .constant(.number(x))
+            case .number(let x, let exact): return .constant(exact.map { .exact($0) } ?? .number(x))
             case .string(let s): return .constant(.string(s))
             case .column(let name):
                 guard let c = table[name] else { return .constant(.null) }
                 switch c.storage {
-                case .int64(let v): return .ints(v, divisor: c.type == .decimal ? Double(pow10(c.spec.scale)) : 1, validity: c.validity)
+                case .int64(let v):
+                    // Decimals at their scale; timestamps (µs) as seconds to six places; ints and dates (days) whole.
+                    let scale = c.type == .decimal ? c.spec.scale : c.type == .timestamp ? 6 : 0
+                    return .ints(v, scale: scale, validity: c.validity)
                 case .double(let v): return .doubles(v, validity: c.validity)
                 case .string(let codes, let dict): return .strings(codes, dict, validity: c.validity)
                 }
@@ -242,7 +274,7 @@ public struct RowExpression: Sendable, CustomStringConvertible {
             case .number:
                 guard let x = Double(t.text) else { throw fail("a number") }
                 index += 1
-                return .number(x)
+                return .number(x, exact: Decimal128(t.text))
             case .string:
                 index += 1
                 return .string(t.text)
@@ -287,8 +319,8 @@ public struct BoundRowExpression: Sendable {
 
     indirect enum Node: Sendable {
         case constant(RowExpression.Value)
-        /// An int64 column's values as numbers (decimals divided by 10^scale, as `Column.double(at:)`).
-        case ints([Int64], divisor: Double, validity: [Bool]?)
+        /// An int64 column's values as exact numbers with `scale` decimal places (a decimal's; 6 for timestamps).
+        case ints([Int64], scale: Int, validity: [Bool]?)
         case doubles([Double], validity: [Bool]?)
         case strings(StringCodes, StringDictionary, validity: [Bool]?)
         case negate(Node)
@@ -307,9 +339,9 @@ public struct BoundRowExpression: Sendable {
     func evaluate(_ n: Node, _ i: Int) -> RowExpression.Value {
         switch n {
         case .constant(let v): return v
-        case .ints(let v, let divisor, let valid):
+        case .ints(let v, let scale, let valid):
             guard valid?[i] ?? true else { return .null }
-            return .number(Double(v[i]) / divisor)
+            return .exact(Decimal128(units: Int128(v[i]), scale: scale))
         case .doubles(let v, let valid):
             guard valid?[i] ?? true else { return .null }
             return .number(v[i])
@@ -317,8 +349,11 @@ public struct BoundRowExpression: Sendable {
             guard valid?[i] ?? true else { return .null }
             return .string(dict[Int(codes[i])])
         case .negate(let a):
-            if case .number(let x) = evaluate(a, i) { return .number(-x) }
-            return .null
+            switch evaluate(a, i) {
+            case .number(let x): return .number(-x)
+            case .exact(let x): return x.negated().map { .exact($0) } ?? .number(-x.double)
+            default: return .null
+            }
         case .not(let a):
             if case .bool(let b) = evaluate(a, i) { return .bool(!b) }
             return .null
@@ -332,6 +367,18 @@ public struct BoundRowExpression: Sendable {
             case (.and, _, .bool(false)): return .bool(false)
             case (.or, .bool(let p), .bool(let q)): return .bool(p || q)
             case (.or, _, .bool(true)): return .bool(true)
+            case (_, .exact(let p), .exact(let q)):
+                switch op {
+                case .add: return p.adding(q).map { .exact($0) } ?? .number(p.double + q.double)
+                case .sub: return p.subtracting(q).map { .exact($0) } ?? .number(p.double - q.double)
+                case .mul: return p.multiplied(by: q).map { .exact($0) } ?? .number(p.double * q.double)
+                case .div: return q.isZero ? .null : .number(p.double / q.double)
+                default:
+                    if let order = p.compare(q) { return compare(op, order < 0, order == 0) }
+                    return compare(op, p.double < q.double, p.double == q.double)
+                }
+            case (_, .exact(let p), .number(let q)): return evaluate(op, .number(p.double), .number(q))
+            case (_, .number(let p), .exact(let q)): return evaluate(op, .number(p), .number(q.double))
             case (_, .number(let p), .number(let q)):
                 switch op {
                 case .add: return .number(p + q)
@@ -350,6 +397,18 @@ public struct BoundRowExpression: Sendable {
         }
     }
 
+    /// Two floating-point numbers under an arithmetic or comparison operator.
+    func evaluate(_ op: Op, _ x: RowExpression.Value, _ y: RowExpression.Value) -> RowExpression.Value {
+        guard case .number(let p) = x, case .number(let q) = y else { return .null }
+        switch op {
+        case .add: return .number(p + q)
+        case .sub: return .number(p - q)
+        case .mul: return .number(p * q)
+        case .div: return q == 0 ? .null : .number(p / q)
+        default: return compare(op, p < q, p == q)
+        }
+    }
+
     func compare(_ op: Op, _ less: Bool, _ equal: Bool) -> RowExpression.Value {
         switch op {
         case .eq: return .bool(equal)
@@ -360,5 +419,79 @@ public struct BoundRowExpression: Sendable {
         case .ge: return .bool(!less)
         default: return .null
         }
+    }
+}
+
+/// An exact decimal number: `units` × 10^-`scale` (the check expressions' money, days and seconds).
+///
+/// Written here rather than with Foundation's `Decimal` (38 digits too, but each operation a call through
+/// NSDecimal's C functions with a rounding mode) because checks run per row over millions of order lines and only
+/// need `+ - *` and comparison, which are native `Int128` operations. Operations return nil where the result does
+/// not fit; the caller then goes on in floating point.
+public struct Decimal128: Equatable, Sendable {
+    public var units: Int128
+    public var scale: Int
+
+    public init(units: Int128, scale: Int) { (self.units, self.scale) = (units, scale) }
+
+    /// A number written in decimal digits with an optional point (`12`, `0.01`, `.5`); nil for exponents or more
+    /// than 36 digits.
+    public init?(_ text: String) {
+        var units: Int128 = 0, scale = 0, digits = 0, point = false
+        for c in text.utf8 {
+            if c == UInt8(ascii: ".") { if point { return nil }; point = true; continue }
+            guard c >= 48 && c <= 57 else { return nil }
+            digits += 1
+            guard digits <= 36 else { return nil }
+            units = units * 10 + Int128(c - 48)
+            if point { scale += 1 }
+        }
+        guard digits > 0 else { return nil }
+        self.init(units: units, scale: scale)
+    }
+
+    public var double: Double { Double(units) / pow(10, Double(scale)) }
+    public var isZero: Bool { units == 0 }
+
+    public func negated() -> Decimal128? { units == .min ? nil : Decimal128(units: -units, scale: scale) }
+
+    /// `self` with `scale` decimal places (more than now), nil when it does not fit.
+    func rescaled(to target: Int) -> Decimal128? {
+        var u = units
+        for _ in scale..<target {
+            let (m, o) = u.multipliedReportingOverflow(by: 10)
+            if o { return nil }
+            u = m
+        }
+        return Decimal128(units: u, scale: target)
+    }
+
+    func aligned(_ other: Decimal128) -> (Int128, Int128, Int)? {
+        let s = Swift.max(scale, other.scale)
+        guard let a = rescaled(to: s), let b = other.rescaled(to: s) else { return nil }
+        return (a.units, b.units, s)
+    }
+
+    public func adding(_ other: Decimal128) -> Decimal128? {
+        guard let (a, b, s) = aligned(other) else { return nil }
+        let (r, o) = a.addingReportingOverflow(b)
+        return o ? nil : Decimal128(units: r, scale: s)
+    }
+
+    public func subtracting(_ other: Decimal128) -> Decimal128? {
+        guard let (a, b, s) = aligned(other) else { return nil }
+        let (r, o) = a.subtractingReportingOverflow(b)
+        return o ? nil : Decimal128(units: r, scale: s)
+    }
+
+    public func multiplied(by other: Decimal128) -> Decimal128? {
+        let (r, o) = units.multipliedReportingOverflow(by: other.units)
+        return o || scale + other.scale > 36 ? nil : Decimal128(units: r, scale: scale + other.scale)
+    }
+
+    /// -1, 0 or 1; nil when the two cannot be brought to one scale.
+    public func compare(_ other: Decimal128) -> Int? {
+        guard let (a, b, _) = aligned(other) else { return nil }
+        return a < b ? -1 : a == b ? 0 : 1
     }
 }

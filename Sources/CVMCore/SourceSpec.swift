@@ -226,7 +226,8 @@ public struct SourceSpec: Decodable, Sendable {
         let names = columns.map(\.key)
         let textColumns = Set(columns.entries.filter { $0.value.type.storageKind == .string }.map(\.key))
         for (k, text) in (try c.decodeIfPresent(StringList.self, forKey: .checks)?.values ?? []).enumerated() {
-            do { checks.append(try RowExpression(text, columns: names, text: textColumns)) } catch let e as ConfigValueError {
+            let times = Dictionary(uniqueKeysWithValues: columns.entries.filter { $0.value.type == .date || $0.value.type == .timestamp }.map { ($0.key, $0.value.type) })
+            do { checks.append(try RowExpression(text, columns: names, text: textColumns, times: times)) } catch let e as ConfigValueError {
                 throw ConfigValueError("checks[\(k)]: \(e.message)")
             }
         }

@@ -169,6 +169,55 @@ struct RowCheckTests {
         #expect((0..<4).map { bound.passes($0) } == expected, "\(text) (bound)")
     }
 
+    /// Money is exact fixed point, and so is arithmetic on it: `3 × 0.10 = 0.30` and `7 × 1.10 − 0.70 = 7.00` were
+    /// rejected in binary floating point, and a one-cent tolerance failed at exactly one cent (2.2% of a generated
+    /// shop's order lines, all consistent as written).
+    @Test func decimalArithmeticIsExact() throws {
+        let t = Table(name: "raw_orders", columns: [
+            Column("quantity", .int, int64: [3, 7, 1, 1]),
+            Column("unit_price", .decimal, int64: [10, 110, 7869, 2001], scale: 2),
+            Column("discount", .decimal, int64: [0, 70, 0, 0], scale: 2),
+            Column("net", .decimal, int64: [30, 700, 7868, 2000], scale: 2),
+            Column("rate", .decimal, int64: [1, 1, 1, 1], scale: 1),
+        ])
+        let cols = ["quantity", "unit_price", "discount", "net", "rate"]
+        let exact = try RowExpression("net = quantity * unit_price - discount", columns: cols)
+        #expect((0..<2).map { exact.passes(t, row: $0) } == [true, true])
+        let tolerance = try RowExpression("quantity * unit_price - discount - net <= 0.01", columns: cols)
+        #expect((0..<4).map { tolerance.passes(t, row: $0) } == [true, true, true, true])
+        // Scales meet (0.1 × 3 at scale 1 against 0.30 at scale 2), and a literal is exact too.
+        #expect(try RowExpression("rate * quantity = 0.3", columns: cols).passes(t, row: 0))
+        #expect(try RowExpression("net - 0.30 = 0", columns: cols).passes(t, row: 0))
+    }
+
+    /// Timestamps subtract in seconds and dates in days; a date never compares with a timestamp (days against
+    /// microseconds: the check rejected every row, or passed every row, without a word).
+    @Test func timesSubtractInTheirUnitsAndDoNotMix() throws {
+        let t = Table(name: "raw_orders", columns: [
+            Column("ordered_at", .timestamp, int64: [1_000_000_000_000, 1_000_000_000_000]),
+            Column("shipped_at", .timestamp, int64: [1_000_005_000_000, 1_000_000_000_000 + 90_000_000_000]),
+            Column("ordered_on", .date, int64: [20_000, 20_000]),
+            Column("delivered_on", .date, int64: [20_002, 20_010]),
+        ])
+        let cols = ["ordered_at", "shipped_at", "ordered_on", "delivered_on"]
+        let times: [String: ColumnType] = ["ordered_at": .timestamp, "shipped_at": .timestamp, "ordered_on": .date, "delivered_on": .date]
+        let day = try RowExpression("shipped_at - ordered_at <= 86400", columns: cols, times: times)
+        #expect((0..<2).map { day.passes(t, row: $0) } == [true, false])
+        let week = try RowExpression("delivered_on <= ordered_on + 7", columns: cols, times: times)
+        #expect((0..<2).map { week.passes(t, row: $0) } == [true, false])
+        for (text, message) in [
+            ("delivered_on >= ordered_at", "compares delivered_on (date, in days) with ordered_at (timestamp, in seconds), which never agree"),
+            ("delivered_on - ordered_at < 3", "- mixes delivered_on (date, in days) with ordered_at (timestamp, in seconds)"),
+            ("ordered_at + shipped_at > 0", "+ adds two times"),
+            ("2 - ordered_on > 0", "- needs a number beside ordered_on"),
+        ] {
+            #expect(throws: ConfigValueError.self, "\(text)") { try RowExpression(text, columns: cols, times: times) }
+            do { _ = try RowExpression(text, columns: cols, times: times) } catch let e as ConfigValueError {
+                #expect(e.message.contains(message), "\(e.message)")
+            } catch {}
+        }
+    }
+
     @Test(arguments: [
         ("quantity * unit_price >=", "expected a value at the end"),
         ("quantity >= qty", "unknown column qty"),
