@@ -495,3 +495,53 @@ public struct Decimal128: Equatable, Sendable {
         return a < b ? -1 : a == b ? 0 : 1
     }
 }
+
+extension Decimal128 {
+    /// A Double exactly as its shortest decimal text reads (`0.9` is 9/10, not the binary fraction nearest it):
+    /// what a rate written `0.9` in a config means. Nil for NaN and infinities.
+    public init?(exactly x: Double) {
+        guard x.isFinite else { return nil }
+        let text = "\(x)".lowercased()
+        let parts = text.split(separator: "e", maxSplits: 1).map(String.init)
+        let negative = parts[0].hasPrefix("-")
+        guard var m = Decimal128(negative ? String(parts[0].dropFirst()) : parts[0]) else { return nil }
+        if parts.count == 2 {
+            guard let e = Int(parts[1].hasPrefix("+") ? String(parts[1].dropFirst()) : parts[1]) else { return nil }
+            m.scale -= e
+            if m.scale < 0 {
+                guard let r = Decimal128(units: m.units, scale: 0).rescaled(to: -m.scale) else { return nil }
+                m = Decimal128(units: r.units, scale: 0)
+            }
+        }
+        self = negative ? Decimal128(units: -m.units, scale: m.scale) : m
+    }
+
+    /// The number in decimal digits (`0.9`, `1600000000`).
+    public var text: String {
+        let digits = String(units.magnitude)
+        let sign = units < 0 ? "-" : ""
+        guard scale > 0 else { return sign + digits }
+        let padded = String(repeating: "0", count: Swift.max(0, scale + 1 - digits.count)) + digits
+        var frac = String(padded.suffix(scale))
+        while frac.hasSuffix("0") { frac.removeLast() }
+        return sign + String(padded.dropLast(scale)) + (frac.isEmpty ? "" : "." + frac)
+    }
+
+    /// `value` (fixed point at any scale) times this number, rounded half away from zero at the same scale; nil when
+    /// the result does not fit an Int64.
+    public func convert(_ value: Int64) -> Int64? {
+        let (product, o) = Int128(value).multipliedReportingOverflow(by: units)
+        if o { return nil }
+        var q = product
+        // Past 38 places the divisor exceeds twice any product: the result rounds to zero.
+        if scale > 38 { return 0 }
+        if scale > 0 {
+            var d: Int128 = 1
+            for _ in 0..<scale { d *= 10 }
+            let (quotient, remainder) = product.quotientAndRemainder(dividingBy: d)
+            q = quotient
+            if remainder.magnitude * 2 >= d.magnitude { q += product < 0 ? -1 : 1 }
+        }
+        return Int64(exactly: q)
+    }
+}

@@ -363,28 +363,25 @@ public enum Cleaner {
             }
             table = Table(name: table.name, columns: columns, rowCount: n)
         }
-        // currency: amounts converted to the reporting currency; rows without a rate are rejected.
+        // currency: rows whose currency has no rate are rejected here; the amounts are converted after every rule,
+        // so min, max and the checks see the amounts as the file writes them (a check `net = quantity * unit_price`
+        // held in the file's currency failed on amounts each rounded to cents in the reporting one).
+        var rates: [Decimal128?]? = nil
         if let cc = source.currency, let codeCol = table[cc.column] {
             let ci = (decls.firstIndex { $0.key == cc.column } ?? 0) + 1
-            var rates = [Double?](repeating: 1, count: n)
+            var perRow = [Decimal128?](repeating: nil, count: n)
+            var exact: [String: Decimal128] = [:]
             for i in 0..<n where ruleOf[i] == 0 {
-                guard codeCol.isValid(i), let code = codeCol.string(at: i) else { continue }  // no currency: already in `to`
-                if let r = cc.rate(code) { rates[i] = r } else {
-                    rates[i] = nil
+                guard codeCol.isValid(i), let code = codeCol.string(at: i), code != cc.to else { continue }  // already in `to`
+                if let r = cc.rate(code) {
+                    if exact[code] == nil { exact[code] = Decimal128(exactly: r) }
+                    perRow[i] = exact[code]
+                    if perRow[i] == nil { reject(i, "currency", "\(cc.column): the rate of \"\(code)\", \(r), is beyond 38 digits; write it in other units", col: ci) }
+                } else {
                     reject(i, "currency", "\(cc.column): \"\(code)\" has no rate to \(cc.to); add it under currency.rates", col: ci)
                 }
             }
-            let columns = table.columns.map { c -> Column in
-                guard cc.amounts.contains(c.name) else { return c }
-                switch c.storage {
-                case .int64(let v):  // fixed-point decimal: round half away from zero at the column's scale
-                    return Column(c.spec, .int64((0..<n).map { i in rates[i].map { Int64((Double(v[i]) * $0).rounded()) } ?? v[i] }), validity: c.validity)
-                case .double(let v):
-                    return Column(c.spec, .double((0..<n).map { i in rates[i].map { v[i] * $0 } ?? v[i] }), validity: c.validity)
-                default: return c
-                }
-            }
-            table = Table(name: table.name, columns: columns, rowCount: n)
+            rates = perRow
         }
         // check: row expressions across columns, on the values as they stand (after on_invalid: null).
         for expr in source.checks {
@@ -392,6 +389,32 @@ public enum Cleaner {
             for i in 0..<n where ruleOf[i] == 0 && !bound.passes(i) {
                 reject(i, "check", "check failed: \(expr.text) (\(expr.operands(table, row: i)))", col: nil)
             }
+        }
+        if let cc = source.currency, let rates {
+            let codeCol = table[cc.column]
+            let columns = table.columns.map { c -> Column in
+                guard cc.amounts.contains(c.name) else { return c }
+                let ci = (decls.firstIndex { $0.key == c.name } ?? 0) + 1
+                switch c.storage {
+                case .int64(var v):
+                    // Fixed point, exactly: amount × rate (the rate's shortest decimal digits), rounded half away
+                    // from zero at the column's scale. In Double, amounts past 2^53 units lost cents even at rate 1,
+                    // and a result past Int64 crashed the run.
+                    for i in 0..<n where ruleOf[i] == 0 && c.isValid(i) {
+                        guard let r = rates[i] else { continue }
+                        if let x = r.convert(v[i]) { v[i] = x } else {
+                            let code = codeCol?.string(at: i) ?? ""
+                            reject(i, "currency", "\(c.name): \(c.formatted(at: i)) \(code) is \(c.formatted(at: i)) × \(r.text) \(cc.to), beyond what a decimal of scale \(c.spec.scale) holds; declare \(c.name) with a smaller scale or as a double", col: ci)
+                        }
+                    }
+                    return Column(c.spec, .int64(v), validity: c.validity)
+                case .double(var v):
+                    for i in 0..<n where ruleOf[i] == 0 { if let r = rates[i] { v[i] *= r.double } }
+                    return Column(c.spec, .double(v), validity: c.validity)
+                default: return c
+                }
+            }
+            table = Table(name: table.name, columns: columns, rowCount: n)
         }
         // Columns held in locals are let go before the gather (below), so it can release the table's.
         var fileCol = table[Provenance.file], lineCol = table[Provenance.line]

@@ -267,6 +267,34 @@ struct CurrencyAndDedupeTests {
         #expect(r.table["fee"]!.doubleValues == [1, 2 * 0.92, 3 * 1.17, 5])
     }
 
+    /// Conversion is exact fixed point and comes after the rules: an amount past 2^53 units lost cents even at rate 1,
+    /// a result past Int64 crashed the run (exit 132), and checks saw amounts each rounded in the reporting currency.
+    @Test func conversionIsExactAndAfterTheRules() throws {
+        var s = SourceSpec(name: "orders", files: [], columns: [
+            ("currency", ColumnDecl(.string)), ("quantity", ColumnDecl(.int)), ("unit_price", ColumnDecl(.decimal, scale: 2)),
+            ("net", ColumnDecl(.decimal, scale: 2)),
+        ])
+        s.currency = CurrencyConversion(column: "currency", amounts: ["unit_price", "net"], to: "EUR", rates: ["USD": 0.9, "BTC": 1_600_000_000])
+        s.checks = [try RowExpression("net = quantity * unit_price", columns: ["currency", "quantity", "unit_price", "net"])]
+        let t = Table(name: "raw_orders", columns: [
+            Column("currency", strings: ["EUR", "USD", "BTC", nil]),
+            Column("quantity", .int, int64: [1, 10, 1, 1]),
+            Column("unit_price", .decimal, int64: [9_223_372_036_854_775_807, 333, 1_000_000_000_000, 9_007_199_254_740_993], scale: 2),
+            Column("net", .decimal, int64: [9_223_372_036_854_775_807, 3330, 1_000_000_000_000, 9_007_199_254_740_993], scale: 2),
+            Column(Provenance.file, strings: ["o.csv", "o.csv", "o.csv", "o.csv"]),
+            Column(Provenance.line, .int, int64: [2, 3, 4, 5]),
+        ])
+        let r = Cleaner.clean(s, table: t, references: [:], threads: 1)
+        // 10 × 3.33 USD = 33.30 holds as written (in EUR 10 × 3.00 ≠ 29.97); 10,000,000,000.00 BTC does not fit.
+        #expect(r.quarantine.map(\.line) == [4])
+        #expect(r.quarantine.first?.rule == "currency")
+        #expect(r.quarantine.first?.reason.contains("beyond what a decimal of scale 2 holds") == true, "\(r.quarantine)")
+        #expect(r.table["unit_price"]!.int64Values == [9_223_372_036_854_775_807, 300, 9_007_199_254_740_993])
+        #expect(r.table["net"]!.int64Values == [9_223_372_036_854_775_807, 2997, 9_007_199_254_740_993])
+        #expect(Decimal128(exactly: 0.9)?.convert(-5) == -5)  // -0.045 → -0.05: half away from zero
+        #expect(Decimal128(exactly: 1e-5)?.text == "0.00001" && Decimal128(exactly: 1.6e20)?.text == "160000000000000000000")
+    }
+
     @Test func dedupeKeepsTheLatestByTheDeclaredColumn() {
         var s = SourceSpec(name: "customers", files: [], columns: [("customer_id", ColumnDecl(.string)), ("updated_at", ColumnDecl(.timestamp)),
                                                                   ("email", ColumnDecl(.string))])
