@@ -487,7 +487,7 @@ public struct ValueMapping: Sendable, Equatable {
 
     public init(pattern: String, value: String) throws {
         (self.pattern, self.value) = (pattern, value)
-        regex = try NSRegularExpression(pattern: "^(?:\(pattern))$")
+        regex = try NSRegularExpression(pattern: "\\A(?:\(pattern))\\z")
     }
 
     public static func == (a: ValueMapping, b: ValueMapping) -> Bool { a.pattern == b.pattern && a.value == b.value }

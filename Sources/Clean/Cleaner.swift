@@ -170,6 +170,19 @@ public struct UnknownReferences: Sendable, Equatable {
 /// Validates typed rows against a source's declared rules (the clean stage).
 public enum Cleaner {
     /// Rules in the order they are checked; the first failure names a row's reason.
+    /// A row's values as a line of the source's dialect (its delimiter; a value holding the delimiter, the quote or a
+    /// line break quoted, quotes doubled), for the quarantine's `raw` of rows the clean stage rejects: joined by
+    /// commas, `a, b` split in two and a semicolon file's row read as one field.
+    public static func rawLine(_ values: [String], _ source: SourceSpec) -> String {
+        let delimiter = source.delimiter == "whitespace" ? " " : source.delimiter
+        guard let quote = source.quote else { return values.joined(separator: delimiter) }
+        return values.map { v in
+            let needs = v.contains(delimiter) || v.contains(quote) || v.contains("\n") || v.contains("\r")
+                || (source.delimiter == "whitespace" && (v.contains("\t") || v.isEmpty))
+            return needs ? quote + v.replacingOccurrences(of: quote, with: quote + quote) + quote : v
+        }.joined(separator: delimiter)
+    }
+
     public static let ruleOrder = ["required", "enum", "min", "max", "window", "pattern", "length", "currency", "check", "duplicate",
                                    "reference"]
 
@@ -221,7 +234,7 @@ public enum Cleaner {
                 if valid[i] { last[k] = i } else if last[k] >= 0 { source[i] = last[k]; changed = true }
             }
         case .int64(let v): fill { v[$0] }
-        case .double(let v): fill { v[$0].bitPattern }
+        case .double(let v): fill { (v[$0] + 0).bitPattern }  // -0 + 0 is +0: -0.0 and 0.0 are one value
         }
         return changed ? column.gathering(source) : nil
     }
@@ -337,7 +350,7 @@ public enum Cleaner {
         for (ci, e) in decls.enumerated() where e.value.pattern != nil || e.value.minLength != nil || e.value.maxLength != nil {
             guard let c = table[e.key], case .string(let codes, let dict) = c.storage else { continue }
             var why = [(String, String)?](repeating: nil, count: dict.count)
-            let regex = e.value.pattern.flatMap { try? NSRegularExpression(pattern: "^(?:\($0))$") }
+            let regex = e.value.pattern.flatMap { try? NSRegularExpression(pattern: "\\A(?:\($0))\\z") }
             for (k, v) in dict.enumerated() {
                 let length = v.count
                 if let regex, regex.firstMatch(in: v, range: NSRange(v.startIndex..., in: v)) == nil {
@@ -570,7 +583,7 @@ public enum Cleaner {
         for i in 0..<n where ruleOf[i] != 0 {
             let r = ruleOrder[Int(ruleOf[i]) - 1]
             let (f, l) = place(i)
-            let raw = source.maxRawBytes == 0 ? "" : prefixUTF8(dataCols.map { $0.formatted(at: i) }.joined(separator: ","), bytes: source.maxRawBytes)
+            let raw = source.maxRawBytes == 0 ? "" : prefixUTF8(Cleaner.rawLine(dataCols.map { $0.isValid(i) ? $0.formatted(at: i) : "" }, source), bytes: source.maxRawBytes)
             records.append(QuarantineRecord(source: source.name, file: f, line: l, column: detail[i]?.column, rule: r, reason: detail[i]?.reason ?? r, raw: raw))
             counts[r, default: 0] += 1
         }
@@ -697,7 +710,7 @@ public enum Cleaner {
                 let counter = DistinctCounter()
                 let valid = c.validity
                 for i in 0..<n where valid?[i] ?? true {
-                    counter.insert(v[i].bitPattern)
+                    counter.insert((v[i] + 0).bitPattern)  // -0.0 is 0.0 (both print 0)
                     if lo == nil || v[i] < v[lo!] { lo = i }
                     if hi == nil || v[i] > v[hi!] { hi = i }
                     sum += v[i]
@@ -762,7 +775,8 @@ struct KeyValues {
     @inline(__always) func at(_ i: Int) -> Int64 {
         if let valid, !valid[i] { return Int64.min }
         if let codes { return Int64(codes[i]) }
-        return ints.isEmpty ? Int64(bitPattern: doubles[i].bitPattern) : ints[i]
+        // -0.0 + 0 is +0.0: equal numbers are one key (-0.0 and 0.0 both print 0; their bits differ).
+        return ints.isEmpty ? Int64(bitPattern: (doubles[i] + 0).bitPattern) : ints[i]
     }
 }
 

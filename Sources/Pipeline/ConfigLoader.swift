@@ -337,7 +337,7 @@ public enum ConfigLoader {
             let nulls = s.nullValues.filter { !$0.isEmpty }
             let taken = nulls.filter { n in
                 (decl.values?.contains(n) ?? false)
-                    || (decl.pattern.map { n.range(of: "^(?:\($0))$", options: .regularExpression) != nil } ?? false)
+                    || (decl.pattern.map { n.range(of: "\\A(?:\($0))\\z", options: .regularExpression) != nil } ?? false)
             }
             if !taken.isEmpty {
                 d.warning(cp, "\(taken.map { "\"\($0)\"" }.joined(separator: ", ")) \(taken.count == 1 ? "is" : "are") in null_values, so \(taken.count == 1 ? "it is" : "they are") read as null, never as a value of \(col) (NA is Namibia's country code); set \(p).null_values without \(taken.count == 1 ? "it" : "them")")

@@ -177,7 +177,9 @@ extension PipelineRunner {
                 logger.warning("nulled invalid values (on_invalid: null)", metadata: [
                     "source": "\(name)", "column": "\(x.column)", "rule": "\(x.rule)", "values": "\(x.count)", "example": "\(x.example)",
                 ])
-                stats.detail["nulled_\(name)_\(x.column)"] = "\(x.count)"
+                // Summed over the column's rules (each rule's count replaced the one before: 1 where 3 were nulled).
+                let key = "nulled_\(name)_\(x.column)"
+                stats.detail[key] = "\(Int(stats.detail[key] ?? "0").map { $0 + x.count } ?? x.count)"
             }
             for u in result.unknownReferences {
                 let target = String(u.target.split(separator: ".").first ?? "")

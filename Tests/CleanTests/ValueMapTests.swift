@@ -52,6 +52,8 @@ struct ValueMapTests {
         #expect(ValueMapping.apply([try ValueMapping(pattern: "(\\w+)@(\\w+)\\.com", value: "$2")], to: "ann@shop.com") == "shop")
         #expect(ValueMapping.apply([try ValueMapping(pattern: "a", value: "\\$1")], to: "a") == "$1")
         #expect(ValueMapping.apply([try ValueMapping(pattern: "a", value: "b")], to: "ab") == nil)  // the whole value must match
+        // `$` also matched before a final line break: "a\n" (a quoted field's) matched "a".
+        #expect(ValueMapping.apply([try ValueMapping(pattern: "a", value: "b")], to: "a\n") == nil)
         #expect(throws: (any Error).self) { try ValueMapping(pattern: "(", value: "x") }
     }
 }

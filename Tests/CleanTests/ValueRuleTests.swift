@@ -295,6 +295,52 @@ struct CurrencyAndDedupeTests {
         #expect(Decimal128(exactly: 1e-5)?.text == "0.00001" && Decimal128(exactly: 1.6e20)?.text == "160000000000000000000")
     }
 
+    /// The quarantine's raw text of a row the clean stage rejects is a line of the source's dialect: it was joined by
+    /// commas whatever the delimiter, with `a, b` unquoted, so it could not be split back into its fields.
+    @Test func rawLinesOfCleanRejectsFollowTheSourceDialect() {
+        var qty = ColumnDecl(.int)
+        qty.min = 1
+        var s = SourceSpec(name: "orders", files: [], columns: [("order_id", ColumnDecl(.string)), ("quantity", qty), ("note", ColumnDecl(.string))])
+        s.delimiter = ";"
+        let t = Table(name: "raw_orders", columns: [
+            Column("order_id", strings: ["O1"]), Column("quantity", .int, int64: [-1]), Column("note", strings: ["a; \"b\""]),
+            Column(Provenance.file, strings: ["o.csv"]), Column(Provenance.line, .int, int64: [2]),
+        ])
+        #expect(Cleaner.clean(s, table: t, references: [:], threads: 1).quarantine.map(\.raw) == ["O1;-1;\"a; \"\"b\"\"\""])
+        s.delimiter = ","
+        #expect(Cleaner.rawLine(["a, b", "", "c"], s) == "\"a, b\",,c")
+        s.delimiter = "whitespace"
+        #expect(Cleaner.rawLine(["a b", "", "c"], s) == "\"a b\" \"\" c")
+    }
+
+    /// `pattern` matches the whole value: a trailing line break inside quotes ("FR\n") passed `[A-Z]{2}`.
+    @Test func aPatternMatchesTheWholeValueLineBreaksToo() {
+        var country = ColumnDecl(.string)
+        country.pattern = "[A-Z]{2}"
+        let s = SourceSpec(name: "customers", files: [], columns: [("country", country)])
+        let t = Table(name: "raw_customers", columns: [
+            Column("country", strings: ["FR", "FR\n", "DE\r\n", "DEX"]),
+            Column(Provenance.file, strings: ["c.csv", "c.csv", "c.csv", "c.csv"]),
+            Column(Provenance.line, .int, int64: [2, 3, 5, 7]),
+        ])
+        let r = Cleaner.clean(s, table: t, references: [:], threads: 1)
+        #expect(r.quarantine.map(\.line) == [3, 5, 7])
+        #expect(r.quarantine.allSatisfy { $0.rule == "pattern" })
+    }
+
+    /// -0.0 and 0.0 are one key (both print 0): the clean table held both, a visible duplicate.
+    @Test func negativeZeroIsZeroInAKey() {
+        var s = SourceSpec(name: "rates", files: [], columns: [("bucket", ColumnDecl(.double))])
+        s.key = ["bucket"]
+        let t = Table(name: "raw_rates", columns: [
+            Column("bucket", double: [0.0, -0.0, 1.5]),
+            Column(Provenance.file, strings: ["r.csv", "r.csv", "r.csv"]), Column(Provenance.line, .int, int64: [2, 3, 4]),
+        ])
+        let r = Cleaner.clean(s, table: t, references: [:], threads: 1)
+        #expect(r.quarantine.map(\.line) == [3])
+        #expect(r.quarantine.first?.rule == "duplicate")
+    }
+
     @Test func dedupeKeepsTheLatestByTheDeclaredColumn() {
         var s = SourceSpec(name: "customers", files: [], columns: [("customer_id", ColumnDecl(.string)), ("updated_at", ColumnDecl(.timestamp)),
                                                                   ("email", ColumnDecl(.string))])

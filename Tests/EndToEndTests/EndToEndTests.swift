@@ -478,6 +478,26 @@ struct EndToEndTests {
         #expect(same.status == 0, "\(same.stderr)")
     }
 
+    /// The ledger counts every value `on_invalid: null` nulled in a column, over all its rules: the detail kept only
+    /// the last rule's count (1 where 3 were nulled).
+    @Test func theLedgerCountsValuesNulledByEveryRule() throws {
+        let dir = try makeTemporaryDirectory("e2e-nulled")
+        let config = try makeDemoConfig(in: dir, edits: [("birth_year: {type: int, min: 1900, max: 2026, on_invalid: null}",
+                                                          "birth_year: {type: int, min: 1970, max: 1990, on_invalid: null}")])
+        let r = try runCVM(["run", config, "--until", "clean"])
+        #expect(r.status == 0, "\(r.stderr)")
+        // The log says each rule's count.
+        var logged: [String: Int] = [:]
+        for line in r.stderr.split(separator: "\n") where line.contains("nulled invalid values") && line.contains("column=birth_year") {
+            let rule = line.components(separatedBy: "rule=").last!.split(separator: " ").first.map(String.init)!
+            logged[rule] = Int(line.components(separatedBy: "values=").last!.split(separator: " ").first!)!
+        }
+        #expect(logged.keys.sorted() == ["max", "min"], "\(r.stderr)")
+        let detail = try #require(try scalar("\(dir)/cvm.sqlite", "SELECT detail FROM cvm_run_stages WHERE stage = 'clean'", as: String.self))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(detail.utf8)) as? [String: Any])
+        #expect(json["nulled_customers_birth_year"] as? String == "\(logged.values.reduce(0, +))", "\(detail)")
+    }
+
     /// A snapshot holds what was known at the end of its as-of day: a backfill's fact_order_line held the later
     /// orders too (and dim_customer later sign-ups), so its facts did not reconcile with its customer_value.
     @Test func aBackfillSnapshotHoldsNothingAfterItsDay() throws {
