@@ -245,10 +245,10 @@ public enum Cleaner {
     /// - Complexity: O(rows × columns); string rules work on dictionary codes, once per distinct value.
     /// - Parameter table: handed over (`consume` it): its columns are released one by one as the kept rows are
     ///   gathered.
-    /// - Parameter asOf: the as-of day and the end of it (µs UTC, in the shop's zone) for `window` rules; without it
-    ///   they are not checked (tests of other rules).
+    /// - Parameter asOf: the as-of day and the shop's zone (whose days the window counts) for `window` rules;
+    ///   without it they are not checked (tests of other rules).
     public static func clean(_ source: SourceSpec, table: consuming Table, references: [String: Column], threads: Int,
-                             asOf: (day: Int64, endUTC: Int64)? = nil) -> CleanResult {
+                             asOf: (day: Int64, zone: LocalClock)? = nil) -> CleanResult {
         // `fill_down`, then `map`: the rules then check the filled and mapped values.
         for (name, decl) in source.columns {
             if let key = decl.fillDown, let c = table[name], let k = table[key], let filled = filledDown(c, by: k) { table.replace(filled) }
@@ -330,11 +330,18 @@ public enum Cleaner {
             for (ci, e) in decls.enumerated() {
                 guard let w = e.value.window, let c = table[e.key], case .int64(let v) = c.storage,
                       c.type == .timestamp || c.type == .date else { continue }
-                // Both sides count from the end of the as-of day: timestamps in µs, dates in days (a date is in when
-                // its day starts in the window). Values in [from, to) pass.
-                let (end, unit) = c.type == .date ? (asOf.day + 1, Int64(1)) : (asOf.endUTC, microsPerDay)
-                let from = w.daysBefore.map { end - Int64($0) * unit } ?? .min
-                let to = w.daysAfter.map { end + Int64($0) * unit } ?? .max
+                // Both sides count calendar days from the end of the as-of day: timestamps from the end of a local
+                // day in the zone (counted as 24 hours, the window was an hour off on either side of a daylight
+                // saving change), dates in days (a date is in when its day starts in the window). Values in
+                // [from, to) pass.
+                let from: Int64, to: Int64
+                if c.type == .date {
+                    from = w.daysBefore.map { asOf.day + 1 - Int64($0) } ?? .min
+                    to = w.daysAfter.map { asOf.day + 1 + Int64($0) } ?? .max
+                } else {
+                    from = w.daysBefore.map { asOf.zone.endOfDayUTC(asOf.day - Int64($0)) } ?? .min
+                    to = w.daysAfter.map { asOf.zone.endOfDayUTC(asOf.day + Int64($0)) } ?? .max
+                }
                 func edge(_ x: Int64) -> String {
                     c.type == .date ? CivilDate(daysSinceEpoch: x).description : formatTimestampMicros(x)
                 }

@@ -137,7 +137,10 @@ public struct Configuration: Decodable, Sendable {
 
     /// The end of the as-of day in the declared zone, as a UTC instant in µs (the point-in-time cutoff).
     public func cutoffUTC(asOf: CivilDate) -> Int64 {
-        (LocalClock(zone) ?? LocalClock("UTC")!).endOfDayUTC(asOf.daysSinceEpoch)
+        clock.endOfDayUTC(asOf.daysSinceEpoch)
     }
+
+    /// The declared zone's clock (UTC when the name is unknown; the config check refuses those).
+    public var clock: LocalClock { LocalClock(zone) ?? LocalClock("UTC")! }
 }
 

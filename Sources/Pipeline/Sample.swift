@@ -22,7 +22,6 @@ public struct SampleReport: Sendable {
 public func sampleSources(_ loaded: LoadedConfig, rows: Int, asOf: CivilDate, preview: Int = 2) -> SampleReport {
     var lines: [String] = []
     var status = ExitStatus.ok
-    let cutoff = loaded.config.stages.features.cutoffUTC(asOf: asOf)
     let personal = Set(loaded.config.privacy.pseudonymize)
     for (name, source) in loaded.config.sources {
         let files = loaded.files[name] ?? []
@@ -40,7 +39,7 @@ public func sampleSources(_ loaded: LoadedConfig, rows: Int, asOf: CivilDate, pr
         let allNull = raw.columns.filter { c in
             source.columns[c.name] != nil && raw.rowCount > 0 && (c.validity.map { !$0.contains(true) } ?? false)
         }.map(\.name)
-        let cleaned = Cleaner.clean(source, table: raw, references: [:], threads: 1, asOf: (asOf.daysSinceEpoch, cutoff))
+        let cleaned = Cleaner.clean(source, table: raw, references: [:], threads: 1, asOf: (asOf.daysSinceEpoch, loaded.config.stages.features.clock))
         let rejects = sampled.rejects + cleaned.quarantine
         let rate = read == 0 ? 0 : Double(rejects.count) / Double(read)
         var head = "sample: \(name): \(read) row\(read == 1 ? "" : "s") from \(usedFiles) file\(usedFiles == 1 ? "" : "s"): "

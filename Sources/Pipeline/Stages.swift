@@ -137,7 +137,7 @@ extension PipelineRunner {
             clock.start()
             // Handed over: clean releases the raw columns as it gathers the kept rows.
             let result = Cleaner.clean(source, table: consume raw, references: refs, threads: threads,
-                                       asOf: (asOf.daysSinceEpoch, loaded.config.stages.features.cutoffUTC(asOf: asOf)))
+                                       asOf: (asOf.daysSinceEpoch, loaded.config.stages.features.clock))
             clock.stop("rules", into: &stats)
             var table = result.table
             table.name = "stg_\(name)"
@@ -382,8 +382,10 @@ extension PipelineRunner {
         }
         var options = LoadOptions()
         options.pseudonymize = loaded.config.privacy.pseudonymize
-        // The sessions' visitor_id holds the events' visitor column: pseudonymised when that column is.
-        if let visitor = loaded.config.stages.clean.sessions?.visitor, options.pseudonymize.contains(visitor),
+        // The sessions' visitor_id holds the events' visitor column, or the customer id of an event without one:
+        // pseudonymised when either is (a customer browsing without a cookie left the raw id beside its pseudonym).
+        if let visitor = loaded.config.stages.clean.sessions?.visitor,
+           options.pseudonymize.contains(visitor) || options.pseudonymize.contains("customer_id"),
            !options.pseudonymize.contains("visitor_id") {
             options.pseudonymize.append("visitor_id")
         }

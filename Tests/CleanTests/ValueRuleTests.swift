@@ -92,7 +92,7 @@ struct ValueRuleTests {
         ])
         // Without the as-of day the rule is not checked.
         #expect(Cleaner.clean(spec, table: t, references: [:], threads: 1).table.rowCount == 6)
-        let r = Cleaner.clean(spec, table: t, references: [:], threads: 1, asOf: (asOf, end))
+        let r = Cleaner.clean(spec, table: t, references: [:], threads: 1, asOf: (asOf, LocalClock("UTC")!))
         #expect(r.table[Provenance.line]?.int64Values == [2, 4, 6])
         #expect(r.quarantine.map(\.rule) == ["window", "window", "window"])
         #expect(r.quarantine.map(\.reason) == [
@@ -100,6 +100,35 @@ struct ValueRuleTests {
             "at: 2026-06-28T23:59:59.999999Z is before the as-of window, which starts 2026-06-29T00:00:00Z (days_before: 2)",
             "day: 2026-07-02 is after the as-of window, which ends 2026-07-01 (days_after: 1)",
         ])
+    }
+
+    /// The window counts local calendar days: on the 25-hour day (Berlin, 2026-10-25) `days_before: 1` is that
+    /// day from its local midnight (22:00Z the day before), not 24 hours back from its end (23:00Z); on the 23-hour
+    /// day (2026-03-29) an event at 23:30 the evening before is out.
+    @Test func theWindowCountsLocalDaysAcrossDaylightSavingChanges() throws {
+        var at = ColumnDecl(.timestamp)
+        at.window = AsOfWindow(daysBefore: 1, daysAfter: 0)
+        let spec = SourceSpec(name: "e", files: [], columns: [("at", at)])
+        let berlin = try #require(LocalClock("Europe/Berlin"))
+        // "2026-10-24T22:30:00Z" as µs since 1970.
+        func utc(_ text: String) throws -> Int64 {
+            let day = try #require(CivilDate(iso: String(text.prefix(10)))).daysSinceEpoch
+            let h = Int64(text.dropFirst(11).prefix(2))!, m = Int64(text.dropFirst(14).prefix(2))!
+            return day * microsPerDay + (h * 60 + m) * 60_000_000
+        }
+        func kept(_ asOf: String, _ times: [String]) throws -> [Int64] {
+            let t = Table(name: "raw_e", columns: [
+                Column("at", .timestamp, int64: try times.map(utc)),
+                Column(Provenance.file, strings: times.map { _ in "e.csv" }),
+                Column(Provenance.line, .int, int64: times.indices.map { Int64($0 + 2) }),
+            ])
+            let day = try #require(CivilDate(iso: asOf)).daysSinceEpoch
+            return Cleaner.clean(spec, table: t, references: [:], threads: 1, asOf: (day, berlin)).table[Provenance.line]!.int64Values
+        }
+        // 00:30 local on the as-of day (22:30Z) is in; 23:59 local the day before (21:59Z) is out.
+        #expect(try kept("2026-10-25", ["2026-10-24T22:30:00Z", "2026-10-24T21:59:00Z", "2026-10-25T22:59:00Z"]) == [2, 4])
+        // 23:30 local on 28 March (22:30Z) is out; 00:30 local on the 29th (23:30Z) in; 23:59 local (21:59Z) in.
+        #expect(try kept("2026-03-29", ["2026-03-28T22:30:00Z", "2026-03-28T23:30:00Z", "2026-03-29T21:59:00Z"]) == [3, 4])
     }
 
     @Test func onInvalidNullKeepsTheRowAndCountsTheNulledValues() {

@@ -103,4 +103,21 @@ struct PseudonymisedSessionTests {
         let html = try String(contentsOfFile: "\(dir)/report/index.html", encoding: .utf8)
         #expect(!html.contains("@example"), "an email in the report")
     }
+
+    /// An event without a cookie takes its customer id as visitor: with `customer_id` pseudonymised, that raw id sat
+    /// in `fact_session.visitor_id` beside its own pseudonym in `customer_id` (fixture click c17: user U2, no cookie).
+    @Test func aCustomerIdStandingInForAVisitorIsPseudonymisedToo() throws {
+        let dir = try makeTemporaryDirectory("e2e-visitors-customer-private")
+        let config = try makePipelineConfig("visitors", in: dir)
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: "pseudonymize: [email]", with: "pseudonymize: [email, customer_id]")
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let r = try runCVM(["run", config])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let visitors = try DatabaseQueue(path: "\(dir)/cvm.sqlite").read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT visitor_id FROM fact_session")
+        }
+        #expect(visitors.count >= 3)
+        #expect(visitors.allSatisfy { $0.count == 64 && $0.allSatisfy(\.isHexDigit) }, "\(visitors)")
+    }
 }
