@@ -41,6 +41,10 @@ struct Context: Sendable {
     let hasEvents: Bool
     /// The event types counted (`Configuration.eventTypes`, else the data's most frequent ones); counters are per type in this order.
     let eventTypes: [String]
+    /// The order in which `eventTypes` claim their feature names (`uniqueSlugs`): the data's most frequent first, so
+    /// a rare spelling (`Page View` beside `page_view`) takes the `_2`, not the plain name; the listed order when
+    /// configured.
+    let eventTypeClaimOrder: [Int]
     /// Counters per bucket: one per event type, then the value family's word-of-mouth and feedback events
     /// (`Configuration.valueEvents`: a type may be in both, and need not be among `eventTypes`).
     var eventSlots: Int { eventTypes.count + 2 }
@@ -108,8 +112,9 @@ struct Context: Sendable {
         collect(oc, before: ot, local: orderTimes)
         // Events are counted before the universe is known, per code of their own customer_id dictionary: the same
         // pass tells which customers have an event before the cutoff, so the 15.8 M events (M) are read once.
-        let eventTypes = Self.eventTypeNames(inputs.events?["event_type"], configured: configuration.eventTypes)
+        let (eventTypes, claimOrder) = Self.eventTypeNames(inputs.events?["event_type"], configured: configuration.eventTypes)
         self.eventTypes = eventTypes
+        eventTypeClaimOrder = claimOrder
         let types = eventTypes.count + 2
         let slots = ages.count
         let eventPass: EventCounts? = inputs.events.flatMap { e in
@@ -316,17 +321,21 @@ struct Context: Sendable {
     /// The event types counted per window: the configured ones, else the `maxDataEventTypes` most frequent values of the
     /// events' `event_type` (ties by name), in name order, so a shop's own event names (GA4's `view_item`,
     /// `begin_checkout`) get their counts without configuration. Empty without the column.
-    static func eventTypeNames(_ column: Column?, configured: [String]?) -> [String] {
-        if let configured { return configured }
-        guard let column else { return [] }
+    /// The event types counted, in name order, and the order they claim names in (`eventTypeClaimOrder`).
+    static func eventTypeNames(_ column: Column?, configured: [String]?) -> (names: [String], claimOrder: [Int]) {
+        if let configured { return (configured, Array(configured.indices)) }
+        guard let column else { return ([], []) }
         let (codes, dict) = stringCodes(column)
         var counts = [Int](repeating: 0, count: dict.count)
         let valid = column.validity ?? []
         for i in codes.indices where valid.isEmpty || valid[i] { counts[Int(codes[i])] += 1 }
         let names = (0..<dict.count).map { dict[$0] }
-        return names.indices.filter { counts[$0] > 0 }
+        let byFrequency = names.indices.filter { counts[$0] > 0 }
             .sorted { (counts[$0], names[$1]) > (counts[$1], names[$0]) }
-            .prefix(maxDataEventTypes).map { names[$0] }.sorted()
+            .prefix(maxDataEventTypes).map { names[$0] }
+        let sorted = byFrequency.sorted()
+        let position = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1, $0) })
+        return (sorted, byFrequency.map { position[$0]! })
     }
 
     /// One pass over the events, split into row ranges across the threads; each range counts into its own

@@ -136,7 +136,7 @@ struct Layout: Sendable {
             }
         }
         if fam.clickstream && ctx.hasEvents {
-            let typeSlugs = uniqueSlugs(ctx.eventTypes)
+            let typeSlugs = uniqueSlugs(ctx.eventTypes, claimOrder: ctx.eventTypeClaimOrder)
             for w in windows {
                 eventBlocks.append(specs.count)
                 sources = "events.customer_id, events.occurred_at, events.event_type"
@@ -230,15 +230,18 @@ struct Layout: Sendable {
 /// Slugs of a list of labels, unique within the list: a label whose slug is taken gets `_2`, `_3`, ... on its
 /// slug, before any window suffix, so `Add to cart` and `add-to-cart` give `events_add_to_cart_7d` and
 /// `events_add_to_cart_2_7d` and a `*_7d` glob still finds both.
-func uniqueSlugs(_ labels: [String]) -> [String] {
+/// `claimOrder`: the order in which the labels (indices) claim their slugs, the list's order by default.
+func uniqueSlugs(_ labels: [String], claimOrder: [Int]? = nil) -> [String] {
     var used = Set<String>()
-    return labels.map { label in
-        let base = slug(label)
+    var out = [String](repeating: "", count: labels.count)
+    for i in claimOrder ?? Array(labels.indices) {
+        let base = slug(labels[i])
         var s = base, k = 2
         while used.contains(s) { s = "\(base)_\(k)"; k += 1 }
         used.insert(s)
-        return s
+        out[i] = s
     }
+    return out
 }
 
 /// A lowercase identifier from a label: `books, magazines` → `books_magazines`.

@@ -373,8 +373,9 @@ extension PipelineRunner {
             }
             // The order's day in the shop's zone (`features.zone`), the day the features count it on: joined to
             // dim_date, the UTC text of ordered_at put a late-evening order in New York on the next day.
-            if ref.table == "stg_\(roles.orders)", let at = t["ordered_at"], at.type == .timestamp, t["ordered_date"] == nil {
-                let days = clock.local(at.int64Values).map { floorDiv($0, microsPerDay) }
+            if ref.table == "stg_\(roles.orders)", let at = t["ordered_at"], t["ordered_date"] == nil {
+                // A date-typed ordered_at is its own day (without the column, dim_date held the as-of day only).
+                let days = at.type == .timestamp ? clock.local(at.int64Values).map { floorDiv($0, microsPerDay) } : at.int64Values
                 t.append(Column("ordered_date", .date, int64: days, validity: at.validity))
             }
             t.name = Plan.warehouseName(ref, loaded)

@@ -498,6 +498,33 @@ struct EndToEndTests {
         #expect(json["nulled_customers_birth_year"] as? String == "\(logged.values.reduce(0, +))", "\(detail)")
     }
 
+    /// Orders dated by day (`ordered_at: date`) get their `ordered_date` and their days in `dim_date` too: it held
+    /// the as-of day only, and no order joined it.
+    @Test func ordersDatedByDayJoinDimDate() throws {
+        let dir = try makeTemporaryDirectory("e2e-date-orders")
+        try "customer_id,order_id,ordered_at,amount\nC1,O1,2026-10-01,10.00\nC2,O2,2026-10-02,20.00\nC1,O3,2026-10-03,5.50\n"
+            .write(toFile: "\(dir)/orders.csv", atomically: true, encoding: .utf8)
+        try """
+            pipeline: dates
+            as_of: 2026-10-25
+            warehouse: cvm.sqlite
+            privacy: {pseudonymize: []}
+            sources:
+              orders:
+                files: orders.csv
+                columns:
+                  customer_id: {type: string, required: true}
+                  order_id: {type: string, required: true}
+                  ordered_at: {type: date, required: true}
+                  amount: {type: decimal, scale: 2}
+            """.write(toFile: "\(dir)/p.yaml", atomically: true, encoding: .utf8)
+        let r = try runCVM(["run", "\(dir)/p.yaml"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let wh = "\(dir)/cvm.sqlite"
+        #expect(try scalar(wh, "SELECT MIN(date) FROM dim_date", as: String.self) == "2026-10-01")
+        #expect(try scalar(wh, "SELECT COUNT(*) FROM fact_order_line f JOIN dim_date d ON d.date = f.ordered_date", as: Int.self) == 3)
+    }
+
     /// A snapshot holds what was known at the end of its as-of day: a backfill's fact_order_line held the later
     /// orders too (and dim_customer later sign-ups), so its facts did not reconcile with its customer_value.
     @Test func aBackfillSnapshotHoldsNothingAfterItsDay() throws {

@@ -99,6 +99,26 @@ struct EventCountTests {
     }
 
     /// Windows may be declared in any order: each feature depends only on its own window.
+    /// Event types from the data claim their names most frequent first: one `Page View` beside five `page_view`
+    /// took `events_page_view_*` (it sorts first byte-wise), and the real page views went to `_2`.
+    @Test func theMostFrequentSpellingKeepsThePlainName() throws {
+        let midnight = (asOf.daysSinceEpoch + 1) * microsPerDay, hour = 3_600 * microsPerSecond
+        let orders = Table(name: "stg_orders", columns: [
+            Column("customer_id", strings: ["A"]), Column("order_id", strings: ["O"]),
+            Column("ordered_at", .timestamp, int64: [midnight - 100 * 24 * hour]), Column("quantity", .int, int64: [1]),
+            Column("unit_price", .decimal, int64: [100], scale: 2), Column("status", strings: ["completed"]),
+        ])
+        let kinds = ["page_view", "page_view", "Page View", "page_view", "page_view", "page_view"]
+        let events = Table(name: "stg_events", columns: [
+            Column("customer_id", strings: kinds.map { _ in "A" }),
+            Column("occurred_at", .timestamp, int64: kinds.indices.map { midnight - Int64($0 + 1) * hour }),
+            Column("event_type", strings: kinds),
+        ])
+        let out = try FeatureBuilder.build(FeatureInputs(orders: orders, events: events), asOf: asOf, configuration: Configuration(), threads: 1)
+        #expect(value(out.features, "events_page_view_all", "A") == 5)
+        #expect(value(out.features, "events_page_view_2_all", "A") == 1)
+    }
+
     @Test func windowOrderDoesNotChangeValues() throws {
         let (c, t, k) = events(3_000, seed: 11)
         let orders = ordersTable(randomLines(seed: 3, customers: 40, count: 400))
