@@ -594,6 +594,8 @@ int64_t cvm_fast_rows(cvm_fast_spec *s, const uint8_t *buf, int64_t len, int64_t
         if (s->header_first_len > 0) {
             const uint8_t *p = line + s->field_start[0];
             int64_t m = s->field_end[0] - s->field_start[0];
+            // A byte-order mark before it: the header of a second file that was concatenated to the first.
+            if (m >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) { p += 3; m -= 3; }
             while (m > 0 && is_blank(p[0])) { p++; m--; }
             while (m > 0 && is_blank(p[m - 1])) m--;
             if (m == s->header_first_len && memcmp(p, s->header_first, (size_t)m) == 0) break;

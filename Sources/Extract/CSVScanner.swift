@@ -253,6 +253,7 @@ public final class CSVScanner {
                 pos = end
                 // A blank line is one empty unquoted field: skip it.
                 if fields.count == 1, fields[0].start == fields[0].end, !(recordEnd > recordStart && UInt16(buffer[recordStart]) == quoteByte) {
+                    skippedLines += 1  // counted with the file's skipped lines, so its lines add up
                     continue
                 }
                 return .record

@@ -533,8 +533,9 @@ final class FileExtractor {
                 }
                 // The header again (files concatenated with their headers): not a row. Checked only when the first
                 // field is the first header name, so ordinary rows cost one short comparison.
-                if nf == expectedFields, !headerFirst.isEmpty, scanner.withFieldBytes(scanner.fields[0], { trimmedBlanks($0).elementsEqual(headerFirst) }),
-                   scanner.fields.map({ f in scanner.withFieldBytes(f) { String(decoding: $0, as: UTF8.self) }.trimmingCharacters(in: .whitespaces) }) == headerNames {
+                // A byte-order mark may lead it (Excel's "CSV UTF-8" exports concatenated, or gzip members each with one).
+                if nf == expectedFields, !headerFirst.isEmpty, scanner.withFieldBytes(scanner.fields[0], { trimmedBlanks(withoutBOM($0)).elementsEqual(headerFirst) }),
+                   scanner.fields.map({ f in scanner.withFieldBytes(f) { String(decoding: withoutBOM($0), as: UTF8.self) }.trimmingCharacters(in: .whitespaces) }) == headerNames {
                     rowsRead -= 1
                     repeatedHeaders += 1
                     continue
@@ -827,6 +828,11 @@ final class FileExtractor {
 }
 
 /// `b` without surrounding spaces and tabs.
+/// `b` without a leading UTF-8 byte-order mark.
+@inline(__always) func withoutBOM(_ b: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+    b.count >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF ? UnsafeBufferPointer(rebasing: b[3...]) : b
+}
+
 @inline(__always) func trimmedBlanks(_ b: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
     var s = 0, e = b.count
     while s < e, b[s] == 32 || b[s] == 9 { s += 1 }

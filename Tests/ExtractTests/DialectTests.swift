@@ -142,6 +142,19 @@ struct DialectTests {
         #expect(r.files[0].rowsRead == 2 && r.files[0].linesSkipped == 4)
     }
 
+    /// The header again with a byte-order mark (two Excel "CSV UTF-8" exports concatenated) is not a row: it was
+    /// kept, its first value holding an invisible U+FEFF. Blank lines are counted with the skipped lines, so a
+    /// file's lines add up: header + rows + skipped.
+    @Test(arguments: [true, false])
+    func aRepeatedHeaderWithAByteOrderMarkAndBlankLinesAreSkipped(inC: Bool) throws {
+        let s = spec([("a", ColumnDecl(.string)), ("b", ColumnDecl(.string)), ("c", ColumnDecl(.string))])
+        let text = "\u{FEFF}a,b,c\n1,2,3\n\n\u{FEFF}a,b,c\n4,5,6\n\n"
+        let r = try Extractor.extract(s, bytes: Array(text.utf8), name: "f.csv", typesCommonRowsInC: inC)
+        #expect(r.rejects.isEmpty, "\(r.rejects)")
+        #expect(r.table["a"]!.strings() == ["1", "4"])
+        #expect(r.files[0].rowsRead == 2 && r.files[0].linesSkipped == 3, "\(r.files[0])")
+    }
+
     @Test func withoutTheEncodingLatin1TextIsQuarantinedNotGarbled() throws {
         let s = spec([("name", ColumnDecl(.string))])
         let r = try Extractor.extract(s, bytes: Array("name\n".utf8) + [0xE9, 0x0A], name: "f.csv")
