@@ -47,6 +47,12 @@ public final class GzipReader {
     /// - Throws: `InputFileError` when the file cannot be opened.
     public convenience init(path: String, bufferSize: Int = 1 << 18, maxExpansionRatio: Double = .infinity,
                             expansionKey: String = "max_expansion_ratio") throws {
+        // A FIFO, socket or device matched by a glob: opening a FIFO waits for a writer (the run hung for ever).
+        var st = stat()
+        if stat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG {
+            let kind = (st.st_mode & S_IFMT) == S_IFIFO ? "a named pipe (FIFO)" : (st.st_mode & S_IFMT) == S_IFSOCK ? "a socket" : "a device or other special file"
+            throw InputFileError(path: path, message: "not a regular file but \(kind); exclude it from the source's files (sources.<name>.exclude) or copy the data to a file")
+        }
         guard let f = fopen(path, "rb") else {
             throw InputFileError(path: path, message: "cannot open: \(String(cString: strerror(errno))); check the path and permissions")
         }

@@ -26,6 +26,18 @@ struct GzipReaderTests {
         #expect(r.compressedSize == Int64(Self.text.utf8.count))
     }
 
+    /// A named pipe matched by a glob is a file error, not a read that waits for a writer for ever.
+    @Test func aNamedPipeIsRefusedNotWaitedOn() throws {
+        let path = try makeTemporaryDirectory("fifo") + "/orders.csv"
+        #expect(mkfifo(path, 0o600) == 0)
+        do {
+            _ = try GzipReader(path: path)
+            Issue.record("opened a FIFO")
+        } catch let e as InputFileError {
+            #expect(e.path == path && e.message.hasPrefix("not a regular file but a named pipe (FIFO)"), "\(e.message)")
+        }
+    }
+
     @Test func anEmptyOrOneByteFileIsPlain() throws {
         #expect(try readAll(try writeInput("")) == "")
         #expect(try readAll(try writeInput("x")) == "x")
