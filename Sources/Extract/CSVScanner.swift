@@ -231,7 +231,8 @@ public final class CSVScanner {
             switch parsed {
             case .incomplete:
                 if eof { return .end }
-                if buffer.count - pos > maxRecordBytes { return try skipOverlong() }
+                // One byte more than a record may hold: a CR waiting for its LF is not part of the record.
+                if buffer.count - pos > maxRecordBytes + 1 { return try skipOverlong() }
                 if exhausted { return stopSoftly() }
                 // Read at least as much again as is pending, so a long record is re-parsed O(log n) times, not O(n).
                 try fill(atLeast: buffer.count - pos)
@@ -244,7 +245,7 @@ public final class CSVScanner {
                 // Too long is a record's length, whatever was buffered when it was read (a record found whole in
                 // a large buffer is as long as one that outgrew a small one): the same records are skipped
                 // however a file is read or cut into chunks.
-                if end - pos > maxRecordBytes { return try skipOverlong() }
+                if contentLength(pos, end) > maxRecordBytes { return try skipOverlong() }
                 recordLine = nextLine
                 recordStart = pos
                 recordEnd = end
@@ -258,7 +259,7 @@ public final class CSVScanner {
                 }
                 return .record
             case .malformed(let end, let newlines, let reason):
-                if end - pos > maxRecordBytes { return try skipOverlong() }
+                if contentLength(pos, end) > maxRecordBytes { return try skipOverlong() }
                 skippedText = nil
                 recordLine = nextLine
                 recordStart = pos
@@ -395,6 +396,14 @@ public final class CSVScanner {
         recordStart = pos
         recordEnd = pos
         return .tooLong(bytes: skipped)
+    }
+
+    /// The bytes of the record in `start..<end` without its line ending (LF or CRLF): `max_line_bytes` measures the
+    /// record, so a CRLF file's limit is not a byte shorter than an LF file's.
+    private func contentLength(_ start: Int, _ end: Int) -> Int {
+        var e = end
+        if e > start, buffer[e - 1] == 0x0A { e -= 1; if e > start, buffer[e - 1] == 0x0D { e -= 1 } }
+        return e - start
     }
 
     /// Is the buffered byte at `index` the quote character (an empty quoted field `""` is not an empty field)?

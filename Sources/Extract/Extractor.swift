@@ -638,9 +638,11 @@ final class FileExtractor {
                         continue
                     }
                     let f = fields[fi]
-                    if f.end - f.start > maxFieldBytes {
+                    // The value's bytes: a doubled quote or an escape is one byte of it.
+                    if f.end - f.start > maxFieldBytes, case let size = f.hasEscapes ? scanner.withFieldBytes(f, { $0.count }) : f.end - f.start,
+                       size > maxFieldBytes {
                         problem = Problem(field: fi, rule: "field_size",
-                                          reason: "\(readers[c].decl.name): the field holds \(f.end - f.start) bytes, more than sources.\(source.name).max_field_bytes (\(maxFieldBytes)); fix the file or raise the limit")
+                                          reason: "\(readers[c].decl.name): the field holds \(size) bytes, more than sources.\(source.name).max_field_bytes (\(maxFieldBytes)); fix the file or raise the limit")
                         return
                     }
                     // A Bool comes back per field; the problem is built only on failure (returning `Problem?` by

@@ -49,7 +49,7 @@ public final class GzipReader {
                             expansionKey: String = "max_expansion_ratio") throws {
         // A FIFO, socket or device matched by a glob: opening a FIFO waits for a writer (the run hung for ever).
         var st = stat()
-        if stat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG {
+        if stat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG, (st.st_mode & S_IFMT) != S_IFDIR {
             let kind = (st.st_mode & S_IFMT) == S_IFIFO ? "a named pipe (FIFO)" : (st.st_mode & S_IFMT) == S_IFSOCK ? "a socket" : "a device or other special file"
             throw InputFileError(path: path, message: "not a regular file but \(kind); exclude it from the source's files (sources.<name>.exclude) or copy the data to a file")
         }

@@ -142,6 +142,23 @@ struct DialectTests {
         #expect(r.files[0].rowsRead == 2 && r.files[0].linesSkipped == 4)
     }
 
+    /// Limits measure the record and the value: a CRLF file's line limit was a byte shorter than an LF file's (its
+    /// line ending counted), and a doubled quote counted as two bytes of the value.
+    @Test(arguments: [true, false])
+    func limitsMeasureTheRecordAndTheValue(inC: Bool) throws {
+        var s = spec([("a", ColumnDecl(.string)), ("b", ColumnDecl(.string))])
+        s.maxLineBytes = 40
+        s.maxFieldBytes = 4
+        let record = "x," + String(repeating: "y", count: 4) + "," + String(repeating: "z", count: 33)  // 40 bytes
+        for ending in ["\n", "\r\n"] {
+            let t = s
+            let text = "a,b,c" + ending + record + ending + "1,\"ab\"\"c\",3" + ending + "1,abcde,3" + ending
+            let r = try Extractor.extract(t, bytes: Array(text.utf8), name: "f.csv", typesCommonRowsInC: inC)
+            #expect(r.table["b"]!.strings() == ["yyyy", "ab\"c"], "\(ending.debugDescription): \(r.rejects)")
+            #expect(r.rejects.map(\.rule) == ["field_size"], "\(ending.debugDescription)")
+        }
+    }
+
     /// The header again with a byte-order mark (two Excel "CSV UTF-8" exports concatenated) is not a row: it was
     /// kept, its first value holding an invisible U+FEFF. Blank lines are counted with the skipped lines, so a
     /// file's lines add up: header + rows + skipped.
