@@ -240,7 +240,20 @@ public final class CSVScanner {
                 // Longer than a record may be: overlong, as it is when the end of the input is not yet known (a record
                 // is too long by its length, however the file was buffered or cut into chunks).
                 if buffer.count - pos > maxRecordBytes { return try skipOverlong() }
-                throw InputFileError(path: path, message: "\(line):\(column): quoted field never closed; look for a stray '\"' (the rest of the file would be one field)")
+                // A stray quote costs its line, as when the record outgrows the limit: the record's first line is a
+                // malformed record and reading goes on after it (the whole file failed, or was dropped under
+                // quarantine-file, when the quote was in its last `max_line_bytes`).
+                // The record's lines up to the one where the quote opened are skipped as one malformed record.
+                var end = pos, lines = 0
+                while lines <= line - nextLine, let lf = buffer[end...].firstIndex(of: 0x0A) { end = lf + 1; lines += 1 }
+                if lines <= line - nextLine { end = buffer.count; lines = line - nextLine + 1 }
+                recordLine = nextLine
+                recordStart = pos
+                recordEnd = end
+                skippedText = nil
+                nextLine += lines
+                pos = end
+                return .malformed("a quoted field opened at \(line):\(column) is never closed (a stray '\"'?); skipped to the end of that line, reading goes on with the next")
             case .complete(let end, let newlines):
                 // Too long is a record's length, whatever was buffered when it was read (a record found whole in
                 // a large buffer is as long as one that outgrew a small one): the same records are skipped

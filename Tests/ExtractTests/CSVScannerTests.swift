@@ -100,30 +100,35 @@ struct CSVScannerTests {
         #expect(try scanAll(try writeInput(text), delimiter: .whitespace, chunkSize: chunkSize) == oracleWhitespace(text))
     }
 
-    @Test("an unterminated quote names the line and column where it opened", arguments: chunkSizes)
+    /// A quote never closed costs the lines of its record up to the one where it opened (a malformed record), and
+    /// reading goes on: it was a file error, which failed the run (or dropped the file) for one stray quote.
+    @Test("an unterminated quote is a malformed record naming where it opened", arguments: chunkSizes)
     func anUnterminatedQuoteNamesWhereItOpened(chunkSize: Int) throws {
-        let path = try writeInput("a,b\n1,\"x\n2,3\n")
-        #expect(throws: InputFileError(path: path, message: "2:3: quoted field never closed; look for a stray '\"' (the rest of the file would be one field)")) {
-            try scanAll(path, chunkSize: chunkSize)
-        }
+        let scanner = CSVScanner(reader: try GzipReader(path: try writeInput("a,b\n1,\"x\n2,3\n")), delimiter: .byte(44), chunkSize: chunkSize)
+        #expect(try scanner.next() == .record)
+        #expect(try scanner.next() == .malformed("a quoted field opened at 2:3 is never closed (a stray '\"'?); skipped to the end of that line, reading goes on with the next"))
+        #expect(scanner.recordLine == 2 && scanner.recordText() == "1,\"x")
+        #expect(try scanner.next() == .record)
+        #expect(scanner.recordLine == 3 && scanner.recordText() == "2,3")
+        #expect(try scanner.next() == .end)
     }
 
-    @Test("an unterminated quote on a continuation line of a record is located on that line", arguments: chunkSizes)
+    @Test("an unterminated quote on a continuation line of a record skips the record to that line", arguments: chunkSizes)
     func anUnterminatedQuoteAfterAQuotedNewline(chunkSize: Int) throws {
-        let path = try writeInput("h\r\nok,\"two\nlines\",\"open\nmore\n", gzip: true)
-        do {
-            _ = try scanAll(path, chunkSize: chunkSize)
-            Issue.record("an unterminated quote was accepted")
-        } catch let e as InputFileError {
-            #expect(e.path == path)
-            #expect(e.message.hasPrefix("3:8: quoted field never closed"))
-        }
+        let scanner = CSVScanner(reader: try GzipReader(path: try writeInput("h\r\nok,\"two\nlines\",\"open\nmore\n", gzip: true)),
+                                 delimiter: .byte(44), chunkSize: chunkSize)
+        #expect(try scanner.next() == .record)
+        guard case .malformed(let reason) = try scanner.next() else { Issue.record("not malformed"); return }
+        #expect(reason.hasPrefix("a quoted field opened at 3:8 is never closed"))
+        #expect(scanner.recordLine == 2 && scanner.recordText() == "ok,\"two\nlines\",\"open")
+        #expect(try scanner.next() == .record)
+        #expect(scanner.recordLine == 4 && scanner.recordText() == "more")
     }
 
     @Test func anUnterminatedQuoteInTheFirstFieldAfterABOMIsAtColumnOne() throws {
-        let path = try writeInput("\u{FEFF}\"abc,d\n")
-        #expect(throws: InputFileError.self) { try scanAll(path) }
-        do { _ = try scanAll(path) } catch let e as InputFileError { #expect(e.message.hasPrefix("1:1: ")) }
+        let scanner = CSVScanner(reader: try GzipReader(path: try writeInput("\u{FEFF}\"abc,d\n")), delimiter: .byte(44))
+        guard case .malformed(let reason) = try scanner.next() else { Issue.record("not malformed"); return }
+        #expect(reason.hasPrefix("a quoted field opened at 1:1 "))
     }
 
     @Test func textAfterAClosingQuoteIsAMalformedRecordNotAFatalError() throws {
