@@ -119,6 +119,8 @@ extension PipelineRunner {
         for (name, rows) in rowsOfRejectedFiles { extractRejectedRows[name, default: 0] += rows }
         var budgetProblems: [String] = []
         var profiles: [Table] = []
+        /// Rows of a source's cleaned table before placeholders for unknown ids were added to it.
+        var rowsBeforePlaceholders: [String: Int] = [:]
         // Where the stage's time goes (seconds, in its log line): the rules, the profiles, the sessions, writing.
         var clock = PhaseClock()
         for name in order {
@@ -192,6 +194,7 @@ extension PipelineRunner {
                 // has its customer (sources cleaned later, and the features, see them).
                 if u.policy == .placeholder, let referenced = cleaned[target],
                    let extra = u.placeholders(matching: referenced, source: name) {
+                    if rowsBeforePlaceholders[target] == nil { rowsBeforePlaceholders[target] = referenced.rowCount }
                     cleaned[target] = Table.concatenating([referenced, extra], name: referenced.name)
                     stats.detail["placeholders_\(target)"] = "\((Int(stats.detail["placeholders_\(target)"] ?? "0") ?? 0) + extra.rowCount)"
                     metadata["placeholders_added"] = "\(extra.rowCount)"
@@ -215,7 +218,11 @@ extension PipelineRunner {
         // Personal columns show no values in the profile (it reaches the warehouse and the report).
         let personal = Set(loaded.config.privacy.pseudonymize)
         for name in order {
-            if let table = cleaned[name] { profiles.append(Cleaner.profile(table, source: name, threads: threads, masked: personal)) }
+            guard var table = cleaned[name] else { continue }
+            // The source's own rows: placeholder rows (ids only) read as rows of nulls (4 customers, an email null
+            // share of 0.75, where the file had one customer and no null email).
+            if let own = rowsBeforePlaceholders[name] { table = table.gathering(Array(0..<own), threads: threads) }
+            profiles.append(Cleaner.profile(table, source: name, threads: threads, masked: personal))
         }
         clock.stop("profile", into: &stats)
         var outputs = sources.filter { $0.name == stitching }.compactMap { cleaned[$0.name] }

@@ -32,6 +32,9 @@ struct UnknownReferenceE2ETests {
         #expect(try scalar("\(dir)/cvm.sqlite", "SELECT count(*) FROM quarantine WHERE rule = 'reference'", as: Int.self) == 0)
         #expect(try scalar("\(dir)/cvm.sqlite", "SELECT count(*) FROM fact_order_line WHERE customer_id = 'K-004'", as: Int.self) == 1)
         #expect(r.stderr.contains("kept rows whose reference is unknown") && r.stderr.contains("placeholders_added=1"), "\(r.stderr)")
+        // The profile is the customers file's: the placeholder (an id, nulls elsewhere) is not one of its rows.
+        #expect(try scalar("\(dir)/cvm.sqlite", "SELECT MAX(rows) FROM data_quality WHERE source = 'customers'", as: Int.self) == 3)
+        #expect(try scalar("\(dir)/cvm.sqlite", "SELECT SUM(nulls) FROM data_quality WHERE source = 'customers' AND \"column\" = 'name'", as: Int.self) == 0)
     }
 
     @Test func keptRowsKeepTheirIdWithoutACustomerRow() throws {
