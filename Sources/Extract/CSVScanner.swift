@@ -323,7 +323,13 @@ public final class CSVScanner {
             if lineEndings == .lf { return }
             from = pos
         }
-        for k in from..<buffer.count where buffer[k] == 0x0D { buffer[k] = 0x0A }
+        // A CR before an LF stays (a CRLF line break inside a quoted field is the value's, and one line): turned
+        // into LF, "x\r\ny" read as "x\n\ny" and moved every later line number by one. A CR ending the buffer waits
+        // for the next byte; the next call starts at it.
+        let first = from > pos && buffer[from - 1] == 0x0D ? from - 1 : from
+        for k in first..<buffer.count where buffer[k] == 0x0D {
+            if k + 1 < buffer.count { if buffer[k + 1] != 0x0A { buffer[k] = 0x0A } } else if eof { buffer[k] = 0x0A }
+        }
     }
 
     /// Do the pending bytes start with `prefix`? Nil when too few bytes are buffered to tell (and more may come).

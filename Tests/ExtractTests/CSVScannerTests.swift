@@ -100,6 +100,21 @@ struct CSVScannerTests {
         #expect(try scanAll(try writeInput(text), delimiter: .whitespace, chunkSize: chunkSize) == oracleWhitespace(text))
     }
 
+    /// In a file whose lines end in a lone CR, a CRLF inside a quoted field is kept as written and is one line
+    /// break: it became two LFs, and every later line number moved by one (Python's csv: lines 2, 4, 6).
+    @Test("lone-CR files keep a quoted CRLF", arguments: chunkSizes)
+    func loneCRFilesKeepAQuotedCRLF(chunkSize: Int) throws {
+        let path = try writeInput("a,b,c\r1,\"x\r\ny\",z\r2,\"p\rq\",r\r3,k,\"last\"\r")
+        let scanner = CSVScanner(reader: try GzipReader(path: path), delimiter: .byte(44), chunkSize: chunkSize)
+        var values: [String] = [], lines: [Int] = []
+        while try scanner.next() == .record {
+            values.append(scanner.withFieldBytes(scanner.fields[1]) { String(decoding: $0, as: UTF8.self) })
+            lines.append(scanner.recordLine)
+        }
+        #expect(values == ["b", "x\r\ny", "p\nq", "k"])
+        #expect(lines == [1, 2, 4, 6])
+    }
+
     /// A quote never closed costs the lines of its record up to the one where it opened (a malformed record), and
     /// reading goes on: it was a file error, which failed the run (or dropped the file) for one stray quote.
     @Test("an unterminated quote is a malformed record naming where it opened", arguments: chunkSizes)
