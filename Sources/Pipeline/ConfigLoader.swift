@@ -515,6 +515,15 @@ public enum ConfigLoader {
                     d.error("stages.clean.sessions.\(key)", "column \(column) is \(decl.type.rawValue); the sessions' \(key) must be a string or enum column")
                 }
             }
+            // A listed event type an enum column never holds leaves its count at 0 in every session, without a word.
+            if let decl = source.columns["event_type"], decl.type == .enum, let allowed = decl.values, !allowed.isEmpty {
+                for (key, list) in sessionsEventTypeLists(c.stages.clean) where d.wasPresent("stages.clean.sessions.event_types.\(key)") {
+                    let missing = list.filter { !allowed.contains($0) }
+                    if !missing.isEmpty {
+                        d.warning("stages.clean.sessions.event_types.\(key)", "\(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") not among sources.\(name).columns.event_type.values, so no event counts under \(missing.count == 1 ? "it" : "them"): the sessions' \(key) count stays 0 for those")
+                    }
+                }
+            }
         }
         for (name, clustering) in c.stages.cluster.clusterings {
             if let problem = clustering.initialProblem { d.error("stages.cluster.clusterings.\(name).init", problem) }

@@ -18,5 +18,11 @@ func featuresEventTypeLists(_ f: FeaturesConfiguration) -> [(key: String, list: 
     [("event_types", f.eventTypes ?? []), ("value_events.reputation", f.valueEvents.reputation), ("value_events.knowledge", f.valueEvents.knowledge)]
 }
 func sessionsSource(_ c: CleanConfiguration) -> String? { c.sessions?.source }
+/// The event-type lists of `stages.clean.sessions.event_types` by key (each a session count), to check against the enum.
+func sessionsEventTypeLists(_ c: CleanConfiguration) -> [(key: String, list: [String])] {
+    guard let t = c.sessions?.eventTypes else { return [] }
+    return [("page_view", t.pageView), ("product_view", t.productView), ("search", t.search), ("add_to_cart", t.addToCart),
+            ("checkout", t.checkout), ("purchase", t.purchase)]
+}
 /// The events columns `stages.clean.sessions` names (visitor, page, product), with their keys.
 func sessionsNamedColumns(_ c: CleanConfiguration) -> [(key: String, column: String)] { c.sessions?.namedColumns ?? [] }

@@ -104,6 +104,20 @@ struct ConfigWarningTests {
         #expect(!(try ConfigLoader.load(path: "\(dir)/q.yaml").warnings.contains { $0.key == "sources.customers.columns.country" }))
     }
 
+    /// A session count listing an event type the enum column never holds stays 0 in every session: said at load.
+    @Test func sessionEventTypesTheColumnNeverHoldsAreWarnedAbout() throws {
+        let dir = try makeTemporaryDirectory("warn-sessions")
+        var text = try String(contentsOfFile: Repo.path("pipelines/visitors.yaml"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "../fixtures/", with: Repo.path("fixtures") + "/")
+        text = text.replacingOccurrences(of: "        add_to_cart: [basket]", with: "        add_to_cart: [basket, add_to_cart]")
+        try text.write(toFile: "\(dir)/p.yaml", atomically: true, encoding: .utf8)
+        let warnings = try ConfigLoader.load(path: "\(dir)/p.yaml").warnings
+        #expect(warnings.contains { $0.key == "stages.clean.sessions.event_types.add_to_cart"
+            && $0.message.hasPrefix("add_to_cart is not among sources.clicks.columns.event_type.values") }, "\(warnings)")
+        // The defaults of keys not written (checkout: [checkout]) are not warned about.
+        #expect(!warnings.contains { $0.key == "stages.clean.sessions.event_types.checkout" })
+    }
+
     @Test func validateWarnsAboutRFMSegmentsThatCanNeverMatch() throws {
         let dir = try makeTemporaryDirectory("warn")
         var text = try String(contentsOfFile: Repo.path("pipelines/demo.yaml"), encoding: .utf8)
