@@ -517,7 +517,16 @@ public final class CSVScanner {
                 }
                 fields.append(FieldRef(start: fs, end: i, hasEscapes: escaped))
                 i += 1
-                if ws { while i < n, b[i] == space || b[i] == tab { i += 1 } }
+                if ws { while i < n, b[i] == space || b[i] == tab { i += 1 } } else {
+                    // Blanks padding a quoted field to a column width (SQL*Plus spools, bcp: `"ab"  ,x`) before the
+                    // delimiter or the line's end are padding, not text after the quote.
+                    var k = i
+                    while k < n, b[k] == space || b[k] == tab, b[k] != d { k += 1 }
+                    if k > i {
+                        if k >= n && !eof { return .incomplete }
+                        if k >= n || b[k] == d || b[k] == lf || b[k] == cr { i = k }
+                    }
+                }
                 if i >= n { return eof ? .complete(end: n, newlines: newlines) : .incomplete }
                 let c = b[i]
                 if c == lf { return .complete(end: i + 1, newlines: newlines) }

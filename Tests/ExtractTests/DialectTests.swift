@@ -159,6 +159,18 @@ struct DialectTests {
         }
     }
 
+    /// Blanks padding a quoted field before the delimiter or the line's end (SQL*Plus spools, bcp) are padding: the
+    /// row was quarantined, and such a header failed the file. Text after the quote still is malformed.
+    @Test(arguments: [true, false])
+    func blanksAfterAClosingQuoteArePadding(inC: Bool) throws {
+        let s = spec([("a", ColumnDecl(.string)), ("b", ColumnDecl(.string))])
+        let text = "\"a\" ,\"b\"  \n\"ab\"  ,x\n\"c\"\t,\"y\" \r\n\"d\"  e,z\n"
+        let r = try Extractor.extract(s, bytes: Array(text.utf8), name: "f.csv", typesCommonRowsInC: inC)
+        #expect(r.table["a"]!.strings() == ["ab", "c"])
+        #expect(r.table["b"]!.strings() == ["x", "y"])
+        #expect(r.rejects.map(\.line) == [4] && r.rejects.map(\.rule) == ["parse"], "\(r.rejects)")
+    }
+
     /// The header again with a byte-order mark (two Excel "CSV UTF-8" exports concatenated) is not a row: it was
     /// kept, its first value holding an invisible U+FEFF. Blank lines are counted with the skipped lines, so a
     /// file's lines add up: header + rows + skipped.
