@@ -418,6 +418,10 @@ final class FileExtractor {
             layout.expectedFields = names.count
             layout.headerNames = names
             layout.headerFirst = Array((names.first ?? "").utf8)
+            // Compressed with something other than gzip: said so, rather than taken for UTF-16 or a bad header.
+            if let format = otherCompression(scanner.fields.first.map { f in scanner.withFieldBytes(f) { Array($0.prefix(6)) } } ?? []) {
+                throw InputFileError(path: path, message: "1:1: the file is \(format) data, not gzip or text; decompress it, or recompress it with gzip")
+            }
             // Every other byte NUL: UTF-16 text without its byte-order mark (with one it is converted).
             if names.contains(where: { $0.utf8.contains(0) }) {
                 throw InputFileError(path: path, message: "1:1: the header holds NUL bytes: the file looks like UTF-16 without a byte-order mark; convert it to UTF-8 (iconv -f UTF-16LE -t UTF-8) or save it with a byte-order mark")
@@ -830,6 +834,17 @@ final class FileExtractor {
 }
 
 /// `b` without surrounding spaces and tabs.
+/// The compression format whose magic number starts `b` (other than gzip, which is read), or nil.
+func otherCompression(_ b: [UInt8]) -> String? {
+    if b.starts(with: [0x50, 0x4B, 0x03, 0x04]) { return "zip" }
+    if b.count >= 4, b.starts(with: [0x42, 0x5A, 0x68]), (0x31...0x39).contains(b[3]) { return "bzip2" }
+    if b.starts(with: [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) { return "xz" }
+    if b.starts(with: [0x28, 0xB5, 0x2F, 0xFD]) { return "zstd" }
+    // zlib: CMF 0x78 (deflate, 32K window) and an FLG that makes the pair a multiple of 31.
+    if b.count >= 2, b[0] == 0x78, (Int(b[0]) * 256 + Int(b[1])) % 31 == 0, [0x01, 0x5E, 0x9C, 0xDA].contains(b[1]) { return "zlib (deflate)" }
+    return nil
+}
+
 /// `b` without a leading UTF-8 byte-order mark.
 @inline(__always) func withoutBOM(_ b: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
     b.count >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF ? UnsafeBufferPointer(rebasing: b[3...]) : b

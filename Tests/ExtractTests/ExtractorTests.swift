@@ -21,6 +21,18 @@ struct ExtractorTests {
         do { _ = try Extractor.extract(s, files: files, threads: 1); return nil } catch let e as ExtractError { return e } catch { return nil }
     }
 
+    /// A file compressed with zlib (or zip, bzip2, xz, zstd) rather than gzip says so: a zlib stream named .gz was
+    /// "UTF-16 without a byte-order mark".
+    @Test func otherCompressionFormatsAreNamed() throws {
+        let dir = try makeTemporaryDirectory("extract")
+        let zlib: [UInt8] = [120, 156, 75, 212, 73, 226, 50, 212, 49, 226, 2, 0, 8, 120, 1, 147]  // zlib.compress(b"a,b\n1,2\n")
+        let path = try writeBytes(zlib, name: "o.csv.gz", dir: dir)
+        let e = extractError(spec(columns: [("a", ColumnDecl(.int))]), [path])
+        #expect(e?.message.contains("the file is zlib (deflate) data, not gzip or text; decompress it, or recompress it with gzip") == true, "\(String(describing: e))")
+        #expect(otherCompression(Array("PK\u{3}\u{4}".utf8)) == "zip" && otherCompression(Array("BZh9".utf8)) == "bzip2")
+        #expect(otherCompression(Array("BZhx,name".utf8)) == nil && otherCompression(Array("order_id".utf8)) == nil)
+    }
+
     @Test func typesColumnsMappedByHeaderAndQuarantinesBadRows() throws {
         let text = """
         ts,order_id,quantity,unit_price,status,extra
