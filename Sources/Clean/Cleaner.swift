@@ -170,6 +170,20 @@ public struct UnknownReferences: Sendable, Equatable {
 /// Validates typed rows against a source's declared rules (the clean stage).
 public enum Cleaner {
     /// Rules in the order they are checked; the first failure names a row's reason.
+    /// Why `value` cannot be a value of a column declared `decl` (allowed values, pattern, length), or nil.
+    static func idProblem(_ value: String, _ decl: ColumnDecl) -> String? {
+        if decl.type == .enum, let values = decl.values, !values.isEmpty, !values.contains(value) {
+            return "\(decl.name) allows only \(values.joined(separator: ", "))"
+        }
+        if let p = decl.pattern, let regex = try? NSRegularExpression(pattern: "\\A(?:\(p))\\z"),
+           regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) == nil {
+            return "\(decl.name) must match the pattern \(p)"
+        }
+        if let lo = decl.minLength, value.count < lo { return "\(decl.name) has at least \(lo) characters" }
+        if let hi = decl.maxLength, value.count > hi { return "\(decl.name) has at most \(hi) characters" }
+        return nil
+    }
+
     /// A row's values as a line of the source's dialect (its delimiter; a value holding the delimiter, the quote or a
     /// line break quoted, quotes doubled), for the quarantine's `raw` of rows the clean stage rejects: joined by
     /// commas, `a, b` split in two and a semicolon file's row read as one field.
@@ -247,8 +261,10 @@ public enum Cleaner {
     ///   gathered.
     /// - Parameter asOf: the as-of day and the shop's zone (whose days the window counts) for `window` rules;
     ///   without it they are not checked (tests of other rules).
+    /// - Parameter referenceRules: `"other_source.column"` → that column's declaration: an unknown id that breaks
+    ///   its rules (pattern, length, allowed values) gets no placeholder; its rows are rejected (rule `reference`).
     public static func clean(_ source: SourceSpec, table: consuming Table, references: [String: Column], threads: Int,
-                             asOf: (day: Int64, zone: LocalClock)? = nil) -> CleanResult {
+                             asOf: (day: Int64, zone: LocalClock)? = nil, referenceRules: [String: ColumnDecl] = [:]) -> CleanResult {
         // `fill_down`, then `map`: the rules then check the filled and mapped values.
         for (name, decl) in source.columns {
             if let key = decl.fillDown, let c = table[name], let k = table[key], let filled = filledDown(c, by: k) { table.replace(filled) }
@@ -570,6 +586,17 @@ public enum Cleaner {
                     reject(i, "reference", "\(colName) \"\(dict[Int(codes[i])])\" not found in \(target)", col: ci)
                 }
                 continue
+            }
+            // A placeholder is a row of the referenced source: an id its column's rules reject cannot be one (a
+            // customer "bad id!" where customer ids match C[0-9]+).
+            if policy == .placeholder, let rules = referenceRules[target] {
+                var why = [String?](repeating: nil, count: dict.count)
+                for k in dict.indices where !ok[k] { why[k] = idProblem(dict[k], rules) }
+                for i in 0..<n where ruleOf[i] == 0 && c.isValid(i) {
+                    if let problem = why[Int(codes[i])] {
+                        reject(i, "reference", "\(colName) \"\(dict[Int(codes[i])])\" not found in \(target), and no placeholder: \(problem)", col: ci)
+                    }
+                }
             }
             // Kept: only rows that pass every other rule count, and their distinct ids in first-seen order.
             var found = UnknownReferences(column: colName, target: target, policy: policy)

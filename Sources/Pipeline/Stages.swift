@@ -130,16 +130,17 @@ extension PipelineRunner {
             if persisted { try checkExtracted(raw, against: source) }
             // Only this stage reads raw tables: released once cleaned, so the later stages' peak memory does not hold them.
             tables["raw_\(name)"] = nil
-            var refs: [String: Column] = [:]
+            var refs: [String: Column] = [:], refRules: [String: ColumnDecl] = [:]
             for (_, target) in source.references {
                 let parts = target.split(separator: ".").map(String.init)
                 if parts.count == 2, let col = cleaned[parts[0]]?[parts[1]] { refs[target] = col }
+                if parts.count == 2, let decl = loaded.config.sources[parts[0]]?.columns[parts[1]] { refRules[target] = decl }
             }
             let rawRows = raw.rowCount
             clock.start()
             // Handed over: clean releases the raw columns as it gathers the kept rows.
             let result = Cleaner.clean(source, table: consume raw, references: refs, threads: threads,
-                                       asOf: (asOf.daysSinceEpoch, loaded.config.stages.features.clock))
+                                       asOf: (asOf.daysSinceEpoch, loaded.config.stages.features.clock), referenceRules: refRules)
             clock.stop("rules", into: &stats)
             var table = result.table
             table.name = "stg_\(name)"

@@ -385,6 +385,22 @@ struct UnknownReferenceTests {
         }())
     }
 
+    /// An unknown id the referenced column's rules reject gets no placeholder (it could never be a customer there):
+    /// its rows are rejected, naming the rule; the others get theirs.
+    @Test func idsTheReferencedColumnRejectsGetNoPlaceholder() throws {
+        var s = ordersSpec(dedupe: .first)
+        s.unknownReferences["customer_id"] = .placeholder
+        var id = ColumnDecl(.string)
+        id.name = "customer_id"
+        id.pattern = "C[0-8]"
+        let r = Cleaner.clean(s, table: rawOrders(rows), references: ["customers.customer_id": knownCustomers], threads: 1,
+                              referenceRules: ["customers.customer_id": id])
+        #expect(r.table["order_id"]!.strings() == ["O1", "O3"])
+        #expect(r.quarantine.map(\.rule) == ["reference", "reference", "min"])
+        #expect(r.quarantine.first?.reason == "customer_id \"C9\" not found in customers.customer_id, and no placeholder: customer_id must match the pattern C[0-8]")
+        #expect(r.unknownReferences.first?.ids == ["C8"])
+    }
+
     @Test func placeholdersHaveTheIdsAndNullsElsewhere() throws {
         var u = UnknownReferences(column: "customer_id", target: "customers.customer_id", policy: .placeholder)
         u.ids = ["C9", "C8"]
