@@ -73,6 +73,14 @@ public final class ConfigDecoder {
 
     private func collectSettings(_ node: Node, path: String) {
         guard case .mapping(let m) = node else { settings[path] = settingText(node); return }
+        let last = path.split(separator: ".").last.map(String.init) ?? ""
+        // A column's `map` is tried in order (the first pattern matching wins): one setting, its entries in order.
+        if last == "map" { settings[path] = settingText(node, ordered: true); return }
+        // Named lists whose order shapes the outputs (a table's column order, sources cleaned in config order):
+        // their names in order are a setting of their own.
+        if ["sources", "columns", "clusterings"].contains(last) {
+            settings[path + " (order)"] = "[" + m.map { $0.key.scalar?.string ?? settingText($0.key) }.joined(separator: ", ") + "]"
+        }
         for (k, v) in m {
             let key = k.scalar?.string ?? settingText(k)
             collectSettings(v, path: path.isEmpty ? key : path + "." + key)
@@ -219,15 +227,29 @@ func describe(_ node: Node) -> String {
 
 /// A setting's value as text, the same for the same YAML value however it is laid out: a scalar as written (null
 /// as `null`), a list `[a, "b c"]` with items quoted where they are not plain words, a mapping with its keys sorted.
-func settingText(_ node: Node, nested: Bool = false) -> String {
+/// Booleans are written one way (`True` is `true`; numbers stay as written: `2026.10` and `2026.1` differ to a
+/// string column), and a list of one item is that item (`key: [id]` is `key: id`: every list setting takes either). `ordered`: a mapping keeps
+/// its entries' order (`map`).
+func settingText(_ node: Node, nested: Bool = false, ordered: Bool = false) -> String {
     switch node {
     case .scalar(let s):
         if isNull(node) { return "null" }
+        if s.style == .plain || s.style == .any {
+            switch s.string {
+            case "true", "True", "TRUE": return "true"
+            case "false", "False", "FALSE": return "false"
+            // Numbers stay as written: `2026.10` and `2026.1` are different texts to a string column.
+            default: break
+            }
+        }
         let plain = !s.string.isEmpty && s.string.allSatisfy { $0.isLetter || $0.isNumber || "._-+:/*".contains($0) }
         return nested && !plain ? "\"" + s.string.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" : s.string
-    case .sequence(let items): return "[" + items.map { settingText($0, nested: true) }.joined(separator: ", ") + "]"
+    case .sequence(let items):
+        if items.count == 1, case .scalar = items[0] { return settingText(items[0], nested: nested) }
+        return "[" + items.map { settingText($0, nested: true, ordered: ordered) }.joined(separator: ", ") + "]"
     case .mapping(let m):
-        return "{" + m.map { "\(settingText($0.key, nested: true)): \(settingText($0.value, nested: true))" }.sorted().joined(separator: ", ") + "}"
+        let entries = m.map { "\(settingText($0.key, nested: true)): \(settingText($0.value, nested: true, ordered: ordered))" }
+        return "{" + (ordered ? entries : entries.sorted()).joined(separator: ", ") + "}"
     case .alias: return "*alias"
     }
 }

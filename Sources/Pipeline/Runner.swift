@@ -192,6 +192,7 @@ public final class PipelineRunner {
                 Thread.sleep(forTimeInterval: s)
             }
             do {
+                if stage == selected.first { try preflight(selected) }
                 let stats = try execute(stage, warehouse: warehouse, selected: selected, logger: log)
                 progress?.end()
                 let seconds = Date().timeIntervalSince(t0)
@@ -291,6 +292,24 @@ public final class PipelineRunner {
     /// clusters and scores of the old ones, under one run id). Folders without a record (older cvm) pass.
     /// - Throws: `CVMFailure` (exit 66) naming the stage to run from.
     func checkLineage(_ stage: StageName) throws {
+        try verifyPersisted(stage)
+        noteRead(stage)
+    }
+
+    /// Before the first stage runs: the persisted outputs the selected stages will read are checked (failed checks,
+    /// settings changed since, lines of runs), so a refusal comes before anything is rewritten (`--from value` after
+    /// a clustering's `k` changed rebuilt the scores, then refused at the load).
+    func preflight(_ selected: [StageName]) throws {
+        let plan = Plan(loaded, asOf: asOf)
+        let upstream = Set(selected.flatMap { plan.stage($0).inputs.map(\.stage) }).subtracting(selected)
+        for s in upstream.sorted() where artifacts.tableNames(stage: s.rawValue, asOf: asOf) != nil {
+            try refuseFailedChecks(s)
+            try verifyPersisted(s)
+        }
+    }
+
+    /// The walk of `checkLineage`, without noting a read.
+    func verifyPersisted(_ stage: StageName) throws {
         // The stage and, through the records, every stage its outputs were built from, read by this run or not: the
         // report reads no features, but the scores it shows must be built from the features there are, and those
         // from the clean tables there are.
@@ -304,13 +323,15 @@ public final class PipelineRunner {
             if let recorded = artifacts.settings(stage: s.rawValue, asOf: asOf) {
                 let diff = StageSettings.changes(recorded: recorded, now: StageSettings.of(s, in: loaded.settings))
                 if !diff.isEmpty { settingChanges[s] = diff }
+            } else if origins[s] != nil {
+                // Made by a cvm that recorded no settings: read, as before, but said.
+                logger.warning("the \(s.rawValue) outputs for as-of \(asOf) record no config settings (an older cvm made them), so a config changed since is not noticed; run from \(s.rawValue) to record them")
             }
         }
         if let (first, diff) = settingChanges.min(by: { $0.key < $1.key }) {
-            let listed = diff.prefix(4).joined(separator: "; ") + (diff.count > 4 ? "; and \(diff.count - 4) more" : "")
+            let listed = diff.joined(separator: "; ")
             throw CVMFailure(.noInput, "\(loaded.path): error: the \(first.rawValue) outputs for as-of \(asOf) were built with other settings than the config has now: \(listed); run again from \(first.rawValue) so they follow the config (cvm run \(loaded.path) --from \(first.rawValue))")
         }
-        noteRead(stage)
         for (built, used) in lineages.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             for (name, run) in used.sorted(by: { $0.key < $1.key }) {
                 guard let upstream = StageName(rawValue: name), let now = origins[upstream], now != run else { continue }

@@ -19,6 +19,8 @@ public enum StageSettings {
     public static func stages(of key: String) -> Set<StageName> {
         let p = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         switch p.first {
+        // Sources are cleaned in config order where references allow (placeholders go to later sources).
+        case "sources (order)": return [.clean]
         case "sources":
             // A key not known (a newer cvm's) counts as extract's: the safe side, since every stage is built on it.
             guard p.count >= 3 else { return [.extract] }
@@ -33,7 +35,8 @@ public enum StageSettings {
             guard p.count >= 2 else { return [] }
             switch p[1] {
             // Clean cuts sessions and the as-of window at the end of the day in the features' zone.
-            case "features": return p.count >= 3 && p[2] == "zone" ? [.clean, .features] : [.features]
+            // memory_limit_mb bounds the work's memory, not its result.
+            case "features": return p.count >= 3 && p[2] == "zone" ? [.clean, .features] : p.count >= 3 && p[2] == "memory_limit_mb" ? [] : [.features]
             case "clean": return [.clean]
             case "cluster": return [.cluster]
             case "value": return [.value]
@@ -49,7 +52,12 @@ public enum StageSettings {
 
     /// The settings that differ between a record and now, as `key (old there, new now)`, sorted by key.
     public static func changes(recorded: [String: String], now: [String: String]) -> [String] {
-        func shown(_ v: String?) -> String { v.map { $0.isEmpty ? "\"\"" : $0 } ?? "not set" }
+        // Quoted where the text alone would not read as a value (empty, blanks, a lone delimiter).
+        func shown(_ v: String?) -> String {
+            guard let v else { return "not set" }
+            let bare = !v.isEmpty && (v.hasPrefix("[") || v.hasPrefix("{") || v.allSatisfy { $0.isLetter || $0.isNumber || "._-+:/*".contains($0) })
+            return bare ? v : "\"" + v + "\""
+        }
         return Set(recorded.keys).union(now.keys).sorted().compactMap { k in
             recorded[k] == now[k] ? nil : "\(k) (\(shown(recorded[k])) there, \(shown(now[k])) now)"
         }

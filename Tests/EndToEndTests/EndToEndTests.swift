@@ -1,4 +1,5 @@
 import CVMCore
+import Pipeline
 import Foundation
 import GRDB
 import TestSupport
@@ -480,6 +481,26 @@ struct EndToEndTests {
                                                      ("max_reject_rate: 0.05", "max_reject_rate: 0.2")])
         let same = try runCVM(["run", config, "--from", "features"])
         #expect(same.status == 0, "\(same.stderr)")
+        // The refusal comes before anything runs: `--from value` after a clustering's k changed rebuilt the scores,
+        // then refused at the load.
+        let valueRun = try ArtifactStore(root: "\(dir)/artifacts").writerRunID(stage: "value", asOf: CivilDate(year: 2026, month: 6, day: 30))
+        config = try makeDemoConfig(in: dir, edits: [(quantity, "quantity: {type: int, required: true, min: 1, max: 100}"), ("k: 4", "k: 3")])
+        let early = try runCVM(["run", config, "--from", "value"])
+        #expect(early.status == 66 && early.stderr.contains("the cluster outputs for as-of 2026-06-30 were built with other settings than the config has now: stages.cluster.clusterings.value.k (4 there, 3 now)"), "\(early.stderr)")
+        #expect(try ArtifactStore(root: "\(dir)/artifacts").writerRunID(stage: "value", asOf: CivilDate(year: 2026, month: 6, day: 30)) == valueRun)
+        // A column's map is tried in order: reordering it is a change; a one-item list is its item.
+        config = try makeDemoConfig(in: dir, edits: [(quantity, "quantity: {type: int, required: true, min: 1, max: 100}"),
+                                                     ("cancelled], lowercase: true}", "cancelled], lowercase: true, map: {\"c.*\": cancelled, \".*\": completed}}")])
+        #expect(try runCVM(["run", config, "--from", "clean"]).status == 0)
+        let swapped = try makeDemoConfig(in: dir, edits: [(quantity, "quantity: {type: int, required: true, min: 1, max: 100}"),
+                                                         ("cancelled], lowercase: true}", "cancelled], lowercase: true, map: {\".*\": completed, \"c.*\": cancelled}}")])
+        let order = try runCVM(["run", swapped, "--from", "features"])
+        #expect(order.status == 66 && order.stderr.contains("sources.orders.columns.status.map ({c.*: cancelled, .*: completed} there, {.*: completed, c.*: cancelled} now); run again from clean"), "\(order.stderr)")
+        let listed = try makeDemoConfig(in: dir, edits: [(quantity, "quantity: {type: int, required: true, min: 1, max: 100}"),
+                                                        ("cancelled], lowercase: true}", "cancelled], lowercase: True, map: {\"c.*\": cancelled, \".*\": completed}}"),
+                                                        ("key: event_id", "key: [event_id]")])
+        let one = try runCVM(["run", listed, "--from", "features"])
+        #expect(one.status == 0, "\(one.stderr)")
     }
 
     /// The ledger counts every value `on_invalid: null` nulled in a column, over all its rules: the detail kept only

@@ -148,15 +148,16 @@ struct StageSettingsTests {
                   - NA
                   - a b
                 columns:
-                  order_id: {required: true, type: string}
                   customer_id:
                     type: string
-                    required: true
+                    required: True
+                  order_id: {required: true, type: string}
                   ordered_at: {type: timestamp, required: true}
                   amount: {scale: 2, type: decimal}
             """.utf8), path: "/tmp/p.yaml", checkFiles: false)
         #expect(flow.settings == block.settings)
         #expect(flow.settings["sources.orders.null_values"] == "[\"\", NA, \"a b\"]")
         #expect(flow.settings["sources.orders.columns.order_id.required"] == "true")
+        #expect(flow.settings["sources.orders.columns (order)"] == "[customer_id, order_id, ordered_at, amount]")
     }
 }
