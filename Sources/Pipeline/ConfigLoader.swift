@@ -107,7 +107,8 @@ public enum ConfigLoader {
         }
         if let t = c.threads, t < 0 { d.error("threads", "must be 0 (one per core) or more, found \(t)") }
         checkPaths(c, d)
-        if c.sources.isEmpty, d.wasPresent("sources"), !d.diagnostics.contains(where: { $0.key == "sources" }) {
+        // Not when a source was left out for an error of its own (a bad check): that error says what to fix.
+        if c.sources.isEmpty, d.wasPresent("sources"), !d.diagnostics.contains(where: { $0.key == "sources" || $0.key.hasPrefix("sources.") }) {
             d.error("sources", "declare at least one source (orders are required by the features stage)")
         }
         let names = c.sources.keys
@@ -139,6 +140,14 @@ public enum ConfigLoader {
                     d.error("sources.\(name).exclude", "excludes every file that files matches (\(Set(files).count)); nothing would be read")
                 }
                 loaded.files[name] = uniqueFiles(kept.sorted(by: pathPrecedes))
+                // A named pipe, socket or device is not read (a file error when the run meets it): said here too, so
+                // `cvm validate` shows it.
+                for path in loaded.files[name] ?? [] {
+                    var st = stat()
+                    if stat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG {
+                        d.warning("sources.\(name).files", "\(path) is not a regular file (a named pipe, socket or device); the run rejects it as a file error: exclude it (sources.\(name).exclude)")
+                    }
+                }
             }
         }
         if !c.sources.isEmpty { checkStages(c, d) }

@@ -104,6 +104,53 @@ struct ConfigWarningTests {
         #expect(!(try ConfigLoader.load(path: "\(dir)/q.yaml").warnings.contains { $0.key == "sources.customers.columns.country" }))
     }
 
+    /// A source left out for an error of its own (a check comparing a date with a timestamp) is not also "declare
+    /// at least one source": that second error sent users looking for a missing source.
+    @Test func aSourceWithABadCheckGetsOneError() throws {
+        let text = """
+            pipeline: p
+            warehouse: w.sqlite
+            sources:
+              orders:
+                files: o.csv
+                checks: ["delivery_date >= ordered_at"]
+                columns:
+                  customer_id: {type: string, required: true}
+                  order_id: {type: string, required: true}
+                  ordered_at: {type: timestamp, required: true}
+                  delivery_date: {type: date}
+                  amount: {type: decimal, scale: 2}
+            """
+        do {
+            _ = try ConfigLoader.load(data: Data(text.utf8), path: "/tmp/p.yaml", checkFiles: false)
+            Issue.record("accepted")
+        } catch let e as DiagnosticsError {
+            let errors = e.diagnostics.filter { $0.severity == .error }.map(\.message)
+            #expect(errors.count == 1 && errors[0].contains("compares delivery_date (date, in days) with ordered_at (timestamp, in seconds)"), "\(errors)")
+        }
+    }
+
+    /// A named pipe matched by a glob is said at load, so `cvm validate` shows it (the run hung on it before).
+    @Test func aNamedPipeMatchedByAGlobIsWarnedAbout() throws {
+        let dir = try makeTemporaryDirectory("warn-fifo")
+        try "customer_id,order_id,ordered_at,amount\n".write(toFile: "\(dir)/a.csv", atomically: true, encoding: .utf8)
+        #expect(mkfifo("\(dir)/b.csv", 0o600) == 0)
+        try """
+            pipeline: p
+            warehouse: w.sqlite
+            sources:
+              orders:
+                files: "*.csv"
+                columns:
+                  customer_id: {type: string, required: true}
+                  order_id: {type: string, required: true}
+                  ordered_at: {type: timestamp, required: true}
+                  amount: {type: decimal, scale: 2}
+            """.write(toFile: "\(dir)/p.yaml", atomically: true, encoding: .utf8)
+        let warnings = try ConfigLoader.load(path: "\(dir)/p.yaml").warnings
+        #expect(warnings.contains { $0.key == "sources.orders.files" && $0.message.contains("b.csv is not a regular file") }, "\(warnings)")
+    }
+
     /// A session count listing an event type the enum column never holds stays 0 in every session: said at load.
     @Test func sessionEventTypesTheColumnNeverHoldsAreWarnedAbout() throws {
         let dir = try makeTemporaryDirectory("warn-sessions")
