@@ -88,7 +88,9 @@ public struct CLVFit: Sendable {
         if degenerate {
             let repeaters = summary.histories.filter { $0.x > 0 && $0.monetary > 0 }
             let mean = repeaters.isEmpty ? max(0, summary.purchaseDayMean) : repeaters.reduce(0) { $0 + $1.monetary } / Double(repeaters.count)
-            expectedAverageValue = summary.histories.map { $0.x > 0 && $0.monetary > 0 ? $0.monetary : mean }
+            // A repeater whose repeat purchases were free (or netted below zero) has an observed mean of 0: taking the
+            // population's put free-sample customers above paying ones in CLV and the campaign lists.
+            expectedAverageValue = summary.histories.map { $0.x > 0 ? max(0, $0.monetary) : mean }
             fallbackWarning = "the Gamma-Gamma fit is degenerate (p \(g.p), q \(g.q), v \(g.gamma)); expected order values use observed means instead"
         } else {
             expectedAverageValue = summary.histories.map(g.expectedAverageValue)

@@ -528,7 +528,11 @@ public enum ValueStage {
                 let present = (0..<n).compactMap { c.double(at: $0) }
                 guard !present.isEmpty else { continue }
                 let mean = present.reduce(0, +) / Double(present.count)
-                let sd = (present.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(present.count)).squareRoot()
+                var sd = (present.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(present.count)).squareRoot()
+                // A spread at rounding level is none: a degenerate fit's CLV of 0 and 2.4e-14 standardised to z = 2.2
+                // and made one customer of six "profit".
+                let largest = present.reduce(0) { max($0, abs($1)) }
+                if sd <= 1e-9 * max(1, largest) { sd = 0 }
                 for i in 0..<n {
                     let z = sd > 0 ? ((c.double(at: i) ?? mean) - mean) / sd : 0  // missing: the mean (z = 0)
                     total[i] += w * z

@@ -147,6 +147,25 @@ struct QuadrantAndChurnTests {
         #expect((0..<7).map { q.string(at: $0)! } == ["strategic", "profit", "ordinary", "ordinary", "ordinary", "ordinary", "ordinary"])
     }
 
+    /// A spread at rounding level is no spread: a degenerate fit's CLV of 0 for five customers and 2.4e-14 for one
+    /// gave that one z = 2.2 and the quadrant "profit" (with equal spend everywhere).
+    @Test func roundingNoiseIsNotASpread() throws {
+        let ids = ["A", "B", "C", "D", "E", "F"]
+        let f = Table(name: "customer_features", columns: [
+            Column("customer_id", strings: ids),
+            Column("recency_days", .int, int64: [5, 5, 5, 5, 5, 5]),
+            Column("frequency", .int, int64: [1, 1, 1, 1, 1, 1]),
+            Column("monetary", double: [20, 20, 20, 20, 20, 20]),
+            Column("noise", double: [2.43e-14, 0, 0, 0, 0, 0]),
+        ])
+        var config = Configuration()
+        config.quadrant.value = KeyedList([(key: "noise", value: 1)])
+        config.quadrant.match = KeyedList([(key: "monetary", value: 1)])
+        let out = try ValueStage.run(features: f, asOf: CivilDate(year: 2026, month: 6, day: 30), configuration: config)
+        #expect(out.customerValue["value_score"]!.doubleValues == [0, 0, 0, 0, 0, 0])
+        #expect(Set((0..<6).map { out.customerValue["quadrant"]!.string(at: $0)! }) == ["ordinary"])
+    }
+
     @Test func clvColumnsAndChurnBandsFromTheCLVFeatures() throws {
         // Histories drawn from a BG/NBD-like process: customers with many recent purchases and lapsed ones.
         var rng = SeededRNG(seed: 4)
@@ -328,6 +347,21 @@ struct RFMGridTests {
 
 /// The Gamma-Gamma fit finds the maximum where the unit start alone does not.
 struct GammaGammaFitTests {
+    /// Where spend barely varies the fit is degenerate and order values are the customers' observed means: a
+    /// repeater whose repeat purchases were free has a mean of 0, not the population's (free-sample customers had a
+    /// CLV above paying ones).
+    @Test func freeRepeatersExpectNothingWhenTheFitIsDegenerate() {
+        var customer: [String] = [], day: [Int64] = [], amount: [Double] = []
+        for (id, days, value) in [("free", 0...4, 0.0), ("paid", 0...4, 40), ("paid2", 0...3, 40), ("once", 0...0, 30)] {
+            for d in days { customer.append(id); day.append(Int64(d * 10)); amount.append(value) }
+        }
+        let summary = CalibrationSummary(customer: customer, day: day, amount: amount, calibrationEnd: 60, observationEnd: nil, unitDays: 1)
+        let m = CLVFit(summary, horizonUnits: 30, months: 12, monthlyDiscount: 0.01, unitsPerMonth: 30)
+        #expect(m.fallbackWarning != nil)
+        #expect(m.expectedAverageValue[0] == 0 && m.expectedAverageValue[1] == 40)
+        #expect(m.clv[0] == 0 && m.clv[1] > 0)
+    }
+
     /// A test user's shop: 121 repeat customers' (x, mean repeat spend). From the unit start alone Nelder-Mead settled
     /// at p 2.5e7, q 1.7, γ 2.7e-6 (log-likelihood -633.5), which read as degenerate: CLVs fell back to observed means
     /// (one customer's CLV 3,064 instead of about 1,149). scipy's L-BFGS-B from several starts: p 2.1907, q 5.3159,
