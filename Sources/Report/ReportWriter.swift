@@ -153,14 +153,16 @@ public enum ReportWriter {
             for (title, svg) in Charts.kSelection(sel) { charts.append(["title": title, "svg": svg, "note": ""]) }
         }
         ctx["charts"] = charts
-        if let cv = inputs.customerValue, let clv = cv["clv"], let ids = cv["customer_id"] {
+        // Without a fitted CLV (fewer than 2 buyers: the column is null) the table has nothing to rank by, as with
+        // `clv.enabled: false`; a null value reads "n/a" (it read 0.00 and P(alive) 0.0%: certainly churned).
+        if let cv = inputs.customerValue, let clv = cv["clv"], let ids = cv["customer_id"], (0..<cv.rowCount).contains(where: { clv.isValid($0) }) {
             let top = (0..<cv.rowCount).sorted {
                 let a = clv.double(at: $0) ?? 0, b = clv.double(at: $1) ?? 0
                 return a != b ? a > b : (ids.string(at: $0) ?? "") < (ids.string(at: $1) ?? "")
             }.prefix(10)
             ctx["topCustomers"] = top.map { i -> [String: Any] in
                 ["id": ids.formatted(at: i), "segment": cv["rfm_segment"]?.formatted(at: i) ?? "", "stage": cv["lifecycle_stage"]?.formatted(at: i) ?? "",
-                 "clv": Format.money(clv.double(at: i) ?? 0), "alive": Format.percent(cv["p_alive"]?.double(at: i) ?? 0),
+                 "clv": clv.double(at: i).map(Format.money) ?? "n/a", "alive": cv["p_alive"]?.double(at: i).map(Format.percent) ?? "n/a",
                  "revenue": Format.money(cv["monetary"]?.double(at: i) ?? 0)]
             }
         }

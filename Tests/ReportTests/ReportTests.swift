@@ -152,6 +152,22 @@ struct HTMLReportTests {
         #expect(html.components(separatedBy: "<table>").count == html.components(separatedBy: "</table>").count)
     }
 
+    /// A CLV that was not computed is not 0.00 with P(alive) 0.0% ("certainly churned"): without any CLV the table
+    /// is left out, and a missing value reads n/a.
+    @Test func missingCLVIsNotZero() throws {
+        let base = customerValue(["Champions", "Loyal"])
+        func html(_ clv: [Double], _ valid: [Bool]) throws -> String {
+            let cv = Table(name: base.name, columns: base.columns + [
+                Column("clv", double: clv, validity: valid), Column("p_alive", double: clv, validity: valid),
+            ])
+            return try ReportWriter.renderHTML(ReportInputs(summary: sampleSummary(), customerValue: cv, clusterProfiles: nil,
+                                                            quarantine: nil, paretoSummary: nil, dataQuality: nil))
+        }
+        #expect(try !html([0, 0], [false, false]).contains("Top customers by CLV"))
+        let some = try html([120, 0], [true, false])
+        #expect(some.contains("<td><code>C1</code></td><td>Loyal</td><td>churned</td><td class=\"num\">n/a</td><td class=\"num\">n/a</td>"), "\(some)")
+    }
+
     @Test func degradesWhenTablesAreAbsent() throws {
         let html = try ReportWriter.renderHTML(ReportInputs(summary: sampleSummary(), customerValue: nil, clusterProfiles: nil,
                                                             quarantine: nil, paretoSummary: nil, dataQuality: nil))
