@@ -66,6 +66,16 @@ public struct Configuration: Decodable, Sendable {
             completed = try c.decodeIfPresent([String].self, forKey: .completed) ?? completed
             returned = try c.decodeIfPresent([String].self, forKey: .returned) ?? returned
             cancelled = try c.decodeIfPresent([String].self, forKey: .cancelled) ?? cancelled
+            // One outcome per status: one listed twice was silently counted as returned (returned is looked up first).
+            let lists = [("completed", completed), ("returned", returned), ("cancelled", cancelled)]
+            for (a, x) in lists.enumerated() {
+                for (b, y) in lists.enumerated() where b > a {
+                    let both = Set(x.1.map { $0.lowercased() }).intersection(y.1.map { $0.lowercased() }).sorted()
+                    if let v = both.first {
+                        throw ConfigValueError("\"\(v)\" is listed under both \(x.0) and \(y.0) (a list not written keeps its default); give each status one outcome")
+                    }
+                }
+            }
         }
     }
 

@@ -151,6 +151,31 @@ struct ConfigWarningTests {
         #expect(warnings.contains { $0.key == "sources.orders.files" && $0.message.contains("b.csv is not a regular file") }, "\(warnings)")
     }
 
+    /// A status listed under two outcomes was counted as returned without a word.
+    @Test func aStatusWithTwoOutcomesIsAConfigError() throws {
+        let text = """
+            pipeline: p
+            warehouse: w.sqlite
+            sources:
+              orders:
+                files: o.csv
+                columns:
+                  customer_id: {type: string, required: true}
+                  order_id: {type: string, required: true}
+                  ordered_at: {type: timestamp, required: true}
+                  amount: {type: decimal, scale: 2}
+            stages:
+              features:
+                statuses: {completed: [ok, Done], returned: [done]}
+            """
+        do {
+            _ = try ConfigLoader.load(data: Data(text.utf8), path: "/tmp/p.yaml", checkFiles: false)
+            Issue.record("accepted")
+        } catch let e as DiagnosticsError {
+            #expect(e.diagnostics.contains { $0.key == "stages.features.statuses" && $0.message.hasPrefix("\"done\" is listed under both completed and returned") }, "\(e.diagnostics)")
+        }
+    }
+
     /// A session count listing an event type the enum column never holds stays 0 in every session: said at load.
     @Test func sessionEventTypesTheColumnNeverHoldsAreWarnedAbout() throws {
         let dir = try makeTemporaryDirectory("warn-sessions")
