@@ -490,6 +490,10 @@ public enum ConfigLoader {
                     d.error("sources.\(value).columns.\(col).type", "the \(role) role needs \(col) as \(types.map(\.rawValue).joined(separator: " or ")), found \(decl.type)")
                 }
             }
+            // Both declared: the features take unit_price (× quantity) and never read amount, so say which counts.
+            if role == "orders", source.columns["unit_price"] != nil, source.columns["amount"] != nil {
+                d.warning("sources.\(value).columns.amount", "the orders declare both unit_price and amount; revenue is quantity × unit_price and amount is not read by the features (keep one, or check both are mapped to the right headers)")
+            }
             if role == "orders", source.columns["unit_price"] == nil, source.columns["amount"] == nil,
                !d.wasPresent("sources.\(value).columns.unit_price"), !d.wasPresent("sources.\(value).columns.amount") {
                 d.error("sources.\(value).columns", "the orders role needs a money column: unit_price (with quantity) or amount; declare one and map your header with from:")

@@ -151,6 +151,25 @@ struct ConfigWarningTests {
         #expect(warnings.contains { $0.key == "sources.orders.files" && $0.message.contains("b.csv is not a regular file") }, "\(warnings)")
     }
 
+    /// Orders with both unit_price and amount: amount is never read by the features, which was not said.
+    @Test func ordersWithUnitPriceAndAmountAreWarnedAbout() throws {
+        let text = """
+            pipeline: p
+            warehouse: w.sqlite
+            sources:
+              orders:
+                files: o.csv
+                columns:
+                  customer_id: {type: string, required: true}
+                  order_id: {type: string, required: true}
+                  ordered_at: {type: timestamp, required: true}
+                  unit_price: {type: decimal, scale: 2}
+                  amount: {type: decimal, scale: 2}
+            """
+        let loaded = try ConfigLoader.load(data: Data(text.utf8), path: "/tmp/p.yaml", checkFiles: false)
+        #expect(loaded.warnings.contains { $0.key == "sources.orders.columns.amount" && $0.message.hasPrefix("the orders declare both unit_price and amount") }, "\(loaded.warnings)")
+    }
+
     /// A status listed under two outcomes was counted as returned without a word.
     @Test func aStatusWithTwoOutcomesIsAConfigError() throws {
         let text = """
