@@ -343,6 +343,12 @@ public enum ClusterStage {
                     }
                     for m in matches where !selected.contains(m) { selected.append(m) }
                 }
+                // A feature null for every customer (sessions_* without sessions, days_since_signup without signup
+                // dates) is imputed to one value: it adds nothing, and the clustering is on the others.
+                let empty = selected.filter { f in features[f].map { c in !(0..<n).contains(where: c.isValid) } ?? false }
+                if !empty.isEmpty, n > 0 {
+                    warnings.append("\(key).features: \(empty.joined(separator: ", ")) \(empty.count == 1 ? "is" : "are") null for every customer (no data behind \(empty.count == 1 ? "it" : "them") in this shop), so the clustering uses the other features only; leave \(empty.count == 1 ? "it" : "them") out")
+                }
                 guard n > 0 else {
                     // Not a config problem: no customer has rows up to the as-of date (a date before the data?).
                     throw CVMFailure(.dataQuality, "error: \(key): customer_features has no customers for this snapshot: no customer has rows on or before the as-of date; check --as-of / as_of against the dates in your files")
@@ -479,6 +485,11 @@ public enum ClusterStage {
             }
             var sizes = [Int](repeating: 0, count: k)
             for l in fit.labels { sizes[Int(l)] += 1 }
+            // Fewer distinct customers (as the features see them) than clusters: the rest stay empty, said so.
+            let emptyClusters = sizes.filter { $0 == 0 }.count
+            if emptyClusters > 0 {
+                warnings.append("\(key).k: \(emptyClusters) of \(k) clusters are empty: the customers have fewer distinct feature values than k (customers alike, e.g. none has ordered yet); lower k or add features that tell them apart")
+            }
             var within = [Double](repeating: 0, count: k)
             var means = [Double](repeating: 0, count: k * d)
             var crossLabels = [Int](repeating: 0, count: n)

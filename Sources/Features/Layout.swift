@@ -181,9 +181,11 @@ struct Layout: Sendable {
         }
         if fam.trends {
             trends = specs.count
-            fill = "1 when both periods are empty (flat), never null"
             for (what, unit) in [("revenue", "net revenue"), ("orders", "completed orders"), ("sessions", "sessions")] {
                 sources = what == "sessions" ? sessionCols : what == "revenue" ? "\(orderCols), \(money)" : orderCols
+                // Without sessions (no events, or no stages.clean.sessions) there is nothing to trend: null, said so
+                // (the catalog promised "never null").
+                fill = what == "sessions" && !ctx.hasSessions ? "null: this shop has no sessions" : "1 when both periods are empty (flat), never null"
                 add("\(what)_trend_30v30", "trends", "ratio", 30, "(\(unit) in the last 30 days + 1) / (\(unit) in the 30 days before + 1); 1 means flat")
                 add("\(what)_trend_90v90", "trends", "ratio", 90, "(\(unit) in the last 90 days + 1) / (\(unit) in the 90 days before + 1); 1 means flat")
             }

@@ -136,6 +136,20 @@ struct ClusterStageTests {
         #expect(out.scaling["imputed_value"]!.doubleValues[2] == 3)
     }
 
+    /// Customers alike (none has ordered yet) and a feature with no data at all: both said, not silent (sizes 4, 0,
+    /// 0, every cluster named the same; a clustering effectively on one feature).
+    @Test func emptyClustersAndAllNullFeaturesAreWarnedAbout() throws {
+        let t = Table(name: "customer_features", columns: [
+            Column("customer_id", strings: ["A", "B", "C", "D"]),
+            Column("recency_days", double: [5, 5, 5, 5]),
+            Column("sessions_trend_30v30", double: [0, 0, 0, 0], validity: [false, false, false, false]),
+        ])
+        let config = Configuration(clusterings: [("value", ClusteringConfiguration(features: ["recency_days", "sessions_trend_30v30"], k: 3))])
+        let out = try ClusterStage.run(features: t, configuration: config, seed: 1, threads: 1)
+        #expect(out.warnings.contains("stages.cluster.clusterings.value.features: sessions_trend_30v30 is null for every customer (no data behind it in this shop), so the clustering uses the other features only; leave it out"), "\(out.warnings)")
+        #expect(out.warnings.contains { $0.hasPrefix("stages.cluster.clusterings.value.k: 2 of 3 clusters are empty") }, "\(out.warnings)")
+    }
+
     @Test func unknownFeaturesAreConfigErrors() {
         let bad = Configuration(clusterings: [("value", ClusteringConfiguration(features: ["revnue_*"], k: 2))])
         #expect(throws: CVMFailure.self) { try ClusterStage.run(features: features(10), configuration: bad, seed: 1, threads: 1) }

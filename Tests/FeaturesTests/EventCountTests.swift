@@ -99,6 +99,22 @@ struct EventCountTests {
     }
 
     /// Windows may be declared in any order: each feature depends only on its own window.
+    /// Without sessions the session trends are null, and the catalog says so (it said "never null").
+    @Test func sessionTrendsWithoutSessionsAreNullAndSaySo() throws {
+        let midnight = (asOf.daysSinceEpoch + 1) * microsPerDay
+        let orders = Table(name: "stg_orders", columns: [
+            Column("customer_id", strings: ["A"]), Column("order_id", strings: ["O"]),
+            Column("ordered_at", .timestamp, int64: [midnight - 100 * microsPerDay]), Column("quantity", .int, int64: [1]),
+            Column("unit_price", .decimal, int64: [100], scale: 2), Column("status", strings: ["completed"]),
+        ])
+        let out = try FeatureBuilder.build(FeatureInputs(orders: orders), asOf: asOf, configuration: Configuration(), threads: 1)
+        #expect(value(out.features, "sessions_trend_30v30", "A") == nil)
+        #expect(value(out.features, "orders_trend_30v30", "A") == 1)
+        let names = out.catalog["name"]!, fill = out.catalog["fill"]!
+        let row = try #require((0..<out.catalog.rowCount).first { names.string(at: $0) == "sessions_trend_30v30" })
+        #expect(fill.string(at: row) == "null: this shop has no sessions")
+    }
+
     /// Event types from the data claim their names most frequent first: one `Page View` beside five `page_view`
     /// took `events_page_view_*` (it sorts first byte-wise), and the real page views went to `_2`.
     @Test func theMostFrequentSpellingKeepsThePlainName() throws {
