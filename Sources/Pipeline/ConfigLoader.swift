@@ -19,6 +19,22 @@ public struct LoadedConfig: Sendable {
     public var warnings: [Diagnostic]
     /// Every setting the file writes, by key path (`ConfigDecoder.settings`).
     public var settings: [String: String] = [:]
+    /// Where each key path is written (`ConfigDecoder.positions`), for config errors found by a stage.
+    public var positions: [String: SourcePosition] = [:]
+
+    /// A config error a stage found (`error: <key path>: …`) with the file, line and column of that key, as the
+    /// config check's errors have (the key alone was printed: the run had gone through several stages by then).
+    public func located(_ error: any Error) -> any Error {
+        guard let f = error as? CVMFailure, f.exitStatus == .config, f.message.hasPrefix("error: ") else { return error }
+        // The key path the message starts with (`stages.cluster.clusterings.value.features: …`, `stages.value needs …`).
+        var key = String(f.message.dropFirst("error: ".count).prefix { $0.isLetter || $0.isNumber || "_.-[]".contains($0) })
+        while !key.isEmpty {
+            if let p = positions[key] { return CVMFailure(.config, "\(p.path):\(p.line):\(p.column): \(f.message)") }
+            guard let cut = key.lastIndex(where: { $0 == "." || $0 == "[" }) else { break }
+            key = String(key[..<cut])
+        }
+        return error
+    }
 
     public var warehousePath: String { resolve(config.warehouse) }
     public var artifactsPath: String {
@@ -88,6 +104,7 @@ public enum ConfigLoader {
         var loaded = LoadedConfig(config: config, path: path, baseDirectory: base.isEmpty ? "." : base,
                                   configHash: fnv1aHex(data), files: [:], warnings: [])
         loaded.settings = decoder.settings
+        loaded.positions = decoder.positions
         check(&loaded, decoder, checkFiles: checkFiles)
         let errors = decoder.diagnostics.filter { $0.severity == .error }
         if !errors.isEmpty { throw DiagnosticsError(.config, decoder.diagnostics) }

@@ -208,7 +208,8 @@ public final class PipelineRunner {
                 ]
                 for (k, v) in stats.detail { md[k] = "\(v)" }
                 log.info("done", metadata: md)
-            } catch {
+            } catch let thrown {
+                let error = loaded.located(thrown)
                 progress?.end()
                 let seconds = Date().timeIntervalSince(t0)
                 // A stage that failed its checks after counting (clean over its budget) left its counts.

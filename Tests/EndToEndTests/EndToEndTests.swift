@@ -550,6 +550,18 @@ struct EndToEndTests {
         #expect(try scalar(wh, "SELECT COUNT(*) FROM fact_order_line f JOIN dim_date d ON d.date = f.ordered_date", as: Int.self) == 3)
     }
 
+    /// A config error a stage finds names the file, line and column of its key, as the config check's errors do.
+    @Test func configErrorsFoundByAStageNameTheirLine() throws {
+        let dir = try makeTemporaryDirectory("e2e-located")
+        let config = try makeDemoConfig(in: dir, edits: [("discount_share_all]", "discount_share_all, no_such_feature]")])
+        let r = try runCVM(["run", config])
+        #expect(r.status == 78, "\(r.stderr)")
+        let line = try #require(try String(contentsOfFile: config, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+            .firstIndex { $0.contains("no_such_feature") }) + 1
+        #expect(r.stderr.contains("\(config):\(line):"), "\(r.stderr)")
+        #expect(r.stderr.contains(": error: stages.cluster.clusterings.archetypes.features: no feature matches \"no_such_feature\""), "\(r.stderr)")
+    }
+
     /// A snapshot holds what was known at the end of its as-of day: a backfill's fact_order_line held the later
     /// orders too (and dim_customer later sign-ups), so its facts did not reconcile with its customer_value.
     @Test func aBackfillSnapshotHoldsNothingAfterItsDay() throws {
