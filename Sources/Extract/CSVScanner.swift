@@ -240,13 +240,13 @@ public final class CSVScanner {
                 // Longer than a record may be: overlong, as it is when the end of the input is not yet known (a record
                 // is too long by its length, however the file was buffered or cut into chunks).
                 if buffer.count - pos > maxRecordBytes { return try skipOverlong() }
-                // A stray quote costs its line, as when the record outgrows the limit: the record's first line is a
-                // malformed record and reading goes on after it (the whole file failed, or was dropped under
-                // quarantine-file, when the quote was in its last `max_line_bytes`).
-                // The record's lines up to the one where the quote opened are skipped as one malformed record.
+                // A stray quote costs its line, as when the record outgrows the limit: the record's lines up to the
+                // one where the quote opened are one malformed record, and reading goes on after them (the whole
+                // file failed, or was dropped under quarantine-file, when the quote was in its last max_line_bytes).
+                let through = max(0, line - nextLine)  // line breaks of the record before the quote's line
                 var end = pos, lines = 0
-                while lines <= line - nextLine, let lf = buffer[end...].firstIndex(of: 0x0A) { end = lf + 1; lines += 1 }
-                if lines <= line - nextLine { end = buffer.count; lines = line - nextLine + 1 }
+                while lines <= through, let lf = buffer[end...].firstIndex(of: 0x0A) { end = lf + 1; lines += 1 }
+                if lines <= through { end = buffer.count; lines = through + 1 }
                 recordLine = nextLine
                 recordStart = pos
                 recordEnd = end
