@@ -377,16 +377,9 @@ public struct BoundRowExpression: Sendable {
                     if let order = p.compare(q) { return compare(op, order < 0, order == 0) }
                     return compare(op, p.double < q.double, p.double == q.double)
                 }
-            case (_, .exact(let p), .number(let q)): return evaluate(op, .number(p.double), .number(q))
-            case (_, .number(let p), .exact(let q)): return evaluate(op, .number(p), .number(q.double))
-            case (_, .number(let p), .number(let q)):
-                switch op {
-                case .add: return .number(p + q)
-                case .sub: return .number(p - q)
-                case .mul: return .number(p * q)
-                case .div: return q == 0 ? .null : .number(p / q)
-                default: return compare(op, p < q, p == q)
-                }
+            case (_, .exact(let p), .number(let q)): return floating(op, p.double, q)
+            case (_, .number(let p), .exact(let q)): return floating(op, p, q.double)
+            case (_, .number(let p), .number(let q)): return floating(op, p, q)
             case (_, .string(let p), .string(let q)):
                 switch op {
                 case .add, .sub, .mul, .div: return .null
@@ -398,8 +391,7 @@ public struct BoundRowExpression: Sendable {
     }
 
     /// Two floating-point numbers under an arithmetic or comparison operator.
-    func evaluate(_ op: Op, _ x: RowExpression.Value, _ y: RowExpression.Value) -> RowExpression.Value {
-        guard case .number(let p) = x, case .number(let q) = y else { return .null }
+    func floating(_ op: Op, _ p: Double, _ q: Double) -> RowExpression.Value {
         switch op {
         case .add: return .number(p + q)
         case .sub: return .number(p - q)

@@ -487,7 +487,7 @@ public struct ValueMapping: Sendable, Equatable {
 
     public init(pattern: String, value: String) throws {
         (self.pattern, self.value) = (pattern, value)
-        regex = try NSRegularExpression(pattern: "\\A(?:\(pattern))\\z")
+        regex = try wholeValueRegex(pattern)
     }
 
     public static func == (a: ValueMapping, b: ValueMapping) -> Bool { a.pattern == b.pattern && a.value == b.value }
@@ -555,6 +555,17 @@ public struct CurrencyConversion: Decodable, Sendable {
     }
     /// Units of `to` per unit of `code`; nil when unknown.
     public func rate(_ code: String) -> Double? { code == to ? 1 : rates[code] }
+}
+
+/// `pattern` (a `pattern` rule's, a `map` entry's) compiled to match a whole value: `\A…\z`, since `^…$` also matched
+/// a value with a trailing line break ("FR\n" passed `[A-Z]{2}`).
+public func wholeValueRegex(_ pattern: String) throws -> NSRegularExpression {
+    try NSRegularExpression(pattern: "\\A(?:\(pattern))\\z")
+}
+
+/// Does `regex` match `value`?
+public func matches(_ regex: NSRegularExpression, _ value: String) -> Bool {
+    regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil
 }
 
 /// `text` cut to at most `bytes` UTF-8 bytes at a character boundary (the raw text of quarantined rows).

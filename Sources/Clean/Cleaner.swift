@@ -171,12 +171,12 @@ public struct UnknownReferences: Sendable, Equatable {
 public enum Cleaner {
     /// Rules in the order they are checked; the first failure names a row's reason.
     /// Why `value` cannot be a value of a column declared `decl` (allowed values, pattern, length), or nil.
-    static func idProblem(_ value: String, _ decl: ColumnDecl) -> String? {
+    /// `pattern`: `decl.pattern` compiled (`wholeValueRegex`), once for all the ids checked.
+    static func idProblem(_ value: String, _ decl: ColumnDecl, pattern: NSRegularExpression?) -> String? {
         if decl.type == .enum, let values = decl.values, !values.isEmpty, !values.contains(value) {
             return "\(decl.name) allows only \(values.joined(separator: ", "))"
         }
-        if let p = decl.pattern, let regex = try? NSRegularExpression(pattern: "\\A(?:\(p))\\z"),
-           regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) == nil {
+        if let p = decl.pattern, let pattern, !matches(pattern, value) {
             return "\(decl.name) must match the pattern \(p)"
         }
         if let lo = decl.minLength, value.count < lo { return "\(decl.name) has at least \(lo) characters" }
@@ -373,10 +373,10 @@ public enum Cleaner {
         for (ci, e) in decls.enumerated() where e.value.pattern != nil || e.value.minLength != nil || e.value.maxLength != nil {
             guard let c = table[e.key], case .string(let codes, let dict) = c.storage else { continue }
             var why = [(String, String)?](repeating: nil, count: dict.count)
-            let regex = e.value.pattern.flatMap { try? NSRegularExpression(pattern: "\\A(?:\($0))\\z") }
+            let regex = e.value.pattern.flatMap { try? wholeValueRegex($0) }
             for (k, v) in dict.enumerated() {
                 let length = v.count
-                if let regex, regex.firstMatch(in: v, range: NSRange(v.startIndex..., in: v)) == nil {
+                if let regex, !matches(regex, v) {
                     why[k] = ("pattern", "\(e.key): \"\(v)\" does not match the pattern \(e.value.pattern!)")
                 } else if let lo = e.value.minLength, length < lo {
                     why[k] = ("length", "\(e.key): \"\(v)\" has \(length) characters, fewer than \(lo)")
@@ -591,7 +591,8 @@ public enum Cleaner {
             // customer "bad id!" where customer ids match C[0-9]+).
             if policy == .placeholder, let rules = referenceRules[target] {
                 var why = [String?](repeating: nil, count: dict.count)
-                for k in dict.indices where !ok[k] { why[k] = idProblem(dict[k], rules) }
+                let pattern = rules.pattern.flatMap { try? wholeValueRegex($0) }
+                for k in dict.indices where !ok[k] { why[k] = idProblem(dict[k], rules, pattern: pattern) }
                 for i in 0..<n where ruleOf[i] == 0 && c.isValid(i) {
                     if let problem = why[Int(codes[i])] {
                         reject(i, "reference", "\(colName) \"\(dict[Int(codes[i])])\" not found in \(target), and no placeholder: \(problem)", col: ci)

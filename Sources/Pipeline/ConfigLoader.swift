@@ -361,10 +361,8 @@ public enum ConfigLoader {
             // A value the column declares (or its pattern takes) that null_values reads as null is never that value:
             // with the default list, Namibia's country code NA became null.
             let nulls = s.nullValues.filter { !$0.isEmpty }
-            let taken = nulls.filter { n in
-                (decl.values?.contains(n) ?? false)
-                    || (decl.pattern.map { n.range(of: "\\A(?:\($0))\\z", options: .regularExpression) != nil } ?? false)
-            }
+            let pattern = decl.pattern.flatMap { try? wholeValueRegex($0) }
+            let taken = nulls.filter { n in (decl.values?.contains(n) ?? false) || (pattern.map { matches($0, n) } ?? false) }
             if !taken.isEmpty {
                 d.warning(cp, "\(taken.map { "\"\($0)\"" }.joined(separator: ", ")) \(taken.count == 1 ? "is" : "are") in null_values, so \(taken.count == 1 ? "it is" : "they are") read as null, never as a value of \(col) (NA is Namibia's country code); set \(p).null_values without \(taken.count == 1 ? "it" : "them")")
             }

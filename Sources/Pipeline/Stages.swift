@@ -180,9 +180,10 @@ extension PipelineRunner {
                 logger.warning("nulled invalid values (on_invalid: null)", metadata: [
                     "source": "\(name)", "column": "\(x.column)", "rule": "\(x.rule)", "values": "\(x.count)", "example": "\(x.example)",
                 ])
-                // Summed over the column's rules (each rule's count replaced the one before: 1 where 3 were nulled).
-                let key = "nulled_\(name)_\(x.column)"
-                stats.detail[key] = "\(Int(stats.detail[key] ?? "0").map { $0 + x.count } ?? x.count)"
+            }
+            // Per column, summed over its rules (each rule's count replaced the one before: 1 where 3 were nulled).
+            for (column, count) in Dictionary(result.nulled.map { ($0.column, $0.count) }, uniquingKeysWith: +) {
+                stats.detail["nulled_\(name)_\(column)"] = "\(count)"
             }
             for u in result.unknownReferences {
                 let target = String(u.target.split(separator: ".").first ?? "")
@@ -197,7 +198,7 @@ extension PipelineRunner {
                    let extra = u.placeholders(matching: referenced, source: name) {
                     if rowsBeforePlaceholders[target] == nil { rowsBeforePlaceholders[target] = referenced.rowCount }
                     cleaned[target] = Table.concatenating([referenced, extra], name: referenced.name)
-                    stats.detail["placeholders_\(target)"] = "\((Int(stats.detail["placeholders_\(target)"] ?? "0") ?? 0) + extra.rowCount)"
+                    stats.detail["placeholders_\(target)"] = "\(cleaned[target]!.rowCount - rowsBeforePlaceholders[target]!)"
                     metadata["placeholders_added"] = "\(extra.rowCount)"
                 }
                 logger.warning("kept rows whose reference is unknown", metadata: metadata)

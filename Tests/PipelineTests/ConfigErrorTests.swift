@@ -107,20 +107,8 @@ struct ConfigWarningTests {
     /// A source left out for an error of its own (a check comparing a date with a timestamp) is not also "declare
     /// at least one source": that second error sent users looking for a missing source.
     @Test func aSourceWithABadCheckGetsOneError() throws {
-        let text = """
-            pipeline: p
-            warehouse: w.sqlite
-            sources:
-              orders:
-                files: o.csv
-                checks: ["delivery_date >= ordered_at"]
-                columns:
-                  customer_id: {type: string, required: true}
-                  order_id: {type: string, required: true}
-                  ordered_at: {type: timestamp, required: true}
-                  delivery_date: {type: date}
-                  amount: {type: decimal, scale: 2}
-            """
+        let text = ordersConfig(source: "checks: [\"delivery_date >= ordered_at\"]",
+                                columns: ["delivery_date: {type: date}", "amount: {type: decimal, scale: 2}"])
         do {
             _ = try ConfigLoader.load(data: Data(text.utf8), path: "/tmp/p.yaml", checkFiles: false)
             Issue.record("accepted")
@@ -135,58 +123,21 @@ struct ConfigWarningTests {
         let dir = try makeTemporaryDirectory("warn-fifo")
         try "customer_id,order_id,ordered_at,amount\n".write(toFile: "\(dir)/a.csv", atomically: true, encoding: .utf8)
         #expect(mkfifo("\(dir)/b.csv", 0o600) == 0)
-        try """
-            pipeline: p
-            warehouse: w.sqlite
-            sources:
-              orders:
-                files: "*.csv"
-                columns:
-                  customer_id: {type: string, required: true}
-                  order_id: {type: string, required: true}
-                  ordered_at: {type: timestamp, required: true}
-                  amount: {type: decimal, scale: 2}
-            """.write(toFile: "\(dir)/p.yaml", atomically: true, encoding: .utf8)
+        try ordersConfig(files: "\"*.csv\"").write(toFile: "\(dir)/p.yaml", atomically: true, encoding: .utf8)
         let warnings = try ConfigLoader.load(path: "\(dir)/p.yaml").warnings
         #expect(warnings.contains { $0.key == "sources.orders.files" && $0.message.contains("b.csv is not a regular file") }, "\(warnings)")
     }
 
     /// Orders with both unit_price and amount: amount is never read by the features, which was not said.
     @Test func ordersWithUnitPriceAndAmountAreWarnedAbout() throws {
-        let text = """
-            pipeline: p
-            warehouse: w.sqlite
-            sources:
-              orders:
-                files: o.csv
-                columns:
-                  customer_id: {type: string, required: true}
-                  order_id: {type: string, required: true}
-                  ordered_at: {type: timestamp, required: true}
-                  unit_price: {type: decimal, scale: 2}
-                  amount: {type: decimal, scale: 2}
-            """
+        let text = ordersConfig(columns: ["unit_price: {type: decimal, scale: 2}", "amount: {type: decimal, scale: 2}"])
         let loaded = try ConfigLoader.load(data: Data(text.utf8), path: "/tmp/p.yaml", checkFiles: false)
         #expect(loaded.warnings.contains { $0.key == "sources.orders.columns.amount" && $0.message.hasPrefix("the orders declare both unit_price and amount") }, "\(loaded.warnings)")
     }
 
     /// A status listed under two outcomes was counted as returned without a word.
     @Test func aStatusWithTwoOutcomesIsAConfigError() throws {
-        let text = """
-            pipeline: p
-            warehouse: w.sqlite
-            sources:
-              orders:
-                files: o.csv
-                columns:
-                  customer_id: {type: string, required: true}
-                  order_id: {type: string, required: true}
-                  ordered_at: {type: timestamp, required: true}
-                  amount: {type: decimal, scale: 2}
-            stages:
-              features:
-                statuses: {completed: [ok, Done], returned: [done]}
-            """
+        let text = ordersConfig(rest: "stages: {features: {statuses: {completed: [ok, Done], returned: [done]}}}")
         do {
             _ = try ConfigLoader.load(data: Data(text.utf8), path: "/tmp/p.yaml", checkFiles: false)
             Issue.record("accepted")
@@ -349,4 +300,16 @@ struct FeatureEventTypeTests {
         }
         #expect(featuresConfiguration(text.config).eventTypes == nil)
     }
+}
+
+/// A config of one orders source with the columns the orders role needs: `source` written under the source,
+/// `columns` after the three ids and times, `rest` at the top level (each a line of YAML).
+func ordersConfig(files: String = "o.csv", source: String? = nil, columns: [String] = ["amount: {type: decimal, scale: 2}"],
+                  rest: String? = nil) -> String {
+    var lines = ["pipeline: p", "warehouse: w.sqlite", "sources:", "  orders:", "    files: \(files)"]
+    if let source { lines.append("    \(source)") }
+    lines += ["    columns:", "      customer_id: {type: string, required: true}", "      order_id: {type: string, required: true}",
+              "      ordered_at: {type: timestamp, required: true}"] + columns.map { "      \($0)" }
+    if let rest { lines.append(rest) }
+    return lines.joined(separator: "\n") + "\n"
 }
